@@ -1,0 +1,66 @@
+"""Errors for people: one line that names what is wrong and how to fix it, and an exit code.
+
+Exit codes (documented in the README and relied on by scripts):
+
+====  =====================================================================
+0     ok
+1     the command ran but something failed (a job failed, a deploy failed)
+2     usage error: unknown command or option, missing value
+3     validation error: a value or a config file is wrong
+4     not found: no such host, resource or job
+5     conflict: the name exists already, or something still refers to it
+6     unavailable: the store, the daemon or AWS could not be reached or written
+130   interrupted (Ctrl-C)
+====  =====================================================================
+"""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_VALIDATION = 3
+EXIT_NOT_FOUND = 4
+EXIT_CONFLICT = 5
+EXIT_UNAVAILABLE = 6
+EXIT_INTERRUPTED = 130
+
+
+class HyperError(Exception):
+    """Base of every error shown to a user: ``str(err)`` is the one line to print."""
+
+    exit_code = EXIT_FAILED
+
+    def __init__(self, message: str, *, fix: str | None = None) -> None:
+        self.message = message
+        self.fix = fix
+        super().__init__(self.line())
+
+    def line(self) -> str:
+        if self.fix:
+            return f"{self.message}; {self.fix}"
+        return self.message
+
+
+class UsageError(HyperError):
+    exit_code = EXIT_USAGE
+
+
+class ValidationError(HyperError):
+    exit_code = EXIT_VALIDATION
+
+
+class NotFoundError(HyperError):
+    exit_code = EXIT_NOT_FOUND
+
+
+class ConflictError(HyperError):
+    exit_code = EXIT_CONFLICT
+
+
+class UnavailableError(HyperError):
+    exit_code = EXIT_UNAVAILABLE
+
+
+class FailedError(HyperError):
+    exit_code = EXIT_FAILED

@@ -1,0 +1,1 @@
+"""The embedded local host: SQLite store, scheduler daemon, local workers."""

@@ -1,0 +1,239 @@
+"""The local host's store: SQLite in WAL mode, the queue and the record of everything.
+
+Standard library only (``qsub``, the daemon and the workers all import it). Every write is one
+short ``BEGIN IMMEDIATE`` transaction, retried with backoff when another process holds the
+lock, so "database is locked" never reaches a user. Claims are one
+``UPDATE ... RETURNING``: two workers can never run the same attempt.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import sqlite3
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+from hyper_tui.errors import UnavailableError
+
+PENDING, QUEUED, RUNNING = "PENDING", "QUEUED", "RUNNING"
+SUCCEEDED, FAILED, CANCELLED = "SUCCEEDED", "FAILED", "CANCELLED"
+STATES = (PENDING, QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED)
+ACTIVE_STATES = (PENDING, QUEUED, RUNNING)
+FINAL_STATES = (SUCCEEDED, FAILED, CANCELLED)
+
+SCHEMA_VERSION = 1
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS resources (
+    kind TEXT NOT NULL, name TEXT NOT NULL, spec TEXT NOT NULL,
+    status TEXT NOT NULL, log TEXT NOT NULL DEFAULT '', updated REAL NOT NULL,
+    PRIMARY KEY (kind, name));
+CREATE TABLE IF NOT EXISTS specs (
+    id INTEGER PRIMARY KEY, command TEXT, argv TEXT, env TEXT, cwd TEXT);
+CREATE TABLE IF NOT EXISTS arrays (
+    id INTEGER PRIMARY KEY, size INTEGER NOT NULL, max_running INTEGER);
+CREATE TABLE IF NOT EXISTS jobs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    array_id INTEGER, idx INTEGER,
+    name TEXT NOT NULL, queue TEXT NOT NULL, definition TEXT NOT NULL,
+    state TEXT NOT NULL, reason TEXT,
+    priority INTEGER NOT NULL DEFAULT 0,
+    spec_id INTEGER NOT NULL, params TEXT,
+    retries INTEGER NOT NULL DEFAULT 0, attempts INTEGER NOT NULL DEFAULT 0,
+    timeout REAL, submitted REAL NOT NULL, started REAL, ended REAL,
+    exit_code INTEGER, worker TEXT, pgid INTEGER, held INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX IF NOT EXISTS jobs_claim ON jobs (state, queue, definition, priority DESC, id);
+CREATE INDEX IF NOT EXISTS jobs_queue_state ON jobs (queue, state);
+CREATE INDEX IF NOT EXISTS jobs_name ON jobs (name);
+CREATE INDEX IF NOT EXISTS jobs_array ON jobs (array_id) WHERE array_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS jobs_worker ON jobs (worker) WHERE state = 'RUNNING';
+CREATE INDEX IF NOT EXISTS jobs_ended ON jobs (ended) WHERE ended IS NOT NULL;
+CREATE TABLE IF NOT EXISTS deps (
+    job_id INTEGER NOT NULL, dep_id INTEGER NOT NULL, kind TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS deps_job ON deps (job_id);
+CREATE TABLE IF NOT EXISTS attempts (
+    job_id INTEGER NOT NULL, attempt INTEGER NOT NULL, worker TEXT, started REAL,
+    ended REAL, exit_code INTEGER, outcome TEXT, PRIMARY KEY (job_id, attempt));
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY, job_id INTEGER NOT NULL, ts REAL NOT NULL,
+    type TEXT NOT NULL, data TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS events_job ON events (job_id);
+CREATE TABLE IF NOT EXISTS workers (
+    id TEXT PRIMARY KEY, pid INTEGER, region TEXT, queue TEXT, definition TEXT,
+    vcpus INTEGER, started REAL, heartbeat REAL, state TEXT, jobs_done INTEGER DEFAULT 0);
+CREATE TABLE IF NOT EXISTS metrics (
+    ts REAL NOT NULL, name TEXT NOT NULL, label TEXT NOT NULL, value REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS metrics_name_ts ON metrics (name, ts);
+"""
+
+T = TypeVar("T")
+
+_DISK_FULL = ("disk is full", "database or disk is full", "disk I/O error")
+_READONLY = ("readonly database", "read-only")
+
+
+def _friendly(err: sqlite3.Error, path: Path) -> UnavailableError:
+    text = str(err)
+    if any(s in text for s in _DISK_FULL):
+        return UnavailableError(f"the disk holding {path.parent} is full; nothing was changed",
+                                fix="free some space and run the command again")
+    if any(s in text for s in _READONLY):
+        return UnavailableError(f"{path.parent} is read-only; nothing was changed",
+                                fix="make it writable (chmod u+w) and run the command again")
+    if "unable to open" in text:
+        return UnavailableError(f"cannot open the store {path}",
+                                fix="check the directory exists and is writable")
+    return UnavailableError(f"store {path}: {text}")
+
+
+class Store:
+    """One connection to a local host's store. Not shared between threads."""
+
+    def __init__(self, path: Path, *, create: bool = True) -> None:
+        self.path = Path(path)
+        if create:
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        elif not self.path.exists():
+            raise UnavailableError(f"no store at {self.path}")
+        try:
+            self.db = sqlite3.connect(str(self.path), timeout=10, isolation_level=None,
+                                      check_same_thread=False)
+            self.db.execute("PRAGMA busy_timeout=10000")
+            mode = self.db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.execute("PRAGMA foreign_keys=OFF")
+            if create:
+                self._migrate()
+                try:
+                    os.chmod(self.path, 0o600)
+                except OSError:
+                    pass
+        except sqlite3.Error as err:
+            raise _friendly(err, self.path) from None
+        self.wal = mode.lower() == "wal"
+
+    def _migrate(self) -> None:
+        have = self.db.execute(
+            "SELECT name FROM sqlite_master WHERE type='table' AND name='meta'").fetchone()
+        if have:
+            row = self.db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+            if row and int(row[0]) == SCHEMA_VERSION:
+                return
+        def create(db: sqlite3.Connection) -> None:
+            for stmt in SCHEMA.split(";"):
+                if stmt.strip():
+                    db.execute(stmt)
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
+        self.write(create)
+
+    def close(self) -> None:
+        try:
+            self.db.close()
+        except sqlite3.Error:
+            pass
+
+    # ---- transactions ------------------------------------------------------------------
+
+    def write(self, fn: Callable[[sqlite3.Connection], T], *, attempts: int = 60) -> T:
+        """Run ``fn`` in one ``BEGIN IMMEDIATE`` transaction, retrying while the database is
+        busy (bounded, with jittered backoff). Disk full and read-only turn into one-line
+        errors; the transaction is rolled back, so nothing is half-written."""
+        delay = 0.002
+        for attempt in range(attempts):
+            try:
+                self.db.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as err:
+                if "locked" in str(err) or "busy" in str(err):
+                    time.sleep(delay * (1 + random.random()))
+                    delay = min(delay * 2, 0.25)
+                    continue
+                raise _friendly(err, self.path) from None
+            try:
+                result = fn(self.db)
+                self.db.execute("COMMIT")
+                return result
+            except sqlite3.OperationalError as err:
+                self._rollback()
+                if ("locked" in str(err) or "busy" in str(err)) and attempt < attempts - 1:
+                    time.sleep(delay * (1 + random.random()))
+                    delay = min(delay * 2, 0.25)
+                    continue
+                raise _friendly(err, self.path) from None
+            except sqlite3.Error as err:
+                self._rollback()
+                raise _friendly(err, self.path) from None
+            except BaseException:
+                self._rollback()
+                raise
+        raise UnavailableError(f"the store {self.path} stayed busy; nothing was changed",
+                               fix="try again; if it persists, stop the daemon (hosts stop-host)")
+
+    def _rollback(self) -> None:
+        try:
+            self.db.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass
+
+    def read(self, sql: str, args: Iterable[Any] = ()) -> list[tuple]:
+        delay = 0.002
+        for _ in range(40):
+            try:
+                return self.db.execute(sql, tuple(args)).fetchall()
+            except sqlite3.OperationalError as err:
+                if "locked" in str(err) or "busy" in str(err):
+                    time.sleep(delay)
+                    delay = min(delay * 2, 0.25)
+                    continue
+                raise _friendly(err, self.path) from None
+        raise UnavailableError(f"the store {self.path} stayed busy")
+
+    def one(self, sql: str, args: Iterable[Any] = ()) -> tuple | None:
+        rows = self.read(sql, args)
+        return rows[0] if rows else None
+
+    @contextmanager
+    def snapshot(self) -> Iterator[sqlite3.Connection]:
+        """A consistent read of several queries."""
+        self.db.execute("BEGIN")
+        try:
+            yield self.db
+        finally:
+            self.db.execute("COMMIT")
+
+    def data_version(self) -> int:
+        """Changes whenever another connection commits: a cheap "is there news?" poll."""
+        return self.db.execute("PRAGMA data_version").fetchone()[0]
+
+    # ---- meta and resources ------------------------------------------------------------
+
+    def get_meta(self, key: str) -> str | None:
+        row = self.one("SELECT value FROM meta WHERE key=?", (key,))
+        return row[0] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.write(lambda db: db.execute("INSERT OR REPLACE INTO meta VALUES (?,?)", (key, value)))
+
+    def resources(self, kind: str | None = None) -> list[dict[str, Any]]:
+        sql = "SELECT kind, name, spec, status, log, updated FROM resources"
+        rows = self.read(sql + (" WHERE kind=?" if kind else "") + " ORDER BY kind, name",
+                         (kind,) if kind else ())
+        return [{"kind": k, "name": n, "spec": json.loads(s), "status": st, "log": lg,
+                 "updated": up} for k, n, s, st, lg, up in rows]
+
+    def resource_spec(self, kind: str, name: str) -> dict[str, Any] | None:
+        row = self.one("SELECT spec FROM resources WHERE kind=? AND name=?", (kind, name))
+        return json.loads(row[0]) if row else None
+
+
+def now() -> float:
+    return time.time()
+
+
+def encode(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, separators=(",", ":"))

@@ -1,0 +1,118 @@
+"""The host registry: which hosts exist, which one is selected, and the first-use default.
+
+``<config>/hosts.json`` records each host's kind and the selection; each host's resources live
+in ``<config>/hosts/<name>/resources.yaml``. ``--host NAME`` and ``HYPER_HOST`` override the
+selection. Standard library only: ``qsub`` resolves its host through here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass
+
+from hyper_tui import paths
+from hyper_tui.errors import ConflictError, NotFoundError, UsageError
+
+DEFAULT_HOST = "local"
+
+
+@dataclass(frozen=True)
+class HostRef:
+    name: str
+    kind: str
+
+
+def _registry_file():
+    return paths.config_dir() / "hosts.json"
+
+
+def read_registry() -> dict:
+    try:
+        data = json.loads(_registry_file().read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {"selected": None, "hosts": {}}
+    except (OSError, ValueError) as err:
+        raise UsageError(f"{_registry_file()}: unreadable host registry ({err})",
+                         fix="fix or delete the file; hosts' configs are kept beside it") from None
+    data.setdefault("hosts", {})
+    data.setdefault("selected", None)
+    return data
+
+
+def write_registry(data: dict) -> None:
+    paths.atomic_write_text(_registry_file(), json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def list_hosts() -> list[HostRef]:
+    data = read_registry()
+    return [HostRef(n, h.get("kind", "local")) for n, h in sorted(data["hosts"].items())]
+
+
+def selected_name() -> str | None:
+    return read_registry()["selected"]
+
+
+def resolve(name: str | None = None, *, create_default: bool = True) -> HostRef:
+    """The host a command works on: ``name``, else ``HYPER_HOST``, else the selected one.
+
+    With no host at all, the default local host is created on first use so that a newcomer
+    can submit at once.
+    """
+    data = read_registry()
+    wanted = name or os.environ.get("HYPER_HOST") or data["selected"]
+    if not data["hosts"] and create_default and wanted in (None, DEFAULT_HOST):
+        create_default_host()
+        data = read_registry()
+        wanted = wanted or DEFAULT_HOST
+    if wanted is None:
+        if len(data["hosts"]) == 1:
+            wanted = next(iter(data["hosts"]))
+        else:
+            raise UsageError("no host is selected",
+                             fix="run hyper-tui hosts select-host NAME, or pass --host NAME")
+    if wanted not in data["hosts"]:
+        known = ", ".join(sorted(data["hosts"])) or "none"
+        raise NotFoundError(f"no host named {wanted!r} (known hosts: {known})",
+                            fix="create it with hyper-tui hosts create-host --name " + wanted)
+    return HostRef(wanted, data["hosts"][wanted].get("kind", "local"))
+
+
+def register(name: str, kind: str, *, select: bool) -> None:
+    data = read_registry()
+    if name in data["hosts"]:
+        raise ConflictError(f"a host named {name!r} exists already",
+                            fix="pick another name, or delete it with hosts delete-host")
+    data["hosts"][name] = {"kind": kind}
+    if select or data["selected"] is None:
+        data["selected"] = name
+    write_registry(data)
+
+
+def select(name: str) -> None:
+    data = read_registry()
+    if name not in data["hosts"]:
+        known = ", ".join(sorted(data["hosts"])) or "none"
+        raise NotFoundError(f"no host named {name!r} (known hosts: {known})")
+    data["selected"] = name
+    write_registry(data)
+
+
+def unregister(name: str) -> None:
+    data = read_registry()
+    if name not in data["hosts"]:
+        raise NotFoundError(f"no host named {name!r}")
+    del data["hosts"][name]
+    if data["selected"] == name:
+        data["selected"] = next(iter(sorted(data["hosts"])), None)
+    write_registry(data)
+    shutil.rmtree(paths.host_config_file(name).parent, ignore_errors=True)
+
+
+def create_default_host() -> None:
+    """Create the local host ``local`` with a main region and a default cluster, queue and
+    definition (max vCPUs = this machine's CPU count)."""
+    from hyper_tui.hosts import create_local_host
+
+    create_local_host(DEFAULT_HOST, select=True)
