@@ -1,0 +1,1 @@
+"""The aws host: names shared by infra/, the client, the scaler and the worker transport."""

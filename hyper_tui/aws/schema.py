@@ -1,0 +1,114 @@
+"""The contract between infra/ (CDK), the aws client, the scaler and the aws worker transport.
+
+Every AWS resource name of an aws host is derived here, in one place, so the stacks that
+create them and the code that uses them can never disagree. Standard library only.
+
+Data layout (designed for 10,000+ submissions per second per queue):
+
+* Jobs table ``<host>-jobs``: partition key ``id`` (S), a job id that starts with a time part
+  and ends with random characters, so writes spread over every partition (no hot key).
+  Attributes: ``queue, definition, name, state, reason, attempt (N), retries (N), command,
+  argv, env, cwd, timeout (N), priority (N), submitted (N), started (N), ended (N),
+  exit_code (N), worker, array_id, idx (N), heartbeat (N)``.
+  GSI ``by_queue``: partition ``queue_shard`` = ``f"{queue}#{shard}"`` with shard in
+  ``range(QUEUE_SHARDS)`` from the id, sort key ``id`` (listing a queue = QUEUE_SHARDS queries).
+  GSI ``by_name``: partition ``name``, sort key ``id``. GSI ``by_array``: partition
+  ``array_id``, sort key ``idx``.
+* Work queue per (queue, definition): SQS ``<host>-<queue>-<definition>``, visibility timeout
+  = the lease, redrive to ``...-dlq`` after MAX_RECEIVES; messages carry up to 10 job ids.
+* Logs: CloudWatch Logs group ``/hyper/<host>/jobs``, one stream per job id; each event's
+  message is ``TYPE | data`` (SYSTEM, STDOUT, STDERR, METRICS).
+* Metrics: CloudWatch namespace ``HyperTui/<host>``.
+* Discovery: SSM parameters under ``/hyper/<host>/`` and stack outputs (see OUTPUTS).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+QUEUE_SHARDS = 16
+MAX_RECEIVES = 5
+LEASE_SECONDS = 60
+MAX_BATCH = 1000  # jobs per submit API request
+
+OUTPUTS = ("ApiUrl", "JobsTableName", "LogGroupName", "ApiKeyId", "MetricsNamespace")
+
+# Environment of a worker container (set by the Batch job definition and the scaler).
+WORKER_ENV = (
+    "HYPER_HOST",          # host name
+    "HYPER_MAIN_REGION",   # where the jobs table and the work queues are
+    "HYPER_JOBS_TABLE",
+    "HYPER_WORK_QUEUE_URL",
+    "HYPER_LOG_GROUP",
+    "HYPER_QUEUE",
+    "HYPER_DEFINITION",
+    "HYPER_REGION",        # the region the worker runs in
+)
+
+_SAFE = re.compile(r"[^A-Za-z0-9_-]")
+
+
+def _safe(text: str) -> str:
+    return _SAFE.sub("-", text)
+
+
+def stack_prefix(host: str) -> str:
+    return f"hyper-{_safe(host)}"
+
+
+def control_stack_name(host: str, region: str) -> str:
+    return f"{stack_prefix(host)}-control-{region}"
+
+
+def compute_stack_name(host: str, region: str) -> str:
+    return f"{stack_prefix(host)}-compute-{region}"
+
+
+def jobs_table_name(host: str) -> str:
+    return f"{_safe(host)}-jobs"
+
+
+def work_queue_name(host: str, queue: str, definition: str) -> str:
+    name = f"{_safe(host)}-{_safe(queue)}-{_safe(definition)}"
+    if len(name) > 76:  # SQS allows 80 characters, and "-dlq" must still fit
+        digest = hashlib.sha1(name.encode()).hexdigest()[:8]
+        name = f"{name[:67]}-{digest}"
+    return name
+
+
+def dead_letter_queue_name(host: str, queue: str, definition: str) -> str:
+    return work_queue_name(host, queue, definition) + "-dlq"
+
+
+def log_group_name(host: str) -> str:
+    return f"/hyper/{_safe(host)}/jobs"
+
+
+def metrics_namespace(host: str) -> str:
+    return f"HyperTui/{_safe(host)}"
+
+
+def ssm_prefix(host: str) -> str:
+    return f"/hyper/{_safe(host)}/"
+
+
+def batch_job_queue_name(host: str, cluster: str) -> str:
+    return f"{_safe(host)}-{_safe(cluster)}"
+
+
+def batch_job_definition_name(host: str, definition: str) -> str:
+    return f"{_safe(host)}-{_safe(definition)}"
+
+
+def compute_environment_name(host: str, cluster: str, index: int) -> str:
+    return f"{_safe(host)}-{_safe(cluster)}-{index}"
+
+
+def ecr_repository_name(host: str) -> str:
+    return f"hyper-{_safe(host).lower()}"
+
+
+def queue_shard(queue: str, job_id: str) -> str:
+    shard = int(hashlib.blake2s(job_id.encode(), digest_size=2).hexdigest(), 16) % QUEUE_SHARDS
+    return f"{queue}#{shard}"
