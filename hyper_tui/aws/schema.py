@@ -112,3 +112,36 @@ def ecr_repository_name(host: str) -> str:
 def queue_shard(queue: str, job_id: str) -> str:
     shard = int(hashlib.blake2s(job_id.encode(), digest_size=2).hexdigest(), 16) % QUEUE_SHARDS
     return f"{queue}#{shard}"
+
+
+# ---- added for infra/ (CDK) and the submit API ---------------------------------------------
+
+# Environment variable of the scaler Lambda holding its JSON config (see infra.components.scaler).
+SCALER_CONFIG_ENV = "HYPER_SCALER_CONFIG"
+
+
+def peering_stack_name(host: str, region: str) -> str:
+    """The main-region stack holding the main VPC's routes to peered hubs."""
+    return f"{stack_prefix(host)}-peering-{region}"
+
+
+def worker_log_group_name(host: str) -> str:
+    """Per-region CloudWatch Logs group of the worker containers' own output (awslogs driver)."""
+    return f"/hyper/{_safe(host)}/workers"
+
+
+def ssm_parameter_name(host: str, key: str) -> str:
+    """SSM parameter of one discovery value, e.g. ``/hyper/<host>/ApiUrl``."""
+    return f"{ssm_prefix(host)}{key}"
+
+
+_ID_ALPHABET = "0123456789abcdefghijklmnopqrstuv"
+
+
+def new_job_id(now: float | None = None) -> str:
+    """A job id: 12 hex digits of epoch milliseconds (sorts by time) + 8 random base-32 chars."""
+    import secrets
+    import time
+
+    ms = int((time.time() if now is None else now) * 1000)
+    return f"{ms:012x}" + "".join(secrets.choice(_ID_ALPHABET) for _ in range(8))
