@@ -15,15 +15,14 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from hyper_tui import __version__
+from hyper_tui.cli.parsing import Parser
 from hyper_tui.errors import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_OK,
-    EXIT_USAGE,
     HyperError,
     UsageError,
 )
-from hyper_tui.cli.parsing import Parser
 
 EPILOG = """\
 exit codes: 0 ok, 1 failed, 2 usage error, 3 validation error, 4 not found,
@@ -71,7 +70,7 @@ def build_parser() -> Parser:
     p.add_argument("--theme", help="TUI theme (see themes/); remembered")
     sub = p.add_subparsers(dest="group", metavar="GROUP", parser_class=Parser)
 
-    from hyper_tui.cli import hosts_cmd, resources, engine_cmd
+    from hyper_tui.cli import engine_cmd, hosts_cmd, resources
 
     hosts_cmd.register(sub, Parser)
     resources.register(sub, Parser)
@@ -99,8 +98,9 @@ def run_command(argv: list[str], *, defaults: Context | None = None) -> int:
         raise UsageError("no command given", fix="see hyper-tui --help")
     if not hasattr(args, "func"):
         raise UsageError(f"hyper-tui {args.group}: give a command", fix=f"see hyper-tui {args.group} --help")
-    ctx = Context(host_name=args.host or (defaults.host_name if defaults else None),
-                  json=(args.output or ("json" if defaults and defaults.json else "table")) == "json")
+    host = getattr(args, "host", None) or (defaults.host_name if defaults else None)
+    fmt = getattr(args, "output", None) or ("json" if defaults and defaults.json else "table")
+    ctx = Context(host_name=host, json=fmt == "json")
     return args.func(ctx, args) or 0
 
 
@@ -174,7 +174,8 @@ def main(argv: list[str] | None = None) -> int:
             return launch_tui(host=top.host, theme=top.theme)
         return run_command(argv)
     except HyperError as e:
-        sys.stderr.write(f"hyper-tui: {e.line()}\n")
+        line = e.line()
+        sys.stderr.write(line + "\n" if line.startswith("hyper-tui") else f"hyper-tui: {line}\n")
         return e.exit_code
     except KeyboardInterrupt:
         sys.stderr.write("hyper-tui: interrupted\n")

@@ -9,14 +9,39 @@ from typing import Any
 from hyper_tui.errors import UsageError, ValidationError
 
 
+def common_options() -> argparse.ArgumentParser:
+    """--host and -o, accepted after any command too (defaults suppressed so that a value given
+    before the group is kept)."""
+    p = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
+    p.add_argument("--host", metavar="NAME", help="work on this host instead of the selected one")
+    p.add_argument("-o", "--output", choices=("table", "json"), help="output format (default: table)")
+    return p
+
+
 class Parser(argparse.ArgumentParser):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("allow_abbrev", False)
         kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
         super().__init__(*args, **kwargs)
 
+    def add_subparsers(self, **kwargs: Any):  # type: ignore[override]
+        action = super().add_subparsers(**kwargs)
+        original = action.add_parser
+
+        def add_parser(name: str, **kw: Any):
+            kw.setdefault("parents", [common_options()])
+            return original(name, **kw)
+
+        action.add_parser = add_parser  # type: ignore[method-assign]
+        return action
+
     def error(self, message: str) -> None:  # type: ignore[override]
         raise UsageError(f"{self.prog}: {message}", fix=f"see {self.prog} --help")
+
+    def exit(self, status: int = 0, message: str | None = None):  # type: ignore[override]
+        if status:
+            raise UsageError((message or "").strip() or f"{self.prog}: usage error")
+        super().exit(status, message)
 
 
 def json_value(flag: str, text: str, *, example: str) -> Any:

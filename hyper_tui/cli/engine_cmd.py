@@ -1,0 +1,116 @@
+"""Engine commands: ``worker`` (run the agent here), ``emergency-stop``, and for aws hosts
+``synth`` and ``deploy``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import uuid
+from typing import Any
+
+from hyper_tui.cli import output
+from hyper_tui.errors import UsageError
+
+
+def register(sub: argparse._SubParsersAction, parser_cls: type) -> None:
+    w = sub.add_parser("worker", help="run a worker agent on this machine",
+                       description="Run the worker agent here: it takes jobs of QUEUE from the "
+                       "host (local store, or SQS + DynamoDB for an aws host) until idle. On an aws "
+                       "host this is how an on-premise node joins a cluster's queue.")
+    w.add_argument("--queue", "-q", required=True)
+    w.add_argument("--definition", "-d", default="default")
+    w.add_argument("--idle-timeout", type=float, default=300.0, help="seconds idle before exit")
+    w.add_argument("--max-jobs", type=int, default=None)
+    w.set_defaults(func=cmd_worker)
+
+    e = sub.add_parser("emergency-stop", help="cancel every job and stop all compute",
+                       description="Cancel every queued and running job of the host and scale its "
+                       "compute to zero, in every region.")
+    e.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    e.set_defaults(func=cmd_emergency_stop)
+
+    s = sub.add_parser("synth", help="write the CloudFormation templates of an aws host (offline)")
+    s.add_argument("--out", default=None, help="output directory (default: the host's data dir)")
+    s.set_defaults(func=cmd_synth)
+
+    d = sub.add_parser("deploy", help="synthesize and deploy an aws host with the CDK CLI")
+    d.add_argument("--out", default=None)
+    d.set_defaults(func=cmd_deploy)
+
+
+def cmd_worker(ctx: Any, args: argparse.Namespace) -> int:
+    from worker.agent import AgentOptions, run_agent
+
+    cfg = ctx.config()
+    cfg.get("queues", args.queue)
+    definition = cfg.get("definitions", args.definition)
+    wid = f"w-{os.uname().nodename[:16]}-{uuid.uuid4().hex[:6]}"
+    if ctx.host.kind == "local":
+        from hyper_tui import paths
+        from hyper_tui.apply import apply_config
+        from worker.local_transport import LocalTransport
+
+        apply_config(cfg)
+        transport = LocalTransport(paths.store_path(ctx.host.name), worker_id=wid, queue=args.queue,
+                                   definition=args.definition, vcpus=definition.vcpus)
+    else:
+        from worker.aws_transport import AwsTransport
+
+        transport = AwsTransport.for_host(cfg, worker_id=wid, queue=args.queue,
+                                          definition=args.definition)
+    n = run_agent(transport, AgentOptions(idle_timeout=args.idle_timeout, max_jobs=args.max_jobs))
+    print(f"worker {wid}: ran {n} job(s)")
+    return 0
+
+
+def cmd_emergency_stop(ctx: Any, args: argparse.Namespace) -> int:
+    import sys
+
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise UsageError("emergency-stop: confirmation needed", fix="pass --yes")
+        answer = input(f"Cancel EVERY job of host {ctx.host.name} and stop all compute? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            print("nothing done")
+            return 0
+    if ctx.host.kind == "local":
+        from hyper_tui.local.emergency import emergency_stop_local
+
+        result = emergency_stop_local(ctx.host.name)
+    else:
+        from hyper_tui.aws.emergency import emergency_stop_aws
+
+        result = emergency_stop_aws(ctx.config())
+    if ctx.json:
+        output.as_json(result)
+    else:
+        output.key_values(result)
+    return 0
+
+
+def _aws_only(ctx: Any, what: str):
+    cfg = ctx.config()
+    if cfg.host.kind.value != "aws":
+        raise UsageError(f"{what}: host {cfg.host.name!r} is a local host; nothing to synthesize",
+                         fix="select an aws host (hosts create-host --kind aws ...)")
+    return cfg
+
+
+def cmd_synth(ctx: Any, args: argparse.Namespace) -> int:
+    cfg = _aws_only(ctx, "synth")
+    from hyper_tui.aws.synth import synth_host
+
+    files = synth_host(cfg, args.out)
+    if ctx.json:
+        output.as_json([str(f) for f in files])
+    else:
+        for f in files:
+            print(f)
+    return 0
+
+
+def cmd_deploy(ctx: Any, args: argparse.Namespace) -> int:
+    cfg = _aws_only(ctx, "deploy")
+    from hyper_tui.aws.deploy import deploy_host_cli
+
+    return deploy_host_cli(cfg, args.out)

@@ -1,0 +1,519 @@
+"""The local host's scheduler daemon: one per host, started on demand.
+
+Each loop it: reaps workers that died and requeues their jobs (killing what they left
+running), expires silent workers' leases, releases jobs whose dependencies are met, computes
+the workers wanted per (queue, definition, region) with the pure functions of
+``hyper_tui.scheduling``, starts them, records why queued jobs wait, samples metrics, and
+purges jobs past their retention. Standard library only (a small, long-lived process).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import ctypes
+import fcntl
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from hyper_tui import paths, scheduling
+from hyper_tui.local.store import Store
+from worker.local_transport import log_path, pgid_file
+
+LOOP_S = 0.1
+METRICS_EVERY_S = 2.0
+PURGE_EVERY_S = 3600.0
+MAX_SPAWN_PER_LOOP = 8
+WORKER_ENV_KEYS = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "TZ", "TMPDIR", "SHELL",
+                   "PYTHONPATH", "VIRTUAL_ENV")
+
+
+@dataclass
+class Pair:
+    queue: str
+    definition: str
+    cluster: str
+    ratio: float
+    vcpus: int
+    weights: dict[str, int]
+
+
+class Daemon:
+    def __init__(self, host: str) -> None:
+        self.host = host
+        self.data_dir = paths.host_data_dir(host)
+        paths.ensure_private_dir(self.data_dir)
+        self.store = Store(paths.store_path(host))
+        self.stopping = False
+        self.children: dict[int, str] = {}  # pid -> worker id
+        self.last_metrics = 0.0
+        self.last_purge = 0.0
+        self.last_max_id = 0
+        self.settings = self._host_settings()
+
+    # ---- config from the store (the CLI applies the YAML there) -------------------------
+
+    def _host_settings(self) -> dict:
+        raw = self.store.get_meta("host")
+        host = json.loads(raw) if raw else {}
+        return host.get("settings", {})
+
+    def _pairs(self) -> tuple[list[Pair], dict[str, dict], dict[str, dict]]:
+        res = self.store.resources()
+        by = {k: {r["name"]: r["spec"] for r in res if r["kind"] == k}
+              for k in ("regions", "clusters", "queues", "definitions")}
+        regions = by["regions"]
+        pairs = []
+        for qname, q in by["queues"].items():
+            weights = {r: w for r, w in (q.get("weights") or {}).items() if isinstance(w, int)}
+            if not weights:
+                weights = {r: 1 for r in regions}
+            for dname, d in by["definitions"].items():
+                pairs.append(Pair(qname, dname, q["cluster"], float(d.get("jobs_to_workers_ratio", 1)),
+                                  int(d.get("vcpus", 1)), weights))
+        return pairs, by["clusters"], regions
+
+    # ---- the loop ----------------------------------------------------------------------
+
+    def run(self) -> None:
+        _become_subreaper()
+        signal.signal(signal.SIGTERM, self._on_term)
+        signal.signal(signal.SIGINT, self._on_term)
+        self._adopt_and_expire(startup=True)
+        while not self.stopping:
+            t0 = time.monotonic()
+            try:
+                self.step()
+            except Exception as err:  # keep scheduling; the store may be full for a while
+                _log(f"loop error: {type(err).__name__}: {err}")
+                time.sleep(1.0)
+            spent = time.monotonic() - t0
+            time.sleep(max(0.0, LOOP_S - spent))
+        self.shutdown()
+
+    def _on_term(self, signum, frame) -> None:
+        self.stopping = True
+
+    def step(self) -> None:
+        self.reap()
+        self._adopt_and_expire()
+        self.release_dependents()
+        self.scale()
+        now = time.time()
+        if now - self.last_metrics >= METRICS_EVERY_S:
+            self.sample_metrics(now)
+        if now - self.last_purge >= PURGE_EVERY_S:
+            self.purge(now)
+
+    # ---- workers -----------------------------------------------------------------------
+
+    def reap(self) -> None:
+        """Collect exited children: workers (requeue their jobs) and orphans of jobs."""
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            wid = self.children.pop(pid, None)
+            if wid is None:
+                continue  # an orphaned job process re-parented to us: reaped, no zombie
+            code = os.waitstatus_to_exitcode(status)
+            if code != 0:
+                self.lost_worker(wid, f"worker {wid} died ({_describe_exit(code)})")
+            else:
+                self._drop_worker_row(wid)
+
+    def _adopt_and_expire(self, *, startup: bool = False) -> None:
+        """Workers not started by this daemon (a previous one, or by hand) are watched through
+        their heartbeat; one silent past its lease, or whose process is gone, is lost."""
+        lease = float(self.settings.get("lease_seconds", 15.0))
+        now = time.time()
+        mine = {wid: pid for pid, wid in self.children.items()}
+        for wid, pid, beat in self.store.read("SELECT id, pid, heartbeat FROM workers"):
+            stale = now - (beat or 0) > lease
+            if wid in mine:
+                if stale:  # a hung child: kill it; reap() will collect the process
+                    self.children.pop(mine[wid], None)
+                    with contextlib.suppress(OSError):
+                        os.kill(mine[wid], signal.SIGKILL)
+                    self.lost_worker(wid, f"worker {wid} missed its heartbeat for {lease:g}s")
+                continue
+            alive = _pid_alive(pid)
+            if not alive and (startup or now - (beat or 0) > 1.0):
+                self.lost_worker(wid, f"worker {wid} (pid {pid}) is gone")
+            elif stale:
+                if alive:
+                    with contextlib.suppress(OSError):
+                        os.kill(pid, signal.SIGKILL)
+                self.lost_worker(wid, f"worker {wid} missed its heartbeat for {lease:g}s")
+
+    def lost_worker(self, wid: str, why: str) -> None:
+        """Kill what the worker's job left running, then requeue (or fail) its jobs."""
+        self._kill_orphan_group(wid)
+        now = time.time()
+
+        def tx(db):
+            db.execute("UPDATE workers SET state='LOST' WHERE id=?", (wid,))
+            rows = db.execute("SELECT id, attempts, retries FROM jobs WHERE worker=? AND "
+                              "state='RUNNING'", (wid,)).fetchall()
+            for jid, attempts, retries in rows:
+                o = scheduling.after_lost_worker(attempts=attempts, retries=retries, why=why)
+                db.execute("UPDATE jobs SET state=?, reason=?, worker=NULL, ended=? "
+                           "WHERE id=? AND state='RUNNING' AND worker=?",
+                           (o.state, o.reason, None if o.state == "QUEUED" else now, jid, wid))
+                db.execute("INSERT OR REPLACE INTO attempts (job_id, attempt, worker, started, ended, "
+                           "exit_code, outcome) VALUES (?,?,?,(SELECT started FROM jobs WHERE id=?),?,"
+                           "NULL,'lost')", (jid, attempts, wid, jid, now))
+                db.execute("INSERT INTO events (job_id, ts, type, data) VALUES (?,?,?,?)",
+                           (jid, now, "SYSTEM", o.reason))
+            db.execute("DELETE FROM workers WHERE id=?", (wid,))
+            return len(rows)
+
+        n = self.store.write(tx)
+        _log(f"{why}; {n} running job(s) requeued or failed")
+
+    def _kill_orphan_group(self, wid: str) -> None:
+        path = pgid_file(self.data_dir, wid)
+        try:
+            key, pgid = path.read_text().split()
+            pgid_i = int(pgid)
+        except (OSError, ValueError):
+            return
+        finally:
+            with contextlib.suppress(OSError):
+                path.unlink()
+        if _group_belongs_to(pgid_i, wid):
+            with contextlib.suppress(OSError):
+                os.killpg(pgid_i, signal.SIGKILL)
+
+    def _drop_worker_row(self, wid: str) -> None:
+        self.store.write(lambda db: db.execute("DELETE FROM workers WHERE id=? AND NOT EXISTS "
+                                               "(SELECT 1 FROM jobs WHERE worker=? AND state='RUNNING')",
+                                               (wid, wid)))
+        # A worker that exited 0 while holding a job (it should not) is treated as lost.
+        if self.store.one("SELECT 1 FROM jobs WHERE worker=? AND state='RUNNING'", (wid,)):
+            self.lost_worker(wid, f"worker {wid} exited while running a job")
+
+    # ---- dependencies ------------------------------------------------------------------
+
+    def release_dependents(self) -> None:
+        heads = self.store.read("SELECT DISTINCT d.job_id FROM deps d JOIN jobs j ON j.id=d.job_id "
+                                "WHERE j.state='PENDING'")
+        for (head,) in heads:
+            deps = self.store.read("SELECT dep_id, kind FROM deps WHERE job_id=?", (head,))
+            verdicts = []
+            blocker = None
+            for dep_id, kind in deps:
+                if dep_id < 0:
+                    states = [s for (s,) in self.store.read("SELECT state FROM jobs WHERE array_id=?",
+                                                            (-dep_id,))]
+                else:
+                    states = [s for (s,) in self.store.read("SELECT state FROM jobs WHERE id=?", (dep_id,))]
+                v = scheduling.dependency_state(kind, states or ["CANCELLED"])
+                verdicts.append(v)
+                if v == "never" and blocker is None:
+                    blocker = f"{abs(dep_id)}{'[]' if dep_id < 0 else ''}"
+            now = time.time()
+            if "never" in verdicts:
+                reason = f"dependency {blocker} can never be satisfied"
+                self._set_batch(head, "CANCELLED", reason, now)
+            elif all(v == "ready" for v in verdicts):
+                self._set_batch(head, "QUEUED", None, None, only_unheld=True)
+
+    def _set_batch(self, head: int, state: str, reason: str | None, ended: float | None,
+                   only_unheld: bool = False) -> None:
+        held = " AND held=0" if only_unheld else ""
+
+        def tx(db):
+            is_array = db.execute("SELECT array_id FROM jobs WHERE id=?", (head,)).fetchone()
+            where = "array_id=?" if is_array and is_array[0] == head else "id=?"
+            db.execute(f"UPDATE jobs SET state=?, reason=?, ended=? WHERE {where} AND state='PENDING'{held}",
+                       (state, reason, ended, head))
+            if state == "CANCELLED" or not db.execute(
+                    f"SELECT 1 FROM jobs WHERE {where} AND state='PENDING' LIMIT 1", (head,)).fetchone():
+                db.execute("DELETE FROM deps WHERE job_id=?", (head,))
+
+        self.store.write(tx)
+
+    # ---- scaling -----------------------------------------------------------------------
+
+    def scale(self) -> None:
+        pairs, clusters, regions = self._pairs()
+        if not pairs:
+            return
+        workers: dict[tuple[str, str, str], int] = {}
+        vcpus_used: dict[tuple[str, str], int] = {}  # (cluster, region) -> vcpus
+        cluster_of = {(p.queue, p.definition): p for p in pairs}
+        for q, d, r, v, n in self.store.read(
+                "SELECT queue, definition, region, vcpus, count(*) FROM workers "
+                "WHERE state != 'LOST' GROUP BY queue, definition, region, vcpus"):
+            workers[(q, d, r)] = n
+            p = cluster_of.get((q, d))
+            if p:
+                vcpus_used[(p.cluster, r)] = vcpus_used.get((p.cluster, r), 0) + (v or 1) * n
+        cpu = os.cpu_count() or 1
+        status: dict[str, dict] = {}
+        spawned = 0
+        for p in pairs:
+            cluster = clusters.get(p.cluster, {})
+            max_vcpus = int(cluster.get("max_vcpus", cpu))
+            cap_per_region = scheduling.worker_cap(max_vcpus, p.vcpus)
+            live_regions = {r: w for r, w in p.weights.items() if r in regions}
+            cap_total = cap_per_region * max(1, len([w for w in live_regions.values() if w > 0]))
+            ratio_cap = cap_total * math.ceil(p.ratio)
+            backlog = self._count("QUEUED", p, limit=ratio_cap + 1)
+            running = self._count("RUNNING", p, limit=cap_total + 1)
+            current = sum(workers.get((p.queue, p.definition, r), 0) for r in live_regions)
+            if backlog == 0 and running == 0 and current == 0:
+                continue
+            want = scheduling.desired_workers(backlog=backlog, running_jobs=running, ratio=p.ratio,
+                                              cap=cap_total)
+            split = scheduling.split_by_weight(want, live_regions)
+            slots = {r: min(cap_per_region, int(regions[r].get("worker_slots") or cpu * 4))
+                     for r in live_regions}
+            split = scheduling.cap_by_region(split, slots)
+            starting = 0
+            for r, n in split.items():
+                have = workers.get((p.queue, p.definition, r), 0)
+                room = (max_vcpus - vcpus_used.get((p.cluster, r), 0)) // p.vcpus
+                add = max(0, min(n - have, room, MAX_SPAWN_PER_LOOP - spawned))
+                for _ in range(add):
+                    self.spawn(p, r)
+                vcpus_used[(p.cluster, r)] = vcpus_used.get((p.cluster, r), 0) + add * p.vcpus
+                spawned += add
+                starting += add
+            total_workers = current + starting
+            if backlog:
+                if total_workers == 0:
+                    reason = (f"no worker can start: cluster {p.cluster} has max_vcpus {max_vcpus} "
+                              f"and each worker of {p.definition} needs {p.vcpus} vCPUs")
+                    if cap_total > 0:
+                        reason = "no worker yet: waiting for vCPUs of cluster " + p.cluster
+                elif starting:
+                    reason = f"no worker free yet: starting {starting}, {current} running"
+                else:
+                    reason = (f"waiting for a free worker: {total_workers} worker(s) busy "
+                              f"(cap {cap_total} = max_vcpus {max_vcpus} / {p.vcpus} vCPUs"
+                              f"{', jobs_to_workers_ratio ' + format(p.ratio, 'g') if p.ratio != 1 else ''})")
+            else:
+                reason = "runnable"
+            status[f"status:{p.queue}/{p.definition}"] = {
+                "backlog": backlog, "running": running, "workers": total_workers, "desired": want,
+                "cap": cap_total, "reason": reason, "split": split}
+        self._write_status(status)
+
+    def _count(self, state: str, p: Pair, *, limit: int) -> int:
+        row = self.store.one("SELECT count(*) FROM (SELECT 1 FROM jobs WHERE state=? AND queue=? "
+                             "AND definition=? LIMIT ?)", (state, p.queue, p.definition, limit))
+        return row[0] if row else 0
+
+    def _write_status(self, status: dict[str, dict]) -> None:
+        if not status:
+            return
+        new = {k: json.dumps(v, sort_keys=True) for k, v in status.items()}
+        old = dict(self.store.read("SELECT key, value FROM meta WHERE key LIKE 'status:%'"))
+        changed = {k: v for k, v in new.items() if old.get(k) != v}
+        if changed:
+            self.store.write(lambda db: db.executemany("INSERT OR REPLACE INTO meta VALUES (?,?)",
+                                                       list(changed.items())))
+
+    def spawn(self, p: Pair, region: str) -> None:
+        wid = f"w-{uuid.uuid4().hex[:8]}"
+        idle = float(self.settings.get("worker_idle_timeout_s", 30.0))
+        env = {k: os.environ[k] for k in WORKER_ENV_KEYS if k in os.environ}
+        cmd = [sys.executable, "-m", "worker", "--transport", "local",
+               "--store", str(self.store.path), "--queue", p.queue, "--definition", p.definition,
+               "--region", region, "--worker-id", wid, "--vcpus", str(p.vcpus),
+               "--idle-timeout", str(idle),
+               "--heartbeat", str(max(0.5, float(self.settings.get("lease_seconds", 15.0)) / 5))]
+        now = time.time()
+        self.store.write(lambda db: db.execute(
+            "INSERT INTO workers (id, pid, region, queue, definition, vcpus, started, heartbeat, state) "
+            "VALUES (?,?,?,?,?,?,?,?, 'STARTING')", (wid, None, region, p.queue, p.definition,
+                                                     p.vcpus, now, now)))
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=open(self.data_dir / "workers.log", "ab"), env=env,
+                                cwd=str(self.data_dir), close_fds=True)
+        self.store.write(lambda db: db.execute("UPDATE workers SET pid=? WHERE id=?", (proc.pid, wid)))
+        self.children[proc.pid] = wid
+
+    # ---- metrics and retention ---------------------------------------------------------
+
+    def sample_metrics(self, now: float) -> None:
+        dt = now - self.last_metrics if self.last_metrics else METRICS_EVERY_S
+        rows: list[tuple[float, str, str, float]] = []
+        for q, st, n in self.store.read("SELECT queue, state, count(*) FROM jobs WHERE state IN "
+                                        "('PENDING','QUEUED','RUNNING') GROUP BY queue, state"):
+            rows.append((now, f"jobs_{st.lower()}", q, n))
+        max_id = (self.store.one("SELECT seq FROM sqlite_sequence WHERE name='jobs'") or (0,))[0]
+        if self.last_max_id:
+            rows.append((now, "submitted_per_s", "", max(0, max_id - self.last_max_id) / dt))
+        self.last_max_id = max_id
+        since = self.last_metrics or now - dt
+        for q, n in self.store.read("SELECT queue, count(*) FROM jobs WHERE ended > ? GROUP BY queue",
+                                    (since,)):
+            rows.append((now, "finished_per_s", q, n / dt))
+        for r, n, v in self.store.read("SELECT region, count(*), sum(vcpus) FROM workers "
+                                       "GROUP BY region"):
+            rows.append((now, "workers", r, n))
+            rows.append((now, "vcpus", r, v or 0))
+        for d, n in self.store.read("SELECT definition, count(*) FROM jobs WHERE state='QUEUED' "
+                                    "GROUP BY definition"):
+            rows.append((now, "backlog", d, n))
+        self.last_metrics = now
+        if rows:
+            self.store.write(lambda db: db.executemany("INSERT INTO metrics VALUES (?,?,?,?)", rows))
+
+    def purge(self, now: float) -> None:
+        self.last_purge = now
+        days = float(self.settings.get("job_retention_days", 30))
+        cutoff = now - days * 86400
+
+        def tx(db):
+            ids = [r[0] for r in db.execute(
+                "SELECT id FROM jobs WHERE ended IS NOT NULL AND ended < ? AND state IN "
+                "('SUCCEEDED','FAILED','CANCELLED') LIMIT 100000", (cutoff,))]
+            for i in range(0, len(ids), 500):
+                chunk = ids[i:i + 500]
+                marks = ",".join("?" * len(chunk))
+                db.execute(f"DELETE FROM attempts WHERE job_id IN ({marks})", chunk)
+                db.execute(f"DELETE FROM events WHERE job_id IN ({marks})", chunk)
+                db.execute(f"DELETE FROM jobs WHERE id IN ({marks})", chunk)
+            db.execute("DELETE FROM specs WHERE id NOT IN (SELECT spec_id FROM jobs)")
+            db.execute("DELETE FROM arrays WHERE id NOT IN (SELECT id FROM jobs)")
+            db.execute("DELETE FROM metrics WHERE ts < ?", (cutoff,))
+            return ids
+
+        ids = self.store.write(tx)
+        for jid in ids:
+            with contextlib.suppress(OSError):
+                log_path(self.data_dir, jid).unlink()
+        if ids:
+            _log(f"purged {len(ids)} job(s) finished more than {days:g} days ago")
+
+    # ---- shutdown ----------------------------------------------------------------------
+
+    def shutdown(self) -> None:
+        """Stop workers: their running jobs are killed and requeued without using a retry."""
+        for pid in list(self.children):
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        while self.children and time.monotonic() < deadline:
+            self.reap()
+            time.sleep(0.05)
+        for pid, wid in list(self.children.items()):
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+            self.lost_worker(wid, f"worker {wid} did not stop in time")
+        self.reap()
+        self.store.close()
+
+
+# --------------------------------------------------------------------------------------------
+
+
+def _log(msg: str) -> None:
+    sys.stderr.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {msg}\n")
+    sys.stderr.flush()
+
+
+def _describe_exit(code: int) -> str:
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit code {code}"
+
+
+def _pid_alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            return fh.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except OSError:
+        return True
+
+
+def _group_belongs_to(pgid: int, wid: str) -> bool:
+    """True if some process of group ``pgid`` was started by worker ``wid`` (guards against a
+    recycled process group id)."""
+    marker = f"HYPER_WORKER_ID={wid}".encode()
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as fh:
+                if int(fh.read().rsplit(b")", 1)[1].split()[2]) != pgid:
+                    continue
+            with open(f"/proc/{pid}/environ", "rb") as fh:
+                if marker in fh.read().split(b"\0"):
+                    return True
+        except (OSError, ValueError, IndexError):
+            continue
+    return False
+
+
+def _become_subreaper() -> None:
+    """Orphans of dead workers' jobs are re-parented to the daemon, which reaps them."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+    except (OSError, AttributeError):
+        pass
+
+
+def pid_file(host: str) -> Path:
+    return paths.host_data_dir(host) / "daemon.pid"
+
+
+def lock_file(host: str) -> Path:
+    return paths.host_data_dir(host) / "daemon.lock"
+
+
+def run_daemon(host: str) -> int:
+    paths.ensure_private_dir(paths.host_data_dir(host))
+    lock_fd = os.open(lock_file(host), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        _log(f"a daemon for host {host} is already running")
+        return 0
+    paths.atomic_write_text(pid_file(host), f"{os.getpid()}\n")
+    _log(f"daemon for host {host} started (pid {os.getpid()})")
+    try:
+        Daemon(host).run()
+    finally:
+        with contextlib.suppress(OSError):
+            pid_file(host).unlink()
+        _log(f"daemon for host {host} stopped")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m hyper_tui.local.daemon")
+    p.add_argument("--host", required=True)
+    args = p.parse_args(argv)
+    return run_daemon(args.host)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,104 @@
+"""Start, stop and check a local host's daemon. Standard library only (qsub starts it)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from hyper_tui import paths
+from hyper_tui.errors import UnavailableError
+
+
+def _pid_file(host: str):
+    return paths.host_data_dir(host) / "daemon.pid"
+
+
+def daemon_pid(host: str) -> int | None:
+    """The running daemon's pid, or None (a stale pid file is ignored)."""
+    try:
+        pid = int(_pid_file(host).read_text().strip())
+    except (OSError, ValueError):
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        return pid
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            cmdline = fh.read()
+        if b"hyper_tui.local.daemon" not in cmdline and b"start-host" not in cmdline:
+            return None
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            if fh.read().rsplit(b")", 1)[1].split()[0] == b"Z":
+                return None
+    except OSError:
+        pass
+    return pid
+
+
+def ensure_daemon(host: str, *, wait: bool = False, timeout: float = 10.0) -> int | None:
+    """Start the daemon, detached, unless it runs already. Returns its pid if known."""
+    pid = daemon_pid(host)
+    if pid:
+        return pid
+    data = paths.host_data_dir(host)
+    paths.ensure_private_dir(data)
+    log = open(data / "daemon.log", "ab")
+    env = dict(os.environ)
+    env.pop("HYPER_HOST", None)
+    proc = subprocess.Popen([sys.executable, "-m", "hyper_tui.local.daemon", "--host", host],
+                            stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env,
+                            start_new_session=True, close_fds=True, cwd=str(data))
+    log.close()
+    if not wait:
+        return proc.pid
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        pid = daemon_pid(host)
+        if pid:
+            return pid
+        if proc.poll() is not None:
+            # Another daemon won the lock between our check and start: fine.
+            pid = daemon_pid(host)
+            if pid:
+                return pid
+            raise UnavailableError(f"the daemon of host {host} exited at once",
+                                   fix=f"see {data / 'daemon.log'}")
+        time.sleep(0.02)
+    raise UnavailableError(f"the daemon of host {host} did not start within {timeout:g}s",
+                           fix=f"see {data / 'daemon.log'}")
+
+
+def stop_daemon(host: str, timeout: float = 20.0) -> bool:
+    """Stop the daemon cleanly (it stops its workers, requeueing their jobs)."""
+    pid = daemon_pid(host)
+    if not pid:
+        return False
+    os.kill(pid, signal.SIGTERM)
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if daemon_pid(host) is None:
+            return True
+        time.sleep(0.05)
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    return True
+
+
+def daemon_status(host: str) -> dict:
+    pid = daemon_pid(host)
+    return {"daemon": "running" if pid else "stopped", "pid": pid,
+            "log": str(paths.host_data_dir(host) / "daemon.log")}
+
+
+def run_foreground(host: str) -> int:
+    from hyper_tui.local.daemon import run_daemon
+
+    return run_daemon(host)

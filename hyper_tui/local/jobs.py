@@ -1,0 +1,390 @@
+"""Jobs on a local host: submit, query, cancel, release. Standard library only (qsub path).
+
+A submission (one job, an array, or a ``--stdin`` batch) is written in ONE transaction: all
+or nothing. Job ids are integers from one sequence (short and sortable); array tasks are
+``ID[INDEX]`` where ID is the array's id, the id of its first task.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from hyper_tui.errors import NotFoundError, ValidationError
+from hyper_tui.local.store import (
+    CANCELLED,
+    FINAL_STATES,
+    PENDING,
+    QUEUED,
+    RUNNING,
+    STATES,
+    Store,
+    encode,
+    now,
+)
+
+JOB_REF = re.compile(r"^(\d+)(?:\[(\d*)\])?$")
+
+
+@dataclass
+class ArraySpec:
+    start: int
+    end: int
+    step: int = 1
+    max_running: int | None = None
+
+    @property
+    def indices(self) -> range:
+        return range(self.start, self.end + 1, self.step)
+
+
+@dataclass
+class Submission:
+    queue: str
+    definition: str
+    name: str
+    command: str | None = None          # a script run by /bin/sh, or by its shebang
+    argv: list[str] | None = None       # or an argv, run directly
+    env: dict[str, str] = field(default_factory=dict)
+    cwd: str | None = None
+    retries: int = 2
+    timeout: float | None = None
+    priority: int = 0
+    hold: bool = False
+    depends: list[tuple[str, str]] = field(default_factory=list)  # (kind, job ref)
+    array: ArraySpec | None = None
+    array_params: list[dict[str, Any]] | None = None  # qsub -a: one job per entry
+
+
+def parse_job_ref(text: str) -> tuple[int, int | None, bool]:
+    """``"12"`` -> (12, None, False); ``"12[3]"`` -> (12, 3, False); ``"12[]"`` -> (12, None, True)."""
+    m = JOB_REF.match(text.strip().split(".", 1)[0])
+    if not m:
+        raise ValidationError(f"{text!r} is not a job id", fix="job ids look like 42, 42[7] or 42[]")
+    idx = m.group(2)
+    return int(m.group(1)), (int(idx) if idx else None), (m.group(2) is not None and idx == "")
+
+
+def format_id(job_id: int, array_id: int | None, idx: int | None) -> str:
+    return f"{array_id}[{idx}]" if array_id is not None else str(job_id)
+
+
+# --------------------------------------------------------------------------------------------
+# Submit
+
+
+def submit(store: Store, subs: Sequence[Submission]) -> list[str]:
+    """Write every submission in one transaction; return their ids (``42`` or ``42[]``)."""
+    if not subs:
+        return []
+    t = now()
+
+    def tx(db) -> list[str]:
+        ids: list[str] = []
+        for sub in subs:
+            ids.append(_insert(db, sub, t))
+        return ids
+
+    return store.write(tx)
+
+
+def _resolve_deps(db, deps: list[tuple[str, str]]) -> list[tuple[str, int, int]]:
+    out = []
+    for kind, ref in deps:
+        jid, idx, whole = parse_job_ref(ref)
+        if idx is not None:
+            row = db.execute("SELECT id FROM jobs WHERE array_id=? AND idx=?", (jid, idx)).fetchone()
+            if not row:
+                raise NotFoundError(f"--depend: no job {ref}", fix="check the id with qstat")
+            out.append((kind, row[0], 0))
+            continue
+        row = db.execute("SELECT id, array_id FROM jobs WHERE id=?", (jid,)).fetchone()
+        if not row:
+            raise NotFoundError(f"--depend: no job {ref}", fix="check the id with qstat")
+        is_array = row[1] == jid
+        out.append((kind, jid, 1 if (is_array or whole) else 0))
+    return out
+
+
+def _insert(db, sub: Submission, t: float) -> str:
+    cur = db.execute("INSERT INTO specs (command, argv, env, cwd) VALUES (?,?,?,?)",
+                     (sub.command, encode(sub.argv), encode(sub.env or None), sub.cwd))
+    spec_id = cur.lastrowid
+    deps = _resolve_deps(db, sub.depends)
+    state = PENDING if (deps or sub.hold) else QUEUED
+    if sub.hold:
+        reason = "held; release with qrls"
+    elif deps:
+        reason = "waiting for " + ", ".join(
+            f"{d}{'[]' if a else ''} to {'succeed' if k == 'afterok' else 'end' if k == 'afterany' else 'fail'}"
+            for k, d, a in deps)
+    else:
+        reason = None
+    base = (sub.name, sub.queue, sub.definition, state, reason, sub.priority, spec_id,
+            sub.retries, sub.timeout, t, 1 if sub.hold else 0)
+    cols = ("name, queue, definition, state, reason, priority, spec_id, retries, timeout, "
+            "submitted, held")
+    if sub.array is None and sub.array_params is None:
+        cur = db.execute(f"INSERT INTO jobs ({cols}) VALUES (?,?,?,?,?,?,?,?,?,?,?)", base)
+        head = cur.lastrowid
+        _insert_deps(db, head, deps)
+        return str(head)
+    if sub.array_params is not None:
+        count = len(sub.array_params)
+        indices: Iterable[int] = range(count)
+        params: list[str | None] = [encode(p) for p in sub.array_params]
+        max_running = None
+    else:
+        assert sub.array is not None
+        indices = sub.array.indices
+        count = len(sub.array.indices)
+        params = []
+        max_running = sub.array.max_running
+    if count == 0:
+        raise ValidationError("the array is empty", fix="check the range or the array file")
+    first_idx = next(iter(indices))
+    cur = db.execute(
+        f"INSERT INTO jobs ({cols}, idx, params) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        (*base, first_idx, params[0] if params else None))
+    head = cur.lastrowid
+    db.execute("INSERT INTO arrays (id, size, max_running) VALUES (?,?,?)", (head, count, max_running))
+    rest = iter(indices)
+    next(rest)
+    if params:
+        rows = ((*base, head, i, params[i]) for i in rest)
+    else:
+        rows = ((*base, head, i, None) for i in rest)
+    db.executemany(
+        f"INSERT INTO jobs ({cols}, array_id, idx, params) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+    db.execute("UPDATE jobs SET array_id=? WHERE id=?", (head, head))
+    _insert_deps(db, head, deps)
+    return f"{head}[]"
+
+
+def _insert_deps(db, head: int, deps: list[tuple[str, int, int]]) -> None:
+    if deps:
+        db.executemany("INSERT INTO deps (job_id, dep_id, kind) VALUES (?,?,?)",
+                       [(head, d if not a else -d, k) for k, d, a in deps])
+
+
+# --------------------------------------------------------------------------------------------
+# Read
+
+JOB_COLUMNS = ("id, array_id, idx, name, queue, definition, state, reason, priority, retries, "
+               "attempts, timeout, submitted, started, ended, exit_code, worker, held, spec_id, params")
+
+
+def row_to_job(row: tuple) -> dict[str, Any]:
+    keys = [c.strip() for c in JOB_COLUMNS.split(",")]
+    job = dict(zip(keys, row, strict=True))
+    job["job_id"] = format_id(job["id"], job["array_id"], job["idx"])
+    return job
+
+
+def find_jobs(store: Store, ref: str) -> list[dict[str, Any]]:
+    """Jobs named by ``ref``: a job, an array task ``ID[i]``, or a whole array ``ID``/``ID[]``."""
+    jid, idx, whole = parse_job_ref(ref)
+    if idx is not None:
+        rows = store.read(f"SELECT {JOB_COLUMNS} FROM jobs WHERE array_id=? AND idx=?", (jid, idx))
+    else:
+        head = store.one("SELECT array_id FROM jobs WHERE id=?", (jid,))
+        if head is None:
+            rows = []
+        elif head[0] == jid or whole:
+            rows = store.read(f"SELECT {JOB_COLUMNS} FROM jobs WHERE array_id=? ORDER BY idx",
+                              (head[0] if head[0] is not None else jid,))
+            if not rows:
+                rows = store.read(f"SELECT {JOB_COLUMNS} FROM jobs WHERE id=?", (jid,))
+        else:
+            rows = store.read(f"SELECT {JOB_COLUMNS} FROM jobs WHERE id=?", (jid,))
+    if not rows:
+        raise NotFoundError(f"no job {ref}", fix="list jobs with qstat -q QUEUE")
+    return [row_to_job(r) for r in rows]
+
+
+def get_job(store: Store, ref: str) -> dict[str, Any]:
+    """One job (for an array id: the array's first task), with spec, deps and attempts."""
+    jobs = find_jobs(store, ref)
+    job = jobs[0]
+    spec = store.one("SELECT command, argv, env, cwd FROM specs WHERE id=?", (job["spec_id"],))
+    if spec:
+        job["command"], argv, env, job["cwd"] = spec
+        job["argv"] = json.loads(argv) if argv else None
+        job["env"] = json.loads(env) if env else {}
+    job["params"] = json.loads(job["params"]) if job["params"] else None
+    job["attempt_history"] = [
+        dict(zip(("attempt", "worker", "started", "ended", "exit_code", "outcome"), r, strict=True))
+        for r in store.read("SELECT attempt, worker, started, ended, exit_code, outcome FROM attempts "
+                            "WHERE job_id=? ORDER BY attempt", (job["id"],))]
+    head = job["array_id"] if job["array_id"] is not None else job["id"]
+    job["depends"] = [{"kind": k, "on": (f"{-d}[]" if d < 0 else str(d))}
+                      for d, k in store.read("SELECT dep_id, kind FROM deps WHERE job_id=?", (head,))]
+    if len(jobs) > 1:
+        job["array_size"] = len(jobs)
+        counts: dict[str, int] = {}
+        for j in jobs:
+            counts[j["state"]] = counts.get(j["state"], 0) + 1
+        job["array_states"] = counts
+    job["why"] = explain(store, job)
+    return job
+
+
+def list_jobs(store: Store, *, queue: str | None = None, state: str | None = None,
+              name: str | None = None, limit: int = 100, offset: int = 0,
+              newest_first: bool = True) -> list[dict[str, Any]]:
+    where, args = [], []
+    if queue:
+        where.append("queue=?"); args.append(queue)
+    if state:
+        where.append("state=?"); args.append(state)
+    if name:
+        where.append("name=?"); args.append(name)
+    sql = f"SELECT {JOB_COLUMNS} FROM jobs"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += f" ORDER BY id {'DESC' if newest_first else 'ASC'} LIMIT ? OFFSET ?"
+    return [row_to_job(r) for r in store.read(sql, (*args, limit, offset))]
+
+
+def count_jobs(store: Store, *, queue: str | None = None, name: str | None = None) -> dict[str, int]:
+    where, args = [], []
+    if queue:
+        where.append("queue=?"); args.append(queue)
+    if name:
+        where.append("name=?"); args.append(name)
+    sql = "SELECT state, count(*) FROM jobs" + (" WHERE " + " AND ".join(where) if where else "")
+    counts = {s: 0 for s in STATES}
+    for st, n in store.read(sql + " GROUP BY state", args):
+        counts[st] = n
+    return counts
+
+
+def summary(store: Store) -> dict[str, dict[str, int]]:
+    """Counts by state per queue (every declared queue, even empty ones)."""
+    out: dict[str, dict[str, int]] = {}
+    for (name,) in store.read("SELECT name FROM resources WHERE kind='queues' ORDER BY name"):
+        out[name] = {s: 0 for s in STATES}
+    for q, st, n in store.read("SELECT queue, state, count(*) FROM jobs GROUP BY queue, state"):
+        out.setdefault(q, {s: 0 for s in STATES})[st] = n
+    return out
+
+
+def explain(store: Store, job: dict[str, Any]) -> str | None:
+    """Why a job is where it is, in words."""
+    if job["state"] == PENDING:
+        return job["reason"] or "pending"
+    if job["state"] == QUEUED:
+        status = store.get_meta(f"status:{job['queue']}/{job['definition']}")
+        base = f" ({job['reason']})" if job.get("reason") else ""
+        if not status:
+            return "queued: the scheduler daemon has not seen it yet (is it running? hosts status-host)" + base
+        info = json.loads(status)
+        return f"queued: {info.get('reason', 'waiting for a worker')}" + base
+    if job["state"] == RUNNING:
+        return f"running on worker {job['worker']} (attempt {job['attempts']})"
+    return job["reason"]
+
+
+# --------------------------------------------------------------------------------------------
+# Change
+
+
+@dataclass
+class CancelResult:
+    job_id: str
+    before: str
+    outcome: str  # cancelled | already finished
+
+
+def cancel(store: Store, refs: Iterable[str] = (), *, queue: str | None = None,
+           name: str | None = None, everything: bool = False, why: str = "cancelled by qdel"
+           ) -> list[CancelResult]:
+    """Cancel jobs: queued ones at once, running ones too (their worker sees the state change
+    and kills the process group: SIGTERM, then SIGKILL after the grace period). Finished jobs
+    are left as they are and reported so."""
+    targets: list[dict[str, Any]] = []
+    for ref in refs:
+        targets.extend(find_jobs(store, ref))
+    if queue and (name or everything):
+        sql = f"SELECT {JOB_COLUMNS} FROM jobs WHERE queue=?"
+        args: list[Any] = [queue]
+        if name:
+            sql += " AND name=?"; args.append(name)
+        rows = store.read(sql + " ORDER BY id", args)
+        if not rows and name:
+            raise NotFoundError(f"no job named {name!r} in queue {queue!r}")
+        targets.extend(row_to_job(r) for r in rows)
+    t = now()
+    ids = [j["id"] for j in targets]
+
+    def tx(db) -> dict[int, str]:
+        changed: dict[int, str] = {}
+        for chunk in _chunks(ids, 500):
+            marks = ",".join("?" * len(chunk))
+            for jid, before in db.execute(
+                    f"SELECT id, state FROM jobs WHERE id IN ({marks}) AND state IN "
+                    "('PENDING','QUEUED','RUNNING')", chunk).fetchall():
+                changed[jid] = before
+            db.execute(f"UPDATE jobs SET state='CANCELLED', reason=?, ended=? WHERE id IN ({marks}) "
+                       "AND state IN ('PENDING','QUEUED','RUNNING')", (why, t, *chunk))
+        db.executemany("INSERT INTO events (job_id, ts, type, data) VALUES (?,?,?,?)",
+                       [(jid, t, "SYSTEM", f"{why} (was {before})") for jid, before in changed.items()])
+        return changed
+
+    changed = store.write(tx)
+    out = []
+    seen = set()
+    for j in targets:
+        if j["id"] in seen:
+            continue
+        seen.add(j["id"])
+        if j["id"] in changed:
+            out.append(CancelResult(j["job_id"], changed[j["id"]], "cancelled"))
+        else:
+            current = store.one("SELECT state FROM jobs WHERE id=?", (j["id"],))
+            out.append(CancelResult(j["job_id"], current[0] if current else j["state"],
+                                    "already finished"))
+    return out
+
+
+def release(store: Store, refs: Iterable[str]) -> list[tuple[str, str]]:
+    """Release held jobs (``qrls``). Jobs still waiting on dependencies stay PENDING."""
+    out = []
+    for ref in refs:
+        jobs = find_jobs(store, ref)
+        ids = [j["id"] for j in jobs if j["held"]]
+        if not ids:
+            out.append((ref, "not held"))
+            continue
+        head = jobs[0]["array_id"] if jobs[0]["array_id"] is not None else jobs[0]["id"]
+
+        def tx(db, ids=ids, head=head) -> None:
+            has_deps = db.execute("SELECT 1 FROM deps WHERE job_id=?", (head,)).fetchone()
+            for chunk in _chunks(ids, 500):
+                marks = ",".join("?" * len(chunk))
+                if has_deps:
+                    db.execute(f"UPDATE jobs SET held=0, reason='waiting for dependencies' "
+                               f"WHERE id IN ({marks}) AND state='PENDING'", chunk)
+                else:
+                    db.execute(f"UPDATE jobs SET held=0, state='QUEUED', reason=NULL "
+                               f"WHERE id IN ({marks}) AND state='PENDING'", chunk)
+
+        store.write(tx)
+        out.append((ref, "released"))
+    return out
+
+
+def _chunks(items: Sequence[int], n: int) -> Iterable[list[int]]:
+    for i in range(0, len(items), n):
+        yield list(items[i:i + n])
+
+
+def is_final(state: str) -> bool:
+    return state in FINAL_STATES
+
+
+__all__ = ["Submission", "ArraySpec", "submit", "find_jobs", "get_job", "list_jobs", "count_jobs",
+           "summary", "explain", "cancel", "release", "parse_job_ref", "format_id", "CANCELLED"]

@@ -1,0 +1,110 @@
+"""What the q-commands share: host resolution, the resource snapshot, error handling.
+
+This is the hot path of ``qsub``: standard library only. The declared resources are read from
+the host's store (written there by every config change); only when the YAML file changed
+behind our back (edited by hand) is the full validating loader imported to re-apply it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from hyper_tui import paths, registry
+from hyper_tui.errors import EXIT_INTERRUPTED, EXIT_OK, HyperError, NotFoundError
+
+DEBUG = bool(os.environ.get("HYPER_DEBUG"))
+
+
+class LocalHost:
+    """A local host's store plus its declared resources, as plain dicts."""
+
+    def __init__(self, name: str) -> None:
+        from hyper_tui.local.store import Store
+
+        self.name = name
+        path = paths.store_path(name)
+        self.store = Store(path)
+        stamp = self.store.get_meta("config_stamp")
+        if stamp is None or stamp != _config_stamp(name):
+            self._reapply()
+        self._res: dict[str, dict[str, dict]] | None = None
+
+    def _reapply(self) -> None:
+        from hyper_tui import config
+        from hyper_tui.apply import apply_config
+
+        apply_config(config.load(self.name), self.store)
+
+    def resources(self, kind: str) -> dict[str, dict]:
+        if self._res is None:
+            self._res = {}
+            for k, n, spec in self.store.read("SELECT kind, name, spec FROM resources"):
+                self._res.setdefault(k, {})[n] = json.loads(spec)
+        return self._res.get(kind, {})
+
+    def require(self, kind: str, name: str, flag: str) -> dict:
+        items = self.resources(kind)
+        if name not in items:
+            import difflib
+
+            hint = difflib.get_close_matches(name, list(items), n=1)
+            fix = (f"did you mean {hint[0]!r}?" if hint else
+                   f"known: {', '.join(sorted(items)) or 'none'}")
+            raise NotFoundError(f"{flag} {name}: no {kind[:-1]} named {name!r} on host {self.name!r}",
+                                fix=fix)
+        return items[name]
+
+    def host_settings(self) -> dict:
+        raw = self.store.get_meta("host")
+        return (json.loads(raw) if raw else {}).get("settings", {})
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def _config_stamp(host: str) -> str:
+    try:
+        st = paths.host_config_file(host).stat()
+    except FileNotFoundError:
+        return ""
+    return f"{st.st_mtime_ns}:{st.st_size}"
+
+
+def open_host(name: str | None) -> tuple[str, str]:
+    """(host name, kind) of the host to work on."""
+    ref = registry.resolve(name)
+    return ref.name, ref.kind
+
+
+def run_main(prog: str, run: Callable[[list[str]], int], argv: list[str] | None = None) -> int:
+    """Run a q-command's ``run`` with one-line errors and documented exit codes."""
+    try:
+        return run(list(sys.argv[1:] if argv is None else argv))
+    except HyperError as e:
+        sys.stderr.write(f"{prog}: {e.line()}\n")
+        return e.exit_code
+    except KeyboardInterrupt:
+        sys.stderr.write(f"{prog}: interrupted\n")
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        try:
+            sys.stdout = open(os.devnull, "w")
+        except OSError:
+            pass
+        return EXIT_OK
+    except Exception as e:
+        if DEBUG:
+            raise
+        sys.stderr.write(f"{prog}: internal error: {type(e).__name__}: {e} "
+                         "(set HYPER_DEBUG=1 for the traceback)\n")
+        return 1
+
+
+def aws_client(host: str) -> Any:
+    from hyper_tui.aws.client import AwsHostClient
+
+    return AwsHostClient.for_host(host)

@@ -1,0 +1,43 @@
+"""qrls: release held jobs (qsub --hold). Jobs still waiting on dependencies stay PENDING."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from hyper_tui.errors import UsageError
+from hyper_tui.qcmd.common import LocalHost, open_host, run_main
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"qrls: {message}", fix="see qrls --help")
+
+
+def run(argv: list[str]) -> int:
+    p = _Parser(prog="qrls", description=__doc__, allow_abbrev=False)
+    p.add_argument("ids", nargs="+", metavar="ID")
+    p.add_argument("--host")
+    args = p.parse_args(argv)
+    name, kind = open_host(args.host)
+    if kind != "local":
+        raise UsageError("qrls: holds are a local-host feature for now")
+    from hyper_tui.local import jobs
+    from hyper_tui.local.daemon_control import ensure_daemon
+
+    host = LocalHost(name)
+    try:
+        for ref, what in jobs.release(host.store, args.ids):
+            sys.stdout.write(f"{ref}: {what}\n")
+        ensure_daemon(name)
+    finally:
+        host.close()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_main("qrls", run, argv)
+
+
+def entry() -> None:
+    sys.exit(main())

@@ -1,0 +1,195 @@
+"""qstat: see jobs.
+
+    qstat                      one line per queue with counts by state
+    qstat -q QUEUE             the queue's jobs, newest first (--limit, --offset)
+    qstat -i ID                every field of one job: why it waits, its attempts
+    qstat -j NAME              jobs of that name;  -s STATE  only that state
+    qstat --only-job-id-out    ids only, one per line (for qdel -)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+from hyper_tui.errors import UsageError, ValidationError
+from hyper_tui.local.store import STATES
+from hyper_tui.qcmd.common import LocalHost, open_host, run_main
+
+# Original Cyclone state names -> ours.
+STATE_ALIASES = {"WAITING": "QUEUED", "SUCCESSFUL": "SUCCEEDED", "ERROR": "FAILED", "Q": "QUEUED",
+                 "R": "RUNNING", "H": "PENDING", "F": "FAILED", "PEND": "PENDING", "RUN": "RUNNING",
+                 "DONE": "SUCCEEDED", "EXIT": "FAILED"}
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"qstat: {message}", fix="see qstat --help")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="qstat", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                allow_abbrev=False)
+    p.add_argument("ids", nargs="*", metavar="ID", help="job ids (like -i)")
+    p.add_argument("-q", "--queue")
+    p.add_argument("-i", "--job-id", dest="job_id")
+    p.add_argument("-j", "--job-name", dest="name")
+    p.add_argument("-s", "-f", "--state", "--filter-status", dest="state",
+                   help="PENDING, QUEUED, RUNNING, SUCCEEDED, FAILED or CANCELLED")
+    p.add_argument("--limit", type=int, default=100, help="jobs per page (default 100)")
+    p.add_argument("--offset", type=int, default=0, help="skip this many jobs")
+    p.add_argument("--only-job-id-out", nargs="?", const="True", default=None, metavar="BOOL",
+                   help="print only ids, one per line")
+    p.add_argument("--host")
+    p.add_argument("-o", "--output", choices=("table", "json"), default="table")
+    return p
+
+
+def norm_state(text: str | None) -> str | None:
+    if text is None:
+        return None
+    s = text.strip().upper()
+    s = STATE_ALIASES.get(s, s)
+    if s not in STATES:
+        raise ValidationError(f"qstat: unknown state {text!r}", fix="use one of " + ", ".join(STATES))
+    return s
+
+
+def _ts(t: float | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t)) if t else "-"
+
+
+def _runtime(job: dict) -> str:
+    if not job.get("started"):
+        return "-"
+    end = job.get("ended") or time.time()
+    secs = max(0.0, end - job["started"])
+    if secs < 60:
+        return f"{secs:.1f}s"
+    return f"{int(secs // 3600)}:{int(secs % 3600 // 60):02d}:{int(secs % 60):02d}"
+
+
+def run(argv: list[str]) -> int:
+    args = build_parser().parse_args(argv)
+    state = norm_state(args.state)
+    ids_only = args.only_job_id_out is not None and args.only_job_id_out.lower() not in ("false", "0", "no")
+    if args.limit < 1:
+        raise ValidationError("qstat: --limit must be at least 1")
+    name, kind = open_host(args.host)
+    if kind != "local":
+        from hyper_tui.qcmd.common import aws_client
+
+        return aws_client(name).qstat(args, state=state, ids_only=ids_only)
+    host = LocalHost(name)
+    try:
+        return _local(host, args, state, ids_only)
+    finally:
+        host.close()
+
+
+def _local(host: LocalHost, args, state, ids_only: bool) -> int:
+    from hyper_tui.local import jobs
+
+    out = sys.stdout
+    refs = list(args.ids) + ([args.job_id] if args.job_id else [])
+    if refs:
+        details = [jobs.get_job(host.store, r) for r in refs]
+        if ids_only:
+            out.write("".join(f"{d['job_id']}\n" for d in details))
+        elif args.output == "json":
+            out.write(json.dumps(details if len(details) > 1 else details[0], indent=2, default=str) + "\n")
+        else:
+            for d in details:
+                _print_detail(d)
+        return 0
+    if args.queue:
+        host.require("queues", args.queue, "-q")
+    if not args.queue and not args.name and not state:
+        summary = jobs.summary(host.store)
+        if args.output == "json":
+            out.write(json.dumps(summary, indent=2) + "\n")
+            return 0
+        if ids_only:
+            raise UsageError("qstat: --only-job-id-out needs -q QUEUE or -j NAME")
+        cols = ["PENDING", "QUEUED", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED"]
+        width = max([5] + [len(q) for q in summary])
+        out.write(f"{'QUEUE':<{width}}  " + "  ".join(f"{c:>9}" for c in cols) + "\n")
+        for q, counts in summary.items():
+            out.write(f"{q:<{width}}  " + "  ".join(f"{counts.get(c, 0):>9}" for c in cols) + "\n")
+        return 0
+    rows = jobs.list_jobs(host.store, queue=args.queue, state=state, name=args.name,
+                          limit=args.limit, offset=args.offset)
+    if ids_only:
+        out.write("".join(f"{j['job_id']}\n" for j in rows))
+        return 0
+    counts = jobs.count_jobs(host.store, queue=args.queue, name=args.name)
+    if args.output == "json":
+        out.write(json.dumps({"jobs": rows, "counts": counts}, indent=2, default=str) + "\n")
+        return 0
+    if not rows:
+        out.write("no jobs match\n")
+    else:
+        w = max(6, *(len(j["job_id"]) for j in rows))
+        nw = max(4, *(min(30, len(j["name"])) for j in rows))
+        out.write(f"{'JOB ID':<{w}}  {'NAME':<{nw}}  {'QUEUE':<10}  {'STATE':<9}  {'TRY':>3}  "
+                  f"{'RUNTIME':>8}  REASON\n")
+        for j in rows:
+            reason = j["reason"] or ""
+            if j["state"] == "FAILED" and j["exit_code"] is not None and not reason:
+                reason = f"exit code {j['exit_code']}"
+            out.write(f"{j['job_id']:<{w}}  {j['name'][:30]:<{nw}}  {j['queue'][:10]:<10}  "
+                      f"{j['state']:<9}  {j['attempts']:>3}  {_runtime(j):>8}  {reason}\n")
+        total = counts_total = sum(counts.values())
+        if len(rows) < total:
+            out.write(f"(showing {len(rows)} of {counts_total}; --offset {args.offset + len(rows)} "
+                      "for more)\n")
+    out.write("Total: " + str(sum(counts.values())) + "  " +
+              "  ".join(f"{k.title()}: {v}" for k, v in counts.items()) + "\n")
+    return 0
+
+
+def _print_detail(d: dict) -> None:
+    out = sys.stdout
+    fields = [
+        ("job id", d["job_id"]), ("name", d["name"]), ("queue", d["queue"]),
+        ("definition", d["definition"]), ("state", d["state"]), ("why", d.get("why") or "-"),
+        ("priority", d["priority"]), ("attempts", d["attempts"]),
+        ("retries left", max(0, d["retries"] - max(0, d["attempts"] - 1))),
+        ("timeout", f"{d['timeout']:g}s" if d["timeout"] else "none"),
+        ("submitted", _ts(d["submitted"])), ("started", _ts(d["started"])),
+        ("ended", _ts(d["ended"])), ("runtime", _runtime(d)),
+        ("exit code", "-" if d["exit_code"] is None else d["exit_code"]),
+        ("worker", d["worker"] or "-"), ("cwd", d.get("cwd") or "-"),
+    ]
+    if d.get("array_size"):
+        fields.append(("array", f"{d['array_size']} tasks: " +
+                       ", ".join(f"{k.lower()} {v}" for k, v in d["array_states"].items())))
+    if d.get("depends"):
+        fields.append(("depends on", ", ".join(f"{x['kind']}:{x['on']}" for x in d["depends"])))
+    if d.get("params"):
+        fields.append(("params", json.dumps(d["params"])))
+    cmd = d.get("command")
+    if cmd is None and d.get("argv"):
+        cmd = " ".join(d["argv"])
+    fields.append(("command", (cmd or "").strip().replace("\n", "\n" + " " * 14)))
+    for k, v in fields:
+        out.write(f"{k:<12}  {v}\n")
+    if d["attempt_history"]:
+        out.write("attempts:\n")
+        for a in d["attempt_history"]:
+            out.write(f"  #{a['attempt']}  {a['outcome'] or '-':<10}  worker {a['worker'] or '-'}  "
+                      f"{_ts(a['started'])} -> {_ts(a['ended'])}  exit {a['exit_code'] if a['exit_code'] is not None else '-'}\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_main("qstat", run, argv)
+
+
+def entry() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    entry()

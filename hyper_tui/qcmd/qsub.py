@@ -1,0 +1,437 @@
+"""qsub: submit jobs. PBS, LSF and original-Cyclone habits all work.
+
+    qsub [options] SCRIPT [ARGS]       a script file (its shebang picks the interpreter)
+    qsub [options] -- CMD ARGS         a command, run directly
+    qsub [options] -c "commands"       shell commands
+    qsub [options] --stdin             one command per line of stdin, one job each
+
+Directives in a script: #HYPER -n/-q/-r/-d, #PBS -N/-q/-J/-l walltime, #BSUB -J/-q/-W.
+Flags override directives. Prints the job id (an array prints ID[]).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shlex
+import sys
+
+from hyper_tui.errors import NotFoundError, UsageError, ValidationError
+from hyper_tui.local.jobs import ArraySpec, Submission
+from hyper_tui.qcmd.common import LocalHost, open_host, run_main
+
+ARRAY_RE = re.compile(r"^(\d+)-(\d+)(?::(\d+))?(?:%(\d+))?$|^(\d+)(?:%(\d+))?$")
+MAX_ARRAY = 10_000_000
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"qsub: {message}", fix="see qsub --help")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="qsub", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                allow_abbrev=False, add_help=False,
+                epilog="exit codes: 0 ok, 2 usage, 3 invalid value, 4 unknown queue/definition/job, "
+                       "6 store unavailable")
+    p.add_argument("script", nargs="?", help="script file to run (or - for the script on stdin)")
+    p.add_argument("args", nargs=argparse.REMAINDER, help="arguments for the script")
+    p.add_argument("-q", "--queue", help="queue (default: the host's default queue)")
+    p.add_argument("-d", "--definition", help="job definition (default: the host's default)")
+    p.add_argument("-j", "-N", "--job-name", "--name", dest="name", help="job name")
+    p.add_argument("-r", "--retries", help="retries after a lost worker (default: the definition's)")
+    p.add_argument("-c", "--commands", help="shell commands to run instead of a script file")
+    p.add_argument("-p", "--params", help='JSON object of literal substitutions, e.g. \'{"N": "10"}\'')
+    p.add_argument("-a", "--array-file", dest="array_file", metavar="FILE",
+                   help="array: one JSON object of substitutions per line, one job each")
+    p.add_argument("-J", "--array", "-t", dest="array", metavar="RANGE",
+                   help="array 1-1000[:step][%%max-running]")
+    p.add_argument("--depend", "-W", dest="depend", action="append", metavar="afterok:ID[:ID]",
+                   help="afterok:ID[:ID...] or afterany: / afternotok: (PBS: -W depend=...)")
+    p.add_argument("--priority", type=int, default=0, help="higher runs first (default 0)")
+    p.add_argument("-l", dest="resources", action="append", metavar="walltime=HH:MM:SS",
+                   help="resource list; walltime sets the timeout")
+    p.add_argument("--timeout", help="kill the job after SECONDS (or HH:MM:SS)")
+    p.add_argument("-v", dest="variables", action="append", metavar="K=V[,K=V]",
+                   help="environment variables for the job")
+    p.add_argument("--cwd", help="working directory (default: the current directory)")
+    p.add_argument("--hold", "-h", action="store_true", help="submit held; release with qrls")
+    p.add_argument("--stdin", action="store_true", help="one command per stdin line, one job each")
+    p.add_argument("--host", help="host to submit to (default: selected host)")
+    p.add_argument("-o", "--output", choices=("text", "json"), default="text")
+    p.add_argument("--help", action="help", help="show this help")
+    return p
+
+
+# --------------------------------------------------------------------------------------------
+# Pure parsing helpers (unit tested)
+
+
+def parse_array(text: str) -> ArraySpec:
+    m = ARRAY_RE.match(text.strip())
+    if not m:
+        raise ValidationError(f"--array {text!r} is not a range",
+                              fix="write it like 1-1000, 0-99:2 or 1-500%10")
+    if m.group(5) is not None:  # "N": N tasks 0..N-1 (AWS Batch style)
+        n = int(m.group(5))
+        spec = ArraySpec(0, n - 1, 1, int(m.group(6)) if m.group(6) else None)
+    else:
+        spec = ArraySpec(int(m.group(1)), int(m.group(2)), int(m.group(3) or 1),
+                         int(m.group(4)) if m.group(4) else None)
+    if spec.end < spec.start:
+        raise ValidationError(f"--array {text!r}: the end is before the start", fix="write START-END")
+    if spec.step < 1:
+        raise ValidationError(f"--array {text!r}: the step must be at least 1")
+    if spec.max_running is not None and spec.max_running < 1:
+        raise ValidationError(f"--array {text!r}: %max-running must be at least 1")
+    if len(spec.indices) > MAX_ARRAY:
+        raise ValidationError(f"--array {text!r} has {len(spec.indices)} tasks",
+                              fix=f"split it; the limit is {MAX_ARRAY}")
+    return spec
+
+
+def parse_duration(text: str, flag: str) -> float:
+    """Seconds from ``SECONDS``, ``MM:SS`` or ``HH:MM:SS``."""
+    t = text.strip()
+    try:
+        if ":" in t:
+            parts = [float(x) for x in t.split(":")]
+            if len(parts) > 3:
+                raise ValueError
+            secs = 0.0
+            for part in parts:
+                secs = secs * 60 + part
+        else:
+            secs = float(t)
+    except ValueError:
+        raise ValidationError(f"{flag} {text!r} is not a duration",
+                              fix="give seconds or HH:MM:SS") from None
+    if secs <= 0:
+        raise ValidationError(f"{flag} {text!r} must be positive")
+    return secs
+
+
+def parse_lsf_minutes(text: str) -> float:
+    """LSF -W [HH:]MM -> seconds."""
+    parts = text.strip().split(":")
+    try:
+        if len(parts) == 1:
+            return float(parts[0]) * 60
+        if len(parts) == 2:
+            return float(parts[0]) * 3600 + float(parts[1]) * 60
+    except ValueError:
+        pass
+    raise ValidationError(f"#BSUB -W {text!r} is not a run limit", fix="write [HH:]MM")
+
+
+def parse_depend(values: list[str]) -> list[tuple[str, str]]:
+    out = []
+    for value in values:
+        v = value.strip()
+        if v.startswith("depend="):
+            v = v[len("depend="):]
+        for clause in v.split(","):
+            kind, _, ids = clause.partition(":")
+            kind = kind.strip().lower()
+            if kind not in ("afterok", "afterany", "afternotok") or not ids:
+                raise ValidationError(f"--depend {value!r} is not a dependency",
+                                      fix="write afterok:ID[:ID], afterany:ID or afternotok:ID")
+            for ref in ids.split(":"):
+                ref = ref.strip().split(".", 1)[0]
+                if not re.match(r"^\d+(\[\d*\])?$", ref):
+                    raise ValidationError(f"--depend: {ref!r} is not a job id",
+                                          fix="job ids look like 42, 42[3] or 42[]")
+                out.append((kind, ref))
+    return out
+
+
+def parse_env(values: list[str]) -> dict[str, str]:
+    env: dict[str, str] = {}
+    for value in values:
+        for item in value.split(","):
+            if not item:
+                continue
+            key, eq, val = item.partition("=")
+            if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", key):
+                raise ValidationError(f"-v {item!r}: {key!r} is not a variable name",
+                                      fix="write -v NAME=VALUE")
+            env[key] = val if eq else os.environ.get(key, "")
+    return env
+
+
+def parse_params(text: str, flag: str = "-p") -> dict[str, object]:
+    try:
+        data = json.loads(text)
+    except ValueError:
+        try:
+            data = json.loads(text.replace("'", '"'))
+        except ValueError:
+            raise ValidationError(f"{flag}: {text.strip()[:60]!r} is not valid JSON",
+                                  fix='write an object like {"NAME": "value"}') from None
+    if not isinstance(data, dict):
+        raise ValidationError(f"{flag}: expected a JSON object of substitutions",
+                              fix='write an object like {"NAME": "value"}')
+    return data
+
+
+def parse_array_file(path: str) -> list[dict[str, object]]:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            lines = fh.read().splitlines()
+    except OSError as e:
+        raise NotFoundError(f"-a {path}: cannot read the array file ({e.strerror})",
+                            fix="check the path") from None
+    items = []
+    for n, line in enumerate(lines, start=1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        items.append(parse_params(line, flag=f"-a {path}:{n}"))
+    if not items:
+        raise ValidationError(f"-a {path}: the array file has no entries",
+                              fix="write one JSON object per line")
+    return items
+
+
+def parse_directives(text: str) -> dict[str, str]:
+    """Options set inside a script by #HYPER, #PBS and #BSUB lines (first wins)."""
+    out: dict[str, str] = {}
+
+    def put(key: str, value: str) -> None:
+        out.setdefault(key, value.strip().strip('"').strip("'"))
+
+    for line in text.splitlines():
+        s = line.strip()
+        if not s.startswith("#"):
+            if s and not out.get("_body"):
+                out["_body"] = "1"
+            continue
+        for prefix in ("#HYPER", "#PBS", "#BSUB"):
+            if s.startswith(prefix + " ") or s.startswith(prefix + "\t"):
+                try:
+                    words = shlex.split(s[len(prefix):], comments=False)
+                except ValueError:
+                    words = s[len(prefix):].split()
+                i = 0
+                while i < len(words):
+                    flag = words[i]
+                    val = words[i + 1] if i + 1 < len(words) else ""
+                    i += 2
+                    if prefix == "#HYPER":
+                        key = {"-n": "name", "-q": "queue", "-r": "retries", "-d": "definition",
+                               "-j": "name", "-J": "array", "-t": "timeout"}.get(flag)
+                    elif prefix == "#PBS":
+                        key = {"-N": "name", "-q": "queue", "-J": "array", "-l": "resource",
+                               "-t": "array", "-r": "_rerun", "-W": "depend", "-p": "priority",
+                               "-h": "_hold"}.get(flag)
+                        if flag == "-h":
+                            out["hold"] = "1"
+                            i -= 1
+                            continue
+                    else:
+                        key = {"-J": "lsf_name", "-q": "queue", "-W": "lsf_walltime",
+                               "-w": "lsf_depend"}.get(flag)
+                    if key == "resource":
+                        for res in val.split(","):
+                            k, _, v = res.partition("=")
+                            if k.strip() == "walltime":
+                                put("walltime", v)
+                    elif key and not key.startswith("_"):
+                        put(key, val)
+                break
+    out.pop("_body", None)
+    if "lsf_name" in out:  # LSF: -J "name[1-100]%5"
+        m = re.match(r"^([^\[]*)\[([^\]]+)\](%\d+)?$", out["lsf_name"])
+        if m:
+            if m.group(1):
+                out.setdefault("name", m.group(1))
+            out.setdefault("array", m.group(2) + (m.group(3) or ""))
+        else:
+            out.setdefault("name", out["lsf_name"])
+        del out["lsf_name"]
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+
+
+def _pick(host: LocalHost, kind: str, given: str | None, flag: str) -> str:
+    if given:
+        host.require(kind, given, flag)
+        return given
+    items = host.resources(kind)
+    if "default" in items:
+        return "default"
+    if len(items) == 1:
+        return next(iter(items))
+    raise UsageError(f"qsub: no {kind[:-1]} given and host {host.name!r} has no {kind[:-1]} "
+                     "named 'default'", fix=f"pass {flag} NAME (known: {', '.join(sorted(items)) or 'none'})")
+
+
+def build_submissions(args: argparse.Namespace, host: LocalHost, stdin_text: str | None = None
+                      ) -> list[Submission]:
+    """Turn parsed options (and the script's directives) into submissions. Validates all."""
+    script_text: str | None = None
+    argv: list[str] | None = None
+    default_name = "job"
+    sources = sum(bool(x) for x in (args.commands, args.stdin, args.script))
+    if args.stdin and (args.commands or args.script):
+        raise UsageError("qsub: --stdin takes the commands from stdin; give no script or -c")
+    if args.commands and args.script and args.script != "--":
+        raise UsageError("qsub: give a script file or -c commands, not both")
+    if sources == 0:
+        raise UsageError("qsub: nothing to run", fix="give a script, -- CMD ARGS, -c 'commands' or --stdin")
+    if args.commands is not None:
+        script_text = args.commands
+        default_name = "command"
+    elif args.script == "--" or (args.script and args.args and args.args[0] == "--"):
+        rest = args.args[1:] if args.script != "--" else args.args
+        if args.script not in ("--",):
+            raise UsageError("qsub: options go before the script")
+        if not rest:
+            raise UsageError("qsub: nothing after --", fix="write qsub -- CMD ARGS")
+        if rest[0].startswith("-"):
+            pass
+        argv = list(rest)
+        default_name = os.path.basename(argv[0])
+    elif args.script and not args.stdin:
+        path = args.script
+        try:
+            if path == "-":
+                script_text = stdin_text if stdin_text is not None else sys.stdin.read()
+            else:
+                with open(path, encoding="utf-8", errors="replace") as fh:
+                    script_text = fh.read()
+        except IsADirectoryError:
+            raise ValidationError(f"qsub: {path} is a directory", fix="give a script file") from None
+        except OSError as e:
+            raise NotFoundError(f"qsub: cannot read script {path} ({e.strerror})",
+                                fix="check the path, or use -- CMD ARGS to run a command") from None
+        default_name = "stdin" if path == "-" else os.path.basename(path)
+        if args.args:
+            argv = list(args.args)  # arguments for the script
+
+    if args.params:
+        params = parse_params(args.params)
+        if script_text is None:
+            raise UsageError("qsub: -p substitutes into a script; give a script or -c")
+        from worker.params import substitute
+
+        script_text = substitute(script_text, params)
+
+    d = parse_directives(script_text) if script_text else {}
+    queue = _pick(host, "queues", args.queue or d.get("queue"), "-q")
+    definition = _pick(host, "definitions", args.definition or d.get("definition"), "-d")
+    dspec = host.resources("definitions")[definition]
+    name = args.name or d.get("name") or default_name
+    if not re.match(r"^[\w.\-+@:\[\]]{1,128}$", name):
+        raise ValidationError(f"qsub: job name {name!r} is not valid",
+                              fix="use up to 128 letters, digits and ._-+@:")
+    retries_text = args.retries if args.retries is not None else d.get("retries")
+    if retries_text is None:
+        retries = int(dspec.get("retries", 2))
+    else:
+        try:
+            retries = int(str(retries_text))
+        except ValueError:
+            raise ValidationError(f"qsub: -r {retries_text!r} is not a whole number",
+                                  fix="give the number of retries, e.g. -r 2") from None
+        if not 0 <= retries <= 100:
+            raise ValidationError(f"qsub: -r {retries} is out of range", fix="use 0 to 100")
+    timeout = None
+    if args.timeout:
+        timeout = parse_duration(args.timeout, "--timeout")
+    for res in args.resources or []:
+        for item in res.split(","):
+            k, _, v = item.partition("=")
+            if k.strip() == "walltime":
+                timeout = timeout or parse_duration(v, "-l walltime")
+            elif k.strip():
+                raise ValidationError(f"qsub: -l {k.strip()} is not supported here",
+                                      fix="resources (vCPUs, memory, GPUs) come from the job "
+                                          "definition (-d); -l takes walltime")
+    if timeout is None and d.get("walltime"):
+        timeout = parse_duration(d["walltime"], "#PBS -l walltime")
+    if timeout is None and d.get("lsf_walltime"):
+        timeout = parse_lsf_minutes(d["lsf_walltime"])
+    if timeout is None and d.get("timeout"):
+        timeout = parse_duration(d["timeout"], "#HYPER -t")
+    if timeout is None and dspec.get("job_timeout_s"):
+        timeout = float(dspec["job_timeout_s"])
+    depends = parse_depend(args.depend or ([d["depend"]] if d.get("depend") else []))
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+    env.update(parse_env(args.variables or []))
+    cwd = os.path.abspath(args.cwd) if args.cwd else os.getcwd()
+    if args.cwd and not os.path.isdir(cwd):
+        raise NotFoundError(f"qsub: --cwd {args.cwd} is not a directory", fix="create it or fix the path")
+    env.setdefault("PBS_O_WORKDIR", cwd)
+    array = parse_array(args.array or d["array"]) if (args.array or d.get("array")) else None
+    array_params = parse_array_file(args.array_file) if args.array_file else None
+    if array and array_params:
+        raise UsageError("qsub: give -J/--array or -a FILE, not both")
+    hold = bool(args.hold or d.get("hold"))
+    common = dict(queue=queue, definition=definition, env=env, cwd=cwd, retries=retries,
+                  timeout=timeout, priority=args.priority, hold=hold, depends=depends)
+    if args.stdin:
+        text = stdin_text if stdin_text is not None else sys.stdin.read()
+        subs = []
+        for n, line in enumerate(text.splitlines(), start=1):
+            cmd = line.strip()
+            if not cmd or cmd.startswith("#"):
+                continue
+            subs.append(Submission(name=args.name or f"stdin-{n}", command=cmd, **common))
+        if not subs:
+            raise ValidationError("qsub --stdin: no commands on stdin", fix="give one command per line")
+        if array or array_params:
+            raise UsageError("qsub: --stdin makes one job per line; it does not combine with arrays")
+        return subs
+    return [Submission(name=name, command=script_text, argv=argv, array=array,
+                       array_params=array_params, **common)]
+
+
+def run(argv: list[str]) -> int:
+    parser = build_parser()
+    # "qsub [opts] -- CMD ARGS": argparse would eat "--"; split it off first.
+    cmd_tail: list[str] | None = None
+    if "--" in argv:
+        i = argv.index("--")
+        argv, cmd_tail = argv[:i], argv[i + 1:]
+    args = parser.parse_args(argv)
+    if cmd_tail is not None:
+        if args.script:
+            raise UsageError("qsub: give a script or -- CMD ARGS, not both")
+        args.script, args.args = "--", cmd_tail
+    name, kind = open_host(args.host)
+    host = LocalHost(name)
+    try:
+        subs = build_submissions(args, host)
+        if kind == "local":
+            from hyper_tui.local.daemon_control import ensure_daemon
+            from hyper_tui.local.jobs import submit
+
+            ids = submit(host.store, subs)
+            ensure_daemon(name)
+        else:
+            from hyper_tui.qcmd.common import aws_client
+
+            ids = aws_client(name).submit(subs)
+    finally:
+        host.close()
+    if args.output == "json":
+        sys.stdout.write(json.dumps({"ids": ids}) + "\n")
+    else:
+        sys.stdout.write("\n".join(ids) + "\n")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_main("qsub", run, argv)
+
+
+def entry() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    entry()

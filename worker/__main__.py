@@ -1,0 +1,53 @@
+"""``python -m worker``: run the worker agent with a transport.
+
+    python -m worker --transport local --store PATH --queue Q --definition D [--region R]
+    python -m worker --transport aws   (configured by the HYPER_* environment, see start.sh)
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import uuid
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m worker", description=__doc__)
+    p.add_argument("--transport", choices=("local", "aws"), default="local")
+    p.add_argument("--store", help="local: the host's store.db")
+    p.add_argument("--queue", default=os.environ.get("HYPER_QUEUE"))
+    p.add_argument("--definition", default=os.environ.get("HYPER_DEFINITION"))
+    p.add_argument("--region", default=os.environ.get("HYPER_REGION", "local"))
+    p.add_argument("--worker-id", default=None)
+    p.add_argument("--vcpus", type=int, default=1)
+    p.add_argument("--idle-timeout", type=float, default=30.0)
+    p.add_argument("--heartbeat", type=float, default=2.0)
+    p.add_argument("--max-jobs", type=int, default=None)
+    args = p.parse_args(argv)
+    if not args.queue or not args.definition:
+        p.error("--queue and --definition are required (or HYPER_QUEUE / HYPER_DEFINITION)")
+    wid = args.worker_id or f"w-{uuid.uuid4().hex[:8]}"
+    from worker.agent import AgentOptions, run_agent
+
+    if args.transport == "local":
+        if not args.store:
+            p.error("--store is required with --transport local")
+        from worker.local_transport import LocalTransport
+
+        transport = LocalTransport(args.store, worker_id=wid, queue=args.queue,
+                                   definition=args.definition, region=args.region, vcpus=args.vcpus)
+    else:
+        from worker.aws_transport import AwsTransport
+
+        transport = AwsTransport.from_environment(worker_id=wid, queue=args.queue,
+                                                  definition=args.definition)
+    opts = AgentOptions(idle_timeout=args.idle_timeout, max_jobs=args.max_jobs,
+                        heartbeat_every=args.heartbeat,
+                        scratch_dir=os.environ.get("HYPER_SCRATCH") or None)
+    run_agent(transport, opts)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

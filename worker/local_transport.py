@@ -1,0 +1,237 @@
+"""The local transport: the worker agent's side of a local host's SQLite store.
+
+A claim is one ``UPDATE ... RETURNING`` inside ``BEGIN IMMEDIATE``: the row changes from
+QUEUED to RUNNING with this worker and the next attempt number, so no two workers can run the
+same attempt. Reports only apply to the attempt this worker holds (``state='RUNNING' AND
+worker=? AND attempts=?``), so a cancelled or requeued job is never overwritten.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+from hyper_tui import scheduling
+from hyper_tui.local.store import Store
+from worker.agent import Claim, Result
+
+
+def log_path(data_dir: Path, job_key: int | str) -> Path:
+    n = int(job_key)
+    return data_dir / "logs" / str(n // 10000) / f"{n}.log"
+
+
+def pgid_file(data_dir: Path, worker_id: str) -> Path:
+    return data_dir / "run" / f"{worker_id}.pgid"
+
+
+class LocalTransport:
+    def __init__(self, store_path: str | Path, *, worker_id: str, queue: str, definition: str,
+                 region: str = "local", vcpus: int = 1) -> None:
+        self.store = Store(Path(store_path), create=False)
+        self.data_dir = Path(store_path).parent
+        self.worker_id = worker_id
+        self.queue = queue
+        self.definition = definition
+        self.region = region
+        spec = self.store.resource_spec("definitions", definition) or {}
+        self.retry_exit_codes = tuple(spec.get("retry_exit_codes") or ())
+        self.keep_output = bool(spec.get("enable_qlog", True))
+        self.def_env = {str(k): str(v) for k, v in (spec.get("environment") or {}).items()}
+        qspec = self.store.resource_spec("queues", queue) or {}
+        self.max_running = qspec.get("max_running")
+        self._specs: dict[int, tuple] = {}
+        self._version = self.store.data_version()
+        (self.data_dir / "run").mkdir(exist_ok=True, mode=0o700)
+        self._pgid_fd = os.open(pgid_file(self.data_dir, worker_id), os.O_RDWR | os.O_CREAT, 0o600)
+        t = time.time()
+        self.store.write(lambda db: db.execute(
+            "INSERT INTO workers (id, pid, region, queue, definition, vcpus, started, heartbeat, state) "
+            "VALUES (?,?,?,?,?,?,?,?, 'IDLE') ON CONFLICT(id) DO UPDATE SET pid=excluded.pid, "
+            "heartbeat=excluded.heartbeat, state='IDLE'",
+            (worker_id, os.getpid(), region, queue, definition, vcpus, t, t)))
+
+    # ---- claim -------------------------------------------------------------------------
+
+    def claim(self, n: int) -> list[Claim]:
+        t = time.time()
+
+        def tx(db):
+            limit = n
+            if self.max_running:
+                running = db.execute("SELECT count(*) FROM jobs WHERE queue=? AND state='RUNNING'",
+                                     (self.queue,)).fetchone()[0]
+                limit = min(limit, self.max_running - running)
+                if limit <= 0:
+                    return []
+            blocked, room = self._throttled_arrays(db)
+            sql = ("SELECT id, array_id FROM jobs WHERE state='QUEUED' AND queue=? AND definition=?")
+            args: list = [self.queue, self.definition]
+            if blocked:
+                sql += f" AND (array_id IS NULL OR array_id NOT IN ({','.join('?' * len(blocked))}))"
+                args += list(blocked)
+            sql += " ORDER BY priority DESC, id LIMIT ?"
+            picked = []
+            for jid, aid in db.execute(sql, (*args, limit + (16 if room else 0))).fetchall():
+                if aid in room:
+                    if room[aid] <= 0:
+                        continue
+                    room[aid] -= 1
+                picked.append(jid)
+                if len(picked) >= limit:
+                    break
+            if not picked:
+                return []
+            marks = ",".join("?" * len(picked))
+            rows = db.execute(
+                f"UPDATE jobs SET state='RUNNING', worker=?, attempts=attempts+1, started=?, "
+                f"reason=NULL WHERE id IN ({marks}) AND state='QUEUED' RETURNING id, array_id, idx, "
+                "name, spec_id, params, attempts, retries, timeout",
+                (self.worker_id, t, *picked)).fetchall()
+            db.execute("UPDATE workers SET state='BUSY', heartbeat=? WHERE id=?", (t, self.worker_id))
+            specs = {}
+            need = {r[4] for r in rows} - self._specs.keys()
+            if need:
+                marks = ",".join("?" * len(need))
+                for sid, cmd, argv, env, cwd in db.execute(
+                        f"SELECT id, command, argv, env, cwd FROM specs WHERE id IN ({marks})",
+                        tuple(need)):
+                    specs[sid] = (cmd, json.loads(argv) if argv else None,
+                                  json.loads(env) if env else {}, cwd)
+            return rows, specs
+
+        out = self.store.write(tx)
+        if not out:
+            return []
+        rows, specs = out
+        self._specs.update(specs)
+        if len(self._specs) > 4096:
+            self._specs = {k: self._specs[k] for k in list(self._specs)[-1024:]}
+        claims = []
+        for jid, aid, idx, name, sid, params, attempts, retries, timeout in sorted(rows):
+            cmd, argv, env, cwd = self._specs[sid]
+            claims.append(Claim(
+                job_id=f"{aid}[{idx}]" if aid is not None else str(jid), key=str(jid),
+                attempt=attempts, queue=self.queue, definition=self.definition, name=name,
+                command=cmd, argv=argv, env={**self.def_env, **env}, cwd=cwd, timeout=timeout,
+                array_index=idx if aid is not None else None,
+                params=json.loads(params) if params else None, retries=retries,
+                retry_exit_codes=self.retry_exit_codes, keep_output=self.keep_output))
+        return claims
+
+    def _throttled_arrays(self, db) -> tuple[set[int], dict[int, int]]:
+        """Arrays with a %max-running limit that still have queued tasks: those at their limit
+        (blocked) and the room left in the others."""
+        blocked: set[int] = set()
+        room: dict[int, int] = {}
+        for aid, most in db.execute(
+                "SELECT a.id, a.max_running FROM arrays a WHERE a.max_running IS NOT NULL AND "
+                "EXISTS (SELECT 1 FROM jobs j WHERE j.array_id=a.id AND j.state='QUEUED')"):
+            running = db.execute("SELECT count(*) FROM jobs WHERE array_id=? AND state='RUNNING'",
+                                 (aid,)).fetchone()[0]
+            if running >= most:
+                blocked.add(aid)
+            else:
+                room[aid] = most - running
+        return blocked, room
+
+    # ---- report ------------------------------------------------------------------------
+
+    def report(self, results: list[Result]) -> None:
+        if not results:
+            return
+        t = time.time()
+
+        def tx(db):
+            for r in results:
+                c = r.claim
+                extra_retry = 0
+                if r.outcome == "exit" and r.exit_code is not None:
+                    o = scheduling.after_exit(r.exit_code, retry_exit_codes=c.retry_exit_codes,
+                                              attempts=c.attempt, retries=c.retries)
+                    state, reason = o.state, o.reason
+                elif r.outcome == "timeout":
+                    state, reason = "FAILED", "timeout"
+                elif r.outcome == "interrupted":
+                    o = scheduling.after_interruption(why=r.detail or "worker stopped")
+                    state, reason, extra_retry = o.state, o.reason, 1
+                elif r.outcome == "cancelled":
+                    state, reason = None, None
+                else:
+                    state, reason = "FAILED", r.detail or "the worker could not run the job"
+                if state is not None:
+                    requeue = state == "QUEUED"
+                    db.execute(
+                        "UPDATE jobs SET state=?, reason=?, ended=?, exit_code=?, "
+                        "worker=CASE WHEN ? THEN NULL ELSE worker END, retries=retries+? "
+                        "WHERE id=? AND state='RUNNING' AND worker=? AND attempts=?",
+                        (state, reason, None if requeue else r.ended, r.exit_code, requeue,
+                         extra_retry, int(c.key), self.worker_id, c.attempt))
+                db.execute("INSERT OR REPLACE INTO attempts (job_id, attempt, worker, started, ended, "
+                           "exit_code, outcome) VALUES (?,?,?,?,?,?,?)",
+                           (int(c.key), c.attempt, self.worker_id, r.started, r.ended, r.exit_code,
+                            r.outcome if r.outcome != "exit" else
+                            ("succeeded" if r.exit_code == 0 else "failed")))
+            db.execute("UPDATE workers SET state='IDLE', heartbeat=?, jobs_done=jobs_done+? WHERE id=?",
+                       (t, len(results), self.worker_id))
+
+        self.store.write(tx)
+
+    # ---- liveness ----------------------------------------------------------------------
+
+    def heartbeat(self, running: list[Claim]) -> bool:
+        t = time.time()
+        n = self.store.write(lambda db: db.execute(
+            "UPDATE workers SET heartbeat=? WHERE id=? AND state != 'LOST'",
+            (t, self.worker_id)).rowcount)
+        return n > 0
+
+    def is_cancelled(self, claim: Claim) -> bool:
+        row = self.store.one("SELECT state, worker, attempts FROM jobs WHERE id=?", (int(claim.key),))
+        return row is None or row[0] != "RUNNING" or row[1] != self.worker_id or row[2] != claim.attempt
+
+    def append_log(self, claim: Claim, records: list[tuple[float, str, str]]) -> None:
+        if not records:
+            return
+        path = log_path(self.data_dir, claim.key)
+        text = "".join(f"{ts:.6f}\t{kind}\t{data}\n" for ts, kind, data in records)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        except FileNotFoundError:
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.write(fd, text.encode())
+        except OSError:
+            pass  # a full disk must not kill the worker; the job's state is still reported
+        finally:
+            os.close(fd)
+
+    def job_started(self, claim: Claim, pgid: int) -> None:
+        data = f"{claim.key} {pgid}\n".encode()
+        os.ftruncate(self._pgid_fd, 0)
+        os.pwrite(self._pgid_fd, data, 0)
+
+    def wait_for_work(self, timeout: float) -> None:
+        """Sleep until another process commits (``PRAGMA data_version``) or ``timeout``."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            v = self.store.data_version()
+            if v != self._version:
+                self._version = v
+                return
+            time.sleep(0.003)
+
+    def close(self) -> None:
+        try:
+            self.store.write(lambda db: db.execute("DELETE FROM workers WHERE id=?", (self.worker_id,)))
+        except Exception:
+            pass
+        try:
+            os.close(self._pgid_fd)
+            os.unlink(pgid_file(self.data_dir, self.worker_id))
+        except OSError:
+            pass
+        self.store.close()
