@@ -145,3 +145,12 @@ def new_job_id(now: float | None = None) -> str:
 
     ms = int((time.time() if now is None else now) * 1000)
     return f"{ms:012x}" + "".join(secrets.choice(_ID_ALPHABET) for _ in range(8))
+
+
+# CloudWatch metrics in metrics_namespace(host), published by the scaler (and workers); the
+# dashboard of infra/ draws these.
+METRIC_JOBS = "Jobs"            # dimensions Queue, State (PENDING, QUEUED, RUNNING): a gauge
+METRIC_SUBMITTED = "Submitted"  # dimension Queue: jobs submitted in the period (a count)
+METRIC_FINISHED = "Finished"    # dimension Queue: jobs that ended in the period (a count)
+METRIC_WORKERS = "Workers"      # dimension Region: worker containers running
+METRIC_VCPUS = "VCpus"          # dimension Region: vCPUs those workers reserve
