@@ -596,6 +596,11 @@ class Definition(Model):
             return [] if not isinstance(v, dict) else {}
         return v
 
+    @field_validator("gpus", mode="before")
+    @classmethod
+    def _gpus(cls, v: Any) -> Any:
+        return 0 if _empty_to_none(v) is None else v
+
     @field_validator("retry_exit_codes")
     @classmethod
     def _codes(cls, v: list[int]) -> list[int]:

@@ -45,7 +45,7 @@ def split_by_weight(total: int, weights: Mapping[str, int]) -> dict[str, int]:
     to ``total`` and the result is deterministic. Regions of weight 0 get nothing.
 
     >>> split_by_weight(10, {"a": 1, "b": 3})
-    {'a': 3, 'b': 7}
+    {'a': 2, 'b': 8}
     """
     live = {r: w for r, w in weights.items() if w > 0}
     if total <= 0 or not live:

@@ -110,7 +110,12 @@ def run_q_command(name: str, argv: list[str], defaults: Context | None) -> int:
     mod = importlib.import_module(f"hyper_tui.qcmd.{name}")
     if defaults and defaults.host_name and "--host" not in argv:
         argv = ["--host", defaults.host_name, *argv]
-    return mod.run(argv)
+    try:
+        return mod.run(argv)
+    except HyperError as e:
+        if not e.message.startswith(name):
+            e.message = f"{name}: {e.message}"
+        raise
 
 
 def run_script(path: str, *, continue_on_error: bool, defaults: Context,

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Install everything the tests need into .venv and run lint + the whole test suite.
+# The README's test command and CI (.ci/run) both call exactly this.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20
+export CDK_DISABLE_CLI_TELEMETRY=true
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$PY" -m venv .venv
+fi
+.venv/bin/python -m pip install -q --upgrade pip >/dev/null
+.venv/bin/python -m pip install -q -e '.[dev]'
+.venv/bin/ruff check .
+.venv/bin/python -m pytest -q -p no:cacheprovider "$@"
