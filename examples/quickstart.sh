@@ -5,6 +5,7 @@ set -euo pipefail
 echo "== submit a 1,000-task array, a dependent job, and a script with #PBS directives"
 ARRAY=$(qsub -N sweep -J 1-1000 -c 'echo "task $HYPER_ARRAY_INDEX on $(hostname)"')
 ARRAY_ID=${ARRAY%[]}
+echo "array: $ARRAY"
 qsub -N summary --depend "afterok:${ARRAY_ID}[]" -- echo "all 1000 tasks succeeded"
 cat > /tmp/hyper-quickstart-job.sh <<'JOB'
 #!/bin/sh

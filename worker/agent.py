@@ -130,7 +130,7 @@ class Agent:
                 if not claims:
                     if time.monotonic() - idle_since >= self.o.idle_timeout:
                         break
-                    self.t.wait_for_work(min(1.0, self.o.idle_timeout))
+                    self.t.wait_for_work(min(0.1, self.o.idle_timeout))
                     continue
                 t0 = time.monotonic()
                 for i, claim in enumerate(claims):

@@ -44,6 +44,7 @@ class Pair:
     ratio: float
     vcpus: int
     weights: dict[str, int]
+    max_running: int | None = None
 
 
 class Daemon:
@@ -78,7 +79,7 @@ class Daemon:
                 weights = {r: 1 for r in regions}
             for dname, d in by["definitions"].items():
                 pairs.append(Pair(qname, dname, q["cluster"], float(d.get("jobs_to_workers_ratio", 1)),
-                                  int(d.get("vcpus", 1)), weights))
+                                  int(d.get("vcpus", 1)), weights, q.get("max_running")))
         return pairs, by["clusters"], regions
 
     # ---- the loop ----------------------------------------------------------------------
@@ -252,65 +253,88 @@ class Daemon:
         if not pairs:
             return
         workers: dict[tuple[str, str, str], int] = {}
+        idle: dict[tuple[str, str], list[tuple[str, str, int]]] = {}  # (cluster, region) -> idle
         vcpus_used: dict[tuple[str, str], int] = {}  # (cluster, region) -> vcpus
-        cluster_of = {(p.queue, p.definition): p for p in pairs}
-        for q, d, r, v, n in self.store.read(
-                "SELECT queue, definition, region, vcpus, count(*) FROM workers "
-                "WHERE state != 'LOST' GROUP BY queue, definition, region, vcpus"):
-            workers[(q, d, r)] = n
-            p = cluster_of.get((q, d))
+        by_pair = {(p.queue, p.definition): p for p in pairs}
+        for wid, pid, q, d, r, v, state in self.store.read(
+                "SELECT id, pid, queue, definition, region, vcpus, state FROM workers "
+                "WHERE state != 'LOST'"):
+            workers[(q, d, r)] = workers.get((q, d, r), 0) + 1
+            p = by_pair.get((q, d))
             if p:
-                vcpus_used[(p.cluster, r)] = vcpus_used.get((p.cluster, r), 0) + (v or 1) * n
+                vcpus_used[(p.cluster, r)] = vcpus_used.get((p.cluster, r), 0) + (v or 1)
+                if state == "IDLE" and pid:
+                    idle.setdefault((p.cluster, r), []).append((q, d, pid))
         cpu = os.cpu_count() or 1
+        # First pass: what each (queue, definition) has waiting and running.
+        plans = []
+        for p in pairs:
+            max_vcpus = int(clusters.get(p.cluster, {}).get("max_vcpus", cpu))
+            cap_per_region = scheduling.worker_cap(max_vcpus, p.vcpus)
+            live = {r: w for r, w in p.weights.items() if r in regions}
+            cap_total = cap_per_region * max(1, len([w for w in live.values() if w > 0]))
+            backlog = self._count("QUEUED", p, limit=cap_total * math.ceil(p.ratio) + 1)
+            running = self._count("RUNNING", p, limit=cap_total + 1)
+            plans.append((p, max_vcpus, cap_per_region, cap_total, live, backlog, running))
+        busy_pairs = {(p.queue, p.definition) for p, *_, backlog, _ in plans if backlog}
         status: dict[str, dict] = {}
         spawned = 0
-        for p in pairs:
-            cluster = clusters.get(p.cluster, {})
-            max_vcpus = int(cluster.get("max_vcpus", cpu))
-            cap_per_region = scheduling.worker_cap(max_vcpus, p.vcpus)
-            live_regions = {r: w for r, w in p.weights.items() if r in regions}
-            cap_total = cap_per_region * max(1, len([w for w in live_regions.values() if w > 0]))
-            ratio_cap = cap_total * math.ceil(p.ratio)
-            backlog = self._count("QUEUED", p, limit=ratio_cap + 1)
-            running = self._count("RUNNING", p, limit=cap_total + 1)
-            current = sum(workers.get((p.queue, p.definition, r), 0) for r in live_regions)
+        for p, max_vcpus, cap_per_region, cap_total, live, backlog, running in plans:
+            current = sum(workers.get((p.queue, p.definition, r), 0) for r in live)
             if backlog == 0 and running == 0 and current == 0:
                 continue
             want = scheduling.desired_workers(backlog=backlog, running_jobs=running, ratio=p.ratio,
                                               cap=cap_total)
-            split = scheduling.split_by_weight(want, live_regions)
+            split = scheduling.split_by_weight(want, live)
             slots = {r: min(cap_per_region, int(regions[r].get("worker_slots") or cpu * 4))
-                     for r in live_regions}
+                     for r in live}
             split = scheduling.cap_by_region(split, slots)
             starting = 0
             for r, n in split.items():
                 have = workers.get((p.queue, p.definition, r), 0)
                 room = (max_vcpus - vcpus_used.get((p.cluster, r), 0)) // p.vcpus
+                if n > have and room < n - have:
+                    # Idle workers of pairs with nothing to do give their vCPUs back.
+                    for q, d, pid in idle.get((p.cluster, r), []):
+                        if (q, d) in busy_pairs or (q, d) == (p.queue, p.definition):
+                            continue
+                        with contextlib.suppress(OSError):
+                            os.kill(pid, signal.SIGTERM)
+                        idle[(p.cluster, r)] = [x for x in idle[(p.cluster, r)] if x[2] != pid]
+                        break
                 add = max(0, min(n - have, room, MAX_SPAWN_PER_LOOP - spawned))
                 for _ in range(add):
                     self.spawn(p, r)
                 vcpus_used[(p.cluster, r)] = vcpus_used.get((p.cluster, r), 0) + add * p.vcpus
                 spawned += add
                 starting += add
-            total_workers = current + starting
-            if backlog:
-                if total_workers == 0:
-                    reason = (f"no worker can start: cluster {p.cluster} has max_vcpus {max_vcpus} "
-                              f"and each worker of {p.definition} needs {p.vcpus} vCPUs")
-                    if cap_total > 0:
-                        reason = "no worker yet: waiting for vCPUs of cluster " + p.cluster
-                elif starting:
-                    reason = f"no worker free yet: starting {starting}, {current} running"
-                else:
-                    reason = (f"waiting for a free worker: {total_workers} worker(s) busy "
-                              f"(cap {cap_total} = max_vcpus {max_vcpus} / {p.vcpus} vCPUs"
-                              f"{', jobs_to_workers_ratio ' + format(p.ratio, 'g') if p.ratio != 1 else ''})")
-            else:
-                reason = "runnable"
             status[f"status:{p.queue}/{p.definition}"] = {
-                "backlog": backlog, "running": running, "workers": total_workers, "desired": want,
-                "cap": cap_total, "reason": reason, "split": split}
+                "backlog": backlog, "running": running, "workers": current + starting,
+                "desired": want, "cap": cap_total, "split": split,
+                "reason": self._reason(p, backlog, current, starting, cap_total, max_vcpus)}
         self._write_status(status)
+
+    def _reason(self, p: Pair, backlog: int, current: int, starting: int, cap_total: int,
+                max_vcpus: int) -> str:
+        """Why the queued jobs of a (queue, definition) are still waiting, in words."""
+        if not backlog:
+            return "runnable"
+        if p.max_running:
+            running = self.store.one("SELECT count(*) FROM jobs WHERE queue=? AND state='RUNNING'",
+                                     (p.queue,))[0]
+            if running >= p.max_running:
+                return f"queue at its max running ({running} of max_running {p.max_running})"
+        if cap_total == 0:
+            return (f"no worker can start: cluster {p.cluster} has max_vcpus {max_vcpus} and each "
+                    f"worker of {p.definition} needs {p.vcpus} vCPUs; raise max_vcpus")
+        total = current + starting
+        if total == 0:
+            return f"no worker yet: waiting for vCPUs of cluster {p.cluster} (max_vcpus {max_vcpus})"
+        if starting:
+            return f"no worker free yet: starting {starting}, {current} running"
+        ratio = f", jobs_to_workers_ratio {p.ratio:g}" if p.ratio != 1 else ""
+        return (f"waiting for a free worker: {total} worker(s) busy (cap {cap_total} = max_vcpus "
+                f"{max_vcpus} / {p.vcpus} vCPUs{ratio})")
 
     def _count(self, state: str, p: Pair, *, limit: int) -> int:
         row = self.store.one("SELECT count(*) FROM (SELECT 1 FROM jobs WHERE state=? AND queue=? "

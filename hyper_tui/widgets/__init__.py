@@ -1,0 +1,1 @@
+"""Reusable widgets of the full-screen app (one per module)."""
