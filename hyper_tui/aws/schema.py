@@ -154,3 +154,9 @@ METRIC_SUBMITTED = "Submitted"  # dimension Queue: jobs submitted in the period 
 METRIC_FINISHED = "Finished"    # dimension Queue: jobs that ended in the period (a count)
 METRIC_WORKERS = "Workers"      # dimension Region: worker containers running
 METRIC_VCPUS = "VCpus"          # dimension Region: vCPUs those workers reserve
+
+
+def network_parameter_name(host: str, region: str, key: str) -> str:
+    """SSM parameter (in ``region``) of a network value shared across regions: ``vpc-id``,
+    ``peering-id`` (a hub's peering connection to the main VPC)."""
+    return f"{ssm_prefix(host)}network/{region}/{key}"
