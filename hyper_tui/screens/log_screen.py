@@ -1,0 +1,115 @@
+"""A job's log that follows a running job.
+
+The first read takes only the last ``TAIL`` records (a huge log is never read whole); then a
+timer asks for what was written after the returned offset, until the job has finished.
+"""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+
+from hyper_tui.messages import LogChunk
+from hyper_tui.widgets.host_header import HostHeader
+from hyper_tui.widgets.log_view import JobLog
+
+TAIL = 5000
+FOLLOW_S = 0.5
+
+
+class LogScreen(Screen):
+    BINDINGS = [
+        Binding("escape", "close", "Back"),
+        Binding("q", "close", "Back", show=False),
+        Binding("f", "toggle_follow", "Follow on/off"),
+        Binding("g", "top", "Top"),
+        Binding("G", "bottom", "Bottom"),
+    ]
+
+    def __init__(self, ref: str, name: str = "") -> None:
+        super().__init__()
+        self.ref = ref
+        self.job_name = name
+        self.offset = 0
+        self.finished = False
+        self.follow = True
+        self.loaded = False
+        self.lines = 0
+        self.in_flight = False
+
+    def compose(self) -> ComposeResult:
+        yield HostHeader(f"Jobs ▸ log of {self.ref}")
+        yield Static("", id="log-title", classes="screen-title")
+        yield JobLog(id="log")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self._title()
+        self.fetch(first=True)
+        if self.app.live:
+            self.set_interval(FOLLOW_S, self._tick)
+        self.query_one(JobLog).focus()
+
+    def _title(self) -> None:
+        t = Text.assemble(("log ", "dim"), (self.ref, "bold"), "  ", (self.job_name, "bold"), "  ")
+        if not self.loaded:
+            t.append("loading…", style="dim")
+        elif self.finished:
+            t.append("job finished", style="green")
+        elif self.follow:
+            t.append("following ●", style="bold blue")
+        else:
+            t.append("paused (f to follow)", style="yellow")
+        t.append(f"   {self.lines:,} lines", style="dim")
+        if self.lines >= TAIL:
+            t.append(f" (the last {TAIL:,} records were loaded first)", style="dim")
+        self.query_one("#log-title", Static).update(t)
+
+    def _tick(self) -> None:
+        if self.loaded and self.follow and not self.finished and not self.in_flight:
+            self.fetch(first=False)
+
+    @work(thread=True, exclusive=True, group="log", exit_on_error=False)
+    def fetch(self, first: bool) -> None:
+        self.in_flight = True
+        try:
+            client = self.app.client
+            finished = client.job_finished(self.ref)
+            if first:
+                records, offset = client.logs(self.ref, tail=TAIL)
+            else:
+                records, offset = client.logs(self.ref, offset=self.offset)
+            self.post_message(LogChunk(self.ref, records, offset, finished, first))
+        finally:
+            self.in_flight = False
+
+    def on_log_chunk(self, event: LogChunk) -> None:
+        log = self.query_one(JobLog)
+        log.add_records(event.records)
+        self.lines += len(event.records)
+        self.offset = event.offset
+        was_finished = self.finished
+        self.loaded = True
+        self.finished = event.finished
+        if event.finished and not was_finished and not event.first:
+            # One last read: lines written between the state check and the read.
+            self.fetch(first=False)
+        self._title()
+
+    def action_toggle_follow(self) -> None:
+        self.follow = not self.follow
+        self.query_one(JobLog).auto_scroll = self.follow
+        self._title()
+
+    def action_top(self) -> None:
+        self.query_one(JobLog).scroll_home(animate=False)
+
+    def action_bottom(self) -> None:
+        self.query_one(JobLog).scroll_end(animate=False)
+
+    def action_close(self) -> None:
+        self.app.pop_screen()
