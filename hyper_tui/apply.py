@@ -55,7 +55,8 @@ def apply_config(cfg: HostConfig, store: Store | None = None) -> dict[str, str]:
                 if old and old[0] == spec and old[1] != "DELETING":
                     continue
                 if local:
-                    status, log = "ACTIVE", f"{time.strftime('%Y-%m-%d %H:%M:%S')} applied (local host: nothing to provision)\n"
+                    status = "ACTIVE"
+                    log = f"{time.strftime('%Y-%m-%d %H:%M:%S')} applied (local host: nothing to provision)\n"
                 else:
                     status = "UPDATING" if old else "CREATING"
                     log = f"{time.strftime('%Y-%m-%d %H:%M:%S')} declared; run hyper-tui deploy to provision\n"

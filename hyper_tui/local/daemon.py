@@ -256,7 +256,7 @@ class Daemon:
         idle: dict[tuple[str, str], list[tuple[str, str, int]]] = {}  # (cluster, region) -> idle
         vcpus_used: dict[tuple[str, str], int] = {}  # (cluster, region) -> vcpus
         by_pair = {(p.queue, p.definition): p for p in pairs}
-        for wid, pid, q, d, r, v, state in self.store.read(
+        for _wid, pid, q, d, r, v, state in self.store.read(
                 "SELECT id, pid, queue, definition, region, vcpus, state FROM workers "
                 "WHERE state != 'LOST'"):
             workers[(q, d, r)] = workers.get((q, d, r), 0) + 1

@@ -179,8 +179,9 @@ def _print_detail(d: dict) -> None:
     if d["attempt_history"]:
         out.write("attempts:\n")
         for a in d["attempt_history"]:
+            code = a["exit_code"] if a["exit_code"] is not None else "-"
             out.write(f"  #{a['attempt']}  {a['outcome'] or '-':<10}  worker {a['worker'] or '-'}  "
-                      f"{_ts(a['started'])} -> {_ts(a['ended'])}  exit {a['exit_code'] if a['exit_code'] is not None else '-'}\n")
+                      f"{_ts(a['started'])} -> {_ts(a['ended'])}  exit {code}\n")
 
 
 def main(argv: list[str] | None = None) -> int:
