@@ -1,0 +1,87 @@
+"""The CDK app of an aws host, built from its validated config. No AWS calls: whatever needs
+AWS is in ``lookups`` (see ``infra.lookups``), and availability zones go into the context.
+
+Stacks (names from schema.py), in deployment order:
+
+1. ``compute-<main>``: the main region's network, Batch and job definitions;
+2. ``compute-<hub>`` for each hub (a peered hub references the main VPC id);
+3. ``peering-<main>`` when a hub peers: the main VPC's routes to the hubs;
+4. ``control-<main>``: jobs table, work queues, API, scaler, dashboard, image replication
+   and images (after every compute stack, so every hub's repository exists first).
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+
+from typing import Any  # noqa: E402
+
+import aws_cdk as cdk  # noqa: E402
+
+from hyper_tui.aws import schema  # noqa: E402
+from hyper_tui.config import HostConfig  # noqa: E402
+from hyper_tui.errors import ValidationError  # noqa: E402
+from hyper_tui.model import HostKind  # noqa: E402
+from infra import nag, plan  # noqa: E402
+from infra.components.code import project_code  # noqa: E402
+from infra.lookups import Lookups  # noqa: E402
+from infra.stacks.compute import ComputeStack  # noqa: E402
+from infra.stacks.control import ControlStack  # noqa: E402
+from infra.stacks.peering import PeeringStack  # noqa: E402
+
+LOOKUPS_CONTEXT_KEY = "hyper:lookups"
+
+
+def az_context_key(account: str, region: str) -> str:
+    return f"availability-zones:account={account}:region={region}"
+
+
+def check_host(cfg: HostConfig) -> None:
+    if cfg.host.kind is not HostKind.AWS:
+        raise ValidationError(f"host {cfg.host.name!r} is a {cfg.host.kind.value} host; only aws "
+                              "hosts are deployed with CDK")
+    cfg.check(cfg.host.name)
+    if cfg.main_region is None:
+        raise ValidationError(f"host {cfg.host.name!r} has no main region",
+                              fix="add one: hyper-tui regions init-main-region")
+
+
+def build_app(cfg: HostConfig, *, context: dict[str, Any], outdir: str,
+              lookups: dict[str, Any] | None = None) -> cdk.App:
+    """The app with every stack of ``cfg``'s host, nag-checked (findings not suppressed with a
+    reason are error annotations). ``lookups`` may also come as ``context["hyper:lookups"]``."""
+    check_host(cfg)
+    raw = lookups if lookups is not None else context.get(LOOKUPS_CONTEXT_KEY) or {}
+    found = Lookups.from_dict(raw)
+    plan.check_peering(cfg, found)
+    host, account, main_name = cfg.host.name, cfg.host.account, cfg.host.main_region
+    assert account is not None
+    ctx = {"@aws-cdk/core:defaultCrossStackReferences": "strong"}
+    ctx.update({k: v for k, v in context.items() if k != LOOKUPS_CONTEXT_KEY})
+    for region in cfg.regions:
+        ctx[az_context_key(account, region)] = list(found.zones(region))
+    app = cdk.App(outdir=outdir, context=ctx, analytics_reporting=False)
+
+    def env(region: str) -> cdk.Environment:
+        return cdk.Environment(account=account, region=region)
+
+    main = ComputeStack(app, schema.compute_stack_name(host, main_name), cfg=cfg,
+                        lookups=found, region=cfg.regions[main_name], env=env(main_name))
+    hubs = {name: ComputeStack(app, schema.compute_stack_name(host, name), cfg=cfg,
+                               lookups=found, region=region, env=env(name))
+            for name, region in sorted(cfg.regions.items()) if name != main_name}
+    for hub in hubs.values():
+        hub.add_stack_dependency(main, "the main VPC exists before hubs peer with it")
+    peered = {name: hub for name, hub in hubs.items() if hub.peering is not None}
+    if peered:
+        PeeringStack(app, schema.peering_stack_name(host, main_name), host=host,
+                     env=env(main_name), main=main, hubs=peered)
+    control = ControlStack(app, schema.control_stack_name(host, main_name), cfg=cfg,
+                           lookups=found, env=env(main_name), code=project_code())
+    for stack in (main, *hubs.values()):
+        control.add_stack_dependency(stack, "hub repositories exist before images replicate")
+    cdk.Tags.of(app).add("hyper:host", host)
+    nag.check(app)
+    return app

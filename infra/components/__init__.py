@@ -1,0 +1,1 @@
+"""Components: one Construct each, keyword-only typed parameters, resources as attributes."""

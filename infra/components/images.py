@@ -1,0 +1,103 @@
+"""Host images: built from their directories as CDK Docker assets in the main region, copied
+into the host's ECR repository as ``<repo>:<image name>``, and replicated by ECR to the hubs.
+
+The repositories themselves (scan on push, KMS encryption) are made by each region's compute
+stack (``ImageRepository``); the registry's replication rule lives in the control stack, which
+is deployed after every compute stack so each hub's repository exists before an image arrives.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aws_cdk import CustomResource, Duration, Stack
+from aws_cdk import aws_ecr as ecr
+from aws_cdk import aws_ecr_assets as ecr_assets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from hyper_tui.model import Image
+from infra.components.code import RUNTIME
+from infra.nag import suppress
+
+COPY_CODE = Path(__file__).resolve().parents[1] / "lambdas" / "image_copy"
+
+
+class ImageRepository(Construct):
+    """The host's ECR repository in one region."""
+
+    def __init__(self, scope: Construct, id: str, *, name: str) -> None:
+        super().__init__(scope, id)
+        self.repository = ecr.Repository(
+            self, "Repository", repository_name=name,
+            image_scan_on_push=True,
+            encryption=ecr.RepositoryEncryption.KMS,
+            image_tag_mutability=ecr.TagMutability.MUTABLE,
+            lifecycle_rules=[ecr.LifecycleRule(
+                description="drop untagged images after 14 days",
+                tag_status=ecr.TagStatus.UNTAGGED, max_image_age=Duration.days(14))],
+        )
+
+
+class Replication(Construct):
+    """Replicate the host's repository from the main region to every hub (same account).
+
+    ECR keeps one replication configuration per registry (account and region): this one
+    replaces any other of the main region's registry."""
+
+    def __init__(self, scope: Construct, id: str, *, repository_name: str,
+                 hubs: list[str]) -> None:
+        super().__init__(scope, id)
+        account = Stack.of(self).account
+        self.configuration = ecr.CfnReplicationConfiguration(
+            self, "Configuration",
+            replication_configuration=ecr.CfnReplicationConfiguration.ReplicationConfigurationProperty(
+                rules=[ecr.CfnReplicationConfiguration.ReplicationRuleProperty(
+                    destinations=[ecr.CfnReplicationConfiguration.ReplicationDestinationProperty(
+                        region=h, registry_id=account) for h in hubs],
+                    repository_filters=[ecr.CfnReplicationConfiguration.RepositoryFilterProperty(
+                        filter=repository_name, filter_type="PREFIX_MATCH")],
+                )]))
+
+
+class Images(Construct):
+    """``assets[name]`` (the Docker asset) and ``copies[name]`` (the copy into the repo)."""
+
+    def __init__(self, scope: Construct, id: str, *, images: dict[str, Image],
+                 directories: dict[str, Path], repository_name: str,
+                 retention: logs.RetentionDays) -> None:
+        super().__init__(scope, id)
+        repository = ecr.Repository.from_repository_name(self, "Repository", repository_name)
+        self.role = iam.Role(self, "CopyRole",
+                             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+                             description="hyper-tui: copy built images into the host repository")
+        log_group = logs.LogGroup(self, "CopyLogs", retention=retention)
+        log_group.grant_write(self.role)
+        self.function = lambda_.Function(
+            self, "CopyFunction", runtime=RUNTIME, architecture=lambda_.Architecture.ARM_64,
+            code=lambda_.Code.from_asset(str(COPY_CODE), exclude=["__pycache__"]),
+            handler="handler.handler", memory_size=1024, timeout=Duration.minutes(15),
+            role=self.role, log_group=log_group)
+        repository.grant_push(self.role)
+        repository.grant(self.role, "ecr:BatchGetImage")
+        self.assets: dict[str, ecr_assets.DockerImageAsset] = {}
+        self.copies: dict[str, CustomResource] = {}
+        for name, image in sorted(images.items()):
+            asset = ecr_assets.DockerImageAsset(
+                self, f"Asset-{name}", directory=str(directories[name]),
+                build_args=dict(image.build_args) or None,
+                platform=ecr_assets.Platform.LINUX_AMD64)
+            asset.repository.grant_pull(self.role)
+            self.assets[name] = asset
+            self.copies[name] = CustomResource(
+                self, f"Copy-{name}", service_token=self.function.function_arn,
+                resource_type="Custom::HyperImageCopy",
+                properties={"SourceRepository": asset.repository.repository_name,
+                            "SourceTag": asset.image_tag,
+                            "DestRepository": repository_name, "DestTag": name})
+        suppress(self.role, "AwsSolutions-IAM5",
+                 "ecr:GetAuthorizationToken supports no resource ARN (Resource *); every other "
+                 "statement names the CDK assets repository or the host repository.",
+                 ["Resource::*"])

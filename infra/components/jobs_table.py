@@ -1,0 +1,36 @@
+"""The jobs table (schema.py data layout): on-demand, PITR, encrypted, three GSIs, TTL."""
+
+from __future__ import annotations
+
+from aws_cdk import RemovalPolicy
+from aws_cdk import aws_dynamodb as dynamodb
+from constructs import Construct
+
+from hyper_tui.aws import schema
+
+S, N = dynamodb.AttributeType.STRING, dynamodb.AttributeType.NUMBER
+
+
+class JobsTable(Construct):
+    def __init__(self, scope: Construct, id: str, *, host: str) -> None:
+        super().__init__(scope, id)
+        self.table = dynamodb.Table(
+            self, "Table",
+            table_name=schema.jobs_table_name(host),
+            partition_key=dynamodb.Attribute(name="id", type=S),
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            encryption=dynamodb.TableEncryption.AWS_MANAGED,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True),
+            time_to_live_attribute="expires",
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        for name, pk, sk in (("by_queue", ("queue_shard", S), ("id", S)),
+                             ("by_name", ("name", S), ("id", S)),
+                             ("by_array", ("array_id", S), ("idx", N))):
+            self.table.add_global_secondary_index(
+                index_name=name,
+                partition_key=dynamodb.Attribute(name=pk[0], type=pk[1]),
+                sort_key=dynamodb.Attribute(name=sk[0], type=sk[1]),
+                projection_type=dynamodb.ProjectionType.ALL,
+            )

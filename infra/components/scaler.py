@@ -1,0 +1,89 @@
+"""The scaler: a Lambda run every minute by EventBridge that starts AWS Batch workers.
+
+Its code is ``hyper_tui.aws.scaler.handler`` (shared with the rest of the package); its config
+is ``hyper_tui.aws.scaler_config.ScalerConfig`` as JSON in ``HYPER_SCALER_CONFIG``.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Aws, Duration, Stack
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sqs as sqs
+from aws_cdk.aws_dynamodb import ITable
+from constructs import Construct
+
+from hyper_tui.aws import schema
+from infra.components.code import RUNTIME
+from infra.nag import INDEX_ARNS, suppress
+
+
+class Scaler(Construct):
+    def __init__(self, scope: Construct, id: str, *, host: str, code: lambda_.Code,
+                 table: ITable, work_queues: dict[tuple[str, str], sqs.IQueue],
+                 dead_letter: dict[tuple[str, str], sqs.IQueue], job_logs: logs.ILogGroup,
+                 config_json: str, regions: list[str], job_queues: list[str],
+                 job_definitions: list[str], retention: logs.RetentionDays) -> None:
+        super().__init__(scope, id)
+        stack = Stack.of(self)
+        self.log_group = logs.LogGroup(self, "FunctionLogs", retention=retention)
+        self.role = iam.Role(self, "Role",
+                             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+                             description="hyper-tui scaler: starts Batch workers for the backlog")
+        self.log_group.grant_write(self.role)
+        self.function = lambda_.Function(
+            self, "Function",
+            runtime=RUNTIME, architecture=lambda_.Architecture.ARM_64,
+            code=code, handler="hyper_tui.aws.scaler.handler",
+            memory_size=512, timeout=Duration.seconds(55), role=self.role,
+            reserved_concurrent_executions=1,  # one pass at a time, never overlapping
+            log_group=self.log_group,
+            environment={"HYPER_HOST": host, "HYPER_JOBS_TABLE": table.table_name,
+                         "HYPER_MAIN_REGION": stack.region,
+                         "HYPER_LOG_GROUP": schema.log_group_name(host),
+                         schema.SCALER_CONFIG_ENV: config_json},
+        )
+        self.rule = events.Rule(
+            self, "EveryMinute", schedule=events.Schedule.rate(Duration.minutes(1)),
+            description="hyper-tui scaler pass",
+            targets=[targets.LambdaFunction(self.function, retry_attempts=0,
+                                            max_event_age=Duration.minutes(1))])
+
+        # Jobs: backlog counts, lost-worker requeues, state changes.
+        table.grant_read_write_data(self.role)
+        for queue in work_queues.values():
+            queue.grant_send_messages(self.role)  # requeue the jobs of lost workers
+        for queue in (*work_queues.values(), *dead_letter.values()):
+            queue.grant(self.role, "sqs:GetQueueAttributes")
+        job_logs.grant_write(self.role)  # SYSTEM events (worker lost, requeued)
+        def arn(region: str, kind: str, name: str) -> str:
+            return f"arn:{Aws.PARTITION}:batch:{region}:{stack.account}:{kind}/{name}"
+
+        self.role.add_to_policy(iam.PolicyStatement(
+            sid="SubmitWorkers", actions=["batch:SubmitJob", "batch:TagResource"],
+            resources=[arn(r, "job-queue", q) for r in regions for q in job_queues]
+                      + [arn(r, "job-definition", name) for r in regions for d in job_definitions
+                         for name in (d, f"{d}:*")]))
+        self.role.add_to_policy(iam.PolicyStatement(
+            sid="CountWorkers", actions=["batch:ListJobs", "batch:DescribeJobs",
+                                         "batch:DescribeJobQueues",
+                                         "batch:DescribeComputeEnvironments"],
+            resources=["*"]))
+        self.role.add_to_policy(iam.PolicyStatement(
+            sid="Metrics", actions=["cloudwatch:PutMetricData"], resources=["*"],
+            conditions={"StringEquals": {"cloudwatch:namespace": schema.metrics_namespace(host)}}))
+        self.role.add_to_policy(iam.PolicyStatement(
+            sid="AutoWeights", actions=["ec2:GetSpotPlacementScores"], resources=["*"]))
+
+        suppress(self.role, "AwsSolutions-IAM5",
+                 "Batch ListJobs/Describe*, CloudWatch PutMetricData (limited to the host's "
+                 "namespace by condition) and EC2 GetSpotPlacementScores support no resource "
+                 "ARNs, so they need Resource *.", ["Resource::*"])
+        suppress(self.role, "AwsSolutions-IAM5",
+                 "Job definition ARNs end in :<revision>; <name>:* covers every revision of "
+                 "this host's own definitions only. Index ARNs are needed to query the jobs table's "
+                 "GSIs; log-stream ARNs are per job (one stream per job id).",
+                 [r"re:job-definition/", INDEX_ARNS, r"re:log-group:.*:\*$"])

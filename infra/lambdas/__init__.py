@@ -1,0 +1,1 @@
+"""Lambda runtime code deployed by infra/ (standard library + boto3 only)."""

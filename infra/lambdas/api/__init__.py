@@ -1,0 +1,1 @@
+"""The submit and query API Lambda."""

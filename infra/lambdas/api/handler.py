@@ -1,0 +1,444 @@
+"""Submit and query API of an aws host (API Gateway REST API, Lambda proxy integration).
+
+Routes (each one requires IAM SigV4 auth and an API key, enforced by API Gateway):
+
+* ``POST /jobs``        body ``{"jobs": [{...}, ...]}``, 1 to schema.MAX_BATCH jobs.
+  Each job: ``queue``, ``definition`` (required), ``command`` (a /bin/sh script) or ``argv``
+  (a list), and optionally ``name``, ``env``, ``cwd``, ``timeout`` (s), ``priority``,
+  ``retries``, ``array_id`` + ``idx``. The whole batch is validated before anything is
+  written; jobs are written with BatchWriteItem (25 a call, in parallel) and their ids sent
+  to the (queue, definition) work queue, 10 ids a message, 10 messages a call.
+  Answer: ``{"ids": [...]}``.
+* ``GET /jobs/{id}``    one job.
+* ``GET /jobs?queue=Q[&state=S]``, ``?name=N`` or ``?array_id=A`` (``&limit=&next=``):
+  ``{"jobs": [...], "next": token-or-null}``.
+
+Authentication and authorisation happen in API Gateway (IAM auth on every method, no proxy
+catch-all); the handler still refuses an event that carries no IAM identity, and records the
+caller's ARN on each job. Standard library and boto3 only.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from hyper_tui.aws import schema
+
+MAX_COMMAND_BYTES = 64 * 1024
+MAX_QUERY_LIMIT = 1000
+IDS_PER_MESSAGE = 10
+ALLOWED_FIELDS = {"queue", "definition", "name", "command", "argv", "env", "cwd", "timeout",
+                  "priority", "retries", "array_id", "idx"}
+
+
+class BadRequest(Exception):
+    """A request the caller must fix: answered with 400 and this one-line message."""
+
+
+class NotFound(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class ApiConfig:
+    host: str
+    table: str
+    queues: frozenset[str]
+    definitions: dict[str, dict[str, Any]]  # name -> {"retries": int, "timeout": int | None}
+
+    @classmethod
+    def from_environment(cls, env: dict[str, str] | None = None) -> ApiConfig:
+        env = dict(os.environ if env is None else env)
+        conf = json.loads(env.get("HYPER_API_CONFIG") or "{}")
+        return cls(host=env["HYPER_HOST"], table=env["HYPER_JOBS_TABLE"],
+                   queues=frozenset(conf.get("queues", [])),
+                   definitions=dict(conf.get("definitions", {})))
+
+
+@dataclass
+class Job:
+    queue: str
+    definition: str
+    name: str
+    retries: int
+    command: str | None = None
+    argv: list[str] | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    cwd: str | None = None
+    timeout: float | None = None
+    priority: int = 0
+    array_id: str | None = None
+    idx: int | None = None
+
+
+# ---- validation (pure) -------------------------------------------------------------------------
+
+
+def _int(value: Any, where: str, lo: int, hi: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        raise BadRequest(f"{where}: give a whole number from {lo} to {hi}")
+    return value
+
+
+def _str(value: Any, where: str, max_len: int = 1024) -> str:
+    if not isinstance(value, str) or not value or len(value.encode()) > max_len:
+        raise BadRequest(f"{where}: give a non-empty text of at most {max_len} bytes")
+    return value
+
+
+def validate_job(raw: Any, where: str, config: ApiConfig) -> Job:
+    if not isinstance(raw, dict):
+        raise BadRequest(f"{where}: each job is an object with queue, definition and command")
+    unknown = sorted(set(raw) - ALLOWED_FIELDS)
+    if unknown:
+        raise BadRequest(f"{where}.{unknown[0]}: unknown field; known: "
+                         f"{', '.join(sorted(ALLOWED_FIELDS))}")
+    queue = _str(raw.get("queue"), f"{where}.queue", 63)
+    if queue not in config.queues:
+        raise BadRequest(f"{where}.queue: no queue named {queue!r}; known: "
+                         f"{', '.join(sorted(config.queues)) or 'none'}")
+    definition = _str(raw.get("definition"), f"{where}.definition", 63)
+    if definition not in config.definitions:
+        raise BadRequest(f"{where}.definition: no definition named {definition!r}; known: "
+                         f"{', '.join(sorted(config.definitions)) or 'none'}")
+    defaults = config.definitions[definition]
+    command, argv = raw.get("command"), raw.get("argv")
+    if (command is None) == (argv is None):
+        raise BadRequest(f"{where}: give either command (a script) or argv (a list), not both")
+    if command is not None:
+        command = _str(command, f"{where}.command", MAX_COMMAND_BYTES)
+    else:
+        if (not isinstance(argv, list) or not argv
+                or not all(isinstance(a, str) for a in argv)
+                or len(json.dumps(argv).encode()) > MAX_COMMAND_BYTES):
+            raise BadRequest(f"{where}.argv: give a non-empty list of texts "
+                             f"(at most {MAX_COMMAND_BYTES} bytes)")
+    env = raw.get("env") or {}
+    if not isinstance(env, dict) or not all(isinstance(k, str) and k and isinstance(v, str)
+                                            for k, v in env.items()):
+        raise BadRequest(f"{where}.env: give an object of text names to text values")
+    timeout = raw.get("timeout", defaults.get("timeout"))
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
+                                or timeout <= 0):
+        raise BadRequest(f"{where}.timeout: give a number of seconds above 0")
+    array_id, idx = raw.get("array_id"), raw.get("idx")
+    if (array_id is None) != (idx is None):
+        raise BadRequest(f"{where}: array_id and idx go together")
+    return Job(
+        queue=queue, definition=definition,
+        name=_str(raw.get("name", "job"), f"{where}.name", 256),
+        retries=_int(raw.get("retries", defaults.get("retries", 2)), f"{where}.retries", 0, 100),
+        command=command, argv=argv, env=env,
+        cwd=_str(raw["cwd"], f"{where}.cwd") if raw.get("cwd") is not None else None,
+        timeout=timeout,
+        priority=_int(raw.get("priority", 0), f"{where}.priority", -1_000_000, 1_000_000),
+        array_id=_str(array_id, f"{where}.array_id", 128) if array_id is not None else None,
+        idx=_int(idx, f"{where}.idx", 0, 10_000_000) if idx is not None else None,
+    )
+
+
+def validate_batch(body: Any, config: ApiConfig) -> list[Job]:
+    """Every job of a submit body, validated; the first problem raises BadRequest."""
+    if not isinstance(body, dict) or not isinstance(body.get("jobs"), list):
+        raise BadRequest('the body is {"jobs": [{"queue": ..., "definition": ..., '
+                         '"command": ...}, ...]}')
+    jobs = body["jobs"]
+    if not jobs:
+        raise BadRequest("jobs: empty; give at least one job")
+    if len(jobs) > schema.MAX_BATCH:
+        raise BadRequest(f"jobs: {len(jobs)} jobs in one request; at most {schema.MAX_BATCH}, "
+                         "split the batch")
+    extra = sorted(set(body) - {"jobs"})
+    if extra:
+        raise BadRequest(f"{extra[0]}: unknown field; the body holds only jobs")
+    return [validate_job(j, f"jobs[{i}]", config) for i, j in enumerate(jobs)]
+
+
+def job_item(job: Job, job_id: str, now: float, caller: str) -> dict[str, Any]:
+    """The jobs-table item of a new job (schema.py data layout); no None values."""
+    item: dict[str, Any] = {
+        "id": job_id, "queue": job.queue, "definition": job.definition, "name": job.name,
+        "state": "QUEUED", "reason": "waiting for a worker", "attempt": 0,
+        "retries": job.retries, "priority": job.priority,
+        "submitted": Decimal(str(round(now, 3))),
+        "queue_shard": schema.queue_shard(job.queue, job_id), "submitted_by": caller,
+    }
+    if job.command is not None:
+        item["command"] = job.command
+    if job.argv is not None:
+        item["argv"] = job.argv
+    if job.env:
+        item["env"] = job.env
+    if job.cwd is not None:
+        item["cwd"] = job.cwd
+    if job.timeout is not None:
+        item["timeout"] = Decimal(str(job.timeout))
+    if job.array_id is not None:
+        item["array_id"] = job.array_id
+        item["idx"] = job.idx
+    return item
+
+
+def work_messages(items: Iterable[dict[str, Any]]) -> dict[tuple[str, str], list[str]]:
+    """Message bodies per (queue, definition): JSON ``{"ids": [...]}`` of up to 10 ids."""
+    ids: dict[tuple[str, str], list[str]] = {}
+    for item in items:
+        ids.setdefault((item["queue"], item["definition"]), []).append(item["id"])
+    return {pair: [json.dumps({"ids": group[i:i + IDS_PER_MESSAGE]})
+                   for i in range(0, len(group), IDS_PER_MESSAGE)]
+            for pair, group in ids.items()}
+
+
+def chunks(seq: list[Any], size: int) -> list[list[Any]]:
+    return [seq[i:i + size] for i in range(0, len(seq), size)]
+
+
+def plain(value: Any) -> Any:
+    """DynamoDB values as JSON: Decimal to int or float."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    if isinstance(value, set):
+        return sorted(plain(v) for v in value)
+    return value
+
+
+def encode_token(state: dict[str, Any] | None) -> str | None:
+    if state is None:
+        return None
+    return base64.urlsafe_b64encode(json.dumps(plain(state)).encode()).decode()
+
+
+def decode_token(token: str | None) -> dict[str, Any] | None:
+    if not token:
+        return None
+    try:
+        return json.loads(base64.urlsafe_b64decode(token.encode()))
+    except (ValueError, TypeError):
+        raise BadRequest("next: not a token this API gave; start again without it") from None
+
+
+# ---- AWS (the I/O boundary) --------------------------------------------------------------------
+
+
+class Backend:
+    """DynamoDB and SQS calls of the API; tests replace it with a fake of the same methods."""
+
+    def __init__(self, config: ApiConfig) -> None:
+        import boto3  # noqa: PLC0415 - only in Lambda, never in unit tests
+
+        self.config = config
+        self.table = boto3.resource("dynamodb").Table(config.table)
+        self.sqs = boto3.client("sqs")
+        self._urls: dict[tuple[str, str], str] = {}
+
+    def put_items(self, items: list[dict[str, Any]]) -> None:
+        with self.table.batch_writer() as batch:
+            for item in items:
+                batch.put_item(Item=item)
+
+    def queue_url(self, queue: str, definition: str) -> str:
+        key = (queue, definition)
+        if key not in self._urls:
+            name = schema.work_queue_name(self.config.host, queue, definition)
+            self._urls[key] = self.sqs.get_queue_url(QueueName=name)["QueueUrl"]
+        return self._urls[key]
+
+    def send(self, queue: str, definition: str, bodies: list[str]) -> list[str]:
+        """Send up to 10 bodies; return the bodies that failed after 3 tries."""
+        url = self.queue_url(queue, definition)
+        pending = {str(i): b for i, b in enumerate(bodies)}
+        for attempt in range(3):
+            if not pending:
+                break
+            if attempt:
+                time.sleep(0.05 * 2 ** attempt)
+            out = self.sqs.send_message_batch(QueueUrl=url, Entries=[
+                {"Id": i, "MessageBody": b} for i, b in pending.items()])
+            pending = {f["Id"]: pending[f["Id"]] for f in out.get("Failed", [])}
+        return list(pending.values())
+
+    def mark_failed(self, job_id: str, reason: str) -> None:
+        self.table.update_item(Key={"id": job_id}, UpdateExpression="SET #s = :f, reason = :r",
+                               ConditionExpression="#s = :q",
+                               ExpressionAttributeNames={"#s": "state"},
+                               ExpressionAttributeValues={":f": "FAILED", ":r": reason,
+                                                          ":q": "QUEUED"})
+
+    def get(self, job_id: str) -> dict[str, Any] | None:
+        return self.table.get_item(Key={"id": job_id}).get("Item")
+
+    def query(self, index: str, key: str, value: str, *, limit: int,
+              start: dict[str, Any] | None, state: str | None) -> tuple[list[dict], dict | None]:
+        kw: dict[str, Any] = {"IndexName": index, "Limit": limit,
+                              "KeyConditionExpression": "#k = :v",
+                              "ExpressionAttributeNames": {"#k": key},
+                              "ExpressionAttributeValues": {":v": value}}
+        if state:
+            kw["FilterExpression"] = "#s = :s"
+            kw["ExpressionAttributeNames"]["#s"] = "state"
+            kw["ExpressionAttributeValues"][":s"] = state
+        if start:
+            kw["ExclusiveStartKey"] = start
+        out = self.table.query(**kw)
+        return out.get("Items", []), out.get("LastEvaluatedKey")
+
+
+# ---- routes ------------------------------------------------------------------------------------
+
+
+def submit(body: Any, backend: Any, config: ApiConfig, *, caller: str,
+           now: float | None = None, new_id: Callable[[float], str] = schema.new_job_id,
+           threads: int = 8) -> tuple[int, dict[str, Any]]:
+    jobs = validate_batch(body, config)
+    now = time.time() if now is None else now
+    items = [job_item(j, new_id(now), now, caller) for j in jobs]
+    failed_ids: set[str] = set()
+    errors: list[str] = []
+    groups = chunks(items, 25)
+    with ThreadPoolExecutor(max_workers=min(threads, len(groups))) as pool:
+        results = list(pool.map(_try(backend.put_items), groups))
+    for group, err in zip(groups, results, strict=True):
+        if err:
+            failed_ids.update(i["id"] for i in group)
+            errors.append(f"could not store {len(group)} jobs: {err}")
+    stored = [i for i in items if i["id"] not in failed_ids]
+    for (queue, definition), bodies in work_messages(stored).items():
+        for batch in chunks(bodies, 10):
+            try:
+                lost = backend.send(queue, definition, batch)
+            except Exception as err:  # noqa: BLE001 - reported to the caller, jobs marked
+                lost = batch
+                errors.append(f"could not queue jobs of {queue}/{definition}: {err}")
+            for msg in lost:
+                for job_id in json.loads(msg)["ids"]:
+                    failed_ids.add(job_id)
+                    try:
+                        backend.mark_failed(job_id, "could not be queued; submit it again")
+                    except Exception:  # noqa: BLE001, S110 - best effort: the answer lists it
+                        pass
+    ids = [i["id"] if i["id"] not in failed_ids else None for i in items]
+    if failed_ids:
+        return 503, {"ids": ids, "failed": len(failed_ids), "error": "; ".join(errors[:3])}
+    return 200, {"ids": ids}
+
+
+def _try(fn: Callable[[Any], Any]) -> Callable[[Any], str | None]:
+    def run(arg: Any) -> str | None:
+        try:
+            fn(arg)
+            return None
+        except Exception as err:  # noqa: BLE001 - turned into a per-job failure
+            return str(err) or type(err).__name__
+    return run
+
+
+def get_job(job_id: str, backend: Any) -> tuple[int, dict[str, Any]]:
+    item = backend.get(job_id)
+    if item is None:
+        raise NotFound(f"no job with id {job_id!r}")
+    return 200, plain(item)
+
+
+def query_jobs(params: dict[str, str], backend: Any) -> tuple[int, dict[str, Any]]:
+    params = dict(params or {})
+    try:
+        limit = int(params.pop("limit", "100"))
+    except ValueError:
+        raise BadRequest("limit: give a whole number") from None
+    if not 1 <= limit <= MAX_QUERY_LIMIT:
+        raise BadRequest(f"limit: give a number from 1 to {MAX_QUERY_LIMIT}")
+    token = decode_token(params.pop("next", None))
+    state = params.pop("state", None)
+    keys = [k for k in ("queue", "name", "array_id") if k in params]
+    extra = sorted(set(params) - {"queue", "name", "array_id"})
+    if extra or len(keys) != 1:
+        raise BadRequest("give exactly one of queue (with optional state), name or array_id")
+    key = keys[0]
+    if key == "name":
+        items, last = backend.query("by_name", "name", params["name"], limit=limit,
+                                    start=token, state=state)
+        return 200, {"jobs": plain(items), "next": encode_token(last)}
+    if key == "array_id":
+        items, last = backend.query("by_array", "array_id", params["array_id"], limit=limit,
+                                    start=token, state=state)
+        return 200, {"jobs": plain(items), "next": encode_token(last)}
+    # by_queue is sharded: walk the shards in order, carrying (shard, key) in the token.
+    queue = params["queue"]
+    shard, start = (token or {}).get("shard", 0), (token or {}).get("key")
+    out: list[dict[str, Any]] = []
+    while shard < schema.QUEUE_SHARDS and len(out) < limit:
+        items, last = backend.query("by_queue", "queue_shard", f"{queue}#{shard}",
+                                    limit=limit - len(out), start=start, state=state)
+        out.extend(items)
+        if last:
+            start = last
+        else:
+            shard, start = shard + 1, None
+    more = {"shard": shard, "key": start} if shard < schema.QUEUE_SHARDS else None
+    return 200, {"jobs": plain(out), "next": encode_token(more)}
+
+
+def respond(status: int, body: dict[str, Any]) -> dict[str, Any]:
+    return {"statusCode": status, "headers": {"Content-Type": "application/json"},
+            "body": json.dumps(body, separators=(",", ":"))}
+
+
+def caller_of(event: dict[str, Any]) -> str | None:
+    identity = (event.get("requestContext") or {}).get("identity") or {}
+    return identity.get("userArn") or None
+
+
+def handle(event: dict[str, Any], backend: Any, config: ApiConfig) -> dict[str, Any]:
+    caller = caller_of(event)
+    if caller is None:
+        # API Gateway authenticates every route with IAM; an event without an IAM identity
+        # did not come through it.
+        return respond(403, {"error": "unauthenticated: the API requires IAM (SigV4) auth"})
+    method, resource = event.get("httpMethod"), event.get("resource")
+    try:
+        if method == "POST" and resource == "/jobs":
+            raw = event.get("body") or ""
+            if event.get("isBase64Encoded"):
+                raw = base64.b64decode(raw).decode()
+            try:
+                body = json.loads(raw)
+            except ValueError:
+                raise BadRequest("the body is not JSON") from None
+            return respond(*submit(body, backend, config, caller=caller))
+        if method == "GET" and resource == "/jobs/{id}":
+            return respond(*get_job((event.get("pathParameters") or {}).get("id", ""), backend))
+        if method == "GET" and resource == "/jobs":
+            return respond(*query_jobs(event.get("queryStringParameters") or {}, backend))
+        return respond(404, {"error": f"no route {method} {resource}"})
+    except BadRequest as err:
+        return respond(400, {"error": str(err)})
+    except NotFound as err:
+        return respond(404, {"error": str(err)})
+
+
+_BACKEND: Backend | None = None
+_CONFIG: ApiConfig | None = None
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    global _BACKEND, _CONFIG
+    if _CONFIG is None:
+        _CONFIG = ApiConfig.from_environment()
+        _BACKEND = Backend(_CONFIG)
+    try:
+        return handle(event, _BACKEND, _CONFIG)
+    except Exception as err:  # noqa: BLE001 - logged; the caller gets a short answer
+        print(json.dumps({"level": "ERROR", "error": repr(err)}))
+        return respond(500, {"error": "internal error; see the API function's log"})

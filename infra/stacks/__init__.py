@@ -1,0 +1,1 @@
+"""Stacks: one per (region, role); they wire grants between components."""

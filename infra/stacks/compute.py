@@ -1,0 +1,77 @@
+"""A region's compute stack: network, workers' security group and logs, the host's ECR
+repository, each cluster's Batch compute environments and job queue, the job definitions,
+and (for a peered hub) the peering connection to the main VPC."""
+
+from __future__ import annotations
+
+from aws_cdk import Environment, Stack
+from constructs import Construct
+
+from hyper_tui.aws import schema
+from hyper_tui.config import HostConfig
+from hyper_tui.model import Region
+from infra import plan
+from infra.components.batch import ClusterCompute, JobDefinitions, security_group
+from infra.components.images import ImageRepository
+from infra.components.logs import NamedLogGroup, retention
+from infra.components.network import Network
+from infra.components.peering import (
+    CrossRegionParameter,
+    HubPeering,
+    NetworkParameter,
+    suppress_sdk_provider,
+)
+from infra.lookups import Lookups
+
+
+class ComputeStack(Stack):
+    def __init__(self, scope: Construct, id: str, *, cfg: HostConfig, lookups: Lookups,
+                 region: Region, env: Environment) -> None:
+        host = cfg.host.name
+        super().__init__(scope, id, env=env, stack_name=id,
+                         description=f"hyper-tui {host}: compute in {region.name} (VPC, AWS "
+                                     "Batch, job definitions, image repository)")
+        days = cfg.host.settings.job_retention_days
+        imported = lookups.imported_vpc(region.name) if region.vpc_id else None
+        self.network = Network(self, "Network", region=region, imported=imported,
+                               zones=list(lookups.zones(region.name)), retention=retention(days))
+        self.security_group = security_group(self, "WorkerSecurityGroup", self.network.vpc)
+        self.worker_logs = NamedLogGroup(self, "WorkerLogs",
+                                         name=schema.worker_log_group_name(host),
+                                         days=days).log_group
+        self.repository = ImageRepository(self, "Images",
+                                          name=schema.ecr_repository_name(host)).repository
+        self.clusters = {
+            name: ClusterCompute(
+                self, f"Cluster-{name}", host=host, cluster=cluster,
+                subnet_ids=self.network.worker_subnet_ids, security_group=self.security_group,
+                ami_id=lookups.ami(name, region.name, cluster.ami_name)
+                if cluster.ami_name else None)
+            for name, cluster in sorted(cfg.clusters.items())}
+        self.job_definitions = JobDefinitions(
+            self, "JobDefinitions", host=host, main_region=cfg.host.main_region,
+            queues=sorted(cfg.queues), definitions=cfg.definitions,
+            images={n: plan.definition_image(cfg, d, region.name)
+                    for n, d in cfg.definitions.items()},
+            environments={n: plan.worker_environment(cfg, d, region.name)
+                          for n, d in cfg.definitions.items()},
+            worker_log_group=self.worker_logs.log_group_name)
+        NetworkParameter(self, "VpcIdParameter", value=self.network.vpc.vpc_id,
+                         name=schema.network_parameter_name(host, region.name, "vpc-id"))
+        self.peering = None
+        if region.peer_with_main:
+            main = cfg.regions[cfg.host.main_region]
+            if main.vpc_id:  # imported: known before synth
+                main_vpc_id = main.vpc_id
+            else:
+                main_vpc_id = CrossRegionParameter(
+                    self, "MainVpcId", region=main.name,
+                    name=schema.network_parameter_name(host, main.name, "vpc-id")).value
+            self.peering = HubPeering(
+                self, "Peering", vpc_id=self.network.vpc.vpc_id,
+                route_table_ids=self.network.worker_route_table_ids,
+                main_vpc_id=main_vpc_id, main_cidr=plan.vpc_cidr(main, lookups),
+                main_region=main.name, account=self.account)
+            NetworkParameter(self, "PeeringIdParameter", value=self.peering.connection.ref,
+                             name=schema.network_parameter_name(host, region.name, "peering-id"))
+            suppress_sdk_provider(self)

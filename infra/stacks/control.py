@@ -1,0 +1,80 @@
+"""The main region's control stack: jobs table, work queues, API, scaler, dashboard, images,
+discovery."""
+
+from __future__ import annotations
+
+from aws_cdk import Environment, Stack
+from aws_cdk import aws_lambda as lambda_
+from constructs import Construct
+
+from hyper_tui.aws import schema
+from hyper_tui.aws.scaler_config import build_scaler_config
+from hyper_tui.config import HostConfig
+from infra import plan
+from infra.components.api import JobsApi
+from infra.components.dashboard import Dashboard
+from infra.components.discovery import Discovery
+from infra.components.images import Images, Replication
+from infra.components.jobs_table import JobsTable
+from infra.components.logs import NamedLogGroup, retention
+from infra.components.scaler import Scaler
+from infra.components.work_queues import WorkQueues
+from infra.lookups import Lookups
+
+
+class ControlStack(Stack):
+    def __init__(self, scope: Construct, id: str, *, cfg: HostConfig, lookups: Lookups,
+                 env: Environment, code: lambda_.Code) -> None:
+        host = cfg.host.name
+        super().__init__(scope, id, env=env, stack_name=id,
+                         description=f"hyper-tui {host}: control plane (jobs table, work "
+                                     "queues, submit API, scaler, dashboard)")
+        days = cfg.host.settings.job_retention_days
+        keep = retention(days)
+        self.job_logs = NamedLogGroup(self, "JobLogs", name=schema.log_group_name(host),
+                                      days=days).log_group
+        self.jobs = JobsTable(self, "Jobs", host=host)
+        pairs = plan.work_pairs(cfg)
+        self.work = WorkQueues(self, "Work", host=host, pairs=pairs)
+        self.api = JobsApi(self, "Api", host=host, code=code, table=self.jobs.table,
+                           work_queues=dict(self.work.queues), queues=sorted(cfg.queues),
+                           definitions=cfg.definitions, retention=keep)
+
+        scaler_json = build_scaler_config(cfg, lookups.raw).to_json()
+        plan.check_scaler_config_size(len(scaler_json))
+        self.scaler = Scaler(
+            self, "Scaler", host=host, code=code, table=self.jobs.table,
+            work_queues=dict(self.work.queues), dead_letter=dict(self.work.dead_letter),
+            job_logs=self.job_logs, config_json=scaler_json, regions=sorted(cfg.regions),
+            job_queues=[schema.batch_job_queue_name(host, c) for c in sorted(cfg.clusters)],
+            job_definitions=[schema.batch_job_definition_name(host, d)
+                             for d in sorted(cfg.definitions)],
+            retention=keep)
+
+        self.dashboard = None
+        if cfg.host.settings.enable_dashboard:
+            self.dashboard = Dashboard(
+                self, "Dashboard", host=host, queues=sorted(cfg.queues),
+                work_queue_names=[schema.work_queue_name(host, q, d) for q, d in pairs],
+                dead_letter_names=[schema.dead_letter_queue_name(host, q, d) for q, d in pairs])
+
+        repo = schema.ecr_repository_name(host)
+        hubs = sorted(r for r in cfg.regions if r != cfg.host.main_region)
+        self.replication = Replication(self, "Replication", repository_name=repo,
+                                       hubs=hubs) if hubs else None
+        self.images = None
+        if cfg.images:
+            self.images = Images(
+                self, "Images", images=cfg.images, repository_name=repo, retention=keep,
+                directories={n: plan.image_directory(cfg, i) for n, i in cfg.images.items()})
+            if self.replication is not None:
+                for copy in self.images.copies.values():
+                    copy.node.add_dependency(self.replication)
+
+        self.discovery = Discovery(self, "Discovery", host=host, values={
+            "ApiUrl": self.api.api.url,
+            "JobsTableName": self.jobs.table.table_name,
+            "LogGroupName": self.job_logs.log_group_name,
+            "ApiKeyId": self.api.api_key.key_id,
+            "MetricsNamespace": schema.metrics_namespace(host),
+        })
