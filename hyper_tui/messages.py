@@ -21,6 +21,7 @@ class HostConnected(Message):
     name: str | None
     kind: str | None
     error: str | None = None
+    client: Any = None  # the SerialClient, when connected
 
 
 @dataclass

@@ -111,6 +111,6 @@ class DashboardScreen(HyperScreen):
     @staticmethod
     def _set(panel: MetricPanel, points: list[tuple[float, float]], start: float, end: float,
              rate: bool) -> None:
-        values = bin_series(points, start, end, mean=True) if rate else bin_series(points, start, end, mean=False)
+        values = bin_series(points, start, end, gauge=not rate)
         latest = points[-1][1] if points else None
         panel.set_data(values, latest, max(values) if values else 0.0)

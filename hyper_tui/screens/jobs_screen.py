@@ -45,15 +45,15 @@ class JobsScreen(HyperScreen):
         Binding("space", "toggle_select", "Select"),
         Binding("slash", "focus_filter", "Filter"),
         Binding("o", "sort", "Sort"),
-        Binding("right_square_bracket", "page(1)", "Next page", key_display="]"),
-        Binding("left_square_bracket", "page(-1)", "Prev page", key_display="["),
+        Binding("right_square_bracket", "page(1)", "Next", key_display="]"),
+        Binding("left_square_bracket", "page(-1)", "Prev", key_display="["),
         Binding("escape", "clear", "Clear", show=False),
         Binding("r", "reload", "Refresh", show=False),
     ]
 
     def __init__(self) -> None:
         super().__init__()
-        self.offset = 0
+        self.page_offset = 0
         self.generation = 0
         self.in_flight = False
         self.counts: dict[str, int] | None = None
@@ -94,7 +94,7 @@ class JobsScreen(HyperScreen):
                 "name": name}
 
     def _filters_changed(self) -> None:
-        self.offset = 0
+        self.page_offset = 0
         self.generation += 1
         self.counts = None
         self.reload()
@@ -144,13 +144,13 @@ class JobsScreen(HyperScreen):
         if self.client is None:
             return
         self.in_flight = False
-        self.fetch_page(self.filters(), self.offset, self.generation, self.counts is None)
+        self.fetch_page(self.filters(), self.page_offset, self.generation, self.counts is None)
         if not self.queues:
             self.load_names()
 
     def _tick(self) -> None:
         if self.is_active and self.client is not None and not self.in_flight:
-            self.fetch_page(self.filters(), self.offset, self.generation, False)
+            self.fetch_page(self.filters(), self.page_offset, self.generation, False)
 
     def _count_tick(self) -> None:
         if self.is_active and self.client is not None:
@@ -221,8 +221,8 @@ class JobsScreen(HyperScreen):
             total = None
             t.append("counting…  ", style="dim")
         self.query_one("#jobs-title", Static).update(t)
-        first = self.offset + 1 if self.rows else 0
-        last = self.offset + len(self.rows)
+        first = self.page_offset + 1 if self.rows else 0
+        last = self.page_offset + len(self.rows)
         of = f" of {count(total)}" if total is not None else ""
         status = Text.assemble(f"rows {first}-{last}{of}  ", ("[ ]", "bold"), " pages  ",
                                ("sort ", "dim"), f"{self.sort_by} {'↓' if self.sort_reverse else '↑'}  ")
@@ -235,11 +235,11 @@ class JobsScreen(HyperScreen):
     # ---- paging and sorting ----------------------------------------------------------------
 
     def action_page(self, delta: int) -> None:
-        new = max(0, self.offset + delta * PAGE)
+        new = max(0, self.page_offset + delta * PAGE)
         if delta > 0 and len(self.rows) < PAGE:
             return
-        if new != self.offset:
-            self.offset = new
+        if new != self.page_offset:
+            self.page_offset = new
             self.reload()
 
     def action_sort(self) -> None:
@@ -323,7 +323,7 @@ class JobsScreen(HyperScreen):
     def on_jobs_submitted(self, event: JobsSubmitted) -> None:
         self.notify(f"submitted {', '.join(event.ids)}", title="Submit")
         self.generation += 1
-        self.offset = 0
+        self.page_offset = 0
         self.counts = None
         self.reload()
 

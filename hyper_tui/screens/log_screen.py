@@ -34,12 +34,14 @@ class LogScreen(Screen):
         super().__init__()
         self.ref = ref
         self.job_name = name
-        self.offset = 0
+        self.log_offset = 0
         self.finished = False
         self.follow = True
         self.loaded = False
         self.lines = 0
         self.in_flight = False
+        # Reads from offset 0 repeat the submit and system events; show each record once.
+        self.seen_at_zero: set[tuple[float, str, str]] = set()
 
     def compose(self) -> ComposeResult:
         yield HostHeader(f"Jobs ▸ log of {self.ref}")
@@ -82,7 +84,11 @@ class LogScreen(Screen):
             if first:
                 records, offset = client.logs(self.ref, tail=TAIL)
             else:
-                records, offset = client.logs(self.ref, offset=self.offset)
+                records, offset = client.logs(self.ref, offset=self.log_offset)
+            if self.log_offset == 0:
+                fresh = [r for r in records if tuple(r) not in self.seen_at_zero]
+                self.seen_at_zero.update(tuple(r) for r in records)
+                records = fresh
             self.post_message(LogChunk(self.ref, records, offset, finished, first))
         finally:
             self.in_flight = False
@@ -91,7 +97,7 @@ class LogScreen(Screen):
         log = self.query_one(JobLog)
         log.add_records(event.records)
         self.lines += len(event.records)
-        self.offset = event.offset
+        self.log_offset = event.offset
         was_finished = self.finished
         self.loaded = True
         self.finished = event.finished

@@ -71,7 +71,7 @@ class WizardModal(ModalScreen[Any]):
             yield Label(self.title_text, id="wizard-title")
             yield Static("", id="wizard-steps")
             with VerticalScroll(id="wizard-body"):
-                for i, (step, specs) in enumerate(self.steps[:-1]):
+                for i, (_step, specs) in enumerate(self.steps[:-1]):
                     with Vertical(id=f"step-{i}", classes="wizard-step"):
                         for s in specs:
                             locked = self.existing is not None and s.name == "name"

@@ -11,11 +11,11 @@ BINS = 60
 
 
 def bin_series(points: list[tuple[float, float]], start: float, end: float, bins: int = BINS,
-               mean: bool = True) -> list[float]:
-    """Values of ``points`` in ``bins`` equal time slots from ``start`` to ``end`` (pure).
+               gauge: bool = False) -> list[float]:
+    """Mean of ``points`` in each of ``bins`` equal time slots from ``start`` to ``end`` (pure).
 
-    Gauges (workers, backlog) carry the last value forward over empty slots; rates (mean=True
-    and a per-second name) average within a slot and read 0 where nothing was sampled.
+    Gauges (workers, backlog) carry the last value forward over empty slots; rates read 0
+    where nothing was sampled.
     """
     if end <= start:
         return [0.0] * bins
@@ -31,10 +31,10 @@ def bin_series(points: list[tuple[float, float]], start: float, end: float, bins
     last = 0.0
     for s, c in zip(sums, counts, strict=True):
         if c:
-            last = s / c if mean else s
+            last = s / c
             out.append(last)
         else:
-            out.append(last if not mean else 0.0)
+            out.append(last if gauge else 0.0)
     return out
 
 

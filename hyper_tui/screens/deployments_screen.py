@@ -1,0 +1,188 @@
+"""Deployments: CDK synth and deploy of an aws host in a background worker, or the apply log of
+a local host.
+
+The deploy worker iterates ``hyper_tui.aws.deploy.deploy_events(cfg, out_dir=None,
+cancel_event=...)`` (objects with ``.stack``, ``.status``, ``.line``) and posts them in batches,
+so the UI never blocks; ``c`` sets the cancel event. When the deploy support is missing the
+screen says so and the app keeps working.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.widgets import DataTable, Log, Static
+
+from hyper_tui.messages import ApplyLogLoaded, DeployFinished, DeployLines
+from hyper_tui.screens.base_screen import HyperScreen
+from hyper_tui.widgets.fmt import STATUS_STYLES
+from hyper_tui.widgets.stack_progress import StackProgress
+
+BATCH_S = 0.1
+
+
+class DeploymentsScreen(HyperScreen):
+    SECTION = "deployments"
+    BINDINGS = [
+        Binding("D", "deploy", "Deploy"),
+        Binding("c", "cancel_deploy", "Cancel deploy"),
+        Binding("r", "reload", "Refresh"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cancel_event: threading.Event | None = None
+        self.running = False
+        self.stacks: dict[str, StackProgress] = {}
+
+    def compose_body(self) -> ComposeResult:
+        yield Static("", id="deploy-title", classes="screen-title")
+        yield DataTable(id="deploy-resources", cursor_type="row", zebra_stripes=True)
+        yield VerticalScroll(id="stacks")
+        yield Log(id="deploy-log", max_lines=50_000)
+
+    def on_mount(self) -> None:
+        table = self.query_one("#deploy-resources", DataTable)
+        for col in ("kind", "name", "status", "last log line"):
+            table.add_column(col, key=col)
+        self._title()
+
+    @property
+    def kind(self) -> str | None:
+        return self.app.host_state[1]
+
+    def _title(self) -> None:
+        t = Text.assemble(("Deployments", "bold"), "  ")
+        if self.kind == "aws":
+            t.append("D", style="bold")
+            t.append(" synth + deploy  ")
+            t.append("c", style="bold")
+            t.append(" cancel  ")
+            if self.running:
+                t.append("deploying…", style="bold yellow")
+        else:
+            t.append("local host: nothing to provision; the apply log of each resource", style="dim")
+        self.query_one("#deploy-title", Static).update(t)
+        self.query_one("#stacks").display = self.kind == "aws"
+
+    def on_screen_resume(self) -> None:
+        self._title()
+        self.reload()
+
+    def reload(self) -> None:
+        if self.app.host_state[0] is not None:
+            self.load_status()
+
+    @work(thread=True, exclusive=True, group="deploy-status", exit_on_error=False)
+    def load_status(self) -> None:
+        client = self.client
+        if client is None:
+            from hyper_tui.apply import open_store
+
+            store = open_store(self.app.host_state[0])
+            try:
+                status = {(r["kind"], r["name"]): (r["status"], r["log"]) for r in store.resources()}
+            finally:
+                store.close()
+        else:
+            status = client.resource_status()
+        rows = [{"kind": k, "name": n, "status": s, "log": lg} for (k, n), (s, lg) in sorted(status.items())]
+        self.post_message(ApplyLogLoaded(rows))
+
+    def on_apply_log_loaded(self, event: ApplyLogLoaded) -> None:
+        table = self.query_one("#deploy-resources", DataTable)
+        table.clear()
+        for r in event.rows:
+            last = (r["log"].strip().splitlines() or [""])[-1]
+            table.add_row(r["kind"], Text(r["name"], style="bold"),
+                          Text(r["status"], style=STATUS_STYLES.get(r["status"], "")), last[:80])
+        if not self.running:
+            log = self.query_one("#deploy-log", Log)
+            log.clear()
+            for r in event.rows:
+                for line in r["log"].strip().splitlines():
+                    log.write_line(f"{r['kind']}/{r['name']}: {line}")
+
+    # ---- deploy --------------------------------------------------------------------------------
+
+    def action_deploy(self) -> None:
+        if self.kind != "aws":
+            self.notify("a local host has nothing to deploy: changes apply at once", severity="information")
+            return
+        if self.running:
+            self.notify("a deploy is running; c cancels it", severity="warning")
+            return
+        self.running = True
+        self.cancel_event = threading.Event()
+        for panel in self.stacks.values():
+            panel.remove()
+        self.stacks.clear()
+        self.query_one("#deploy-log", Log).clear()
+        self._title()
+        self.deploy(self.app.host_state[0], self.cancel_event)
+
+    def action_cancel_deploy(self) -> None:
+        if self.running and self.cancel_event is not None:
+            self.cancel_event.set()
+            self.notify("cancelling the deploy…", severity="warning")
+
+    @work(thread=True, exclusive=True, group="deploy", exit_on_error=False)
+    def deploy(self, host: str, cancel: threading.Event) -> None:
+        try:
+            from hyper_tui.aws.deploy import deploy_events
+        except ImportError as err:
+            self.post_message(DeployFinished(False, "deploying needs hyper_tui.aws.deploy and the aws "
+                                                    f"extra (pip install 'hyper-tui[aws]'): {err}"))
+            return
+        from hyper_tui import config
+
+        cfg = config.load(host)
+        batch: list[tuple[str, str, str]] = []
+        last = time.monotonic()
+        failed = False
+        try:
+            for ev in deploy_events(cfg, out_dir=None, cancel_event=cancel):
+                status = str(getattr(ev, "status", ""))
+                failed = failed or any(w in status.upper() for w in ("FAIL", "ERROR"))
+                batch.append((str(getattr(ev, "stack", "") or "-"), status, str(getattr(ev, "line", ""))))
+                if time.monotonic() - last >= BATCH_S:
+                    self.post_message(DeployLines(batch))
+                    batch, last = [], time.monotonic()
+        except Exception as err:
+            if batch:
+                self.post_message(DeployLines(batch))
+            self.post_message(DeployFinished(False, f"deploy failed: {err}"))
+            return
+        if batch:
+            self.post_message(DeployLines(batch))
+        if cancel.is_set():
+            self.post_message(DeployFinished(False, "deploy cancelled"))
+        else:
+            self.post_message(DeployFinished(not failed, "deploy failed" if failed else "deploy finished"))
+
+    def on_deploy_lines(self, event: DeployLines) -> None:
+        log = self.query_one("#deploy-log", Log)
+        box = self.query_one("#stacks", VerticalScroll)
+        for stack, status, line in event.events:
+            panel = self.stacks.get(stack)
+            if panel is None:
+                panel = StackProgress(stack)
+                self.stacks[stack] = panel
+                box.mount(panel)
+                panel.call_after_refresh(panel.event, status)
+            else:
+                panel.event(status)
+            if line:
+                log.write_line(f"{stack}: {line}" if stack != "-" else line)
+
+    def on_deploy_finished(self, event: DeployFinished) -> None:
+        self.running = False
+        self._title()
+        self.notify(event.message, title="Deploy", severity="information" if event.ok else "error")
+        self.reload()
