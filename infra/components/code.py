@@ -12,7 +12,7 @@ from aws_cdk import aws_lambda as lambda_
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 EXCLUDE = [
-    "*",
+    "*", ".*",
     "!hyper_tui", "!hyper_tui/**",
     "!infra", "!infra/__init__.py", "!infra/lambdas", "!infra/lambdas/**",
     "**/__pycache__", "**/*.pyc", "**/*.tcss", "**/tests",

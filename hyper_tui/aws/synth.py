@@ -1,0 +1,90 @@
+"""Synthesize an aws host's CloudFormation templates, offline.
+
+``synth(cfg, out_dir, lookups=...)`` builds the CDK app of ``infra/`` from the host's
+validated config and the look-ups stored beforehand (no AWS call, no Docker: image assets are
+only staged), checks it with cdk-nag, and writes the cloud assembly to ``out_dir``: one
+``<stack>.template.json`` per stack, plus the manifest ``cdk deploy --app out_dir`` reads.
+
+Look-ups (``infra.lookups`` documents their shape) are kept in the host's store under the
+meta key ``LOOKUPS_META_KEY``; availability zones from them go into the CDK context, so the
+synth never asks AWS.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hyper_tui.config import HostConfig
+from hyper_tui.errors import ValidationError
+
+LOOKUPS_META_KEY = "aws_lookups"
+
+ENV = {"JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
+       "CDK_DISABLE_CLI_TELEMETRY": "true"}
+
+
+@dataclass
+class SynthResult:
+    app: Any            # aws_cdk.App
+    assembly: Any       # aws_cdk.cx_api.CloudAssembly
+    templates: list[Path]
+    seconds: float
+
+
+def stored_lookups(host: str) -> dict[str, Any]:
+    """The look-ups the tool stored for ``host`` (empty when none were stored yet)."""
+    from hyper_tui.apply import open_store
+
+    store = open_store(host)
+    try:
+        text = store.get_meta(LOOKUPS_META_KEY)
+    finally:
+        store.close()
+    return json.loads(text) if text else {}
+
+
+def errors_of(assembly: Any) -> list[str]:
+    """Error annotations of every stack (unsuppressed cdk-nag findings among them)."""
+    out = []
+    for stack in assembly.stacks:
+        for message in stack.messages:
+            if str(message.level).endswith("ERROR"):
+                out.append(f"{stack.stack_name}{message.id}: {message.entry.data}")
+    return out
+
+
+def synth_app(cfg: HostConfig, out_dir: Path | str, *,
+              lookups: Mapping[str, Any] | None = None,
+              context: Mapping[str, Any] | None = None) -> SynthResult:
+    """Build and synthesize the app; raise ValidationError when a stack has error
+    annotations (e.g. a cdk-nag finding without a suppression)."""
+    for key, value in ENV.items():
+        os.environ.setdefault(key, value)
+    from infra.app import build_app  # imports aws_cdk: keep it out of the CLI's start-up
+
+    start = time.monotonic()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    app = build_app(cfg, context=dict(context or {}), outdir=str(out),
+                    lookups=dict(lookups or {}))
+    assembly = app.synth()
+    errors = errors_of(assembly)
+    if errors:
+        raise ValidationError(f"synth of host {cfg.host.name!r}: {errors[0]}"
+                              + (f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""),
+                              fix=f"see {out}/manifest.json")
+    templates = [out / s.template_file for s in assembly.stacks]
+    return SynthResult(app, assembly, templates, time.monotonic() - start)
+
+
+def synth(cfg: HostConfig, out_dir: Path | str, *,
+          lookups: Mapping[str, Any] | None) -> list[Path]:
+    """Write every stack's CloudFormation template of ``cfg``'s host to ``out_dir``;
+    return their paths (deployment order is in the assembly manifest)."""
+    return synth_app(cfg, out_dir, lookups=lookups).templates

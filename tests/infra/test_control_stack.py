@@ -1,0 +1,223 @@
+"""The main region's control stack of the example host."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from aws_cdk.assertions import Capture, Match
+
+from hyper_tui.aws import schema
+from hyper_tui.aws.scaler_config import ScalerConfig
+from tests.infra.conftest import CONTROL, HOST, MAIN
+
+PAIRS = [("cheap", "plain"), ("cheap", "sim"), ("fast", "plain"), ("fast", "sim")]
+
+
+@pytest.fixture(scope="module")
+def t(synthesized):
+    return synthesized.template(CONTROL)
+
+
+def resources(template, kind):
+    return template.find_resources(kind)
+
+
+def test_jobs_table_keys_gsis_ttl_pitr_encryption(t):
+    t.resource_count_is("AWS::DynamoDB::Table", 1)
+    t.has_resource("AWS::DynamoDB::Table", {"DeletionPolicy": "Retain"})
+    t.has_resource_properties("AWS::DynamoDB::Table", {
+        "TableName": schema.jobs_table_name(HOST),
+        "BillingMode": "PAY_PER_REQUEST",
+        "KeySchema": [{"AttributeName": "id", "KeyType": "HASH"}],
+        "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
+        "SSESpecification": {"SSEEnabled": True},
+        "TimeToLiveSpecification": {"AttributeName": "expires", "Enabled": True},
+        "GlobalSecondaryIndexes": Match.array_with([
+            {"IndexName": "by_queue", "Projection": {"ProjectionType": "ALL"},
+             "KeySchema": [{"AttributeName": "queue_shard", "KeyType": "HASH"},
+                           {"AttributeName": "id", "KeyType": "RANGE"}]},
+            {"IndexName": "by_name", "Projection": {"ProjectionType": "ALL"},
+             "KeySchema": [{"AttributeName": "name", "KeyType": "HASH"},
+                           {"AttributeName": "id", "KeyType": "RANGE"}]},
+            {"IndexName": "by_array", "Projection": {"ProjectionType": "ALL"},
+             "KeySchema": [{"AttributeName": "array_id", "KeyType": "HASH"},
+                           {"AttributeName": "idx", "KeyType": "RANGE"}]},
+        ]),
+        "AttributeDefinitions": Match.array_with([
+            {"AttributeName": "idx", "AttributeType": "N"}]),
+    })
+
+
+def test_work_queue_and_dead_letter_queue_per_pair(t):
+    t.resource_count_is("AWS::SQS::Queue", 2 * len(PAIRS))
+    for q, d in PAIRS:
+        dlq_arn = Capture()
+        t.has_resource_properties("AWS::SQS::Queue", {
+            "QueueName": schema.work_queue_name(HOST, q, d),
+            "VisibilityTimeout": schema.LEASE_SECONDS,
+            "SqsManagedSseEnabled": True,
+            "RedrivePolicy": {"maxReceiveCount": schema.MAX_RECEIVES,
+                              "deadLetterTargetArn": dlq_arn},
+        })
+        dlq_id = dlq_arn.as_object()["Fn::GetAtt"][0]
+        dlq = resources(t, "AWS::SQS::Queue")[dlq_id]
+        assert dlq["Properties"]["QueueName"] == schema.dead_letter_queue_name(HOST, q, d)
+        assert dlq["Properties"]["SqsManagedSseEnabled"] is True
+
+
+def test_every_queue_denies_insecure_transport(t):
+    policies = resources(t, "AWS::SQS::QueuePolicy")
+    queues = resources(t, "AWS::SQS::Queue")
+    covered = set()
+    for policy in policies.values():
+        statements = policy["Properties"]["PolicyDocument"]["Statement"]
+        assert any(s["Effect"] == "Deny" and
+                   s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+                   for s in statements)
+        covered.update(ref["Ref"] for ref in policy["Properties"]["Queues"])
+    assert covered == set(queues)
+
+
+def test_api_every_method_authenticated_no_proxy(t):
+    methods = resources(t, "AWS::ApiGateway::Method")
+    assert len(methods) == 3
+    for method in methods.values():
+        props = method["Properties"]
+        assert props["AuthorizationType"] == "AWS_IAM"
+        assert props["ApiKeyRequired"] is True
+        assert props["HttpMethod"] != "ANY"
+    paths = {r["Properties"]["PathPart"] for r in resources(t, "AWS::ApiGateway::Resource").values()}
+    assert paths == {"jobs", "{id}"}
+    assert not any("proxy" in p for p in paths)
+    t.has_resource_properties("AWS::ApiGateway::Method", {
+        "HttpMethod": "POST", "RequestValidatorId": Match.any_value(),
+        "RequestModels": {"application/json": Match.any_value()},
+        "Integration": {"Type": "AWS_PROXY"}})
+
+
+def test_api_submit_model_caps_the_batch(t):
+    model = next(iter(resources(t, "AWS::ApiGateway::Model").values()))
+    jobs = model["Properties"]["Schema"]["properties"]["jobs"]
+    assert jobs["maxItems"] == schema.MAX_BATCH and jobs["minItems"] == 1
+
+
+def test_api_stage_logs_and_throttles(t):
+    t.has_resource_properties("AWS::ApiGateway::Stage", {
+        "StageName": "v1",
+        "AccessLogSetting": {"DestinationArn": Match.any_value(), "Format": Match.any_value()},
+        "MethodSettings": Match.array_with([Match.object_like({
+            "LoggingLevel": "ERROR", "ThrottlingRateLimit": 10000, "ThrottlingBurstLimit": 5000})]),
+    })
+    t.resource_count_is("AWS::ApiGateway::ApiKey", 1)
+    t.resource_count_is("AWS::ApiGateway::UsagePlanKey", 1)
+
+
+def test_api_function_env_and_handler(t):
+    t.has_resource_properties("AWS::Lambda::Function", {
+        "Handler": "infra.lambdas.api.handler.handler",
+        "Environment": {"Variables": Match.object_like({
+            "HYPER_HOST": HOST, "HYPER_API_CONFIG": Match.string_like_regexp('"queues"')})},
+    })
+
+
+def test_scaler_runs_every_minute_with_its_config(t):
+    t.has_resource_properties("AWS::Events::Rule", {
+        "ScheduleExpression": "rate(1 minute)", "State": "ENABLED",
+        "Targets": [Match.object_like({"Arn": {"Fn::GetAtt": [Match.string_like_regexp("Scaler"),
+                                                               "Arn"]}})]})
+    env = Capture()
+    t.has_resource_properties("AWS::Lambda::Function", {
+        "Handler": "hyper_tui.aws.scaler.handler", "ReservedConcurrentExecutions": 1,
+        "Environment": {"Variables": env}})
+    variables = env.as_object()
+    assert variables["HYPER_HOST"] == HOST
+    assert variables["HYPER_JOBS_TABLE"] == {"Ref": Match.any_value()} or variables["HYPER_JOBS_TABLE"]
+    assert variables["HYPER_MAIN_REGION"] == MAIN
+    config = ScalerConfig.from_json(variables[schema.SCALER_CONFIG_ENV])
+    by_pair = {(p.queue, p.definition): p for p in config.pairs}
+    assert set(by_pair) == set(PAIRS)
+    fast = by_pair[("fast", "sim")]
+    assert fast.weights == {"us-east-1": 3, "eu-west-1": 1, "ap-southeast-1": 1}
+    assert fast.ratio == 10 and fast.vcpus == 2 and fast.max_vcpus == 1000
+    assert fast.batch_job_queue[MAIN] == schema.batch_job_queue_name(HOST, "spot")
+    assert fast.batch_job_definition["eu-west-1"] == schema.batch_job_definition_name(HOST, "sim")
+    assert fast.work_queue_url.endswith("/" + schema.work_queue_name(HOST, "fast", "sim"))
+    # 'auto' weights come from the look-ups, not from AWS at synth time.
+    assert by_pair[("cheap", "plain")].weights == {"us-east-1": 5, "eu-west-1": 2,
+                                                    "ap-southeast-1": 1}
+
+
+def test_scaler_may_submit_only_this_hosts_batch_jobs(t):
+    policies = resources(t, "AWS::IAM::Policy")
+    scaler = next(p for k, p in policies.items() if k.startswith("ScalerRole"))
+    statements = {s.get("Sid"): s for s in scaler["Properties"]["PolicyDocument"]["Statement"]}
+    submit = statements["SubmitWorkers"]
+    assert submit["Action"] == ["batch:SubmitJob", "batch:TagResource"]
+    text = json.dumps(submit["Resource"])
+    assert "job-queue/demo-spot" in text and "job-definition/demo-sim:*" in text
+    assert statements["Metrics"]["Condition"] == {
+        "StringEquals": {"cloudwatch:namespace": schema.metrics_namespace(HOST)}}
+
+
+def test_no_statement_allows_every_action_on_every_resource(synthesized):
+    for name, template in synthesized.templates.items():
+        for res in template["Resources"].values():
+            doc = res.get("Properties", {}).get("PolicyDocument") or {}
+            for s in doc.get("Statement", []):
+                actions = s.get("Action")
+                actions = actions if isinstance(actions, list) else [actions]
+                resources_ = s.get("Resource")
+                resources_ = resources_ if isinstance(resources_, list) else [resources_]
+                assert not (s["Effect"] == "Allow" and "*" in actions and "*" in resources_), name
+
+
+def test_job_log_group_name_and_retention(t):
+    # 45 days is not a CloudWatch retention: the nearest allowed one is 30... or 60: 45 ties
+    # and the longer wins.
+    t.has_resource("AWS::Logs::LogGroup", {
+        "Properties": {"LogGroupName": schema.log_group_name(HOST), "RetentionInDays": 60},
+        "DeletionPolicy": "Retain"})
+
+
+def test_dashboard_draws_jobs_throughput_workers_vcpus(t):
+    body = Capture()
+    t.has_resource_properties("AWS::CloudWatch::Dashboard", {"DashboardBody": body})
+    text = json.dumps(body.as_object())
+    for metric in (schema.METRIC_JOBS, schema.METRIC_SUBMITTED, schema.METRIC_FINISHED,
+                   schema.METRIC_WORKERS, schema.METRIC_VCPUS):
+        assert f'MetricName=\\\\\\"{metric}\\\\\\"' in text or metric in text
+    assert schema.metrics_namespace(HOST) in text
+    for title in ("Jobs by state", "Throughput", "Workers per region", "vCPUs per region"):
+        assert title in text
+
+
+def test_outputs_and_ssm_parameters(t):
+    outputs = t.to_json()["Outputs"]
+    assert set(schema.OUTPUTS) <= set(outputs)
+    for key in schema.OUTPUTS:
+        t.has_resource_properties("AWS::SSM::Parameter", {
+            "Name": schema.ssm_parameter_name(HOST, key), "Type": "String"})
+    assert outputs["MetricsNamespace"]["Value"] == schema.metrics_namespace(HOST)
+
+
+def test_replication_from_main_to_hubs(t):
+    t.has_resource_properties("AWS::ECR::ReplicationConfiguration", {
+        "ReplicationConfiguration": {"Rules": [{
+            "Destinations": [{"Region": "ap-southeast-1", "RegistryId": "123456789012"},
+                             {"Region": "eu-west-1", "RegistryId": "123456789012"}],
+            "RepositoryFilters": [{"Filter": schema.ecr_repository_name(HOST),
+                                   "FilterType": "PREFIX_MATCH"}]}]}})
+
+
+def test_lambda_code_asset_holds_only_the_packages(synthesized):
+    assets = json.loads((synthesized.paths[CONTROL].parent / f"{CONTROL}.assets.json").read_text())
+    dirs = [synthesized.paths[CONTROL].parent / f["source"]["path"]
+            for f in assets["files"].values() if f["source"].get("packaging") == "zip"]
+    code = next(d for d in dirs if (d / "hyper_tui").is_dir())
+    assert (code / "hyper_tui" / "aws" / "schema.py").is_file()
+    assert (code / "infra" / "lambdas" / "api" / "handler.py").is_file()
+    top = {p.name for p in code.iterdir()}
+    assert top == {"hyper_tui", "infra"}
+    assert not (code / "infra" / "stacks").exists()
+    assert not list(code.rglob("__pycache__"))
