@@ -295,7 +295,13 @@ class HyperApp(App):
         if screen.id == "help":
             return
         name = type(screen).__name__.removesuffix("Screen")
-        self.push_screen(HelpModal(list(self.BINDINGS), name, list(type(screen).BINDINGS)))
+        bindings = [b for cls in reversed(type(screen).__mro__) for b in getattr(cls, "BINDINGS", [])
+                    if isinstance(b, Binding)]
+        seen: dict[str, Binding] = {}
+        for b in bindings:
+            seen[b.key] = b
+        self.push_screen(HelpModal([b for b in self.BINDINGS if isinstance(b, Binding)], name,
+                                   list(seen.values()), key_display=self.get_key_display))
 
     def hyper_themes(self) -> list[str]:
         return list(self._hyper_themes) or ["textual-dark", "textual-light"]

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-from dataclasses import dataclass
 
 from hyper_tui import paths
 from hyper_tui.errors import ConflictError, NotFoundError, UsageError
@@ -18,10 +16,19 @@ from hyper_tui.errors import ConflictError, NotFoundError, UsageError
 DEFAULT_HOST = "local"
 
 
-@dataclass(frozen=True)
 class HostRef:
-    name: str
-    kind: str
+    """A registered host: its name and kind (local or aws)."""
+
+    __slots__ = ("name", "kind")
+
+    def __init__(self, name: str, kind: str) -> None:
+        self.name, self.kind = name, kind
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, HostRef) and (self.name, self.kind) == (other.name, other.kind)
+
+    def __repr__(self) -> str:
+        return f"HostRef({self.name!r}, {self.kind!r})"
 
 
 def _registry_file():
@@ -107,6 +114,8 @@ def unregister(name: str) -> None:
     if data["selected"] == name:
         data["selected"] = next(iter(sorted(data["hosts"])), None)
     write_registry(data)
+    import shutil
+
     shutil.rmtree(paths.host_config_file(name).parent, ignore_errors=True)
 
 

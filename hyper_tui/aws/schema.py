@@ -16,8 +16,11 @@ Data layout (designed for 10,000+ submissions per second per queue):
   ``array_id``, sort key ``idx``.
 * Work queue per (queue, definition): SQS ``<host>-<queue>-<definition>``, visibility timeout
   = the lease, redrive to ``...-dlq`` after MAX_RECEIVES; messages carry up to 10 job ids.
-* Logs: CloudWatch Logs group ``/hyper/<host>/jobs``, one stream per job id; each event's
-  message is ``TYPE | data`` (SYSTEM, STDOUT, STDERR, METRICS).
+* Logs: CloudWatch Logs group ``/hyper/<host>/jobs``, one stream per *worker*
+  (``worker_log_stream_name``: PutLogEvents takes one stream per call and CreateLogStream is
+  rate-limited, so a stream per job would cost two requests per job); each event's message is
+  ``<job item id> TYPE | data`` (SYSTEM, STDOUT, STDERR, METRICS). A job's item records the
+  workers of its attempts (``worker``, ``history``), so qlog knows which streams to read.
 * Metrics: CloudWatch namespace ``HyperTui/<host>``.
 * Discovery: SSM parameters under ``/hyper/<host>/`` and stack outputs (see OUTPUTS).
 """
@@ -160,3 +163,43 @@ def network_parameter_name(host: str, region: str, key: str) -> str:
     """SSM parameter (in ``region``) of a network value shared across regions: ``vpc-id``,
     ``peering-id`` (a hub's peering connection to the main VPC)."""
     return f"{ssm_prefix(host)}network/{region}/{key}"
+
+
+# ---- added for the aws data plane (worker transport, client, scaler) ---------------------------
+
+IDS_PER_MESSAGE = 10      # job ids per work-queue message: {"ids": [...], "t": epoch seconds?}
+TTL_ATTRIBUTE = "expires"  # epoch seconds; set when a job reaches a final state (table TTL)
+META_WEIGHTS_ID = "meta#weights"  # jobs-table item: {"weights": {queue: {region: int}}}, the
+                                  # refreshed 'auto' weights the scaler applies every pass
+METRIC_BACKLOG = "Backlog"        # dimension Definition: queued jobs (a gauge)
+METRIC_DEAD_LETTERED = "DeadLettered"  # dimension Queue: jobs failed by the dead-letter sweep
+
+# Further job-item attributes: ``lease (N)`` seconds a RUNNING job's heartbeat stays valid;
+# ``queued (N)`` when it last became QUEUED; ``history (L)`` of ``{attempt, worker, started,
+# ended, exit_code, outcome}`` maps; ``params (M)`` array substitutions; ``retry_exit_codes
+# (L)``; ``spec`` the id of a shared spec item (``command, argv, env, cwd``) an array's tasks
+# point to instead of repeating the script; ``expires (N)`` the TTL.
+
+
+def array_task_id(array_id: str, idx: int) -> str:
+    """Item id of task ``idx`` of an array submitted by the client (shown as ``A[idx]``)."""
+    return f"{array_id}-{idx}"
+
+
+def array_spec_id(array_id: str) -> str:
+    """Item id of the spec (command, env...) shared by an array's tasks."""
+    return f"spec#{array_id}"
+
+
+def worker_log_stream_name(worker_id: str) -> str:
+    """The log stream a worker writes its jobs' records to, in ``log_group_name(host)``."""
+    return f"worker/{_safe(worker_id)}"
+
+
+def worker_batch_job_name(queue: str, definition: str) -> str:
+    """Name of the AWS Batch (array) job of workers the scaler submits for a pair."""
+    name = f"hyper-{_safe(queue)}--{_safe(definition)}"
+    if len(name) > 128:
+        digest = hashlib.sha1(name.encode()).hexdigest()[:8]
+        name = f"{name[:119]}-{digest}"
+    return name

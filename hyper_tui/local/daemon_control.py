@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
 import time
 
@@ -46,6 +45,8 @@ def ensure_daemon(host: str, *, wait: bool = False, timeout: float = 10.0) -> in
     pid = daemon_pid(host)
     if pid:
         return pid
+    import subprocess
+
     data = paths.host_data_dir(host)
     paths.ensure_private_dir(data)
     log = open(data / "daemon.log", "ab")

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+TYPE_CHECKING = False  # not "from typing import": qsub must start fast
+
+if TYPE_CHECKING:  # no typing/dataclasses imports at run time: qsub must start fast
+    from collections.abc import Iterable, Sequence
+    from typing import Any
 
 from hyper_tui.errors import NotFoundError, ValidationError
 from hyper_tui.local.store import (
@@ -29,34 +31,52 @@ from hyper_tui.local.store import (
 JOB_REF = re.compile(r"^(\d+)(?:\[(\d*)\])?$")
 
 
-@dataclass
 class ArraySpec:
-    start: int
-    end: int
-    step: int = 1
-    max_running: int | None = None
+    """An array range: START-END[:STEP][%MAX_RUNNING]."""
+
+    __slots__ = ("start", "end", "step", "max_running")
+
+    def __init__(self, start: int, end: int, step: int = 1, max_running: int | None = None) -> None:
+        self.start, self.end, self.step, self.max_running = start, end, step, max_running
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ArraySpec) and all(
+            getattr(self, k) == getattr(other, k) for k in self.__slots__)
+
+    def __repr__(self) -> str:
+        return f"ArraySpec({self.start}, {self.end}, {self.step}, {self.max_running})"
 
     @property
     def indices(self) -> range:
         return range(self.start, self.end + 1, self.step)
 
 
-@dataclass
 class Submission:
-    queue: str
-    definition: str
-    name: str
-    command: str | None = None          # a script run by /bin/sh, or by its shebang
-    argv: list[str] | None = None       # or an argv, run directly
-    env: dict[str, str] = field(default_factory=dict)
-    cwd: str | None = None
-    retries: int = 2
-    timeout: float | None = None
-    priority: int = 0
-    hold: bool = False
-    depends: list[tuple[str, str]] = field(default_factory=list)  # (kind, job ref)
-    array: ArraySpec | None = None
-    array_params: list[dict[str, Any]] | None = None  # qsub -a: one job per entry
+    """One submission: a job, an array (``array`` or ``array_params``), submitted as a unit.
+
+    ``command`` is a script run by /bin/sh (or its shebang) with ``argv`` as its arguments;
+    without ``command``, ``argv`` is run directly. ``depends`` holds (kind, job ref) pairs.
+    """
+
+    __slots__ = ("queue", "definition", "name", "command", "argv", "env", "cwd", "retries",
+                 "timeout", "priority", "hold", "depends", "array", "array_params", "commands")
+
+    def __init__(self, queue: str, definition: str, name: str, command: str | None = None,
+                 argv: list[str] | None = None, env: dict[str, str] | None = None,
+                 cwd: str | None = None, retries: int = 2, timeout: float | None = None,
+                 priority: int = 0, hold: bool = False,
+                 depends: list[tuple[str, str]] | None = None, array: ArraySpec | None = None,
+                 array_params: list[dict[str, Any]] | None = None,
+                 commands: list[str] | None = None) -> None:
+        self.queue, self.definition, self.name = queue, definition, name
+        self.command, self.argv, self.env, self.cwd = command, argv, env or {}, cwd
+        self.retries, self.timeout, self.priority, self.hold = retries, timeout, priority, hold
+        self.depends = depends or []
+        self.array, self.array_params = array, array_params
+        self.commands = commands  # qsub --stdin: one job per command, all else shared
+
+    def __repr__(self) -> str:
+        return f"Submission({self.queue}/{self.definition} {self.name!r})"
 
 
 def parse_job_ref(text: str) -> tuple[int, int | None, bool]:
@@ -85,7 +105,10 @@ def submit(store: Store, subs: Sequence[Submission]) -> list[str]:
     def tx(db) -> list[str]:
         ids: list[str] = []
         for sub in subs:
-            ids.append(_insert(db, sub, t))
+            if sub.commands is not None:
+                ids.extend(_insert_batch(db, sub, t))
+            else:
+                ids.append(_insert(db, sub, t))
         return ids
 
     return store.write(tx)
@@ -107,6 +130,30 @@ def _resolve_deps(db, deps: list[tuple[str, str]]) -> list[tuple[str, int, int]]
         is_array = row[1] == jid
         out.append((kind, jid, 1 if (is_array or whole) else 0))
     return out
+
+
+def _insert_batch(db, sub: Submission, t: float) -> list[str]:
+    """One job per command of ``sub.commands`` (qsub --stdin), in two statements."""
+    assert sub.commands is not None
+    if sub.depends or sub.hold:
+        state, reason = PENDING, "held; release with qrls" if sub.hold else None
+        if sub.depends:
+            raise ValidationError("--stdin batches cannot have dependencies",
+                                  fix="submit the dependent job separately")
+    else:
+        state, reason = QUEUED, None
+    env, argv = encode(sub.env or None), encode(sub.argv)
+    first = db.execute("SELECT coalesce(max(id), 0) + 1 FROM specs").fetchone()[0]
+    db.executemany("INSERT INTO specs (id, command, argv, env, cwd) VALUES (?,?,?,?,?)",
+                   ((first + i, c, argv, env, sub.cwd) for i, c in enumerate(sub.commands)))
+    last = first + len(sub.commands) - 1
+    lo = db.execute("SELECT coalesce(max(id), 0) FROM jobs").fetchone()[0]
+    db.execute("INSERT INTO jobs (name, queue, definition, state, reason, priority, spec_id, retries, "
+               "timeout, submitted, held) SELECT ?,?,?,?,?,?, id, ?,?,?,? FROM specs "
+               "WHERE id BETWEEN ? AND ? ORDER BY id",
+               (sub.name, sub.queue, sub.definition, state, reason, sub.priority, sub.retries,
+                sub.timeout, t, 1 if sub.hold else 0, first, last))
+    return [str(r[0]) for r in db.execute("SELECT id FROM jobs WHERE id > ? ORDER BY id", (lo,))]
 
 
 def _insert(db, sub: Submission, t: float) -> str:
@@ -151,14 +198,18 @@ def _insert(db, sub: Submission, t: float) -> str:
         (*base, first_idx, params[0] if params else None))
     head = cur.lastrowid
     db.execute("INSERT INTO arrays (id, size, max_running) VALUES (?,?,?)", (head, count, max_running))
-    rest = iter(indices)
-    next(rest)
     if params:
-        rows = ((*base, head, i, params[i]) for i in rest)
-    else:
-        rows = ((*base, head, i, None) for i in rest)
-    db.executemany(
-        f"INSERT INTO jobs ({cols}, array_id, idx, params) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+        rows = ((*base, head, i, params[i]) for i in range(1, count))
+        db.executemany(
+            f"INSERT INTO jobs ({cols}, array_id, idx, params) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+    elif count > 1:
+        # One statement generates the other tasks inside SQLite: no per-row Python work.
+        assert sub.array is not None
+        step = sub.array.step
+        db.execute(
+            "WITH RECURSIVE seq(i) AS (SELECT ? UNION ALL SELECT i + ? FROM seq WHERE i + ? <= ?) "
+            f"INSERT INTO jobs ({cols}, array_id, idx) SELECT ?,?,?,?,?,?,?,?,?,?,?,?, i FROM seq",
+            (first_idx + step, step, step, sub.array.end, *base, head))
     db.execute("UPDATE jobs SET array_id=? WHERE id=?", (head, head))
     _insert_deps(db, head, deps)
     return f"{head}[]"
@@ -292,11 +343,17 @@ def explain(store: Store, job: dict[str, Any]) -> str | None:
 # Change
 
 
-@dataclass
 class CancelResult:
-    job_id: str
-    before: str
-    outcome: str  # cancelled | already finished
+    """What qdel did to one job: ``outcome`` is "cancelled" or "already finished"."""
+
+    __slots__ = ("job_id", "before", "outcome")
+
+    def __init__(self, job_id: str, before: str, outcome: str) -> None:
+        self.job_id, self.before, self.outcome = job_id, before, outcome
+
+    @property
+    def __dict__(self) -> dict[str, str]:  # type: ignore[override]
+        return {"job_id": self.job_id, "before": self.before, "outcome": self.outcome}
 
 
 def cancel(store: Store, refs: Iterable[str] = (), *, queue: str | None = None,

@@ -13,10 +13,14 @@ import os
 import random
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+TYPE_CHECKING = False  # not "from typing import": qsub must start fast
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+    from typing import Any, TypeVar
+
+    T = TypeVar("T")
 
 from hyper_tui.errors import UnavailableError
 
@@ -71,8 +75,6 @@ CREATE TABLE IF NOT EXISTS metrics (
     ts REAL NOT NULL, name TEXT NOT NULL, label TEXT NOT NULL, value REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS metrics_name_ts ON metrics (name, ts);
 """
-
-T = TypeVar("T")
 
 _DISK_FULL = ("disk is full", "database or disk is full", "disk I/O error")
 _READONLY = ("readonly database", "read-only")
@@ -196,15 +198,6 @@ class Store:
     def one(self, sql: str, args: Iterable[Any] = ()) -> tuple | None:
         rows = self.read(sql, args)
         return rows[0] if rows else None
-
-    @contextmanager
-    def snapshot(self) -> Iterator[sqlite3.Connection]:
-        """A consistent read of several queries."""
-        self.db.execute("BEGIN")
-        try:
-            yield self.db
-        finally:
-            self.db.execute("COMMIT")
 
     def data_version(self) -> int:
         """Changes whenever another connection commits: a cheap "is there news?" poll."""

@@ -10,8 +10,11 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Callable
-from typing import Any
+TYPE_CHECKING = False  # not "from typing import": qsub must start fast
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
 
 from hyper_tui import paths, registry
 from hyper_tui.errors import EXIT_INTERRUPTED, EXIT_OK, HyperError, NotFoundError

@@ -375,17 +375,15 @@ def build_submissions(args: argparse.Namespace, host: LocalHost, stdin_text: str
                   timeout=timeout, priority=args.priority, hold=hold, depends=depends)
     if args.stdin:
         text = stdin_text if stdin_text is not None else sys.stdin.read()
-        subs = []
-        for n, line in enumerate(text.splitlines(), start=1):
-            cmd = line.strip()
-            if not cmd or cmd.startswith("#"):
-                continue
-            subs.append(Submission(name=args.name or f"stdin-{n}", command=cmd, **common))
-        if not subs:
+        commands = [c for c in (ln.strip() for ln in text.splitlines()) if c and not c.startswith("#")]
+        if not commands:
             raise ValidationError("qsub --stdin: no commands on stdin", fix="give one command per line")
         if array or array_params:
             raise UsageError("qsub: --stdin makes one job per line; it does not combine with arrays")
-        return subs
+        if depends:
+            raise UsageError("qsub: --stdin batches cannot have --depend",
+                             fix="submit the dependent job separately")
+        return [Submission(name=args.name or "STDIN", commands=commands, **common)]
     return [Submission(name=name, command=script_text, argv=argv, array=array,
                        array_params=array_params, **common)]
 

@@ -39,7 +39,7 @@ class DashboardScreen(HyperScreen):
         self.panels: dict[tuple[str, str], MetricPanel] = {}
 
     def compose_body(self) -> ComposeResult:
-        yield Static(Text.assemble(("Dashboard", "bold"), ("  last 10 minutes, every 2 s", "dim")),
+        yield Static(Text.assemble(("Dashboard", "bold"), ("   last 10 minutes, every 2 s", "dim")),
                      classes="screen-title")
         yield DataTable(id="summary", cursor_type="none", zebra_stripes=True)
         yield Static("", id="dash-empty", classes="status-line")
@@ -47,10 +47,10 @@ class DashboardScreen(HyperScreen):
 
     def on_mount(self) -> None:
         table = self.query_one("#summary", DataTable)
-        table.add_column("queue", key="queue", width=16)
+        table.add_column("queue", key="queue", width=12)
         for st in STATES:
-            table.add_column(Text(st, style=STATE_STYLES[st]), key=st, width=11)
-        table.add_column("total", key="total", width=11)
+            table.add_column(Text(st, style=STATE_STYLES[st]), key=st, width=9)
+        table.add_column("total", key="total", width=8)
         if self.app.live:
             self.set_interval(REFRESH_S, self._tick)
 
@@ -113,4 +113,4 @@ class DashboardScreen(HyperScreen):
              rate: bool) -> None:
         values = bin_series(points, start, end, gauge=not rate)
         latest = points[-1][1] if points else None
-        panel.set_data(values, latest, max(values) if values else 0.0)
+        panel.set_data(values, latest, max((v for _, v in points), default=0.0))

@@ -12,22 +12,23 @@ from hyper_tui.widgets.nav_bar import SECTIONS
 
 
 def _bindings_table(title: str, bindings: list[tuple[str, str]]) -> Table:
-    table = Table(title=title, title_justify="left", title_style="bold", box=None, expand=True,
+    table = Table(title=title, title_justify="left", title_style="bold", box=None,
                   show_header=False, pad_edge=False)
-    table.add_column("key", style="bold", width=14)
+    table.add_column("key", style="bold yellow", width=12)
     table.add_column("what")
     for key, what in bindings:
         table.add_row(key, what)
     return table
 
 
-def help_body(app_bindings: list[Binding], screen_name: str, screen_bindings: list[Binding]) -> Group:
+def help_body(app_bindings: list[Binding], screen_name: str, screen_bindings: list[Binding],
+              key_display=lambda b: b.key_display or b.key) -> Group:
     nav = [(s.key, f"{s.label}: {s.description}") for s in SECTIONS]
     def pairs(bs: list[Binding]) -> list[tuple[str, str]]:
         out = []
         for b in bs:
             if b.description and b.key not in {s.key for s in SECTIONS}:
-                out.append((b.key_display or b.key, b.description))
+                out.append((key_display(b), b.description))
         return out
     return Group(
         Text("hyper-tui: a high-throughput job scheduler. Every action is also in the command "
@@ -43,5 +44,6 @@ def help_body(app_bindings: list[Binding], screen_name: str, screen_bindings: li
 
 class HelpModal(TextModal):
     def __init__(self, app_bindings: list[Binding], screen_name: str,
-                 screen_bindings: list[Binding]) -> None:
-        super().__init__("Help", help_body(app_bindings, screen_name, screen_bindings), id="help")
+                 screen_bindings: list[Binding], key_display=lambda b: b.key_display or b.key) -> None:
+        super().__init__("Help", help_body(app_bindings, screen_name, screen_bindings, key_display),
+                         id="help")

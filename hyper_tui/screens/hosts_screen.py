@@ -48,8 +48,10 @@ class HostsScreen(HyperScreen):
 
     def on_mount(self) -> None:
         table = self.query_one("#hosts", DataTable)
-        for col in ("", "name", "kind", "status", "main region", "queues", "definitions"):
-            table.add_column(col, key=col or "sel")
+        widths = {"": 1, "name": 16, "kind": 6, "status": 16, "main region": 14, "queues": 7,
+                  "definitions": 11}
+        for col, width in widths.items():
+            table.add_column(col, key=col or "sel", width=width)
 
     def on_screen_resume(self) -> None:
         self.reload()  # the hosts list needs no client

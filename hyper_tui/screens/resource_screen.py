@@ -54,8 +54,8 @@ class ResourceScreen(HyperScreen):
 
     def on_mount(self) -> None:
         table = self.query_one("#resources", DataTable)
-        table.add_column("name", key="name")
-        table.add_column("status", key="status")
+        table.add_column("name", key="name", width=16)
+        table.add_column("status", key="status", width=9)
         for col in self.COLUMNS:
             table.add_column(col, key=col)
         self._title(None)

@@ -60,6 +60,8 @@ class WizardModal(ModalScreen[Any]):
         self.index = 0
         self.result: BaseModel | None = None
         self.errors: dict[str, str] = {}
+        # Errors show on fields once edited (or on Next); an update shows them at once.
+        self.touched: set[str] = set()
         start = initial or {}
         self.values = {s.name: (getattr(existing, s.name) if existing is not None
                                 else start.get(s.name, s.default)) for s in self.specs}
@@ -120,7 +122,9 @@ class WizardModal(ModalScreen[Any]):
         self.result = model
         self.errors = errors
         for editor in self.query(FieldEditor):
-            editor.show_error(errors.get(editor.spec.name))
+            name = editor.spec.name
+            shown = name in self.touched or self.existing is not None
+            editor.show_error(errors.get(name) if shown else None)
         self.query_one("#wizard-model-error", Static).update(
             Text(f"✗ {errors[MODEL_ERROR]}", style="bold red") if MODEL_ERROR in errors else "")
         self._update_buttons()
@@ -134,6 +138,9 @@ class WizardModal(ModalScreen[Any]):
     @on(Select.Changed)
     def _changed(self, event) -> None:
         event.stop()
+        wid = event.control.id or ""
+        if wid.startswith("in-"):
+            self.touched.add(wid.removeprefix("in-"))
         self.revalidate()
 
     @on(Input.Submitted)
@@ -208,7 +215,9 @@ class WizardModal(ModalScreen[Any]):
             self.action_create()
             return
         bad = self._step_errors(self.index)
+        self.touched.update(s.name for s in self.steps[self.index][1])
         if bad:
+            self.revalidate()
             self.notify(f"fix {', '.join(bad)} first: {self.errors[bad[0]]}", severity="warning")
             return
         self.index += 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from typing import Any
 
 STATE_STYLES = {
@@ -47,7 +48,7 @@ def value_text(value: Any) -> str:
     """A field value as a short human string."""
     if value is None:
         return "-"
-    if hasattr(value, "value") and not isinstance(value, (int, float, str)):
+    if isinstance(value, enum.Enum):
         return str(value.value)
     if isinstance(value, bool):
         return "yes" if value else "no"

@@ -49,7 +49,7 @@ class JobsTable(DataTable):
         self.jobs: dict[str, dict[str, Any]] = {}
 
     def on_mount(self) -> None:
-        widths = {"sel": 1, "id": 10, "name": 14, "queue": 9, "state": 9, "reason": 22,
+        widths = {"sel": 1, "id": 10, "name": 14, "queue": 9, "state": 9, "reason": 20,
                   "attempts": 8, "runtime": 8}
         for key, label in COLUMNS:
             self.add_column(label, key=key, width=widths[key])

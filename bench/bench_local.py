@@ -1,0 +1,247 @@
+"""Benchmarks of the embedded local host. Prints figures; asserts nothing.
+
+    python bench/bench_local.py [all|submit|qsub|throughput|latency|scale] [--quick]
+
+Each benchmark runs in its own temporary HYPER_HOME. Targets (2-core machine, issue 3):
+  submit      100,000-task array <= 1 s; 100,000 commands via qsub --stdin <= 3 s
+  qsub        one qsub process <= 40 ms median wall time
+  throughput  10,000 `true` jobs, submit -> all SUCCEEDED >= 1,000 jobs/s
+  latency     idle workers: submit -> RUNNING p50 <= 20 ms, p99 <= 100 ms
+  scale       1,000,000 queued: claim rate >= 80% of the rate at 1,000 queued;
+              qstat summary <= 200 ms; daemon + workers <= 150 MB RSS
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+BIN = Path(sys.executable).parent
+
+
+def fresh_home() -> str:
+    home = tempfile.mkdtemp(prefix="hyper-bench-")
+    os.environ["HYPER_HOME"] = home
+    os.environ.pop("HYPER_HOST", None)
+    from hyper_tui import registry
+
+    registry.resolve(None)  # first use: creates the local host
+    return home
+
+
+def stop(host: str = "local") -> None:
+    from hyper_tui.local.daemon_control import stop_daemon
+
+    stop_daemon(host)
+
+
+def report(name: str, value: float, unit: str, target: str) -> None:
+    print(f"{name:<48} {value:>10.1f} {unit:<8} (target {target})", flush=True)
+
+
+def client():
+    from hyper_tui.client import LocalHostClient
+
+    return LocalHostClient("local", start_daemon=False)
+
+
+def set_cpus(n: int) -> None:
+    from hyper_tui import config
+
+    cfg = config.load("local")
+    cfg.update("clusters", "default", {"max_vcpus": n})
+    from hyper_tui.apply import apply_config
+
+    config.save(cfg)
+    apply_config(cfg)
+
+
+# --------------------------------------------------------------------------------------------
+
+
+def bench_submit(quick: bool) -> None:
+    from hyper_tui.local.jobs import ArraySpec, Submission
+
+    n = 20_000 if quick else 100_000
+    fresh_home()
+    c = client()
+    t = time.perf_counter()
+    c.submit([Submission("default", "default", "arr", command="true", array=ArraySpec(1, n))])
+    report(f"submit one array of {n:,} tasks", (time.perf_counter() - t) * 1000, "ms", "<= 1000 ms")
+    c.close()
+    lines = "".join(f"echo job {i}\n" for i in range(n))
+    t = time.perf_counter()
+    r = subprocess.run([str(BIN / "qsub"), "--stdin", "--hold"], input=lines, capture_output=True,
+                       text=True)
+    elapsed = time.perf_counter() - t
+    assert r.returncode == 0, r.stderr
+    report(f"qsub --stdin with {n:,} commands (whole process)", elapsed * 1000, "ms", "<= 3000 ms")
+    stop()
+
+
+def bench_qsub(quick: bool) -> None:
+    fresh_home()
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "hyper_tui"),
+                    str(ROOT / "worker")], capture_output=True)
+    cmd = [str(BIN / "qsub"), "--hold", "--", "true"]
+    for _ in range(3):
+        subprocess.run(cmd, capture_output=True)
+    times = []
+    for _ in range(15 if quick else 40):
+        t = time.perf_counter()
+        subprocess.run(cmd, capture_output=True)
+        times.append((time.perf_counter() - t) * 1000)
+    base = []
+    for _ in range(15 if quick else 40):
+        t = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "pass"], capture_output=True)
+        base.append((time.perf_counter() - t) * 1000)
+    report("qsub process, median wall time", statistics.median(times), "ms", "<= 40 ms")
+    report("  (python -c pass on this machine, median)", statistics.median(base), "ms", "reference")
+    r = subprocess.run([sys.executable, "-c", "import sys, hyper_tui.qcmd.qsub as q; "
+                        "print(sorted(m for m in ('textual', 'boto3', 'aws_cdk', 'pydantic', 'yaml') "
+                        "if m in sys.modules))"], capture_output=True, text=True)
+    print(f"{'heavy modules imported by qsub':<48} {r.stdout.strip()}")
+    stop()
+
+
+def _wait_all(c, n: int, timeout: float) -> float:
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < timeout:
+        counts = c.count_jobs()
+        if counts["SUCCEEDED"] + counts["FAILED"] + counts["CANCELLED"] >= n:
+            return time.perf_counter()
+        time.sleep(0.02)
+    raise SystemExit(f"timed out: {c.count_jobs()}")
+
+
+def bench_throughput(quick: bool) -> None:
+    from hyper_tui.local.jobs import ArraySpec, Submission
+
+    n = 2_000 if quick else 10_000
+    fresh_home()
+    c = client()
+    c.ensure_daemon()
+    time.sleep(0.5)
+    t = time.perf_counter()
+    c.submit([Submission("default", "default", "t", argv=["true"], array=ArraySpec(1, n))])
+    end = _wait_all(c, n, 600)
+    rate = n / (end - t)
+    counts = c.count_jobs()
+    report(f"{n:,} `true` jobs, submit -> all SUCCEEDED", rate, "jobs/s", ">= 1000 jobs/s")
+    print(f"{'  succeeded / failed':<48} {counts['SUCCEEDED']} / {counts['FAILED']}")
+    c.close()
+    stop()
+
+
+def bench_latency(quick: bool) -> None:
+    from hyper_tui.local.jobs import Submission
+
+    fresh_home()
+    c = client()
+    c.ensure_daemon()
+    # warm: one job starts the workers; they then sit idle waiting for work
+    c.submit([Submission("default", "default", "warm", argv=["true"])])
+    _wait_all(c, 1, 30)
+    c.submit([Submission("default", "default", "warm2", argv=["true"])])
+    _wait_all(c, 2, 30)
+    lat = []
+    for i in range(30 if quick else 100):
+        t = time.time()
+        (jid,) = c.submit([Submission("default", "default", f"l{i}", argv=["true"])])
+        while True:
+            j = c.store.one("SELECT started, state FROM jobs WHERE id=?", (int(jid),))
+            if j and j[0]:
+                lat.append((j[0] - t) * 1000)
+                break
+            time.sleep(0.0005)
+        time.sleep(0.02)
+    lat.sort()
+    report("submit -> RUNNING with idle workers, p50", lat[len(lat) // 2], "ms", "<= 20 ms")
+    report("submit -> RUNNING with idle workers, p99", lat[int(len(lat) * 0.99) - 1], "ms", "<= 100 ms")
+    c.close()
+    stop()
+
+
+def _rss_mib(pids: list[int]) -> float:
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/status") as fh:
+                for line in fh:
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1])
+        except OSError:
+            pass
+    return total / 1024
+
+
+def _claim_rate(store_path: str, claims: int) -> float:
+    from worker.local_transport import LocalTransport
+
+    t = LocalTransport(store_path, worker_id="bench-claimer", queue="default", definition="default")
+    start = time.perf_counter()
+    got = 0
+    while got < claims:
+        got += len(t.claim(1))
+    rate = claims / (time.perf_counter() - start)
+    t.close()
+    return rate
+
+
+def bench_scale(quick: bool) -> None:
+    from hyper_tui import paths
+    from hyper_tui.local.jobs import ArraySpec, Submission
+
+    big = 200_000 if quick else 1_000_000
+    for queued in (1_000, big):
+        fresh_home()
+        c = client()
+        c.submit([Submission("default", "default", "s", argv=["true"], array=ArraySpec(1, queued))])
+        rate = _claim_rate(str(paths.store_path("local")), 500)
+        report(f"claim rate with {queued:,} queued", rate, "claims/s", "big >= 80% of small")
+        if queued == big:
+            times = []
+            for _ in range(5):
+                t = time.perf_counter()
+                r = subprocess.run([str(BIN / "qstat")], capture_output=True, text=True)
+                times.append((time.perf_counter() - t) * 1000)
+            report(f"qstat summary with {queued:,} jobs (process)", statistics.median(times), "ms",
+                   "<= 200 ms")
+            set_cpus(2)
+            c.ensure_daemon()
+            time.sleep(3)
+            from hyper_tui.local.daemon_control import daemon_pid
+
+            pids = [daemon_pid("local")] + [w["pid"] for w in c.workers() if w["pid"]]
+            report(f"daemon + {len(pids) - 1} workers RSS while draining", _rss_mib(pids), "MiB",
+                   "<= 150 MiB")
+            stop()
+        c.close()
+
+
+BENCHES = {"submit": bench_submit, "qsub": bench_qsub, "throughput": bench_throughput,
+           "latency": bench_latency, "scale": bench_scale}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("which", nargs="*", default=["all"], choices=["all", *BENCHES])
+    p.add_argument("--quick", action="store_true", help="smaller sizes (a smoke run)")
+    args = p.parse_args()
+    names = list(BENCHES) if "all" in args.which else args.which
+    print(f"hyper-tui local benchmarks on {os.cpu_count()} CPUs, python {sys.version.split()[0]}")
+    for name in names:
+        BENCHES[name](args.quick)
+
+
+if __name__ == "__main__":
+    main()
