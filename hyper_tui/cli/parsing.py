@@ -35,13 +35,45 @@ class Parser(argparse.ArgumentParser):
         action.add_parser = add_parser  # type: ignore[method-assign]
         return action
 
+    def parse_args(self, args: Any = None, namespace: Any = None) -> argparse.Namespace:  # type: ignore[override]
+        self._argv = list(args or [])
+        return super().parse_args(args, namespace)
+
     def error(self, message: str) -> None:  # type: ignore[override]
-        raise UsageError(f"{self.prog}: {message}", fix=f"see {self.prog} --help")
+        leaf = self._leaf(getattr(self, "_argv", []))
+        if message.startswith("unrecognized arguments:"):
+            hint = _suggest_flag(leaf, message.split(":", 1)[1].split())
+            if hint:
+                raise UsageError(f"{leaf.prog}: {message}", fix=hint)
+        raise UsageError(f"{leaf.prog}: {message}", fix=f"see {leaf.prog} --help")
+
+    def _leaf(self, argv: list[str]) -> argparse.ArgumentParser:
+        """The most specific sub-command parser named by ``argv`` (for better messages)."""
+        parser: argparse.ArgumentParser = self
+        for word in argv:
+            sub = next((a for a in parser._actions if isinstance(a, argparse._SubParsersAction)), None)
+            if sub is None:
+                break
+            if word in sub.choices:
+                parser = sub.choices[word]
+        return parser
 
     def exit(self, status: int = 0, message: str | None = None):  # type: ignore[override]
         if status:
             raise UsageError((message or "").strip() or f"{self.prog}: usage error")
         super().exit(status, message)
+
+
+def _suggest_flag(parser: argparse.ArgumentParser, words: list[str]) -> str | None:
+    import difflib
+
+    flags = [f for a in parser._actions for f in a.option_strings]
+    for word in words:
+        if word.startswith("-"):
+            close = difflib.get_close_matches(word.split("=", 1)[0], flags, n=1, cutoff=0.6)
+            if close:
+                return f"did you mean {close[0]}? (see {parser.prog} --help)"
+    return None
 
 
 def json_value(flag: str, text: str, *, example: str) -> Any:

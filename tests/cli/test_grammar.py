@@ -116,6 +116,7 @@ def test_original_cluster_queue_definition_commands(home, capsys):
     (["regions", "add-region", "--name", "r2", "--main", "True"], 3, "2 main regions"),
     (["regions", "delete-region", "local"], 5, "queue"),
     (["bogus"], 2, "invalid choice"),
+    (["definitions", "add-definition", "--name", "d", "--vcpu", "2"], 2, "did you mean --vcpus?"),
     (["queues"], 2, ""),
 ])
 def test_errors_are_one_line_with_exit_codes(home, capsys, args, code, text):
