@@ -9,11 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-TYPE_CHECKING = False  # not "from typing import": qsub must start fast
-
-if TYPE_CHECKING:  # no typing/dataclasses imports at run time: qsub must start fast
-    from collections.abc import Iterable, Sequence
-    from typing import Any
 
 from hyper_tui.errors import NotFoundError, ValidationError
 from hyper_tui.local.store import (
@@ -27,6 +22,12 @@ from hyper_tui.local.store import (
     encode,
     now,
 )
+
+TYPE_CHECKING = False  # not "from typing import": qsub must start fast
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+    from typing import Any
 
 JOB_REF = re.compile(r"^(\d+)(?:\[(\d*)\])?$")
 

@@ -14,6 +14,9 @@ import random
 import sqlite3
 import time
 from pathlib import Path
+
+from hyper_tui.errors import UnavailableError
+
 TYPE_CHECKING = False  # not "from typing import": qsub must start fast
 
 if TYPE_CHECKING:
@@ -21,8 +24,6 @@ if TYPE_CHECKING:
     from typing import Any, TypeVar
 
     T = TypeVar("T")
-
-from hyper_tui.errors import UnavailableError
 
 PENDING, QUEUED, RUNNING = "PENDING", "QUEUED", "RUNNING"
 SUCCEEDED, FAILED, CANCELLED = "SUCCEEDED", "FAILED", "CANCELLED"

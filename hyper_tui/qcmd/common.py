@@ -10,14 +10,15 @@ from __future__ import annotations
 import json
 import os
 import sys
+
+from hyper_tui import paths, registry
+from hyper_tui.errors import EXIT_INTERRUPTED, EXIT_OK, HyperError, NotFoundError
+
 TYPE_CHECKING = False  # not "from typing import": qsub must start fast
 
 if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any
-
-from hyper_tui import paths, registry
-from hyper_tui.errors import EXIT_INTERRUPTED, EXIT_OK, HyperError, NotFoundError
 
 DEBUG = bool(os.environ.get("HYPER_DEBUG"))
 
@@ -111,3 +112,15 @@ def aws_client(host: str) -> Any:
     from hyper_tui.aws.client import AwsHostClient
 
     return AwsHostClient.for_host(host)
+
+
+def help_formatter(prog: str):
+    """argparse's formatter without the ``shutil`` import it does to find the terminal width
+    (a few ms on every qsub): the width comes from ``os.get_terminal_size`` directly."""
+    import argparse
+
+    try:
+        width = os.get_terminal_size().columns - 2
+    except OSError:
+        width = 100
+    return argparse.RawDescriptionHelpFormatter(prog, width=max(60, min(width, 120)))

@@ -16,7 +16,7 @@ import json
 import sys
 
 from hyper_tui.errors import UsageError
-from hyper_tui.qcmd.common import LocalHost, open_host, run_main
+from hyper_tui.qcmd.common import LocalHost, help_formatter, open_host, run_main
 
 
 class _Parser(argparse.ArgumentParser):
@@ -25,7 +25,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="qdel", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+    p = _Parser(prog="qdel", description=__doc__, formatter_class=help_formatter,
                 allow_abbrev=False)
     p.add_argument("ids", nargs="*", metavar="ID")
     p.add_argument("-i", "--job-id", dest="job_ids", action="append", default=[])

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from hyper_tui.errors import UsageError, ValidationError
-from hyper_tui.qcmd.common import LocalHost, open_host, run_main
+from hyper_tui.qcmd.common import LocalHost, help_formatter, open_host, run_main
 
 TYPES = ("SYSTEM", "STDOUT", "STDERR", "METRICS")
 
@@ -25,7 +25,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="qlog", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+    p = _Parser(prog="qlog", description=__doc__, formatter_class=help_formatter,
                 allow_abbrev=False)
     p.add_argument("id", nargs="?", metavar="ID")
     p.add_argument("-i", "--job-id", dest="job_id")

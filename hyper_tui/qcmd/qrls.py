@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from hyper_tui.errors import UsageError
-from hyper_tui.qcmd.common import LocalHost, open_host, run_main
+from hyper_tui.qcmd.common import LocalHost, help_formatter, open_host, run_main
 
 
 class _Parser(argparse.ArgumentParser):
@@ -15,7 +15,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def run(argv: list[str]) -> int:
-    p = _Parser(prog="qrls", description=__doc__, allow_abbrev=False)
+    p = _Parser(prog="qrls", description=__doc__, allow_abbrev=False, formatter_class=help_formatter)
     p.add_argument("ids", nargs="+", metavar="ID")
     p.add_argument("--host")
     args = p.parse_args(argv)

@@ -16,7 +16,7 @@ import time
 
 from hyper_tui.errors import UsageError, ValidationError
 from hyper_tui.local.store import STATES
-from hyper_tui.qcmd.common import LocalHost, open_host, run_main
+from hyper_tui.qcmd.common import LocalHost, help_formatter, open_host, run_main
 
 # Original Cyclone state names -> ours.
 STATE_ALIASES = {"WAITING": "QUEUED", "SUCCESSFUL": "SUCCEEDED", "ERROR": "FAILED", "Q": "QUEUED",
@@ -30,7 +30,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="qstat", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+    p = _Parser(prog="qstat", description=__doc__, formatter_class=help_formatter,
                 allow_abbrev=False)
     p.add_argument("ids", nargs="*", metavar="ID", help="job ids (like -i)")
     p.add_argument("-q", "--queue")

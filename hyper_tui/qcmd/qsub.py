@@ -20,7 +20,7 @@ import sys
 
 from hyper_tui.errors import NotFoundError, UsageError, ValidationError
 from hyper_tui.local.jobs import ArraySpec, Submission
-from hyper_tui.qcmd.common import LocalHost, open_host, run_main
+from hyper_tui.qcmd.common import LocalHost, help_formatter, open_host, run_main
 
 ARRAY_RE = re.compile(r"^(\d+)-(\d+)(?::(\d+))?(?:%(\d+))?$|^(\d+)(?:%(\d+))?$")
 MAX_ARRAY = 10_000_000
@@ -32,7 +32,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="qsub", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+    p = _Parser(prog="qsub", description=__doc__, formatter_class=help_formatter,
                 allow_abbrev=False, add_help=False,
                 epilog="exit codes: 0 ok, 2 usage, 3 invalid value, 4 unknown queue/definition/job, "
                        "6 store unavailable")
