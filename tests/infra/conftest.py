@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+import subprocess
+import sys
+from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -26,6 +29,7 @@ class Synthesized:
     templates: dict[str, dict]   # stack name -> template JSON
     paths: dict[str, Path]
     seconds: float
+    lint: dict[str, subprocess.Popen] = field(default_factory=dict)  # region -> cfn-lint run
 
     def template(self, stack: str) -> Template:
         return Template.from_json(self.templates[stack])
@@ -42,11 +46,26 @@ COMPUTE = {r: schema.compute_stack_name(HOST, r) for r in (MAIN, EU, AP)}
 
 
 @pytest.fixture(scope="session")
-def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synthesized]:
     from hyper_tui.aws.synth import synth_app
 
     out = tmp_path_factory.mktemp("cdk.out")
     result = synth_app(example.config(), out, lookups=example.lookups())
     paths = {p.name.removesuffix(".template.json"): p for p in result.templates}
     templates = {name: json.loads(p.read_text()) for name, p in paths.items()}
-    return Synthesized(result.app, result.assembly, templates, paths, result.seconds)
+    done = Synthesized(result.app, result.assembly, templates, paths, result.seconds)
+    # cfn-lint takes seconds per template: start it now, one process per region, so it runs
+    # on the other core while the assertions run; test_nag_and_lint collects the results.
+    by_region: dict[str, list[str]] = {}
+    for stack in result.assembly.stacks:
+        by_region.setdefault(stack.environment.region, []).append(str(paths[stack.stack_name]))
+    cfn_lint = Path(sys.executable).with_name("cfn-lint")
+    for region, files in by_region.items():
+        done.lint[region] = subprocess.Popen(
+            [str(cfn_lint), "--format", "json", "--regions", region, "--", *files],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    yield done
+    for proc in done.lint.values():
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()
