@@ -36,7 +36,7 @@ _EXPIRED = {"ExpiredToken", "ExpiredTokenException", "RequestExpired"}
 _DENIED = {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation",
            "AuthorizationError", "UnauthorizedException"}
 _MISSING = {"ResourceNotFoundException", "AWS.SimpleQueueService.NonExistentQueue",
-            "QueueDoesNotExist", "ParameterNotFound", "NoSuchEntity", "ParameterNotFound"}
+            "QueueDoesNotExist", "ParameterNotFound", "NoSuchEntity"}
 
 
 class AwsSession:

@@ -1,0 +1,892 @@
+"""The aws host client: the ``HostClient`` interface (``hyper_tui.client``) over boto3.
+
+Jobs are items of the host's DynamoDB jobs table and ids on its SQS work queues (layout in
+``schema``); logs are CloudWatch Logs records; the dashboard's series are CloudWatch metrics
+(published by the scaler and the workers). Every AWS error reaches the caller as one line
+(``hyper_tui.aws.session.friendly_error``), never as a traceback.
+
+Submitting (``qsub``) is best-effort all-or-nothing per submission: the items are written
+first (BatchWriteItem, 25 a call, in parallel); a submission with an item that could not be
+written is removed again; then the ids are enqueued (10 ids a message, 10 messages a call)
+and any job that could not be enqueued is marked FAILED with the reason. Arrays write their
+script once (a spec item) and one small item per task (``A-7``, shown as ``A[7]``).
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import json
+import re
+import sys
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC
+from functools import wraps
+from typing import Any
+
+from hyper_tui import config
+from hyper_tui.aws import schema
+from hyper_tui.aws.session import AwsSession, aws_errors, error_code
+from hyper_tui.errors import (
+    NotFoundError,
+    UnavailableError,
+    UsageError,
+    ValidationError,
+)
+from hyper_tui.local.jobs import CancelResult, Submission
+from worker.aws_transport import (
+    FINAL_STATES,
+    IDS_PER_MESSAGE,
+    SweepResult,
+    Update,
+    batch_get,
+    from_item,
+    send_ids,
+    sweep_dead_letters,
+    to_attr,
+    to_item,
+)
+
+STATES = ("PENDING", "QUEUED", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED")
+ACTIVE_STATES = ("PENDING", "QUEUED", "RUNNING")
+JOB_REF = re.compile(r"^([A-Za-z0-9_.:#-]+?)(\[(\d*)\])?$")
+MAX_ITEM_BYTES = 350_000    # DynamoDB allows 400 KB an item; keep room for the other fields
+SUMMARY_CACHE_S = 10.0      # the dashboard asks every 2 s; counting a queue reads its items
+METRICS_CACHE_S = 30.0      # CloudWatch metrics have one point a minute
+THREADS = 8
+
+
+def _aws(what: str) -> Callable:
+    """Run the method with AWS errors turned into one-line HyperErrors."""
+    def deco(fn: Callable) -> Callable:
+        @wraps(fn)
+        def run(self: AwsHostClient, *args: Any, **kwargs: Any) -> Any:
+            with aws_errors(what, region=self.region):
+                return fn(self, *args, **kwargs)
+        return run
+    return deco
+
+
+class AwsHostClient:
+    kind = "aws"
+
+    def __init__(self, cfg: config.HostConfig, *, session: AwsSession | None = None) -> None:
+        self.cfg = cfg
+        self.name = cfg.host.name
+        self.region = cfg.host.main_region
+        self.session = session or AwsSession(self.region)
+        self.table = schema.jobs_table_name(self.name)
+        self.log_group = schema.log_group_name(self.name)
+        self.namespace = schema.metrics_namespace(self.name)
+        self.retention_s = cfg.host.settings.job_retention_days * 86400
+        self._urls: dict[tuple[str, str], str] = {}
+        self._summary: tuple[float, dict[str, dict[str, int]]] | None = None
+        self._metrics: tuple[float, float, dict] | None = None
+
+    @classmethod
+    def for_host(cls, name: str, *, session: AwsSession | None = None) -> AwsHostClient:
+        return cls(config.load(name), session=session)
+
+    @property
+    def ddb(self) -> Any:
+        return self.session.client("dynamodb")
+
+    @property
+    def sqs(self) -> Any:
+        return self.session.client("sqs")
+
+    # ---- resources ---------------------------------------------------------------------
+
+    def load_config(self) -> config.HostConfig:
+        self.cfg = config.load(self.name)
+        return self.cfg
+
+    def save_config(self, cfg: config.HostConfig) -> dict[str, str]:
+        """Save the YAML; the changed resources are CREATING/UPDATING/DELETING until the
+        next ``hyper-tui deploy``."""
+        from hyper_tui.apply import apply_config
+
+        config.save(cfg)
+        self.cfg = cfg
+        return apply_config(cfg)
+
+    def resource_status(self, kind: str | None = None) -> dict[tuple[str, str], tuple[str, str]]:
+        from hyper_tui.apply import open_store
+
+        store = open_store(self.name)
+        try:
+            return {(r["kind"], r["name"]): (r["status"], r["log"]) for r in store.resources(kind)}
+        finally:
+            store.close()
+
+    def stacks(self) -> list[dict[str, Any]]:
+        """The host's CloudFormation stacks in every region: status and reason."""
+        out = []
+        names = [(self.region, schema.control_stack_name(self.name, self.region))]
+        names += [(r, schema.compute_stack_name(self.name, r)) for r in sorted(self.cfg.regions)]
+        for region, stack in names:
+            try:
+                with aws_errors(f"stack {stack}", region=region):
+                    desc = self.session.client("cloudformation", region).describe_stacks(
+                        StackName=stack)["Stacks"][0]
+                out.append({"region": region, "stack": stack, "status": desc["StackStatus"],
+                            "reason": desc.get("StackStatusReason") or "",
+                            "updated": str(desc.get("LastUpdatedTime") or desc.get("CreationTime"))})
+            except NotFoundError:
+                out.append({"region": region, "stack": stack, "status": "NOT_DEPLOYED",
+                            "reason": "no such stack (run hyper-tui deploy)", "updated": ""})
+        return out
+
+    @_aws("reading stack events")
+    def stack_events(self, region: str | None = None, stack: str | None = None,
+                     limit: int = 50) -> list[dict[str, Any]]:
+        """The newest CloudFormation events of a stack (default: the control stack)."""
+        region = region or self.region
+        stack = stack or schema.control_stack_name(self.name, region)
+        cf = self.session.client("cloudformation", region)
+        events: list[dict[str, Any]] = []
+        for page in cf.get_paginator("describe_stack_events").paginate(StackName=stack):
+            for e in page.get("StackEvents", []):
+                events.append({"time": str(e.get("Timestamp")), "resource": e.get("LogicalResourceId"),
+                               "type": e.get("ResourceType"), "status": e.get("ResourceStatus"),
+                               "reason": e.get("ResourceStatusReason") or ""})
+                if len(events) >= limit:
+                    return events
+        return events
+
+    # ---- submit ------------------------------------------------------------------------
+
+    @_aws("submitting jobs")
+    def submit(self, subs: list[Submission]) -> list[str]:
+        if not subs:
+            return []
+        now = time.time()
+        plans = [self._plan(sub, now) for sub in subs]
+        written = self._write_items([it for _, items in plans for it in items])
+        errors: list[str] = []
+        ok_plans: list[tuple[str, list[dict[str, Any]]]] = []
+        undo: list[str] = []
+        for display, items in plans:
+            missing = [it["id"] for it in items if it["id"] not in written]
+            if missing:
+                errors.append(f"{display}: {len(missing)} item(s) could not be written")
+                undo.extend(it["id"] for it in items if it["id"] in written)
+            else:
+                ok_plans.append((display, items))
+        if undo:
+            self._delete_items(undo)
+        failed = self._enqueue([it for _, items in ok_plans for it in items if "state" in it], now)
+        if failed:
+            errors.append(f"{len(failed)} job(s) could not be queued and were marked FAILED")
+        self._publish_submitted(ok_plans)
+        ids = [display for display, _ in ok_plans]
+        if errors:
+            raise UnavailableError(
+                "submit: " + "; ".join(errors[:3]),
+                fix=("submitted: " + ", ".join(ids[:20]) + ("..." if len(ids) > 20 else "")
+                     if ids else "nothing was submitted; try again"))
+        return ids
+
+    def _plan(self, sub: Submission, now: float) -> tuple[str, list[dict[str, Any]]]:
+        """The display id and items of one submission."""
+        cfg = self.cfg
+        cfg.get("queues", sub.queue)
+        d = cfg.get("definitions", sub.definition)
+        if sub.hold:
+            raise UsageError("qsub --hold: holds are a local-host feature for now",
+                             fix="submit without --hold")
+        if sub.depends:
+            raise UsageError("qsub --depend: dependencies are a local-host feature for now",
+                             fix="submit the dependent jobs when the first ones have finished")
+        if sub.array is not None and sub.array.max_running is not None:
+            raise UsageError("qsub --array ...%N: a max-running limit is a local-host feature for now",
+                             fix="drop %N")
+        # The submitting machine's PATH means nothing in a worker container.
+        env = {**d.environment, **{k: v for k, v in (sub.env or {}).items() if k != "PATH"}}
+        spec = {"command": sub.command, "argv": sub.argv, "env": env or None, "cwd": sub.cwd}
+        size = len(json.dumps(spec, default=str).encode())
+        if size > MAX_ITEM_BYTES:
+            raise ValidationError(f"qsub: the job's script and environment are {size:,} bytes; an "
+                                  f"aws job holds at most {MAX_ITEM_BYTES:,}",
+                                  fix="put large inputs in the image or in S3 and fetch them")
+        common: dict[str, Any] = {
+            "queue": sub.queue, "definition": sub.definition, "name": sub.name,
+            "state": "QUEUED", "reason": "waiting for a worker", "attempt": 0,
+            "retries": int(sub.retries), "priority": int(sub.priority),
+            "submitted": round(now, 3), "queued": round(now, 3),
+            "timeout": float(sub.timeout) if sub.timeout else None,
+            "retry_exit_codes": list(d.retry_exit_codes) or None,
+        }
+        if sub.array is None and sub.array_params is None:
+            jid = schema.new_job_id(now)
+            return jid, [{"id": jid, **common, "queue_shard": schema.queue_shard(sub.queue, jid),
+                          **spec}]
+        aid = schema.new_job_id(now)
+        spec_id = schema.array_spec_id(aid)
+        if sub.array_params is not None:
+            pairs: list[tuple[int, dict[str, Any] | None]] = list(enumerate(sub.array_params))
+        else:
+            assert sub.array is not None
+            pairs = [(i, None) for i in sub.array.indices]
+        if not pairs:
+            raise ValidationError("qsub: the array is empty", fix="check the range or the array file")
+        keep = int(self.retention_s * 2 + 30 * 86400)
+        items: list[dict[str, Any]] = [{"id": spec_id, "kind": "spec", **spec,
+                                        schema.TTL_ATTRIBUTE: int(now) + keep}]
+        for idx, params in pairs:
+            tid = schema.array_task_id(aid, idx)
+            items.append({"id": tid, **common, "queue_shard": schema.queue_shard(sub.queue, tid),
+                          "array_id": aid, "idx": idx, "spec": spec_id,
+                          "params": {str(k): str(v) for k, v in params.items()} if params else None})
+        return f"{aid}[]", items
+
+    def _write_items(self, items: list[dict[str, Any]]) -> set[str]:
+        """BatchWriteItem in groups of 25, in parallel; return the ids written."""
+        groups = [items[i:i + 25] for i in range(0, len(items), 25)]
+
+        def write(group: list[dict[str, Any]]) -> list[str]:
+            req = {self.table: [{"PutRequest": {"Item": to_item(it)}} for it in group]}
+            delay = 0.05
+            for _ in range(10):
+                resp = self.ddb.batch_write_item(RequestItems=req)
+                req = resp.get("UnprocessedItems") or {}
+                if not req:
+                    return [it["id"] for it in group]
+                time.sleep(delay)
+                delay = min(delay * 2, 2.0)
+            left = {r["PutRequest"]["Item"]["id"]["S"] for r in req.get(self.table, [])}
+            return [it["id"] for it in group if it["id"] not in left]
+
+        done: set[str] = set()
+        for ids in self._map(write, groups):
+            done.update(ids)
+        return done
+
+    def _delete_items(self, ids: list[str]) -> None:
+        for i in range(0, len(ids), 25):
+            try:
+                self.ddb.batch_write_item(RequestItems={self.table: [
+                    {"DeleteRequest": {"Key": {"id": {"S": k}}}} for k in ids[i:i + 25]]})
+            except Exception as err:  # best effort: they stay QUEUED without a message
+                sys.stderr.write(f"submit: could not remove half-written jobs: {err}\n")
+
+    def _enqueue(self, items: list[dict[str, Any]], now: float) -> set[str]:
+        """Send the ids to their work queues; mark those that could not be sent FAILED."""
+        by_pair: dict[tuple[str, str], list[str]] = {}
+        for it in items:
+            by_pair.setdefault((it["queue"], it["definition"]), []).append(it["id"])
+        tasks = []
+        for pair, ids in by_pair.items():
+            url = self.queue_url(*pair)
+            step = IDS_PER_MESSAGE * 10
+            tasks += [(url, ids[i:i + step]) for i in range(0, len(ids), step)]
+        failed: set[str] = set()
+        errors: dict[str, str] = {}
+
+        def send(task: tuple[str, list[str]]) -> set[str]:
+            url, ids = task
+            try:
+                return send_ids(self.sqs, url, ids, stamp=now)
+            except Exception as err:  # the whole call failed: every id of it
+                errors[url] = str(err)
+                return set(ids)
+
+        for lost in self._map(send, tasks):
+            failed |= lost
+        for jid in failed:
+            why = next(iter(errors.values()), "the work queue refused the message")
+            u = Update(self.table, jid).when("state", "=", "QUEUED")
+            u.set("state", "FAILED").set("reason", f"could not be queued ({why}); submit it again")
+            u.set("ended", time.time()).set(schema.TTL_ATTRIBUTE, int(time.time() + self.retention_s))
+            try:
+                self.ddb.update_item(**u.kwargs())
+            except Exception:  # noqa: S110 - reported to the caller anyway
+                pass
+        return failed
+
+    def _publish_submitted(self, plans: list[tuple[str, list[dict[str, Any]]]]) -> None:
+        counts: dict[str, int] = {}
+        for _, items in plans:
+            for it in items:
+                if "state" in it:
+                    counts[it["queue"]] = counts.get(it["queue"], 0) + 1
+        if not counts:
+            return
+        try:
+            self.session.client("cloudwatch").put_metric_data(Namespace=self.namespace, MetricData=[
+                {"MetricName": schema.METRIC_SUBMITTED, "Dimensions": [{"Name": "Queue", "Value": q}],
+                 "Value": float(n), "Unit": "Count"} for q, n in sorted(counts.items())])
+        except Exception as err:  # a metric is not worth failing a submission for
+            sys.stderr.write(f"submit: could not publish the Submitted metric ({err})\n")
+
+    def queue_url(self, queue: str, definition: str) -> str:
+        key = (queue, definition)
+        if key not in self._urls:
+            name = schema.work_queue_name(self.name, queue, definition)
+            with aws_errors(f"work queue {name}", region=self.region):
+                self._urls[key] = self.sqs.get_queue_url(QueueName=name)["QueueUrl"]
+        return self._urls[key]
+
+    def dead_letter_url(self, queue: str, definition: str) -> str:
+        name = schema.dead_letter_queue_name(self.name, queue, definition)
+        with aws_errors(f"dead-letter queue {name}", region=self.region):
+            return self.sqs.get_queue_url(QueueName=name)["QueueUrl"]
+
+    # ---- reading jobs ------------------------------------------------------------------
+
+    def _get(self, jid: str) -> dict[str, Any] | None:
+        resp = self.ddb.get_item(TableName=self.table, Key={"id": {"S": jid}}, ConsistentRead=True)
+        item = from_item(resp.get("Item") or {})
+        return item if item.get("state") else None
+
+    def _query(self, index: str, key: str, value: Any, *, newest_first: bool = True,
+               state: str | tuple[str, ...] | None = None, queue: str | None = None,
+               page: int = 1000, projection: list[str] | None = None,
+               extra: dict[str, Any] | None = None) -> Iterator[dict[str, Any]]:
+        """Items of one index partition, page by page, newest first."""
+        kw: dict[str, Any] = {"TableName": self.table, "IndexName": index,
+                              "KeyConditionExpression": "#k = :k",
+                              "ExpressionAttributeNames": {"#k": key},
+                              "ExpressionAttributeValues": {":k": to_attr(value)},
+                              "ScanIndexForward": not newest_first, "Limit": page}
+        conds = []
+        if state:
+            states = (state,) if isinstance(state, str) else state
+            kw["ExpressionAttributeNames"]["#s"] = "state"
+            marks = []
+            for i, s in enumerate(states):
+                kw["ExpressionAttributeValues"][f":s{i}"] = {"S": s}
+                marks.append(f":s{i}")
+            conds.append(f"#s IN ({', '.join(marks)})")
+        if queue:
+            kw["ExpressionAttributeNames"]["#q"] = "queue"
+            kw["ExpressionAttributeValues"][":q"] = {"S": queue}
+            conds.append("#q = :q")
+        if conds:
+            kw["FilterExpression"] = " AND ".join(conds)
+        if projection:
+            names = {f"#p{i}": p for i, p in enumerate(projection)}
+            kw["ExpressionAttributeNames"].update(names)
+            kw["ProjectionExpression"] = ", ".join(names)
+        if extra:
+            kw.update(extra)
+        while True:
+            resp = self.ddb.query(**kw)
+            for raw in resp.get("Items") or []:
+                yield from_item(raw)
+            last = resp.get("LastEvaluatedKey")
+            if not last:
+                return
+            kw["ExclusiveStartKey"] = last
+
+    def _array_tasks(self, array_id: str, idx: int | None = None) -> list[dict[str, Any]]:
+        if idx is not None:
+            return list(self._query_task(array_id, idx))
+        return list(self._query("by_array", "array_id", array_id, newest_first=False))
+
+    def _query_task(self, array_id: str, idx: int) -> Iterator[dict[str, Any]]:
+        resp = self.ddb.query(TableName=self.table, IndexName="by_array",
+                              KeyConditionExpression="#k = :k AND #i = :i",
+                              ExpressionAttributeNames={"#k": "array_id", "#i": "idx"},
+                              ExpressionAttributeValues={":k": {"S": array_id}, ":i": {"N": str(idx)}})
+        for raw in resp.get("Items") or []:
+            yield from_item(raw)
+
+    def find(self, ref: str) -> list[dict[str, Any]]:
+        """Items named by ``ref``: a job id, an array task ``A[i]``, or an array ``A`` / ``A[]``."""
+        m = JOB_REF.match(ref.strip())
+        if not m:
+            raise ValidationError(f"{ref!r} is not a job id",
+                                  fix="aws job ids look like 0190a1b2c3d4e5k7m9p2, or A[7] for a task")
+        base, bracket, idx = m.group(1), m.group(2), m.group(3)
+        if idx:
+            item = self._get(schema.array_task_id(base, int(idx)))
+            found = [item] if item else self._array_tasks(base, int(idx))
+        elif bracket:
+            found = self._array_tasks(base)
+        else:
+            item = self._get(base)
+            found = [item] if item else self._array_tasks(base)
+        found = [f for f in found if f.get("state")]
+        if not found:
+            raise NotFoundError(f"no job {ref} on host {self.name!r}",
+                                fix="list jobs with qstat -q QUEUE")
+        return found
+
+    @_aws("listing jobs")
+    def list_jobs(self, *, queue: str | None = None, state: str | None = None,
+                  name: str | None = None, limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
+        need = offset + limit
+        page = max(10, min(1000, need))
+        if name:
+            gens = [self._query("by_name", "name", name, state=state, queue=queue, page=page)]
+        else:
+            queues = [queue] if queue else sorted(self.cfg.queues)
+            gens = [self._query("by_queue", "queue_shard", f"{q}#{s}", state=state, page=page)
+                    for q in queues for s in range(schema.QUEUE_SHARDS)]
+        heads = self._map(_prefetch, gens)  # the first page of every partition, in parallel
+        merged = heapq.merge(*heads, key=lambda it: it["id"], reverse=True)
+        return [job_view(it) for it in itertools.islice(merged, offset, need)]
+
+    @_aws("counting jobs")
+    def count_jobs(self, *, queue: str | None = None, name: str | None = None) -> dict[str, int]:
+        counts = {s: 0 for s in STATES}
+        if name:
+            parts = [self._query("by_name", "name", name, queue=queue, projection=["state"])]
+        else:
+            queues = [queue] if queue else sorted(self.cfg.queues)
+            parts = [self._query("by_queue", "queue_shard", f"{q}#{s}", projection=["state"])
+                     for q in queues for s in range(schema.QUEUE_SHARDS)]
+
+        def tally(gen: Iterator[dict[str, Any]]) -> dict[str, int]:
+            out: dict[str, int] = {}
+            for it in gen:
+                out[it.get("state", "?")] = out.get(it.get("state", "?"), 0) + 1
+            return out
+
+        for part in self._map(tally, parts):
+            for s, n in part.items():
+                if s in counts:
+                    counts[s] += n
+        return counts
+
+    def summary(self) -> dict[str, dict[str, int]]:
+        """Counts by state per queue (cached for a few seconds: counting reads the items)."""
+        if self._summary and time.monotonic() - self._summary[0] < SUMMARY_CACHE_S:
+            return self._summary[1]
+        out = {q: self.count_jobs(queue=q) for q in sorted(self.cfg.queues)}
+        self._summary = (time.monotonic(), out)
+        return out
+
+    @_aws("reading a job")
+    def get_job(self, ref: str) -> dict[str, Any]:
+        items = self.find(ref)
+        item = items[0]
+        job = job_view(item)
+        spec = item
+        if item.get("spec"):
+            spec = self._get_spec(item["spec"]) or item
+        job.update({"command": spec.get("command"), "argv": spec.get("argv"),
+                    "env": spec.get("env") or {}, "cwd": spec.get("cwd"),
+                    "params": item.get("params"), "depends": [],
+                    "wregion": item.get("wregion"), "key": item["id"]})
+        job["attempt_history"] = [
+            {k: h.get(k) for k in ("attempt", "worker", "started", "ended", "exit_code", "outcome")}
+            for h in item.get("history") or []]
+        if len(items) > 1:
+            job["array_size"] = len(items)
+            states: dict[str, int] = {}
+            for it in items:
+                states[it["state"]] = states.get(it["state"], 0) + 1
+            job["array_states"] = states
+        job["why"] = explain(item)
+        return job
+
+    def _get_spec(self, spec_id: str) -> dict[str, Any] | None:
+        return batch_get(self.ddb, self.table, [spec_id]).get(spec_id)
+
+    def job_finished(self, ref: str) -> bool:
+        with aws_errors("reading a job", region=self.region):
+            return all(it["state"] in FINAL_STATES for it in self.find(ref))
+
+    # ---- cancel ------------------------------------------------------------------------
+
+    @_aws("cancelling jobs")
+    def cancel(self, refs: list[str], *, queue: str | None = None, name: str | None = None,
+               everything: bool = False, why: str = "cancelled by qdel") -> list[CancelResult]:
+        targets: list[dict[str, Any]] = []
+        for ref in refs:
+            targets.extend(self.find(ref))
+        if queue:
+            self.cfg.get("queues", queue)
+        if queue and name:
+            named = list(self._query("by_name", "name", name, queue=queue, newest_first=False))
+            if not named:
+                raise NotFoundError(f"no job named {name!r} in queue {queue!r}")
+            targets.extend(named)
+        elif queue and everything:
+            targets.extend(self._active_in_queue(queue))
+        seen: dict[str, dict[str, Any]] = {}
+        for t in targets:
+            seen.setdefault(t["id"], t)
+        now = time.time()
+
+        def one(item: dict[str, Any]) -> CancelResult:
+            display = display_id(item)
+            if item["state"] not in ACTIVE_STATES:
+                return CancelResult(display, item["state"], "already finished")
+            u = Update(self.table, item["id"]).when_in("state", ACTIVE_STATES)
+            u.set("state", "CANCELLED").set("reason", why).set("ended", now)
+            u.set(schema.TTL_ATTRIBUTE, int(now + self.retention_s))
+            try:
+                resp = self.ddb.update_item(**u.kwargs(), ReturnValues="ALL_OLD",
+                                            ReturnValuesOnConditionCheckFailure="ALL_OLD")
+            except Exception as err:
+                if error_code(err) != "ConditionalCheckFailedException":
+                    raise
+                old = from_item(getattr(err, "response", {}).get("Item") or {})
+                return CancelResult(display, old.get("state", item["state"]), "already finished")
+            old = from_item(resp.get("Attributes") or {})
+            return CancelResult(display, old.get("state", item["state"]), "cancelled")
+
+        self._summary = None
+        return list(self._map(one, list(seen.values())))
+
+    def _active_in_queue(self, queue: str) -> list[dict[str, Any]]:
+        gens = [self._query("by_queue", "queue_shard", f"{queue}#{s}", state=ACTIVE_STATES,
+                            newest_first=False) for s in range(schema.QUEUE_SHARDS)]
+        out: list[dict[str, Any]] = []
+        for part in self._map(list, gens):
+            out.extend(part)
+        return sorted(out, key=lambda it: it["id"])
+
+    # ---- logs --------------------------------------------------------------------------
+
+    @_aws("reading job logs")
+    def logs(self, ref: str, *, offset: int = 0, tail: int | None = None
+             ) -> tuple[list[tuple[float, str, str]], int]:
+        """Records of one job (SYSTEM, STDOUT, STDERR, METRICS) after ``offset``; returns the
+        records and the offset to continue from (0: from the start, with the submit event)."""
+        items = self.find(ref)
+        return self._records(items[0], offset=offset, tail=tail)
+
+    def _records(self, item: dict[str, Any], *, offset: int = 0, tail: int | None = None
+                 ) -> tuple[list[tuple[float, str, str]], int]:
+        last_ms, skip = divmod(offset, 1000)
+        events = self._log_events(item, start_ms=last_ms or None)
+        if last_ms:
+            events = [e for e in events if e[0] > last_ms] + \
+                     [e for e in events if e[0] == last_ms][skip:]
+            events.sort(key=lambda e: e[0])
+        records = [(t / 1000.0, kind, data) for t, kind, data in events]
+        if events:
+            new_last = events[-1][0]
+            at_last = sum(1 for e in events if e[0] == new_last)
+            if new_last == last_ms:
+                at_last += skip
+            new_offset = new_last * 1000 + min(999, at_last)
+        else:
+            new_offset = offset
+        if offset == 0:
+            records += synthetic_records(item)
+            records.sort(key=lambda r: r[0])
+        if tail is not None:
+            records = records[-tail:]
+        return records, new_offset
+
+    def _log_events(self, item: dict[str, Any], *, start_ms: int | None = None
+                    ) -> list[tuple[int, str, str]]:
+        workers = {h.get("worker") for h in item.get("history") or []}
+        workers.add(item.get("worker"))
+        streams = sorted(schema.worker_log_stream_name(w) for w in workers if w)
+        if not streams:
+            return []
+        key = item["id"]
+        kw: dict[str, Any] = {"logGroupName": self.log_group, "logStreamNames": streams[:100],
+                              "filterPattern": f'"{key}"',
+                              "startTime": start_ms or int(float(item.get("submitted") or 0) * 1000)}
+        if item.get("state") in FINAL_STATES and item.get("ended"):
+            kw["endTime"] = int(float(item["ended"]) * 1000) + 600_000
+        logs = self.session.client("logs")
+        out: list[tuple[int, str, str]] = []
+        prefix = key + " "
+        while True:
+            try:
+                resp = logs.filter_log_events(**kw)
+            except Exception as err:
+                if error_code(err) == "ResourceNotFoundException":
+                    return out  # no stream yet: the job has not logged anything
+                raise
+            for e in resp.get("events") or []:
+                msg = e.get("message", "")
+                if not msg.startswith(prefix):
+                    continue
+                kind, _, data = msg[len(prefix):].partition(" | ")
+                out.append((int(e["timestamp"]), kind, data))
+            token = resp.get("nextToken")
+            if not token:
+                break
+            kw["nextToken"] = token
+        out.sort(key=lambda e: e[0])
+        return out
+
+    # ---- observing ---------------------------------------------------------------------
+
+    @_aws("reading metrics")
+    def metrics(self, since: float) -> dict[str, dict[str, list[tuple[float, float]]]]:
+        """The dashboard's series from CloudWatch (names as the local host's)."""
+        now = time.time()
+        if self._metrics and now - self._metrics[0] < METRICS_CACHE_S and self._metrics[1] <= since:
+            return self._metrics[2]
+        queries: list[tuple[str, str, str, dict[str, str], str]] = []  # out name, label, metric, dims, stat
+        for q in sorted(self.cfg.queues):
+            for st in ACTIVE_STATES:
+                queries.append((f"jobs_{st.lower()}", q, schema.METRIC_JOBS,
+                                {"Queue": q, "State": st}, "Average"))
+            queries.append(("submitted_per_s", "", schema.METRIC_SUBMITTED, {"Queue": q}, "Sum"))
+            queries.append(("finished_per_s", q, schema.METRIC_FINISHED, {"Queue": q}, "Sum"))
+        for r in sorted(self.cfg.regions):
+            queries.append(("workers", r, schema.METRIC_WORKERS, {"Region": r}, "Average"))
+            queries.append(("vcpus", r, schema.METRIC_VCPUS, {"Region": r}, "Average"))
+        for d in sorted(self.cfg.definitions):
+            queries.append(("backlog", d, schema.METRIC_BACKLOG, {"Definition": d}, "Average"))
+        out = read_metrics(self.session.client("cloudwatch"), self.namespace, queries,
+                           start=since, end=now)
+        self._metrics = (now, since, out)
+        return out
+
+    @_aws("listing workers")
+    def workers(self) -> list[dict[str, Any]]:
+        """Worker (Batch) jobs of the host in every region, as the scaler sees them."""
+        from hyper_tui.aws.scaler import active_worker_jobs
+
+        names = {schema.worker_batch_job_name(q, d): (q, d)
+                 for q in self.cfg.queues for d in self.cfg.definitions}
+        out = []
+        for region in sorted(self.cfg.regions):
+            queues = {schema.batch_job_queue_name(self.name, c) for c in self.cfg.clusters}
+            for job in active_worker_jobs(self.session.client("batch", region), sorted(queues)):
+                q, d = names.get(job["name"], ("?", "?"))
+                vcpus = self.cfg.definitions[d].vcpus if d in self.cfg.definitions else 1
+                out.append({"id": job["id"], "pid": None, "region": region, "queue": q,
+                            "definition": d, "vcpus": vcpus * job["count"], "count": job["count"],
+                            "started": job.get("created"), "heartbeat": None,
+                            "state": job["status"], "jobs_done": None})
+        return out
+
+    def status(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"host": self.name, "kind": "aws", "account": self.cfg.host.account,
+                               "main_region": self.region}
+        try:
+            stacks = self.stacks()
+        except Exception as err:
+            out["deployment"] = "unknown"
+            out["error"] = str(err)
+            return out
+        out["stacks"] = stacks
+        control = stacks[0]["status"] if stacks else "unknown"
+        states = {s["status"] for s in stacks}
+        if all(s.endswith("_COMPLETE") and "ROLLBACK" not in s and "DELETE" not in s for s in states):
+            out["deployment"] = "DEPLOYED"
+        else:
+            out["deployment"] = control
+        return out
+
+    def emergency_stop(self) -> dict[str, Any]:
+        from hyper_tui.aws.emergency import emergency_stop_aws
+
+        return emergency_stop_aws(self.cfg, session=self.session)
+
+    @_aws("sweeping dead-letter queues")
+    def sweep_dead_letters(self) -> dict[str, Any]:
+        """Settle the jobs of dead-lettered work messages now (the scaler does it every minute)."""
+        total = SweepResult()
+        for q in sorted(self.cfg.queues):
+            for d in sorted(self.cfg.definitions):
+                r = sweep_dead_letters(self.session, table=self.table,
+                                       dlq_url=self.dead_letter_url(q, d), work_url=self.queue_url(q, d),
+                                       default_lease=self.cfg.host.settings.lease_seconds,
+                                       retention_days=self.cfg.host.settings.job_retention_days)
+                total.failed += r.failed
+                total.requeued += r.requeued
+                total.kept += r.kept
+                total.messages += r.messages
+        return {"messages": total.messages, "failed": total.failed, "requeued": total.requeued,
+                "kept": total.kept}
+
+    def close(self) -> None:
+        """Nothing to release: boto3 clients close their connections when collected."""
+
+    # ---- q-command printing ------------------------------------------------------------
+
+    def qstat(self, args: Any, *, state: str | None, ids_only: bool) -> int:
+        from hyper_tui.qcmd.qstat import _print_detail, _runtime
+
+        out = sys.stdout
+        refs = list(getattr(args, "ids", []) or []) + ([args.job_id] if args.job_id else [])
+        if refs:
+            details = [self.get_job(r) for r in refs]
+            if ids_only:
+                out.write("".join(f"{d['job_id']}\n" for d in details))
+            elif args.output == "json":
+                out.write(json.dumps(details if len(details) > 1 else details[0], indent=2,
+                                     default=str) + "\n")
+            else:
+                for d in details:
+                    _print_detail(d)
+            return 0
+        if args.queue:
+            self.cfg.get("queues", args.queue)
+        if not args.queue and not args.name and not state:
+            summary = self.summary()
+            if args.output == "json":
+                out.write(json.dumps(summary, indent=2) + "\n")
+                return 0
+            if ids_only:
+                raise UsageError("qstat: --only-job-id-out needs -q QUEUE or -j NAME")
+            width = max([5] + [len(q) for q in summary])
+            out.write(f"{'QUEUE':<{width}}  " + "  ".join(f"{c:>9}" for c in STATES) + "\n")
+            for q, counts in summary.items():
+                out.write(f"{q:<{width}}  " + "  ".join(f"{counts.get(c, 0):>9}" for c in STATES) + "\n")
+            return 0
+        rows = self.list_jobs(queue=args.queue, state=state, name=args.name, limit=args.limit,
+                              offset=args.offset)
+        if ids_only:
+            out.write("".join(f"{j['job_id']}\n" for j in rows))
+            return 0
+        counts = self.count_jobs(queue=args.queue, name=args.name)
+        if args.output == "json":
+            out.write(json.dumps({"jobs": rows, "counts": counts}, indent=2, default=str) + "\n")
+            return 0
+        if not rows:
+            out.write("no jobs match\n")
+        else:
+            w = max(6, *(len(j["job_id"]) for j in rows))
+            nw = max(4, *(min(30, len(j["name"])) for j in rows))
+            out.write(f"{'JOB ID':<{w}}  {'NAME':<{nw}}  {'QUEUE':<10}  {'STATE':<9}  {'TRY':>3}  "
+                      f"{'RUNTIME':>8}  REASON\n")
+            for j in rows:
+                reason = j["reason"] or ""
+                if j["state"] == "FAILED" and j["exit_code"] is not None and not reason:
+                    reason = f"exit code {j['exit_code']}"
+                out.write(f"{j['job_id']:<{w}}  {j['name'][:30]:<{nw}}  {j['queue'][:10]:<10}  "
+                          f"{j['state']:<9}  {j['attempts']:>3}  {_runtime(j):>8}  {reason}\n")
+            total = sum(counts.values())
+            if len(rows) < total:
+                out.write(f"(showing {len(rows)} of {total}; --offset {args.offset + len(rows)} "
+                          "for more)\n")
+        out.write("Total: " + str(sum(counts.values())) + "  " +
+                  "  ".join(f"{k.title()}: {v}" for k, v in counts.items()) + "\n")
+        return 0
+
+    def qlog(self, ref: str, *, log_type: str | None = None, tail: int | None = None,
+             follow: bool = False, poll_s: float = 1.0) -> int:
+        from hyper_tui.qcmd.qlog import _print
+
+        out = sys.stdout
+        with aws_errors("reading job logs", region=self.region):
+            found = self.find(ref)
+            if len(found) > 1:
+                raise UsageError(f"qlog: {ref} is an array of {len(found)} tasks",
+                                 fix=f"name one task, e.g. qlog {display_id(found[0])}")
+            item = found[0]
+            records, offset = self._records(item, tail=tail)
+            _print(records, log_type, out)
+            shown_final = item.get("state") in FINAL_STATES
+            while follow and not shown_final:
+                out.flush()
+                time.sleep(poll_s)
+                item = self._get(item["id"]) or item
+                final = item.get("state") in FINAL_STATES
+                more, offset = self._records(item, offset=offset or 1)
+                if final:
+                    more += [r for r in synthetic_records(item) if r[2] != _submitted_line(item)]
+                _print(sorted(more, key=lambda r: r[0]), log_type, out)
+                shown_final = final
+        return 0
+
+    # ---- helpers -----------------------------------------------------------------------
+
+    def _map(self, fn: Callable[[Any], Any], items: list[Any]) -> list[Any]:
+        if len(items) <= 1:
+            return [fn(x) for x in items]
+        with ThreadPoolExecutor(max_workers=min(THREADS, len(items))) as pool:
+            return list(pool.map(fn, items))
+
+
+# --------------------------------------------------------------------------------------------
+# Pure helpers (tested without AWS)
+
+
+def _prefetch(gen: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """Read the first item now (in a thread), keep the rest lazy."""
+    try:
+        first = next(gen)
+    except StopIteration:
+        return iter(())
+    return itertools.chain([first], gen)
+
+
+def display_id(item: dict[str, Any]) -> str:
+    aid, idx = item.get("array_id"), item.get("idx")
+    return f"{aid}[{idx}]" if aid is not None and idx is not None else str(item["id"])
+
+
+def job_view(item: dict[str, Any]) -> dict[str, Any]:
+    """A jobs-table item as the dict the TUI and qstat show (the local host's keys)."""
+    return {
+        "id": item["id"], "job_id": display_id(item), "array_id": item.get("array_id"),
+        "idx": item.get("idx"), "name": item.get("name") or "job", "queue": item.get("queue"),
+        "definition": item.get("definition"), "state": item.get("state"),
+        "reason": item.get("reason"), "priority": item.get("priority") or 0,
+        "retries": int(item.get("retries") or 0), "attempts": int(item.get("attempt") or 0),
+        "timeout": item.get("timeout"), "submitted": item.get("submitted"),
+        "started": item.get("started"), "ended": item.get("ended"),
+        "exit_code": item.get("exit_code"), "worker": item.get("worker"), "held": 0,
+    }
+
+
+def explain(item: dict[str, Any]) -> str | None:
+    state = item.get("state")
+    if state == "QUEUED":
+        return (f"queued: {item.get('reason') or 'waiting for a worker'} (the scaler starts "
+                "workers every minute for the backlog)")
+    if state == "RUNNING":
+        where = f" in {item['wregion']}" if item.get("wregion") else ""
+        return f"running on worker {item.get('worker')}{where} (attempt {item.get('attempt')})"
+    return item.get("reason")
+
+
+def _submitted_line(item: dict[str, Any]) -> str:
+    return f"submitted to queue {item.get('queue')} (definition {item.get('definition')})"
+
+
+def synthetic_records(item: dict[str, Any]) -> list[tuple[float, str, str]]:
+    """SYSTEM records kept in the item rather than in the log: the submission, and an end
+    that no worker wrote (cancelled, dead-lettered, lost)."""
+    out = [(float(item.get("submitted") or 0), "SYSTEM", _submitted_line(item))]
+    state, reason = item.get("state"), item.get("reason") or ""
+    if state in ("CANCELLED", "FAILED") and reason and not reason.startswith("exit code") \
+            and reason != "timeout" and not reason.startswith("killed by signal"):
+        out.append((float(item.get("ended") or item.get("submitted") or 0), "SYSTEM",
+                    f"{state.lower()}: {reason}"))
+    return out
+
+
+def read_metrics(cw: Any, namespace: str, queries: list[tuple[str, str, str, dict[str, str], str]],
+                 *, start: float, end: float, period: int = 60
+                 ) -> dict[str, dict[str, list[tuple[float, float]]]]:
+    """GetMetricData for ``(out name, label, metric, dimensions, stat)`` queries; sums are
+    turned into rates per second. Series of the same (name, label) are added up."""
+    out: dict[str, dict[str, dict[float, float]]] = {}
+    from datetime import datetime
+
+    t0 = datetime.fromtimestamp(max(start, end - 14 * 86400), tz=UTC)
+    t1 = datetime.fromtimestamp(end + period, tz=UTC)
+    for base in range(0, len(queries), 500):
+        chunk = queries[base:base + 500]
+        mq = [{"Id": f"m{base + i}", "ReturnData": True, "MetricStat": {
+            "Metric": {"Namespace": namespace, "MetricName": metric,
+                       "Dimensions": [{"Name": k, "Value": v} for k, v in dims.items()]},
+            "Period": period, "Stat": stat}} for i, (_, _, metric, dims, stat) in enumerate(chunk)]
+        token = None
+        while True:
+            kw: dict[str, Any] = {"MetricDataQueries": mq, "StartTime": t0, "EndTime": t1,
+                                  "ScanBy": "TimestampAscending"}
+            if token:
+                kw["NextToken"] = token
+            resp = cw.get_metric_data(**kw)
+            for r in resp.get("MetricDataResults") or []:
+                name, label, _, _, stat = queries[int(r["Id"][1:])]
+                series = out.setdefault(name, {}).setdefault(label, {})
+                for ts, v in zip(r.get("Timestamps") or [], r.get("Values") or [], strict=False):
+                    value = v / period if stat == "Sum" else v
+                    key = ts.timestamp()
+                    series[key] = series.get(key, 0.0) + value
+            token = resp.get("NextToken")
+            if not token:
+                break
+    return {name: {label: sorted(points.items()) for label, points in labels.items()}
+            for name, labels in out.items()}

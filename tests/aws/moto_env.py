@@ -1,0 +1,202 @@
+"""A moto server for the aws tests and what an aws host's stacks would provision in it.
+
+Never real AWS: one ``moto_server`` on 127.0.0.1 with a random free port serves every test of
+the session (started on first use, stopped at exit); fake credentials and the endpoint
+override are put in the environment, so any stray call goes to moto or nowhere.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hyper_tui.aws import schema
+from hyper_tui.aws.session import ENDPOINT_ENV, AwsSession
+
+ACCOUNT = "123456789012"
+REGION = "us-east-1"
+_server: dict[str, Any] = {}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def shared_server() -> str:
+    """The session's moto server URL (started on first use) with the environment set."""
+    if "url" in _server:
+        return _server["url"]
+    exe = Path(sys.executable).parent / "moto_server"
+    last = ""
+    for _ in range(3):
+        port = _free_port()
+        proc = subprocess.Popen([str(exe), "-H", "127.0.0.1", "-p", str(port)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                urllib.request.urlopen(url + "/moto-api/data.json", timeout=1).read()
+                break
+            except OSError:
+                time.sleep(0.1)
+        if proc.poll() is None:
+            _server.update(url=url, proc=proc)
+            atexit.register(_stop)
+            set_environment(url)
+            configure(url, {"batch": {"use_docker": False}})
+            return url
+        last = (proc.stderr.read() if proc.stderr else b"").decode(errors="replace")[-500:]
+    raise RuntimeError(f"moto_server did not start: {last}")
+
+
+def _stop() -> None:
+    proc = _server.get("proc")
+    if proc is not None and proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def set_environment(url: str) -> None:
+    os.environ.update({
+        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing", "AWS_SECURITY_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION,
+        "AWS_CONFIG_FILE": "/nonexistent/aws-config", "AWS_SHARED_CREDENTIALS_FILE":
+        "/nonexistent/aws-credentials", "AWS_EC2_METADATA_DISABLED": "true",
+        ENDPOINT_ENV: url, "AWS_ENDPOINT_URL": url,
+    })
+    os.environ.pop("AWS_PROFILE", None)
+
+
+def reset(url: str) -> None:
+    urllib.request.urlopen(urllib.request.Request(url + "/moto-api/reset", data=b"",
+                                                  method="POST"), timeout=30).read()
+
+
+def configure(url: str, conf: dict[str, Any]) -> None:
+    req = urllib.request.Request(url + "/moto-api/config", data=json.dumps(conf).encode(),
+                                 method="POST", headers={"Content-Type": "application/json"})
+    urllib.request.urlopen(req, timeout=30).read()
+
+
+# --------------------------------------------------------------------------------------------
+# What the stacks would create (names from schema.py)
+
+
+@dataclass
+class Provisioned:
+    host: str
+    session: AwsSession
+    table: str
+    log_group: str
+    work_urls: dict[tuple[str, str], str] = field(default_factory=dict)
+    dlq_urls: dict[tuple[str, str], str] = field(default_factory=dict)
+
+
+def provision(host: str, pairs: list[tuple[str, str]], *, lease: float = schema.LEASE_SECONDS,
+              max_receives: int = schema.MAX_RECEIVES, session: AwsSession | None = None
+              ) -> Provisioned:
+    session = session or AwsSession(REGION)
+    ddb = session.client("dynamodb")
+    table = schema.jobs_table_name(host)
+    ddb.create_table(
+        TableName=table, BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": a, "AttributeType": t} for a, t in (
+            ("id", "S"), ("queue_shard", "S"), ("name", "S"), ("array_id", "S"), ("idx", "N"))],
+        GlobalSecondaryIndexes=[
+            {"IndexName": n, "Projection": {"ProjectionType": "ALL"},
+             "KeySchema": [{"AttributeName": pk, "KeyType": "HASH"},
+                           {"AttributeName": sk, "KeyType": "RANGE"}]}
+            for n, pk, sk in (("by_queue", "queue_shard", "id"), ("by_name", "name", "id"),
+                              ("by_array", "array_id", "idx"))])
+    sqs = session.client("sqs")
+    out = Provisioned(host, session, table, schema.log_group_name(host))
+    for q, d in pairs:
+        dlq = sqs.create_queue(QueueName=schema.dead_letter_queue_name(host, q, d))["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        url = sqs.create_queue(QueueName=schema.work_queue_name(host, q, d), Attributes={
+            "VisibilityTimeout": str(int(lease)),
+            "RedrivePolicy": json.dumps({"deadLetterTargetArn": arn,
+                                         "maxReceiveCount": str(max_receives)})})["QueueUrl"]
+        out.work_urls[(q, d)] = url
+        out.dlq_urls[(q, d)] = dlq
+    session.client("logs").create_log_group(logGroupName=out.log_group)
+    return out
+
+
+def make_host(name: str = "acme", *, queues: tuple[str, ...] = ("q1",),
+              definitions: dict[str, dict[str, Any]] | None = None,
+              regions: tuple[str, ...] = (REGION,), max_vcpus: int = 64,
+              lease: float = 15.0, weights: dict[str, int] | None = None) -> Any:
+    """An aws host registered in the current HYPER_HOME with a cluster, queues, definitions."""
+    from hyper_tui import config, hosts
+    from hyper_tui.apply import apply_config
+
+    cfg = hosts.create_aws_host(name, ACCOUNT, regions[0], select=True)
+    for r in regions[1:]:
+        cfg.add("regions", config.validate_resource("regions", {"name": r}))
+    cfg.add("clusters", config.validate_resource("clusters", {
+        "name": "c1", "max_vcpus": max_vcpus, "compute_envs": 1, "instance_types": ["c5.large"]}))
+    for q in queues:
+        body: dict[str, Any] = {"name": q, "cluster": "c1"}
+        if weights:
+            body["weights"] = weights
+        cfg.add("queues", config.validate_resource("queues", body))
+    for d, extra in (definitions or {"d1": {}}).items():
+        cfg.add("definitions", config.validate_resource("definitions", {
+            "name": d, "image_uri": "public.ecr.aws/docker/library/python:3.12", **extra}))
+    cfg.host.settings.lease_seconds = lease
+    config.save(cfg)
+    apply_config(cfg)
+    return cfg
+
+
+def batch_setup(session: AwsSession, host: str, cluster: str, definitions: list[str],
+                region: str = REGION, max_vcpus: int = 64) -> dict[str, str]:
+    """A compute environment, job queue and job definitions in moto Batch (as the compute
+    stack would create them)."""
+    iam = session.client("iam")
+    ec2 = session.client("ec2", region)
+    try:
+        role = iam.create_role(RoleName="batch-service", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    except iam.exceptions.EntityAlreadyExistsException:
+        role = iam.get_role(RoleName="batch-service")["Role"]["Arn"]
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
+    sg = ec2.create_security_group(GroupName=f"batch-{region}", Description="x", VpcId=vpc)["GroupId"]
+    try:
+        profile = iam.create_instance_profile(InstanceProfileName="batch-instance")["InstanceProfile"]["Arn"]
+    except iam.exceptions.EntityAlreadyExistsException:
+        profile = iam.get_instance_profile(InstanceProfileName="batch-instance")["InstanceProfile"]["Arn"]
+    batch = session.client("batch", region)
+    ce_name = schema.compute_environment_name(host, cluster, 0)
+    ce = batch.create_compute_environment(
+        computeEnvironmentName=ce_name, type="MANAGED", state="ENABLED", serviceRole=role,
+        computeResources={"type": "EC2", "minvCpus": 0, "maxvCpus": max_vcpus, "desiredvCpus": 0,
+                          "instanceTypes": ["c5.large"], "subnets": [subnet],
+                          "securityGroupIds": [sg], "instanceRole": profile})["computeEnvironmentArn"]
+    jq = schema.batch_job_queue_name(host, cluster)
+    batch.create_job_queue(jobQueueName=jq, state="ENABLED", priority=1,
+                           computeEnvironmentOrder=[{"order": 1, "computeEnvironment": ce}])
+    for d in definitions:
+        batch.register_job_definition(
+            jobDefinitionName=schema.batch_job_definition_name(host, d), type="container",
+            containerProperties={"image": "python:3.12", "vcpus": 1, "memory": 512,
+                                 "command": ["/start.sh"]})
+    return {"job_queue": jq, "compute_environment": ce_name}

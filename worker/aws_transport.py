@@ -1,0 +1,1080 @@
+"""The aws transport: the worker agent's side of an aws host (SQS + DynamoDB + CloudWatch Logs).
+
+Work arrives on the (queue, definition) SQS queue as messages of up to ``IDS_PER_MESSAGE`` job
+ids (``{"ids": [...]}``); the jobs themselves are items of the host's jobs table (schema.py).
+
+* **claim**: long-poll the work queue (``WaitTimeSeconds``; visibility timeout = the lease),
+  read the messages' items with one BatchGetItem, then move the jobs the agent asked for from
+  QUEUED to RUNNING with this worker and the next attempt number: conditional writes
+  (``state = QUEUED AND attempt = seen``), batched in one TransactWriteItems. Two workers can
+  never hold the same attempt. A RUNNING job whose holder stopped heartbeating past its lease
+  is taken over (a lost worker: its attempt counts, ``scheduling.after_lost_worker``).
+* **heartbeat**: extend the visibility of the messages this worker holds and write
+  ``heartbeat`` on its running jobs (conditional on the attempt; a failed condition tells us
+  the job was cancelled, or that another worker took it over and this one is lost).
+* **is_cancelled**: the job item's state, read at most every ``cancel_poll`` seconds.
+* **append_log**: records are buffered and sent with PutLogEvents in batches to this worker's
+  own stream (``schema.worker_log_stream_name``), each message ``<job id> TYPE | data``.
+* **report**: write the final state conditionally on the attempt this worker holds (a
+  cancelled or taken-over job is never overwritten); jobs going back to QUEUED (retry on an
+  exit code, interrupted by SIGTERM without using a retry) are sent again as new messages;
+  a message whose jobs are all settled is deleted.
+* Long jobs: when a job runs for more than ``handback_after`` seconds, the other jobs of its
+  message that this worker has not started are sent back to the queue, one per message, so
+  other workers take them.
+
+Standard library and boto3 only (plus the pure ``hyper_tui.scheduling`` and ``schema``). The
+table helpers at the bottom (item codec, conditional updates, the dead-letter sweep) are
+shared with the aws client and the scaler.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import time
+import uuid
+from collections import deque
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from hyper_tui import scheduling
+from hyper_tui.aws import schema
+from hyper_tui.aws.session import AwsSession, aws_errors, error_code
+from worker.agent import Claim, Result
+
+FINAL_STATES = ("SUCCEEDED", "FAILED", "CANCELLED")
+IDS_PER_MESSAGE = schema.IDS_PER_MESSAGE
+POLL_WAIT_S = 5            # long poll of an idle worker's claim
+HANDBACK_AFTER_S = 10.0    # a job running this long hands its message's other jobs back
+CANCEL_POLL_S = 2.0        # the job item is read at most this often for cancellation
+LOG_FLUSH_S = 5.0          # buffered log records older than this go out at the next heartbeat
+METRICS_EVERY_S = 60.0
+MAX_LOG_EVENT = 200_000    # bytes of one log event (CloudWatch allows 256 KiB)
+MAX_LOG_BATCH = 1_000_000  # bytes of one PutLogEvents call (1 MiB with 26 bytes per event)
+MAX_LOG_EVENTS = 10_000
+
+
+# --------------------------------------------------------------------------------------------
+# The transport
+
+
+@dataclass(eq=False)
+class _Message:
+    """A work-queue message this worker received, and the job ids it still answers for."""
+
+    url: str
+    receipt: str
+    ids: list[str]
+    sent: float = 0.0
+    receives: int = 1
+    open: set[str] = field(default_factory=set)
+    watch: bool = False   # carries a job another live worker runs: re-check later, never delete
+
+
+class AwsTransport:
+    def __init__(self, session: AwsSession, *, host: str, table: str, queue_url: str,
+                 log_group: str, worker_id: str, queue: str, definition: str,
+                 region: str | None = None, lease: float = schema.LEASE_SECONDS,
+                 poll_wait: float = POLL_WAIT_S, retry_exit_codes: Sequence[int] = (),
+                 keep_output: bool = True, def_env: Mapping[str, str] | None = None,
+                 handback_after: float = HANDBACK_AFTER_S, cancel_poll: float = CANCEL_POLL_S,
+                 retention_days: float = 30, namespace: str | None = None, vcpus: int = 1,
+                 publish_metrics: bool = True) -> None:
+        self.session = session
+        self.host = host
+        self.table = table
+        self.queue_url = queue_url
+        self.log_group = log_group
+        self.worker_id = worker_id
+        self.queue = queue
+        self.definition = definition
+        self.region = region or session.region
+        self.lease = float(lease)
+        self.poll_wait = max(0, min(20, int(poll_wait)))
+        self.retry_exit_codes = tuple(int(c) for c in retry_exit_codes)
+        self.keep_output = keep_output
+        self.def_env = {str(k): str(v) for k, v in (def_env or {}).items()}
+        self.handback_after = handback_after
+        self.cancel_poll = cancel_poll
+        self.retention_s = float(retention_days) * 86400
+        self.namespace = namespace or schema.metrics_namespace(host)
+        self.vcpus = vcpus
+        self.publish_metrics = publish_metrics
+        self.stream = schema.worker_log_stream_name(worker_id)
+        self.beat_every = max(0.2, self.lease / 3)
+
+        self.ddb = session.client("dynamodb")
+        self.sqs = session.client("sqs")
+        self.logs = session.client("logs")
+
+        self._ready: deque[tuple[_Message, dict[str, Any]]] = deque()
+        self._held: dict[str, _Message] = {}                  # receipt -> message
+        self._open_ids: set[str] = set()                      # ready or claimed, any message
+        self._claimed: dict[str, tuple[_Message, float]] = {}  # job id -> (message, monotonic)
+        self._specs: dict[str, dict[str, Any]] = {}
+        self._cancelled: set[str] = set()
+        self._checked: dict[str, float] = {}
+        self._alive = True
+        self._last_beat = time.monotonic()
+        self._last_wait = 0.0
+        self._logbuf: list[tuple[int, str]] = []
+        self._logbytes = 0
+        self._log_since = 0.0
+        self._stream_ready = False
+        self._finished: dict[str, int] = {}
+        self._metrics_at = time.monotonic()
+        self._urls: dict[tuple[str, str], str] = {(queue, definition): queue_url}
+        self._closed = False
+
+    # ---- construction ------------------------------------------------------------------
+
+    @classmethod
+    def from_environment(cls, *, worker_id: str, queue: str | None = None,
+                         definition: str | None = None, env: Mapping[str, str] | None = None,
+                         session: AwsSession | None = None) -> AwsTransport:
+        """In a worker container: configured by the HYPER_* variables (schema.WORKER_ENV)."""
+        from hyper_tui.errors import UsageError
+
+        e = dict(os.environ if env is None else env)
+        queue = queue or e.get("HYPER_QUEUE")
+        definition = definition or e.get("HYPER_DEFINITION")
+        host = e.get("HYPER_HOST")
+        main = e.get("HYPER_MAIN_REGION") or e.get("AWS_REGION") or e.get("AWS_DEFAULT_REGION")
+        missing = [n for n, v in (("HYPER_HOST", host), ("HYPER_MAIN_REGION", main),
+                                  ("HYPER_QUEUE", queue), ("HYPER_DEFINITION", definition)) if not v]
+        if missing:
+            raise UsageError(f"aws worker: {', '.join(missing)} not set",
+                             fix="run it in a worker container, or use hyper-tui worker --host NAME")
+        assert host and main and queue and definition
+        session = session or AwsSession(main)
+        url = e.get("HYPER_WORK_QUEUE_URL")
+        if url and (queue != e.get("HYPER_QUEUE", queue) or definition != e.get("HYPER_DEFINITION",
+                                                                                definition)):
+            url = None
+        if not url:
+            url = work_queue_url(session, host, queue, definition)
+        codes = [int(c) for c in e.get("HYPER_RETRY_EXIT_CODES", "").replace(",", " ").split()]
+        try:
+            def_env = json.loads(e.get("HYPER_JOB_ENV") or "{}")
+        except ValueError:
+            def_env = {}
+        return cls(session, host=host, table=e.get("HYPER_JOBS_TABLE") or schema.jobs_table_name(host),
+                   queue_url=url, log_group=e.get("HYPER_LOG_GROUP") or schema.log_group_name(host),
+                   worker_id=worker_id, queue=queue, definition=definition,
+                   region=e.get("HYPER_REGION") or main,
+                   lease=float(e.get("HYPER_LEASE_SECONDS") or schema.LEASE_SECONDS),
+                   poll_wait=float(e.get("HYPER_POLL_WAIT") or POLL_WAIT_S),
+                   retry_exit_codes=codes,
+                   keep_output=e.get("HYPER_ENABLE_QLOG", "true").strip().lower()
+                   not in ("false", "0", "no"),
+                   def_env=def_env if isinstance(def_env, dict) else {},
+                   retention_days=float(e.get("HYPER_RETENTION_DAYS") or 30),
+                   namespace=e.get("HYPER_METRICS_NAMESPACE") or None,
+                   vcpus=int(e.get("HYPER_VCPUS") or 1))
+
+    @classmethod
+    def for_host(cls, cfg: Any, *, worker_id: str, queue: str, definition: str,
+                 session: AwsSession | None = None, **kwargs: Any) -> AwsTransport:
+        """On any machine with credentials (``hyper-tui worker --host NAME --queue Q``)."""
+        host = cfg.host
+        d = cfg.get("definitions", definition)
+        cfg.get("queues", queue)
+        session = session or AwsSession(host.main_region)
+        opts: dict[str, Any] = dict(
+            region=os.environ.get("HYPER_REGION") or "on-premise",
+            lease=host.settings.lease_seconds, retry_exit_codes=d.retry_exit_codes,
+            keep_output=d.enable_qlog, def_env=d.environment,
+            retention_days=host.settings.job_retention_days, vcpus=d.vcpus)
+        opts.update(kwargs)
+        return cls(session, host=host.name, table=schema.jobs_table_name(host.name),
+                   queue_url=work_queue_url(session, host.name, queue, definition),
+                   log_group=schema.log_group_name(host.name), worker_id=worker_id,
+                   queue=queue, definition=definition, **opts)
+
+    # ---- claim -------------------------------------------------------------------------
+
+    def claim(self, n: int) -> list[Claim]:
+        out: list[Claim] = []
+        receives = 0
+        with aws_errors("worker: claiming jobs", region=self.session.region):
+            while len(out) < n and self._alive:
+                if not self._ready:
+                    if out or receives >= 3:
+                        break
+                    receives += 1
+                    want = n - len(out)
+                    got = self._receive(1 if want <= 1 else min(10, want),
+                                        self.poll_wait if receives == 1 else 0)
+                    if not got:
+                        break
+                    continue
+                take = []
+                while self._ready and len(take) < n - len(out):
+                    take.append(self._ready.popleft())
+                out.extend(self._claim_items(take))
+        return out
+
+    def _receive(self, max_messages: int, wait: float) -> int:
+        t0 = time.monotonic()
+        resp = self.sqs.receive_message(
+            QueueUrl=self.queue_url, MaxNumberOfMessages=max_messages,
+            WaitTimeSeconds=int(wait), VisibilityTimeout=int(math.ceil(self.lease)),
+            MessageSystemAttributeNames=["ApproximateReceiveCount", "SentTimestamp"])
+        self._last_wait = time.monotonic() - t0 if wait else 0.0
+        msgs: list[_Message] = []
+        bad: list[_Message] = []
+        for m in resp.get("Messages") or []:
+            attrs = m.get("Attributes") or {}
+            ids = parse_body(m.get("Body", ""))
+            msg = _Message(url=self.queue_url, receipt=m["ReceiptHandle"], ids=ids or [],
+                           sent=int(attrs.get("SentTimestamp", "0")) / 1000.0,
+                           receives=int(attrs.get("ApproximateReceiveCount", "1")))
+            if ids is None:
+                _warn(f"deleting a work message that is not a list of job ids: {m.get('Body', '')[:80]!r}")
+                bad.append(msg)
+            else:
+                msgs.append(msg)
+        self._finish(bad)
+        if not msgs:
+            return len(bad)
+        items = batch_get(self.ddb, self.table, [i for m in msgs for i in m.ids])
+        self._load_specs(items.values())
+        now = time.time()
+        settled: list[_Message] = []
+        for msg in msgs:
+            for jid in msg.ids:
+                if jid in self._open_ids or jid in msg.open:
+                    continue  # carried by another message this worker holds
+                verdict = self._classify(items.get(jid), now)
+                if verdict == "ready":
+                    msg.open.add(jid)
+                    self._open_ids.add(jid)
+                    self._ready.append((msg, items[jid]))
+                elif verdict == "watch":
+                    msg.watch = True
+            if msg.open:
+                self._held[msg.receipt] = msg
+            else:
+                settled.append(msg)
+        self._finish(settled)
+        return len(msgs)
+
+    def _classify(self, item: dict[str, Any] | None, now: float) -> str:
+        """``ready`` (claim it), ``watch`` (another live worker runs it) or ``drop``."""
+        if not item:
+            return "drop"
+        state = item.get("state")
+        if state == "QUEUED":
+            return "ready"
+        if state == "RUNNING" and item.get("worker") != self.worker_id:
+            if is_stale(item, now, self.lease):
+                return "ready"
+            return "watch"
+        return "drop"
+
+    def _load_specs(self, items: Iterable[dict[str, Any]]) -> None:
+        need = {it["spec"] for it in items if it.get("spec") and it["spec"] not in self._specs}
+        if need:
+            self._specs.update(batch_get(self.ddb, self.table, sorted(need)))
+            if len(self._specs) > 2048:
+                for k in list(self._specs)[:1024]:
+                    del self._specs[k]
+
+    def _claim_items(self, take: list[tuple[_Message, dict[str, Any]]]) -> list[Claim]:
+        now = time.time()
+        ops: list[dict[str, Any]] = []
+        plan: list[tuple[str, _Message, dict[str, Any], int, str]] = []
+        for msg, item in take:
+            jid = item["id"]
+            attempt = int(item.get("attempt") or 0)
+            u = Update(self.table, jid)
+            if item.get("state") == "QUEUED":
+                u.when("state", "=", "QUEUED")
+                u.when_attempt(item)
+                self._claim_fields(u, attempt + 1, now)
+                plan.append(("claim", msg, item, attempt + 1, ""))
+            else:  # RUNNING on a worker that stopped heartbeating: a lost worker
+                old = str(item.get("worker") or "?")
+                lease = float(item.get("lease") or self.lease)
+                why = f"worker {old} missed its heartbeat for {lease:g}s"
+                o = scheduling.after_lost_worker(attempts=attempt, retries=int(item.get("retries") or 0),
+                                                 why=why)
+                u.when("state", "=", "RUNNING")
+                u.when_attempt(item)
+                u.when("worker", "=", old)
+                u.when_equal_or_missing("heartbeat", item.get("heartbeat"))
+                u.append("history", [{"attempt": attempt, "worker": old, "started": item.get("started"),
+                                      "ended": now, "exit_code": None, "outcome": "lost"}])
+                if o.state == "QUEUED":
+                    self._claim_fields(u, attempt + 1, now)
+                    plan.append(("claim", msg, item, attempt + 1, o.reason or why))
+                else:
+                    u.set("state", "FAILED").set("reason", o.reason).set("ended", now)
+                    u.set(schema.TTL_ATTRIBUTE, int(now + self.retention_s))
+                    u.remove("heartbeat")
+                    plan.append(("fail", msg, item, attempt, o.reason or why))
+            ops.append(u.kwargs())
+        codes = run_updates(self.ddb, ops)
+        claims: list[Claim] = []
+        mono = time.monotonic()
+        for (kind, msg, item, attempt, note), code in zip(plan, codes, strict=True):
+            jid = item["id"]
+            if code is None and kind == "claim":
+                self._claimed[jid] = (msg, mono)
+                claim = self._to_claim(item, attempt, msg)
+                if note:
+                    self.append_log(claim, [(now, "SYSTEM", f"attempt {attempt - 1} lost: {note}")])
+                claims.append(claim)
+                continue
+            if code is None and kind == "fail":
+                self._log_line(jid, now, "SYSTEM", note)
+            self._settle(msg, jid)
+        self._finish_settled()
+        return claims
+
+    def _claim_fields(self, u: Update, attempt: int, now: float) -> None:
+        u.set("state", "RUNNING").set("attempt", attempt).set("worker", self.worker_id)
+        u.set("started", now).set("heartbeat", now).set("lease", self.lease)
+        u.set("wregion", self.region)
+        u.remove("reason", "ended", "exit_code")
+
+    def _to_claim(self, item: dict[str, Any], attempt: int, msg: _Message) -> Claim:
+        spec = self._specs.get(item.get("spec") or "") or item
+        env = dict(self.def_env)
+        env.update({str(k): str(v) for k, v in (spec.get("env") or item.get("env") or {}).items()})
+        aid, idx = item.get("array_id"), item.get("idx")
+        codes = item.get("retry_exit_codes")
+        timeout = item.get("timeout")
+        return Claim(
+            job_id=f"{aid}[{idx}]" if aid is not None and idx is not None else item["id"],
+            key=item["id"], attempt=attempt, queue=item.get("queue") or self.queue,
+            definition=item.get("definition") or self.definition, name=item.get("name") or "job",
+            command=spec.get("command"), argv=spec.get("argv"), env=env, cwd=spec.get("cwd"),
+            timeout=float(timeout) if timeout else None,
+            array_index=int(idx) if aid is not None and idx is not None else None,
+            params=item.get("params") or None, retries=int(item.get("retries") or 0),
+            retry_exit_codes=tuple(int(c) for c in codes) if codes else self.retry_exit_codes,
+            keep_output=self.keep_output, receipt=msg)
+
+    # ---- report ------------------------------------------------------------------------
+
+    def report(self, results: list[Result]) -> None:
+        if not results:
+            return
+        with aws_errors("worker: reporting results", region=self.session.region):
+            self.flush_logs()  # a job's output is in CloudWatch before its final state
+            now = time.time()
+            ops: list[dict[str, Any]] = []
+            plan: list[tuple[Claim, str | None]] = []
+            for r in results:
+                c = r.claim
+                state, reason, extra = decide_outcome(r)
+                u = Update(self.table, c.key)
+                u.append("history", [{
+                    "attempt": c.attempt, "worker": self.worker_id, "started": r.started,
+                    "ended": r.ended, "exit_code": r.exit_code,
+                    "outcome": r.outcome if r.outcome != "exit" else
+                    ("succeeded" if r.exit_code == 0 else "failed")}])
+                u.when_attempt_is(c.attempt)
+                u.when("worker", "=", self.worker_id)
+                if state is None:  # cancelled: the client set CANCELLED; record the attempt
+                    u.when("state", "=", "CANCELLED")
+                else:
+                    u.when("state", "=", "RUNNING")
+                    u.set("state", state)
+                    if r.exit_code is not None:
+                        u.set("exit_code", r.exit_code)
+                    if state == "QUEUED":
+                        u.set("reason", reason or "requeued").set("queued", now)
+                        if extra:
+                            u.add("retries", extra)
+                        u.remove("worker", "heartbeat", "ended")
+                    else:
+                        u.set("ended", r.ended).set(schema.TTL_ATTRIBUTE, int(now + self.retention_s))
+                        u.remove("heartbeat")
+                        if reason:
+                            u.set("reason", reason)
+                        else:
+                            u.remove("reason")
+                ops.append(u.kwargs())
+                plan.append((c, state))
+            codes = run_updates(self.ddb, ops)
+            requeue: dict[str, list[str]] = {}
+            for (c, state), code in zip(plan, codes, strict=True):
+                if code is None and state == "QUEUED":
+                    requeue.setdefault(self._url_for(c.queue, c.definition), []).append(c.key)
+                elif code is None and state in FINAL_STATES:
+                    self._finished[c.queue] = self._finished.get(c.queue, 0) + 1
+                elif code is not None and state is not None:
+                    _warn(f"job {c.job_id}: result of attempt {c.attempt} not recorded ({code}): "
+                          "it was cancelled or another worker took it over")
+            for url, ids in requeue.items():
+                lost = send_ids(self.sqs, url, ids, per_message=IDS_PER_MESSAGE, stamp=now)
+                for jid in lost:
+                    _warn(f"job {jid} was requeued but could not be sent to the work queue")
+            for c, _ in plan:
+                self._claimed.pop(c.key, None)
+                self._checked.pop(c.key, None)
+                self._cancelled.discard(c.key)
+                if isinstance(c.receipt, _Message):
+                    self._settle(c.receipt, c.key)
+            if self._ready and any(r.ended - r.started >= self.handback_after for r in results):
+                self._hand_back(per_message=1)
+            self._finish_settled()
+            self._maybe_publish()
+
+    def _url_for(self, queue: str, definition: str) -> str:
+        key = (queue, definition)
+        if key not in self._urls:
+            self._urls[key] = work_queue_url(self.session, self.host, queue, definition)
+        return self._urls[key]
+
+    # ---- liveness ----------------------------------------------------------------------
+
+    def heartbeat(self, running: list[Claim]) -> bool:
+        now_m = time.monotonic()
+        if now_m - self._last_beat < self.beat_every:
+            if self._log_since and now_m - self._log_since >= LOG_FLUSH_S:
+                self._safe_flush()
+            return self._alive
+        self._last_beat = now_m
+        try:
+            self._extend(list(self._held.values()))
+            now = time.time()
+            for c in running:
+                u = Update(self.table, c.key).set("heartbeat", now)
+                u.when("state", "=", "RUNNING").when("worker", "=", self.worker_id)
+                u.when_attempt_is(c.attempt)
+                try:
+                    self.ddb.update_item(**u.kwargs(), ReturnValuesOnConditionCheckFailure="ALL_OLD")
+                except Exception as err:
+                    if error_code(err) != "ConditionalCheckFailedException":
+                        raise
+                    old = from_item(getattr(err, "response", {}).get("Item") or {})
+                    if old and old.get("state") == "RUNNING" and old.get("worker") != self.worker_id:
+                        self._alive = False  # another worker took the job over: we were lost
+                    self._cancelled.add(c.key)
+            if running and self._ready and any(
+                    now_m - self._claimed.get(c.key, (None, now_m))[1] >= self.handback_after
+                    for c in running):
+                self._hand_back(per_message=1)
+                self._finish_settled()
+        except Exception as err:  # a heartbeat must not kill the job; the lease covers a blip
+            _warn(f"heartbeat failed: {_short(err)}")
+        self._safe_flush()
+        self._maybe_publish()
+        return self._alive
+
+    def _extend(self, msgs: list[_Message]) -> None:
+        by_url: dict[str, list[_Message]] = {}
+        for m in msgs:
+            by_url.setdefault(m.url, []).append(m)
+        for url, group in by_url.items():
+            for i in range(0, len(group), 10):
+                chunk = group[i:i + 10]
+                resp = self.sqs.change_message_visibility_batch(QueueUrl=url, Entries=[
+                    {"Id": str(k), "ReceiptHandle": m.receipt,
+                     "VisibilityTimeout": int(math.ceil(self.lease))}
+                    for k, m in enumerate(chunk)])
+                for f in resp.get("Failed") or []:
+                    _warn(f"could not extend a work message's lease: {f.get('Code')}")
+
+    def is_cancelled(self, claim: Claim) -> bool:
+        if claim.key in self._cancelled:
+            return True
+        now = time.monotonic()
+        if now - self._checked.get(claim.key, -1e9) < self.cancel_poll:
+            return False
+        self._checked[claim.key] = now
+        try:
+            resp = self.ddb.get_item(TableName=self.table, Key={"id": {"S": claim.key}},
+                                     ConsistentRead=True,
+                                     ProjectionExpression="#s, #w, #a",
+                                     ExpressionAttributeNames={"#s": "state", "#w": "worker",
+                                                               "#a": "attempt"})
+        except Exception as err:  # a network blip must not kill a job
+            _warn(f"could not check job {claim.job_id} for cancellation: {_short(err)}")
+            return False
+        item = from_item(resp.get("Item") or {})
+        gone = (not item or item.get("state") != "RUNNING" or item.get("worker") != self.worker_id
+                or int(item.get("attempt") or -1) != claim.attempt)
+        if gone:
+            self._cancelled.add(claim.key)
+        return gone
+
+    def job_started(self, claim: Claim, pgid: int) -> None:
+        """Nothing to record: a lost worker's jobs end with its container or machine."""
+
+    def wait_for_work(self, timeout: float) -> None:
+        if self._last_wait < 1.0:  # claim did not long-poll (poll_wait 0): wait here
+            time.sleep(timeout)
+
+    # ---- logs --------------------------------------------------------------------------
+
+    def append_log(self, claim: Claim, records: list[tuple[float, str, str]]) -> None:
+        for ts, kind, data in records:
+            self._log_line(claim.key, ts, kind, data)
+        if len(self._logbuf) >= 5000 or self._logbytes >= 800_000:
+            self._safe_flush()
+
+    def _log_line(self, key: str, ts: float, kind: str, data: str) -> None:
+        msg = f"{key} {kind} | {data}"
+        size = len(msg.encode("utf-8", errors="replace"))
+        if size > MAX_LOG_EVENT:
+            msg = msg.encode("utf-8", errors="replace")[:MAX_LOG_EVENT].decode("utf-8", "ignore")
+            msg += " [truncated]"
+            size = len(msg.encode())
+        self._logbuf.append((int(ts * 1000), msg))
+        self._logbytes += size + 26
+        if not self._log_since:
+            self._log_since = time.monotonic()
+
+    def _safe_flush(self) -> None:
+        try:
+            self.flush_logs()
+        except Exception as err:  # logs are best effort; the job's state is what matters
+            _warn(f"could not send job logs: {_short(err)}")
+
+    def flush_logs(self) -> None:
+        if not self._logbuf:
+            return
+        events = sorted(self._logbuf, key=lambda e: e[0])
+        self._logbuf, self._logbytes, self._log_since = [], 0, 0.0
+        if not self._stream_ready:
+            self._create_stream()
+        for batch in _log_batches(events):
+            payload = [{"timestamp": t, "message": m} for t, m in batch]
+            try:
+                resp = self.logs.put_log_events(logGroupName=self.log_group,
+                                                logStreamName=self.stream, logEvents=payload)
+            except Exception as err:
+                if error_code(err) != "ResourceNotFoundException":
+                    raise
+                self._create_stream()
+                resp = self.logs.put_log_events(logGroupName=self.log_group,
+                                                logStreamName=self.stream, logEvents=payload)
+            rejected = resp.get("rejectedLogEventsInfo")
+            if rejected:
+                _warn(f"CloudWatch Logs rejected some records: {rejected}")
+
+    def _create_stream(self) -> None:
+        try:
+            self.logs.create_log_stream(logGroupName=self.log_group, logStreamName=self.stream)
+        except Exception as err:
+            if error_code(err) != "ResourceAlreadyExistsException":
+                raise
+        self._stream_ready = True
+
+    # ---- messages ----------------------------------------------------------------------
+
+    def _settle(self, msg: _Message, jid: str) -> None:
+        msg.open.discard(jid)
+        self._open_ids.discard(jid)
+
+    def _hand_back(self, *, per_message: int) -> None:
+        """Send the jobs this worker holds but has not started back to the queue."""
+        items = list(self._ready)
+        self._ready.clear()
+        by_url: dict[str, list[str]] = {}
+        for msg, item in items:
+            by_url.setdefault(msg.url, []).append(item["id"])
+        failed: set[str] = set()
+        for url, ids in by_url.items():
+            failed |= send_ids(self.sqs, url, ids, per_message=per_message, stamp=time.time())
+        for msg, item in items:
+            if item["id"] in failed:
+                self._ready.append((msg, item))
+            else:
+                self._settle(msg, item["id"])
+
+    def _finish_settled(self) -> None:
+        done = [m for m in self._held.values() if not m.open]
+        for m in done:
+            del self._held[m.receipt]
+        self._finish(done)
+
+    def _finish(self, msgs: list[_Message]) -> None:
+        """Delete settled messages; re-hide for a lease those that carry another live
+        worker's job (someone re-checks them later)."""
+        gone = [m for m in msgs if not m.watch]
+        later = [m for m in msgs if m.watch]
+        for group, op in ((gone, "delete"), (later, "hide")):
+            by_url: dict[str, list[_Message]] = {}
+            for m in group:
+                by_url.setdefault(m.url, []).append(m)
+            for url, ms in by_url.items():
+                for i in range(0, len(ms), 10):
+                    chunk = ms[i:i + 10]
+                    try:
+                        if op == "delete":
+                            self.sqs.delete_message_batch(QueueUrl=url, Entries=[
+                                {"Id": str(k), "ReceiptHandle": m.receipt}
+                                for k, m in enumerate(chunk)])
+                        else:
+                            self.sqs.change_message_visibility_batch(QueueUrl=url, Entries=[
+                                {"Id": str(k), "ReceiptHandle": m.receipt,
+                                 "VisibilityTimeout": int(math.ceil(self.lease))}
+                                for k, m in enumerate(chunk)])
+                    except Exception as err:  # the message comes back and is settled again
+                        _warn(f"could not {op} work messages: {_short(err)}")
+
+    # ---- metrics -----------------------------------------------------------------------
+
+    def _maybe_publish(self, force: bool = False) -> None:
+        if not self.publish_metrics or not self._finished:
+            return
+        if not force and time.monotonic() - self._metrics_at < METRICS_EVERY_S:
+            return
+        counts, self._finished = self._finished, {}
+        self._metrics_at = time.monotonic()
+        try:
+            self.session.client("cloudwatch").put_metric_data(Namespace=self.namespace, MetricData=[
+                {"MetricName": schema.METRIC_FINISHED, "Dimensions": [{"Name": "Queue", "Value": q}],
+                 "Value": float(n), "Unit": "Count"} for q, n in sorted(counts.items())])
+        except Exception as err:
+            _warn(f"could not publish metrics: {_short(err)}")
+
+    # ---- end ---------------------------------------------------------------------------
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            if self._ready:
+                self._hand_back(per_message=IDS_PER_MESSAGE)
+            self._finish_settled()
+        except Exception as err:
+            _warn(f"could not hand unstarted jobs back (they return after the lease): {_short(err)}")
+        self._safe_flush()
+        self._maybe_publish(force=True)
+
+
+# --------------------------------------------------------------------------------------------
+# Outcomes (the same rules as the local transport)
+
+
+def decide_outcome(r: Result) -> tuple[str | None, str | None, int]:
+    """(new state or None to leave it, reason, retries to add back) for one result."""
+    c = r.claim
+    if r.outcome == "exit" and r.exit_code is not None:
+        o = scheduling.after_exit(r.exit_code, retry_exit_codes=c.retry_exit_codes,
+                                  attempts=c.attempt, retries=c.retries)
+        return o.state, o.reason, 0
+    if r.outcome == "timeout":
+        return "FAILED", "timeout", 0
+    if r.outcome == "interrupted":
+        o = scheduling.after_interruption(why=r.detail or "worker stopped")
+        return o.state, o.reason, 1
+    if r.outcome == "cancelled":
+        return None, None, 0
+    return "FAILED", r.detail or "the worker could not run the job", 0
+
+
+def is_stale(item: Mapping[str, Any], now: float, default_lease: float) -> bool:
+    """A RUNNING job whose worker has not heartbeaten within its lease."""
+    beat = float(item.get("heartbeat") or item.get("started") or 0)
+    lease = float(item.get("lease") or default_lease)
+    return beat + lease < now
+
+
+# --------------------------------------------------------------------------------------------
+# DynamoDB items (low-level client; numbers as int/float, never Decimal)
+
+
+def to_attr(v: Any) -> dict[str, Any]:
+    if v is None:
+        return {"NULL": True}
+    if isinstance(v, bool):
+        return {"BOOL": v}
+    if isinstance(v, int):
+        return {"N": str(v)}
+    if isinstance(v, float):
+        if not math.isfinite(v):
+            raise ValueError(f"{v!r} cannot be stored")
+        return {"N": repr(round(v, 6))}
+    if isinstance(v, Decimal):
+        return {"N": str(v)}
+    if isinstance(v, str):
+        return {"S": v}
+    if isinstance(v, (list, tuple)):
+        return {"L": [to_attr(x) for x in v]}
+    if isinstance(v, dict):
+        return {"M": {str(k): to_attr(x) for k, x in v.items()}}
+    raise TypeError(f"cannot store a {type(v).__name__} in DynamoDB")
+
+
+def from_attr(a: Mapping[str, Any]) -> Any:
+    (t, v), = a.items()
+    if t == "S":
+        return v
+    if t == "N":
+        return int(v) if v.lstrip("-").isdigit() else float(v)
+    if t == "BOOL":
+        return bool(v)
+    if t == "NULL":
+        return None
+    if t == "L":
+        return [from_attr(x) for x in v]
+    if t == "M":
+        return {k: from_attr(x) for k, x in v.items()}
+    if t == "SS":
+        return list(v)
+    if t == "NS":
+        return [int(x) if x.lstrip("-").isdigit() else float(x) for x in v]
+    return v
+
+
+def to_item(d: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: to_attr(v) for k, v in d.items() if v is not None}
+
+
+def from_item(item: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: from_attr(v) for k, v in item.items()}
+
+
+class Update:
+    """A conditional UpdateItem, built without string juggling at the call sites."""
+
+    def __init__(self, table: str, key: str) -> None:
+        self.table = table
+        self.key = key
+        self._set: list[str] = []
+        self._remove: list[str] = []
+        self._add: list[str] = []
+        self._cond: list[str] = []
+        self.names: dict[str, str] = {}
+        self.values: dict[str, Any] = {}
+
+    def n(self, attr: str) -> str:
+        alias = "#" + "".join(ch if ch.isalnum() else "_" for ch in attr)
+        self.names[alias] = attr
+        return alias
+
+    def v(self, value: Any) -> str:
+        k = f":v{len(self.values)}"
+        self.values[k] = to_attr(value)
+        return k
+
+    def set(self, attr: str, value: Any) -> Update:
+        self._set.append(f"{self.n(attr)} = {self.v(value)}")
+        return self
+
+    def append(self, attr: str, items: list[Any]) -> Update:
+        a = self.n(attr)
+        self._set.append(f"{a} = list_append(if_not_exists({a}, {self.v([])}), {self.v(items)})")
+        return self
+
+    def add(self, attr: str, amount: int) -> Update:
+        self._add.append(f"{self.n(attr)} {self.v(amount)}")
+        return self
+
+    def remove(self, *attrs: str) -> Update:
+        self._remove.extend(self.n(a) for a in attrs)
+        return self
+
+    def when(self, attr: str, op: str, value: Any) -> Update:
+        self._cond.append(f"{self.n(attr)} {op} {self.v(value)}")
+        return self
+
+    def when_in(self, attr: str, values: Sequence[Any]) -> Update:
+        self._cond.append(f"{self.n(attr)} IN ({', '.join(self.v(x) for x in values)})")
+        return self
+
+    def when_attempt(self, item: Mapping[str, Any]) -> Update:
+        """The attempt seen in ``item`` (absent means 0: an item written by another tool)."""
+        if "attempt" in item:
+            return self.when("attempt", "=", int(item["attempt"] or 0))
+        self._cond.append(f"attribute_not_exists({self.n('attempt')})")
+        return self
+
+    def when_attempt_is(self, attempt: int) -> Update:
+        return self.when("attempt", "=", int(attempt))
+
+    def when_equal_or_missing(self, attr: str, value: Any) -> Update:
+        if value is None:
+            self._cond.append(f"attribute_not_exists({self.n(attr)})")
+            return self
+        return self.when(attr, "=", value)
+
+    def kwargs(self) -> dict[str, Any]:
+        parts = []
+        if self._set:
+            parts.append("SET " + ", ".join(self._set))
+        if self._remove:
+            parts.append("REMOVE " + ", ".join(self._remove))
+        if self._add:
+            parts.append("ADD " + ", ".join(self._add))
+        kw: dict[str, Any] = {"TableName": self.table, "Key": {"id": {"S": self.key}},
+                              "UpdateExpression": " ".join(parts),
+                              "ExpressionAttributeNames": dict(self.names)}
+        if self.values:
+            kw["ExpressionAttributeValues"] = dict(self.values)
+        if self._cond:
+            kw["ConditionExpression"] = " AND ".join(f"({c})" for c in self._cond)
+        return kw
+
+
+def run_updates(ddb: Any, ops: list[dict[str, Any]], *, tries: int = 6) -> list[str | None]:
+    """Apply conditional updates; per update, ``None`` when it was applied, else the reason
+    (``ConditionalCheckFailed``...). One update is one UpdateItem; several go in
+    TransactWriteItems of up to 100 (one request instead of many); an update whose condition
+    fails is dropped and the others are tried again."""
+    codes: list[str | None] = [None] * len(ops)
+    for start in range(0, len(ops), 100):
+        todo = list(range(start, min(start + 100, len(ops))))
+        delay = 0.02
+        for _ in range(tries):
+            if not todo:
+                break
+            if len(todo) == 1:
+                i = todo[0]
+                try:
+                    ddb.update_item(**ops[i])
+                except Exception as err:
+                    if error_code(err) != "ConditionalCheckFailedException":
+                        raise
+                    codes[i] = "ConditionalCheckFailed"
+                todo = []
+                break
+            try:
+                ddb.transact_write_items(TransactItems=[{"Update": ops[i]} for i in todo],
+                                         ClientRequestToken=uuid.uuid4().hex)
+                todo = []
+                break
+            except Exception as err:
+                if error_code(err) != "TransactionCanceledException":
+                    raise
+                reasons = getattr(err, "response", {}).get("CancellationReasons") or []
+                retry = []
+                conflict = not reasons
+                for i, reason in zip(todo, reasons or [{}] * len(todo), strict=True):
+                    code = (reason or {}).get("Code") or "None"
+                    if code == "None":
+                        retry.append(i)
+                    elif code in ("TransactionConflict", "ThrottlingError",
+                                  "ProvisionedThroughputExceeded"):
+                        retry.append(i)
+                        conflict = True
+                    else:
+                        codes[i] = code
+                todo = retry
+                if conflict:
+                    time.sleep(delay)
+                    delay *= 2
+        for i in todo:
+            codes[i] = "TransactionConflict"
+    return codes
+
+
+def batch_get(ddb: Any, table: str, ids: Iterable[str], *, consistent: bool = True,
+              projection: str | None = None, names: dict[str, str] | None = None
+              ) -> dict[str, dict[str, Any]]:
+    """Items by id (100 per BatchGetItem; unprocessed keys retried with backoff)."""
+    out: dict[str, dict[str, Any]] = {}
+    unique = list(dict.fromkeys(ids))
+    for start in range(0, len(unique), 100):
+        spec: dict[str, Any] = {"Keys": [{"id": {"S": i}} for i in unique[start:start + 100]],
+                                "ConsistentRead": consistent}
+        if projection:
+            spec["ProjectionExpression"] = projection
+            if names:
+                spec["ExpressionAttributeNames"] = names
+        req: dict[str, Any] = {table: spec}
+        delay = 0.05
+        for _ in range(10):
+            resp = ddb.batch_get_item(RequestItems=req)
+            for raw in (resp.get("Responses") or {}).get(table, []):
+                item = from_item(raw)
+                out[item["id"]] = item
+            req = resp.get("UnprocessedKeys") or {}
+            if not req:
+                break
+            time.sleep(delay)
+            delay = min(delay * 2, 2.0)
+    return out
+
+
+def parse_body(body: str) -> list[str] | None:
+    """Job ids of a work message: ``{"ids": [...]}`` (None when it is not one)."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return None
+    ids = data.get("ids") if isinstance(data, dict) else None
+    if not isinstance(ids, list) or not all(isinstance(i, str) and i for i in ids):
+        return None
+    return ids
+
+
+def send_ids(sqs: Any, url: str, ids: Sequence[str], *, per_message: int = IDS_PER_MESSAGE,
+             stamp: float | None = None, tries: int = 3) -> set[str]:
+    """Send job ids to a work queue, ``per_message`` ids a message and 10 messages a call;
+    return the ids that could not be sent."""
+    bodies = [list(ids[i:i + per_message]) for i in range(0, len(ids), max(1, per_message))]
+    failed: set[str] = set()
+    for start in range(0, len(bodies), 10):
+        pending = {str(k): b for k, b in enumerate(bodies[start:start + 10])}
+        delay = 0.05
+        for attempt in range(tries):
+            if not pending:
+                break
+            if attempt:
+                time.sleep(delay)
+                delay *= 2
+            body = {k: {"ids": b} | ({"t": round(stamp, 3)} if stamp else {})
+                    for k, b in pending.items()}
+            resp = sqs.send_message_batch(QueueUrl=url, Entries=[
+                {"Id": k, "MessageBody": json.dumps(b, separators=(",", ":"))}
+                for k, b in body.items()])
+            pending = {f["Id"]: pending[f["Id"]] for f in resp.get("Failed") or []
+                       if f.get("Id") in pending}
+        for b in pending.values():
+            failed.update(b)
+    return failed
+
+
+def work_queue_url(session: AwsSession, host: str, queue: str, definition: str) -> str:
+    name = schema.work_queue_name(host, queue, definition)
+    with aws_errors(f"work queue {name}", region=session.region):
+        return session.client("sqs").get_queue_url(QueueName=name)["QueueUrl"]
+
+
+def _log_batches(events: list[tuple[int, str]]) -> Iterable[list[tuple[int, str]]]:
+    batch: list[tuple[int, str]] = []
+    size = 0
+    for t, m in events:
+        s = len(m.encode("utf-8", errors="replace")) + 26
+        if batch and (len(batch) >= MAX_LOG_EVENTS or size + s > MAX_LOG_BATCH
+                      or t - batch[0][0] >= 23 * 3600 * 1000):
+            yield batch
+            batch, size = [], 0
+        batch.append((t, m))
+        size += s
+    if batch:
+        yield batch
+
+
+def _warn(text: str) -> None:
+    sys.stderr.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} aws worker: {text}\n")
+    sys.stderr.flush()
+
+
+def _short(err: BaseException) -> str:
+    code = error_code(err)
+    return f"{code}: {err}" if code else f"{type(err).__name__}: {err}"
+
+
+# --------------------------------------------------------------------------------------------
+# The dead-letter sweep (run by the scaler every pass, and by the client on demand)
+
+
+@dataclass
+class SweepResult:
+    failed: int = 0
+    requeued: int = 0
+    kept: int = 0
+    messages: int = 0
+    failed_by_queue: dict[str, int] = field(default_factory=dict)
+
+
+DEAD_LETTER_REASON = ("dead-lettered: its work message was received {n} times and no worker "
+                      "finished the job (workers crash or cannot start it; see the workers' logs)")
+
+
+def sweep_dead_letters(session: AwsSession, *, table: str, dlq_url: str, work_url: str,
+                       default_lease: float = schema.LEASE_SECONDS, retention_days: float = 30,
+                       max_batches: int = 10, now: float | None = None) -> SweepResult:
+    """Settle the jobs of messages that went to a dead-letter queue after MAX_RECEIVES:
+
+    * QUEUED (and no newer message carries it): FAILED with the reason;
+    * RUNNING on a worker that stopped heartbeating: a lost worker, requeued (a new message)
+      or FAILED by ``scheduling.after_lost_worker``;
+    * RUNNING on a live worker: the message is kept and looked at again next pass;
+    * anything else is settled already. Settled messages are deleted.
+    """
+    sqs = session.client("sqs")
+    ddb = session.client("dynamodb")
+    out = SweepResult()
+    for _ in range(max_batches):
+        resp = sqs.receive_message(QueueUrl=dlq_url, MaxNumberOfMessages=10, WaitTimeSeconds=0,
+                                   VisibilityTimeout=60,
+                                   MessageSystemAttributeNames=["SentTimestamp",
+                                                                "ApproximateReceiveCount"])
+        msgs = resp.get("Messages") or []
+        if not msgs:
+            break
+        out.messages += len(msgs)
+        parsed = [(m, parse_body(m.get("Body", "")) or []) for m in msgs]
+        items = batch_get(ddb, table, [i for _, ids in parsed for i in ids])
+        t = time.time() if now is None else now
+        ops: list[dict[str, Any]] = []
+        plan: list[tuple[str, dict[str, Any]]] = []
+        keep: set[str] = set()
+        for m, ids in parsed:
+            sent = int((m.get("Attributes") or {}).get("SentTimestamp", "0")) / 1000.0
+            for jid in ids:
+                it = items.get(jid)
+                if not it:
+                    continue
+                state = it.get("state")
+                u = Update(table, jid)
+                u.when("state", "=", state).when_attempt(it)
+                if state == "QUEUED":
+                    if float(it.get("queued") or it.get("submitted") or 0) > sent + 1:
+                        continue  # requeued after this message was sent: a newer one carries it
+                    u.set("state", "FAILED").set("ended", t)
+                    u.set("reason", DEAD_LETTER_REASON.format(n=schema.MAX_RECEIVES))
+                    u.set(schema.TTL_ATTRIBUTE, int(t + retention_days * 86400))
+                    ops.append(u.kwargs())
+                    plan.append(("failed", it))
+                elif state == "RUNNING":
+                    if not is_stale(it, t, default_lease):
+                        keep.add(m["ReceiptHandle"])
+                        continue
+                    attempt = int(it.get("attempt") or 0)
+                    w = str(it.get("worker") or "?")
+                    o = scheduling.after_lost_worker(
+                        attempts=attempt, retries=int(it.get("retries") or 0),
+                        why=f"worker {w} was lost (its work message was dead-lettered)")
+                    u.when("worker", "=", w).when_equal_or_missing("heartbeat", it.get("heartbeat"))
+                    u.append("history", [{"attempt": attempt, "worker": w,
+                                          "started": it.get("started"), "ended": t,
+                                          "exit_code": None, "outcome": "lost"}])
+                    u.set("state", o.state).set("reason", o.reason)
+                    u.remove("worker", "heartbeat")
+                    if o.state == "QUEUED":
+                        u.set("queued", t)
+                        plan.append(("requeued", it))
+                    else:
+                        u.set("ended", t).set(schema.TTL_ATTRIBUTE, int(t + retention_days * 86400))
+                        plan.append(("failed", it))
+                    ops.append(u.kwargs())
+        codes = run_updates(ddb, ops)
+        requeue = []
+        for (kind, it), code in zip(plan, codes, strict=True):
+            if code is not None:
+                continue
+            if kind == "failed":
+                out.failed += 1
+                q = str(it.get("queue") or "?")
+                out.failed_by_queue[q] = out.failed_by_queue.get(q, 0) + 1
+            else:
+                out.requeued += 1
+                requeue.append(it["id"])
+        if requeue:
+            send_ids(sqs, work_url, requeue, stamp=t)
+        done = [m for m in msgs if m["ReceiptHandle"] not in keep]
+        out.kept += len(msgs) - len(done)
+        for i in range(0, len(done), 10):
+            sqs.delete_message_batch(QueueUrl=dlq_url, Entries=[
+                {"Id": str(k), "ReceiptHandle": m["ReceiptHandle"]}
+                for k, m in enumerate(done[i:i + 10])])
+        if len(msgs) < 10:
+            break
+    return out
