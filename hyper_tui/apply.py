@@ -21,15 +21,6 @@ def open_store(host: str) -> Store:
     return Store(paths.store_path(host))
 
 
-def config_stamp(host: str) -> str:
-    """Identifies the config file's version (its mtime and size)."""
-    try:
-        st = paths.host_config_file(host).stat()
-    except FileNotFoundError:
-        return ""
-    return f"{st.st_mtime_ns}:{st.st_size}"
-
-
 def apply_config(cfg: HostConfig, store: Store | None = None) -> dict[str, str]:
     """Record every resource of ``cfg`` in the store with its new status.
 
@@ -38,7 +29,7 @@ def apply_config(cfg: HostConfig, store: Store | None = None) -> dict[str, str]:
     own = store is None
     store = store or open_store(cfg.host.name)
     local = cfg.host.kind.value == "local"
-    stamp = config_stamp(cfg.host.name)
+    stamp = paths.config_stamp(cfg.host.name)
     now = time.time()
     changed: dict[str, str] = {}
 

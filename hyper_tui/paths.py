@@ -47,6 +47,15 @@ def store_path(host: str) -> Path:
     return host_data_dir(host) / "store.db"
 
 
+def config_stamp(host: str) -> str:
+    """Identifies the version of a host's config file (mtime and size); "" if it is missing."""
+    try:
+        st = host_config_file(host).stat()
+    except FileNotFoundError:
+        return ""
+    return f"{st.st_mtime_ns}:{st.st_size}"
+
+
 def ensure_private_dir(path: Path) -> Path:
     """Create ``path`` (and parents) with mode 0700: a host's state is the user's alone."""
     path.mkdir(parents=True, exist_ok=True, mode=0o700)

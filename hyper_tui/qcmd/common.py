@@ -12,7 +12,7 @@ import os
 import sys
 
 from hyper_tui import paths, registry
-from hyper_tui.errors import EXIT_INTERRUPTED, EXIT_OK, HyperError, NotFoundError
+from hyper_tui.errors import EXIT_INTERRUPTED, EXIT_OK, HyperError, NotFoundError, UsageError
 
 TYPE_CHECKING = False  # not "from typing import": qsub must start fast
 
@@ -33,7 +33,7 @@ class LocalHost:
         path = paths.store_path(name)
         self.store = Store(path)
         stamp = self.store.get_meta("config_stamp")
-        if stamp is None or stamp != _config_stamp(name):
+        if stamp is None or stamp != paths.config_stamp(name):
             self._reapply()
         self._res: dict[str, dict[str, dict]] | None = None
 
@@ -70,14 +70,6 @@ class LocalHost:
         self.store.close()
 
 
-def _config_stamp(host: str) -> str:
-    try:
-        st = paths.host_config_file(host).stat()
-    except FileNotFoundError:
-        return ""
-    return f"{st.st_mtime_ns}:{st.st_size}"
-
-
 def open_host(name: str | None) -> tuple[str, str]:
     """(host name, kind) of the host to work on."""
     ref = registry.resolve(name)
@@ -112,6 +104,19 @@ def aws_client(host: str) -> Any:
     from hyper_tui.aws.client import AwsHostClient
 
     return AwsHostClient.for_host(host)
+
+
+def parser(prog: str, doc: str | None, **kwargs: Any):
+    """An argparse parser for a q-command: errors raise UsageError (one line, exit 2), so the
+    same parser works from a shell and inside ``hyper-tui --script``."""
+    import argparse
+
+    class QParser(argparse.ArgumentParser):
+        def error(self, message: str) -> None:  # type: ignore[override]
+            raise UsageError(f"{prog}: {message}", fix=f"see {prog} --help")
+
+    return QParser(prog=prog, description=doc, formatter_class=help_formatter, allow_abbrev=False,
+                   **kwargs)
 
 
 def help_formatter(prog: str):

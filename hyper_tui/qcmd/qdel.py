@@ -16,17 +16,11 @@ import json
 import sys
 
 from hyper_tui.errors import UsageError
-from hyper_tui.qcmd.common import LocalHost, help_formatter, open_host, run_main
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
-        raise UsageError(f"qdel: {message}", fix="see qdel --help")
+from hyper_tui.qcmd.common import LocalHost, open_host, parser, run_main
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="qdel", description=__doc__, formatter_class=help_formatter,
-                allow_abbrev=False)
+    p = parser("qdel", __doc__)
     p.add_argument("ids", nargs="*", metavar="ID")
     p.add_argument("-i", "--job-id", dest="job_ids", action="append", default=[])
     p.add_argument("-q", "--queue")

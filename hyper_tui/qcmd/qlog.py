@@ -14,19 +14,13 @@ import time
 from pathlib import Path
 
 from hyper_tui.errors import UsageError, ValidationError
-from hyper_tui.qcmd.common import LocalHost, help_formatter, open_host, run_main
+from hyper_tui.qcmd.common import LocalHost, open_host, parser, run_main
 
 TYPES = ("SYSTEM", "STDOUT", "STDERR", "METRICS")
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
-        raise UsageError(f"qlog: {message}", fix="see qlog --help")
-
-
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="qlog", description=__doc__, formatter_class=help_formatter,
-                allow_abbrev=False)
+    p = parser("qlog", __doc__)
     p.add_argument("id", nargs="?", metavar="ID")
     p.add_argument("-i", "--job-id", dest="job_id")
     p.add_argument("-q", "--queue", help="accepted for compatibility; ids are unique per host")

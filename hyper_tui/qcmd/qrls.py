@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 from hyper_tui.errors import UsageError
-from hyper_tui.qcmd.common import LocalHost, help_formatter, open_host, run_main
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
-        raise UsageError(f"qrls: {message}", fix="see qrls --help")
+from hyper_tui.qcmd.common import LocalHost, open_host, parser, run_main
 
 
 def run(argv: list[str]) -> int:
-    p = _Parser(prog="qrls", description=__doc__, allow_abbrev=False, formatter_class=help_formatter)
+    p = parser("qrls", __doc__)
     p.add_argument("ids", nargs="+", metavar="ID")
     p.add_argument("--host")
     args = p.parse_args(argv)

@@ -16,7 +16,7 @@ import time
 
 from hyper_tui.errors import UsageError, ValidationError
 from hyper_tui.local.store import STATES
-from hyper_tui.qcmd.common import LocalHost, help_formatter, open_host, run_main
+from hyper_tui.qcmd.common import LocalHost, open_host, parser, run_main
 
 # Original Cyclone state names -> ours.
 STATE_ALIASES = {"WAITING": "QUEUED", "SUCCESSFUL": "SUCCEEDED", "ERROR": "FAILED", "Q": "QUEUED",
@@ -24,14 +24,8 @@ STATE_ALIASES = {"WAITING": "QUEUED", "SUCCESSFUL": "SUCCEEDED", "ERROR": "FAILE
                  "DONE": "SUCCEEDED", "EXIT": "FAILED"}
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
-        raise UsageError(f"qstat: {message}", fix="see qstat --help")
-
-
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="qstat", description=__doc__, formatter_class=help_formatter,
-                allow_abbrev=False)
+    p = parser("qstat", __doc__)
     p.add_argument("ids", nargs="*", metavar="ID", help="job ids (like -i)")
     p.add_argument("-q", "--queue")
     p.add_argument("-i", "--job-id", dest="job_id")

@@ -20,22 +20,16 @@ import sys
 
 from hyper_tui.errors import NotFoundError, UsageError, ValidationError
 from hyper_tui.local.jobs import ArraySpec, Submission
-from hyper_tui.qcmd.common import LocalHost, help_formatter, open_host, run_main
+from hyper_tui.qcmd.common import LocalHost, open_host, parser, run_main
 
 ARRAY_RE = re.compile(r"^(\d+)-(\d+)(?::(\d+))?(?:%(\d+))?$|^(\d+)(?:%(\d+))?$")
 MAX_ARRAY = 10_000_000
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
-        raise UsageError(f"qsub: {message}", fix="see qsub --help")
-
-
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="qsub", description=__doc__, formatter_class=help_formatter,
-                allow_abbrev=False, add_help=False,
-                epilog="exit codes: 0 ok, 2 usage, 3 invalid value, 4 unknown queue/definition/job, "
-                       "6 store unavailable")
+    p = parser("qsub", __doc__, add_help=False,
+               epilog="exit codes: 0 ok, 2 usage, 3 invalid value, 4 unknown queue/definition/job, "
+                      "6 store unavailable")
     p.add_argument("script", nargs="?", help="script file to run (or - for the script on stdin)")
     p.add_argument("args", nargs=argparse.REMAINDER, help="arguments for the script")
     p.add_argument("-q", "--queue", help="queue (default: the host's default queue)")
@@ -411,7 +405,7 @@ def run(argv: list[str]) -> int:
             ids = submit(host.store, subs)
             ensure_daemon(name)
         else:
-            from hyper_tui.qcmd.common import aws_client
+            from hyper_tui.qcmd.common import aws_client, parser
 
             ids = aws_client(name).submit(subs)
     finally:
