@@ -1,0 +1,40 @@
+#!/bin/sh
+# Entry point of a hyper-tui worker container: AWS Batch runs it (command ["/start.sh"]).
+#
+# Configured by the environment (hyper_tui/aws/schema.py WORKER_ENV): the job definition sets
+#   HYPER_HOST HYPER_MAIN_REGION HYPER_JOBS_TABLE HYPER_LOG_GROUP HYPER_DEFINITION HYPER_REGION
+#   (and HYPER_VCPUS, HYPER_IDLE_TIMEOUT); the scaler adds, per submitted worker,
+#   HYPER_QUEUE and HYPER_WORK_QUEUE_URL.
+# An image may add its own setup (mounts, licences...) as /etc/hyper/start.d/*.sh: each is
+# sourced, in name order, before the agent starts.
+set -eu
+
+missing=""
+for var in HYPER_HOST HYPER_MAIN_REGION HYPER_JOBS_TABLE HYPER_WORK_QUEUE_URL HYPER_QUEUE \
+           HYPER_DEFINITION; do
+    eval "value=\${$var:-}"
+    [ -n "$value" ] || missing="$missing $var"
+done
+if [ -n "$missing" ]; then
+    echo "start.sh: not set:$missing; the job definition and the scaler set them" >&2
+    exit 64
+fi
+
+if [ -d /etc/hyper/start.d ]; then
+    for part in /etc/hyper/start.d/*.sh; do
+        [ -r "$part" ] || continue
+        # shellcheck disable=SC1090
+        . "$part"
+    done
+fi
+
+# One worker id per container: the Batch job id (array children end in :<index>).
+raw_id="${AWS_BATCH_JOB_ID:-$(hostname)}"
+worker_id="w-$(printf '%s' "$raw_id" | tr -c 'A-Za-z0-9_-' '-')"
+
+exec python -m worker --transport aws \
+    --worker-id "$worker_id" \
+    --queue "$HYPER_QUEUE" --definition "$HYPER_DEFINITION" \
+    --region "${HYPER_REGION:-${AWS_REGION:-$HYPER_MAIN_REGION}}" \
+    --vcpus "${HYPER_VCPUS:-1}" \
+    --idle-timeout "${HYPER_IDLE_TIMEOUT:-30}"
