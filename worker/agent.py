@@ -5,7 +5,9 @@ where jobs come from (SQLite locally, SQS + DynamoDB on AWS). Standard library o
 
 A job runs as its own process group (session). Timeout and cancellation kill the whole group:
 SIGTERM first, SIGKILL after the grace period. When the job's leader exits, whatever it left
-in its group is killed too, so nothing of a finished job keeps running.
+in its group is killed too, so nothing of a finished job keeps running. A worker process is a
+child subreaper: a descendant that left the job's group (``setsid``, a double fork) is
+re-parented to the worker when its parents die, and is killed with the rest.
 """
 
 from __future__ import annotations
@@ -95,6 +97,7 @@ class Agent:
         self._last_beat = 0.0
         self._pending: list[Result] = []
         self.hostname = socket.gethostname()
+        self.subreaper = False   # set by adopt_orphans(): leftovers of jobs come back to us
         base = self.o.base_env
         if base is None:
             base = {k: os.environ[k] for k in BASE_ENV_KEYS if k in os.environ}
@@ -106,6 +109,11 @@ class Agent:
     def request_stop(self, reason: str) -> None:
         self.stopping = True
         self.stop_reason = reason
+
+    def adopt_orphans(self) -> None:
+        """Become a child subreaper, so that every process a job started, even one that left
+        its process group, ends up as our child once its parents are gone (Linux only)."""
+        self.subreaper = _become_subreaper()
 
     def install_signal_handlers(self) -> None:
         def on_term(signum, frame):  # spot interruption, daemon shutdown
@@ -228,6 +236,8 @@ class Agent:
         outcome, code, detail = self._supervise(c, proc, log)
         ended = time.time()
         _killpg(proc.pid, signal.SIGKILL)  # leftovers of the job's group
+        if self.subreaper:
+            _kill_children()  # leftovers that left the group (setsid, double fork)
         if tmp:
             _unlink(tmp)
         if outcome == "exit":
@@ -353,6 +363,66 @@ def _killpg(pgid: int, sig: int) -> None:
         pass
 
 
+def _become_subreaper() -> bool:
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(36, 1, 0, 0, 0) == 0  # PR_SET_CHILD_SUBREAPER
+    except (OSError, AttributeError):
+        return False
+
+
+def _children() -> list[int]:
+    """This process's children (Linux ``/proc/PID/task/TID/children``)."""
+    me = os.getpid()
+    out: list[int] = []
+    try:
+        tasks = os.listdir(f"/proc/{me}/task")
+    except OSError:
+        return out
+    for tid in tasks:
+        try:
+            with open(f"/proc/{me}/task/{tid}/children") as fh:
+                out.extend(int(p) for p in fh.read().split())
+        except (OSError, ValueError):
+            continue
+    return out
+
+
+def _kill_children(timeout: float = 5.0) -> int:
+    """Kill and reap every child of this worker. Called between jobs, when the only children a
+    subreaper can have are what a finished job left behind (re-parented to us as their
+    parents die, so repeat until none is left)."""
+    own_group = os.getpgrp()
+    end = time.monotonic() + timeout
+    killed = 0
+    while True:
+        kids = _children()
+        if not kids:
+            return killed
+        for pid in kids:
+            try:
+                group = os.getpgid(pid)
+            except OSError:
+                group = own_group
+            if group != own_group:
+                _killpg(group, signal.SIGKILL)
+            try:
+                os.kill(pid, signal.SIGKILL)
+                killed += 1
+            except OSError:
+                pass
+        for pid in kids:
+            try:
+                os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                pass
+        if time.monotonic() > end:
+            return killed
+        time.sleep(0.005)
+
+
 def _unlink(path: str) -> None:
     try:
         os.unlink(path)
@@ -391,6 +461,7 @@ def run_agent(transport: Transport, options: AgentOptions | None = None,
               on_start: Callable[[Agent], None] | None = None) -> int:
     agent = Agent(transport, options)
     agent.install_signal_handlers()
+    agent.adopt_orphans()
     if on_start:
         on_start(agent)
     try:
