@@ -166,31 +166,32 @@ class AwsHostClient:
         plans = [self._plan(sub, now) for sub in subs]
         written = self._write_items([it for _, items in plans for it in items])
         errors: list[str] = []
-        ok_plans: list[tuple[str, list[dict[str, Any]]]] = []
+        ok_plans: list[tuple[list[str], list[dict[str, Any]]]] = []
         undo: list[str] = []
-        for display, items in plans:
+        for displays, items in plans:
             missing = [it["id"] for it in items if it["id"] not in written]
             if missing:
-                errors.append(f"{display}: {len(missing)} item(s) could not be written")
+                errors.append(f"{displays[0]}: {len(missing)} item(s) could not be written")
                 undo.extend(it["id"] for it in items if it["id"] in written)
             else:
-                ok_plans.append((display, items))
+                ok_plans.append((displays, items))
         if undo:
             self._delete_items(undo)
         failed = self._enqueue([it for _, items in ok_plans for it in items if "state" in it], now)
         if failed:
             errors.append(f"{len(failed)} job(s) could not be queued and were marked FAILED")
         self._publish_submitted(ok_plans)
-        ids = [display for display, _ in ok_plans]
+        ids = [d for displays, _ in ok_plans for d in displays]
         if errors:
             raise UnavailableError(
                 "submit: " + "; ".join(errors[:3]),
                 fix=("submitted: " + ", ".join(ids[:20]) + ("..." if len(ids) > 20 else "")
                      if ids else "nothing was submitted; try again"))
+        self._summary = None
         return ids
 
-    def _plan(self, sub: Submission, now: float) -> tuple[str, list[dict[str, Any]]]:
-        """The display id and items of one submission."""
+    def _plan(self, sub: Submission, now: float) -> tuple[list[str], list[dict[str, Any]]]:
+        """The display ids and items of one submission (written and queued as a unit)."""
         cfg = self.cfg
         cfg.get("queues", sub.queue)
         d = cfg.get("definitions", sub.definition)
@@ -219,10 +220,18 @@ class AwsHostClient:
             "timeout": float(sub.timeout) if sub.timeout else None,
             "retry_exit_codes": list(d.retry_exit_codes) or None,
         }
+        commands = getattr(sub, "commands", None)
+        if commands is not None:  # qsub --stdin: one job per command, all else shared
+            if sub.array is not None or sub.array_params is not None:
+                raise UsageError("qsub: --stdin makes one job per line; it does not combine "
+                                 "with arrays")
+            ids = [schema.new_job_id(now) for _ in commands]
+            return ids, [{"id": jid, **common, "queue_shard": schema.queue_shard(sub.queue, jid),
+                          **spec, "command": cmd} for jid, cmd in zip(ids, commands, strict=True)]
         if sub.array is None and sub.array_params is None:
             jid = schema.new_job_id(now)
-            return jid, [{"id": jid, **common, "queue_shard": schema.queue_shard(sub.queue, jid),
-                          **spec}]
+            return [jid], [{"id": jid, **common, "queue_shard": schema.queue_shard(sub.queue, jid),
+                            **spec}]
         aid = schema.new_job_id(now)
         spec_id = schema.array_spec_id(aid)
         if sub.array_params is not None:
@@ -240,7 +249,7 @@ class AwsHostClient:
             items.append({"id": tid, **common, "queue_shard": schema.queue_shard(sub.queue, tid),
                           "array_id": aid, "idx": idx, "spec": spec_id,
                           "params": {str(k): str(v) for k, v in params.items()} if params else None})
-        return f"{aid}[]", items
+        return [f"{aid}[]"], items
 
     def _write_items(self, items: list[dict[str, Any]]) -> set[str]:
         """BatchWriteItem in groups of 25, in parallel; return the ids written."""
@@ -306,7 +315,7 @@ class AwsHostClient:
                 pass
         return failed
 
-    def _publish_submitted(self, plans: list[tuple[str, list[dict[str, Any]]]]) -> None:
+    def _publish_submitted(self, plans: list[tuple[list[str], list[dict[str, Any]]]]) -> None:
         counts: dict[str, int] = {}
         for _, items in plans:
             for it in items:
@@ -666,12 +675,12 @@ class AwsHostClient:
             out["error"] = str(err)
             return out
         out["stacks"] = stacks
-        control = stacks[0]["status"] if stacks else "unknown"
-        states = {s["status"] for s in stacks}
-        if all(s.endswith("_COMPLETE") and "ROLLBACK" not in s and "DELETE" not in s for s in states):
-            out["deployment"] = "DEPLOYED"
-        else:
-            out["deployment"] = control
+
+        def healthy(st: str) -> bool:
+            return st.endswith("_COMPLETE") and "ROLLBACK" not in st and "DELETE" not in st
+
+        bad = [s for s in stacks if not healthy(s["status"])]
+        out["deployment"] = "DEPLOYED" if not bad else bad[0]["status"]
         return out
 
     def emergency_stop(self) -> dict[str, Any]:

@@ -34,7 +34,7 @@ from typing import Any
 from hyper_tui import scheduling
 from hyper_tui.aws import schema
 from hyper_tui.aws.scaler_config import PairConfig, ScalerConfig
-from hyper_tui.aws.session import AwsSession
+from hyper_tui.aws.session import AwsSession, error_code
 
 ACTIVE_BATCH_STATUSES = ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING")
 COUNT_BUDGET = 20_000     # items read per queue per pass; past it the backlog is estimated
@@ -170,14 +170,20 @@ def active_worker_jobs(batch: Any, job_queues: Sequence[str]) -> list[dict[str, 
     ``count`` = array tasks not finished yet."""
     found: list[dict[str, Any]] = []
     for jq in job_queues:
-        for status in ACTIVE_BATCH_STATUSES:
-            for page in batch.get_paginator("list_jobs").paginate(jobQueue=jq, jobStatus=status):
-                for j in page.get("jobSummaryList") or []:
-                    size = (j.get("arrayProperties") or {}).get("size")
-                    found.append({"id": j["jobId"], "name": j.get("jobName", ""),
-                                  "status": j.get("status", status), "size": size,
-                                  "count": 1 if not size else int(size),
-                                  "created": (j.get("createdAt") or 0) / 1000.0})
+        try:
+            for status in ACTIVE_BATCH_STATUSES:
+                for page in batch.get_paginator("list_jobs").paginate(jobQueue=jq,
+                                                                      jobStatus=status):
+                    for j in page.get("jobSummaryList") or []:
+                        size = (j.get("arrayProperties") or {}).get("size")
+                        found.append({"id": j["jobId"], "name": j.get("jobName", ""),
+                                      "status": j.get("status", status), "size": size,
+                                      "count": 1 if not size else int(size),
+                                      "created": (j.get("createdAt") or 0) / 1000.0})
+        except Exception as err:
+            if error_code(err) == "ClientException" and "does not exist" in str(err):
+                continue  # the cluster is not deployed in this region (yet)
+            raise
     arrays = [j for j in found if j["size"]]
     for i in range(0, len(arrays), 100):
         chunk = arrays[i:i + 100]

@@ -1,0 +1,200 @@
+"""The aws host client through the q-commands and the HostClient interface, against moto."""
+
+from __future__ import annotations
+
+import importlib
+import io
+import json
+import time
+
+import pytest
+
+from hyper_tui.aws import schema
+from hyper_tui.errors import NotFoundError, UnavailableError, UsageError
+from hyper_tui.local.jobs import ArraySpec, Submission
+from tests.aws.conftest import AwsHost
+from worker.agent import Agent, AgentOptions
+from worker.aws_transport import AwsTransport, batch_get
+
+
+def q(capsys, cmd: str, *args: str, stdin: str | None = None, monkeypatch=None) -> tuple[int, str, str]:
+    if stdin is not None:
+        import sys
+
+        monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+    code = importlib.import_module(f"hyper_tui.qcmd.{cmd}").main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def run_worker(h: AwsHost, wid: str = "w-1") -> int:
+    t = AwsTransport.for_host(h.cfg, worker_id=wid, queue="q1", definition="d1",
+                              session=h.res.session, poll_wait=0)
+    n = Agent(t, AgentOptions(idle_timeout=0.5, heartbeat_every=0.5)).run()
+    t.close()
+    return n
+
+
+def test_qsub_qstat_qdel_qlog(aws_host: AwsHost, capsys, monkeypatch, tmp_path) -> None:
+    h = aws_host
+    script = tmp_path / "job.sh"
+    script.write_text("#!/bin/sh\n#PBS -N hello\necho hello from $HYPER_JOB_NAME\n")
+    code, out, err = q(capsys, "qsub", "--host", "acme", "-q", "q1", str(script))
+    assert code == 0, err
+    jid = out.strip()
+    assert len(jid) == 20
+    code, out, err = q(capsys, "qsub", "--host", "acme", "-q", "q1", "-J", "1-4", "-c", "echo $HYPER_ARRAY_INDEX")
+    assert code == 0, err
+    arr = out.strip()
+    assert arr.endswith("[]")
+    code, out, err = q(capsys, "qsub", "--host", "acme", "-q", "q1", "--stdin", "-j", "many",
+                       stdin="echo a\necho b\nexit 4\n", monkeypatch=monkeypatch)
+    assert code == 0, err
+    batch = out.split()
+    assert len(batch) == 3
+
+    code, out, err = q(capsys, "qstat", "--host", "acme")
+    assert code == 0, err
+    assert out.splitlines()[1].split()[:3] == ["q1", "0", "8"]
+    code, out, _ = q(capsys, "qstat", "--host", "acme", "-q", "q1")
+    assert "Total: 8" in out and "QUEUED" in out and arr.replace("[]", "[4]") in out
+    code, out, _ = q(capsys, "qstat", "--host", "acme", "-j", "many", "--only-job-id-out")
+    assert sorted(out.split()) == sorted(batch)
+
+    code, out, err = q(capsys, "qdel", "--host", "acme", batch[0])
+    assert code == 0 and "cancelled (was QUEUED)" in out, err
+    assert run_worker(h) == 7
+
+    code, out, _ = q(capsys, "qstat", "--host", "acme", "-i", jid)
+    assert "SUCCEEDED" in out and "hello" in out and "attempts:" in out
+    code, out, _ = q(capsys, "qstat", "--host", "acme", "-i", batch[2], "-o", "json")
+    d = json.loads(out)
+    assert d["state"] == "FAILED" and d["exit_code"] == 4 and d["reason"] == "exit code 4"
+    code, out, _ = q(capsys, "qstat", "--host", "acme", "-q", "q1", "-s", "SUCCEEDED", "--limit", "2")
+    assert "(showing 2 of 8" in out
+
+    code, out, err = q(capsys, "qlog", "--host", "acme", jid)
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0].startswith("SYSTEM |") and "submitted to queue q1" in lines[0]
+    assert any(line.startswith("STDOUT |") and line.endswith("hello from hello") for line in lines)
+    code, out, _ = q(capsys, "qlog", "--host", "acme", arr.replace("[]", "[3]"), "-t", "STDOUT")
+    assert out.strip().endswith("| 3")
+    code, out, _ = q(capsys, "qlog", "--host", "acme", batch[0])
+    assert "cancelled: cancelled by qdel" in out
+    code, out, err = q(capsys, "qlog", "--host", "acme", arr)
+    assert code == 2 and "array of 4 tasks" in err
+
+    code, out, _ = q(capsys, "qdel", "--host", "acme", "-q", "q1", "--all")
+    assert out == "no jobs matched\n"  # --all takes the active jobs; these are all done
+    code, out, err = q(capsys, "qstat", "--host", "acme", "-i", "nosuchjob")
+    assert code == 4 and "no job nosuchjob" in err
+
+
+def test_qlog_follow_waits_for_the_end(aws_host: AwsHost, capsys) -> None:
+    import threading
+
+    h = aws_host
+    [jid] = h.client.submit([Submission(queue="q1", definition="d1", name="f",
+                                        command="echo one; sleep 1; echo two")])
+    th = threading.Thread(target=run_worker, args=(h,))
+    th.start()
+    try:
+        assert h.client.qlog(jid, follow=True, poll_s=0.2) == 0
+    finally:
+        th.join()
+    out = capsys.readouterr().out
+    assert out.index("| one") < out.index("| two") < out.index("exit code 0")
+
+
+def test_array_tasks_and_job_views(aws_host: AwsHost) -> None:
+    h = aws_host
+    [arr] = h.client.submit([Submission(queue="q1", definition="d1", name="sweep",
+                                        command="echo N", array_params=[{"N": "x"}, {"N": "y"}])])
+    base = arr[:-2]
+    job = h.client.get_job(arr)
+    assert job["array_size"] == 2 and job["array_states"] == {"QUEUED": 2}
+    assert job["command"] == "echo N" and job["params"] == {"N": "x"}
+    assert h.client.get_job(f"{base}[1]")["params"] == {"N": "y"}
+    assert len(h.client.find(base)) == 2
+    # One spec item for the script, one small item per task.
+    raw = batch_get(h.res.session.client("dynamodb"), h.res.table, [schema.array_spec_id(base)])
+    assert raw[schema.array_spec_id(base)]["command"] == "echo N"
+    run_worker(h)
+    recs, _ = h.client.logs(f"{base}[1]")
+    assert ("STDOUT", "y") in [(k, d) for _, k, d in recs]
+    assert h.client.job_finished(arr)
+    assert [j["job_id"] for j in h.client.list_jobs(queue="q1", limit=1, offset=1)] == [f"{base}[0]"]
+
+
+def test_submit_errors_are_one_line(aws_host: AwsHost, monkeypatch) -> None:
+    h = aws_host
+    with pytest.raises(NotFoundError, match="no queue named 'nope'"):
+        h.client.submit([Submission(queue="nope", definition="d1", name="x", command="true")])
+    with pytest.raises(UsageError, match="holds are a local-host feature"):
+        h.client.submit([Submission(queue="q1", definition="d1", name="x", command="true", hold=True)])
+    with pytest.raises(UsageError, match="max-running"):
+        h.client.submit([Submission(queue="q1", definition="d1", name="x", command="true",
+                                    array=ArraySpec(0, 3, 1, 2))])
+
+    # Enqueueing fails for some ids: those jobs FAIL with the reason, the caller is told.
+    import hyper_tui.aws.client as mod
+
+    real = mod.send_ids
+
+    def flaky(sqs, url, ids, **kw):
+        sent = real(sqs, url, ids[:2], **kw)
+        return sent | set(ids[2:])
+
+    monkeypatch.setattr(mod, "send_ids", flaky)
+    with pytest.raises(UnavailableError, match="could not be queued") as e:
+        h.client.submit([Submission(queue="q1", definition="d1", name=f"n{i}", command="true")
+                         for i in range(4)])
+    assert "submitted:" in str(e.value)
+    counts = h.client.count_jobs(queue="q1")
+    assert counts["QUEUED"] == 2 and counts["FAILED"] == 2
+    failed = h.client.list_jobs(queue="q1", state="FAILED")
+    assert all(j["reason"].startswith("could not be queued") for j in failed)
+
+
+def test_missing_table_is_a_clear_error(home, capsys) -> None:
+    from tests.aws import moto_env
+
+    moto_env.make_host()  # declared but never deployed
+    code, out, err = q(capsys, "qstat", "--host", "acme", "-q", "q1")
+    assert code == 4 and err.count("\n") == 1 and "Traceback" not in err
+    assert "is the host deployed" in err
+
+
+def test_metrics_read_back(aws_host: AwsHost) -> None:
+    from hyper_tui.aws.scaler import PairObservation, publish_metrics
+    from hyper_tui.aws.scaler_config import build_scaler_config
+
+    h = aws_host
+    t0 = time.time()
+    h.client.submit([Submission(queue="q1", definition="d1", name="m", command="true")
+                     for _ in range(3)])
+    sc = build_scaler_config(h.cfg)
+    obs = {("q1", "d1"): PairObservation(queued=7, running=2, workers={"us-east-1": 3})}
+    assert publish_metrics(h.res.session.client("cloudwatch"), sc, sc.pairs, obs, {"q1": 1}) >= 6
+    m = h.client.metrics(t0 - 120)
+    assert m["jobs_queued"]["q1"][-1][1] == 7
+    assert m["jobs_running"]["q1"][-1][1] == 2
+    assert m["workers"]["us-east-1"][-1][1] == 3
+    assert m["vcpus"]["us-east-1"][-1][1] == 3
+    assert m["backlog"]["d1"][-1][1] == 7
+    assert m["submitted_per_s"][""][-1][1] == pytest.approx(3 / 60)
+
+
+def test_status_and_resources(aws_host: AwsHost) -> None:
+    h = aws_host
+    cf = h.res.session.client("cloudformation")
+    cf.create_stack(StackName=schema.control_stack_name(h.name, "us-east-1"), TemplateBody=json.dumps(
+        {"Resources": {"H": {"Type": "AWS::CloudFormation::WaitConditionHandle"}}}))
+    st = h.client.status()
+    assert st["kind"] == "aws" and st["stacks"][0]["status"] == "CREATE_COMPLETE"
+    assert st["stacks"][1]["status"] == "NOT_DEPLOYED" and st["deployment"] == "NOT_DEPLOYED"
+    assert h.client.stack_events()[0]["status"]
+    status = h.client.resource_status("queues")
+    assert status[("queues", "q1")][0] in ("CREATING", "ACTIVE")
+    assert h.client.workers() == []

@@ -1,0 +1,235 @@
+"""The aws worker transport against moto: real shell jobs, leases, dead letters, SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+from hyper_tui.aws import schema
+from hyper_tui.local.jobs import ArraySpec, Submission
+from tests.aws.conftest import AwsHost, make_aws_host
+from tests.conftest import wait_for
+from worker.agent import Agent, AgentOptions, Result
+from worker.aws_transport import AwsTransport, batch_get
+
+
+def transport(h: AwsHost, wid: str, **kw) -> AwsTransport:
+    kw.setdefault("poll_wait", 0)
+    return AwsTransport.for_host(h.cfg, worker_id=wid, queue="q1", definition="d1",
+                                 session=h.res.session, **kw)
+
+
+def items(h: AwsHost, ids: list[str]) -> dict[str, dict]:
+    return batch_get(h.res.session.client("dynamodb"), h.res.table, ids)
+
+
+def queue_depth(h: AwsHost, url: str | None = None) -> int:
+    attrs = h.res.session.client("sqs").get_queue_attributes(
+        QueueUrl=url or h.res.work_urls[("q1", "d1")],
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])
+    a = attrs["Attributes"]
+    return int(a["ApproximateNumberOfMessages"]) + int(a["ApproximateNumberOfMessagesNotVisible"])
+
+
+def submit(h: AwsHost, n: int, command: str, **kw) -> list[str]:
+    return h.client.submit([Submission(queue="q1", definition="d1", name=f"j{i}", command=command,
+                                       **kw) for i in range(n)])
+
+
+def test_hundred_shell_jobs_succeed(aws_host: AwsHost) -> None:
+    h = aws_host
+    ids = submit(h, 60, 'echo "out $HYPER_JOB_NAME"; echo err >&2')
+    ids += [i.replace("[]", f"[{k}]") for i in h.client.submit([Submission(
+        queue="q1", definition="d1", name="arr", command="echo task $HYPER_ARRAY_INDEX",
+        array=ArraySpec(0, 39))]) for k in range(40)]
+    assert len(ids) == 100
+    t = transport(h, "w-hundred")
+    n = Agent(t, AgentOptions(idle_timeout=1.0, heartbeat_every=0.5)).run()
+    t.close()
+    assert n == 100
+    counts = h.client.count_jobs(queue="q1")
+    assert counts["SUCCEEDED"] == 100, counts
+    assert queue_depth(h) == 0  # every message settled and deleted
+    recs, _ = h.client.logs(ids[0])
+    kinds = [(k, d) for _, k, d in recs]
+    assert ("STDOUT", "out j0") in kinds and ("STDERR", "err") in kinds
+    assert any(k == "SYSTEM" and d.startswith("exit code 0") for k, d in kinds)
+    recs, _ = h.client.logs(ids[-1])
+    assert ("STDOUT", "task 39") in [(k, d) for _, k, d in recs]
+
+
+def test_lease_expiry_redelivers_to_another_worker(home) -> None:
+    h = make_aws_host(lease=1.0)
+    [jid] = submit(h, 1, "true", retries=2)
+    a = transport(h, "w-a", lease=1.0)
+    [ca] = a.claim(1)
+    assert ca.attempt == 1
+    time.sleep(1.3)  # a stops heartbeating: its lease (message visibility) runs out
+    b = transport(h, "w-b", lease=1.0)
+    got = wait_for(lambda: b.claim(1), timeout=10, what="redelivery")
+    assert got[0].key == jid and got[0].attempt == 2
+    # The lost worker's late report does not overwrite the new attempt...
+    a.report([Result(ca, "exit", 0, time.time(), time.time())])
+    it = items(h, [jid])[jid]
+    assert it["state"] == "RUNNING" and it["worker"] == "w-b" and it["attempt"] == 2
+    assert it["history"][0]["outcome"] == "lost" and it["history"][0]["worker"] == "w-a"
+    # ...and its next heartbeat tells it that it was declared lost.
+    a._last_beat = 0
+    assert a.heartbeat([ca]) is False
+    b.report([Result(got[0], "exit", 0, time.time(), time.time())])
+    assert items(h, [jid])[jid]["state"] == "SUCCEEDED"
+    b.close()
+    assert queue_depth(h) == 0
+
+
+def test_lost_worker_past_retries_fails(home) -> None:
+    h = make_aws_host(lease=1.0)
+    [jid] = submit(h, 1, "true", retries=0)
+    a = transport(h, "w-a", lease=1.0)
+    assert a.claim(1)[0].attempt == 1
+    time.sleep(1.3)
+    b = transport(h, "w-b", lease=1.0)
+    assert wait_for(lambda: items(h, [jid])[jid]["state"] == "FAILED" or b.claim(1),
+                    timeout=10) is True
+    it = items(h, [jid])[jid]
+    assert "no retries left" in it["reason"] and "w-a" in it["reason"]
+
+
+def test_dead_letter_after_max_receives_fails_the_job(home) -> None:
+    h = make_aws_host(lease=1.0, max_receives=2)
+    [jid] = submit(h, 1, "true")
+    sqs = h.res.session.client("sqs")
+    url = h.res.work_urls[("q1", "d1")]
+    for _ in range(2):  # workers that crash before they claim anything
+        msgs = wait_for(lambda: sqs.receive_message(QueueUrl=url, VisibilityTimeout=1,
+                                                    WaitTimeSeconds=1).get("Messages"), timeout=10)
+        assert jid in msgs[0]["Body"]
+        time.sleep(1.1)
+    assert not sqs.receive_message(QueueUrl=url, WaitTimeSeconds=0).get("Messages")  # -> DLQ
+    swept = h.client.sweep_dead_letters()
+    assert swept["failed"] == 1
+    job = h.client.get_job(jid)
+    assert job["state"] == "FAILED" and job["reason"].startswith("dead-lettered")
+    assert queue_depth(h, h.res.dlq_urls[("q1", "d1")]) == 0
+
+
+def test_dead_letter_of_a_requeued_job_is_ignored(home) -> None:
+    """A job requeued after its old message was sent is carried by a newer message."""
+    h = make_aws_host(lease=1.0, max_receives=1)
+    [jid] = submit(h, 1, "exit 3")
+    h.cfg.definitions["d1"].retry_exit_codes = [3]
+    t = transport(h, "w-a", lease=1.0, retry_exit_codes=(3,))
+    [c] = t.claim(1)
+    t.report([Result(c, "exit", 3, time.time(), time.time())])  # retry: requeued, re-sent
+    it = items(h, [jid])[jid]
+    assert it["state"] == "QUEUED" and "exit code 3" in it["reason"]
+    assert queue_depth(h) == 1
+
+
+def test_sigterm_requeues_without_using_a_retry(home) -> None:
+    h = make_aws_host(lease=5.0)
+    [jid] = submit(h, 1, "sleep 30", retries=1)
+    env = dict(os.environ, HYPER_HOST=h.name, HYPER_MAIN_REGION="us-east-1",
+               HYPER_JOBS_TABLE=h.res.table, HYPER_WORK_QUEUE_URL=h.res.work_urls[("q1", "d1")],
+               HYPER_LOG_GROUP=h.res.log_group, HYPER_QUEUE="q1", HYPER_DEFINITION="d1",
+               HYPER_REGION="us-east-1", HYPER_LEASE_SECONDS="5", HYPER_POLL_WAIT="1")
+    proc = subprocess.Popen([sys.executable, "-m", "worker", "--transport", "aws",
+                             "--worker-id", "w-spot", "--idle-timeout", "30", "--heartbeat", "0.5"],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        wait_for(lambda: items(h, [jid])[jid]["state"] == "RUNNING", timeout=20, what="running")
+        proc.send_signal(signal.SIGTERM)  # a spot interruption notice
+        proc.wait(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    it = items(h, [jid])[jid]
+    assert it["state"] == "QUEUED", (it, proc.stderr.read().decode() if proc.stderr else "")
+    assert it["reason"].startswith("requeued without using a retry")
+    assert it["attempt"] == 1 and it["retries"] == 2  # the attempt was given back
+    assert it["history"][-1]["outcome"] == "interrupted"
+    # It is on the work queue again and the next worker runs it as attempt 2.
+    t = transport(h, "w-next", lease=5.0)
+    [c] = wait_for(lambda: t.claim(1), timeout=10, what="requeued job")
+    assert c.key == jid and c.attempt == 2
+
+
+def test_cancel_kills_the_running_job(aws_host: AwsHost) -> None:
+    h = aws_host
+    [jid] = submit(h, 1, "sleep 60")
+    t = transport(h, "w-c", cancel_poll=0.2)
+    agent = Agent(t, AgentOptions(idle_timeout=0.5, heartbeat_every=0.5, max_jobs=1))
+    th = threading.Thread(target=agent.run)
+    th.start()
+    wait_for(lambda: items(h, [jid])[jid]["state"] == "RUNNING", timeout=20)
+    [r] = h.client.cancel([jid])
+    assert r.outcome == "cancelled" and r.before == "RUNNING"
+    t0 = time.monotonic()
+    th.join(timeout=20)
+    assert not th.is_alive() and time.monotonic() - t0 < 10
+    it = items(h, [jid])[jid]
+    assert it["state"] == "CANCELLED" and it["history"][-1]["outcome"] == "cancelled"
+    t.close()
+
+
+def test_cancelled_queued_job_is_never_run(aws_host: AwsHost) -> None:
+    h = aws_host
+    ids = submit(h, 3, "true")
+    h.client.cancel([ids[1]])
+    t = transport(h, "w-q")
+    claims = t.claim(10)
+    assert sorted(c.key for c in claims) == sorted([ids[0], ids[2]])
+    t.report([Result(c, "exit", 0, time.time(), time.time()) for c in claims])
+    t.close()
+    assert queue_depth(h) == 0
+
+
+def test_long_job_hands_the_rest_of_its_message_back(aws_host: AwsHost) -> None:
+    h = aws_host
+    ids = submit(h, 5, "true")  # one message of five ids
+    a = transport(h, "w-long", handback_after=0.2)
+    [first] = a.claim(1)
+    time.sleep(0.3)
+    a._last_beat = 0
+    a.heartbeat([first])  # the job runs long: the 4 others go back, one per message
+    b = transport(h, "w-other")
+    got = wait_for(lambda: b.claim(10), timeout=10)
+    got += b.claim(10)
+    assert sorted(c.key for c in got) == sorted(set(ids) - {first.key})
+    assert all(c.attempt == 1 for c in got)
+
+
+def test_timeout_and_bad_message(aws_host: AwsHost) -> None:
+    h = aws_host
+    [jid] = submit(h, 1, "sleep 5", timeout=0.5)
+    h.res.session.client("sqs").send_message(QueueUrl=h.res.work_urls[("q1", "d1")],
+                                             MessageBody="not json")
+    t = transport(h, "w-t")
+    Agent(t, AgentOptions(idle_timeout=0.5, heartbeat_every=0.5)).run()
+    t.close()
+    it = items(h, [jid])[jid]
+    assert it["state"] == "FAILED" and it["reason"] == "timeout"
+    assert queue_depth(h) == 0
+
+
+def test_worker_environment_settings(aws_host: AwsHost, monkeypatch) -> None:
+    h = aws_host
+    env = {"HYPER_HOST": h.name, "HYPER_MAIN_REGION": "us-east-1", "HYPER_QUEUE": "q1",
+           "HYPER_DEFINITION": "d1", "HYPER_ENABLE_QLOG": "false", "HYPER_LEASE_SECONDS": "9",
+           "HYPER_RETRY_EXIT_CODES": "3,4", "HYPER_JOB_ENV": '{"A": "1"}'}
+    t = AwsTransport.from_environment(worker_id="w-env", env=env, session=h.res.session)
+    assert t.queue_url.endswith(schema.work_queue_name(h.name, "q1", "d1"))
+    assert t.keep_output is False and t.lease == 9.0 and t.retry_exit_codes == (3, 4)
+    assert t.table == schema.jobs_table_name(h.name) and t.def_env == {"A": "1"}
+    from hyper_tui.errors import UsageError
+
+    try:
+        AwsTransport.from_environment(worker_id="w", env={}, session=h.res.session)
+    except UsageError as err:
+        assert "HYPER_HOST" in str(err)
+    else:
+        raise AssertionError("missing HYPER_* variables must be a clear error")
