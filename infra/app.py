@@ -62,7 +62,10 @@ def build_app(cfg: HostConfig, *, context: dict[str, Any], outdir: str,
     ctx.update({k: v for k, v in context.items() if k != LOOKUPS_CONTEXT_KEY})
     for region in cfg.regions:
         ctx[az_context_key(account, region)] = list(found.zones(region))
-    app = cdk.App(outdir=outdir, context=ctx, analytics_reporting=False)
+    # The built-in CloudFormation validation only warns, and takes 95% of the synth time;
+    # templates are checked with cfn-lint instead (tests/infra/test_nag_and_lint.py).
+    app = cdk.App(outdir=outdir, context=ctx, analytics_reporting=False, stack_traces=False,
+                  builtin_cloud_formation_validation=False)
 
     def env(region: str) -> cdk.Environment:
         return cdk.Environment(account=account, region=region)
