@@ -36,7 +36,9 @@ class JobsApi(Construct):
     def __init__(self, scope: Construct, id: str, *, host: str, code: lambda_.Code,
                  table: ITable, work_queues: dict[tuple[str, str], sqs.IQueue],
                  queues: list[str], definitions: dict[str, Definition],
-                 retention: logs.RetentionDays) -> None:
+                 retention: logs.RetentionDays, private_endpoint_id: str | None = None) -> None:
+        """``private_endpoint_id``: make the API private, reachable only through this
+        execute-api VPC endpoint (host setting private_api)."""
         super().__init__(scope, id)
         stack = Stack.of(self)
         self.log_group = logs.LogGroup(self, "FunctionLogs", retention=retention)
@@ -67,7 +69,9 @@ class JobsApi(Construct):
             self, "Api",
             rest_api_name=f"{schema.stack_prefix(host)}-api",
             description="hyper-tui job submission and query",
-            endpoint_types=[apigw.EndpointType.REGIONAL],
+            endpoint_types=[apigw.EndpointType.PRIVATE if private_endpoint_id
+                            else apigw.EndpointType.REGIONAL],
+            policy=self._private_policy(private_endpoint_id) if private_endpoint_id else None,
             cloud_watch_role=True,
             deploy_options=apigw.StageOptions(
                 stage_name="v1",
@@ -101,6 +105,7 @@ class JobsApi(Construct):
         plan.add_api_key(self.api_key)
         plan.add_api_stage(stage=self.api.deployment_stage)
 
+        self.private = private_endpoint_id is not None
         suppress(self.role, "AwsSolutions-IAM5",
                  "DynamoDB index ARNs (table/index/*) are needed to Query the three GSIs of "
                  "the jobs table; every other resource is named.",
@@ -117,3 +122,15 @@ class JobsApi(Construct):
         suppress(self.api, "AwsSolutions-APIG3",
                  "No WAF: the API is IAM-authenticated and key-throttled by its usage plan; "
                  "a web ACL adds cost without protecting signed requests further.")
+
+    @staticmethod
+    def _private_policy(endpoint_id: str) -> iam.PolicyDocument:
+        """Callers of this account only, and only through the VPC endpoint (IAM auth still
+        applies to every method)."""
+        invoke = {"actions": ["execute-api:Invoke"], "resources": ["execute-api:/*"]}
+        return iam.PolicyDocument(statements=[
+            iam.PolicyStatement(principals=[iam.AccountRootPrincipal()], **invoke),
+            iam.PolicyStatement(effect=iam.Effect.DENY, principals=[iam.AnyPrincipal()],
+                                conditions={"StringNotEquals": {"aws:SourceVpce": endpoint_id}},
+                                **invoke),
+        ])

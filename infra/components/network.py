@@ -98,6 +98,19 @@ class Network(Construct):
         self.worker_subnets = ec2.SubnetSelection(subnet_type=kind)
         self._endpoints(region.vpc_endpoints)
 
+    def add_api_endpoint(self) -> ec2.InterfaceVpcEndpoint:
+        """The execute-api endpoint through which a private submit API is reached."""
+        endpoint = self.vpc.add_interface_endpoint(
+            "ExecuteApi", service=ec2.InterfaceVpcEndpointAwsService.APIGATEWAY,
+            subnets=ec2.SubnetSelection(subnet_type=self.worker_subnets.subnet_type,
+                                        one_per_az=True),
+            private_dns_enabled=True)
+        suppress(endpoint, "AwsSolutions-EC23",
+                 "The endpoint's security group admits HTTPS only from the VPC's own CIDR "
+                 "(a reference to the VPC, which the rule cannot evaluate), never 0.0.0.0/0.")
+        self.endpoints["ExecuteApi"] = endpoint
+        return endpoint
+
     def _endpoints(self, which: VpcEndpoints) -> None:
         if which is VpcEndpoints.OFF:
             return

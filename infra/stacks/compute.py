@@ -58,6 +58,11 @@ class ComputeStack(Stack):
             worker_log_group=self.worker_logs.log_group_name)
         NetworkParameter(self, "VpcIdParameter", value=self.network.vpc.vpc_id,
                          name=schema.network_parameter_name(host, region.name, "vpc-id"))
+        if region.main and cfg.host.settings.private_api:
+            NetworkParameter(self, "ApiEndpointParameter",
+                             value=self.network.add_api_endpoint().vpc_endpoint_id,
+                             name=schema.network_parameter_name(host, region.name,
+                                                                "api-endpoint-id"))
         self.peering = None
         if region.peer_with_main:
             main = cfg.regions[cfg.host.main_region]

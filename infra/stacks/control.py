@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from aws_cdk import Environment, Stack
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from hyper_tui.aws import schema
@@ -36,9 +37,15 @@ class ControlStack(Stack):
         self.jobs = JobsTable(self, "Jobs", host=host)
         pairs = plan.work_pairs(cfg)
         self.work = WorkQueues(self, "Work", host=host, pairs=pairs)
+        endpoint = None
+        if cfg.host.settings.private_api:  # published by the main compute stack
+            endpoint = ssm.StringParameter.value_for_string_parameter(
+                self, schema.network_parameter_name(host, cfg.host.main_region,
+                                                    "api-endpoint-id"))
         self.api = JobsApi(self, "Api", host=host, code=code, table=self.jobs.table,
                            work_queues=dict(self.work.queues), queues=sorted(cfg.queues),
-                           definitions=cfg.definitions, retention=keep)
+                           definitions=cfg.definitions, retention=keep,
+                           private_endpoint_id=endpoint)
 
         scaler_json = build_scaler_config(cfg, lookups.raw).to_json()
         plan.check_scaler_config_size(len(scaler_json))
