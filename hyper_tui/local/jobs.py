@@ -298,7 +298,22 @@ def list_jobs(store: Store, *, queue: str | None = None, state: str | None = Non
     if where:
         sql += " WHERE " + " AND ".join(where)
     sql += f" ORDER BY id {'DESC' if newest_first else 'ASC'} LIMIT ? OFFSET ?"
-    return [row_to_job(r) for r in store.read(sql, (*args, limit, offset))]
+    rows = [row_to_job(r) for r in store.read(sql, (*args, limit, offset))]
+    _fill_queued_reasons(store, rows)
+    return rows
+
+
+def _fill_queued_reasons(store: Store, rows: list[dict[str, Any]]) -> None:
+    """A queued job without a reason of its own waits for what its (queue, definition) waits
+    for, as the daemon last wrote it: say so, so no job is ever silently waiting."""
+    if not any(r["state"] == QUEUED and not r["reason"] for r in rows):
+        return
+    status = {k[len("status:"):]: json.loads(v).get("reason") for k, v in
+              store.read("SELECT key, value FROM meta WHERE key LIKE 'status:%'")}
+    for r in rows:
+        if r["state"] == QUEUED and not r["reason"]:
+            r["reason"] = status.get(f"{r['queue']}/{r['definition']}") or \
+                "waiting for the scheduler daemon"
 
 
 def count_jobs(store: Store, *, queue: str | None = None, name: str | None = None) -> dict[str, int]:

@@ -273,3 +273,22 @@ def test_retention_purge(home, capsys):
     code, _, _ = q(capsys, "qstat", "-i", jid)
     assert code == 4
     d.store.close()
+
+
+def test_every_waiting_job_says_why(home, capsys):
+    main(["clusters", "update-cluster", "--name", "default", "--max-vcpus", "1"])
+    capsys.readouterr()
+    arr = submit(capsys, "-J", "1-4", "--", "sleep", "1")
+    held = submit(capsys, "--hold", "--", "true")
+    wait_state(f"{arr[:-2]}[1]", "RUNNING")
+
+    def listing():
+        code, out, _ = q(capsys, "qstat", "-q", "default", "-o", "json")
+        rows = json.loads(out)["jobs"]
+        waiting = [r for r in rows if r["state"] in ("QUEUED", "PENDING")]
+        return rows if waiting and all("busy" in (r["reason"] or "") or r["job_id"] == held
+                                       for r in waiting) else None
+
+    rows = wait_for(listing, timeout=15, what="queued jobs to carry the daemon's reason")
+    assert all(r["reason"] for r in rows if r["state"] in ("QUEUED", "PENDING"))
+    q(capsys, "qdel", arr, held)
