@@ -1,0 +1,145 @@
+"""The scaler: the pure decision, and whole passes against moto (SQS, DynamoDB, Batch)."""
+
+from __future__ import annotations
+
+import json
+
+from hyper_tui.aws import schema
+from hyper_tui.aws.scaler import (
+    Launch,
+    PairObservation,
+    apply_weights,
+    decide,
+    handler,
+    run_scaler,
+)
+from hyper_tui.aws.scaler_config import PairConfig, build_scaler_config
+from hyper_tui.local.jobs import Submission
+from tests.aws import moto_env
+from tests.aws.conftest import make_aws_host
+
+
+def pair(q="q", d="d", *, ratio=1.0, vcpus=1, max_vcpus=64, weights=None, cluster="c") -> PairConfig:
+    weights = weights or {"r1": 1}
+    return PairConfig(queue=q, definition=d, cluster=cluster, work_queue_url=f"https://x/{q}-{d}",
+                      ratio=ratio, vcpus=vcpus, max_vcpus=max_vcpus, weights=weights,
+                      batch_job_queue={r: f"jq-{r}" for r in weights},
+                      batch_job_definition={r: f"jd-{d}" for r in weights})
+
+
+# ---- the pure decision ----------------------------------------------------------------------
+
+
+def test_backlog_and_ratio_make_workers() -> None:
+    [d] = decide([pair(ratio=10)], {("q", "d"): PairObservation(queued=95)})
+    assert d.desired == 10 and d.launches == [Launch("q", "d", "r1", 10, "jq-r1", "jd-d")]
+
+
+def test_running_workers_are_not_launched_again() -> None:
+    [d] = decide([pair()], {("q", "d"): PairObservation(queued=3, running=2,
+                                                        workers={"r1": 4})})
+    assert d.desired == 5 and [x.count for x in d.launches] == [1]
+    [d] = decide([pair()], {("q", "d"): PairObservation(queued=0, running=0)})
+    assert d.desired == 0 and d.launches == [] and d.reason == "idle"
+
+
+def test_weights_split_regions_and_vcpus_cap_each() -> None:
+    p = pair(weights={"r1": 1, "r2": 3, "r3": 0}, vcpus=4, max_vcpus=16)
+    [d] = decide([p], {("q", "d"): PairObservation(queued=100)})
+    # 4 workers fit per region (16 / 4), two live regions -> 8, split 1:3 then capped at 4.
+    assert d.desired == 8
+    assert {x.region: x.count for x in d.launches} == {"r1": 4, "r2": 4}
+
+
+def test_one_new_worker_per_visible_message_at_most() -> None:
+    [d] = decide([pair()], {("q", "d"): PairObservation(queued=30, visible_messages=3)})
+    assert d.desired == 3
+
+
+def test_pairs_share_their_cluster_vcpus() -> None:
+    a, b = pair("a", vcpus=2, max_vcpus=10), pair("b", vcpus=2, max_vcpus=10)
+    obs = {("a", "d"): PairObservation(queued=10, workers={"r1": 2}),
+           ("b", "d"): PairObservation(queued=10)}
+    da, db = decide([a, b], obs)
+    # 10 vCPUs, 4 used by a's 2 workers: 3 more workers of 2 vCPUs fit in all.
+    assert sum(x.count for x in da.launches) + sum(x.count for x in db.launches) == 3
+    assert "max_vcpus" in db.reason
+
+
+def test_refreshed_weights_replace_configured_ones() -> None:
+    [p] = apply_weights([pair(weights={"r1": 1, "r2": 1})], {"q": {"r1": 9, "r2": 1}})
+    assert p.weights == {"r1": 9, "r2": 1}
+    [p] = apply_weights([pair(weights={"r1": 1})], {"q": {"r1": 0}})
+    assert p.weights == {"r1": 1}  # all zero would stop the queue: ignored
+
+
+# ---- whole passes against moto ----------------------------------------------------------------
+
+
+def _batch_jobs(session, region: str, jq: str) -> list[dict]:
+    batch = session.client("batch", region)
+    ids = [j["jobId"] for st in ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING",
+                                 "SUCCEEDED", "FAILED")
+           for j in batch.list_jobs(jobQueue=jq, jobStatus=st)["jobSummaryList"]]
+    return batch.describe_jobs(jobs=ids)["jobs"] if ids else []
+
+
+def test_pass_launches_array_jobs_and_publishes_metrics(home) -> None:
+    h = make_aws_host(definitions={"d1": {"jobs_to_workers_ratio": 10}},
+                      regions=("us-east-1", "us-west-2"), weights={"us-east-1": 1, "us-west-2": 3})
+    s = h.res.session
+    for r in ("us-east-1", "us-west-2"):
+        moto_env.batch_setup(s, h.name, "c1", ["d1"], region=r)
+    h.client.submit([Submission(queue="q1", definition="d1", name=f"j{i}", command="true")
+                     for i in range(75)])
+    sc = build_scaler_config(h.cfg)
+    sc.pairs[0].work_queue_url = h.res.work_urls[("q1", "d1")]
+    out = run_scaler(sc, s)
+    assert out["errors"] == []
+    [p] = out["pairs"]
+    assert p["queued"] == 75 and p["desired"] == 8 and p["split"] == {"us-east-1": 2, "us-west-2": 6}
+    launched = {x["region"]: x["count"] for x in out["launched"]}
+    assert launched == {"us-east-1": 2, "us-west-2": 6}
+    jq = schema.batch_job_queue_name(h.name, "c1")
+    [west] = [j for j in _batch_jobs(s, "us-west-2", jq) if "arrayProperties" in j
+              and "size" in j["arrayProperties"]]
+    assert west["arrayProperties"]["size"] == 6
+    assert west["jobName"] == schema.worker_batch_job_name("q1", "d1")
+    env = {e["name"]: e["value"] for e in west["container"]["environment"]}
+    assert env["HYPER_QUEUE"] == "q1" and env["HYPER_REGION"] == "us-west-2"
+    assert env["HYPER_WORK_QUEUE_URL"] == sc.pairs[0].work_queue_url
+    assert set(schema.WORKER_ENV) <= set(env)
+    m = h.client.metrics(0)
+    assert m["jobs_queued"]["q1"][-1][1] == 75 and m["backlog"]["d1"][-1][1] == 75
+    assert m["workers"]["us-east-1"][-1][1] == 0
+
+
+def test_handler_reads_its_config_and_sweeps_dead_letters(home, monkeypatch) -> None:
+    h = make_aws_host(lease=1.0, max_receives=1)
+    moto_env.batch_setup(h.res.session, h.name, "c1", ["d1"])
+    [jid] = h.client.submit([Submission(queue="q1", definition="d1", name="x", command="true")])
+    sqs = h.res.session.client("sqs")
+    url = h.res.work_urls[("q1", "d1")]
+    assert sqs.receive_message(QueueUrl=url, VisibilityTimeout=0)["Messages"]  # a crashed worker
+    assert "Messages" not in sqs.receive_message(QueueUrl=url)  # the message is dead-lettered
+    sc = build_scaler_config(h.cfg)  # the real-AWS queue URL form, as deployed
+    monkeypatch.setenv(schema.SCALER_CONFIG_ENV, sc.to_json())
+    out = handler({}, None)
+    assert out["errors"] == [] and out["swept"]["failed"] == 1
+    assert h.client.get_job(jid)["state"] == "FAILED"
+    assert out["launched"] == []  # nothing left to run
+    json.dumps(out)
+
+
+def test_refreshed_weights_item_steers_the_next_pass(home) -> None:
+    from hyper_tui.aws.weights_refresh import publish_weights
+
+    h = make_aws_host(regions=("us-east-1", "us-west-2"), weights={"us-east-1": 1, "us-west-2": 1})
+    for r in ("us-east-1", "us-west-2"):
+        moto_env.batch_setup(h.res.session, h.name, "c1", ["d1"], region=r)
+    h.client.submit([Submission(queue="q1", definition="d1", name=f"j{i}", command="true")
+                     for i in range(10)])
+    assert publish_weights(h.res.session, h.name, {"q1": {"us-east-1": 0, "us-west-2": 5}})
+    sc = build_scaler_config(h.cfg)
+    out = run_scaler(sc, h.res.session, sweep=False, publish=False)
+    assert {x["region"] for x in out["launched"]} == {"us-west-2"}
