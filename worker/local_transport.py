@@ -161,19 +161,32 @@ class LocalTransport:
                     state, reason = None, None
                 else:
                     state, reason = "FAILED", r.detail or "the worker could not run the job"
+                held = 0
                 if state is not None:
                     requeue = state == "QUEUED"
-                    db.execute(
+                    held = db.execute(
                         "UPDATE jobs SET state=?, reason=?, ended=?, exit_code=?, "
                         "worker=CASE WHEN ? THEN NULL ELSE worker END, retries=retries+? "
                         "WHERE id=? AND state='RUNNING' AND worker=? AND attempts=?",
                         (state, reason, None if requeue else r.ended, r.exit_code, requeue,
-                         extra_retry, int(c.key), self.worker_id, c.attempt))
-                db.execute("INSERT OR REPLACE INTO attempts (job_id, attempt, worker, started, ended, "
+                         extra_retry, int(c.key), self.worker_id, c.attempt)).rowcount
+                if held:
+                    outcome = r.outcome if r.outcome != "exit" else (
+                        "succeeded" if r.exit_code == 0 else "failed")
+                    verb = "INSERT OR REPLACE"
+                else:
+                    # The attempt was taken from this worker before it reported: qdel won the
+                    # race with the job's end, or the lease expired and the job was requeued.
+                    # The job row stands and the attempt agrees with it: never "succeeded".
+                    row = db.execute("SELECT state, attempts FROM jobs WHERE id=?",
+                                     (int(c.key),)).fetchone()
+                    outcome = ("cancelled" if row and row[0] == "CANCELLED" and row[1] == c.attempt
+                               else "lost")
+                    verb = "INSERT OR IGNORE"  # keep the daemon's record of a lost attempt
+                db.execute(f"{verb} INTO attempts (job_id, attempt, worker, started, ended, "
                            "exit_code, outcome) VALUES (?,?,?,?,?,?,?)",
                            (int(c.key), c.attempt, self.worker_id, r.started, r.ended, r.exit_code,
-                            r.outcome if r.outcome != "exit" else
-                            ("succeeded" if r.exit_code == 0 else "failed")))
+                            outcome))
             db.execute("UPDATE workers SET state='IDLE', heartbeat=?, jobs_done=jobs_done+? WHERE id=?",
                        (t, len(results), self.worker_id))
 

@@ -1,0 +1,66 @@
+"""Scenario 1: kill -9 random workers throughout a 5,000-job run (HYPER_RELIABILITY_SCALE
+scales it). Every job ends in exactly one final state, none is lost, none has two succeeded
+attempts, the job rows agree with the attempts table, and every attempt is counted."""
+
+from __future__ import annotations
+
+import random
+import signal
+import time
+
+from tests.reliability.helpers import (
+    assert_no_leftovers,
+    audit,
+    deadline_for,
+    kill,
+    make_host,
+    qsub,
+    scaled,
+    wait_all_final,
+)
+
+JOB = ('echo "$HYPER_ARRAY_INDEX $HYPER_ATTEMPT" >> {ran}; '
+       '[ $((HYPER_ARRAY_INDEX % 20)) -ne 0 ] || sleep 0.2')
+
+
+def test_kill_random_workers_during_a_run(home, tmp_path):
+    h = make_host(workers=4, lease=4.0)
+    n = scaled(5000, minimum=50)
+    ran = tmp_path / "ran"
+    code, out, err = qsub(*h.qsub_env_args(), "-r", "6", "-J", f"1-{n}", "-c", JOB.format(ran=ran))
+    assert code == 0, err
+    head = int(out.strip().removesuffix("[]"))
+    rng = random.Random(1)
+    kills: list[str] = []
+    next_kill = time.monotonic() + 1.0
+
+    def inject(counts) -> None:
+        nonlocal next_kill
+        if time.monotonic() < next_kill:
+            return
+        next_kill = time.monotonic() + rng.uniform(0.3, 1.2)
+        busy = h.rows("SELECT id, pid FROM workers WHERE pid IS NOT NULL AND state != 'LOST'")
+        if busy:
+            wid, pid = rng.choice(busy)
+            if kill(pid, signal.SIGKILL):
+                kills.append(wid)
+
+    t0 = time.monotonic()
+    counts = wait_all_final(h, n, timeout=deadline_for(n), on_tick=inject)
+    seconds = time.monotonic() - t0
+    ids = [jid for (jid,) in h.rows("SELECT id FROM jobs WHERE array_id=?", (head,))]
+    a = audit(h, list(range(head, head + n)))
+    print("\n" + a.line("kill-workers", faults=len(kills), extra=f"seconds={seconds:.0f}"))
+    assert len(ids) == n
+    assert a.lost == 0 and a.duplicated == 0, a.disagree[:10]
+    assert not a.disagree, a.disagree[:10]
+    assert len(kills) >= min(5, n // 100), f"too few faults injected ({len(kills)})"
+    # Attempts of killed workers were counted and requeued.
+    assert a.lost_attempts >= 1
+    # Every job that SUCCEEDED really ran, in the attempt that is recorded as succeeded.
+    executed = {tuple(map(int, line.split())) for line in ran.read_text().split("\n") if line}
+    for idx, attempts in h.rows("SELECT idx, attempts FROM jobs WHERE array_id=? AND state='SUCCEEDED'",
+                                (head,)):
+        assert (idx, attempts) in executed, f"task {idx} SUCCEEDED in attempt {attempts} but never ran it"
+    assert counts["SUCCEEDED"] + counts["FAILED"] == n
+    assert_no_leftovers(h)
