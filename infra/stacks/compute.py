@@ -4,12 +4,12 @@ and (for a peered hub) the peering connection to the main VPC."""
 
 from __future__ import annotations
 
-from aws_cdk import Environment, Stack
+from aws_cdk import Annotations, Environment, Stack
 from constructs import Construct
 
 from hyper_tui.aws import schema
 from hyper_tui.config import HostConfig
-from hyper_tui.model import Region
+from hyper_tui.model import Region, SubnetConfig
 from infra import plan
 from infra.components.batch import ClusterCompute, JobDefinitions, security_group
 from infra.components.images import ImageRepository
@@ -35,6 +35,13 @@ class ComputeStack(Stack):
         imported = lookups.imported_vpc(region.name) if region.vpc_id else None
         self.network = Network(self, "Network", region=region, imported=imported,
                                zones=list(lookups.zones(region.name)), retention=retention(days))
+        if not region.main and region.subnet_config is SubnetConfig.PRIVATE_ISOLATED \
+                and not region.vpc_id:
+            Annotations.of(self).add_warning_v2(
+                "hyper:isolated-hub",
+                f"{region.name}: workers in PRIVATE_ISOLATED subnets of a hub cannot reach the "
+                f"main region's work queues and jobs table ({cfg.host.main_region}); VPC "
+                "endpoints serve their own region only. Use PRIVATE_WITH_NAT.")
         self.security_group = security_group(self, "WorkerSecurityGroup", self.network.vpc)
         self.worker_logs = NamedLogGroup(self, "WorkerLogs",
                                          name=schema.worker_log_group_name(host),

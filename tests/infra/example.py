@@ -14,7 +14,7 @@ host: {name: demo, kind: aws, account: "123456789012", main_region: us-east-1,
 regions:
   us-east-1: {main: true, vpc_cidr: 10.0.0.0/16, subnet_config: PRIVATE_WITH_NAT,
               nat_gateways: 1, vpc_endpoints: DATA_OPTIMISED}
-  eu-west-1: {vpc_cidr: 10.1.0.0/16, subnet_config: PRIVATE_ISOLATED,
+  eu-west-1: {vpc_cidr: 10.1.0.0/16, subnet_config: PRIVATE_WITH_NAT, nat_gateways: 1,
               vpc_endpoints: FOR_PRIVATE_VPC, peer_with_main: true}
   ap-southeast-1: {vpc_id: vpc-0a1b2c3d4e5f60789}
 clusters:

@@ -97,3 +97,10 @@ def test_az_context_key_matches_cdk():
 
     assert az_context_key("123456789012", "eu-west-1") == (
         "availability-zones:account=123456789012:region=eu-west-1")
+
+
+def test_synth_without_lookups_says_what_is_missing(tmp_path):
+    from hyper_tui.aws.synth import synth
+
+    with pytest.raises(ValidationError, match="no availability zones known for region"):
+        synth(example.config(), tmp_path, lookups={})

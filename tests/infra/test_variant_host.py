@@ -1,4 +1,4 @@
-"""A second, single-region host: private API, public subnets, no endpoints, a host image,
+"""A second, single-region host: private API, isolated subnets with every endpoint, a host image,
 a BEST_FIT spot cluster and no dashboard (synth takes about a second)."""
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ CONFIG = """
 host: {name: solo, kind: aws, account: "123456789012", main_region: us-west-2,
        settings: {enable_dashboard: false, private_api: true, job_retention_days: 7}}
 regions:
-  us-west-2: {main: true, vpc_cidr: 10.8.0.0/24, subnet_config: PUBLIC}
+  us-west-2: {main: true, vpc_cidr: 10.8.0.0/24, subnet_config: PRIVATE_ISOLATED,
+              vpc_endpoints: FOR_PRIVATE_VPC}
 clusters:
   bulk: {type: SPOT, allocation_strategy: BEST_FIT, max_vcpus: 10, compute_envs: 3}
 queues:
@@ -52,6 +53,24 @@ def test_only_control_and_one_compute_stack(solo):
     assert {s.stack_name for s in solo.assembly.stacks} == {CONTROL, COMPUTE}
 
 
+def test_public_layout_in_a_bare_stack(tmp_path):
+    from hyper_tui.model import Region
+    from infra.components.logs import retention
+    from infra.components.network import Network
+
+    app = cdk.App(outdir=str(tmp_path), builtin_cloud_formation_validation=False)
+    stack = cdk.Stack(app, "Net", env=cdk.Environment(account="123456789012",
+                                                       region="us-west-2"))
+    net = Network(stack, "Network", region=Region(name="us-west-2", vpc_cidr="10.9.0.0/24",
+                                                  subnet_config="PUBLIC"),
+                  zones=["us-west-2a", "us-west-2b"], imported=None, retention=retention(7))
+    t = Template.from_json(app.synth().get_stack_artifact("Net").template)
+    t.resource_count_is("AWS::EC2::NatGateway", 0)
+    t.resource_count_is("AWS::EC2::Subnet", 2)
+    t.has_resource_properties("AWS::EC2::Subnet", {"MapPublicIpOnLaunch": True})
+    assert len(net.worker_subnet_ids) == 2 and net.endpoints == {}
+
+
 def test_private_api_only_through_the_vpc_endpoint(solo):
     control, compute = template(solo, CONTROL), template(solo, COMPUTE)
     policy = control.find_resources("AWS::ApiGateway::RestApi")
@@ -81,11 +100,12 @@ def test_host_image_is_built_and_copied_into_the_repository(solo):
         "ResourceRequirements": Match.array_with([{"Type": "GPU", "Value": "1"}])})})
 
 
-def test_public_subnets_and_best_fit_spot(solo):
+def test_isolated_subnets_and_best_fit_spot(solo):
     compute = template(solo, COMPUTE)
     compute.resource_count_is("AWS::EC2::NatGateway", 0)
+    compute.resource_count_is("AWS::EC2::InternetGateway", 0)
     compute.resource_count_is("AWS::EC2::Subnet", 2)
-    compute.has_resource_properties("AWS::EC2::Subnet", {"MapPublicIpOnLaunch": True})
+    compute.resource_count_is("AWS::EC2::VPCEndpoint", 13)  # 12 + execute-api
     compute.has_resource_properties("AWS::Batch::ComputeEnvironment", {
         "ReplaceComputeEnvironment": True,
         "ComputeResources": Match.object_like({
