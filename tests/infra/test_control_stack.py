@@ -128,11 +128,11 @@ def test_scaler_runs_every_minute_with_its_config(t):
                                                                "Arn"]}})]})
     env = Capture()
     t.has_resource_properties("AWS::Lambda::Function", {
-        "Handler": "hyper_tui.aws.scaler.handler", "ReservedConcurrentExecutions": 1,
+        "Handler": "hyper_tui.aws.scaler.handler", "Timeout": 55,
         "Environment": {"Variables": env}})
     variables = env.as_object()
     assert variables["HYPER_HOST"] == HOST
-    assert variables["HYPER_JOBS_TABLE"] == {"Ref": Match.any_value()} or variables["HYPER_JOBS_TABLE"]
+    assert "Ref" in variables["HYPER_JOBS_TABLE"]  # the table's name
     assert variables["HYPER_MAIN_REGION"] == MAIN
     config = ScalerConfig.from_json(variables[schema.SCALER_CONFIG_ENV])
     by_pair = {(p.queue, p.definition): p for p in config.pairs}

@@ -30,7 +30,7 @@ def test_no_unsuppressed_nag_error_in_any_stack(synthesized):
 
 
 def test_nag_check_reports_a_finding_without_suppression():
-    app = cdk.App()
+    app = cdk.App(builtin_cloud_formation_validation=False)
     stack = cdk.Stack(app, "Bare")
     sqs.Queue(stack, "Open")  # no TLS-only policy, no DLQ
     fine = sqs.Queue(stack, "Dlq", enforce_ssl=True)
@@ -44,7 +44,7 @@ def test_nag_check_reports_a_finding_without_suppression():
 
 
 def test_a_suppression_needs_a_reason():
-    app = cdk.App()
+    app = cdk.App(builtin_cloud_formation_validation=False)
     stack = cdk.Stack(app, "Bare")
     with pytest.raises(ValueError, match="real reason"):
         nag.suppress(stack, "AwsSolutions-IAM5", "ok")
