@@ -47,7 +47,8 @@ class JobsApi(Construct):
                              description="hyper-tui submit/query API function")
         self.log_group.grant_write(self.role)
         config = {"queues": sorted(queues),
-                  "definitions": {d.name: {"retries": d.retries, "timeout": d.job_timeout_s}
+                  "definitions": {d.name: {"retries": d.retries, "timeout": d.job_timeout_s,
+                                           "retry_exit_codes": d.retry_exit_codes}
                                   for d in definitions.values()}}
         self.function = lambda_.Function(
             self, "Function",
@@ -63,6 +64,9 @@ class JobsApi(Construct):
                     "dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem")
         for queue in work_queues.values():
             queue.grant_send_messages(self.role)
+        self.role.add_to_policy(iam.PolicyStatement(
+            sid="SubmittedMetric", actions=["cloudwatch:PutMetricData"], resources=["*"],
+            conditions={"StringEquals": {"cloudwatch:namespace": schema.metrics_namespace(host)}}))
 
         self.access_logs = logs.LogGroup(self, "AccessLogs", retention=retention)
         self.api = apigw.RestApi(
@@ -108,8 +112,9 @@ class JobsApi(Construct):
         self.private = private_endpoint_id is not None
         suppress(self.role, "AwsSolutions-IAM5",
                  "DynamoDB index ARNs (table/index/*) are needed to Query the three GSIs of "
-                 "the jobs table; every other resource is named.",
-                 [INDEX_ARNS])
+                 "the jobs table; PutMetricData has no resource ARN (limited to the host's "
+                 "namespace by condition); every other resource is named.",
+                 [INDEX_ARNS, "Resource::*"])
         suppress(self.api, "AwsSolutions-IAM4",
                  "API Gateway's account-level CloudWatch role uses the AWS-managed "
                  "AmazonAPIGatewayPushToCloudWatchLogs policy, the documented way to enable "

@@ -1,4 +1,5 @@
-"""The Lambda code asset shared by the API and the scaler: the ``hyper_tui`` package plus the
+"""The Lambda code asset shared by the API and the scaler: the ``hyper_tui`` and ``worker``
+packages (the scaler settles dead letters with the worker's aws transport) plus the
 ``infra/lambdas`` runtime code, nothing else (no tests, no caches, no CDK code)."""
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 EXCLUDE = [
     "*", ".*",
-    "!hyper_tui", "!hyper_tui/**",
+    "!hyper_tui", "!hyper_tui/**", "!worker", "!worker/**.py",
     "!infra", "!infra/__init__.py", "!infra/lambdas", "!infra/lambdas/**",
     "**/__pycache__", "**/*.pyc", "**/*.tcss", "**/tests",
 ]

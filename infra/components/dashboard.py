@@ -49,6 +49,13 @@ class Dashboard(Construct):
             cw.GraphWidget(title="vCPUs per region", width=half, height=6, stacked=True,
                            left=[_search(ns, "Region", schema.METRIC_VCPUS, "Maximum",
                                          "vCPUs")]))
+        self.dashboard.add_widgets(
+            cw.GraphWidget(title="Backlog: queued jobs per definition", width=half, height=6,
+                           left=[_search(ns, "Definition", schema.METRIC_BACKLOG, "Maximum",
+                                         "queued")]),
+            cw.GraphWidget(title="Jobs failed by the dead-letter sweep", width=half, height=6,
+                           left=[_search(ns, "Queue", schema.METRIC_DEAD_LETTERED, "Sum",
+                                         "dead-lettered")]))
         backlog = [cw.Metric(namespace="AWS/SQS",
                              metric_name="ApproximateNumberOfMessagesVisible",
                              dimensions_map={"QueueName": n}, statistic="Maximum",

@@ -57,8 +57,9 @@ class Scaler(Construct):
         table.grant_read_write_data(self.role)
         for queue in work_queues.values():
             queue.grant_send_messages(self.role)  # requeue the jobs of lost workers
-        for queue in (*work_queues.values(), *dead_letter.values()):
             queue.grant(self.role, "sqs:GetQueueAttributes")
+        for queue in dead_letter.values():  # settle dead-lettered messages every pass
+            queue.grant_consume_messages(self.role)
         job_logs.grant_write(self.role)  # SYSTEM events (worker lost, requeued)
         def arn(region: str, kind: str, name: str) -> str:
             return f"arn:{Aws.PARTITION}:batch:{region}:{stack.account}:{kind}/{name}"

@@ -12,7 +12,8 @@ from hyper_tui.aws import schema
 from infra.lambdas.api import handler as h
 
 CONFIG = h.ApiConfig(host="demo", table="demo-jobs", queues=frozenset({"fast", "cheap"}),
-                     definitions={"sim": {"retries": 3, "timeout": 600},
+                     definitions={"sim": {"retries": 3, "timeout": 600,
+                                          "retry_exit_codes": [75]},
                                   "plain": {"retries": 2, "timeout": None}})
 CALLER = "arn:aws:iam::123456789012:user/alice"
 
@@ -25,6 +26,10 @@ class FakeBackend:
         self.fail_put = fail_put
         self.fail_send = fail_send
         self.failed: list[str] = []
+        self.metrics: list[dict[str, int]] = []
+
+    def publish_submitted(self, counts):
+        self.metrics.append(counts)
 
     def put_items(self, items):
         self.put_calls += 1
@@ -88,12 +93,15 @@ def test_submit_writes_items_and_enqueues_ids_ten_per_message():
     messages = backend.sent[("fast", "sim")]
     assert [len(json.loads(m)["ids"]) for m in messages] == [10, 10, 3]
     assert [i for m in messages for i in json.loads(m)["ids"]] == ids
+    assert all(json.loads(m)["t"] > 0 for m in messages)
+    assert backend.metrics == [{"fast": 23}]  # the Submitted metric, per queue
     item = backend.items[ids[0]]
     assert item["state"] == "QUEUED" and item["reason"] == "waiting for a worker"
     assert item["queue_shard"] == schema.queue_shard("fast", ids[0])
     assert item["retries"] == 3 and item["timeout"] == Decimal("600")  # definition defaults
     assert item["submitted_by"] == CALLER and item["name"] == "j0"
-    assert isinstance(item["submitted"], Decimal)
+    assert isinstance(item["submitted"], Decimal) and item["queued"] == item["submitted"]
+    assert item["retry_exit_codes"] == [75]
     assert None not in item.values()
 
 
@@ -129,7 +137,7 @@ def test_submit_rejects_one_job_over_the_limit_and_writes_nothing():
     ({"jobs": [job(timeout=0)]}, "jobs[0].timeout"),
     ({"jobs": [job(retries=101)]}, "jobs[0].retries"),
     ({"jobs": [job(priority=True)]}, "jobs[0].priority"),
-    ({"jobs": [job(array_id="a")]}, "array_id and idx go together"),
+    ({"jobs": [job(array_id="a", idx=0)]}, "jobs[0].array_id: unknown field"),
     ({"jobs": [job(), job(colour="red")]}, "jobs[1].colour: unknown field"),
     ({"jobs": [job(command="x" * (h.MAX_COMMAND_BYTES + 1))]}, "jobs[0].command"),
 ])
@@ -148,13 +156,6 @@ def test_submit_body_not_json_and_base64_bodies():
     assert status == 200 and len(body["ids"]) == 1
 
 
-def test_submit_array_members_keep_their_index():
-    status, body, backend = call(event("POST", "/jobs", {"jobs": [
-        job(array_id="arr1", idx=i) for i in range(3)]}))
-    assert status == 200
-    assert sorted(backend.items[i]["idx"] for i in body["ids"]) == [0, 1, 2]
-
-
 def test_failed_writes_are_reported_and_not_enqueued():
     backend = FakeBackend(fail_put=1)
     status, body, _ = call(event("POST", "/jobs", {"jobs": [job() for _ in range(30)]}), backend)
@@ -169,6 +170,7 @@ def test_jobs_that_cannot_be_queued_are_marked_failed():
     status, body, _ = call(event("POST", "/jobs", {"jobs": [job(), job()]}), backend)
     assert status == 503 and body["ids"] == [None, None]
     assert len(backend.failed) == 2
+    assert backend.metrics == []  # nothing was submitted
 
 
 # ---- auth is API Gateway's; the handler refuses what did not come through it -------------------

@@ -148,6 +148,15 @@ def test_scaler_runs_every_minute_with_its_config(t):
                                                     "ap-southeast-1": 1}
 
 
+def test_scaler_settles_dead_letters(t):
+    policies = resources(t, "AWS::IAM::Policy")
+    scaler = next(p for k, p in policies.items() if k.startswith("ScalerRole"))
+    text = json.dumps(scaler["Properties"]["PolicyDocument"])
+    for action in ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility",
+                   "sqs:SendMessage", "sqs:GetQueueAttributes", "dynamodb:UpdateItem"):
+        assert action in text, action
+
+
 def test_scaler_may_submit_only_this_hosts_batch_jobs(t):
     policies = resources(t, "AWS::IAM::Policy")
     scaler = next(p for k, p in policies.items() if k.startswith("ScalerRole"))
@@ -185,8 +194,9 @@ def test_dashboard_draws_jobs_throughput_workers_vcpus(t):
     t.has_resource_properties("AWS::CloudWatch::Dashboard", {"DashboardBody": body})
     text = json.dumps(body.as_object())
     for metric in (schema.METRIC_JOBS, schema.METRIC_SUBMITTED, schema.METRIC_FINISHED,
-                   schema.METRIC_WORKERS, schema.METRIC_VCPUS):
-        assert f'MetricName=\\\\\\"{metric}\\\\\\"' in text or metric in text
+                   schema.METRIC_WORKERS, schema.METRIC_VCPUS, schema.METRIC_BACKLOG,
+                   schema.METRIC_DEAD_LETTERED):
+        assert f'MetricName=\\\\\\"{metric}\\\\\\"' in text, metric
     assert schema.metrics_namespace(HOST) in text
     for title in ("Jobs by state", "Throughput", "Workers per region", "vCPUs per region"):
         assert title in text
@@ -217,7 +227,9 @@ def test_lambda_code_asset_holds_only_the_packages(synthesized):
     code = next(d for d in dirs if (d / "hyper_tui").is_dir())
     assert (code / "hyper_tui" / "aws" / "schema.py").is_file()
     assert (code / "infra" / "lambdas" / "api" / "handler.py").is_file()
+    assert (code / "worker" / "aws_transport.py").is_file()  # the scaler's dead-letter sweep
+    assert not (code / "worker" / "Dockerfile").exists()
     top = {p.name for p in code.iterdir()}
-    assert top == {"hyper_tui", "infra"}
+    assert top == {"hyper_tui", "infra", "worker"}
     assert not (code / "infra" / "stacks").exists()
     assert not list(code.rglob("__pycache__"))

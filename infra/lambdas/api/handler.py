@@ -5,9 +5,10 @@ Routes (each one requires IAM SigV4 auth and an API key, enforced by API Gateway
 * ``POST /jobs``        body ``{"jobs": [{...}, ...]}``, 1 to schema.MAX_BATCH jobs.
   Each job: ``queue``, ``definition`` (required), ``command`` (a /bin/sh script) or ``argv``
   (a list), and optionally ``name``, ``env``, ``cwd``, ``timeout`` (s), ``priority``,
-  ``retries``, ``array_id`` + ``idx``. The whole batch is validated before anything is
-  written; jobs are written with BatchWriteItem (25 a call, in parallel) and their ids sent
-  to the (queue, definition) work queue, 10 ids a message, 10 messages a call.
+  ``retries``. The whole batch is validated before anything is written; jobs are written
+  with BatchWriteItem (25 a call, in parallel), their ids sent to the (queue, definition) work
+  queue (``{"ids": [...], "t": ...}``, 10 ids a message, 10 messages a call) and the
+  Submitted metric published. Items have the layout the aws client writes (schema.py).
   Answer: ``{"ids": [...]}``.
 * ``GET /jobs/{id}``    one job.
 * ``GET /jobs?queue=Q[&state=S]``, ``?name=N`` or ``?array_id=A`` (``&limit=&next=``):
@@ -34,9 +35,9 @@ from hyper_tui.aws import schema
 
 MAX_COMMAND_BYTES = 64 * 1024
 MAX_QUERY_LIMIT = 1000
-IDS_PER_MESSAGE = 10
+IDS_PER_MESSAGE = schema.IDS_PER_MESSAGE
 ALLOWED_FIELDS = {"queue", "definition", "name", "command", "argv", "env", "cwd", "timeout",
-                  "priority", "retries", "array_id", "idx"}
+                  "priority", "retries"}
 
 
 class BadRequest(Exception):
@@ -52,7 +53,8 @@ class ApiConfig:
     host: str
     table: str
     queues: frozenset[str]
-    definitions: dict[str, dict[str, Any]]  # name -> {"retries": int, "timeout": int | None}
+    # name -> {"retries": int, "timeout": int | None, "retry_exit_codes": [int]}
+    definitions: dict[str, dict[str, Any]]
 
     @classmethod
     def from_environment(cls, env: dict[str, str] | None = None) -> ApiConfig:
@@ -75,8 +77,7 @@ class Job:
     cwd: str | None = None
     timeout: float | None = None
     priority: int = 0
-    array_id: str | None = None
-    idx: int | None = None
+    retry_exit_codes: list[int] = field(default_factory=list)
 
 
 # ---- validation (pure) -------------------------------------------------------------------------
@@ -129,9 +130,6 @@ def validate_job(raw: Any, where: str, config: ApiConfig) -> Job:
     if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
                                 or timeout <= 0):
         raise BadRequest(f"{where}.timeout: give a number of seconds above 0")
-    array_id, idx = raw.get("array_id"), raw.get("idx")
-    if (array_id is None) != (idx is None):
-        raise BadRequest(f"{where}: array_id and idx go together")
     return Job(
         queue=queue, definition=definition,
         name=_str(raw.get("name", "job"), f"{where}.name", 256),
@@ -140,8 +138,7 @@ def validate_job(raw: Any, where: str, config: ApiConfig) -> Job:
         cwd=_str(raw["cwd"], f"{where}.cwd") if raw.get("cwd") is not None else None,
         timeout=timeout,
         priority=_int(raw.get("priority", 0), f"{where}.priority", -1_000_000, 1_000_000),
-        array_id=_str(array_id, f"{where}.array_id", 128) if array_id is not None else None,
-        idx=_int(idx, f"{where}.idx", 0, 10_000_000) if idx is not None else None,
+        retry_exit_codes=list(defaults.get("retry_exit_codes") or []),
     )
 
 
@@ -168,7 +165,7 @@ def job_item(job: Job, job_id: str, now: float, caller: str) -> dict[str, Any]:
         "id": job_id, "queue": job.queue, "definition": job.definition, "name": job.name,
         "state": "QUEUED", "reason": "waiting for a worker", "attempt": 0,
         "retries": job.retries, "priority": job.priority,
-        "submitted": Decimal(str(round(now, 3))),
+        "submitted": Decimal(str(round(now, 3))), "queued": Decimal(str(round(now, 3))),
         "queue_shard": schema.queue_shard(job.queue, job_id), "submitted_by": caller,
     }
     if job.command is not None:
@@ -181,18 +178,18 @@ def job_item(job: Job, job_id: str, now: float, caller: str) -> dict[str, Any]:
         item["cwd"] = job.cwd
     if job.timeout is not None:
         item["timeout"] = Decimal(str(job.timeout))
-    if job.array_id is not None:
-        item["array_id"] = job.array_id
-        item["idx"] = job.idx
+    if job.retry_exit_codes:
+        item["retry_exit_codes"] = job.retry_exit_codes
     return item
 
 
-def work_messages(items: Iterable[dict[str, Any]]) -> dict[tuple[str, str], list[str]]:
-    """Message bodies per (queue, definition): JSON ``{"ids": [...]}`` of up to 10 ids."""
+def work_messages(items: Iterable[dict[str, Any]], now: float
+                  ) -> dict[tuple[str, str], list[str]]:
+    """Message bodies per (queue, definition): ``{"ids": [...], "t": now}``, up to 10 ids."""
     ids: dict[tuple[str, str], list[str]] = {}
     for item in items:
         ids.setdefault((item["queue"], item["definition"]), []).append(item["id"])
-    return {pair: [json.dumps({"ids": group[i:i + IDS_PER_MESSAGE]})
+    return {pair: [json.dumps({"ids": group[i:i + IDS_PER_MESSAGE], "t": round(now, 3)})
                    for i in range(0, len(group), IDS_PER_MESSAGE)]
             for pair, group in ids.items()}
 
@@ -241,7 +238,15 @@ class Backend:
         self.config = config
         self.table = boto3.resource("dynamodb").Table(config.table)
         self.sqs = boto3.client("sqs")
+        self.cloudwatch = boto3.client("cloudwatch")
         self._urls: dict[tuple[str, str], str] = {}
+
+    def publish_submitted(self, counts: dict[str, int]) -> None:
+        self.cloudwatch.put_metric_data(
+            Namespace=schema.metrics_namespace(self.config.host),
+            MetricData=[{"MetricName": schema.METRIC_SUBMITTED,
+                         "Dimensions": [{"Name": "Queue", "Value": q}],
+                         "Value": float(n), "Unit": "Count"} for q, n in sorted(counts.items())])
 
     def put_items(self, items: list[dict[str, Any]]) -> None:
         with self.table.batch_writer() as batch:
@@ -314,7 +319,7 @@ def submit(body: Any, backend: Any, config: ApiConfig, *, caller: str,
             failed_ids.update(i["id"] for i in group)
             errors.append(f"could not store {len(group)} jobs: {err}")
     stored = [i for i in items if i["id"] not in failed_ids]
-    for (queue, definition), bodies in work_messages(stored).items():
+    for (queue, definition), bodies in work_messages(stored, now).items():
         for batch in chunks(bodies, 10):
             try:
                 lost = backend.send(queue, definition, batch)
@@ -329,6 +334,15 @@ def submit(body: Any, backend: Any, config: ApiConfig, *, caller: str,
                     except Exception:  # noqa: BLE001, S110 - best effort: the answer lists it
                         pass
     ids = [i["id"] if i["id"] not in failed_ids else None for i in items]
+    counts: dict[str, int] = {}
+    for item in items:
+        if item["id"] not in failed_ids:
+            counts[item["queue"]] = counts.get(item["queue"], 0) + 1
+    if counts:
+        try:
+            backend.publish_submitted(counts)
+        except Exception as err:  # noqa: BLE001 - a metric is not worth failing a submission
+            print(json.dumps({"level": "WARNING", "error": f"Submitted metric: {err!r}"}))
     if failed_ids:
         return 503, {"ids": ids, "failed": len(failed_ids), "error": "; ".join(errors[:3])}
     return 200, {"ids": ids}
