@@ -52,7 +52,9 @@ class Daemon:
         self.host = host
         self.data_dir = paths.host_data_dir(host)
         paths.ensure_private_dir(self.data_dir)
-        self.store = Store(paths.store_path(host))
+        # Short waits for the write lock: a worker hung inside a transaction must not stall
+        # the loop that kills it when its lease expires (a failed write is retried next loop).
+        self.store = Store(paths.store_path(host), busy_timeout=0.5, write_attempts=6)
         self.stopping = False
         self.children: dict[int, str] = {}  # pid -> worker id
         self.last_metrics = 0.0
@@ -140,6 +142,9 @@ class Daemon:
         lease = float(self.settings.get("lease_seconds", 15.0))
         now = time.time()
         mine = {wid: pid for pid, wid in self.children.items()}
+        lost: list[tuple[str, str]] = []
+        # Kill every silent worker first, then record: a worker hung inside a transaction holds
+        # the write lock, and the records can only be written once it is dead.
         for wid, pid, beat in self.store.read("SELECT id, pid, heartbeat FROM workers"):
             stale = now - (beat or 0) > lease
             if wid in mine:
@@ -147,16 +152,18 @@ class Daemon:
                     self.children.pop(mine[wid], None)
                     with contextlib.suppress(OSError):
                         os.kill(mine[wid], signal.SIGKILL)
-                    self.lost_worker(wid, f"worker {wid} missed its heartbeat for {lease:g}s")
+                    lost.append((wid, f"worker {wid} missed its heartbeat for {lease:g}s"))
                 continue
             alive = _pid_alive(pid)
             if not alive and (startup or now - (beat or 0) > 1.0):
-                self.lost_worker(wid, f"worker {wid} (pid {pid}) is gone")
+                lost.append((wid, f"worker {wid} (pid {pid}) is gone"))
             elif stale:
                 if alive:
                     with contextlib.suppress(OSError):
                         os.kill(pid, signal.SIGKILL)
-                self.lost_worker(wid, f"worker {wid} missed its heartbeat for {lease:g}s")
+                lost.append((wid, f"worker {wid} missed its heartbeat for {lease:g}s"))
+        for wid, why in lost:
+            self.lost_worker(wid, why)
 
     def lost_worker(self, wid: str, why: str) -> None:
         """Kill what the worker's job left running, then requeue (or fail) its jobs."""
@@ -368,8 +375,8 @@ class Daemon:
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                 stderr=open(self.data_dir / "workers.log", "ab"), env=env,
                                 cwd=str(self.data_dir), close_fds=True)
+        self.children[proc.pid] = wid  # first: a failed write below must not lose the child
         self.store.write(lambda db: db.execute("UPDATE workers SET pid=? WHERE id=?", (proc.pid, wid)))
-        self.children[proc.pid] = wid
 
     # ---- metrics and retention ---------------------------------------------------------
 

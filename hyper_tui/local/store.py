@@ -98,16 +98,21 @@ def _friendly(err: sqlite3.Error, path: Path) -> UnavailableError:
 class Store:
     """One connection to a local host's store. Not shared between threads."""
 
-    def __init__(self, path: Path, *, create: bool = True) -> None:
+    def __init__(self, path: Path, *, create: bool = True, busy_timeout: float = 10.0,
+                 write_attempts: int = 60) -> None:
+        """``busy_timeout`` (seconds SQLite waits for a lock) and ``write_attempts`` bound how
+        long a write may wait for another process's transaction; the daemon keeps them short
+        so that a worker hung inside a transaction cannot stall its loop past the lease."""
         self.path = Path(path)
+        self.write_attempts = write_attempts
         if create:
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         elif not self.path.exists():
             raise UnavailableError(f"no store at {self.path}")
         try:
-            self.db = sqlite3.connect(str(self.path), timeout=10, isolation_level=None,
+            self.db = sqlite3.connect(str(self.path), timeout=busy_timeout, isolation_level=None,
                                       check_same_thread=False)
-            self.db.execute("PRAGMA busy_timeout=10000")
+            self.db.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
             mode = self.db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.execute("PRAGMA foreign_keys=OFF")
@@ -143,10 +148,11 @@ class Store:
 
     # ---- transactions ------------------------------------------------------------------
 
-    def write(self, fn: Callable[[sqlite3.Connection], T], *, attempts: int = 60) -> T:
+    def write(self, fn: Callable[[sqlite3.Connection], T], *, attempts: int | None = None) -> T:
         """Run ``fn`` in one ``BEGIN IMMEDIATE`` transaction, retrying while the database is
         busy (bounded, with jittered backoff). Disk full and read-only turn into one-line
         errors; the transaction is rolled back, so nothing is half-written."""
+        attempts = attempts or self.write_attempts
         delay = 0.002
         for attempt in range(attempts):
             try:

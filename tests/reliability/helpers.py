@@ -282,3 +282,26 @@ def kill(pid: int, sig: int = signal.SIGKILL) -> bool:
 
 def integrity_ok(h: RelHost) -> str:
     return h.rows("PRAGMA integrity_check")[0][0]
+
+
+def holds_write_lock(pid: int, shm: Path) -> bool:
+    """True if ``pid`` holds SQLite's WAL write lock (an exclusive POSIX lock on byte 120 of the
+    ``-shm`` file), i.e. it is inside a write transaction."""
+    try:
+        inode = shm.stat().st_ino
+        with open("/proc/locks") as fh:
+            lines = fh.read().splitlines()
+    except OSError:
+        return False
+    for line in lines:
+        parts = line.split()
+        if "->" in parts:
+            continue  # a waiter, not a holder
+        try:
+            i = parts.index("POSIX")
+            mode, owner, dev, start = parts[i + 2], int(parts[i + 3]), parts[i + 4], parts[i + 5]
+        except (ValueError, IndexError):
+            continue
+        if owner == pid and mode == "WRITE" and dev.endswith(f":{inode}") and start == "120":
+            return True
+    return False
