@@ -14,7 +14,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 EXCLUDE = [
     "*", ".*",
-    "!hyper_tui", "!hyper_tui/**", "!worker", "!worker/**.py",
+    "!hyper_tui", "!hyper_tui/**", "!worker", "!worker/*.py",
     "!infra", "!infra/__init__.py", "!infra/lambdas", "!infra/lambdas/**",
     "**/__pycache__", "**/*.pyc", "**/*.tcss", "**/tests",
 ]

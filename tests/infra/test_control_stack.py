@@ -170,15 +170,21 @@ def test_scaler_may_submit_only_this_hosts_batch_jobs(t):
 
 
 def test_no_statement_allows_every_action_on_every_resource(synthesized):
+    checked = 0
     for name, template in synthesized.templates.items():
         for res in template["Resources"].values():
-            doc = res.get("Properties", {}).get("PolicyDocument") or {}
-            for s in doc.get("Statement", []):
-                actions = s.get("Action")
-                actions = actions if isinstance(actions, list) else [actions]
-                resources_ = s.get("Resource")
-                resources_ = resources_ if isinstance(resources_, list) else [resources_]
-                assert not (s["Effect"] == "Allow" and "*" in actions and "*" in resources_), name
+            props = res.get("Properties", {})
+            docs = [props.get("PolicyDocument") or {}]
+            docs += [p.get("PolicyDocument") or {} for p in props.get("Policies", [])]
+            for doc in docs:
+                for s in doc.get("Statement", []):
+                    checked += 1
+                    actions = s.get("Action")
+                    actions = actions if isinstance(actions, list) else [actions]
+                    targets = s.get("Resource")
+                    targets = targets if isinstance(targets, list) else [targets]
+                    assert not (s["Effect"] == "Allow" and "*" in actions and "*" in targets), name
+    assert checked > 50
 
 
 def test_job_log_group_name_and_retention(t):
