@@ -20,6 +20,7 @@ import os
 import re
 import shutil
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -165,8 +166,10 @@ def cli_env(base: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-def run_lines(argv: list[str], *, cwd: Path, env: dict[str, str]) -> Iterator[str | int]:
-    """Run ``argv``; yield each output line (stdout and stderr), then the exit code."""
+def run_lines(argv: list[str], *, cwd: Path, env: dict[str, str],
+              cancel: threading.Event | None = None) -> Iterator[str | int]:
+    """Run ``argv``; yield each output line (stdout and stderr), then the exit code.
+    Setting ``cancel`` terminates the process (the CDK CLI stops its deployment cleanly)."""
     try:
         proc = subprocess.Popen(argv, cwd=str(cwd), env=env, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True,
@@ -176,9 +179,20 @@ def run_lines(argv: list[str], *, cwd: Path, env: dict[str, str]) -> Iterator[st
                                fix="install Node.js (npm) or the CDK CLI (npm i -g aws-cdk)") \
             from None
     assert proc.stdout is not None
+    if cancel is not None:
+        def watch() -> None:
+            while proc.poll() is None:
+                if cancel.wait(0.2):
+                    proc.terminate()
+                    return
+        threading.Thread(target=watch, daemon=True, name="cdk-cancel").start()
     with proc.stdout:
         yield from proc.stdout
-    yield proc.wait()
+    code = proc.wait()
+    if cancel is not None and cancel.is_set():
+        raise UnavailableError(f"{os.path.basename(argv[0])} was cancelled",
+                               fix="run the deploy again to finish it")
+    yield code
 
 
 def ensure_cdk(cache: Path, emit: Callable[[DeployEvent], None],
@@ -303,7 +317,8 @@ def stack_order(assembly: Path) -> list[str]:
 def deploy(cfg: HostConfig, *, lookups: dict[str, Any] | None = None,
            out_dir: Path | None = None, assembly_dir: Path | None = None,
            on_event: Callable[[DeployEvent], None] | None = None, bootstrap: bool = True,
-           which: Callable[[str], str | None] = shutil.which) -> DeployResult:
+           which: Callable[[str], str | None] = shutil.which,
+           cancel: threading.Event | None = None) -> DeployResult:
     """Synthesize (unless ``assembly_dir`` is a ready cloud assembly) and deploy every stack
     of ``cfg``'s host, calling ``on_event`` per output line; record the outcome."""
     host = cfg.host.name
@@ -331,7 +346,8 @@ def deploy(cfg: HostConfig, *, lookups: dict[str, Any] | None = None,
         env = cli_env()
         if bootstrap:
             code = 1
-            for item in run_lines(bootstrap_command(cdk, assembly_dir), cwd=assembly_dir, env=env):
+            for item in run_lines(bootstrap_command(cdk, assembly_dir), cwd=assembly_dir, env=env,
+                                  cancel=cancel):
                 if isinstance(item, int):
                     code = item
                 else:
@@ -343,7 +359,7 @@ def deploy(cfg: HostConfig, *, lookups: dict[str, Any] | None = None,
         progress = Progress(stacks)
         code = 1
         for item in run_lines(deploy_command(cdk, assembly_dir, outputs_file),
-                              cwd=assembly_dir, env=env):
+                              cwd=assembly_dir, env=env, cancel=cancel):
             if isinstance(item, int):
                 code = item
             else:
@@ -364,3 +380,50 @@ def deploy(cfg: HostConfig, *, lookups: dict[str, Any] | None = None,
         log.close()
     record(cfg, result, progress)
     return result
+
+
+# ---- front ends ------------------------------------------------------------------------------
+
+
+def deploy_events(cfg: HostConfig, out_dir: Path | str | None = None,
+                  cancel_event: threading.Event | None = None) -> Iterator[DeployEvent]:
+    """Run :func:`deploy` in a thread and yield its events as they come (for the TUI's
+    background worker). A failed deploy yields its FAILED event, then raises its error."""
+    import queue as queue_mod
+
+    events: queue_mod.Queue[DeployEvent | BaseException | None] = queue_mod.Queue()
+
+    def run() -> None:
+        try:
+            from hyper_tui.aws.lookups_refresh import refresh_lookups
+
+            events.put(DeployEvent(None, LOG, "looking up zones, AMIs, VPCs and spot scores"))
+            refresh_lookups(cfg)
+            deploy(cfg, out_dir=Path(out_dir) if out_dir else None, on_event=events.put,
+                   cancel=cancel_event)
+            events.put(None)
+        except BaseException as err:  # handed to the consumer
+            events.put(err)
+
+    threading.Thread(target=run, daemon=True, name="deploy").start()
+    while True:
+        item = events.get()
+        if item is None:
+            return
+        if isinstance(item, BaseException):
+            raise item
+        yield item
+
+
+def deploy_host_cli(cfg: HostConfig, out_dir: Path | str | None = None) -> int:
+    """``hyper-tui deploy``: print progress per stack, return 0 when every stack is ACTIVE."""
+    import sys
+
+    result = deploy(cfg, out_dir=Path(out_dir) if out_dir else None,
+                    on_event=lambda ev: print(f"{ev.stack or '-'} | {ev.status} | {ev.line}", flush=True))
+    for stack, status in result.stacks.items():
+        print(f"{stack}: {status}")
+    if result.status != ACTIVE:
+        sys.stderr.write(f"hyper-tui: deploy failed: {result.failure}; log: {result.log_path}\n")
+        return 1
+    return 0

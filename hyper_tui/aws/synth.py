@@ -88,3 +88,11 @@ def synth(cfg: HostConfig, out_dir: Path | str, *,
     """Write every stack's CloudFormation template of ``cfg``'s host to ``out_dir``;
     return their paths (deployment order is in the assembly manifest)."""
     return synth_app(cfg, out_dir, lookups=lookups).templates
+
+
+def synth_host(cfg: HostConfig, out_dir: Path | str | None = None) -> list[Path]:
+    """``hyper-tui synth``: every template of the host, offline, with its stored look-ups."""
+    from hyper_tui import paths
+
+    out = Path(out_dir) if out_dir else paths.host_data_dir(cfg.host.name) / "cdk.out"
+    return synth(cfg, out, lookups=stored_lookups(cfg.host.name))

@@ -33,9 +33,21 @@ def register(sub: argparse._SubParsersAction, parser_cls: type) -> None:
     s.add_argument("--out", default=None, help="output directory (default: the host's data dir)")
     s.set_defaults(func=cmd_synth)
 
-    d = sub.add_parser("deploy", help="synthesize and deploy an aws host with the CDK CLI")
-    d.add_argument("--out", default=None)
+    d = sub.add_parser("deploy", help="synthesize and deploy an aws host with the CDK CLI",
+                       description="Refresh the AWS look-ups, synthesize every stack and run "
+                       "'cdk deploy' (npm package aws-cdk: found on PATH or installed on demand "
+                       "into a cache). Progress is printed per stack and recorded on the resources.")
+    d.add_argument("--out", default=None, help="cloud assembly directory")
+    d.add_argument("--no-lookups", action="store_true",
+                   help="use the stored look-ups instead of refreshing them")
     d.set_defaults(func=cmd_deploy)
+
+    lk = sub.add_parser("lookups", help="look up what synth needs from AWS (zones, AMIs, VPCs, "
+                        "spot scores)",
+                        description="Look up availability zones, AMI ids, imported VPCs' subnets "
+                        "and 'auto' weights with your AWS credentials, and keep them in the host's "
+                        "state so that synth stays offline.")
+    lk.set_defaults(func=cmd_lookups)
 
 
 def cmd_worker(ctx: Any, args: argparse.Namespace) -> int:
@@ -113,4 +125,27 @@ def cmd_deploy(ctx: Any, args: argparse.Namespace) -> int:
     cfg = _aws_only(ctx, "deploy")
     from hyper_tui.aws.deploy import deploy_host_cli
 
+    if not args.no_lookups:
+        from hyper_tui.aws.lookups_refresh import refresh_lookups
+
+        refresh_lookups(cfg)
     return deploy_host_cli(cfg, args.out)
+
+
+def cmd_lookups(ctx: Any, args: argparse.Namespace) -> int:
+    cfg = _aws_only(ctx, "lookups")
+    from hyper_tui.aws.lookups_refresh import refresh_lookups
+
+    data = refresh_lookups(cfg)
+    if ctx.json:
+        output.as_json(data)
+    else:
+        for region, zones in sorted(data.get("availability_zones", {}).items()):
+            print(f"{region}: zones {', '.join(zones)}")
+        for cluster, amis in sorted(data.get("amis", {}).items()):
+            print(f"cluster {cluster}: " + ", ".join(f"{r}={a}" for r, a in sorted(amis.items())))
+        for region, vpc in sorted(data.get("vpcs", {}).items()):
+            print(f"{region}: imported {vpc['vpc_id']} ({vpc['cidr']})")
+        for queue, weights in sorted(data.get("weights", {}).items()):
+            print(f"queue {queue}: " + ", ".join(f"{r}={w}" for r, w in sorted(weights.items())))
+    return 0
