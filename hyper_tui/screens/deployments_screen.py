@@ -9,6 +9,7 @@ screen says so and the app keeps working.
 
 from __future__ import annotations
 
+import queue
 import threading
 import time
 
@@ -39,6 +40,7 @@ class DeploymentsScreen(HyperScreen):
         super().__init__()
         self.cancel_event: threading.Event | None = None
         self.running = False
+        self.deploy_log_shown = False
         self.stacks: dict[str, StackProgress] = {}
 
     def compose_body(self) -> ComposeResult:
@@ -102,7 +104,7 @@ class DeploymentsScreen(HyperScreen):
             last = (r["log"].strip().splitlines() or [""])[-1]
             table.add_row(r["kind"], Text(r["name"], style="bold"),
                           Text(r["status"], style=STATUS_STYLES.get(r["status"], "")), last[:80])
-        if not self.running:
+        if not self.running and not self.deploy_log_shown:
             log = self.query_one("#deploy-log", Log)
             log.clear()
             for r in event.rows:
@@ -119,6 +121,7 @@ class DeploymentsScreen(HyperScreen):
             self.notify("a deploy is running; c cancels it", severity="warning")
             return
         self.running = True
+        self.deploy_log_shown = True  # keep the deploy's log on screen once it ends
         self.cancel_event = threading.Event()
         for panel in self.stacks.values():
             panel.remove()
@@ -143,22 +146,43 @@ class DeploymentsScreen(HyperScreen):
         from hyper_tui import config
 
         cfg = config.load(host)
+        # The generator may block for minutes (CloudFormation); a pump thread feeds a queue so
+        # that what arrived is shown every BATCH_S whatever the generator does.
+        events: queue.Queue = queue.Queue()
+        done = object()
+
+        def pump() -> None:
+            try:
+                for ev in deploy_events(cfg, out_dir=None, cancel_event=cancel):
+                    events.put(ev)
+                events.put(done)
+            except BaseException as err:  # noqa: BLE001 - handed to the worker below
+                events.put(err)
+
+        threading.Thread(target=pump, name="deploy-events", daemon=True).start()
         batch: list[tuple[str, str, str]] = []
         last = time.monotonic()
         failed = False
-        try:
-            for ev in deploy_events(cfg, out_dir=None, cancel_event=cancel):
-                status = str(getattr(ev, "status", ""))
-                failed = failed or any(w in status.upper() for w in ("FAIL", "ERROR"))
-                batch.append((str(getattr(ev, "stack", "") or "-"), status, str(getattr(ev, "line", ""))))
-                if time.monotonic() - last >= BATCH_S:
+        while True:
+            try:
+                item = events.get(timeout=BATCH_S)
+            except queue.Empty:
+                item = None
+            if item is None or item is done or isinstance(item, BaseException) \
+                    or time.monotonic() - last >= BATCH_S:
+                if batch:
                     self.post_message(DeployLines(batch))
-                    batch, last = [], time.monotonic()
-        except Exception as err:
-            if batch:
-                self.post_message(DeployLines(batch))
-            self.post_message(DeployFinished(False, f"deploy failed: {err}"))
-            return
+                batch, last = [], time.monotonic()
+            if item is None:
+                continue
+            if item is done:
+                break
+            if isinstance(item, BaseException):
+                self.post_message(DeployFinished(False, f"deploy failed: {item}"))
+                return
+            status = str(getattr(item, "status", ""))
+            failed = failed or any(w in status.upper() for w in ("FAIL", "ERROR"))
+            batch.append((str(getattr(item, "stack", "") or "-"), status, str(getattr(item, "line", ""))))
         if batch:
             self.post_message(DeployLines(batch))
         if cancel.is_set():
@@ -175,9 +199,7 @@ class DeploymentsScreen(HyperScreen):
                 panel = StackProgress(stack)
                 self.stacks[stack] = panel
                 box.mount(panel)
-                panel.call_after_refresh(panel.event, status)
-            else:
-                panel.event(status)
+            panel.event(status)
             if line:
                 log.write_line(f"{stack}: {line}" if stack != "-" else line)
 

@@ -59,6 +59,7 @@ class WizardModal(ModalScreen[Any]):
         self.steps = steps(self.specs) + [(REVIEW, [])]
         self.index = 0
         self.result: BaseModel | None = None
+        self.review_rows: list[tuple[str, Any, Any]] = []
         self.errors: dict[str, str] = {}
         # Errors show on fields once edited (or on Next); an update shows them at once.
         self.touched: set[str] = set()
@@ -183,6 +184,7 @@ class WizardModal(ModalScreen[Any]):
             review.update(Text(f"Fix these first: {bad}", style="bold red"))
             return
         rows = diff(self.existing, self.result)
+        self.review_rows = rows
         table = Table(box=None, expand=True, show_edge=False, pad_edge=False)
         table.add_column("", width=1)
         table.add_column("field", style="bold")

@@ -261,5 +261,8 @@ class FieldEditor(Vertical):
         return from_text(self.spec, widget.value)
 
     def show_error(self, message: str | None) -> None:
+        if message == getattr(self, "_shown", None):
+            return
+        self._shown = message
         self.set_class(bool(message), "-invalid")
         self.query_one(".field-error", Static).update(f"✗ {message}" if message else "")

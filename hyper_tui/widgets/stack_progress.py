@@ -36,6 +36,7 @@ class StackProgress(Horizontal):
         self.stack = stack
         self.progress = 0.0
         self.outcome = "running"
+        self.status = ""
 
     def compose(self) -> ComposeResult:
         yield Static(Text(self.stack, style="bold"), classes="stack-name")
@@ -44,6 +45,16 @@ class StackProgress(Horizontal):
 
     def event(self, status: str) -> None:
         self.progress, self.outcome = progress_of(status, self.progress)
-        self.query_one(ProgressBar).update(progress=self.progress)
+        self.status = status
+        self._render_state()
+
+    def on_mount(self) -> None:
+        self._render_state()
+
+    def _render_state(self) -> None:
+        bars = self.query(ProgressBar)
+        if not bars:  # not composed yet: on_mount renders the state
+            return
+        bars.first().update(progress=self.progress)
         style = {"done": "green", "failed": "bold red"}.get(self.outcome, "yellow")
-        self.query_one(".stack-status", Static).update(Text(status, style=style))
+        self.query_one(".stack-status", Static).update(Text(self.status, style=style))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import os
 import time
 from collections.abc import Callable
@@ -12,22 +14,35 @@ import pytest
 FIXED_NOW = 1_750_000_000.0  # 2025-06-15 15:06:40 UTC: the frozen clock of the snapshots
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem):
+    """Run ``async def`` tests in a fresh event loop (no asyncio plugin needed)."""
+    if inspect.iscoroutinefunction(pyfuncitem.obj):
+        args = {a: pyfuncitem.funcargs[a] for a in pyfuncitem._fixtureinfo.argnames}
+        asyncio.run(pyfuncitem.obj(**args))
+        return True
+    return None
+
+
 async def settle(pilot, until: Callable[[], bool] | None = None, timeout: float = 20.0) -> None:
-    """Let workers and messages finish; with ``until``, poll until it holds (or fail)."""
+    """Without ``until``: let every worker and message finish. With it: poll until it holds
+    (or fail, naming the screen and the notifications)."""
     app = pilot.app
     end = time.monotonic() + timeout
     while True:
         await pilot.pause()
-        await app.workers.wait_for_complete()
-        await pilot.pause()
         if until is None:
+            await app.workers.wait_for_complete()
+            await pilot.pause()
             if not any(w.is_running for w in app.workers):
                 return
         elif until():
             return
         if time.monotonic() > end:
-            raise AssertionError("timed out waiting for the app")
-        await pilot.pause(0.05)
+            notes = [n.message for n in app._notifications]
+            raise AssertionError(f"timed out waiting for the app; screen {app.screen!r}, "
+                                 f"notifications {notes}")
+        await pilot.pause(0.03)
 
 
 def no_blink(app) -> None:
