@@ -16,6 +16,7 @@ import os
 import selectors
 import signal
 import socket
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -25,6 +26,8 @@ from typing import Protocol
 from worker.params import substitute
 
 KILL_GRACE_S = 3.0
+RETRY_MAX_S = 5.0           # longest pause between two tries of an unavailable store
+FINAL_REPORT_S = 60.0       # how long a stopping worker keeps trying to report its results
 CANCEL_POLL_S = 0.25
 METRICS_EVERY_S = 10.0
 BASE_ENV_KEYS = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "TZ", "TMPDIR", "SHELL")
@@ -74,6 +77,9 @@ class Transport(Protocol):
     def wait_for_work(self, timeout: float) -> None: ...
     def job_started(self, claim: Claim, pgid: int) -> None: ...
     def close(self) -> None: ...
+    # Optional: ``transient_errors``, a tuple of exception types meaning "the store cannot be
+    # written just now" (disk full, read-only, busy). The agent then keeps its results and
+    # retries with backoff instead of dying and losing them.
 
 
 @dataclass
@@ -96,6 +102,9 @@ class Agent:
         self.jobs_done = 0
         self._last_beat = 0.0
         self._pending: list[Result] = []
+        self._transient: tuple[type[BaseException], ...] = tuple(
+            getattr(transport, "transient_errors", ()))
+        self._retry_delay = 0.0
         self.hostname = socket.gethostname()
         self.subreaper = False   # set by adopt_orphans(): leftovers of jobs come back to us
         base = self.o.base_env
@@ -130,11 +139,18 @@ class Agent:
                 self._maybe_heartbeat([])
                 if self.o.max_jobs is not None and self.jobs_done >= self.o.max_jobs:
                     break
-                self._flush()
+                if not self._flush():
+                    self._backoff()  # results kept; claim nothing until they are recorded
+                    continue
                 want = batch
                 if self.o.max_jobs is not None:
                     want = min(want, self.o.max_jobs - self.jobs_done)
-                claims = self.t.claim(want)
+                try:
+                    claims = self.t.claim(want)
+                except self._transient as err:
+                    self._unavailable("claim", err)
+                    self._backoff()
+                    continue
                 if not claims:
                     if time.monotonic() - idle_since >= self.o.idle_timeout:
                         break
@@ -156,19 +172,56 @@ class Agent:
                 batch = min(self.o.max_batch, batch * 2) if per_job < 0.05 else 1
                 idle_since = time.monotonic()
         finally:
-            self._flush()
+            end = time.monotonic() + FINAL_REPORT_S
+            while not self._flush() and time.monotonic() < end:
+                self._backoff()
+            if self._pending:
+                _say(f"could not report {len(self._pending)} result(s); the daemon will requeue "
+                     "those jobs")
         return self.jobs_done
 
-    def _flush(self) -> None:
+    def _flush(self) -> bool:
+        """Report the pending results; False (and the results kept) if the store cannot be
+        written just now."""
         if self._pending:
-            results, self._pending = self._pending, []
-            self.t.report(results)
+            results = self._pending
+            try:
+                self.t.report(results)
+            except self._transient as err:
+                self._unavailable(f"report of {len(results)} result(s)", err)
+                return False
+            self._pending = []
+        self._retry_delay = 0.0
+        return True
+
+    def _unavailable(self, what: str, err: BaseException) -> None:
+        if not self._retry_delay:  # once per outage, not once per try
+            _say(f"{what} failed, will retry: {err}")
+        # Never wait longer than a heartbeat interval: once the store is back, the worker must
+        # beat (and report) well within its lease, or it would be taken for lost.
+        cap = max(0.05, min(RETRY_MAX_S, self.o.heartbeat_every))
+        self._retry_delay = min(cap, max(0.05, self._retry_delay * 2))
+
+    def _backoff(self) -> None:
+        time.sleep(self._retry_delay or 0.05)
+
+    def _is_cancelled(self, c: Claim) -> bool:
+        try:
+            return self.t.is_cancelled(c)
+        except self._transient as err:
+            self._unavailable("cancellation check", err)
+            return False
 
     def _maybe_heartbeat(self, running: list[Claim]) -> None:
         now = time.monotonic()
         if now - self._last_beat >= self.o.heartbeat_every:
             self._last_beat = now
-            if not self.t.heartbeat(running):
+            try:
+                alive = self.t.heartbeat(running)
+            except self._transient as err:  # the lease covers a short outage; try again later
+                self._unavailable("heartbeat", err)
+                return
+            if not alive:
                 self.request_stop("this worker was declared lost (missed heartbeats)")
 
     # ---- one job -----------------------------------------------------------------------
@@ -324,7 +377,7 @@ class Agent:
                 kill_at = now + KILL_GRACE_S
             if now >= next_check:
                 next_check = now + CANCEL_POLL_S
-                if killing is None and (self.t.is_cancelled(c)):
+                if killing is None and self._is_cancelled(c):
                     killing = ("cancelled", "cancelled; process group sent SIGTERM")
                     _killpg(proc.pid, signal.SIGTERM)
                     kill_at = now + KILL_GRACE_S
@@ -346,6 +399,15 @@ class Agent:
         if killing is not None:
             return killing[0], code, killing[1]
         return "exit", code, ""
+
+
+def _say(msg: str) -> None:
+    """A line for the worker's log (stderr); never fails (the disk may be full)."""
+    try:
+        sys.stderr.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} worker: {msg}\n")
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
 
 
 def _pidfd(pid: int) -> int | None:

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from hyper_tui import scheduling
+from hyper_tui.errors import UnavailableError
 from hyper_tui.local.store import Store
 from worker.agent import Claim, Result
 
@@ -28,6 +29,10 @@ def pgid_file(data_dir: Path, worker_id: str) -> Path:
 
 
 class LocalTransport:
+    # The store cannot be written just now (disk full, read-only, busy): the agent keeps its
+    # results and retries.
+    transient_errors = (UnavailableError, OSError)
+
     def __init__(self, store_path: str | Path, *, worker_id: str, queue: str, definition: str,
                  region: str = "local", vcpus: int = 1) -> None:
         self.store = Store(Path(store_path), create=False)
@@ -211,10 +216,13 @@ class LocalTransport:
         path = log_path(self.data_dir, claim.key)
         text = "".join(f"{ts:.6f}\t{kind}\t{data}\n" for ts, kind, data in records)
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        except FileNotFoundError:
-            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            except FileNotFoundError:
+                path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+                fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        except OSError:
+            return  # a full or read-only disk must not kill the worker; logs are best effort
         try:
             os.write(fd, text.encode())
         except OSError:
@@ -224,8 +232,11 @@ class LocalTransport:
 
     def job_started(self, claim: Claim, pgid: int) -> None:
         data = f"{claim.key} {pgid}\n".encode()
-        os.ftruncate(self._pgid_fd, 0)
-        os.pwrite(self._pgid_fd, data, 0)
+        try:
+            os.ftruncate(self._pgid_fd, 0)
+            os.pwrite(self._pgid_fd, data, 0)
+        except OSError:
+            pass  # full disk: the daemon then finds the job's processes by their environment
 
     def wait_for_work(self, timeout: float) -> None:
         """Sleep until another process commits (``PRAGMA data_version``) or ``timeout``."""
