@@ -25,7 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hyper_tui import paths, scheduling
-from hyper_tui.local.store import Store
+from hyper_tui.errors import UnavailableError
+from hyper_tui.local.store import Store, unwritable
 from worker.local_transport import log_path, pgid_file
 
 LOOP_S = 0.1
@@ -60,6 +61,7 @@ class Daemon:
         self.last_metrics = 0.0
         self.last_purge = 0.0
         self.last_max_id = 0
+        self.unwritable_at = 0.0  # last time the store was full or read-only
         self.settings = self._host_settings()
 
     # ---- config from the store (the CLI applies the YAML there) -------------------------
@@ -96,6 +98,8 @@ class Daemon:
             try:
                 self.step()
             except Exception as err:  # keep scheduling; the store may be full for a while
+                if unwritable(err):
+                    self.unwritable_at = time.time()
                 _log(f"loop error: {type(err).__name__}: {err}")
                 time.sleep(1.0)
             spent = time.monotonic() - t0
@@ -143,10 +147,17 @@ class Daemon:
         now = time.time()
         mine = {wid: pid for pid, wid in self.children.items()}
         lost: list[tuple[str, str]] = []
+        rows = self.store.read("SELECT id, pid, heartbeat FROM workers")
+        # While the disk is full or read-only no worker can heartbeat: silence proves nothing,
+        # and killing them would throw away the results they keep. A worker is silent only
+        # once it had a whole lease with a writable store.
+        if any(now - max(beat or 0, self.unwritable_at) > lease for _, _, beat in rows) \
+                and not self._store_writable():
+            return
         # Kill every silent worker first, then record: a worker hung inside a transaction holds
         # the write lock, and the records can only be written once it is dead.
-        for wid, pid, beat in self.store.read("SELECT id, pid, heartbeat FROM workers"):
-            stale = now - (beat or 0) > lease
+        for wid, pid, beat in rows:
+            stale = now - max(beat or 0, self.unwritable_at) > lease
             if wid in mine:
                 if stale:  # a hung child: kill it; reap() will collect the process
                     self.children.pop(mine[wid], None)
@@ -164,6 +175,18 @@ class Daemon:
                 lost.append((wid, f"worker {wid} missed its heartbeat for {lease:g}s"))
         for wid, why in lost:
             self.lost_worker(wid, why)
+
+    def _store_writable(self) -> bool:
+        """Probe with a tiny write. Busy counts as writable: a hung lock holder is exactly the
+        worker that must be found silent and killed."""
+        try:
+            self.store.write(lambda db: db.execute(
+                "INSERT OR REPLACE INTO meta VALUES ('daemon_probe', ?)", (str(time.time()),)))
+        except UnavailableError as err:
+            if unwritable(err):
+                self.unwritable_at = time.time()
+                return False
+        return True
 
     def lost_worker(self, wid: str, why: str) -> None:
         """Kill what the worker's job left running, then requeue (or fail) its jobs."""
@@ -455,8 +478,11 @@ class Daemon:
 
 
 def _log(msg: str) -> None:
-    sys.stderr.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {msg}\n")
-    sys.stderr.flush()
+    try:
+        sys.stderr.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {msg}\n")
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass  # the log is on a full disk: keep scheduling
 
 
 def _describe_exit(code: int) -> str:

@@ -81,14 +81,49 @@ _DISK_FULL = ("disk is full", "database or disk is full", "disk I/O error")
 _READONLY = ("readonly database", "read-only")
 
 
+def unwritable(err: BaseException) -> bool:
+    """True when nobody can write the store just now (its disk is full or read-only), as
+    opposed to one process holding the lock."""
+    return bool(getattr(err, "unwritable", False))
+
+
+def _read_only(path: Path) -> UnavailableError | None:
+    """The error for a store whose directory cannot be written (read-only filesystem, or no
+    write permission), or None if it can."""
+    d = path.parent
+    try:
+        if os.statvfs(d).f_flag & os.ST_RDONLY:
+            e = UnavailableError(f"{d} is on a read-only filesystem; nothing was changed",
+                                 fix="remount it read-write (mount -o remount,rw) and run the "
+                                     "command again")
+            e.unwritable = True  # type: ignore[attr-defined]
+            return e
+    except OSError:
+        return None
+    if not os.access(d, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        e = UnavailableError(f"{d} is read-only; nothing was changed",
+                             fix="make it writable (chmod u+w) and run the command again")
+        e.unwritable = True  # type: ignore[attr-defined]
+        return e
+    return None
+
+
 def _friendly(err: sqlite3.Error, path: Path) -> UnavailableError:
     text = str(err)
+    if any(s in text for s in _READONLY + ("unable to open", "disk I/O error")):
+        ro = _read_only(path)
+        if ro is not None:
+            return ro
     if any(s in text for s in _DISK_FULL):
-        return UnavailableError(f"the disk holding {path.parent} is full; nothing was changed",
-                                fix="free some space and run the command again")
+        e = UnavailableError(f"the disk holding {path.parent} is full; nothing was changed",
+                             fix="free some space and run the command again")
+        e.unwritable = True  # type: ignore[attr-defined]
+        return e
     if any(s in text for s in _READONLY):
-        return UnavailableError(f"{path.parent} is read-only; nothing was changed",
-                                fix="make it writable (chmod u+w) and run the command again")
+        e = UnavailableError(f"{path.parent} is read-only; nothing was changed",
+                             fix="make it writable (chmod u+w) and run the command again")
+        e.unwritable = True  # type: ignore[attr-defined]
+        return e
     if "unable to open" in text:
         return UnavailableError(f"cannot open the store {path}",
                                 fix="check the directory exists and is writable")
