@@ -83,7 +83,9 @@ def stop_daemon(host: str, timeout: float = 20.0) -> bool:
     os.kill(pid, signal.SIGTERM)
     end = time.monotonic() + timeout
     while time.monotonic() < end:
-        if daemon_pid(host) is None:
+        # Gone means the process too, not just its pid file (removed a moment before it exits,
+        # with its files still open).
+        if daemon_pid(host) is None and not _running(pid):
             return True
         time.sleep(0.05)
     try:
@@ -91,6 +93,15 @@ def stop_daemon(host: str, timeout: float = 20.0) -> bool:
     except ProcessLookupError:
         pass
     return True
+
+
+def _running(pid: int) -> bool:
+    """True while ``pid`` exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            return fh.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except (OSError, IndexError):
+        return False
 
 
 def daemon_status(host: str) -> dict:
