@@ -23,6 +23,7 @@ from typing import Any
 from hyper_tui.errors import HyperError, NotFoundError, UnavailableError
 
 ENDPOINT_ENV = "HYPER_AWS_ENDPOINT_URL"
+READ_TIMEOUT_ENV = "HYPER_AWS_READ_TIMEOUT"  # seconds; a request with no answer is retried
 MAX_ATTEMPTS = 8
 
 _THROTTLED = {"Throttling", "ThrottlingException", "ThrottledException", "RequestLimitExceeded",
@@ -59,8 +60,10 @@ class AwsSession:
             self.boto = boto3.session.Session(profile_name=profile, region_name=region)
         except Exception as err:  # ProfileNotFound and friends
             raise friendly_error(err, "opening the AWS session") from None
+        # The read timeout must outlast an SQS long poll (20 s at most).
+        read_timeout = float(os.environ.get(READ_TIMEOUT_ENV) or 70)
         self.config = Config(retries={"mode": "adaptive", "max_attempts": max_attempts},
-                             connect_timeout=10, read_timeout=70,
+                             connect_timeout=10, read_timeout=max(read_timeout, 21),
                              max_pool_connections=max_pool)
         self._clients: dict[tuple[str, str], Any] = {}
         self._lock = threading.Lock()

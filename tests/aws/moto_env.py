@@ -20,11 +20,13 @@ from pathlib import Path
 from typing import Any
 
 from hyper_tui.aws import schema
-from hyper_tui.aws.session import ENDPOINT_ENV, AwsSession
+from hyper_tui.aws.session import ENDPOINT_ENV, READ_TIMEOUT_ENV, AwsSession
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
 _server: dict[str, Any] = {}
+_SERVER = ("import faulthandler, signal, sys; faulthandler.register(signal.SIGUSR1, all_threads=True); "
+           "from moto.server import main; sys.argv[0] = 'moto_server'; main(sys.argv[1:])")
 
 
 def _free_port() -> int:
@@ -37,12 +39,13 @@ def shared_server() -> str:
     """The session's moto server URL (started on first use) with the environment set."""
     if "url" in _server:
         return _server["url"]
-    exe = Path(sys.executable).parent / "moto_server"
     last = ""
+    log = Path(os.environ.get("HYPER_MOTO_LOG") or os.devnull)
     for _ in range(3):
         port = _free_port()
-        proc = subprocess.Popen([str(exe), "-H", "127.0.0.1", "-p", str(port)],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        # SIGUSR1 dumps the server's threads to HYPER_MOTO_LOG (to debug a stuck request).
+        proc = subprocess.Popen([sys.executable, "-c", _SERVER, "-H", "127.0.0.1", "-p", str(port)],
+                                stdout=subprocess.DEVNULL, stderr=open(log, "ab"))
         url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and proc.poll() is None:
@@ -57,8 +60,8 @@ def shared_server() -> str:
             set_environment(url)
             configure(url, {"batch": {"use_docker": False}})
             return url
-        last = (proc.stderr.read() if proc.stderr else b"").decode(errors="replace")[-500:]
-    raise RuntimeError(f"moto_server did not start: {last}")
+        last = f"exit code {proc.poll()}"
+    raise RuntimeError(f"moto_server did not start: {last} (set HYPER_MOTO_LOG=FILE to see why)")
 
 
 def _stop() -> None:
@@ -79,6 +82,7 @@ def set_environment(url: str) -> None:
         "AWS_CONFIG_FILE": "/nonexistent/aws-config", "AWS_SHARED_CREDENTIALS_FILE":
         "/nonexistent/aws-credentials", "AWS_EC2_METADATA_DISABLED": "true",
         ENDPOINT_ENV: url, "AWS_ENDPOINT_URL": url,
+        READ_TIMEOUT_ENV: "21",  # a request moto drops is retried soon, not after 70 s
     })
     os.environ.pop("AWS_PROFILE", None)
 
