@@ -151,6 +151,7 @@ class Agent:
                     self._unavailable("claim", err)
                     self._backoff()
                     continue
+                self._retry_delay = 0.0
                 if not claims:
                     if time.monotonic() - idle_since >= self.o.idle_timeout:
                         break
@@ -191,7 +192,7 @@ class Agent:
                 self._unavailable(f"report of {len(results)} result(s)", err)
                 return False
             self._pending = []
-        self._retry_delay = 0.0
+            self._retry_delay = 0.0
         return True
 
     def _unavailable(self, what: str, err: BaseException) -> None:
