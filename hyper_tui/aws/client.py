@@ -17,6 +17,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import json
+import os
 import re
 import sys
 import time
@@ -56,6 +57,8 @@ MAX_ITEM_BYTES = 350_000    # DynamoDB allows 400 KB an item; keep room for the 
 SUMMARY_CACHE_S = 10.0      # the dashboard asks every 2 s; counting a queue reads its items
 METRICS_CACHE_S = 30.0      # CloudWatch metrics have one point a minute
 THREADS = 8
+AWS_MAX_TASKS = 200_000     # one submission is held in memory while it is written
+SUBMIT_VIA_ENV = "HYPER_SUBMIT_VIA"  # direct (default) or api: POST /jobs of the submit API
 
 
 def _aws(what: str) -> Callable:
@@ -72,8 +75,14 @@ def _aws(what: str) -> Callable:
 class AwsHostClient:
     kind = "aws"
 
-    def __init__(self, cfg: config.HostConfig, *, session: AwsSession | None = None) -> None:
+    def __init__(self, cfg: config.HostConfig, *, session: AwsSession | None = None,
+                 submit_via: str | None = None) -> None:
         self.cfg = cfg
+        self.submit_via = (submit_via or os.environ.get(SUBMIT_VIA_ENV) or "direct").lower()
+        if self.submit_via not in ("direct", "api"):
+            raise UsageError(f"{SUBMIT_VIA_ENV}={self.submit_via!r}: submit 'direct' (DynamoDB + "
+                             "SQS) or through the 'api'")
+        self._api: tuple[str, str] | None = None
         self.name = cfg.host.name
         self.region = cfg.host.main_region
         self.session = session or AwsSession(self.region)
@@ -164,6 +173,8 @@ class AwsHostClient:
             return []
         now = time.time()
         plans = [self._plan(sub, now) for sub in subs]
+        if self.submit_via == "api":
+            return self._submit_api(plans)
         written = self._write_items([it for _, items in plans for it in items])
         errors: list[str] = []
         ok_plans: list[tuple[list[str], list[dict[str, Any]]]] = []
@@ -241,6 +252,9 @@ class AwsHostClient:
             pairs = [(i, None) for i in sub.array.indices]
         if not pairs:
             raise ValidationError("qsub: the array is empty", fix="check the range or the array file")
+        if len(pairs) > AWS_MAX_TASKS:
+            raise ValidationError(f"qsub: {len(pairs):,} tasks in one array; an aws host takes up to "
+                                  f"{AWS_MAX_TASKS:,} in one submission", fix="split the range")
         keep = int(self.retention_s * 2 + 30 * 86400)
         items: list[dict[str, Any]] = [{"id": spec_id, "kind": "spec", **spec,
                                         schema.TTL_ATTRIBUTE: int(now) + keep}]
@@ -329,6 +343,123 @@ class AwsHostClient:
                  "Value": float(n), "Unit": "Count"} for q, n in sorted(counts.items())])
         except Exception as err:  # a metric is not worth failing a submission for
             sys.stderr.write(f"submit: could not publish the Submitted metric ({err})\n")
+
+    # ---- submitting through the submit API (SigV4 + API key) ---------------------------
+
+    def _submit_api(self, plans: list[tuple[list[str], list[dict[str, Any]]]]) -> list[str]:
+        """POST /jobs of the host's submit API, up to schema.MAX_BATCH jobs a request."""
+        if any(it.get("kind") == "spec" for _, items in plans for it in items):
+            raise UsageError("qsub: the submit API takes jobs, not arrays",
+                             fix=f"submit arrays directly ({SUBMIT_VIA_ENV}=direct)")
+        jobs: list[dict[str, Any]] = []
+        owner: list[int] = []
+        for n, (_, items) in enumerate(plans):
+            for it in items:
+                if "state" not in it:
+                    continue
+                spec = it
+                job: dict[str, Any] = {"queue": it["queue"], "definition": it["definition"],
+                                       "name": it["name"], "retries": it["retries"],
+                                       "priority": it["priority"]}
+                if spec.get("command") is not None:
+                    job["command"] = spec["command"]
+                else:
+                    job["argv"] = spec.get("argv")
+                if spec.get("env"):
+                    job["env"] = spec["env"]
+                if spec.get("cwd"):
+                    job["cwd"] = spec["cwd"]
+                if it.get("timeout"):
+                    job["timeout"] = it["timeout"]
+                jobs.append(job)
+                owner.append(n)
+        got: list[str | None] = []
+        errors: list[str] = []
+        for i in range(0, len(jobs), schema.MAX_BATCH):
+            status, body = self._api_post("/jobs", {"jobs": jobs[i:i + schema.MAX_BATCH]})
+            ids = body.get("ids") or [None] * len(jobs[i:i + schema.MAX_BATCH])
+            got.extend(ids)
+            if status != 200:
+                errors.append(body.get("error") or f"HTTP {status}")
+        failed_plans = {owner[k] for k, jid in enumerate(got) if jid is None}
+        out: list[str] = []
+        for n in range(len(plans)):
+            if n not in failed_plans:
+                out.extend(str(got[k]) for k in range(len(got)) if owner[k] == n)
+        if errors or failed_plans:
+            raise UnavailableError("submit API: " + "; ".join(errors[:3] or ["some jobs failed"]),
+                                   fix=("submitted: " + ", ".join(out[:20])) if out
+                                   else "nothing was submitted; try again")
+        self._summary = None
+        return out
+
+    def _api_target(self) -> tuple[str, str]:
+        """(API URL, API key value) of the host's submit API, from its discovery values."""
+        if self._api is None:
+            from hyper_tui.apply import open_store
+
+            store = open_store(self.name)
+            try:
+                raw = store.get_meta("aws_outputs")
+            finally:
+                store.close()
+            outputs = json.loads(raw) if raw else {}
+            if not outputs.get("ApiUrl") or not outputs.get("ApiKeyId"):
+                ssm = self.session.client("ssm")
+                for key in ("ApiUrl", "ApiKeyId"):
+                    if not outputs.get(key):
+                        outputs[key] = ssm.get_parameter(
+                            Name=schema.ssm_parameter_name(self.name, key))["Parameter"]["Value"]
+            key = self.session.client("apigateway").get_api_key(
+                apiKey=outputs["ApiKeyId"], includeValue=True)["value"]
+            self._api = (str(outputs["ApiUrl"]).rstrip("/"), key)
+        return self._api
+
+    def _api_post(self, path: str, payload: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        import urllib.error
+        import urllib.request
+
+        from botocore.auth import SigV4Auth
+        from botocore.awsrequest import AWSRequest
+
+        url, key = self._api_target()
+        body = json.dumps(payload, separators=(",", ":")).encode()
+        req = AWSRequest(method="POST", url=url + path, data=body,
+                         headers={"Content-Type": "application/json", "x-api-key": key})
+        creds = self.session.boto.get_credentials()
+        if creds is None:
+            from botocore.exceptions import NoCredentialsError
+
+            raise NoCredentialsError()
+        SigV4Auth(creds.get_frozen_credentials(), "execute-api", self.region).add_auth(req)
+        prepared = urllib.request.Request(url + path, data=body, method="POST",
+                                          headers=dict(req.headers.items()))
+        delay = 0.2
+        for attempt in range(5):
+            try:
+                with urllib.request.urlopen(prepared, timeout=60) as resp:
+                    return resp.status, json.loads(resp.read() or b"{}")
+            except urllib.error.HTTPError as err:
+                data = _json_or_empty(err.read())
+                if err.code == 400:
+                    raise ValidationError(f"submit API: {data.get('error') or err.reason}") from None
+                if err.code in (401, 403):
+                    raise UnavailableError(f"submit API refused the request ({err.code}: "
+                                           f"{data.get('message') or data.get('error') or err.reason})",
+                                           fix="check the credentials and the API key") from None
+                if err.code == 503 and data.get("ids"):
+                    return err.code, data
+                if err.code not in (429, 500, 502, 503, 504) or attempt == 4:
+                    raise UnavailableError(f"submit API: HTTP {err.code}: "
+                                           f"{data.get('error') or err.reason}") from None
+            except urllib.error.URLError as err:
+                if attempt == 4:
+                    raise UnavailableError(f"submit API: cannot reach {url} ({err.reason})",
+                                           fix="check the network, or submit directly "
+                                               f"({SUBMIT_VIA_ENV}=direct)") from None
+            time.sleep(delay)
+            delay *= 2
+        raise UnavailableError("submit API: no answer")  # pragma: no cover
 
     def queue_url(self, queue: str, definition: str) -> str:
         key = (queue, definition)
@@ -807,6 +938,14 @@ class AwsHostClient:
 
 # --------------------------------------------------------------------------------------------
 # Pure helpers (tested without AWS)
+
+
+def _json_or_empty(raw: bytes) -> dict[str, Any]:
+    try:
+        data = json.loads(raw or b"{}")
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def _prefetch(gen: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:

@@ -198,3 +198,70 @@ def test_status_and_resources(aws_host: AwsHost) -> None:
     status = h.client.resource_status("queues")
     assert status[("queues", "q1")][0] in ("CREATING", "ACTIVE")
     assert h.client.workers() == []
+
+
+def test_submit_through_the_api(aws_host: AwsHost, monkeypatch) -> None:
+    """qsub via the submit API: SigV4-signed POST /jobs with the API key, served here by the
+    API's own handler (infra/lambdas/api) on a local HTTP server backed by moto."""
+    import http.server
+    import threading
+
+    from infra.lambdas.api import handler as api
+
+    h = aws_host
+    s = h.res.session
+    key = s.client("apigateway").create_api_key(name="k", enabled=True, value="secret-key-123456789")
+    conf = api.ApiConfig(host=h.name, table=h.res.table, queues=frozenset({"q1"}),
+                         definitions={"d1": {"retries": 2, "timeout": None}})
+    backend = api.Backend(conf)
+    seen: list[dict] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            body = self.rfile.read(int(self.headers["Content-Length"])).decode()
+            auth = self.headers.get("Authorization", "")
+            seen.append({"auth": auth, "key": self.headers.get("x-api-key")})
+            identity = {"userArn": "arn:aws:iam::123456789012:user/t"} \
+                if auth.startswith("AWS4-HMAC-SHA256") and "execute-api" in auth \
+                and self.headers.get("x-api-key") == "secret-key-123456789" else {}
+            event = {"httpMethod": "POST", "resource": "/jobs", "body": body,
+                     "requestContext": {"identity": identity}}
+            out = api.handle(event, backend, conf)
+            data = out["body"].encode()
+            self.send_response(out["statusCode"])
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        from hyper_tui.apply import open_store
+
+        store = open_store(h.name)
+        store.set_meta("aws_outputs", json.dumps({
+            "ApiUrl": f"http://127.0.0.1:{server.server_address[1]}/prod/", "ApiKeyId": key["id"]}))
+        store.close()
+        from hyper_tui.aws.client import AwsHostClient
+
+        c = AwsHostClient(h.cfg, session=s, submit_via="api")
+        ids = c.submit([Submission(queue="q1", definition="d1", name="via-api", command="echo api"),
+                        Submission(queue="q1", definition="d1", name="batch",
+                                   commands=["echo b0", "echo b1"])])
+        assert len(ids) == 3
+        assert seen and seen[0]["key"] == "secret-key-123456789"
+        assert c.get_job(ids[0])["name"] == "via-api"
+        assert run_worker(h) == 3
+        recs, _ = c.logs(ids[2])
+        assert ("STDOUT", "b1") in [(k, d) for _, k, d in recs]
+        with pytest.raises(NotFoundError):
+            c.submit([Submission(queue="q9", definition="d1", name="x", command="true")])
+        with pytest.raises(UsageError, match="not arrays"):
+            c.submit([Submission(queue="q1", definition="d1", name="a", command="true",
+                                 array=ArraySpec(0, 1))])
+    finally:
+        server.shutdown()
