@@ -216,7 +216,9 @@ class HyperApp(App):
 
     def on_mount(self) -> None:
         self.switch_mode(self.start_mode)
-        self.connect_host(self.requested_host)
+        # Connect after the first frame: its imports (pydantic models, the store) would
+        # otherwise compete with the first paint for the GIL.
+        self.call_after_refresh(self.connect_host, self.requested_host)
         if self.live:
             self.set_interval(STATUS_S, self.poll_status)
 

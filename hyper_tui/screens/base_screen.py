@@ -8,9 +8,9 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Footer
 
 from hyper_tui.widgets.host_header import HostHeader
+from hyper_tui.widgets.key_footer import KeyFooter
 from hyper_tui.widgets.nav_bar import BY_MODE, NavBar
 
 if TYPE_CHECKING:
@@ -31,7 +31,7 @@ class HyperScreen(Screen):
             yield NavBar(self.SECTION)
             with Vertical(id="body"):
                 yield from self.compose_body()
-        yield Footer()
+        yield KeyFooter()
 
     def compose_body(self) -> ComposeResult:
         yield from ()

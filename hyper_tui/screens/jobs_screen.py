@@ -21,12 +21,7 @@ from textual.widgets import DataTable, Input, Select, Static
 
 from hyper_tui.messages import JobDetails, JobsCancelled, JobsPage, JobsSubmitted, ResourcesLoaded
 from hyper_tui.screens.base_screen import HyperScreen
-from hyper_tui.screens.confirm_modal import ConfirmModal
-from hyper_tui.screens.log_screen import LogScreen
-from hyper_tui.screens.submit_modal import SubmitModal
-from hyper_tui.screens.text_modal import TextModal
 from hyper_tui.widgets.fmt import STATE_STYLES, count
-from hyper_tui.widgets.job_details import job_details_body
 from hyper_tui.widgets.jobs_table import SORT_KEYS, JobsTable
 
 STATES = ("PENDING", "QUEUED", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED")
@@ -37,6 +32,7 @@ COUNTS_EVERY_S = 5.0
 
 class JobsScreen(HyperScreen):
     SECTION = "jobs"
+    AUTO_FOCUS = "JobsTable"
     BINDINGS = [
         Binding("s", "submit", "Submit"),
         Binding("x", "cancel_jobs", "Cancel"),
@@ -44,9 +40,9 @@ class JobsScreen(HyperScreen):
         Binding("enter", "details", "Details", show=False),
         Binding("space", "toggle_select", "Select"),
         Binding("slash", "focus_filter", "Filter"),
-        Binding("o", "sort", "Sort"),
-        Binding("right_square_bracket", "page(1)", "Next", key_display="]"),
-        Binding("left_square_bracket", "page(-1)", "Prev", key_display="["),
+        Binding("o", "sort", "Sort", show=False),
+        Binding("right_square_bracket", "page(1)", "Next", key_display="]", show=False),
+        Binding("left_square_bracket", "page(-1)", "Prev", key_display="[", show=False),
         Binding("escape", "clear", "Clear", show=False),
         Binding("r", "reload", "Refresh", show=False),
     ]
@@ -65,6 +61,7 @@ class JobsScreen(HyperScreen):
         self.queues: list[str] = []
         self.definitions: list[str] = []
         self.pending_details = False
+        self.pages_shown = 0
 
     # ---- layout --------------------------------------------------------------------------
 
@@ -82,7 +79,6 @@ class JobsScreen(HyperScreen):
         if self.app.live:
             self.set_interval(REFRESH_S, self._tick)
             self.set_interval(COUNTS_EVERY_S, self._count_tick)
-        self.query_one(JobsTable).focus()
 
     # ---- filters ---------------------------------------------------------------------------
 
@@ -204,6 +200,7 @@ class JobsScreen(HyperScreen):
     def _show(self) -> None:
         rows = sorted(self.rows, key=SORT_KEYS[self.sort_by], reverse=self.sort_reverse)
         self.query_one(JobsTable).show(rows, self.app.clock(), self.selected)
+        self.pages_shown += 1
         if self.pending_details:
             self.pending_details = False
 
@@ -285,6 +282,8 @@ class JobsScreen(HyperScreen):
         if len(targets) == 1:
             self.cancel(targets)
             return
+        from hyper_tui.screens.confirm_modal import ConfirmModal
+
         shown = ", ".join(targets[:8]) + (f" and {len(targets) - 8} more" if len(targets) > 8 else "")
         self.app.push_screen(
             ConfirmModal(f"Cancel {len(targets)} jobs", f"Cancel jobs {shown}?\n"
@@ -309,6 +308,8 @@ class JobsScreen(HyperScreen):
         if self.client is None:
             self.notify("no host is connected", severity="error")
             return
+        from hyper_tui.screens.submit_modal import SubmitModal
+
         self.app.push_screen(SubmitModal(self.queues or ["default"],
                                          self.definitions or ["default"]), self._submit)
 
@@ -332,12 +333,16 @@ class JobsScreen(HyperScreen):
         if job is None:
             self.notify("no job selected", severity="warning")
             return
+        from hyper_tui.screens.log_screen import LogScreen
+
         self.app.push_screen(LogScreen(job["job_id"], job["name"]))
 
     def action_details(self) -> None:
         job = self.query_one(JobsTable).current_job()
         if job is None:
             return
+        from hyper_tui.screens.text_modal import TextModal
+
         self.app.push_screen(TextModal(f"job {job['job_id']}", Text("loading…", style="dim"),
                                        id="job-details"))
         self.load_details(job["job_id"])
@@ -351,6 +356,9 @@ class JobsScreen(HyperScreen):
         self.post_message(JobDetails(self.client.get_job(ref)))
 
     def on_job_details(self, event: JobDetails) -> None:
+        from hyper_tui.screens.text_modal import TextModal
+        from hyper_tui.widgets.job_details import job_details_body
+
         screen = self.app.screen
         if isinstance(screen, TextModal) and screen.id == "job-details":
             screen.set_body(job_details_body(event.job, self.app.clock()))

@@ -11,10 +11,11 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from hyper_tui.messages import LogChunk
 from hyper_tui.widgets.host_header import HostHeader
+from hyper_tui.widgets.key_footer import KeyFooter
 from hyper_tui.widgets.log_view import JobLog
 
 TAIL = 5000
@@ -47,7 +48,7 @@ class LogScreen(Screen):
         yield HostHeader(f"Jobs ▸ log of {self.ref}")
         yield Static("", id="log-title", classes="screen-title")
         yield JobLog(id="log")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self._title()

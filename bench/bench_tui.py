@@ -1,0 +1,177 @@
+"""Benchmark of the full-screen app. Prints figures; not a timed test.
+
+    .venv/bin/python bench/bench_tui.py [--jobs 1000000] [--keep DIR]
+
+1. start to first paint: a fresh process imports the app, builds it and paints the Jobs screen
+   (headless, 120x40), from the parent's spawn to the child's first painted frame;
+2. the Jobs screen with N jobs in the store (default 1,000,000, inserted as one array without
+   a daemon): the page query, the table update, one whole refresh (timer tick -> rows on
+   screen), the counts by state, the page query with a state filter, and the process's memory.
+
+Targets (issue): first paint <= 1 s; refresh <= 100 ms and memory <= 250 MB with 1,000,000 jobs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+CHILD = r"""
+import asyncio, sys, time
+t0 = float(sys.argv[1])
+from textual.app import App
+from hyper_tui.app import make_app
+
+painted = []
+_display = App._display
+
+def display(self, screen, renderable):
+    # The first frame of the Jobs screen handed to the terminal driver: the first paint.
+    if not painted and renderable is not None and type(screen).__name__ == "JobsScreen":
+        painted.append((time.time() - t0, time.process_time()))
+    return _display(self, screen, renderable)
+
+App._display = display
+
+async def main():
+    app = make_app(start="jobs", live=False, remember=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        while not painted:
+            await pilot.pause(0.01)
+        print(*painted[0])
+
+asyncio.run(main())
+"""
+
+
+def rss_mb() -> float:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def first_paint(runs: int) -> tuple[list[float], list[float]]:
+    """Wall time and CPU time (user + system) of a child process from spawn to first paint.
+    On a busy machine the wall time includes waiting for a CPU; the CPU time does not."""
+    out, cpu = [], []
+    for _ in range(runs):
+        t0 = time.time()
+        res = subprocess.run([sys.executable, "-c", CHILD, repr(t0)], capture_output=True, text=True,
+                             env=dict(os.environ), cwd=str(ROOT), timeout=60)
+        if res.returncode != 0:
+            raise SystemExit(res.stderr)
+        wall, used = res.stdout.strip().splitlines()[-1].split()
+        out.append(float(wall))
+        cpu.append(float(used))
+    return out, cpu
+
+
+def fill_store(n: int) -> None:
+    from hyper_tui import registry
+    from hyper_tui.client import LocalHostClient
+    from hyper_tui.local.jobs import ArraySpec, Submission
+
+    registry.resolve(None)
+    client = LocalHostClient("local", start_daemon=False)
+    have = sum(client.count_jobs().values())
+    if have < n:
+        t = time.perf_counter()
+        client.submit([Submission(queue="default", definition="default", name="bench", command="true",
+                                  array=ArraySpec(1, n - have))])
+        print(f"  inserted {n - have:,} jobs in {time.perf_counter() - t:.1f} s (one array, no daemon)")
+    client.close()
+
+
+async def jobs_screen(n: int, rounds: int) -> dict[str, float]:
+    from hyper_tui.app import make_app
+    from hyper_tui.widgets.jobs_table import JobsTable
+
+    pages: list[float] = []
+    app = make_app(start="jobs", live=False, remember=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        while app.client is None or not app.screen.query_one(JobsTable).keys:
+            await pilot.pause(0.05)
+        screen = app.screen
+        await app.workers.wait_for_complete()
+        refresh, table_ms, query_ms = [], [], []
+        for i in range(rounds):
+            # One timer tick on a new page (every row changes: the worst case): the page
+            # query in a thread worker, the JobsPage message back, the table rebuilt.
+            screen.page_offset = (i % 5 + 1) * 100
+            before = screen.pages_shown
+            t = time.perf_counter()
+            screen.fetch_page(screen.filters(), screen.page_offset, screen.generation, False)
+            while screen.pages_shown == before:
+                await asyncio.sleep(0.0005)
+            refresh.append((time.perf_counter() - t) * 1000)
+            query_ms.append(screen.last_ms)
+            t = time.perf_counter()
+            screen._show()
+            table_ms.append((time.perf_counter() - t) * 1000)
+            await pilot.pause()
+        client = app.client
+        t = time.perf_counter()
+        client.count_jobs()
+        counts_ms = (time.perf_counter() - t) * 1000
+        t = time.perf_counter()
+        client.list_jobs(state="QUEUED", limit=100)
+        state_ms = (time.perf_counter() - t) * 1000
+        t = time.perf_counter()
+        client.list_jobs(name="bench", limit=100)
+        name_ms = (time.perf_counter() - t) * 1000
+        pages.append(len(screen.rows))
+        return {"refresh_ms": statistics.median(refresh), "refresh_max_ms": max(refresh),
+                "query_ms": statistics.median(query_ms), "table_ms": statistics.median(table_ms),
+                "counts_ms": counts_ms, "state_filter_ms": state_ms, "name_filter_ms": name_ms,
+                "rss_mb": rss_mb(), "rows": pages[-1]}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--jobs", type=int, default=1_000_000)
+    p.add_argument("--rounds", type=int, default=20)
+    p.add_argument("--keep", help="HYPER_HOME to use and keep (reuses its jobs)")
+    args = p.parse_args()
+    home = args.keep or tempfile.mkdtemp(prefix="hyper-bench-tui-")
+    os.environ["HYPER_HOME"] = home
+    os.environ.pop("HYPER_HOST", None)
+    print(f"hyper-tui TUI benchmark  (HYPER_HOME={home}, {os.cpu_count()} CPUs, "
+          f"load {os.getloadavg()[0]:.1f})")
+    from hyper_tui import registry
+
+    registry.resolve(None)
+    paint, cpu = first_paint(5)
+    print(f"start to first paint   median {statistics.median(paint):.2f} s wall, "
+          f"{statistics.median(cpu):.2f} s CPU  (min wall {min(paint):.2f}; target <= 1 s)")
+    print(f"filling the store with {args.jobs:,} jobs ...")
+    fill_store(args.jobs)
+    r = asyncio.run(jobs_screen(args.jobs, args.rounds))
+    print(f"jobs screen, {args.jobs:,} jobs in the store, page of {r['rows']:.0f} rows:")
+    print(f"  refresh (tick -> rows on screen)   median {r['refresh_ms']:.1f} ms, "
+          f"max {r['refresh_max_ms']:.1f} ms  (target <= 100 ms)")
+    print(f"    page query (list_jobs)           median {r['query_ms']:.1f} ms")
+    print(f"    table update                     median {r['table_ms']:.1f} ms")
+    print(f"  counts by state (every 5 s, own worker)   {r['counts_ms']:.0f} ms")
+    print(f"  page query with state filter              {r['state_filter_ms']:.0f} ms")
+    print(f"  page query with name filter               {r['name_filter_ms']:.0f} ms")
+    print(f"  memory (RSS of the app process)           {r['rss_mb']:.0f} MB  (target <= 250 MB)")
+    if not args.keep:
+        import shutil
+
+        shutil.rmtree(home, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
