@@ -189,7 +189,8 @@ class AwsTransport:
             region=os.environ.get("HYPER_REGION") or "on-premise",
             lease=host.settings.lease_seconds, retry_exit_codes=d.retry_exit_codes,
             keep_output=d.enable_qlog, def_env=d.environment,
-            retention_days=host.settings.job_retention_days, vcpus=d.vcpus)
+            retention_days=host.settings.job_retention_days, vcpus=d.vcpus,
+            poll_wait=float(os.environ.get("HYPER_POLL_WAIT") or POLL_WAIT_S))
         opts.update(kwargs)
         return cls(session, host=host.name, table=schema.jobs_table_name(host.name),
                    queue_url=work_queue_url(session, host.name, queue, definition),
@@ -248,8 +249,13 @@ class AwsTransport:
         settled: list[_Message] = []
         for msg in msgs:
             for jid in msg.ids:
-                if jid in self._open_ids or jid in msg.open:
-                    continue  # carried by another message this worker holds
+                if jid in msg.open:
+                    continue  # the same id twice in one message
+                if jid in self._open_ids:
+                    # A redelivered copy of a message this worker holds: keep it (hidden) so
+                    # that the job is looked at again should this worker die.
+                    msg.watch = True
+                    continue
                 verdict = self._classify(items.get(jid), now)
                 if verdict == "ready":
                     msg.open.add(jid)
@@ -271,10 +277,10 @@ class AwsTransport:
         state = item.get("state")
         if state == "QUEUED":
             return "ready"
-        if state == "RUNNING" and item.get("worker") != self.worker_id:
-            if is_stale(item, now, self.lease):
+        if state == "RUNNING":
+            if item.get("worker") != self.worker_id and is_stale(item, now, self.lease):
                 return "ready"
-            return "watch"
+            return "watch"  # a live worker (maybe this one) runs it: look again later
         return "drop"
 
     def _load_specs(self, items: Iterable[dict[str, Any]]) -> None:

@@ -233,3 +233,19 @@ def test_worker_environment_settings(aws_host: AwsHost, monkeypatch) -> None:
         assert "HYPER_HOST" in str(err)
     else:
         raise AssertionError("missing HYPER_* variables must be a clear error")
+
+
+def test_hyper_tui_worker_command_runs_jobs_of_an_aws_host(aws_host: AwsHost) -> None:
+    """``hyper-tui worker --host NAME --queue Q``: the same agent on any machine with
+    credentials (a subprocess: the agent adopts and kills its children between jobs)."""
+    h = aws_host
+    ids = submit(h, 3, "echo on-prem $HYPER_QUEUE")
+    proc = subprocess.run([sys.executable, "-m", "hyper_tui.cli.main", "--host", h.name, "worker",
+                           "--queue", "q1", "--definition", "d1", "--idle-timeout", "1"],
+                          capture_output=True, text=True, timeout=120,
+                          env=dict(os.environ, HYPER_POLL_WAIT="1"))
+    assert proc.returncode == 0, proc.stderr
+    assert "ran 3 job(s)" in proc.stdout
+    assert all(it["state"] == "SUCCEEDED" for it in items(h, ids).values())
+    recs, _ = h.client.logs(ids[0])
+    assert ("STDOUT", "on-prem q1") in [(k, d) for _, k, d in recs]
