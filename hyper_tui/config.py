@@ -277,20 +277,29 @@ def validate_resource(kind: str, data: dict[str, Any], *, source: str = "") -> M
         raise ValidationError(format_pydantic_error(err, cls, source=source)) from None
 
 
-def _line_map(node: yaml.Node, path: tuple[Any, ...] = ()) -> dict[tuple[Any, ...], int]:
-    """Map each key path of a composed YAML document to its 1-based line number."""
+def _line_map(node: yaml.Node, path: tuple[Any, ...] = (),
+              seen: set[int] | None = None) -> dict[tuple[Any, ...], int]:
+    """Map each key path of a composed YAML document to its 1-based line number.
+
+    Each node is walked once: an alias (``*name``) is the node of its anchor, and walking it
+    again at every use made a small file of nested aliases take minutes (a "billion laughs").
+    """
+    seen = set() if seen is None else seen
     out = {path: node.start_mark.line + 1}
+    if id(node) in seen:
+        return out
+    seen.add(id(node))
     if isinstance(node, yaml.MappingNode):
         for k, v in node.value:
             key = k.value
             out[path + (key,)] = k.start_mark.line + 1
-            for sub, line in _line_map(v, path + (key,)).items():
+            for sub, line in _line_map(v, path + (key,), seen).items():
                 out.setdefault(sub, line)
                 if sub != path + (key,):
                     out[sub] = line
     elif isinstance(node, yaml.SequenceNode):
         for i, v in enumerate(node.value):
-            out.update(_line_map(v, path + (i,)))
+            out.update(_line_map(v, path + (i,), seen))
     return out
 
 
@@ -330,10 +339,11 @@ def parse_config(text: str, source: str) -> HostConfig:
                                   f"of name -> fields")
         cls = RESOURCE_MODELS[kind]
         for name, body in section.items():
-            body = dict(body or {})
+            body = {} if body is None else body
             if not isinstance(body, dict):
                 raise ValidationError(f"{source}:{lines.get((kind, name), 1)}: {kind}.{name} "
                                       "must be a mapping of fields")
+            body = dict(body)
             body.setdefault("name", name)
             if body["name"] != name:
                 raise ValidationError(f"{source}:{lines.get((kind, name), 1)}: {kind}.{name}: "
