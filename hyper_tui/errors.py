@@ -26,6 +26,9 @@ EXIT_UNAVAILABLE = 6
 EXIT_INTERRUPTED = 130
 
 
+_ESCAPE_BREAKS = str.maketrans({c: repr(c)[1:-1] for c in "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"})
+
+
 class HyperError(Exception):
     """Base of every error shown to a user: ``str(err)`` is the one line to print."""
 
@@ -37,9 +40,9 @@ class HyperError(Exception):
         super().__init__(self.line())
 
     def line(self) -> str:
-        if self.fix:
-            return f"{self.message}; {self.fix}"
-        return self.message
+        text = f"{self.message}; {self.fix}" if self.fix else self.message
+        # One line even when it quotes what the user typed: line breaks are shown escaped.
+        return text.translate(_ESCAPE_BREAKS)
 
 
 class UsageError(HyperError):
