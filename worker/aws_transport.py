@@ -491,9 +491,13 @@ class AwsTransport:
                     _warn(f"could not extend a work message's lease: {f.get('Code')}")
 
     def is_cancelled(self, claim: Claim) -> bool:
+        now = time.monotonic()
+        if now - self._last_beat >= self.beat_every:
+            # The agent polls this every quarter second while a job runs: keep the lease
+            # alive from here too, whatever heartbeat interval the agent was given.
+            self.heartbeat([claim])
         if claim.key in self._cancelled:
             return True
-        now = time.monotonic()
         if now - self._checked.get(claim.key, -1e9) < self.cancel_poll:
             return False
         self._checked[claim.key] = now

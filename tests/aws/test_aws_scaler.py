@@ -143,3 +143,31 @@ def test_refreshed_weights_item_steers_the_next_pass(home) -> None:
     sc = build_scaler_config(h.cfg)
     out = run_scaler(sc, h.res.session, sweep=False, publish=False)
     assert {x["region"] for x in out["launched"]} == {"us-west-2"}
+
+
+def test_active_workers_count_unfinished_array_tasks(moto_url) -> None:
+    """Recorded ListJobs / DescribeJobs answers (moto's Batch finishes jobs at once)."""
+    from botocore.stub import Stubber
+
+    from hyper_tui.aws.scaler import active_worker_jobs
+    from hyper_tui.aws.session import AwsSession
+
+    batch = AwsSession("us-east-1").client("batch")
+    with Stubber(batch) as stub:
+        for status in ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING"):
+            jobs = []
+            if status == "PENDING":
+                jobs = [{"jobId": "arr", "jobName": "hyper-q1--d1", "status": "PENDING",
+                         "createdAt": 1_700_000_000_000, "arrayProperties": {"size": 5}}]
+            if status == "RUNNING":
+                jobs = [{"jobId": "one", "jobName": "hyper-q1--d1", "status": "RUNNING",
+                         "createdAt": 1_700_000_000_000}]
+            stub.add_response("list_jobs", {"jobSummaryList": jobs},
+                              {"jobQueue": "jq", "jobStatus": status})
+        stub.add_response("describe_jobs", {"jobs": [{
+            "jobId": "arr", "jobName": "hyper-q1--d1", "jobQueue": "jq", "status": "PENDING",
+            "startedAt": 0, "jobDefinition": "jd",
+            "arrayProperties": {"size": 5, "statusSummary": {"SUCCEEDED": 2, "RUNNING": 3}}}]},
+            {"jobs": ["arr"]})
+        found = active_worker_jobs(batch, ["jq"])
+    assert {j["id"]: j["count"] for j in found} == {"arr": 3, "one": 1}
