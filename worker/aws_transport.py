@@ -129,6 +129,7 @@ class AwsTransport:
         self._finished: dict[str, int] = {}
         self._metrics_at = time.monotonic()
         self._urls: dict[tuple[str, str], str] = {(queue, definition): queue_url}
+        self._to_delete: list[_Message] = []  # settled; deleted 10 a call, before the lease ends
         self._closed = False
 
     # ---- construction ------------------------------------------------------------------
@@ -208,6 +209,7 @@ class AwsTransport:
                     if out or receives >= 3:
                         break
                     receives += 1
+                    self._flush_deletes()
                     want = n - len(out)
                     got = self._receive(1 if want <= 1 else min(10, want),
                                         self.poll_wait if receives == 1 else 0)
@@ -450,6 +452,7 @@ class AwsTransport:
             return self._alive
         self._last_beat = now_m
         try:
+            self._flush_deletes()
             self._extend(list(self._held.values()))
             now = time.time()
             for c in running:
@@ -611,27 +614,36 @@ class AwsTransport:
     def _finish(self, msgs: list[_Message]) -> None:
         """Delete settled messages; re-hide for a lease those that carry another live
         worker's job (someone re-checks them later)."""
-        gone = [m for m in msgs if not m.watch]
-        later = [m for m in msgs if m.watch]
-        for group, op in ((gone, "delete"), (later, "hide")):
-            by_url: dict[str, list[_Message]] = {}
-            for m in group:
-                by_url.setdefault(m.url, []).append(m)
-            for url, ms in by_url.items():
-                for i in range(0, len(ms), 10):
-                    chunk = ms[i:i + 10]
-                    try:
-                        if op == "delete":
-                            self.sqs.delete_message_batch(QueueUrl=url, Entries=[
-                                {"Id": str(k), "ReceiptHandle": m.receipt}
-                                for k, m in enumerate(chunk)])
-                        else:
-                            self.sqs.change_message_visibility_batch(QueueUrl=url, Entries=[
-                                {"Id": str(k), "ReceiptHandle": m.receipt,
-                                 "VisibilityTimeout": int(math.ceil(self.lease))}
-                                for k, m in enumerate(chunk)])
-                    except Exception as err:  # the message comes back and is settled again
-                        _warn(f"could not {op} work messages: {_short(err)}")
+        self._to_delete.extend(m for m in msgs if not m.watch)
+        if len(self._to_delete) >= 10:
+            self._flush_deletes()
+        self._batch_op([m for m in msgs if m.watch], "hide")
+
+    def _flush_deletes(self) -> None:
+        if self._to_delete:
+            gone, self._to_delete = self._to_delete, []
+            self._batch_op(gone, "delete")
+
+    def _batch_op(self, msgs: list[_Message], op: str) -> None:
+        """Delete, or hide for a lease, messages: 10 a call per queue."""
+        by_url: dict[str, list[_Message]] = {}
+        for m in msgs:
+            by_url.setdefault(m.url, []).append(m)
+        for url, ms in by_url.items():
+            for i in range(0, len(ms), 10):
+                chunk = ms[i:i + 10]
+                try:
+                    if op == "delete":
+                        self.sqs.delete_message_batch(QueueUrl=url, Entries=[
+                            {"Id": str(k), "ReceiptHandle": m.receipt}
+                            for k, m in enumerate(chunk)])
+                    else:
+                        self.sqs.change_message_visibility_batch(QueueUrl=url, Entries=[
+                            {"Id": str(k), "ReceiptHandle": m.receipt,
+                             "VisibilityTimeout": int(math.ceil(self.lease))}
+                            for k, m in enumerate(chunk)])
+                except Exception as err:  # the message comes back and is settled again
+                    _warn(f"could not {op} work messages: {_short(err)}")
 
     # ---- metrics -----------------------------------------------------------------------
 
@@ -659,6 +671,7 @@ class AwsTransport:
             if self._ready:
                 self._hand_back(per_message=IDS_PER_MESSAGE)
             self._finish_settled()
+            self._flush_deletes()
         except Exception as err:
             _warn(f"could not hand unstarted jobs back (they return after the lease): {_short(err)}")
         self._safe_flush()

@@ -118,16 +118,25 @@ def test_dead_letter_after_max_receives_fails_the_job(home) -> None:
 
 
 def test_dead_letter_of_a_requeued_job_is_ignored(home) -> None:
-    """A job requeued after its old message was sent is carried by a newer message."""
-    h = make_aws_host(lease=1.0, max_receives=1)
+    """A dead-lettered message older than the job's requeue does not fail the job: a newer
+    message carries it."""
+    import json
+
+    h = make_aws_host(lease=1.0)
     [jid] = submit(h, 1, "exit 3")
-    h.cfg.definitions["d1"].retry_exit_codes = [3]
+    sqs = h.res.session.client("sqs")
+    dlq = h.res.dlq_urls[("q1", "d1")]
+    sqs.send_message(QueueUrl=dlq, MessageBody=json.dumps({"ids": [jid]}))  # an old copy
+    time.sleep(1.2)
     t = transport(h, "w-a", lease=1.0, retry_exit_codes=(3,))
     [c] = t.claim(1)
     t.report([Result(c, "exit", 3, time.time(), time.time())])  # retry: requeued, re-sent
+    t.close()
     it = items(h, [jid])[jid]
     assert it["state"] == "QUEUED" and "exit code 3" in it["reason"]
     assert queue_depth(h) == 1
+    assert h.client.sweep_dead_letters() == {"messages": 1, "failed": 0, "requeued": 0, "kept": 0}
+    assert items(h, [jid])[jid]["state"] == "QUEUED" and queue_depth(h, dlq) == 0
 
 
 def test_sigterm_requeues_without_using_a_retry(home) -> None:
