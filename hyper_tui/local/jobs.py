@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from typing import Any
 
 JOB_REF = re.compile(r"^(\d+)(?:\[(\d*)\])?$")
+MAX_ID = 2**63 - 1  # SQLite's largest integer
 
 
 class ArraySpec:
@@ -86,7 +87,10 @@ def parse_job_ref(text: str) -> tuple[int, int | None, bool]:
     if not m:
         raise ValidationError(f"{text!r} is not a job id", fix="job ids look like 42, 42[7] or 42[]")
     idx = m.group(2)
-    return int(m.group(1)), (int(idx) if idx else None), (m.group(2) is not None and idx == "")
+    jid, index = int(m.group(1)), (int(idx) if idx else None)
+    if jid > MAX_ID or (index is not None and index > MAX_ID):
+        raise NotFoundError(f"no job {text.strip()}", fix="check the id with qstat")  # > SQLite's
+    return jid, index, (m.group(2) is not None and idx == "")
 
 
 def format_id(job_id: int, array_id: int | None, idx: int | None) -> str:
