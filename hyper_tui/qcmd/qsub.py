@@ -177,6 +177,11 @@ def parse_array_file(path: str) -> list[dict[str, object]]:
     except OSError as e:
         raise NotFoundError(f"-a {path}: cannot read the array file ({e.strerror})",
                             fix="check the path") from None
+    except UnicodeDecodeError as e:
+        raise ValidationError(f"-a {path}: the array file is not UTF-8 text (byte {e.start})",
+                              fix="write one JSON object per line, in UTF-8") from None
+    except ValueError:  # a NUL in the name (possible from a --script line)
+        raise ValidationError(f"-a {path!r} is not a file name", fix="check the path") from None
     items = []
     for n, line in enumerate(lines, start=1):
         if not line.strip() or line.lstrip().startswith("#"):
@@ -299,6 +304,8 @@ def build_submissions(args: argparse.Namespace, host: LocalHost, stdin_text: str
                     script_text = fh.read()
         except IsADirectoryError:
             raise ValidationError(f"qsub: {path} is a directory", fix="give a script file") from None
+        except ValueError:  # a NUL in the name (possible from a --script line)
+            raise ValidationError(f"qsub: {path!r} is not a file name", fix="check the path") from None
         except OSError as e:
             raise NotFoundError(f"qsub: cannot read script {path} ({e.strerror})",
                                 fix="check the path, or use -- CMD ARGS to run a command") from None
