@@ -131,6 +131,9 @@ def run_script(path: str, *, continue_on_error: bool, defaults: Context,
         except OSError as e:
             raise UsageError(f"--script: cannot read {path!r} ({e.strerror})",
                              fix="check the path") from None
+        except UnicodeDecodeError as e:
+            raise UsageError(f"--script: {path!r} is not UTF-8 text (byte {e.start})",
+                             fix="save the script as UTF-8") from None
         label = path
     worst = EXIT_OK
     for number, raw in enumerate(lines, start=1):
