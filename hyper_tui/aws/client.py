@@ -464,14 +464,20 @@ class AwsHostClient:
     def queue_url(self, queue: str, definition: str) -> str:
         key = (queue, definition)
         if key not in self._urls:
-            name = schema.work_queue_name(self.name, queue, definition)
-            with aws_errors(f"work queue {name}", region=self.region):
-                self._urls[key] = self.sqs.get_queue_url(QueueName=name)["QueueUrl"]
+            self._urls[key] = self._url(schema.work_queue_name(self.name, queue, definition))
         return self._urls[key]
 
     def dead_letter_url(self, queue: str, definition: str) -> str:
-        name = schema.dead_letter_queue_name(self.name, queue, definition)
-        with aws_errors(f"dead-letter queue {name}", region=self.region):
+        return self._url(schema.dead_letter_queue_name(self.name, queue, definition))
+
+    def _url(self, name: str) -> str:
+        """A queue's URL: known from account, region and name in the standard partition
+        (saves a GetQueueUrl per qsub), asked for elsewhere."""
+        from hyper_tui.aws.scaler_config import queue_url
+
+        if self.cfg.host.account and not self.region.startswith(("cn-", "us-gov-", "us-iso")):
+            return queue_url(self.cfg.host.account, self.region, name)
+        with aws_errors(f"queue {name}", region=self.region):
             return self.sqs.get_queue_url(QueueName=name)["QueueUrl"]
 
     # ---- reading jobs ------------------------------------------------------------------
