@@ -291,7 +291,7 @@ class Agent:
         ended = time.time()
         _killpg(proc.pid, signal.SIGKILL)  # leftovers of the job's group
         if self.subreaper:
-            _kill_children()  # leftovers that left the group (setsid, double fork)
+            _kill_children(worker_id=self.t.worker_id)  # leftovers that left the group
         if tmp:
             _unlink(tmp)
         if outcome == "exit":
@@ -453,15 +453,27 @@ def _children() -> list[int]:
     return out
 
 
-def _kill_children(timeout: float = 5.0) -> int:
-    """Kill and reap every child of this worker. Called between jobs, when the only children a
-    subreaper can have are what a finished job left behind (re-parented to us as their
-    parents die, so repeat until none is left)."""
+def _started_by(pid: int, marker: bytes) -> bool:
+    """True if process ``pid`` carries ``marker`` (``HYPER_WORKER_ID=<id>``) in its environment:
+    it was started by one of this worker's jobs."""
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as fh:
+            return marker in fh.read().split(b"\0")
+    except OSError:
+        return False
+
+
+def _kill_children(timeout: float = 5.0, worker_id: str | None = None) -> int:
+    """Kill and reap what a finished job left behind: children of this worker (a subreaper, so
+    they were re-parented to us as their parents died; repeat until none is left). Only
+    processes started by this worker's jobs (their environment carries its HYPER_WORKER_ID)
+    are touched, so a program that runs the agent in-process keeps its own children."""
     own_group = os.getpgrp()
     end = time.monotonic() + timeout
     killed = 0
+    marker = f"HYPER_WORKER_ID={worker_id}".encode() if worker_id else None
     while True:
-        kids = _children()
+        kids = [p for p in _children() if marker is None or _started_by(p, marker)]
         if not kids:
             return killed
         for pid in kids:
