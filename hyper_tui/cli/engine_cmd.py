@@ -70,7 +70,9 @@ def cmd_worker(ctx: Any, args: argparse.Namespace) -> int:
 
         transport = AwsTransport.for_host(cfg, worker_id=wid, queue=args.queue,
                                           definition=args.definition)
-    n = run_agent(transport, AgentOptions(idle_timeout=args.idle_timeout, max_jobs=args.max_jobs))
+    beat = getattr(transport, "beat_every", None) or cfg.host.settings.lease_seconds / 5
+    n = run_agent(transport, AgentOptions(idle_timeout=args.idle_timeout, max_jobs=args.max_jobs,
+                                          heartbeat_every=beat))
     print(f"worker {wid}: ran {n} job(s)")
     return 0
 
