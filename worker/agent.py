@@ -265,7 +265,7 @@ class Agent:
                                 f"({self.hostname})")]
         try:
             argv, tmp = self._command(c)
-        except OSError as err:
+        except (OSError, ValueError) as err:  # ValueError: a parameter cannot be substituted
             ended = time.time()
             log.append((ended, "SYSTEM", f"could not prepare the job: {err}"))
             self.t.append_log(c, log)

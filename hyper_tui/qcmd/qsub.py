@@ -319,7 +319,10 @@ def build_submissions(args: argparse.Namespace, host: LocalHost, stdin_text: str
             raise UsageError("qsub: -p substitutes into a script; give a script or -c")
         from worker.params import substitute
 
-        script_text = substitute(script_text, params)
+        try:
+            script_text = substitute(script_text, params)
+        except ValueError as e:
+            raise ValidationError(f"qsub: -p: {e}") from None
 
     d = parse_directives(script_text) if script_text else {}
     queue = _pick(host, "queues", args.queue or d.get("queue"), "-q")
