@@ -57,13 +57,38 @@ def config_stamp(host: str) -> str:
 
 
 def ensure_private_dir(path: Path) -> Path:
-    """Create ``path`` (and parents) with mode 0700: a host's state is the user's alone."""
+    """Create ``path`` and every missing parent with mode 0700 (``mkdir(parents=True)`` gives
+    the parents the umask's 0755), and make ``path`` 0700: a host's state is the user's alone."""
+    missing = []
+    p = Path(path)
+    while not p.exists() and p != p.parent:
+        missing.append(p)
+        p = p.parent
+    for d in reversed(missing):
+        try:
+            d.mkdir(mode=0o700)
+        except FileExistsError:
+            pass
+        try:
+            os.chmod(d, 0o700)
+        except OSError:
+            pass
     path.mkdir(parents=True, exist_ok=True, mode=0o700)
     try:
         os.chmod(path, 0o700)
     except OSError:
         pass
     return path
+
+
+def open_private_log(path: Path) -> int:
+    """A file descriptor appending to ``path``, which is made 0600 (an existing log too)."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+    except OSError:
+        pass
+    return fd
 
 
 def atomic_write_text(path: Path, text: str, mode: int = 0o600) -> None:

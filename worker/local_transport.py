@@ -13,7 +13,7 @@ import os
 import time
 from pathlib import Path
 
-from hyper_tui import scheduling
+from hyper_tui import paths, scheduling
 from hyper_tui.errors import UnavailableError
 from hyper_tui.local.store import Store
 from worker.agent import Claim, Result
@@ -49,7 +49,7 @@ class LocalTransport:
         self.max_running = qspec.get("max_running")
         self._specs: dict[int, tuple] = {}
         self._version = self.store.data_version()
-        (self.data_dir / "run").mkdir(exist_ok=True, mode=0o700)
+        paths.ensure_private_dir(self.data_dir / "run")
         self._pgid_fd = os.open(pgid_file(self.data_dir, worker_id), os.O_RDWR | os.O_CREAT, 0o600)
         t = time.time()
         self.store.write(lambda db: db.execute(
@@ -219,7 +219,7 @@ class LocalTransport:
             try:
                 fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
             except FileNotFoundError:
-                path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+                paths.ensure_private_dir(path.parent)
                 fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         except OSError:
             return  # a full or read-only disk must not kill the worker; logs are best effort

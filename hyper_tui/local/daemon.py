@@ -52,7 +52,8 @@ class Daemon:
     def __init__(self, host: str) -> None:
         self.host = host
         self.data_dir = paths.host_data_dir(host)
-        paths.ensure_private_dir(self.data_dir)
+        for d in (self.data_dir, self.data_dir / "logs", self.data_dir / "run"):
+            paths.ensure_private_dir(d)
         # Short waits for the write lock: a worker hung inside a transaction must not stall
         # the loop that kills it when its lease expires (a failed write is retried next loop).
         self.store = Store(paths.store_path(host), busy_timeout=0.5, write_attempts=6)
@@ -395,9 +396,12 @@ class Daemon:
             "INSERT INTO workers (id, pid, region, queue, definition, vcpus, started, heartbeat, state) "
             "VALUES (?,?,?,?,?,?,?,?, 'STARTING')", (wid, None, region, p.queue, p.definition,
                                                      p.vcpus, now, now)))
-        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                stderr=open(self.data_dir / "workers.log", "ab"), env=env,
-                                cwd=str(self.data_dir), close_fds=True)
+        log = paths.open_private_log(self.data_dir / "workers.log")
+        try:
+            proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                    stderr=log, env=env, cwd=str(self.data_dir), close_fds=True)
+        finally:
+            os.close(log)  # (it was left open: one descriptor leaked per worker started)
         self.children[proc.pid] = wid  # first: a failed write below must not lose the child
         self.store.write(lambda db: db.execute("UPDATE workers SET pid=? WHERE id=?", (proc.pid, wid)))
 

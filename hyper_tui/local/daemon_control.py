@@ -49,13 +49,15 @@ def ensure_daemon(host: str, *, wait: bool = False, timeout: float = 10.0) -> in
 
     data = paths.host_data_dir(host)
     paths.ensure_private_dir(data)
-    log = open(data / "daemon.log", "ab")
+    log = paths.open_private_log(data / "daemon.log")
     env = dict(os.environ)
     env.pop("HYPER_HOST", None)
-    proc = subprocess.Popen([sys.executable, "-m", "hyper_tui.local.daemon", "--host", host],
-                            stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env,
-                            start_new_session=True, close_fds=True, cwd=str(data))
-    log.close()
+    try:
+        proc = subprocess.Popen([sys.executable, "-m", "hyper_tui.local.daemon", "--host", host],
+                                stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env,
+                                start_new_session=True, close_fds=True, cwd=str(data))
+    finally:
+        os.close(log)
     if not wait:
         return proc.pid
     end = time.monotonic() + timeout

@@ -15,6 +15,7 @@ import sqlite3
 import time
 from pathlib import Path
 
+from hyper_tui import paths
 from hyper_tui.errors import UnavailableError
 
 TYPE_CHECKING = False  # not "from typing import": qsub must start fast
@@ -141,7 +142,12 @@ class Store:
         self.path = Path(path)
         self.write_attempts = write_attempts
         if create:
-            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            try:
+                paths.ensure_private_dir(self.path.parent)
+                # Created 0600 before SQLite opens it: its -wal and -shm take its mode.
+                os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
+            except OSError:
+                pass  # a read-only or full disk: SQLite's own error says which
         elif not self.path.exists():
             raise UnavailableError(f"no store at {self.path}")
         try:
@@ -153,10 +159,12 @@ class Store:
             self.db.execute("PRAGMA foreign_keys=OFF")
             if create:
                 self._migrate()
-                try:
-                    os.chmod(self.path, 0o600)
-                except OSError:
-                    pass
+                for p in (self.path, self.path.with_name(self.path.name + "-wal"),
+                          self.path.with_name(self.path.name + "-shm")):
+                    try:
+                        os.chmod(p, 0o600)
+                    except OSError:
+                        pass
         except sqlite3.Error as err:
             raise _friendly(err, self.path) from None
         self.wal = mode.lower() == "wal"
