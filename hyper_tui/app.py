@@ -272,9 +272,17 @@ class HyperApp(App):
             self.post_message(HostStatus({}, describe_error(err)))
 
     def on_host_status(self, event: HostStatus) -> None:
-        name, kind, _, _ = self.host_state
-        if self.client is not None and name == self.client.name:
-            self.host_state = (name, kind, event.status, event.error)
+        name, kind, old, _ = self.host_state
+        if self.client is None or name != self.client.name:
+            return
+        if event.error:
+            self.notify(f"host {name}: {event.error}", title="Host", severity="error")
+        elif kind == "local" and old and old.get("daemon") == "running" \
+                and event.status.get("daemon") != "running":
+            self.notify(f"the daemon of host {name} stopped; queued jobs wait until the next "
+                        f"submit starts it (its log: {event.status.get('log')})",
+                        title="Daemon", severity="warning", timeout=10)
+        self.host_state = (name, kind, event.status, event.error)
 
     # ---- errors -----------------------------------------------------------------------------
 

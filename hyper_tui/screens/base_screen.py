@@ -25,6 +25,15 @@ class HyperScreen(Screen):
 
     app: HyperApp  # type: ignore[assignment]
 
+    def __init__(self) -> None:
+        super().__init__()
+        self.loaded_once = False  # set by each screen when its first data is on screen
+
+    @property
+    def busy(self) -> bool:
+        """True until the first data is shown (tests and screenshots wait for it)."""
+        return not self.loaded_once
+
     def compose(self) -> ComposeResult:
         yield HostHeader(BY_MODE[self.SECTION].label)
         with Horizontal(id="frame"):

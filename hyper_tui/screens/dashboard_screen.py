@@ -39,8 +39,7 @@ class DashboardScreen(HyperScreen):
         self.panels: dict[tuple[str, str], MetricPanel] = {}
 
     def compose_body(self) -> ComposeResult:
-        yield Static(Text.assemble(("Dashboard", "bold"), ("   last 10 minutes, every 2 s", "dim")),
-                     classes="screen-title")
+        yield Static(Text.assemble(("Dashboard", "bold")), id="dash-title", classes="screen-title")
         yield DataTable(id="summary", cursor_type="none", zebra_stripes=True)
         yield Static("", id="dash-empty", classes="status-line")
         yield VerticalScroll(id="series")
@@ -80,7 +79,15 @@ class DashboardScreen(HyperScreen):
                           count(sum(counts.values())), key=queue)
         table.add_row(Text("all queues", style="bold italic"), *[count(totals[st]) for st in STATES],
                       count(sum(totals.values())), key="__total__")
-        start = event.now - WINDOW_S
+        # The window: the last 10 minutes, or since the first sample when younger (>= 1 minute).
+        first = min((pts[0][0] for labels in event.metrics.values() for pts in labels.values() if pts),
+                    default=event.now - WINDOW_S)
+        start = min(max(first, event.now - WINDOW_S), event.now - 60)
+        span = event.now - start
+        self.query_one("#dash-title", Static).update(Text.assemble(
+            ("Dashboard", "bold"), "   ",
+            (f"last {span / 60:.0f} min" if span >= 90 else f"last {span:.0f} s", "dim"),
+            (", refreshed every 2 s", "dim")))
         series = self.query_one("#series", VerticalScroll)
         shown = 0
         for name, title, unit, rate in SERIES:
@@ -107,6 +114,7 @@ class DashboardScreen(HyperScreen):
                               "(it starts on the first submit).", style="dim"))
         else:
             empty.update("")
+        self.loaded_once = True
 
     @staticmethod
     def _set(panel: MetricPanel, points: list[tuple[float, float]], start: float, end: float,

@@ -51,8 +51,8 @@ class DeploymentsScreen(HyperScreen):
 
     def on_mount(self) -> None:
         table = self.query_one("#deploy-resources", DataTable)
-        for col in ("kind", "name", "status", "last log line"):
-            table.add_column(col, key=col)
+        for col, width in (("kind", 12), ("name", 16), ("status", 9), ("last log line", 52)):
+            table.add_column(col, key=col, width=width)
         self._title()
 
     @property
@@ -110,6 +110,7 @@ class DeploymentsScreen(HyperScreen):
             for r in event.rows:
                 for line in r["log"].strip().splitlines():
                     log.write_line(f"{r['kind']}/{r['name']}: {line}")
+        self.loaded_once = True
 
     # ---- deploy --------------------------------------------------------------------------------
 

@@ -97,6 +97,7 @@ class HostsScreen(HyperScreen):
                           key=h["name"])
         if event.hosts:
             table.move_cursor(row=min(keep, len(event.hosts) - 1))
+        self.loaded_once = True
 
     def _selected(self) -> str | None:
         table = self.query_one("#hosts", DataTable)

@@ -195,7 +195,12 @@ class JobsScreen(HyperScreen):
             self.rows = event.rows
             self.last_ms = event.elapsed_ms
             self._show()
+            self.loaded_once = True
         self._render_title()
+
+    @property
+    def busy(self) -> bool:
+        return not self.loaded_once or self.counts is None or not self.queues
 
     def _show(self) -> None:
         rows = sorted(self.rows, key=SORT_KEYS[self.sort_by], reverse=self.sort_reverse)
@@ -344,7 +349,7 @@ class JobsScreen(HyperScreen):
         from hyper_tui.screens.text_modal import TextModal
 
         self.app.push_screen(TextModal(f"job {job['job_id']}", Text("loading…", style="dim"),
-                                       id="job-details"))
+                                       id="job-details", busy=True))
         self.load_details(job["job_id"])
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:

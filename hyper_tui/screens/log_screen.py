@@ -57,6 +57,10 @@ class LogScreen(Screen):
             self.set_interval(FOLLOW_S, self._tick)
         self.query_one(JobLog).focus()
 
+    @property
+    def busy(self) -> bool:
+        return not self.loaded
+
     def _title(self) -> None:
         t = Text.assemble(("log ", "dim"), (self.ref, "bold"), "  ", (self.job_name, "bold"), "  ")
         if not self.loaded:

@@ -25,6 +25,7 @@ from hyper_tui.screens.text_modal import TextModal
 from hyper_tui.screens.wizard_modal import WizardModal
 from hyper_tui.widgets.fmt import STATUS_STYLES, value_text
 
+MAX_WIDTH = 28
 SINGULAR = {"regions": "region", "clusters": "cluster", "queues": "queue", "images": "image",
             "definitions": "definition"}
 
@@ -53,12 +54,16 @@ class ResourceScreen(HyperScreen):
         yield table
 
     def on_mount(self) -> None:
-        table = self.query_one("#resources", DataTable)
-        table.add_column("name", key="name", width=16)
-        table.add_column("status", key="status", width=9)
-        for col in self.COLUMNS:
-            table.add_column(col, key=col)
+        self._columns({})
         self._title(None)
+
+    def _columns(self, widths: dict[str, int]) -> None:
+        """(Re)make the columns with widths that fit the data: fixed, so the table's layout
+        never depends on when it was measured."""
+        table = self.query_one("#resources", DataTable)
+        table.clear(columns=True)
+        for col in ("name", "status", *self.COLUMNS):
+            table.add_column(col, key=col, width=widths.get(col, len(col)))
 
     def _title(self, n: int | None) -> None:
         what = self.KIND.capitalize()
@@ -83,16 +88,24 @@ class ResourceScreen(HyperScreen):
         self.cfg, self.status = event.config, event.status
         table = self.query_one("#resources", DataTable)
         keep = table.cursor_row
-        table.clear()
         items = self.cfg.of_kind(self.KIND)
+        rows = []
         for name, res in sorted(items.items()):
             st, _ = self.status.get((self.KIND, name), ("-", ""))
-            cells: list[Any] = [Text(name, style="bold"), Text(st, style=STATUS_STYLES.get(st, ""))]
-            cells += [self.cell(res, col) for col in self.COLUMNS]
-            table.add_row(*cells, key=name)
+            rows.append((name, [name, st, *[self.cell(res, col) for col in self.COLUMNS]]))
+        cols = ("name", "status", *self.COLUMNS)
+        widths = {c: min(MAX_WIDTH, max([len(c)] + [len(str(r[1][i])) for r in rows]))
+                  for i, c in enumerate(cols)}
+        self._columns(widths)
+        for name, cells in rows:
+            st = cells[1]
+            table.add_row(Text(name, style="bold"), Text(st, style=STATUS_STYLES.get(st, "")),
+                          *[Text(str(c), overflow="ellipsis", no_wrap=True) for c in cells[2:]],
+                          key=name)
         if items:
-            table.move_cursor(row=min(keep, len(items) - 1))
+            table.move_cursor(row=min(max(keep, 0), len(items) - 1))
         self._title(len(items))
+        self.loaded_once = True
 
     def cell(self, res: BaseModel, column: str) -> Any:
         return value_text(getattr(res, column, None))

@@ -16,10 +16,12 @@ class TextModal(ModalScreen[None]):
     BINDINGS = [Binding("escape", "close", "Close"), Binding("q", "close", "Close", show=False),
                 Binding("enter", "close", "Close", show=False)]
 
-    def __init__(self, title: str, body: RenderableType, *, id: str | None = None) -> None:
+    def __init__(self, title: str, body: RenderableType, *, id: str | None = None,
+                 busy: bool = False) -> None:
         super().__init__(id=id)
         self.title_text = title
         self.body = body
+        self.busy = busy  # True while the body is still being fetched
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog wide"):
@@ -33,6 +35,7 @@ class TextModal(ModalScreen[None]):
 
     def set_body(self, body: RenderableType) -> None:
         self.body = body
+        self.busy = False
         self.query_one("#text-body", Static).update(body)
 
     def action_close(self) -> None:

@@ -99,6 +99,20 @@ async def test_theme_switch_is_remembered(live_home) -> None:
     assert make_app().theme == "hyper-light"
 
 
+async def test_dead_daemon_is_a_notification(live_home) -> None:
+    from hyper_tui.local.daemon_control import ensure_daemon, stop_daemon
+
+    ensure_daemon("local", wait=True)
+    app = make_app(start="jobs", live=False, remember=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot, until=lambda: (app.host_state[2] or {}).get("daemon") == "running")
+        stop_daemon("local")
+        app.poll_status()
+        await settle(pilot, until=lambda: any("daemon of host local stopped" in n
+                                              for n in notifications(app)))
+        assert "daemon stopped" in status_text(*app.host_state[:3], "Jobs").plain
+
+
 def test_header_text() -> None:
     assert "daemon running (pid 7)" in status_text("h", "local", {"daemon": "running", "pid": 7}, "Jobs").plain
     assert "no host" in status_text(None, None, None, "Jobs", "boom").plain

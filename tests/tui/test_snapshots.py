@@ -34,11 +34,12 @@ VIEWS = {
 def _prepare(keys: list[str]):
     async def run_before(pilot) -> None:
         app = pilot.app
-        await settle(pilot, until=lambda: app.client is not None)
-        await settle(pilot)
+        await settle(pilot, until=lambda: app.client is not None and not app.screen.busy)
         if keys:
             await pilot.press(*keys)
             await settle(pilot)
+            await settle(pilot, until=lambda: not getattr(app.screen, "busy", False))
+        await settle(pilot)
         no_blink(app)
         await pilot.pause()
     return run_before
