@@ -39,6 +39,7 @@ from hyper_tui.model import (
     Region,
     field_names,
 )
+from hyper_tui.redact import is_secret_name
 
 KINDS = tuple(RESOURCE_MODELS)  # regions, clusters, queues, images, definitions
 SINGULAR = {"regions": "region", "clusters": "cluster", "queues": "queue", "images": "image",
@@ -263,7 +264,8 @@ def format_pydantic_error(
     else:
         msg = e["msg"].removeprefix("Value error, ")
         got = e.get("input")
-        shown = "" if isinstance(got, (dict, list)) or got is None else f" (got {got!r})"
+        secret = any(is_secret_name(p) for p in full)  # never echo an API key or password
+        shown = "" if isinstance(got, (dict, list)) or got is None or secret else f" (got {got!r})"
         fix = _FIXES.get(etype)
         text = f"{where}: {msg}{shown}" + (f"; {fix}" if fix and etype not in ("enum", "literal_error") else "")
     return f"{place}: {text}" if place else text

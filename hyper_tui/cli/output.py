@@ -22,11 +22,16 @@ def table(rows: Sequence[Sequence[Any]], headers: Sequence[str], *, out: TextIO 
 
 
 def as_json(data: Any, *, out: TextIO | None = None) -> None:
-    (out or sys.stdout).write(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+    from hyper_tui.redact import redact  # secrets (API keys in an environment) show as ********
+
+    (out or sys.stdout).write(json.dumps(redact(data), indent=2, sort_keys=False, default=str) + "\n")
 
 
 def key_values(items: dict[str, Any], *, out: TextIO | None = None) -> None:
+    from hyper_tui.redact import redact
+
     out = out or sys.stdout
+    items = redact(items)  # type: ignore[assignment]
     width = max((len(k) for k in items), default=0)
     for k, v in items.items():
         if isinstance(v, (dict, list)):

@@ -89,7 +89,9 @@ def _local(host: LocalHost, args, state, ids_only: bool) -> int:
     out = sys.stdout
     refs = list(args.ids) + ([args.job_id] if args.job_id else [])
     if refs:
-        details = [jobs.get_job(host.store, r) for r in refs]
+        from hyper_tui.redact import redact  # -v API_KEY=... shows as ********
+
+        details = [redact(jobs.get_job(host.store, r)) for r in refs]
         if ids_only:
             out.write("".join(f"{d['job_id']}\n" for d in details))
         elif args.output == "json":
