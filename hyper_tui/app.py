@@ -350,8 +350,9 @@ def make_app(host: str | None = None, theme: str | None = None, *,
     themes = load_themes((paths.config_dir() / "themes",))
     app = HyperApp(host=host, theme=theme, themes=themes, clock=clock, live=live, start=start,
                    settings=settings)
-    if theme and remember and theme in app.available_themes:
-        settings.theme = theme
+    if theme and remember and theme in app.available_themes and theme != settings.theme:
+        settings.theme = theme  # --theme NAME is remembered
+        settings.save()
     return app
 
 

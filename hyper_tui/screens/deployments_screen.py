@@ -206,6 +206,9 @@ class DeploymentsScreen(HyperScreen):
 
     def on_deploy_finished(self, event: DeployFinished) -> None:
         self.running = False
+        if event.ok:
+            for panel in self.stacks.values():
+                panel.finish()
         self._title()
         self.notify(event.message, title="Deploy", severity="information" if event.ok else "error")
         self.reload()

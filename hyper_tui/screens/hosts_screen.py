@@ -159,8 +159,11 @@ class HostsScreen(HyperScreen):
             try:
                 from hyper_tui.aws.discovery import import_deployment
             except ImportError as err:
-                raise RuntimeError("importing an aws deployment needs the aws support "
-                                   f"(pip install 'hyper-tui[aws]'): {err}") from None
+                from hyper_tui.errors import UnavailableError
+
+                raise UnavailableError(f"importing an aws deployment needs the aws support ({err})",
+                                       fix="pip install 'hyper-tui[aws]' and configure AWS "
+                                           "credentials") from None
             import_deployment(name, payload.account, payload.region)
         elif op == "delete":
             hosts.delete_host(name)

@@ -99,12 +99,18 @@ def _default(info: FieldInfo) -> Any:
     return info.default
 
 
-def steps(specs: list[FieldSpec]) -> list[tuple[str, list[FieldSpec]]]:
-    """Fields grouped by step, steps in order of first appearance."""
+def steps(specs: list[FieldSpec], per_step: int = 6) -> list[tuple[str, list[FieldSpec]]]:
+    """Fields grouped by step, steps in order of first appearance; a step with more than
+    ``per_step`` fields is split ("Container 1/2", "Container 2/2") to keep each page short."""
     groups: dict[str, list[FieldSpec]] = {}
     for s in specs:
         groups.setdefault(s.step, []).append(s)
-    return list(groups.items())
+    out: list[tuple[str, list[FieldSpec]]] = []
+    for name, fields in groups.items():
+        parts = [fields[i:i + per_step] for i in range(0, len(fields), per_step)]
+        for n, part in enumerate(parts, 1):
+            out.append((f"{name} {n}/{len(parts)}" if len(parts) > 1 else name, part))
+    return out
 
 
 def to_text(spec: FieldSpec, value: Any) -> str:

@@ -7,7 +7,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import ProgressBar, Static
 
-DONE_WORDS = ("COMPLETE", "DONE", "DEPLOYED", "SUCCEEDED", "NO_CHANGES", "UNCHANGED", "SYNTHESIZED")
+DONE_WORDS = ("COMPLETE", "DONE", "DEPLOYED", "SUCCEEDED", "NO_CHANGES", "UNCHANGED")
 FAIL_WORDS = ("FAIL", "ROLLBACK", "ERROR", "CANCELLED")
 
 
@@ -19,7 +19,7 @@ def progress_of(status: str, current: float) -> tuple[float, str]:
     if any(w in s for w in DONE_WORDS) and "IN_PROGRESS" not in s:
         return 100.0, "done"
     if "SYNTH" in s:
-        return max(current, 10.0), "running"
+        return max(current, 20.0), "running"
     return min(90.0, max(current, 15.0) + 5.0), "running"
 
 
@@ -47,6 +47,13 @@ class StackProgress(Horizontal):
         self.progress, self.outcome = progress_of(status, self.progress)
         self.status = status
         self._render_state()
+
+    def finish(self) -> None:
+        """The whole run succeeded: a stack still "running" (e.g. synth only) is done."""
+        if self.outcome == "running":
+            self.progress, self.outcome = 100.0, "done"
+            self.status = self.status or "done"
+            self._render_state()
 
     def on_mount(self) -> None:
         self._render_state()
