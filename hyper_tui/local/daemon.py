@@ -220,13 +220,16 @@ class Daemon:
             key, pgid = path.read_text().split()
             pgid_i = int(pgid)
         except (OSError, ValueError):
-            return
+            pgid_i = 0
         finally:
             with contextlib.suppress(OSError):
                 path.unlink()
-        if _group_belongs_to(pgid_i, wid):
+        if pgid_i and _group_belongs_to(pgid_i, wid):
             with contextlib.suppress(OSError):
                 os.killpg(pgid_i, signal.SIGKILL)
+        # What left the job's group (setsid, a double fork), or a job started just before the
+        # worker died (before it recorded the group): found by the worker id in its environment.
+        _kill_marked(wid)
 
     def _drop_worker_row(self, wid: str) -> None:
         self.store.write(lambda db: db.execute("DELETE FROM workers WHERE id=? AND NOT EXISTS "
@@ -531,6 +534,29 @@ def _group_belongs_to(pgid: int, wid: str) -> bool:
         except (OSError, ValueError, IndexError):
             continue
     return False
+
+
+def _kill_marked(wid: str) -> int:
+    """SIGKILL every process (and its process group) whose environment says it was started
+    by worker ``wid``; the daemon's own group is spared."""
+    marker = f"HYPER_WORKER_ID={wid}".encode()
+    own = {os.getpid(), os.getpgrp()}
+    killed = 0
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit() or int(pid) in own:
+            continue
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as fh:
+                if marker not in fh.read().split(b"\0"):
+                    continue
+            group = os.getpgid(int(pid))
+            if group not in own:
+                os.killpg(group, signal.SIGKILL)
+            os.kill(int(pid), signal.SIGKILL)
+            killed += 1
+        except (OSError, ValueError):
+            continue
+    return killed
 
 
 def _become_subreaper() -> None:
