@@ -64,3 +64,30 @@ def test_kill_random_workers_during_a_run(home, tmp_path):
         assert (idx, attempts) in executed, f"task {idx} SUCCEEDED in attempt {attempts} but never ran it"
     assert counts["SUCCEEDED"] + counts["FAILED"] == n
     assert_no_leftovers(h)
+
+
+def test_killed_worker_leaves_no_job_process(home, tmp_path):
+    """kill -9 a worker whose job started children, one of them in its own session (setsid):
+    the daemon kills all of them (the job is requeued and runs again)."""
+    from tests.reliability.helpers import alive, pids_with_env, wait_until
+
+    h = make_host(workers=1, lease=4.0)
+    pids = tmp_path / "pids"
+    code, out, err = qsub(*h.qsub_env_args(), "-r", "3", "-c",
+                          f'if [ "$HYPER_ATTEMPT" = 1 ]; then sleep 300 & echo $! >> {pids}; '
+                          f"setsid sh -c 'echo $$ >> {pids}; sleep 300 & echo $! >> {pids}; wait' & "
+                          "wait; fi; echo done")
+    assert code == 0, err
+    jid = int(out)
+    wait_until(lambda: pids.exists() and len(pids.read_text().split()) >= 3, timeout=60,
+               what="the job's processes to start")
+    (worker,) = h.rows("SELECT pid FROM workers WHERE id=(SELECT worker FROM jobs WHERE id=?)", (jid,))
+    kill(worker[0], signal.SIGKILL)
+    wait_all_final(h, 1, timeout=120)
+    started = [int(p) for p in pids.read_text().split()]
+    wait_until(lambda: not [p for p in started if alive(p)], timeout=30,
+               what=f"the dead worker's job processes {started} to be killed")
+    assert not pids_with_env(h.marker)
+    a = audit(h, [jid])
+    assert not a.disagree and a.lost_attempts == 1, a.disagree
+    print("\n" + a.line("kill-worker-with-setsid-children", faults=1, extra=f"processes={len(started)}"))
