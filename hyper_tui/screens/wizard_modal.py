@@ -43,6 +43,7 @@ class WizardModal(ModalScreen[Any]):
         Binding("escape", "cancel", "Cancel"),
         Binding("ctrl+n", "next", "Next", show=True),
         Binding("ctrl+b", "back", "Back", show=True),
+        Binding("ctrl+s", "create", "Create / Update", show=True),
     ]
 
     def __init__(self, model: type[BaseModel], *, title: str, existing: BaseModel | None = None,
@@ -161,6 +162,9 @@ class WizardModal(ModalScreen[Any]):
         self.query_one("#wizard-steps", Static).update(Text("  ").join(labels))
         if self.steps[self.index][0] == REVIEW:
             self._render_review()
+            self._update_buttons()
+            create = self.query_one("#create", Button)
+            (create if not create.disabled else self.query_one("#back", Button)).focus()
         else:
             first = self.query_one(f"#step-{self.index}").query("Input, Switch, Select")
             for w in first:
