@@ -159,7 +159,7 @@ class WizardModal(ModalScreen[Any]):
         for i, (step, _) in enumerate(self.steps):
             style = "bold reverse" if i == self.index else ("dim" if i > self.index else "")
             labels.append(Text(f" {i + 1}. {step} ", style=style))
-        self.query_one("#wizard-steps", Static).update(Text("  ").join(labels))
+        self.query_one("#wizard-steps", Static).update(Text(" ").join(labels))
         if self.steps[self.index][0] == REVIEW:
             self._render_review()
             self._update_buttons()
