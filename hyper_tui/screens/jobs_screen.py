@@ -19,7 +19,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.widgets import DataTable, Input, Select, Static
 
-from hyper_tui.messages import JobDetails, JobsCancelled, JobsPage, JobsSubmitted, ResourcesLoaded
+from hyper_tui.messages import JobsCancelled, JobsPage, JobsSubmitted, ResourcesLoaded
 from hyper_tui.screens.base_screen import HyperScreen
 from hyper_tui.widgets.fmt import STATE_STYLES, count
 from hyper_tui.widgets.jobs_table import SORT_KEYS, JobsTable
@@ -346,24 +346,10 @@ class JobsScreen(HyperScreen):
         job = self.query_one(JobsTable).current_job()
         if job is None:
             return
-        from hyper_tui.screens.text_modal import TextModal
+        from hyper_tui.screens.job_details_modal import JobDetailsModal
 
-        self.app.push_screen(TextModal(f"job {job['job_id']}", Text("loading…", style="dim"),
-                                       id="job-details", busy=True))
-        self.load_details(job["job_id"])
+        self.app.push_screen(JobDetailsModal(job["job_id"]))
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()
         self.action_details()
-
-    @work(thread=True, exclusive=True, group="jobs-details", exit_on_error=False)
-    def load_details(self, ref: str) -> None:
-        self.post_message(JobDetails(self.client.get_job(ref)))
-
-    def on_job_details(self, event: JobDetails) -> None:
-        from hyper_tui.screens.text_modal import TextModal
-        from hyper_tui.widgets.job_details import job_details_body
-
-        screen = self.app.screen
-        if isinstance(screen, TextModal) and screen.id == "job-details":
-            screen.set_body(job_details_body(event.job, self.app.clock()))

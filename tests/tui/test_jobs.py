@@ -8,6 +8,7 @@ from textual.widgets import Input, Select, TextArea
 from hyper_tui.app import make_app
 from hyper_tui.messages import JobsCancelled, JobsSubmitted
 from hyper_tui.screens.confirm_modal import ConfirmModal
+from hyper_tui.screens.job_details_modal import JobDetailsModal
 from hyper_tui.screens.log_screen import LogScreen
 from hyper_tui.screens.submit_modal import SubmitModal, parse_array
 from hyper_tui.widgets.jobs_table import JobsTable
@@ -56,6 +57,16 @@ async def test_submit_logs_filter_cancel_real_jobs(live_home) -> None:
         log = app.screen.query_one(JobLog)
         await settle(pilot, until=lambda: any("hello-from-tui" in line for line in log.lines))
         assert any("exit code 0" in line for line in log.lines)
+        await pilot.press("escape")
+
+        # Its details: why it is where it is, and its attempts.
+        await settle(pilot, until=lambda: not isinstance(app.screen, LogScreen))
+        _cursor_to(app, job_id)
+        await pilot.press("enter")
+        await settle(pilot, until=lambda: isinstance(app.screen, JobDetailsModal) and not app.screen.busy)
+        job = app.screen.job
+        assert job["state"] == "SUCCEEDED" and job["attempt_history"][0]["exit_code"] == 0
+        assert "why" in job
         await pilot.press("escape")
 
         # A long job, cancelled from the table (one job: no confirmation).
