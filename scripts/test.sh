@@ -12,4 +12,7 @@ fi
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null
 .venv/bin/python -m pip install -q -e '.[dev]'
 .venv/bin/ruff check .
-.venv/bin/python -m pytest -q -p no:cacheprovider "$@"
+# Two workers for most of the suite; the fault-injection suite runs alone (it kills processes
+# and times recoveries) and prints one RELIABILITY line per scenario.
+.venv/bin/python -m pytest -q -p no:cacheprovider -n 2 --ignore=tests/reliability
+.venv/bin/python -m pytest -q -p no:cacheprovider -s tests/reliability
