@@ -212,7 +212,7 @@ def bench_scale(quick: bool) -> None:
             times = []
             for _ in range(5):
                 t = time.perf_counter()
-                r = subprocess.run([str(BIN / "qstat")], capture_output=True, text=True)
+                subprocess.run([str(BIN / "qstat")], capture_output=True, text=True)
                 times.append((time.perf_counter() - t) * 1000)
             report(f"qstat summary with {queued:,} jobs (process)", statistics.median(times), "ms",
                    "<= 200 ms")
