@@ -291,7 +291,7 @@ class Agent:
         ended = time.time()
         _killpg(proc.pid, signal.SIGKILL)  # leftovers of the job's group
         if self.subreaper:
-            _kill_children(worker_id=self.t.worker_id)  # leftovers that left the group
+            _kill_children(worker_id=self.t.worker_id, job_group=proc.pid)  # left the group
         if tmp:
             _unlink(tmp)
         if outcome == "exit":
@@ -463,39 +463,66 @@ def _started_by(pid: int, marker: bytes) -> bool:
         return False
 
 
-def _kill_children(timeout: float = 5.0, worker_id: str | None = None) -> int:
+def _kill_children(timeout: float = 5.0, worker_id: str | None = None,
+                   job_group: int | None = None) -> int:
     """Kill and reap what a finished job left behind: children of this worker (a subreaper, so
     they were re-parented to us as their parents died; repeat until none is left). Only
     processes started by this worker's jobs (their environment carries its HYPER_WORKER_ID)
-    are touched, so a program that runs the agent in-process keeps its own children."""
+    are touched, so a program that runs the agent in-process keeps its own children.
+
+    A dead child has no environment any more: it is ours to reap if we killed it or it is
+    of a process group we killed (``job_group`` and the groups of the processes killed here);
+    otherwise every zombie of a finished job's tree would stay until the worker exits."""
     own_group = os.getpgrp()
     end = time.monotonic() + timeout
     killed = 0
     marker = f"HYPER_WORKER_ID={worker_id}".encode() if worker_id else None
+    groups = {job_group} if job_group else set()
+    ours: set[int] = set()
     while True:
-        kids = [p for p in _children() if marker is None or _started_by(p, marker)]
-        if not kids:
+        live, dead = [], []
+        for pid in _children():
+            st = _state_and_group(pid)
+            if st is None:
+                continue
+            state, group = st
+            mine = marker is None or pid in ours or group in groups
+            if state == "Z":
+                if mine:
+                    dead.append(pid)
+            elif mine or _started_by(pid, marker):  # type: ignore[arg-type]
+                live.append((pid, group))
+        if not live and not dead:
             return killed
-        for pid in kids:
-            try:
-                group = os.getpgid(pid)
-            except OSError:
-                group = own_group
+        for pid, group in live:
             if group != own_group:
                 _killpg(group, signal.SIGKILL)
+                groups.add(group)
             try:
                 os.kill(pid, signal.SIGKILL)
                 killed += 1
             except OSError:
                 pass
-        for pid in kids:
+            ours.add(pid)
+        for pid in dead + [p for p, _ in live]:
             try:
                 os.waitpid(pid, os.WNOHANG)
             except ChildProcessError:
                 pass
         if time.monotonic() > end:
             return killed
-        time.sleep(0.005)
+        if live:
+            time.sleep(0.005)
+
+
+def _state_and_group(pid: int) -> tuple[str, int] | None:
+    """(state letter, process group) of ``pid`` from /proc, or None when it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            fields = fh.read().rsplit(b")", 1)[1].split()
+        return fields[0].decode(), int(fields[2])
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def _unlink(path: str) -> None:
