@@ -253,6 +253,16 @@ def children_of(pids: set[int]) -> list[tuple[int, int, str]]:
     return out
 
 
+def _cmd(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            cmd = fh.read().replace(b"\0", b" ").decode(errors="replace")[:80]
+        with open(f"/proc/{pid}/comm") as fh:
+            return cmd or fh.read().strip()
+    except OSError:
+        return "?"
+
+
 def zombies_of(pids: set[int]) -> list[tuple[int, int, str]]:
     return [c for c in children_of(pids) if c[2] == "Z"]
 
@@ -268,9 +278,11 @@ def assert_no_leftovers(h: RelHost, *, timeout: float = 30.0) -> None:
         d = h.daemon_pid()
         if d:
             owners.add(d)
-        return not zombies_of(owners)
+        z = zombies_of(owners)
+        return True if not z else (False, [(pid, ppid, _cmd(pid), _cmd(ppid)) for pid, ppid, _ in z])
 
-    wait_until(no_zombies, timeout=timeout, what="no zombie under the daemon or its workers")
+    wait_until(lambda: no_zombies() is True, timeout=timeout,
+               what=f"no zombie under the daemon or its workers {no_zombies()}")
 
 
 def kill(pid: int, sig: int = signal.SIGKILL) -> bool:
