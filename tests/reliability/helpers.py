@@ -141,7 +141,7 @@ def wait_all_final(h: RelHost, expected: int, *, timeout: float, on_tick=None) -
             return counts
         if on_tick:
             on_tick(counts)
-        time.sleep(0.2)
+        time.sleep(0.1 if on_tick else 0.2)
     raise AssertionError(f"timed out after {timeout:.0f}s: jobs by state {dict(counts)}")
 
 

@@ -81,7 +81,7 @@ def test_worker_hung_inside_a_write_transaction(home, tmp_path):
     from tests.reliability.helpers import holds_write_lock
 
     h = make_host(workers=4, lease=4.0)
-    n = scaled(1500, minimum=50)
+    n = scaled(800, minimum=50)
     code, out, err = qsub(*h.qsub_env_args(), "-r", "6", "-J", f"1-{n}", "--", "true")
     assert code == 0, err
     shm = h.store_path.with_name("store.db-shm")
