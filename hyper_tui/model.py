@@ -111,6 +111,10 @@ class HostSettings(Model):
     worker_idle_timeout_s: float = field(
         30.0, gt=0, le=86400, help="Seconds an idle worker waits for work before it exits."
     )
+    daemon_idle_exit_s: float = field(
+        900.0, ge=5, le=7 * 86400,
+        help="Local hosts: the daemon stops after this long with no jobs and no workers "
+             "(the next qsub starts it again).")
     lease_seconds: float = field(
         15.0, ge=1, le=3600, help="A worker silent for this long is lost; its job is requeued."
     )

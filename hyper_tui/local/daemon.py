@@ -29,7 +29,9 @@ from hyper_tui.errors import UnavailableError
 from hyper_tui.local.store import Store, unwritable
 from worker.local_transport import log_path, pgid_file
 
-LOOP_S = 0.1
+LOOP_S = 0.1          # at most ten scheduling passes a second
+WAKE_S = 0.02         # how often the store is polled for news
+IDLE_STEP_S = 1.0     # a pass at least this often (leases, dependencies, metrics)
 METRICS_EVERY_S = 2.0
 PURGE_EVERY_S = 3600.0
 MAX_SPAWN_PER_LOOP = 8
@@ -94,23 +96,58 @@ class Daemon:
         signal.signal(signal.SIGTERM, self._on_term)
         signal.signal(signal.SIGINT, self._on_term)
         self._adopt_and_expire(startup=True)
+        idle_exit = float(self.settings.get("daemon_idle_exit_s", 900.0))
+        idle_since = time.monotonic()
+        last_step = 0.0
+        version = None
         while not self.stopping:
-            t0 = time.monotonic()
+            # Work only when the store changed (a commit by qsub, a worker, qdel), a child
+            # exited, or once a second; otherwise a cheap data_version poll every 20 ms.
+            time.sleep(WAKE_S)
+            now = time.monotonic()
             try:
-                self.step()
+                current = self.store.data_version()
+            except Exception:
+                current = None
+            if (current == version and now - last_step < IDLE_STEP_S and not self._child_exited()):
+                continue
+            if now - last_step < LOOP_S:
+                continue
+            version, last_step = current, now
+            if not self.store.path.exists():
+                _log(f"the store {self.store.path} is gone (host deleted?); stopping")
+                break
+            try:
+                busy = self.step()
             except Exception as err:  # keep scheduling; the store may be full for a while
                 if unwritable(err):
                     self.unwritable_at = time.time()
                 _log(f"loop error: {type(err).__name__}: {err}")
                 time.sleep(1.0)
-            spent = time.monotonic() - t0
-            time.sleep(max(0.0, LOOP_S - spent))
+                busy = True
+            if busy:
+                idle_since = now
+            elif now - idle_since > idle_exit:
+                _log(f"idle for {idle_exit:g}s (no jobs, no workers); stopping (qsub restarts it)")
+                break
         self.shutdown()
+
+    def _child_exited(self) -> bool:
+        """True if a worker of ours has exited (without reaping it)."""
+        for pid in self.children:
+            try:
+                with open(f"/proc/{pid}/stat", "rb") as fh:
+                    if fh.read().rsplit(b")", 1)[1].split()[0] == b"Z":
+                        return True
+            except OSError:
+                return True
+        return False
 
     def _on_term(self, signum, frame) -> None:
         self.stopping = True
 
-    def step(self) -> None:
+    def step(self) -> bool:
+        """One scheduling pass; True while there is anything to do (jobs or workers)."""
         self.reap()
         self._adopt_and_expire()
         self.release_dependents()
@@ -120,6 +157,9 @@ class Daemon:
             self.sample_metrics(now)
         if now - self.last_purge >= PURGE_EVERY_S:
             self.purge(now)
+        return bool(self.children) or self.store.one(
+            "SELECT 1 FROM jobs WHERE state IN ('PENDING','QUEUED','RUNNING') "
+            "UNION ALL SELECT 1 FROM workers LIMIT 1") is not None
 
     # ---- workers -----------------------------------------------------------------------
 
@@ -583,8 +623,14 @@ def run_daemon(host: str) -> int:
         fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         _log(f"a daemon for host {host} is already running")
+        with contextlib.suppress(OSError):
+            marker = paths.host_data_dir(host) / "daemon.starting"
+            if marker.read_text().strip() == str(os.getpid()):
+                marker.unlink()
         return 0
     paths.atomic_write_text(pid_file(host), f"{os.getpid()}\n")
+    with contextlib.suppress(OSError):
+        (paths.host_data_dir(host) / "daemon.starting").unlink()
     _log(f"daemon for host {host} started (pid {os.getpid()})")
     try:
         Daemon(host).run()

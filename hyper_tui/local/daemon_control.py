@@ -58,6 +58,10 @@ def ensure_daemon(host: str, *, wait: bool = False, timeout: float = 10.0) -> in
                                 start_new_session=True, close_fds=True, cwd=str(data))
     finally:
         os.close(log)
+    try:  # so that a stop right now waits for this daemon instead of missing it
+        paths.atomic_write_text(data / "daemon.starting", f"{proc.pid}\n")
+    except OSError:
+        pass
     if not wait:
         return proc.pid
     end = time.monotonic() + timeout
@@ -78,8 +82,13 @@ def ensure_daemon(host: str, *, wait: bool = False, timeout: float = 10.0) -> in
 
 
 def stop_daemon(host: str, timeout: float = 20.0) -> bool:
-    """Stop the daemon cleanly (it stops its workers, requeueing their jobs)."""
+    """Stop the daemon cleanly (it stops its workers, requeueing their jobs). A daemon that is
+    still starting (it holds the lock but has not written its pid file yet) is waited for."""
     pid = daemon_pid(host)
+    end = time.monotonic() + 10
+    while not pid and (_lock_held(host) or _starting(host)) and time.monotonic() < end:
+        time.sleep(0.05)
+        pid = daemon_pid(host)
     if not pid:
         return False
     os.kill(pid, signal.SIGTERM)
@@ -95,6 +104,36 @@ def stop_daemon(host: str, timeout: float = 20.0) -> bool:
     except ProcessLookupError:
         pass
     return True
+
+
+def _starting(host: str) -> bool:
+    """True while a daemon started by ensure_daemon has not yet taken the lock."""
+    try:
+        pid = int((paths.host_data_dir(host) / "daemon.starting").read_text().strip())
+    except (OSError, ValueError):
+        return False
+    return _running(pid)
+
+
+def _lock_held(host: str) -> bool:
+    """True if some process holds the host's daemon lock (a daemon running or starting)."""
+    import fcntl
+
+    try:
+        fd = os.open(paths.host_data_dir(host) / "daemon.lock", os.O_RDWR)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    finally:
+        os.close(fd)
 
 
 def _running(pid: int) -> bool:
