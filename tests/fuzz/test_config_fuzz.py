@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from hyper_tui.config import HostConfig, parse_config
 from hyper_tui.errors import ValidationError
-from tests.fuzz.conftest import FUZZ, assert_clean, run_inproc
+from tests.fuzz.helpers import FUZZ, assert_clean, run_inproc
 
 VALID = {
     "host": {"name": "local", "kind": "local", "main_region": "local",

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from hyper_tui.local.store import Store
 from hyper_tui.paths import store_path
-from tests.fuzz.conftest import FUZZ, assert_clean, run_inproc
+from tests.fuzz.helpers import FUZZ, assert_clean, run_inproc
 
 
 def _jobs() -> int:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.fuzz.conftest import FUZZ, assert_clean, run_inproc
+from tests.fuzz.helpers import FUZZ, assert_clean, run_inproc
 
 GROUPS = {
     "hosts": ["create-host", "list-hosts", "select-host", "status-host", "stop-host", "delete-host"],

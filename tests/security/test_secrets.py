@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT
-from tests.fuzz.conftest import run_inproc
+from tests.fuzz.helpers import run_inproc
 from tests.reliability.helpers import make_host, qsub, wait_all_final
 
 AWS_SECRET = "wJalrXUtnFEMI/K7MDENG/" + uuid.uuid4().hex
