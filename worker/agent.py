@@ -112,6 +112,8 @@ class Agent:
             base = {k: os.environ[k] for k in BASE_ENV_KEYS if k in os.environ}
         self.base_env = base
         self.scratch = self.o.scratch_dir or tempfile.gettempdir()
+        self._exe_cache: dict[tuple[str, str], str] = {}
+        self._devnull = os.open(os.devnull, os.O_RDWR)  # stdin (and muted output) of every job
 
     # ---- lifecycle ---------------------------------------------------------------------
 
@@ -256,6 +258,24 @@ class Agent:
             return [path, *args], path
         return ["/bin/sh", "-c", text, c.name, *args], None
 
+    def _resolve(self, argv: list[str], c: Claim) -> list[str]:
+        """argv with its program resolved along the job's PATH once (cached), so the child
+        does one execve instead of trying every PATH entry: this matters for tiny jobs."""
+        prog = argv[0]
+        if "/" in prog:
+            return argv
+        path = (c.env or {}).get("PATH") or self.base_env.get("PATH") or os.defpath
+        key = (prog, path)
+        found = self._exe_cache.get(key)
+        if found is None:
+            import shutil
+
+            found = shutil.which(prog, path=path) or prog
+            if len(self._exe_cache) > 256:
+                self._exe_cache.clear()
+            self._exe_cache[key] = found
+        return [found, *argv[1:]]
+
     def run_one(self, c: Claim) -> Result:
         import subprocess
 
@@ -274,9 +294,9 @@ class Agent:
         if c.cwd and cwd is None:
             log.append((started, "SYSTEM", f"working directory {c.cwd} is missing; using {self.scratch}"))
             cwd = self.scratch
-        out = subprocess.PIPE if c.keep_output else subprocess.DEVNULL
+        out = subprocess.PIPE if c.keep_output else self._devnull
         try:
-            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=out,
+            proc = subprocess.Popen(self._resolve(argv, c), stdin=self._devnull, stdout=out, stderr=out,
                                     cwd=cwd, env=self.job_env(c), start_new_session=True,
                                     close_fds=True)
         except OSError as err:

@@ -48,6 +48,7 @@ class LocalTransport:
         qspec = self.store.resource_spec("queues", queue) or {}
         self.max_running = qspec.get("max_running")
         self._specs: dict[int, tuple] = {}
+        self._events: list[tuple[int, float, str, str]] = []  # SYSTEM records not yet written
         self._version = self.store.data_version()
         paths.ensure_private_dir(self.data_dir / "run")
         self._pgid_fd = os.open(pgid_file(self.data_dir, worker_id), os.O_RDWR | os.O_CREAT, 0o600)
@@ -195,22 +196,47 @@ class LocalTransport:
             db.execute("UPDATE workers SET state='IDLE', heartbeat=?, jobs_done=jobs_done+? WHERE id=?",
                        (t, len(results), self.worker_id))
 
-        self.store.write(tx)
+        self._write(tx)
 
     # ---- liveness ----------------------------------------------------------------------
 
     def heartbeat(self, running: list[Claim]) -> bool:
         t = time.time()
-        n = self.store.write(lambda db: db.execute(
-            "UPDATE workers SET heartbeat=? WHERE id=? AND state != 'LOST'",
-            (t, self.worker_id)).rowcount)
-        return n > 0
+
+        def tx(db) -> int:
+            return db.execute("UPDATE workers SET heartbeat=? WHERE id=? AND state != 'LOST'",
+                              (t, self.worker_id)).rowcount
+
+        return self._write(tx) > 0
 
     def is_cancelled(self, claim: Claim) -> bool:
         row = self.store.one("SELECT state, worker, attempts FROM jobs WHERE id=?", (int(claim.key),))
         return row is None or row[0] != "RUNNING" or row[1] != self.worker_id or row[2] != claim.attempt
 
+    def _write(self, fn):
+        """``store.write(fn)`` that also writes the buffered SYSTEM records in the same
+        transaction; they leave the buffer only once it has committed."""
+        n = len(self._events)
+
+        def tx(db):
+            result = fn(db)
+            if n:
+                db.executemany("INSERT INTO events (job_id, ts, type, data) VALUES (?,?,?,?)",
+                               self._events[:n])
+            return result
+
+        result = self.store.write(tx)
+        del self._events[:n]
+        return result
+
     def append_log(self, claim: Claim, records: list[tuple[float, str, str]]) -> None:
+        """SYSTEM records go to the store's events table (with the next transaction: a short
+        job then needs no log file at all); output and metrics go to the job's log file."""
+        if not records:
+            return
+        self._events.extend((int(claim.key), ts, kind, data) for ts, kind, data in records
+                            if kind == "SYSTEM")
+        records = [r for r in records if r[1] != "SYSTEM"]
         if not records:
             return
         path = log_path(self.data_dir, claim.key)
@@ -250,7 +276,7 @@ class LocalTransport:
 
     def close(self) -> None:
         try:
-            self.store.write(lambda db: db.execute("DELETE FROM workers WHERE id=?", (self.worker_id,)))
+            self._write(lambda db: db.execute("DELETE FROM workers WHERE id=?", (self.worker_id,)))
         except Exception:
             pass
         try:
