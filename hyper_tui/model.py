@@ -377,6 +377,8 @@ class Cluster(Model):
 
 def _weights(v: Any) -> Any:
     if isinstance(v, list):  # [[region, weight], ...] from repeated -rw flags
+        if not all(isinstance(p, (list, tuple)) and len(p) == 2 for p in v):
+            raise ValueError("give weights as region: weight, or as [region, weight] pairs")
         v = {r: w for r, w in v}
     if isinstance(v, dict):
         out = {}
