@@ -293,9 +293,11 @@ def list_jobs(store: Store, *, queue: str | None = None, state: str | None = Non
               newest_first: bool = True) -> list[dict[str, Any]]:
     where, args = [], []
     if queue:
-        where.append("queue=?"); args.append(queue)
+        where.append("queue=?" if state else "+queue=?"); args.append(queue)
     if state:
-        where.append("state=?"); args.append(state)
+        # Without a queue, "+state" keeps SQLite from using the claim index (state first) and
+        # then sorting every match by id; walking the ids backwards stops after one page.
+        where.append("state=?" if queue else "+state=?"); args.append(state)
     if name:
         where.append("name=?"); args.append(name)
     sql = f"SELECT {JOB_COLUMNS} FROM jobs"
