@@ -8,6 +8,7 @@ the store's connection at once. Worker errors become one visible notification
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -27,7 +28,8 @@ from hyper_tui.messages import HostConnected, HostStatus
 from hyper_tui.ui_settings import UiSettings
 from hyper_tui.widgets.nav_bar import SECTIONS
 
-THEMES_DIR = Path(__file__).resolve().parent.parent / "themes"
+THEMES_DIR = Path(__file__).resolve().parent.parent / "themes"            # a source checkout
+INSTALLED_THEMES_DIR = Path(sys.prefix) / "share" / "hyper-tui" / "themes"  # pip install .
 STATUS_S = 3.0
 
 
@@ -40,7 +42,8 @@ def load_themes(extra_dirs: tuple[Path, ...] = ()) -> list[Theme]:
     import yaml
 
     out: list[Theme] = []
-    for folder in (THEMES_DIR, *extra_dirs):
+    bundled = THEMES_DIR if THEMES_DIR.is_dir() else INSTALLED_THEMES_DIR
+    for folder in (bundled, *extra_dirs):
         if not folder.is_dir():
             continue
         for path in sorted(folder.glob("*.yaml")):
