@@ -325,7 +325,8 @@ def deploy(cfg: HostConfig, *, lookups: dict[str, Any] | None = None,
     data = paths.host_data_dir(host)
     log_dir = paths.ensure_private_dir(data / "deploy-logs")
     log_path = log_dir / time.strftime("deploy-%Y%m%d-%H%M%S.log")
-    log = log_path.open("w", encoding="utf-8")
+    log = os.fdopen(os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w",
+                    encoding="utf-8")  # deploy output may name account details: owner only
 
     def emit(event: DeployEvent) -> None:
         log.write(event.line + "\n")

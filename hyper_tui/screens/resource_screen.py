@@ -217,12 +217,14 @@ class ResourceScreen(HyperScreen):
             return
         import yaml
 
+        from hyper_tui.redact import redact
+
         res = self.cfg.of_kind(self.KIND)[name]
         status, log = self.status.get((self.KIND, name), ("-", ""))
         body = Group(
             Text.assemble(("status ", "dim"), (status, STATUS_STYLES.get(status, "bold"))),
             Text(""),
-            Syntax(yaml.safe_dump({name: res.public_dict()}, sort_keys=False), "yaml",
+            Syntax(yaml.safe_dump({name: redact(res.public_dict())}, sort_keys=False), "yaml",
                    background_color="default"),
             Text("deploy log", style="bold underline"),
             Text(log.rstrip() or "(empty)"),
