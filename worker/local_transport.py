@@ -207,7 +207,9 @@ class LocalTransport:
             return db.execute("UPDATE workers SET heartbeat=? WHERE id=? AND state != 'LOST'",
                               (t, self.worker_id)).rowcount
 
-        return self._write(tx) > 0
+        # Only the heartbeat row: it must get through even when a fuller write cannot (a
+        # full disk can still take an in-place update), or the daemon would find us silent.
+        return self.store.write(tx) > 0
 
     def is_cancelled(self, claim: Claim) -> bool:
         row = self.store.one("SELECT state, worker, attempts FROM jobs WHERE id=?", (int(claim.key),))
