@@ -848,7 +848,7 @@ class AwsHostClient:
     # ---- q-command printing ------------------------------------------------------------
 
     def qstat(self, args: Any, *, state: str | None, ids_only: bool) -> int:
-        from hyper_tui.qcmd.qstat import _print_detail, _runtime
+        from hyper_tui.qcmd.qstat import _print_detail, print_listing, print_summary
 
         out = sys.stdout
         refs = list(getattr(args, "ids", []) or []) + ([args.job_id] if args.job_id else [])
@@ -872,10 +872,7 @@ class AwsHostClient:
                 return 0
             if ids_only:
                 raise UsageError("qstat: --only-job-id-out needs -q QUEUE or -j NAME")
-            width = max([5] + [len(q) for q in summary])
-            out.write(f"{'QUEUE':<{width}}  " + "  ".join(f"{c:>9}" for c in STATES) + "\n")
-            for q, counts in summary.items():
-                out.write(f"{q:<{width}}  " + "  ".join(f"{counts.get(c, 0):>9}" for c in STATES) + "\n")
+            print_summary(summary, out)
             return 0
         rows = self.list_jobs(queue=args.queue, state=state, name=args.name, limit=args.limit,
                               offset=args.offset)
@@ -886,25 +883,7 @@ class AwsHostClient:
         if args.output == "json":
             out.write(json.dumps({"jobs": rows, "counts": counts}, indent=2, default=str) + "\n")
             return 0
-        if not rows:
-            out.write("no jobs match\n")
-        else:
-            w = max(6, *(len(j["job_id"]) for j in rows))
-            nw = max(4, *(min(30, len(j["name"])) for j in rows))
-            out.write(f"{'JOB ID':<{w}}  {'NAME':<{nw}}  {'QUEUE':<10}  {'STATE':<9}  {'TRY':>3}  "
-                      f"{'RUNTIME':>8}  REASON\n")
-            for j in rows:
-                reason = j["reason"] or ""
-                if j["state"] == "FAILED" and j["exit_code"] is not None and not reason:
-                    reason = f"exit code {j['exit_code']}"
-                out.write(f"{j['job_id']:<{w}}  {j['name'][:30]:<{nw}}  {j['queue'][:10]:<10}  "
-                          f"{j['state']:<9}  {j['attempts']:>3}  {_runtime(j):>8}  {reason}\n")
-            total = sum(counts.values())
-            if len(rows) < total:
-                out.write(f"(showing {len(rows)} of {total}; --offset {args.offset + len(rows)} "
-                          "for more)\n")
-        out.write("Total: " + str(sum(counts.values())) + "  " +
-                  "  ".join(f"{k.title()}: {v}" for k, v in counts.items()) + "\n")
+        print_listing(rows, counts, args.offset, out)
         return 0
 
     def qlog(self, ref: str, *, log_type: str | None = None, tail: int | None = None,

@@ -109,11 +109,7 @@ def _local(host: LocalHost, args, state, ids_only: bool) -> int:
             return 0
         if ids_only:
             raise UsageError("qstat: --only-job-id-out needs -q QUEUE or -j NAME")
-        cols = ["PENDING", "QUEUED", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED"]
-        width = max([5] + [len(q) for q in summary])
-        out.write(f"{'QUEUE':<{width}}  " + "  ".join(f"{c:>9}" for c in cols) + "\n")
-        for q, counts in summary.items():
-            out.write(f"{q:<{width}}  " + "  ".join(f"{counts.get(c, 0):>9}" for c in cols) + "\n")
+        print_summary(summary, out)
         return 0
     rows = jobs.list_jobs(host.store, queue=args.queue, state=state, name=args.name,
                           limit=args.limit, offset=args.offset)
@@ -124,6 +120,21 @@ def _local(host: LocalHost, args, state, ids_only: bool) -> int:
     if args.output == "json":
         out.write(json.dumps({"jobs": rows, "counts": counts}, indent=2, default=str) + "\n")
         return 0
+    print_listing(rows, counts, args.offset, out)
+    return 0
+
+
+
+def print_summary(summary: dict, out) -> None:
+    """One line per queue with counts by state (qstat with no arguments)."""
+    width = max([5] + [len(q) for q in summary])
+    out.write(f"{'QUEUE':<{width}}  " + "  ".join(f"{c:>9}" for c in STATES) + "\n")
+    for q, counts in summary.items():
+        out.write(f"{q:<{width}}  " + "  ".join(f"{counts.get(c, 0):>9}" for c in STATES) + "\n")
+
+
+def print_listing(rows: list, counts: dict, offset: int, out) -> None:
+    """A page of jobs, newest first, then the counters by state (qstat -q / -j / -s)."""
     if not rows:
         out.write("no jobs match\n")
     else:
@@ -137,14 +148,12 @@ def _local(host: LocalHost, args, state, ids_only: bool) -> int:
                 reason = f"exit code {j['exit_code']}"
             out.write(f"{j['job_id']:<{w}}  {j['name'][:30]:<{nw}}  {j['queue'][:10]:<10}  "
                       f"{j['state']:<9}  {j['attempts']:>3}  {_runtime(j):>8}  {reason}\n")
-        total = counts_total = sum(counts.values())
+        total = sum(counts.values())
         if len(rows) < total:
-            out.write(f"(showing {len(rows)} of {counts_total}; --offset {args.offset + len(rows)} "
+            out.write(f"(showing {len(rows)} of {total}; --offset {offset + len(rows)} "
                       "for more)\n")
     out.write("Total: " + str(sum(counts.values())) + "  " +
               "  ".join(f"{k.title()}: {v}" for k, v in counts.items()) + "\n")
-    return 0
-
 
 def _print_detail(d: dict) -> None:
     out = sys.stdout
