@@ -848,43 +848,12 @@ class AwsHostClient:
     # ---- q-command printing ------------------------------------------------------------
 
     def qstat(self, args: Any, *, state: str | None, ids_only: bool) -> int:
-        from hyper_tui.qcmd.qstat import _print_detail, print_listing, print_summary
+        """qstat on this host: the same views as a local host's (``qcmd.qstat.show``)."""
+        from hyper_tui.qcmd.qstat import show
 
-        out = sys.stdout
-        refs = list(getattr(args, "ids", []) or []) + ([args.job_id] if args.job_id else [])
-        if refs:
-            details = [self.get_job(r) for r in refs]
-            if ids_only:
-                out.write("".join(f"{d['job_id']}\n" for d in details))
-            elif args.output == "json":
-                out.write(json.dumps(details if len(details) > 1 else details[0], indent=2,
-                                     default=str) + "\n")
-            else:
-                for d in details:
-                    _print_detail(d)
-            return 0
         if args.queue:
             self.cfg.get("queues", args.queue)
-        if not args.queue and not args.name and not state:
-            summary = self.summary()
-            if args.output == "json":
-                out.write(json.dumps(summary, indent=2) + "\n")
-                return 0
-            if ids_only:
-                raise UsageError("qstat: --only-job-id-out needs -q QUEUE or -j NAME")
-            print_summary(summary, out)
-            return 0
-        rows = self.list_jobs(queue=args.queue, state=state, name=args.name, limit=args.limit,
-                              offset=args.offset)
-        if ids_only:
-            out.write("".join(f"{j['job_id']}\n" for j in rows))
-            return 0
-        counts = self.count_jobs(queue=args.queue, name=args.name)
-        if args.output == "json":
-            out.write(json.dumps({"jobs": rows, "counts": counts}, indent=2, default=str) + "\n")
-            return 0
-        print_listing(rows, counts, args.offset, out)
-        return 0
+        return show(self, args, state=state, ids_only=ids_only)
 
     def qlog(self, ref: str, *, log_type: str | None = None, tail: int | None = None,
              follow: bool = False, poll_s: float = 1.0) -> int:

@@ -83,15 +83,42 @@ def run(argv: list[str]) -> int:
         host.close()
 
 
+class _LocalJobs:
+    """The job queries qstat needs, on a local host's store (the aws client has the same)."""
+
+    def __init__(self, host: LocalHost) -> None:
+        from hyper_tui.local import jobs
+
+        self.host, self.jobs = host, jobs
+
+    def get_job(self, ref: str) -> dict:
+        return self.jobs.get_job(self.host.store, ref)
+
+    def summary(self) -> dict:
+        return self.jobs.summary(self.host.store)
+
+    def list_jobs(self, **kw) -> list:
+        return self.jobs.list_jobs(self.host.store, **kw)
+
+    def count_jobs(self, **kw) -> dict:
+        return self.jobs.count_jobs(self.host.store, **kw)
+
+
 def _local(host: LocalHost, args, state, ids_only: bool) -> int:
-    from hyper_tui.local import jobs
+    if args.queue:
+        host.require("queues", args.queue, "-q")
+    return show(_LocalJobs(host), args, state=state, ids_only=ids_only)
+
+
+def show(src, args, *, state: str | None, ids_only: bool) -> int:
+    """Print what qstat was asked for from ``src`` (local queries or the aws host client):
+    job details, the per-queue summary, or a page of jobs with counters."""
+    from hyper_tui.redact import redact  # -v API_KEY=... shows as ********
 
     out = sys.stdout
-    refs = list(args.ids) + ([args.job_id] if args.job_id else [])
+    refs = list(getattr(args, "ids", []) or []) + ([args.job_id] if args.job_id else [])
     if refs:
-        from hyper_tui.redact import redact  # -v API_KEY=... shows as ********
-
-        details = [redact(jobs.get_job(host.store, r)) for r in refs]
+        details = [redact(src.get_job(r)) for r in refs]
         if ids_only:
             out.write("".join(f"{d['job_id']}\n" for d in details))
         elif args.output == "json":
@@ -100,10 +127,8 @@ def _local(host: LocalHost, args, state, ids_only: bool) -> int:
             for d in details:
                 _print_detail(d)
         return 0
-    if args.queue:
-        host.require("queues", args.queue, "-q")
     if not args.queue and not args.name and not state:
-        summary = jobs.summary(host.store)
+        summary = src.summary()
         if args.output == "json":
             out.write(json.dumps(summary, indent=2) + "\n")
             return 0
@@ -111,18 +136,17 @@ def _local(host: LocalHost, args, state, ids_only: bool) -> int:
             raise UsageError("qstat: --only-job-id-out needs -q QUEUE or -j NAME")
         print_summary(summary, out)
         return 0
-    rows = jobs.list_jobs(host.store, queue=args.queue, state=state, name=args.name,
-                          limit=args.limit, offset=args.offset)
+    rows = src.list_jobs(queue=args.queue, state=state, name=args.name, limit=args.limit,
+                         offset=args.offset)
     if ids_only:
         out.write("".join(f"{j['job_id']}\n" for j in rows))
         return 0
-    counts = jobs.count_jobs(host.store, queue=args.queue, name=args.name)
+    counts = src.count_jobs(queue=args.queue, name=args.name)
     if args.output == "json":
-        out.write(json.dumps({"jobs": rows, "counts": counts}, indent=2, default=str) + "\n")
+        out.write(json.dumps({"jobs": redact(rows), "counts": counts}, indent=2, default=str) + "\n")
         return 0
     print_listing(rows, counts, args.offset, out)
     return 0
-
 
 
 def print_summary(summary: dict, out) -> None:
