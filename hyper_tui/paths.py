@@ -1,34 +1,88 @@
 """Where hyper-tui keeps things: the user's config and data directories, never the CWD.
 
 ``HYPER_HOME`` relocates everything (config under ``$HYPER_HOME/config``, data under
-``$HYPER_HOME/data``); tests use it to stay isolated. This module is on the ``qsub`` hot path:
-standard library only, plus platformdirs when ``HYPER_HOME`` is not set.
+``$HYPER_HOME/data``); tests use it to stay isolated.
+
+This module is on the ``qsub`` hot path, so it imports neither ``pathlib`` nor ``platformdirs``
+(together about 35 ms on a small machine, more than the rest of a ``qsub``):
+
+* the ``*_file``/``*_root`` functions return ``str`` and are what the hot path calls;
+  the ``Path`` functions beside them wrap those for everyone else;
+* on Linux and the BSDs the directories follow the XDG base-directory spec directly, which
+  is exactly what platformdirs does there (a test holds the two equal); macOS and Windows
+  ask platformdirs.
 """
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
+import sys
+
+TYPE_CHECKING = False  # not "from typing import": qsub must start fast
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 APP_NAME = "hyper-tui"
 
+_XDG = sys.platform not in ("darwin", "win32", "cygwin") and "ANDROID_DATA" not in os.environ
 
-def config_dir() -> Path:
+
+def _xdg_dir(var: str, default: str) -> str:
+    base = os.environ.get(var, "")
+    if not os.path.isabs(base):  # the spec: a relative (or empty) value is ignored
+        base = os.path.expanduser(default)
+    return os.path.join(base, APP_NAME)
+
+
+def config_root() -> str:
+    """The config directory, as a string (hot path)."""
     home = os.environ.get("HYPER_HOME")
     if home:
-        return Path(home) / "config"
+        return os.path.join(home, "config")
+    if _XDG:
+        return _xdg_dir("XDG_CONFIG_HOME", "~/.config")
     import platformdirs
 
-    return Path(platformdirs.user_config_dir(APP_NAME))
+    return platformdirs.user_config_dir(APP_NAME)
+
+
+def data_root() -> str:
+    """The data directory, as a string (hot path)."""
+    home = os.environ.get("HYPER_HOME")
+    if home:
+        return os.path.join(home, "data")
+    if _XDG:
+        return _xdg_dir("XDG_DATA_HOME", "~/.local/share")
+    import platformdirs
+
+    return platformdirs.user_data_dir(APP_NAME)
+
+
+def host_config_file_str(host: str) -> str:
+    return os.path.join(config_root(), "hosts", host, "resources.yaml")
+
+
+def host_data_root(host: str) -> str:
+    return os.path.join(data_root(), "hosts", host)
+
+
+def store_file(host: str) -> str:
+    return os.path.join(host_data_root(host), "store.db")
+
+
+def _path(text: str) -> Path:
+    from pathlib import Path
+
+    return Path(text)
+
+
+def config_dir() -> Path:
+    return _path(config_root())
 
 
 def data_dir() -> Path:
-    home = os.environ.get("HYPER_HOME")
-    if home:
-        return Path(home) / "data"
-    import platformdirs
-
-    return Path(platformdirs.user_data_dir(APP_NAME))
+    return _path(data_root())
 
 
 def hosts_config_dir() -> Path:
@@ -36,52 +90,57 @@ def hosts_config_dir() -> Path:
 
 
 def host_config_file(host: str) -> Path:
-    return hosts_config_dir() / host / "resources.yaml"
+    return _path(host_config_file_str(host))
 
 
 def host_data_dir(host: str) -> Path:
-    return data_dir() / "hosts" / host
+    return _path(host_data_root(host))
 
 
 def store_path(host: str) -> Path:
-    return host_data_dir(host) / "store.db"
+    return _path(store_file(host))
 
 
 def config_stamp(host: str) -> str:
     """Identifies the version of a host's config file (mtime and size); "" if it is missing."""
     try:
-        st = host_config_file(host).stat()
+        st = os.stat(host_config_file_str(host))
     except FileNotFoundError:
         return ""
     return f"{st.st_mtime_ns}:{st.st_size}"
 
 
-def ensure_private_dir(path: Path) -> Path:
-    """Create ``path`` and every missing parent with mode 0700 (``mkdir(parents=True)`` gives
-    the parents the umask's 0755), and make ``path`` 0700: a host's state is the user's alone."""
+def ensure_private_dir(path: str | os.PathLike[str]) -> str | os.PathLike[str]:
+    """Create ``path`` and every missing parent with mode 0700 (``makedirs`` gives the parents
+    the umask's 0755), and make ``path`` 0700: a host's state is the user's alone. Returns
+    ``path`` as given."""
+    target = os.fspath(path)
     missing = []
-    p = Path(path)
-    while not p.exists() and p != p.parent:
+    p = target
+    while not os.path.exists(p):
+        parent = os.path.dirname(p)
+        if parent == p:
+            break
         missing.append(p)
-        p = p.parent
+        p = parent
     for d in reversed(missing):
         try:
-            d.mkdir(mode=0o700)
+            os.mkdir(d, 0o700)
         except FileExistsError:
             pass
         try:
             os.chmod(d, 0o700)
         except OSError:
             pass
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.makedirs(target, mode=0o700, exist_ok=True)
     try:
-        os.chmod(path, 0o700)
+        os.chmod(target, 0o700)
     except OSError:
         pass
     return path
 
 
-def open_private_log(path: Path) -> int:
+def open_private_log(path: str | os.PathLike[str]) -> int:
     """A file descriptor appending to ``path``, which is made 0600 (an existing log too)."""
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
     try:
@@ -91,21 +150,23 @@ def open_private_log(path: Path) -> int:
     return fd
 
 
-def atomic_write_text(path: Path, text: str, mode: int = 0o600) -> None:
+def atomic_write_text(path: str | os.PathLike[str], text: str, mode: int = 0o600) -> None:
     """Write ``text`` to ``path`` so a crash leaves either the old or the new file, never half.
 
     The text goes to a temporary file in the same directory, is fsynced, then renamed over
     the target (rename is atomic on POSIX).
     """
-    ensure_private_dir(path.parent)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    target = os.fspath(path)
+    folder, name = os.path.split(target)
+    ensure_private_dir(folder or ".")
+    tmp = os.path.join(folder, f".{name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        os.replace(tmp, target)
     except BaseException:
         try:
             os.unlink(tmp)

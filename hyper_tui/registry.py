@@ -2,15 +2,14 @@
 
 ``<config>/hosts.json`` records each host's kind and the selection; each host's resources live
 in ``<config>/hosts/<name>/resources.yaml``. ``--host NAME`` and ``HYPER_HOST`` override the
-selection. Standard library only: ``qsub`` resolves its host through here.
+selection. On the ``qsub`` hot path: reads need neither ``json`` nor ``pathlib``.
 """
 
 from __future__ import annotations
 
-import json
 import os
 
-from hyper_tui import paths
+from hyper_tui import leanjson, paths
 from hyper_tui.errors import ConflictError, NotFoundError, UsageError
 
 DEFAULT_HOST = "local"
@@ -31,13 +30,16 @@ class HostRef:
         return f"HostRef({self.name!r}, {self.kind!r})"
 
 
-def _registry_file():
-    return paths.config_dir() / "hosts.json"
+def _registry_file() -> str:
+    return os.path.join(paths.config_root(), "hosts.json")
 
 
 def read_registry() -> dict:
     try:
-        data = json.loads(_registry_file().read_text(encoding="utf-8"))
+        with open(_registry_file(), encoding="utf-8") as fh:
+            data = leanjson.loads(fh.read())
+        if not isinstance(data, dict):
+            raise ValueError("not a JSON object")
     except FileNotFoundError:
         return {"selected": None, "hosts": {}}
     except (OSError, ValueError) as err:
@@ -49,6 +51,8 @@ def read_registry() -> dict:
 
 
 def write_registry(data: dict) -> None:
+    import json
+
     paths.atomic_write_text(_registry_file(), json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
@@ -116,7 +120,7 @@ def unregister(name: str) -> None:
     write_registry(data)
     import shutil
 
-    shutil.rmtree(paths.host_config_file(name).parent, ignore_errors=True)
+    shutil.rmtree(os.path.dirname(paths.host_config_file_str(name)), ignore_errors=True)
 
 
 def create_default_host() -> None:

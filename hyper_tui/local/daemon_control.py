@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import sys
 import time
 
@@ -11,14 +10,15 @@ from hyper_tui import paths
 from hyper_tui.errors import UnavailableError
 
 
-def _pid_file(host: str):
-    return paths.host_data_dir(host) / "daemon.pid"
+def _pid_file(host: str) -> str:
+    return os.path.join(paths.host_data_root(host), "daemon.pid")
 
 
 def daemon_pid(host: str) -> int | None:
     """The running daemon's pid, or None (a stale pid file is ignored)."""
     try:
-        pid = int(_pid_file(host).read_text().strip())
+        with open(_pid_file(host), encoding="ascii") as fh:
+            pid = int(fh.read().strip())
     except (OSError, ValueError):
         return None
     try:
@@ -91,6 +91,8 @@ def stop_daemon(host: str, timeout: float = 20.0) -> bool:
         pid = daemon_pid(host)
     if not pid:
         return False
+    import signal  # not at the top: it imports enum, and qsub must start fast
+
     os.kill(pid, signal.SIGTERM)
     end = time.monotonic() + timeout
     while time.monotonic() < end:

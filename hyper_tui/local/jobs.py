@@ -7,9 +7,7 @@ or nothing. Job ids are integers from one sequence (short and sortable); array t
 
 from __future__ import annotations
 
-import json
-import re
-
+from hyper_tui import leanjson
 from hyper_tui.errors import NotFoundError, ValidationError
 from hyper_tui.local.store import (
     CANCELLED,
@@ -29,7 +27,6 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
     from typing import Any
 
-JOB_REF = re.compile(r"^(\d+)(?:\[(\d*)\])?$")
 MAX_ID = 2**63 - 1  # SQLite's largest integer
 
 
@@ -83,14 +80,17 @@ class Submission:
 
 def parse_job_ref(text: str) -> tuple[int, int | None, bool]:
     """``"12"`` -> (12, None, False); ``"12[3]"`` -> (12, 3, False); ``"12[]"`` -> (12, None, True)."""
-    m = JOB_REF.match(text.strip().split(".", 1)[0])
-    if not m:
+    head, bracket, idx = text.strip().split(".", 1)[0].partition("[")
+    if bracket:
+        if not idx.endswith("]"):
+            head = ""  # not an id
+        idx = idx[:-1]
+    if not head.isdecimal() or (idx and not idx.isdecimal()):
         raise ValidationError(f"{text!r} is not a job id", fix="job ids look like 42, 42[7] or 42[]")
-    idx = m.group(2)
-    jid, index = int(m.group(1)), (int(idx) if idx else None)
+    jid, index = int(head), (int(idx) if idx else None)
     if jid > MAX_ID or (index is not None and index > MAX_ID):
         raise NotFoundError(f"no job {text.strip()}", fix="check the id with qstat")  # > SQLite's
-    return jid, index, (m.group(2) is not None and idx == "")
+    return jid, index, bool(bracket) and not idx
 
 
 def format_id(job_id: int, array_id: int | None, idx: int | None) -> str:
@@ -268,9 +268,9 @@ def get_job(store: Store, ref: str) -> dict[str, Any]:
     spec = store.one("SELECT command, argv, env, cwd FROM specs WHERE id=?", (job["spec_id"],))
     if spec:
         job["command"], argv, env, job["cwd"] = spec
-        job["argv"] = json.loads(argv) if argv else None
-        job["env"] = json.loads(env) if env else {}
-    job["params"] = json.loads(job["params"]) if job["params"] else None
+        job["argv"] = leanjson.loads(argv) if argv else None
+        job["env"] = leanjson.loads(env) if env else {}
+    job["params"] = leanjson.loads(job["params"]) if job["params"] else None
     job["attempt_history"] = [
         dict(zip(("attempt", "worker", "started", "ended", "exit_code", "outcome"), r, strict=True))
         for r in store.read("SELECT attempt, worker, started, ended, exit_code, outcome FROM attempts "
@@ -314,7 +314,7 @@ def _fill_queued_reasons(store: Store, rows: list[dict[str, Any]]) -> None:
     for, as the daemon last wrote it: say so, so no job is ever silently waiting."""
     if not any(r["state"] == QUEUED and not r["reason"] for r in rows):
         return
-    status = {k[len("status:"):]: json.loads(v).get("reason") for k, v in
+    status = {k[len("status:"):]: leanjson.loads(v).get("reason") for k, v in
               store.read("SELECT key, value FROM meta WHERE key LIKE 'status:%'")}
     for r in rows:
         if r["state"] == QUEUED and not r["reason"]:
@@ -354,7 +354,7 @@ def explain(store: Store, job: dict[str, Any]) -> str | None:
         base = f" ({job['reason']})" if job.get("reason") else ""
         if not status:
             return "queued: the scheduler daemon has not seen it yet (is it running? hosts status-host)" + base
-        info = json.loads(status)
+        info = leanjson.loads(status)
         return f"queued: {info.get('reason', 'waiting for a worker')}" + base
     if job["state"] == RUNNING:
         return f"running on worker {job['worker']} (attempt {job['attempts']})"

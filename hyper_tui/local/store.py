@@ -8,20 +8,18 @@ lock, so "database is locked" never reaches a user. Claims are one
 
 from __future__ import annotations
 
-import json
 import os
-import random
 import sqlite3
 import time
-from pathlib import Path
 
-from hyper_tui import paths
+from hyper_tui import leanjson, paths
 from hyper_tui.errors import UnavailableError
 
 TYPE_CHECKING = False  # not "from typing import": qsub must start fast
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
+    from pathlib import Path
     from typing import Any, TypeVar
 
     T = TypeVar("T")
@@ -88,10 +86,17 @@ def unwritable(err: BaseException) -> bool:
     return bool(getattr(err, "unwritable", False))
 
 
-def _read_only(path: Path) -> UnavailableError | None:
+def _jitter() -> float:
+    """1.0 to 2.0: spreads the retries of processes that collided on the lock."""
+    import random  # only on contention: qsub must start fast
+
+    return 1 + random.random()
+
+
+def _read_only(path: str) -> UnavailableError | None:
     """The error for a store whose directory cannot be written (read-only filesystem, or no
     write permission), or None if it can."""
-    d = path.parent
+    d = os.path.dirname(path)
     try:
         if os.statvfs(d).f_flag & os.ST_RDONLY:
             e = UnavailableError(f"{d} is on a read-only filesystem; nothing was changed",
@@ -101,7 +106,7 @@ def _read_only(path: Path) -> UnavailableError | None:
             return e
     except OSError:
         return None
-    if not os.access(d, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+    if not os.access(d, os.W_OK) or (os.path.exists(path) and not os.access(path, os.W_OK)):
         e = UnavailableError(f"{d} is read-only; nothing was changed",
                              fix="make it writable (chmod u+w) and run the command again")
         e.unwritable = True  # type: ignore[attr-defined]
@@ -109,19 +114,20 @@ def _read_only(path: Path) -> UnavailableError | None:
     return None
 
 
-def _friendly(err: sqlite3.Error, path: Path) -> UnavailableError:
+def _friendly(err: sqlite3.Error, path: str) -> UnavailableError:
     text = str(err)
+    folder = os.path.dirname(path)
     if any(s in text for s in _READONLY + ("unable to open", "disk I/O error")):
         ro = _read_only(path)
         if ro is not None:
             return ro
     if any(s in text for s in _DISK_FULL):
-        e = UnavailableError(f"the disk holding {path.parent} is full; nothing was changed",
+        e = UnavailableError(f"the disk holding {folder} is full; nothing was changed",
                              fix="free some space and run the command again")
         e.unwritable = True  # type: ignore[attr-defined]
         return e
     if any(s in text for s in _READONLY):
-        e = UnavailableError(f"{path.parent} is read-only; nothing was changed",
+        e = UnavailableError(f"{folder} is read-only; nothing was changed",
                              fix="make it writable (chmod u+w) and run the command again")
         e.unwritable = True  # type: ignore[attr-defined]
         return e
@@ -134,24 +140,24 @@ def _friendly(err: sqlite3.Error, path: Path) -> UnavailableError:
 class Store:
     """One connection to a local host's store. Not shared between threads."""
 
-    def __init__(self, path: Path, *, create: bool = True, busy_timeout: float = 10.0,
+    def __init__(self, path: str | os.PathLike[str], *, create: bool = True, busy_timeout: float = 10.0,
                  write_attempts: int = 60) -> None:
         """``busy_timeout`` (seconds SQLite waits for a lock) and ``write_attempts`` bound how
         long a write may wait for another process's transaction; the daemon keeps them short
         so that a worker hung inside a transaction cannot stall its loop past the lease."""
-        self.path = Path(path)
+        self.file = os.fspath(path)
         self.write_attempts = write_attempts
         if create:
             try:
-                paths.ensure_private_dir(self.path.parent)
+                paths.ensure_private_dir(os.path.dirname(self.file))
                 # Created 0600 before SQLite opens it: its -wal and -shm take its mode.
-                os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
+                os.close(os.open(self.file, os.O_RDWR | os.O_CREAT, 0o600))
             except OSError:
                 pass  # a read-only or full disk: SQLite's own error says which
-        elif not self.path.exists():
-            raise UnavailableError(f"no store at {self.path}")
+        elif not os.path.exists(self.file):
+            raise UnavailableError(f"no store at {self.file}")
         try:
-            self.db = sqlite3.connect(str(self.path), timeout=busy_timeout, isolation_level=None,
+            self.db = sqlite3.connect(self.file, timeout=busy_timeout, isolation_level=None,
                                       check_same_thread=False)
             self.db.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
             mode = self.db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
@@ -159,15 +165,21 @@ class Store:
             self.db.execute("PRAGMA foreign_keys=OFF")
             if create:
                 self._migrate()
-                for p in (self.path, self.path.with_name(self.path.name + "-wal"),
-                          self.path.with_name(self.path.name + "-shm")):
+                for p in (self.file, self.file + "-wal", self.file + "-shm"):
                     try:
                         os.chmod(p, 0o600)
                     except OSError:
                         pass
         except sqlite3.Error as err:
-            raise _friendly(err, self.path) from None
+            raise _friendly(err, self.file) from None
         self.wal = mode.lower() == "wal"
+
+    @property
+    def path(self) -> Path:
+        """The store's file as a ``Path`` (``file`` is the same as a string)."""
+        from pathlib import Path
+
+        return Path(self.file)
 
     def _migrate(self) -> None:
         have = self.db.execute(
@@ -202,10 +214,10 @@ class Store:
                 self.db.execute("BEGIN IMMEDIATE")
             except sqlite3.OperationalError as err:
                 if "locked" in str(err) or "busy" in str(err):
-                    time.sleep(delay * (1 + random.random()))
+                    time.sleep(delay * _jitter())
                     delay = min(delay * 2, 0.25)
                     continue
-                raise _friendly(err, self.path) from None
+                raise _friendly(err, self.file) from None
             try:
                 result = fn(self.db)
                 self.db.execute("COMMIT")
@@ -213,17 +225,17 @@ class Store:
             except sqlite3.OperationalError as err:
                 self._rollback()
                 if ("locked" in str(err) or "busy" in str(err)) and attempt < attempts - 1:
-                    time.sleep(delay * (1 + random.random()))
+                    time.sleep(delay * _jitter())
                     delay = min(delay * 2, 0.25)
                     continue
-                raise _friendly(err, self.path) from None
+                raise _friendly(err, self.file) from None
             except sqlite3.Error as err:
                 self._rollback()
-                raise _friendly(err, self.path) from None
+                raise _friendly(err, self.file) from None
             except BaseException:
                 self._rollback()
                 raise
-        raise UnavailableError(f"the store {self.path} stayed busy; nothing was changed",
+        raise UnavailableError(f"the store {self.file} stayed busy; nothing was changed",
                                fix="try again; if it persists, stop the daemon (hosts stop-host)")
 
     def _rollback(self) -> None:
@@ -242,8 +254,8 @@ class Store:
                     time.sleep(delay)
                     delay = min(delay * 2, 0.25)
                     continue
-                raise _friendly(err, self.path) from None
-        raise UnavailableError(f"the store {self.path} stayed busy")
+                raise _friendly(err, self.file) from None
+        raise UnavailableError(f"the store {self.file} stayed busy")
 
     def one(self, sql: str, args: Iterable[Any] = ()) -> tuple | None:
         rows = self.read(sql, args)
@@ -266,12 +278,12 @@ class Store:
         sql = "SELECT kind, name, spec, status, log, updated FROM resources"
         rows = self.read(sql + (" WHERE kind=?" if kind else "") + " ORDER BY kind, name",
                          (kind,) if kind else ())
-        return [{"kind": k, "name": n, "spec": json.loads(s), "status": st, "log": lg,
+        return [{"kind": k, "name": n, "spec": leanjson.loads(s), "status": st, "log": lg,
                  "updated": up} for k, n, s, st, lg, up in rows]
 
     def resource_spec(self, kind: str, name: str) -> dict[str, Any] | None:
         row = self.one("SELECT spec FROM resources WHERE kind=? AND name=?", (kind, name))
-        return json.loads(row[0]) if row else None
+        return leanjson.loads(row[0]) if row else None
 
 
 def now() -> float:
@@ -279,4 +291,4 @@ def now() -> float:
 
 
 def encode(value: Any) -> str | None:
-    return None if value is None else json.dumps(value, separators=(",", ":"))
+    return None if value is None else leanjson.dumps(value)

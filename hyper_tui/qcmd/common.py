@@ -7,11 +7,10 @@ behind our back (edited by hand) is the full validating loader imported to re-ap
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 
-from hyper_tui import paths, registry
+from hyper_tui import leanjson, paths, registry
 from hyper_tui.errors import EXIT_INTERRUPTED, EXIT_OK, HyperError, NotFoundError, UsageError
 
 TYPE_CHECKING = False  # not "from typing import": qsub must start fast
@@ -30,8 +29,7 @@ class LocalHost:
         from hyper_tui.local.store import Store
 
         self.name = name
-        path = paths.store_path(name)
-        self.store = Store(path)
+        self.store = Store(paths.store_file(name))
         stamp = self.store.get_meta("config_stamp")
         if stamp is None or stamp != paths.config_stamp(name):
             self._reapply()
@@ -47,7 +45,7 @@ class LocalHost:
         if self._res is None:
             self._res = {}
             for k, n, spec in self.store.read("SELECT kind, name, spec FROM resources"):
-                self._res.setdefault(k, {})[n] = json.loads(spec)
+                self._res.setdefault(k, {})[n] = leanjson.loads(spec)
         return self._res.get(kind, {})
 
     def require(self, kind: str, name: str, flag: str) -> dict:
@@ -64,7 +62,7 @@ class LocalHost:
 
     def host_settings(self) -> dict:
         raw = self.store.get_meta("host")
-        return (json.loads(raw) if raw else {}).get("settings", {})
+        return (leanjson.loads(raw) if raw else {}).get("settings", {})
 
     def close(self) -> None:
         self.store.close()

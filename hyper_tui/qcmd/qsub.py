@@ -11,69 +11,227 @@ Flags override directives. Prints the job id (an array prints ID[]).
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
-import re
-import shlex
 import sys
 
+from hyper_tui import leanjson
 from hyper_tui.errors import NotFoundError, UsageError, ValidationError
 from hyper_tui.local.jobs import ArraySpec, Submission
-from hyper_tui.qcmd.common import LocalHost, open_host, parser, run_main
+from hyper_tui.qcmd.common import LocalHost, open_host, run_main
 
-ARRAY_RE = re.compile(r"^(\d+)-(\d+)(?::(\d+))?(?:%(\d+))?$|^(\d+)(?:%(\d+))?$")
+TYPE_CHECKING = False  # not "from typing import": qsub must start fast
+
+if TYPE_CHECKING:
+    import argparse
+
 MAX_ARRAY = 10_000_000
+EPILOG = ("exit codes: 0 ok, 2 usage, 3 invalid value, 4 unknown queue/definition/job, "
+          "6 store unavailable")
+
+# --------------------------------------------------------------------------------------------
+# Options. One table drives both parsers: argparse (imported only for --help) and the small
+# argv parser every qsub runs (argparse brings ``re``, ``gettext`` and ``enum``: about 12 ms
+# of qsub's 40 ms budget). The small parser follows argparse's rules for this table exactly
+# (tests/engine/test_qsub_args.py compares the two on generated command lines).
+#
+# (option strings, dest, kind, metavar, help); kind is "value", "append", "int", "flag" or a
+# tuple of choices.
+OPTIONS: tuple[tuple[tuple[str, ...], str, object, str | None, str], ...] = (
+    (("-q", "--queue"), "queue", "value", None, "queue (default: the host's default queue)"),
+    (("-d", "--definition"), "definition", "value", None,
+     "job definition (default: the host's default)"),
+    (("-j", "-N", "--job-name", "--name"), "name", "value", None, "job name"),
+    (("-r", "--retries"), "retries", "value", None,
+     "retries after a lost worker (default: the definition's)"),
+    (("-c", "--commands"), "commands", "value", None, "shell commands to run instead of a script file"),
+    (("-p", "--params"), "params", "value", None,
+     'JSON object of literal substitutions, e.g. \'{"N": "10"}\''),
+    (("-a", "--array-file"), "array_file", "value", "FILE",
+     "array: one JSON object of substitutions per line, one job each"),
+    (("-J", "--array", "-t"), "array", "value", "RANGE", "array 1-1000[:step][%%max-running]"),
+    (("--depend", "-W"), "depend", "append", "afterok:ID[:ID]",
+     "afterok:ID[:ID...] or afterany: / afternotok: (PBS: -W depend=...)"),
+    (("--priority",), "priority", "int", None, "higher runs first (default 0)"),
+    (("-l",), "resources", "append", "walltime=HH:MM:SS", "resource list; walltime sets the timeout"),
+    (("--timeout",), "timeout", "value", None, "kill the job after SECONDS (or HH:MM:SS)"),
+    (("-v",), "variables", "append", "K=V[,K=V]", "environment variables for the job"),
+    (("--cwd",), "cwd", "value", None, "working directory (default: the current directory)"),
+    (("--hold", "-h"), "hold", "flag", None, "submit held; release with qrls"),
+    (("--stdin",), "stdin", "flag", None, "one command per stdin line, one job each"),
+    (("--host",), "host", "value", None, "host to submit to (default: selected host)"),
+    (("-o", "--output"), "output", ("text", "json"), None, "output format (default text)"),
+)
+DEFAULTS = {"priority": 0, "output": "text"}
+
+
+class QsubArgs:
+    """Parsed qsub options (the attributes argparse would give: one per dest)."""
+
+    def __init__(self, **given: object) -> None:
+        for _, dest, kind, _, _ in OPTIONS:
+            setattr(self, dest, False if kind == "flag" else DEFAULTS.get(dest))
+        self.script: str | None = None
+        self.args: list[str] = []
+        self.__dict__.update(given)
+
+    def __repr__(self) -> str:
+        return f"QsubArgs({self.__dict__})"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = parser("qsub", __doc__, add_help=False,
-               epilog="exit codes: 0 ok, 2 usage, 3 invalid value, 4 unknown queue/definition/job, "
-                      "6 store unavailable")
+    """The argparse parser of the same options: it writes ``qsub --help``."""
+    import argparse
+
+    from hyper_tui.qcmd.common import parser
+
+    p = parser("qsub", __doc__, add_help=False, epilog=EPILOG)
     p.add_argument("script", nargs="?", help="script file to run (or - for the script on stdin)")
     p.add_argument("args", nargs=argparse.REMAINDER, help="arguments for the script")
-    p.add_argument("-q", "--queue", help="queue (default: the host's default queue)")
-    p.add_argument("-d", "--definition", help="job definition (default: the host's default)")
-    p.add_argument("-j", "-N", "--job-name", "--name", dest="name", help="job name")
-    p.add_argument("-r", "--retries", help="retries after a lost worker (default: the definition's)")
-    p.add_argument("-c", "--commands", help="shell commands to run instead of a script file")
-    p.add_argument("-p", "--params", help='JSON object of literal substitutions, e.g. \'{"N": "10"}\'')
-    p.add_argument("-a", "--array-file", dest="array_file", metavar="FILE",
-                   help="array: one JSON object of substitutions per line, one job each")
-    p.add_argument("-J", "--array", "-t", dest="array", metavar="RANGE",
-                   help="array 1-1000[:step][%%max-running]")
-    p.add_argument("--depend", "-W", dest="depend", action="append", metavar="afterok:ID[:ID]",
-                   help="afterok:ID[:ID...] or afterany: / afternotok: (PBS: -W depend=...)")
-    p.add_argument("--priority", type=int, default=0, help="higher runs first (default 0)")
-    p.add_argument("-l", dest="resources", action="append", metavar="walltime=HH:MM:SS",
-                   help="resource list; walltime sets the timeout")
-    p.add_argument("--timeout", help="kill the job after SECONDS (or HH:MM:SS)")
-    p.add_argument("-v", dest="variables", action="append", metavar="K=V[,K=V]",
-                   help="environment variables for the job")
-    p.add_argument("--cwd", help="working directory (default: the current directory)")
-    p.add_argument("--hold", "-h", action="store_true", help="submit held; release with qrls")
-    p.add_argument("--stdin", action="store_true", help="one command per stdin line, one job each")
-    p.add_argument("--host", help="host to submit to (default: selected host)")
-    p.add_argument("-o", "--output", choices=("text", "json"), default="text")
+    for flags, dest, kind, metavar, text in OPTIONS:
+        if kind == "flag":
+            p.add_argument(*flags, dest=dest, action="store_true", help=text)
+        elif kind == "append":
+            p.add_argument(*flags, dest=dest, action="append", metavar=metavar, help=text)
+        elif kind == "int":
+            p.add_argument(*flags, dest=dest, type=int, default=DEFAULTS[dest], help=text)
+        elif isinstance(kind, tuple):
+            p.add_argument(*flags, dest=dest, choices=kind, default=DEFAULTS[dest], help=text)
+        else:
+            p.add_argument(*flags, dest=dest, metavar=metavar, help=text)
     p.add_argument("--help", action="help", help="show this help")
     return p
+
+
+_BY_FLAG = {flag: opt for opt in OPTIONS for flag in opt[0]}
+
+
+def _usage(message: str) -> UsageError:
+    return UsageError(f"qsub: {message}", fix="see qsub --help")
+
+
+def _is_negative_number(arg: str) -> bool:
+    """argparse's ``^-\\d+$|^-\\d*\\.\\d+$`` (``$`` also matches before a final newline)."""
+    body = arg[1:-1] if arg.endswith("\n") else arg[1:]
+    whole, dot, frac = body.partition(".")
+    if not dot:
+        return whole.isdecimal()
+    return (not whole or whole.isdecimal()) and frac.isdecimal()
+
+
+def _split_option(arg: str) -> tuple[tuple | None, str, str | None]:
+    """argparse's reading of a word that starts with "-": (option, the option string used,
+    attached value or None) for a known option; (None, "", None) for a word that counts as a
+    value (a negative number, a word with a space, "-" alone). Unknown options raise."""
+    opt = _BY_FLAG.get(arg)
+    if opt is not None:
+        return opt, arg, None
+    if len(arg) == 1:
+        return None, "", None
+    if "=" in arg:
+        flag, _, value = arg.partition("=")
+        if flag in _BY_FLAG:
+            return _BY_FLAG[flag], flag, value
+    if arg[1] != "-" and arg[:2] in _BY_FLAG:  # -qNAME
+        return _BY_FLAG[arg[:2]], arg[:2], arg[2:]
+    if _is_negative_number(arg) or " " in arg:
+        return None, "", None
+    raise _usage(f"unrecognized arguments: {arg}")
+
+
+def _is_value(arg: str) -> bool:
+    """Can ``arg`` be an option's value (argparse's "A" class)?"""
+    if not arg.startswith("-"):
+        return True
+    try:
+        return _split_option(arg)[0] is None
+    except UsageError:
+        return False
+
+
+def parse_args(argv: list[str]) -> QsubArgs:
+    """qsub's options (before the script), the script, and the script's arguments (all that
+    follows it). Usage errors raise :class:`UsageError`; ``--help`` prints help and exits."""
+    out = QsubArgs()
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        i += 1
+        if arg == "--help":
+            build_parser().parse_args(["--help"])  # prints the help, exits 0
+        opt, flag, attached = _split_option(arg) if arg.startswith("-") else (None, "", None)
+        if opt is None:  # the script: it and everything after it
+            out.script, out.args = arg, argv[i:]
+            break
+        while opt is not None:
+            flags, dest, kind, _, _ = opt
+            name = "/".join(flags)
+            if kind == "flag":
+                setattr(out, dest, True)
+                opt = None
+                if attached is None:
+                    break
+                nxt = "-" + attached[:1]
+                if flag[1] == "-" or not attached or nxt not in _BY_FLAG:
+                    raise _usage(f"argument {name}: ignored explicit argument {attached!r}")
+                opt, flag, attached = _BY_FLAG[nxt], nxt, attached[1:] or None  # -hq: -h -q
+                continue
+            opt = None
+            if attached is None:
+                if i >= len(argv) or not _is_value(argv[i]):
+                    raise _usage(f"argument {name}: expected one argument")
+                attached = argv[i]
+                i += 1
+            if kind == "append":
+                if getattr(out, dest) is None:
+                    setattr(out, dest, [])
+                getattr(out, dest).append(attached)
+            elif kind == "int":
+                try:
+                    setattr(out, dest, int(attached))
+                except ValueError:
+                    raise _usage(f"argument {name}: invalid int value: {attached!r}") from None
+            elif isinstance(kind, tuple):
+                if attached not in kind:
+                    choices = ", ".join(repr(c) for c in kind)
+                    raise _usage(f"argument {name}: invalid choice: {attached!r} "
+                                 f"(choose from {choices})")
+                setattr(out, dest, attached)
+            else:
+                setattr(out, dest, attached)
+    return out
 
 
 # --------------------------------------------------------------------------------------------
 # Pure parsing helpers (unit tested)
 
 
+def _whole(text: str) -> int | None:
+    """``int(text)`` for one or more decimal digits (``\\d+``), else None."""
+    return int(text) if text.isdecimal() else None
+
+
+def _array_parts(text: str) -> tuple[int | None, int | None, int | None, int | None, bool]:
+    """START-END[:STEP][%MAX] or N[%MAX] -> (start, end, step, max, ok)."""
+    body, pct, limit = text.partition("%")
+    max_running = _whole(limit) if pct else None
+    if pct and max_running is None:
+        return None, None, None, None, False
+    if "-" not in body:
+        n = _whole(body)
+        return (0, None if n is None else n - 1, 1, max_running, n is not None)
+    first, _, rest = body.partition("-")
+    last, colon, step_text = rest.partition(":")
+    start, end = _whole(first), _whole(last)
+    step = _whole(step_text) if colon else 1
+    return start, end, step, max_running, None not in (start, end, step)
+
+
 def parse_array(text: str) -> ArraySpec:
-    m = ARRAY_RE.match(text.strip())
-    if not m:
+    start, end, step, max_running, ok = _array_parts(text.strip())
+    if not ok:
         raise ValidationError(f"--array {text!r} is not a range",
                               fix="write it like 1-1000, 0-99:2 or 1-500%10")
-    if m.group(5) is not None:  # "N": N tasks 0..N-1 (AWS Batch style)
-        n = int(m.group(5))
-        spec = ArraySpec(0, n - 1, 1, int(m.group(6)) if m.group(6) else None)
-    else:
-        spec = ArraySpec(int(m.group(1)), int(m.group(2)), int(m.group(3) or 1),
-                         int(m.group(4)) if m.group(4) else None)
+    spec = ArraySpec(start, end, step, max_running)  # type: ignore[arg-type]
     if spec.end < spec.start:
         raise ValidationError(f"--array {text!r}: the end is before the start", fix="write START-END")
     if spec.step < 1:
@@ -134,11 +292,27 @@ def parse_depend(values: list[str]) -> list[tuple[str, str]]:
                                       fix="write afterok:ID[:ID], afterany:ID or afternotok:ID")
             for ref in ids.split(":"):
                 ref = ref.strip().split(".", 1)[0]
-                if not re.match(r"^\d+(\[\d*\])?$", ref):
+                head, bracket, index = ref.partition("[")
+                if not head.isdecimal() or (bracket and not (
+                        index.endswith("]") and (index == "]" or index[:-1].isdecimal()))):
                     raise ValidationError(f"--depend: {ref!r} is not a job id",
                                           fix="job ids look like 42, 42[3] or 42[]")
                 out.append((kind, ref))
     return out
+
+
+_NAME_START = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_")
+_NAME_REST = _NAME_START | frozenset("0123456789")
+
+
+def _is_variable_name(key: str) -> bool:
+    """``[A-Za-z_][A-Za-z0-9_]*``: a name a POSIX shell can export."""
+    return bool(key) and key[0] in _NAME_START and all(c in _NAME_REST for c in key)
+
+
+def _is_job_name(name: str) -> bool:
+    """``[\\w.\\-+@:\\[\\]]{1,128}`` (``\\w`` is ``str.isalnum()`` or "_")."""
+    return 0 < len(name) <= 128 and all(c.isalnum() or c in "_.-+@:[]" for c in name)
 
 
 def parse_env(values: list[str]) -> dict[str, str]:
@@ -148,7 +322,7 @@ def parse_env(values: list[str]) -> dict[str, str]:
             if not item:
                 continue
             key, eq, val = item.partition("=")
-            if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", key):
+            if not _is_variable_name(key):
                 raise ValidationError(f"-v {item!r}: {key!r} is not a variable name",
                                       fix="write -v NAME=VALUE")
             env[key] = val if eq else os.environ.get(key, "")
@@ -157,10 +331,10 @@ def parse_env(values: list[str]) -> dict[str, str]:
 
 def parse_params(text: str, flag: str = "-p") -> dict[str, object]:
     try:
-        data = json.loads(text)
+        data = leanjson.loads(text)
     except ValueError:
         try:
-            data = json.loads(text.replace("'", '"'))
+            data = leanjson.loads(text.replace("'", '"'))
         except ValueError:
             raise ValidationError(f"{flag}: {text.strip()[:60]!r} is not valid JSON",
                                   fix='write an object like {"NAME": "value"}') from None
@@ -193,6 +367,27 @@ def parse_array_file(path: str) -> list[dict[str, object]]:
     return items
 
 
+def _directive_words(text: str) -> list[str]:
+    """The words of a directive line, split as a shell would (shlex only when quoted)."""
+    if not any(c in text for c in "\"'\\"):
+        return text.split()
+    import shlex
+
+    try:
+        return shlex.split(text, comments=False)
+    except ValueError:
+        return text.split()
+
+
+def _lsf_job_name(text: str) -> tuple[str, str | None]:
+    """LSF ``-J "name[1-100]%5"`` -> ("name", "1-100%5"); a plain name -> (name, None)."""
+    head, bracket, rest = text.partition("[")
+    inner, close, tail = rest.partition("]")
+    if bracket and close and inner and (not tail or (tail[0] == "%" and tail[1:].isdecimal())):
+        return head, inner + tail
+    return text, None
+
+
 def parse_directives(text: str) -> dict[str, str]:
     """Options set inside a script by #HYPER, #PBS and #BSUB lines (first wins)."""
     out: dict[str, str] = {}
@@ -208,10 +403,7 @@ def parse_directives(text: str) -> dict[str, str]:
             continue
         for prefix in ("#HYPER", "#PBS", "#BSUB"):
             if s.startswith(prefix + " ") or s.startswith(prefix + "\t"):
-                try:
-                    words = shlex.split(s[len(prefix):], comments=False)
-                except ValueError:
-                    words = s[len(prefix):].split()
+                words = _directive_words(s[len(prefix):])
                 i = 0
                 while i < len(words):
                     flag = words[i]
@@ -241,14 +433,13 @@ def parse_directives(text: str) -> dict[str, str]:
                 break
     out.pop("_body", None)
     if "lsf_name" in out:  # LSF: -J "name[1-100]%5"
-        m = re.match(r"^([^\[]*)\[([^\]]+)\](%\d+)?$", out["lsf_name"])
-        if m:
-            if m.group(1):
-                out.setdefault("name", m.group(1))
-            out.setdefault("array", m.group(2) + (m.group(3) or ""))
+        name, array = _lsf_job_name(out.pop("lsf_name"))
+        if array is None:
+            out.setdefault("name", name)
         else:
-            out.setdefault("name", out["lsf_name"])
-        del out["lsf_name"]
+            if name:
+                out.setdefault("name", name)
+            out.setdefault("array", array)
     return out
 
 
@@ -268,7 +459,7 @@ def _pick(host: LocalHost, kind: str, given: str | None, flag: str) -> str:
                      "named 'default'", fix=f"pass {flag} NAME (known: {', '.join(sorted(items)) or 'none'})")
 
 
-def build_submissions(args: argparse.Namespace, host: LocalHost, stdin_text: str | None = None
+def build_submissions(args: QsubArgs, host: LocalHost, stdin_text: str | None = None
                       ) -> list[Submission]:
     """Turn parsed options (and the script's directives) into submissions. Validates all."""
     script_text: str | None = None
@@ -329,7 +520,7 @@ def build_submissions(args: argparse.Namespace, host: LocalHost, stdin_text: str
     definition = _pick(host, "definitions", args.definition or d.get("definition"), "-d")
     dspec = host.resources("definitions")[definition]
     name = args.name or d.get("name") or default_name
-    if not re.match(r"^[\w.\-+@:\[\]]{1,128}$", name):
+    if not _is_job_name(name):
         raise ValidationError(f"qsub: job name {name!r} is not valid",
                               fix="use up to 128 letters, digits and ._-+@:")
     retries_text = args.retries if args.retries is not None else d.get("retries")
@@ -393,13 +584,12 @@ def build_submissions(args: argparse.Namespace, host: LocalHost, stdin_text: str
 
 
 def run(argv: list[str]) -> int:
-    parser = build_parser()
-    # "qsub [opts] -- CMD ARGS": argparse would eat "--"; split it off first.
+    # "qsub [opts] -- CMD ARGS": split the command off first.
     cmd_tail: list[str] | None = None
     if "--" in argv:
         i = argv.index("--")
         argv, cmd_tail = argv[:i], argv[i + 1:]
-    args = parser.parse_args(argv)
+    args = parse_args(argv)
     if cmd_tail is not None:
         if args.script:
             raise UsageError("qsub: give a script or -- CMD ARGS, not both")
@@ -415,13 +605,13 @@ def run(argv: list[str]) -> int:
             ids = submit(host.store, subs)
             ensure_daemon(name)
         else:
-            from hyper_tui.qcmd.common import aws_client, parser
+            from hyper_tui.qcmd.common import aws_client
 
             ids = aws_client(name).submit(subs)
     finally:
         host.close()
     if args.output == "json":
-        sys.stdout.write(json.dumps({"ids": ids}) + "\n")
+        sys.stdout.write(leanjson.dumps({"ids": ids}) + "\n")
     else:
         sys.stdout.write("\n".join(ids) + "\n")
     return 0
