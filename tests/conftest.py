@@ -13,6 +13,16 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def pytest_configure(config) -> None:
+    """A test that forgets the ``home`` fixture must still never touch the user's own hosts:
+    the XDG directories (where hyper-tui lives without HYPER_HOME) point into a temp dir."""
+    import tempfile
+
+    base = tempfile.mkdtemp(prefix="hyper-tests-xdg-")
+    for var in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME"):
+        os.environ[var] = os.path.join(base, var.lower())
+
+
 @pytest.fixture
 def home(tmp_path, monkeypatch) -> Path:
     """An isolated HYPER_HOME; any local daemon started in it is stopped at teardown."""
