@@ -51,8 +51,10 @@ def loads(text: str) -> Any:
             i += 1
         try:
             obj, end = _scan(text, i)
-        except (ValueError, StopIteration):
-            pass  # json raises the proper error below
+        except (ValueError, StopIteration, SystemError):
+            # On bad JSON the scanner raises json.decoder.JSONDecodeError, which it can only
+            # find once the json module is imported; before that it fails with SystemError.
+            pass  # either way, json raises the proper error below
         else:
             while end < n and text[end] in _WHITESPACE:
                 end += 1

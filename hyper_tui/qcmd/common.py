@@ -79,7 +79,8 @@ def run_main(prog: str, run: Callable[[list[str]], int], argv: list[str] | None 
     try:
         return run(list(sys.argv[1:] if argv is None else argv))
     except HyperError as e:
-        sys.stderr.write(f"{prog}: {e.line()}\n")
+        line = e.line()
+        sys.stderr.write(f"{line}\n" if line.startswith(f"{prog}: ") else f"{prog}: {line}\n")
         return e.exit_code
     except KeyboardInterrupt:
         sys.stderr.write(f"{prog}: interrupted\n")

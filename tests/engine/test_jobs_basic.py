@@ -185,6 +185,7 @@ def test_qsub_bad_input_submits_nothing(home, capsys, args, code, text):
     got, out, err = q(capsys, "qsub", *args)
     assert got == code, err
     assert text in err and len(err.strip().splitlines()) == 1
+    assert err.startswith("qsub: ") and not err.startswith("qsub: qsub:")
     assert tasks("1") and job("1")["state"] == "PENDING"
     from hyper_tui.local.jobs import count_jobs
     from hyper_tui.qcmd.common import LocalHost

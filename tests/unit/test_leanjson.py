@@ -65,6 +65,15 @@ def test_special_floats_and_errors_match_json():
         leanjson.dumps(loop)
 
 
+def test_bad_json_before_json_is_imported_gives_json_s_error():
+    code = ("import hyper_tui.leanjson as j\n"
+            "try:\n    j.loads('{bad')\nexcept ValueError as e:\n"
+            "    print(type(e).__name__, e)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ("JSONDecodeError Expecting property name enclosed in double "
+                                  "quotes: line 1 column 2 (char 1)")
+
+
 def test_importing_and_using_it_does_not_import_re():
     code = ("import sys, hyper_tui.leanjson as j; j.loads(j.dumps({'a': [1, 'x', None]})); "
             "print('re' in sys.modules, 'json' in sys.modules)")
