@@ -8,6 +8,7 @@ of this shape (every key optional)::
       "availability_zones": {"us-east-1": ["us-east-1a", "us-east-1b"]},
       "weights": {"<queue>": {"us-east-1": 3, "eu-west-1": 1}},   # resolves 'auto'
       "amis": {"<cluster>": {"us-east-1": "ami-0123...", "eu-west-1": "ami-0456..."}},
+      "ami_roots": {"<cluster>": {"us-east-1": {"device": "/dev/xvda", "size_gib": 8}}},
       "vpcs": {"<region>": {                                          # imported VPCs
           "vpc_id": "vpc-...", "cidr": "10.1.0.0/16",
           "availability_zones": ["ap-southeast-1a", "ap-southeast-1b"],
@@ -85,6 +86,7 @@ class Lookups:
     availability_zones: dict[str, tuple[str, ...]] = field(default_factory=dict)
     weights: dict[str, dict[str, int]] = field(default_factory=dict)
     amis: dict[str, dict[str, str]] = field(default_factory=dict)
+    ami_roots: dict[str, dict[str, tuple[str, int]]] = field(default_factory=dict)
     vpcs: dict[str, ImportedVpc] = field(default_factory=dict)
     raw: dict[str, Any] = field(default_factory=dict)  # as given, for scaler_config
 
@@ -104,9 +106,19 @@ class Lookups:
                 weights[queue][region] = w
         amis = {c: {r: str(a) for r, a in (per or {}).items()}
                 for c, per in (data.get("amis") or {}).items()}
+        roots: dict[str, dict[str, tuple[str, int]]] = {}
+        for c, per in (data.get("ami_roots") or {}).items():
+            for r, root in (per or {}).items():
+                device, size = (root or {}).get("device"), (root or {}).get("size_gib", 0)
+                if not isinstance(device, str) or not device.startswith("/dev/") \
+                        or not isinstance(size, int) or size < 0:
+                    raise ValidationError(f"lookups.ami_roots.{c}.{r}: {root!r} is not a root "
+                                          "device", fix="run the look-ups again (hyper-tui "
+                                          "deploy refreshes them)")
+                roots.setdefault(c, {})[r] = (device, size)
         vpcs = {r: ImportedVpc.from_dict(r, v) for r, v in (data.get("vpcs") or {}).items()}
-        return cls(availability_zones=azs, weights=weights, amis=amis, vpcs=vpcs,
-                   raw=dict(data))
+        return cls(availability_zones=azs, weights=weights, amis=amis, ami_roots=roots,
+                   vpcs=vpcs, raw=dict(data))
 
     def zones(self, region: str) -> tuple[str, ...]:
         if region in self.vpcs:
@@ -124,6 +136,16 @@ class Lookups:
                 f"lookups: no AMI id for cluster {cluster!r} (ami_name {ami_name!r}) in {region}",
                 fix="copy the AMI to that region, then run the look-ups again")
         return ami
+
+    def ami_root(self, cluster: str, region: str) -> tuple[str, int]:
+        """(root device name, its size in GiB) of the cluster's AMI in ``region``: the launch
+        template maps that device, so the root volume is encrypted whatever the AMI's is."""
+        root = self.ami_roots.get(cluster, {}).get(region)
+        if root is None:
+            raise ValidationError(f"lookups: the root device of cluster {cluster!r}'s AMI in "
+                                  f"{region} is not known",
+                                  fix="run the look-ups again (hyper-tui lookups, or deploy)")
+        return root
 
     def imported_vpc(self, region: str) -> ImportedVpc:
         vpc = self.vpcs.get(region)

@@ -28,11 +28,18 @@ def availability_zones(ec2: Any) -> list[str]:
     return sorted(zones)[:MAX_ZONES]
 
 
-def ami_id(ec2: Any, name: str) -> str | None:
-    """The newest AMI named ``name`` visible to the account in this region."""
+def newest_ami(ec2: Any, name: str) -> dict[str, Any] | None:
+    """The newest AMI named ``name`` visible to the account in this region: its id, and its
+    root device's name and size (the launch template maps that device, encrypted)."""
     resp = ec2.describe_images(Filters=[{"Name": "name", "Values": [name]}])
     images = sorted(resp.get("Images", []), key=lambda i: i.get("CreationDate", ""), reverse=True)
-    return images[0]["ImageId"] if images else None
+    if not images:
+        return None
+    image = images[0]
+    device = image.get("RootDeviceName") or "/dev/xvda"
+    size = next((m["Ebs"].get("VolumeSize") for m in image.get("BlockDeviceMappings", [])
+                 if m.get("DeviceName") == device and "Ebs" in m), None)
+    return {"id": image["ImageId"], "root": {"device": device, "size_gib": int(size or 0)}}
 
 
 def imported_vpc(ec2: Any, vpc_id: str) -> dict[str, Any]:
@@ -84,7 +91,7 @@ def refresh_lookups(cfg: HostConfig, *, session: AwsSession | None = None, store
                     weights: bool = True) -> dict[str, Any]:
     """Look everything up, merge it into the host's stored look-ups and return them."""
     session = session or AwsSession(cfg.host.main_region)
-    data: dict[str, Any] = {"availability_zones": {}, "amis": {}, "vpcs": {}}
+    data: dict[str, Any] = {"availability_zones": {}, "amis": {}, "ami_roots": {}, "vpcs": {}}
     for region in sorted(cfg.regions):
         with aws_errors(f"looking up region {region}", region=region):
             ec2 = session.client("ec2", region)
@@ -94,14 +101,15 @@ def refresh_lookups(cfg: HostConfig, *, session: AwsSession | None = None, store
                 data["vpcs"][region] = imported_vpc(ec2, vpc_id)
             for cluster in cfg.clusters.values():
                 if cluster.ami_name:
-                    found = ami_id(ec2, cluster.ami_name)
+                    found = newest_ami(ec2, cluster.ami_name)
                     if found is None:
                         from hyper_tui.errors import NotFoundError
 
                         raise NotFoundError(
                             f"cluster {cluster.name}: no AMI named {cluster.ami_name!r} in {region}",
                             fix="copy the AMI to that region, or change ami_name")
-                    data["amis"].setdefault(cluster.name, {})[region] = found
+                    data["amis"].setdefault(cluster.name, {})[region] = found["id"]
+                    data["ami_roots"].setdefault(cluster.name, {})[region] = found["root"]
     if weights and any(w == "auto" for q in cfg.queues.values() for w in q.weights.values()):
         from hyper_tui.aws.weights_refresh import refresh_weights
 

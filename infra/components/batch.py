@@ -18,6 +18,9 @@ CE = batch.CfnComputeEnvironment
 JD = batch.CfnJobDefinition
 
 
+ROOT_VOLUME_GIB = 30  # the workers' root volume (an AMI's own larger size is kept)
+
+
 class ClusterCompute(Construct):
     """One cluster in one region: ``instance_role``, ``launch_template``,
     ``compute_environments`` (``compute_envs`` of them, max vCPUs split evenly, rounded up)
@@ -25,7 +28,9 @@ class ClusterCompute(Construct):
 
     def __init__(self, scope: Construct, id: str, *, host: str, cluster: Cluster,
                  subnet_ids: list[str], security_group: ec2.ISecurityGroup,
-                 ami_id: str | None) -> None:
+                 ami_id: str | None, ami_root: tuple[str, int] | None = None) -> None:
+        """``ami_root`` is the (device name, GiB) of ``ami_id``'s root volume: it is mapped
+        again, encrypted, so no worker's disk depends on how the AMI or the account encrypt."""
         super().__init__(scope, id)
         self.instance_role = iam.Role(
             self, "InstanceRole", assumed_by=iam.ServicePrincipal("ec2.amazonaws.com"),
@@ -36,13 +41,14 @@ class ClusterCompute(Construct):
                for i, p in enumerate(cluster.iam_policies)])
         self.instance_profile = iam.CfnInstanceProfile(
             self, "InstanceProfile", roles=[self.instance_role.role_name])
-        block_devices = [] if ami_id else [ec2.BlockDevice(
-            device_name="/dev/xvda",
-            volume=ec2.BlockDeviceVolume.ebs(30, encrypted=True,
+        device, size = ami_root if ami_id and ami_root else ("/dev/xvda", 0)
+        block_devices = [ec2.BlockDevice(
+            device_name=device,
+            volume=ec2.BlockDeviceVolume.ebs(max(ROOT_VOLUME_GIB, size), encrypted=True,
                                              volume_type=ec2.EbsDeviceVolumeType.GP3))]
         self.launch_template = ec2.LaunchTemplate(
             self, "LaunchTemplate", require_imdsv2=True, http_put_response_hop_limit=2,
-            block_devices=block_devices or None)
+            block_devices=block_devices)
         spot = cluster.type is CapacityType.SPOT
         fleet_role = None
         if spot and cluster.allocation_strategy is AllocationStrategy.BEST_FIT:
@@ -152,8 +158,9 @@ class JobDefinitions(Construct):
                 conditions={"StringEquals": {
                     "cloudwatch:namespace": schema.metrics_namespace(host)}}))
             suppress(role, "AwsSolutions-IAM5",
-                     "A worker writes one log stream per job id into the host's job log group "
-                     "(log-group:<name>:*), and PutMetricData has no resource ARN (limited to the "
+                     "A worker writes its own log stream (named after the worker, created at "
+                     "start) into the host's job log group (log-group:<name>:*), and "
+                     "PutMetricData has no resource ARN (limited to the "
                      "host's metrics namespace by condition).",
                      ["Resource::*", r"re:log-group:.*:\*$"])
             self.roles[name] = role

@@ -87,5 +87,5 @@ class Scaler(Construct):
         suppress(self.role, "AwsSolutions-IAM5",
                  "Job definition ARNs end in :<revision>; <name>:* covers every revision of "
                  "this host's own definitions only. Index ARNs are needed to query the jobs table's "
-                 "GSIs; log-stream ARNs are per job (one stream per job id).",
+                 "GSIs; log-stream ARNs are per worker (one stream per worker id).",
                  [r"re:job-definition/", INDEX_ARNS, r"re:log-group:.*:\*$"])

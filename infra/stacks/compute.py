@@ -53,7 +53,8 @@ class ComputeStack(Stack):
                 self, f"Cluster-{name}", host=host, cluster=cluster,
                 subnet_ids=self.network.worker_subnet_ids, security_group=self.security_group,
                 ami_id=lookups.ami(name, region.name, cluster.ami_name)
-                if cluster.ami_name else None)
+                if cluster.ami_name else None,
+                ami_root=lookups.ami_root(name, region.name) if cluster.ami_name else None)
             for name, cluster in sorted(cfg.clusters.items())}
         self.job_definitions = JobDefinitions(
             self, "JobDefinitions", host=host, main_region=cfg.host.main_region,

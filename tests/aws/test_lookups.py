@@ -33,6 +33,9 @@ def test_zones_amis_and_imported_vpc_are_stored(home):
     zones = data["availability_zones"][region]
     assert zones and all(z.startswith(region) for z in zones) and len(zones) <= 3
     assert data["amis"][next(iter(cfg.clusters))][region] == ami
+    root = data["ami_roots"][next(iter(cfg.clusters))][region]
+    described = ec2.describe_images(ImageIds=[ami])["Images"][0]
+    assert root["device"] == described["RootDeviceName"] and root["size_gib"] >= 0
     imported = data["vpcs"][region]
     assert imported["vpc_id"] == vpc and imported["cidr"] == "10.42.0.0/16"
     assert sub in sum((imported.get(f"{k}_subnet_ids", []) for k in ("public", "private", "isolated")), [])

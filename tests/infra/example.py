@@ -53,6 +53,9 @@ LOOKUPS = {
     "weights": {"cheap": {"us-east-1": 5, "eu-west-1": 2, "ap-southeast-1": 1}},
     "amis": {"steady": {"us-east-1": "ami-0aaaaaaaaaaaaaaa1", "eu-west-1": "ami-0bbbbbbbbbbbbbbb2",
                         "ap-southeast-1": "ami-0ccccccccccccccc3"}},
+    "ami_roots": {"steady": {"us-east-1": {"device": "/dev/sda1", "size_gib": 50},
+                             "eu-west-1": {"device": "/dev/xvda", "size_gib": 8},
+                             "ap-southeast-1": {"device": "/dev/xvda", "size_gib": 8}}},
     "vpcs": {"ap-southeast-1": {
         "vpc_id": "vpc-0a1b2c3d4e5f60789", "cidr": "172.31.0.0/16",
         "availability_zones": ["ap-southeast-1a", "ap-southeast-1b"],

@@ -126,6 +126,14 @@ def test_launch_template_imdsv2_and_encrypted_root(main):
             "Encrypted": True, "VolumeType": "gp3"})}]})})
 
 
+def test_custom_ami_root_volume_is_mapped_again_encrypted(main):
+    """The steady cluster's AMI has a 50 GiB root on /dev/sda1 in us-east-1 (example look-ups):
+    that device is mapped, encrypted, at the AMI's size (not smaller than 30 GiB)."""
+    main.has_resource_properties("AWS::EC2::LaunchTemplate", {"LaunchTemplateData": Match.object_like({
+        "BlockDeviceMappings": [{"DeviceName": "/dev/sda1", "Ebs": Match.object_like({
+            "Encrypted": True, "VolumeSize": 50, "VolumeType": "gp3"})}]})})
+
+
 def test_job_queue_orders_its_compute_environments(main):
     order = Capture()
     main.has_resource_properties("AWS::Batch::JobQueue", {

@@ -27,6 +27,15 @@ def test_lookups_parse_and_explain_what_is_missing():
     assert Lookups.from_dict({"fetched_at": 1}).raw == {"fetched_at": 1}  # tool's own keys
 
 
+def test_lookups_know_each_ami_s_root_device():
+    found = Lookups.from_dict(example.lookups())
+    assert found.ami_root("steady", "us-east-1") == ("/dev/sda1", 50)
+    with pytest.raises(ValidationError, match="root device of cluster 'steady'.*not known"):
+        Lookups.from_dict({"amis": example.lookups()["amis"]}).ami_root("steady", "us-east-1")
+    with pytest.raises(ValidationError, match="is not a root device"):
+        Lookups.from_dict({"ami_roots": {"c": {"us-east-1": {"device": "sda", "size_gib": 8}}}})
+
+
 def test_imported_vpc_worker_subnets_prefer_private():
     vpc = Lookups.from_dict(example.lookups()).imported_vpc("ap-southeast-1")
     subnets, tables = vpc.worker_subnets()

@@ -148,11 +148,6 @@ def test_instance_volumes_of_default_clusters_are_encrypted(templates):
                 assert m["Ebs"].get("Encrypted") is True, (stack, lid, m)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "infra/components/batch.py sets no block device mapping when a cluster uses a custom AMI "
-    "(ami_name, cluster 'steady' of the example): its root volume is encrypted only if the "
-    "AMI's snapshot or the account's EBS default is. Reported to the owner of infra/; remove "
-    "this marker once every launch template encrypts its volumes."))
 def test_every_launch_template_encrypts_its_volumes(templates):
     for stack, lid, r in resources(templates, "AWS::EC2::LaunchTemplate"):
         ebs = [m["Ebs"] for m in _mappings(r) if "Ebs" in m]
