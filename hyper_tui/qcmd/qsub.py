@@ -158,6 +158,11 @@ def parse_args(argv: list[str]) -> QsubArgs:
         i += 1
         if arg == "--help":
             build_parser().parse_args(["--help"])  # prints the help, exits 0
+        if arg == "--":  # (run() splits "-- CMD ARGS" off first; argparse's reading otherwise)
+            rest = argv[i:]
+            if rest:
+                out.script, out.args = rest[0], rest[1:]
+            break
         opt, flag, attached = _split_option(arg) if arg.startswith("-") else (None, "", None)
         if opt is None:  # the script: it and everything after it
             out.script, out.args = arg, argv[i:]
@@ -310,7 +315,7 @@ def _is_variable_name(key: str) -> bool:
     return bool(key) and key[0] in _NAME_START and all(c in _NAME_REST for c in key)
 
 
-def _is_job_name(name: str) -> bool:
+def is_job_name(name: str) -> bool:
     """``[\\w.\\-+@:\\[\\]]{1,128}`` (``\\w`` is ``str.isalnum()`` or "_")."""
     return 0 < len(name) <= 128 and all(c.isalnum() or c in "_.-+@:[]" for c in name)
 
@@ -520,7 +525,7 @@ def build_submissions(args: QsubArgs, host: LocalHost, stdin_text: str | None = 
     definition = _pick(host, "definitions", args.definition or d.get("definition"), "-d")
     dspec = host.resources("definitions")[definition]
     name = args.name or d.get("name") or default_name
-    if not _is_job_name(name):
+    if not is_job_name(name):
         raise ValidationError(f"qsub: job name {name!r} is not valid",
                               fix="use up to 128 letters, digits and ._-+@:")
     retries_text = args.retries if args.retries is not None else d.get("retries")

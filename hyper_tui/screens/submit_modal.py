@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -11,29 +9,22 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static, TextArea
 
+from hyper_tui.errors import ValidationError
 from hyper_tui.local.jobs import ArraySpec, Submission
-
-ARRAY_RE = re.compile(r"^(\d+)-(\d+)(?::(\d+))?(?:%(\d+))?$")
-NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
+from hyper_tui.qcmd.qsub import is_job_name
+from hyper_tui.qcmd.qsub import parse_array as parse_range
 
 
 def parse_array(text: str) -> ArraySpec | None:
-    """``""`` -> None; ``1-100``, ``1-100:2`` (step), ``1-100%10`` (at most 10 running)."""
+    """``""`` -> None; else qsub's ``-J`` ranges: ``1-100``, ``1-100:2`` (step), ``1-100%10``
+    (at most 10 running), ``100`` (0-99). Errors are qsub's, as ``ValueError``."""
     text = text.strip()
     if not text:
         return None
-    m = ARRAY_RE.match(text)
-    if not m:
-        raise ValueError("write START-END, e.g. 1-100, 1-100:2 (step) or 1-100%10 (max running)")
-    start, end = int(m.group(1)), int(m.group(2))
-    step = int(m.group(3) or 1)
-    if end < start:
-        raise ValueError(f"the range ends ({end}) before it starts ({start})")
-    if step < 1:
-        raise ValueError("the step must be at least 1")
-    if (end - start) // step + 1 > 10_000_000:
-        raise ValueError("at most 10,000,000 tasks in one array")
-    return ArraySpec(start, end, step, int(m.group(4)) if m.group(4) else None)
+    try:
+        return parse_range(text)
+    except ValidationError as err:
+        raise ValueError(err.line().removeprefix("--array ")) from None
 
 
 class SubmitModal(ModalScreen[Submission | None]):
@@ -79,8 +70,8 @@ class SubmitModal(ModalScreen[Submission | None]):
     def validate(self) -> Submission | None:
         errors: dict[str, str] = {}
         name = self.query_one("#s-name", Input).value.strip()
-        if not NAME_RE.match(name):
-            errors["name"] = "1-128 letters, digits, _ . or -"
+        if not is_job_name(name):
+            errors["name"] = "1-128 letters, digits or ._-+@:[]"
         try:
             array = parse_array(self.query_one("#s-array", Input).value)
         except ValueError as err:

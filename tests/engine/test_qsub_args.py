@@ -48,7 +48,7 @@ def fast(argv: list[str]):
 
 
 @settings(max_examples=1500, deadline=None)
-@given(st.lists(WORDS | st.text(max_size=6), max_size=7))
+@given(st.lists(WORDS | st.text(max_size=6), max_size=7).filter(lambda a: "--" not in a))
 @example(["-q", "a", "-J", "1-5", "script.sh", "-q", "b"])
 @example(["-hq", "x"])
 @example(["-hqx", "s"])
@@ -59,6 +59,7 @@ def fast(argv: list[str]):
 @example(["-o", "xml"])
 @example(["--priority", "high"])
 def test_same_reading_as_argparse(argv):
+    # ("--" never reaches the parser: qsub splits "-- CMD ARGS" off first.)
     assert fast(argv) == reference(argv), argv
 
 
@@ -109,7 +110,7 @@ def test_array_ranges_read_as_the_old_expression(text):
 @settings(max_examples=400, deadline=None)
 @given(st.text(alphabet="ab_.-+@:[]٣é \n/$", max_size=10))
 def test_job_names_and_variable_names_read_as_the_old_expressions(text):
-    assert qsub._is_job_name(text) == bool(re.fullmatch(r"[\w.\-+@:\[\]]{1,128}", text))
+    assert qsub.is_job_name(text) == bool(re.fullmatch(r"[\w.\-+@:\[\]]{1,128}", text))
     assert qsub._is_variable_name(text) == bool(re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", text))
 
 

@@ -24,23 +24,34 @@ from tests.reliability.helpers import (
 )
 
 JOB = ('echo "$HYPER_ARRAY_INDEX $HYPER_ATTEMPT" >> {ran}; '
-       '[ $((HYPER_ARRAY_INDEX % 20)) -ne 0 ] || sleep 0.2')
+       '[ $((HYPER_ARRAY_INDEX % 20)) -ne 0 ] || sleep 0.2; '
+       # a few long first attempts after the first quarter: the workers the test kills and
+       # hangs are surely inside a job then (a 0.2 s job may end before the signal lands)
+       '[ "$HYPER_ATTEMPT" != 1 ] || [ $((HYPER_ARRAY_INDEX % {step})) -ne 0 ] || '
+       '[ "$HYPER_ARRAY_INDEX" -le {lo} ] || [ "$HYPER_ARRAY_INDEX" -gt {hi} ] || sleep {hold}')
+HOLD_S = 8
 
 
 def test_kill_daemon_mid_run_and_restart(home, tmp_path):
     h = make_host(workers=4, lease=4.0)
     n = scaled(5000, minimum=50)
     ran = tmp_path / "ran"
-    code, out, err = qsub(*h.qsub_env_args(), "-r", "6", "-J", f"1-{n}", "-c", JOB.format(ran=ran))
+    step, lo = max(1, n // 20), n // 4
+    long_jobs = dict(step=step, lo=lo, hi=lo + 4 * step, hold=HOLD_S)
+    code, out, err = qsub(*h.qsub_env_args(), "-r", "6", "-J", f"1-{n}", "-c",
+                          JOB.format(ran=ran, **long_jobs))
     assert code == 0, err
     head = int(out.strip().removesuffix("[]"))
     t0 = time.monotonic()
     wait_until(lambda: sum(v for k, v in state_counts(h).items() if k == "SUCCEEDED") >= n // 4,
                timeout=deadline_for(n // 4), what="a quarter of the run")
-    # Busy workers, each holding a job: one will die with the daemon, one will hang.
+    # Busy workers, each inside a long job: one will die with the daemon, one will hang.
     busy = wait_until(lambda: (lambda r: r if len(r) >= 2 else None)(h.rows(
         "SELECT DISTINCT w.id, w.pid FROM workers w JOIN jobs j ON j.worker = w.id "
-        "WHERE j.state='RUNNING' AND w.pid IS NOT NULL")), timeout=60, what="two busy workers")
+        "WHERE j.state='RUNNING' AND w.pid IS NOT NULL AND j.attempts = 1 AND j.idx % ? = 0 "
+        "AND j.idx > ? AND j.idx <= ? AND j.started > ?",
+        (step, lo, lo + 4 * step, time.time() - HOLD_S / 2))), timeout=60,
+        what="two workers inside long jobs")
     (dead_wid, dead_pid), (hung_wid, hung_pid) = busy[:2]
     daemon = h.daemon_pid()
     assert daemon

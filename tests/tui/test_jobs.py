@@ -111,6 +111,7 @@ def test_parse_array() -> None:
     assert parse_array("") is None
     spec = parse_array("1-10:3%2")
     assert (spec.start, spec.end, spec.step, spec.max_running) == (1, 10, 3, 2)
+    assert (parse_array("10").start, parse_array("10").end) == (0, 9)  # as qsub -J 10
     for bad in ("10-1", "a-b", "1-"):
         try:
             parse_array(bad)
@@ -129,6 +130,6 @@ async def test_submit_modal_rejects_bad_input(live_home) -> None:
         modal.query_one("#s-array", Input).value = "5-1"
         await pilot.pause()
         assert modal.query_one("#submit-btn").disabled
-        assert "before it starts" in str(modal.query_one("#s-array-error").render())
+        assert "the end is before the start" in str(modal.query_one("#s-array-error").render())
         assert "give a command" in str(modal.query_one("#s-command-error").render())
         await pilot.press("escape")
