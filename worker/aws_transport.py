@@ -786,6 +786,8 @@ class Update:
 
     def set(self, attr: str, value: Any) -> Update:
         self._set.append(f"{self.n(attr)} = {self.v(value)}")
+        if attr == "state" and value in schema.FINAL_STATES:
+            self.remove(schema.ACTIVE_KEY)  # the job leaves the sparse by_active index
         return self
 
     def append(self, attr: str, items: list[Any]) -> Update:
@@ -798,7 +800,9 @@ class Update:
         return self
 
     def remove(self, *attrs: str) -> Update:
-        self._remove.extend(self.n(a) for a in attrs)
+        for a in attrs:
+            if self.n(a) not in self._remove:
+                self._remove.append(self.n(a))
         return self
 
     def when(self, attr: str, op: str, value: Any) -> Update:

@@ -237,12 +237,11 @@ class AwsHostClient:
                 raise UsageError("qsub: --stdin makes one job per line; it does not combine "
                                  "with arrays")
             ids = [schema.new_job_id(now) for _ in commands]
-            return ids, [{"id": jid, **common, "queue_shard": schema.queue_shard(sub.queue, jid),
+            return ids, [{"id": jid, **common, **schema.shard_keys(sub.queue, jid),
                           **spec, "command": cmd} for jid, cmd in zip(ids, commands, strict=True)]
         if sub.array is None and sub.array_params is None:
             jid = schema.new_job_id(now)
-            return [jid], [{"id": jid, **common, "queue_shard": schema.queue_shard(sub.queue, jid),
-                            **spec}]
+            return [jid], [{"id": jid, **common, **schema.shard_keys(sub.queue, jid), **spec}]
         aid = schema.new_job_id(now)
         spec_id = schema.array_spec_id(aid)
         if sub.array_params is not None:
@@ -260,7 +259,7 @@ class AwsHostClient:
                                         schema.TTL_ATTRIBUTE: int(now) + keep}]
         for idx, params in pairs:
             tid = schema.array_task_id(aid, idx)
-            items.append({"id": tid, **common, "queue_shard": schema.queue_shard(sub.queue, tid),
+            items.append({"id": tid, **common, **schema.shard_keys(sub.queue, tid),
                           "array_id": aid, "idx": idx, "spec": spec_id,
                           "params": {str(k): str(v) for k, v in params.items()} if params else None})
         return [f"{aid}[]"], items
@@ -570,7 +569,9 @@ class AwsHostClient:
             gens = [self._query("by_name", "name", name, state=state, queue=queue, page=page)]
         else:
             queues = [queue] if queue else sorted(self.cfg.queues)
-            gens = [self._query("by_queue", "queue_shard", f"{q}#{s}", state=state, page=page)
+            index, key = (("by_active", schema.ACTIVE_KEY) if state in ACTIVE_STATES
+                          else ("by_queue", "queue_shard"))
+            gens = [self._query(index, key, f"{q}#{s}", state=state, page=page)
                     for q in queues for s in range(schema.QUEUE_SHARDS)]
         heads = self._map(_prefetch, gens)  # the first page of every partition, in parallel
         merged = heapq.merge(*heads, key=lambda it: it["id"], reverse=True)
@@ -681,7 +682,9 @@ class AwsHostClient:
         return list(self._map(one, list(seen.values())))
 
     def _active_in_queue(self, queue: str) -> list[dict[str, Any]]:
-        gens = [self._query("by_queue", "queue_shard", f"{queue}#{s}", state=ACTIVE_STATES,
+        # The sparse by_active index holds active jobs only; the state filter covers the moment
+        # an item has ended but the (eventually consistent) index does not know yet.
+        gens = [self._query("by_active", schema.ACTIVE_KEY, f"{queue}#{s}", state=ACTIVE_STATES,
                             newest_first=False) for s in range(schema.QUEUE_SHARDS)]
         out: list[dict[str, Any]] = []
         for part in self._map(list, gens):

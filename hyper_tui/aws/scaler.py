@@ -206,10 +206,11 @@ def count_jobs(ddb: Any, table: str, queue: str, *, budget: int = COUNT_BUDGET
     def shard(s: int) -> tuple[dict[tuple[str, str], int], bool]:
         counts: dict[tuple[str, str], int] = {}
         kw: dict[str, Any] = {
-            "TableName": table, "IndexName": "by_queue",
+            "TableName": table, "IndexName": "by_active",  # sparse: active jobs only
             "KeyConditionExpression": "#k = :k", "FilterExpression": "#s IN (:p, :q, :r)",
             "ProjectionExpression": "#d, #s",
-            "ExpressionAttributeNames": {"#k": "queue_shard", "#s": "state", "#d": "definition"},
+            "ExpressionAttributeNames": {"#k": schema.ACTIVE_KEY, "#s": "state",
+                                         "#d": "definition"},
             "ExpressionAttributeValues": {":k": {"S": f"{queue}#{s}"}, ":p": {"S": "PENDING"},
                                           ":q": {"S": "QUEUED"}, ":r": {"S": "RUNNING"}}}
         read = 0

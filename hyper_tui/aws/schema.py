@@ -13,7 +13,11 @@ Data layout (designed for 10,000+ submissions per second per queue):
   GSI ``by_queue``: partition ``queue_shard`` = ``f"{queue}#{shard}"`` with shard in
   ``range(QUEUE_SHARDS)`` from the id, sort key ``id`` (listing a queue = QUEUE_SHARDS queries).
   GSI ``by_name``: partition ``name``, sort key ``id``. GSI ``by_array``: partition
-  ``array_id``, sort key ``idx``.
+  ``array_id``, sort key ``idx``. Sparse GSI ``by_active``: partition ``active_shard``, the
+  same value as ``queue_shard`` but present only while the job is PENDING, QUEUED or RUNNING
+  (every write of a final state removes it), so the scaler's backlog count, ``qstat -s QUEUED``
+  and ``qdel --all`` read active jobs only, however many finished jobs the table keeps.
+  ``INDEXES`` lists them all, for the stack, the tests' tables and the IAM policies.
 * Work queue per (queue, definition): SQS ``<host>-<queue>-<definition>``, visibility timeout
   = the lease, redrive to ``...-dlq`` after MAX_RECEIVES; messages carry up to 10 job ids.
 * Logs: CloudWatch Logs group ``/hyper/<host>/jobs``, one stream per *worker*
@@ -31,6 +35,14 @@ import hashlib
 import re
 
 QUEUE_SHARDS = 16
+ACTIVE_KEY = "active_shard"  # the by_active partition key: present only while a job is active
+ACTIVE_STATES = ("PENDING", "QUEUED", "RUNNING")
+FINAL_STATES = ("SUCCEEDED", "FAILED", "CANCELLED")
+# The jobs table's GSIs: (name, partition key, its type, sort key, its type).
+INDEXES = (("by_queue", "queue_shard", "S", "id", "S"),
+           ("by_active", ACTIVE_KEY, "S", "id", "S"),
+           ("by_name", "name", "S", "id", "S"),
+           ("by_array", "array_id", "S", "idx", "N"))
 MAX_RECEIVES = 5
 LEASE_SECONDS = 60
 MAX_BATCH = 1000  # jobs per submit API request
@@ -115,6 +127,12 @@ def ecr_repository_name(host: str) -> str:
 def queue_shard(queue: str, job_id: str) -> str:
     shard = int(hashlib.blake2s(job_id.encode(), digest_size=2).hexdigest(), 16) % QUEUE_SHARDS
     return f"{queue}#{shard}"
+
+
+def shard_keys(queue: str, job_id: str) -> dict[str, str]:
+    """The index keys of a new (active) job's item: ``queue_shard`` and ``active_shard``."""
+    shard = queue_shard(queue, job_id)
+    return {"queue_shard": shard, ACTIVE_KEY: shard}
 
 
 # ---- added for infra/ (CDK) and the submit API ---------------------------------------------

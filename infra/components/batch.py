@@ -148,7 +148,7 @@ class JobDefinitions(Construct):
                 actions=["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem",
                          "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem", "dynamodb:Query"],
                 resources=[table] + [f"{table}/index/{i}"
-                                     for i in ("by_queue", "by_name", "by_array")]))
+                                     for i, *_ in schema.INDEXES]))
             role.add_to_policy(iam.PolicyStatement(
                 sid="JobLogs",
                 actions=["logs:CreateLogStream", "logs:PutLogEvents", "logs:GetLogEvents"],

@@ -1,4 +1,4 @@
-"""The jobs table (schema.py data layout): on-demand, PITR, encrypted, three GSIs, TTL."""
+"""The jobs table (schema.py data layout): on-demand, PITR, encrypted, the GSIs of schema.INDEXES, TTL."""
 
 from __future__ import annotations
 
@@ -25,12 +25,11 @@ class JobsTable(Construct):
             time_to_live_attribute="expires",
             removal_policy=RemovalPolicy.RETAIN,
         )
-        for name, pk, sk in (("by_queue", ("queue_shard", S), ("id", S)),
-                             ("by_name", ("name", S), ("id", S)),
-                             ("by_array", ("array_id", S), ("idx", N))):
+        types = {"S": S, "N": N}
+        for name, pk, pk_type, sk, sk_type in schema.INDEXES:
             self.table.add_global_secondary_index(
                 index_name=name,
-                partition_key=dynamodb.Attribute(name=pk[0], type=pk[1]),
-                sort_key=dynamodb.Attribute(name=sk[0], type=sk[1]),
+                partition_key=dynamodb.Attribute(name=pk, type=types[pk_type]),
+                sort_key=dynamodb.Attribute(name=sk, type=types[sk_type]),
                 projection_type=dynamodb.ProjectionType.ALL,
             )

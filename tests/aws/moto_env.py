@@ -121,14 +121,14 @@ def provision(host: str, pairs: list[tuple[str, str]], *, lease: float = schema.
     ddb.create_table(
         TableName=table, BillingMode="PAY_PER_REQUEST",
         KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": a, "AttributeType": t} for a, t in (
-            ("id", "S"), ("queue_shard", "S"), ("name", "S"), ("array_id", "S"), ("idx", "N"))],
+        AttributeDefinitions=[{"AttributeName": a, "AttributeType": t} for a, t in sorted(
+            {("id", "S")} | {(k, t) for _, pk, pt, sk, st in schema.INDEXES
+                             for k, t in ((pk, pt), (sk, st))})],
         GlobalSecondaryIndexes=[
             {"IndexName": n, "Projection": {"ProjectionType": "ALL"},
              "KeySchema": [{"AttributeName": pk, "KeyType": "HASH"},
                            {"AttributeName": sk, "KeyType": "RANGE"}]}
-            for n, pk, sk in (("by_queue", "queue_shard", "id"), ("by_name", "name", "id"),
-                              ("by_array", "array_id", "idx"))])
+            for n, pk, _, sk, _ in schema.INDEXES])
     sqs = session.client("sqs")
     out = Provisioned(host, session, table, schema.log_group_name(host))
     for q, d in pairs:

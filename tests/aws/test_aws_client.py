@@ -265,3 +265,41 @@ def test_submit_through_the_api(aws_host: AwsHost, monkeypatch) -> None:
                                  array=ArraySpec(0, 1))])
     finally:
         server.shutdown()
+
+
+def _active_index(h: AwsHost) -> set[str]:
+    ddb = h.res.session.client("dynamodb")
+    found: set[str] = set()
+    for s in range(schema.QUEUE_SHARDS):
+        resp = ddb.query(TableName=h.res.table, IndexName="by_active",
+                         KeyConditionExpression="#k = :k",
+                         ExpressionAttributeNames={"#k": schema.ACTIVE_KEY},
+                         ExpressionAttributeValues={":k": {"S": f"q1#{s}"}})
+        found |= {it["id"]["S"] for it in resp.get("Items", [])}
+    return found
+
+
+def test_only_active_jobs_are_in_the_sparse_index(aws_host: AwsHost) -> None:
+    """Finished jobs leave by_active (every final state removes its key), so the scaler's
+    backlog count and `qstat -s QUEUED` never read the finished jobs a table keeps."""
+    from hyper_tui.aws.scaler import count_jobs
+
+    h = aws_host
+    done = h.client.submit([Submission(queue="q1", definition="d1", name="done", argv=["true"],
+                                       array=ArraySpec(1, 6))])[0][:-2]
+    run_worker(h)
+    assert h.client.job_finished(f"{done}[]")
+    assert _active_index(h) == set()
+    queued = h.client.submit([Submission(queue="q1", definition="d1", name="later",
+                                         argv=["true"], array=ArraySpec(1, 3))])[0][:-2]
+    gone = h.client.submit([Submission(queue="q1", definition="d1", name="gone", argv=["true"])])[0]
+    [cancel] = h.client.cancel([gone])
+    assert cancel.outcome == "cancelled"
+    active = _active_index(h)
+    assert active == {schema.array_task_id(queued, i) for i in (1, 2, 3)}
+    counts, complete = count_jobs(h.res.session.client("dynamodb"), h.res.table, "q1")
+    assert complete and counts == {("d1", "QUEUED"): 3}
+    assert {j["job_id"] for j in h.client.list_jobs(queue="q1", state="QUEUED")} == {
+        f"{queued}[{i}]" for i in (1, 2, 3)}
+    assert len(h.client.list_jobs(queue="q1", state="SUCCEEDED")) == 6
+    assert h.client.count_jobs(queue="q1")["SUCCEEDED"] == 6

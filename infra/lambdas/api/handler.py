@@ -166,7 +166,7 @@ def job_item(job: Job, job_id: str, now: float, caller: str) -> dict[str, Any]:
         "state": "QUEUED", "reason": "waiting for a worker", "attempt": 0,
         "retries": job.retries, "priority": job.priority,
         "submitted": Decimal(str(round(now, 3))), "queued": Decimal(str(round(now, 3))),
-        "queue_shard": schema.queue_shard(job.queue, job_id), "submitted_by": caller,
+        **schema.shard_keys(job.queue, job_id), "submitted_by": caller,
     }
     if job.command is not None:
         item["command"] = job.command
@@ -275,9 +275,10 @@ class Backend:
         return list(pending.values())
 
     def mark_failed(self, job_id: str, reason: str) -> None:
-        self.table.update_item(Key={"id": job_id}, UpdateExpression="SET #s = :f, reason = :r",
+        self.table.update_item(Key={"id": job_id},
+                               UpdateExpression="SET #s = :f, reason = :r REMOVE #a",
                                ConditionExpression="#s = :q",
-                               ExpressionAttributeNames={"#s": "state"},
+                               ExpressionAttributeNames={"#s": "state", "#a": schema.ACTIVE_KEY},
                                ExpressionAttributeValues={":f": "FAILED", ":r": reason,
                                                           ":q": "QUEUED"})
 
