@@ -13,7 +13,12 @@ Cost per million jobs at list prices (us-east-1, as assumed here):
 
 * SQS: $0.40 per million requests (a request carries up to 64 KB);
 * DynamoDB on-demand: $1.25 per million write request units (1 KB each; a transactional
-  write costs 2 per item), $0.25 per million read request units (4 KB strongly consistent);
+  write costs 2 per item), $0.25 per million read request units (4 KB strongly consistent).
+  Every write of a job item also writes each global secondary index the item is in (their
+  projection is ALL): ``by_queue`` and ``by_name`` always, ``by_array`` for array tasks, and the
+  sparse ``by_active`` while the job is active (its removal at the end is a write too). The
+  meter counts those index writes for puts from the item itself and for updates of a job item
+  as ``by_queue + by_name + by_active`` (moto reports no consumed capacity to read instead);
 * CloudWatch Logs: $0.50 per GB ingested (message bytes + 26 bytes per event);
 * CloudWatch PutMetricData: $0.01 per 1,000 requests (not in the list above; shown apart).
 
@@ -69,11 +74,13 @@ class Meter:
             for reqs in params.get("RequestItems", {}).values():
                 for r in reqs:
                     item = (r.get("PutRequest") or {}).get("Item") or (r.get("DeleteRequest") or {}).get("Key")
-                    self.wru += math.ceil(_size(item) / 1024)
+                    units = math.ceil(_size(item) / 1024)
+                    self.wru += units * (1 + _indexes_of(item))
         elif op == "dynamodb.TransactWriteItems":
-            self.wru += 2 * len(params.get("TransactItems", []))  # items stay under 1 KB
+            # items stay under 1 KB; a transactional write costs 2 units, in the indexes too
+            self.wru += 2 * (1 + UPDATED_JOB_INDEXES) * len(params.get("TransactItems", []))
         elif op in ("dynamodb.UpdateItem", "dynamodb.PutItem", "dynamodb.DeleteItem"):
-            self.wru += 1
+            self.wru += 1 + UPDATED_JOB_INDEXES
         elif op == "dynamodb.BatchGetItem":
             for spec in params.get("RequestItems", {}).values():
                 self.rru += len(spec.get("Keys", [])) * (1 if spec.get("ConsistentRead") else 0.5)
@@ -85,6 +92,16 @@ class Meter:
     def on_send(self, request=None, **kw) -> None:
         if self.phase != "setup":
             self.sends[self.phase] += 1
+
+
+UPDATED_JOB_INDEXES = 3  # by_queue, by_name, by_active (the bench's jobs are not array tasks)
+
+
+def _indexes_of(item) -> int:
+    """How many global secondary indexes a new item is written to (its index keys present)."""
+    from hyper_tui.aws import schema
+
+    return sum(1 for _, key, *_ in schema.INDEXES if key in (item or {}))
 
 
 def _size(item) -> int:
