@@ -399,7 +399,7 @@ class Agent:
             if now >= next_check:
                 next_check = now + CANCEL_POLL_S
                 if killing is None and self._is_cancelled(c):
-                    killing = ("cancelled", "cancelled; process group sent SIGTERM")
+                    killing = ("cancelled", "process group sent SIGTERM")
                     _killpg(proc.pid, signal.SIGTERM)
                     kill_at = now + KILL_GRACE_S
                 if killing is None and self.stopping:

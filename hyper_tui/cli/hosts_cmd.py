@@ -18,7 +18,7 @@ def register(sub: argparse._SubParsersAction, parser_cls: type) -> None:
     cmds = group.add_subparsers(dest="command", metavar="COMMAND", parser_class=parser_cls)
     cmds.required = True
 
-    c = cmds.add_parser("create-host", help="create a host and select it",
+    c = cmds.add_parser("create-host", aliases=["create", "add"], help="create a host and select it",
                         description="Create a host. Kind local (default) needs nothing else; "
                         "kind aws needs --account and --region.")
     c.add_argument("name_pos", nargs="?", metavar="NAME")
@@ -39,10 +39,11 @@ def register(sub: argparse._SubParsersAction, parser_cls: type) -> None:
     c.add_argument("--no-select", action="store_true", help="do not select the new host")
     c.set_defaults(func=cmd_create)
 
-    lst = cmds.add_parser("list-hosts", help="list hosts", description="List hosts; * marks the selected one.")
+    lst = cmds.add_parser("list-hosts", aliases=["list", "ls"], help="list hosts",
+                          description="List hosts; * marks the selected one.")
     lst.set_defaults(func=cmd_list)
 
-    s = cmds.add_parser("select-host", help="select the host commands work on")
+    s = cmds.add_parser("select-host", aliases=["select", "use"], help="select the host commands work on")
     s.add_argument("name_pos", nargs="?", metavar="NAME")
     s.add_argument("--name", "-n")
     s.set_defaults(func=cmd_select)
@@ -55,26 +56,26 @@ def register(sub: argparse._SubParsersAction, parser_cls: type) -> None:
     i.add_argument("--region", required=True)
     i.set_defaults(func=cmd_import)
 
-    d = cmds.add_parser("delete-host", help="delete a host's local registration and state",
+    d = cmds.add_parser("delete-host", aliases=["delete", "rm"], help="delete a host's local registration and state",
                         description="Delete a host from this machine: its config, store and "
                         "logs. An aws deployment is not destroyed (use hyper-tui destroy).")
     d.add_argument("name_pos", nargs="?", metavar="NAME")
     d.add_argument("--name", "-n")
     d.set_defaults(func=cmd_delete)
 
-    st = cmds.add_parser("stop-host", help="stop a local host's scheduler daemon and workers")
+    st = cmds.add_parser("stop-host", aliases=["stop"], help="stop a local host's scheduler daemon and workers")
     st.add_argument("name_pos", nargs="?", metavar="NAME")
     st.add_argument("--name", "-n")
     st.set_defaults(func=cmd_stop)
 
-    sa = cmds.add_parser("start-host", help="start a local host's scheduler daemon")
+    sa = cmds.add_parser("start-host", aliases=["start"], help="start a local host's scheduler daemon")
     sa.add_argument("name_pos", nargs="?", metavar="NAME")
     sa.add_argument("--name", "-n")
     sa.add_argument("--foreground", action="store_true",
                     help="run in the foreground (for systemd and other service managers)")
     sa.set_defaults(func=cmd_start)
 
-    ss = cmds.add_parser("status-host", help="show a host's daemon or deployment status")
+    ss = cmds.add_parser("status-host", aliases=["status"], help="show a host's daemon or deployment status")
     ss.add_argument("name_pos", nargs="?", metavar="NAME")
     ss.add_argument("--name", "-n")
     ss.set_defaults(func=cmd_status)

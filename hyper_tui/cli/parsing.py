@@ -41,6 +41,8 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> None:  # type: ignore[override]
         leaf = self._leaf(getattr(self, "_argv", []))
+        if "invalid choice:" in message and message.startswith(("argument COMMAND", "argument GROUP")):
+            raise _unknown_command(leaf, message)
         if message.startswith("unrecognized arguments:"):
             hint = _suggest_flag(leaf, message.split(":", 1)[1].split())
             if hint:
@@ -62,6 +64,19 @@ class Parser(argparse.ArgumentParser):
         if status:
             raise UsageError((message or "").strip() or f"{self.prog}: usage error")
         super().exit(status, message)
+
+
+def _unknown_command(parser: argparse.ArgumentParser, message: str) -> UsageError:
+    """"unknown command 'lst'; did you mean 'ls'?" instead of argparse's list of every name and
+    alias."""
+    import difflib
+
+    word = message.split("invalid choice:", 1)[1].split("(choose from", 1)[0].strip().strip("'")
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    names = [a.dest for a in sub._choices_actions]
+    close = difflib.get_close_matches(word, list(sub.choices), n=1, cutoff=0.6)
+    fix = (f"did you mean {close[0]!r}? " if close else "") + f"commands: {', '.join(names)}"
+    return UsageError(f"{parser.prog}: unknown command {word!r}", fix=fix)
 
 
 def _suggest_flag(parser: argparse.ArgumentParser, words: list[str]) -> str | None:

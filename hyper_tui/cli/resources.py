@@ -182,7 +182,7 @@ def register(sub: argparse._SubParsersAction, parser_cls: type[argparse.Argument
         cmds = group.add_subparsers(dest="command", metavar="COMMAND", parser_class=parser_cls)
         cmds.required = True
 
-        add = cmds.add_parser(f"add-{one}", help=f"add a {one}",
+        add = cmds.add_parser(f"add-{one}", aliases=["add", "create"], help=f"add a {one}",
                               description=f"Add a {one}. Values not given take their defaults.")
         add_field_options(add, kind)
         if kind == "regions":
@@ -191,7 +191,8 @@ def register(sub: argparse._SubParsersAction, parser_cls: type[argparse.Argument
             _definition_extras(add)
         add.set_defaults(func=cmd_add, kind=kind)
 
-        upd = cmds.add_parser(f"update-{one}", help=f"change fields of a {one}",
+        upd = cmds.add_parser(f"update-{one}", aliases=["update", "set"],
+                              help=f"change fields of a {one}",
                               description=f"Change fields of a {one}; fields not given stay.")
         add_field_options(upd, kind)
         if kind == "regions":
@@ -200,13 +201,14 @@ def register(sub: argparse._SubParsersAction, parser_cls: type[argparse.Argument
             _definition_extras(upd)
         upd.set_defaults(func=cmd_update, kind=kind)
 
-        dele = cmds.add_parser(f"delete-{one}", help=f"delete a {one}",
+        dele = cmds.add_parser(f"delete-{one}", aliases=["delete", "rm"], help=f"delete a {one}",
                                description=f"Delete a {one}; refused while something refers to it.")
         dele.add_argument("name_pos", nargs="?", metavar="NAME")
         dele.add_argument("--name", "-n")
         dele.set_defaults(func=cmd_delete, kind=kind)
 
-        lst = cmds.add_parser(f"list-{kind}", help=f"list {kind}", description=f"List {kind}.")
+        lst = cmds.add_parser(f"list-{kind}", aliases=["list", "ls"], help=f"list {kind}",
+                              description=f"List {kind}.")
         lst.add_argument("--name", "-n", help="show only this one, with every field")
         lst.set_defaults(func=cmd_list, kind=kind)
 

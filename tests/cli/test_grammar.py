@@ -55,6 +55,19 @@ def test_hosts_commands(home, capsys):
     assert [h.name for h in registry.list_hosts()] == ["lab"]
 
 
+def test_short_command_names_work_too(home, capsys):
+    """add/create, update/set, delete/rm, list/ls, and hosts' select/use/status/stop/start."""
+    assert cli(capsys, "queues", "create", "--name", "q2", "--cluster", "default")[0] == 0
+    assert cli(capsys, "queues", "set", "--name", "q2", "--max-running", "3")[0] == 0
+    code, out, _ = cli(capsys, "queues", "ls", "-o", "json")
+    assert code == 0 and {q["name"]: q["max_running"] for q in json.loads(out)}["q2"] == 3
+    assert cli(capsys, "queues", "rm", "q2")[0] == 0
+    assert cli(capsys, "hosts", "add", "lab", "--empty")[0] == 0
+    assert cli(capsys, "hosts", "use", "lab")[0] == 0 and registry.selected_name() == "lab"
+    code, out, _ = cli(capsys, "hosts", "ls")
+    assert code == 0 and "*  lab" in out
+
+
 def test_host_override_by_env(home, capsys, monkeypatch):
     cli(capsys, "hosts", "create-host", "a")
     cli(capsys, "hosts", "create-host", "b", "--empty")
@@ -115,7 +128,9 @@ def test_original_cluster_queue_definition_commands(home, capsys):
     (["images", "add-image", "--name", "i", "--directory", "/nonexistent"], 3, "not a directory"),
     (["regions", "add-region", "--name", "r2", "--main", "True"], 3, "2 main regions"),
     (["regions", "delete-region", "local"], 5, "queue"),
-    (["bogus"], 2, "invalid choice"),
+    (["bogus"], 2, "unknown command 'bogus'; commands: hosts, regions"),
+    (["queus", "ls"], 2, "unknown command 'queus'; did you mean 'queues'?"),
+    (["queues", "lst"], 2, "did you mean 'list'? commands: add-queue, update-queue"),
     (["definitions", "add-definition", "--name", "d", "--vcpu", "2"], 2, "did you mean --vcpus?"),
     (["queues"], 2, ""),
 ])

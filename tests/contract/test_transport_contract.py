@@ -82,7 +82,7 @@ def test_cancel_is_visible_to_the_worker(harness) -> None:
     assert t.is_cancelled(c) is False
     harness.cancel(k)
     assert wait_for(lambda: t.is_cancelled(c), timeout=5, what="cancel seen")
-    t.report([ok(c, outcome="cancelled", detail="cancelled; process group sent SIGTERM")])
+    t.report([ok(c, outcome="cancelled", detail="process group sent SIGTERM")])
     assert harness.job(k)["state"] == "CANCELLED"
     t.close()
 
