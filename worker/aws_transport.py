@@ -809,6 +809,10 @@ class Update:
         self._cond.append(f"{self.n(attr)} {op} {self.v(value)}")
         return self
 
+    def when_missing(self, attr: str) -> Update:
+        self._cond.append(f"attribute_not_exists({self.n(attr)})")
+        return self
+
     def when_in(self, attr: str, values: Sequence[Any]) -> Update:
         self._cond.append(f"{self.n(attr)} IN ({', '.join(self.v(x) for x in values)})")
         return self

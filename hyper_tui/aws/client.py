@@ -29,6 +29,7 @@ from typing import Any
 
 from hyper_tui import config
 from hyper_tui.aws import schema
+from hyper_tui.aws.dependencies import HELD_REASON, enqueue_or_fail, release_holds, waiting_reason
 from hyper_tui.aws.session import AwsSession, aws_errors, error_code
 from hyper_tui.errors import (
     NotFoundError,
@@ -39,12 +40,10 @@ from hyper_tui.errors import (
 from hyper_tui.local.jobs import CancelResult, Submission
 from worker.aws_transport import (
     FINAL_STATES,
-    IDS_PER_MESSAGE,
     SweepResult,
     Update,
     batch_get,
     from_item,
-    send_ids,
     sweep_dead_letters,
     to_attr,
     to_item,
@@ -174,6 +173,10 @@ class AwsHostClient:
         now = time.time()
         plans = [self._plan(sub, now) for sub in subs]
         if self.submit_via == "api":
+            if any(it.get("state") == "PENDING" for _, items in plans for it in items):
+                raise UsageError("qsub --hold/--depend: this host submits through its API, which "
+                                 "takes runnable jobs only",
+                                 fix="submit held or dependent jobs with access to the jobs table")
             return self._submit_api(plans)
         written = self._write_items([it for _, items in plans for it in items])
         errors: list[str] = []
@@ -188,7 +191,8 @@ class AwsHostClient:
                 ok_plans.append((displays, items))
         if undo:
             self._delete_items(undo)
-        failed = self._enqueue([it for _, items in ok_plans for it in items if "state" in it], now)
+        failed = self._enqueue([it for _, items in ok_plans for it in items
+                                if it.get("state") == "QUEUED"], now)
         if failed:
             errors.append(f"{len(failed)} job(s) could not be queued and were marked FAILED")
         self._publish_submitted(ok_plans)
@@ -206,12 +210,7 @@ class AwsHostClient:
         cfg = self.cfg
         cfg.get("queues", sub.queue)
         d = cfg.get("definitions", sub.definition)
-        if sub.hold:
-            raise UsageError("qsub --hold: holds are a local-host feature for now",
-                             fix="submit without --hold")
-        if sub.depends:
-            raise UsageError("qsub --depend: dependencies are a local-host feature for now",
-                             fix="submit the dependent jobs when the first ones have finished")
+        deps = self._resolve_deps(sub.depends)
         if sub.array is not None and sub.array.max_running is not None:
             raise UsageError("qsub --array ...%N: a max-running limit is a local-host feature for now",
                              fix="drop %N")
@@ -223,19 +222,31 @@ class AwsHostClient:
             raise ValidationError(f"qsub: the job's script and environment are {size:,} bytes; an "
                                   f"aws job holds at most {MAX_ITEM_BYTES:,}",
                                   fix="put large inputs in the image or in S3 and fetch them")
+        state, reason = "QUEUED", "waiting for a worker"
+        if sub.hold:
+            state, reason = "PENDING", HELD_REASON
+        elif deps:
+            state, reason = "PENDING", waiting_reason(deps)
         common: dict[str, Any] = {
             "queue": sub.queue, "definition": sub.definition, "name": sub.name,
-            "state": "QUEUED", "reason": "waiting for a worker", "attempt": 0,
+            "state": state, "reason": reason, "attempt": 0,
             "retries": int(sub.retries), "priority": int(sub.priority),
             "submitted": round(now, 3), "queued": round(now, 3),
             "timeout": float(sub.timeout) if sub.timeout else None,
             "retry_exit_codes": list(d.retry_exit_codes) or None,
         }
+        if sub.hold:
+            common["held"] = True
+        if deps:
+            common["deps"] = deps
         commands = getattr(sub, "commands", None)
         if commands is not None:  # qsub --stdin: one job per command, all else shared
             if sub.array is not None or sub.array_params is not None:
                 raise UsageError("qsub: --stdin makes one job per line; it does not combine "
                                  "with arrays")
+            if deps:
+                raise UsageError("qsub: --stdin batches cannot have --depend",
+                                 fix="submit the dependent job separately")
             ids = [schema.new_job_id(now) for _ in commands]
             return ids, [{"id": jid, **common, **schema.shard_keys(sub.queue, jid),
                           **spec, "command": cmd} for jid, cmd in zip(ids, commands, strict=True)]
@@ -296,37 +307,24 @@ class AwsHostClient:
 
     def _enqueue(self, items: list[dict[str, Any]], now: float) -> set[str]:
         """Send the ids to their work queues; mark those that could not be sent FAILED."""
-        by_pair: dict[tuple[str, str], list[str]] = {}
-        for it in items:
-            by_pair.setdefault((it["queue"], it["definition"]), []).append(it["id"])
-        tasks = []
-        for pair, ids in by_pair.items():
-            url = self.queue_url(*pair)
-            step = IDS_PER_MESSAGE * 10
-            tasks += [(url, ids[i:i + step]) for i in range(0, len(ids), step)]
-        failed: set[str] = set()
-        errors: dict[str, str] = {}
+        return enqueue_or_fail(self.ddb, self.sqs, self.table, self.queue_url, items, now,
+                               self.retention_s, map_fn=self._map)
 
-        def send(task: tuple[str, list[str]]) -> set[str]:
-            url, ids = task
+    def _resolve_deps(self, depends: list[tuple[str, str]]) -> list[dict[str, Any]]:
+        """``--depend`` refs as item deps (see hyper_tui.aws.dependencies); each must exist."""
+        out = []
+        for kind, ref in depends:
+            base, _, rest = ref.partition("[")
             try:
-                return send_ids(self.sqs, url, ids, stamp=now)
-            except Exception as err:  # the whole call failed: every id of it
-                errors[url] = str(err)
-                return set(ids)
-
-        for lost in self._map(send, tasks):
-            failed |= lost
-        for jid in failed:
-            why = next(iter(errors.values()), "the work queue refused the message")
-            u = Update(self.table, jid).when("state", "=", "QUEUED")
-            u.set("state", "FAILED").set("reason", f"could not be queued ({why}); submit it again")
-            u.set("ended", time.time()).set(schema.TTL_ATTRIBUTE, int(time.time() + self.retention_s))
-            try:
-                self.ddb.update_item(**u.kwargs())
-            except Exception:  # noqa: S110 - reported to the caller anyway
-                pass
-        return failed
+                items = self.find(ref)
+            except NotFoundError:
+                raise NotFoundError(f"--depend: no job {ref} on host {self.name!r}",
+                                    fix="check the id with qstat") from None
+            whole = rest == "]" or (not rest and (len(items) > 1
+                                                  or items[0].get("array_id") == base))
+            out.append({"kind": kind, "on": base if whole else items[0]["id"], "whole": whole,
+                        "ref": f"{base}[]" if whole else ref})
+        return out
 
     def _publish_submitted(self, plans: list[tuple[list[str], list[dict[str, Any]]]]) -> None:
         counts: dict[str, int] = {}
@@ -617,7 +615,9 @@ class AwsHostClient:
             spec = self._get_spec(item["spec"]) or item
         job.update({"command": spec.get("command"), "argv": spec.get("argv"),
                     "env": spec.get("env") or {}, "cwd": spec.get("cwd"),
-                    "params": item.get("params"), "depends": [],
+                    "params": item.get("params"),
+                    "depends": [{"kind": d["kind"], "on": d.get("ref") or d["on"]}
+                                for d in item.get("deps") or []],
                     "wregion": item.get("wregion"), "key": item["id"]})
         job["attempt_history"] = [
             {k: h.get(k) for k in ("attempt", "worker", "started", "ended", "exit_code", "outcome")}
@@ -680,6 +680,19 @@ class AwsHostClient:
 
         self._summary = None
         return list(self._map(one, list(seen.values())))
+
+    @_aws("releasing held jobs")
+    def release(self, refs: list[str]) -> list[tuple[str, str]]:
+        """``qrls``: release held jobs; those waiting on dependencies stay PENDING (the scaler
+        queues them when their dependencies are met)."""
+        out = []
+        for ref in refs:
+            items = self.find(ref)
+            done = release_holds(self.ddb, self.sqs, self.table, items, self.queue_url,
+                                 retention_s=self.retention_s)
+            out.append((ref, "released" if "released" in done.values() else "not held"))
+        self._summary = None
+        return out
 
     def _active_in_queue(self, queue: str) -> list[dict[str, Any]]:
         # The sparse by_active index holds active jobs only; the state filter covers the moment

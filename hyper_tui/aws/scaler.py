@@ -261,6 +261,7 @@ def run_scaler(cfg: ScalerConfig, session: AwsSession, *, sweep: bool = True,
                publish: bool = True, launch: bool = True) -> dict[str, Any]:
     """One scaler pass; returns what it saw and did (JSON-able). A failing step is reported
     in ``errors`` and the others still run."""
+    from hyper_tui.aws.dependencies import release_pending
     from worker.aws_transport import sweep_dead_letters
 
     errors: list[str] = []
@@ -293,6 +294,12 @@ def run_scaler(cfg: ScalerConfig, session: AwsSession, *, sweep: bool = True,
                 swept["kept"] += r.kept
                 for q, n in r.failed_by_queue.items():
                     dead[q] = dead.get(q, 0) + n
+
+    # Dependent jobs whose dependencies are met (or never can be) move on before the count.
+    urls = {(p.queue, p.definition): p.work_queue_url for p in pairs}
+    released = step("releasing dependent jobs", release_pending, ddb, sqs, cfg.jobs_table,
+                    sorted({p.queue for p in pairs}), lambda q, d: urls[(q, d)],
+                    retention_s=cfg.retention_days * 86400)
 
     counts: dict[str, tuple[dict[tuple[str, str], int], bool]] = {}
     for q in sorted({p.queue for p in pairs}):
@@ -353,6 +360,7 @@ def run_scaler(cfg: ScalerConfig, session: AwsSession, *, sweep: bool = True,
              observed, dead)
     return {
         "host": cfg.host, "errors": errors, "swept": swept, "launched": launched,
+        "dependencies": released or {},
         "pairs": [{"queue": d.queue, "definition": d.definition, "desired": d.desired,
                    "split": d.split, "reason": d.reason,
                    **{k: v for k, v in asdict(observed[(d.queue, d.definition)]).items()}}

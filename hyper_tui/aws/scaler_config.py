@@ -38,6 +38,7 @@ class ScalerConfig:
     jobs_table: str
     namespace: str
     pairs: list[PairConfig]
+    retention_days: int = 30  # finished jobs' items expire after this (their TTL)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), separators=(",", ":"), sort_keys=True)
@@ -84,4 +85,5 @@ def build_scaler_config(cfg: Any, lookups: dict[str, Any] | None = None) -> Scal
                                       for r in weights}))
     return ScalerConfig(host=host, account=account, main_region=main,
                         jobs_table=schema.jobs_table_name(host),
-                        namespace=schema.metrics_namespace(host), pairs=pairs)
+                        namespace=schema.metrics_namespace(host), pairs=pairs,
+                        retention_days=int(cfg.host.settings.job_retention_days))

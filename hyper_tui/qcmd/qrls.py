@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 
-from hyper_tui.errors import UsageError
 from hyper_tui.qcmd.common import LocalHost, open_host, parser, run_main
 
 
@@ -15,7 +14,11 @@ def run(argv: list[str]) -> int:
     args = p.parse_args(argv)
     name, kind = open_host(args.host)
     if kind != "local":
-        raise UsageError("qrls: holds are a local-host feature for now")
+        from hyper_tui.qcmd.common import aws_client
+
+        for ref, what in aws_client(name).release(args.ids):
+            sys.stdout.write(f"{ref}: {what}\n")
+        return 0
     from hyper_tui.local import jobs
     from hyper_tui.local.daemon_control import ensure_daemon
 

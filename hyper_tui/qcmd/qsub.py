@@ -283,6 +283,11 @@ def parse_lsf_minutes(text: str) -> float:
     raise ValidationError(f"#BSUB -W {text!r} is not a run limit", fix="write [HH:]MM")
 
 
+def _is_job_id(text: str) -> bool:
+    """A local host's job id (digits) or an aws host's (letters, digits, ``-`` and ``_``)."""
+    return bool(text) and text.isascii() and text.replace("-", "").replace("_", "").isalnum()
+
+
 def parse_depend(values: list[str]) -> list[tuple[str, str]]:
     out = []
     for value in values:
@@ -298,10 +303,11 @@ def parse_depend(values: list[str]) -> list[tuple[str, str]]:
             for ref in ids.split(":"):
                 ref = ref.strip().split(".", 1)[0]
                 head, bracket, index = ref.partition("[")
-                if not head.isdecimal() or (bracket and not (
+                if not _is_job_id(head) or (bracket and not (
                         index.endswith("]") and (index == "]" or index[:-1].isdecimal()))):
                     raise ValidationError(f"--depend: {ref!r} is not a job id",
-                                          fix="job ids look like 42, 42[3] or 42[]")
+                                          fix="job ids look like 42, 42[3] or 42[] (an aws "
+                                              "host's like 0190a1b2c3d4e5k7m9p2)")
                 out.append((kind, ref))
     return out
 

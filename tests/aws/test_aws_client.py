@@ -131,14 +131,12 @@ def test_submit_errors_are_one_line(aws_host: AwsHost, monkeypatch) -> None:
     h = aws_host
     with pytest.raises(NotFoundError, match="no queue named 'nope'"):
         h.client.submit([Submission(queue="nope", definition="d1", name="x", command="true")])
-    with pytest.raises(UsageError, match="holds are a local-host feature"):
-        h.client.submit([Submission(queue="q1", definition="d1", name="x", command="true", hold=True)])
     with pytest.raises(UsageError, match="max-running"):
         h.client.submit([Submission(queue="q1", definition="d1", name="x", command="true",
                                     array=ArraySpec(0, 3, 1, 2))])
 
     # Enqueueing fails for some ids: those jobs FAIL with the reason, the caller is told.
-    import hyper_tui.aws.client as mod
+    import hyper_tui.aws.dependencies as mod
 
     real = mod.send_ids
 

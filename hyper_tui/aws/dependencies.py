@@ -1,0 +1,204 @@
+"""Holds and dependencies on an aws host: the local host's PENDING, kept in DynamoDB.
+
+A held or dependent job is written PENDING and sent to no work queue. Its item carries
+``held`` (present only while held) and ``deps``: a list of ``{"kind", "on", "whole", "ref"}``
+(``kind`` afterok, afterany or afternotok; ``on`` the item id of the job waited for, or with
+``whole`` the id of an array whose every task is waited for; ``ref`` what the user wrote).
+
+* :func:`release_pending` runs in every scaler pass (so a dependent job starts within about a
+  minute of the last job it waits for): each PENDING job of a queue (read from the sparse
+  ``by_active`` index, so finished jobs cost nothing) that is not held has its dependencies
+  judged by ``scheduling.dependency_state``, the local daemon's rule: all ready -> QUEUED and
+  sent to its work queue; one that can never be satisfied -> CANCELLED with that reason.
+  The states of a job waited for are read once per pass, however many jobs wait for it.
+* ``qrls`` (:func:`release_holds`) removes ``held``; a job without dependencies is queued at
+  once, one with dependencies waits for the next pass.
+
+Every change is conditional on the job still being PENDING (and not held), so a ``qdel`` or a
+second scaler racing with this one can never be undone or doubled.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from hyper_tui import scheduling
+from hyper_tui.aws import schema
+from hyper_tui.aws.session import error_code
+from worker.aws_transport import (
+    IDS_PER_MESSAGE,
+    Update,
+    batch_get,
+    from_item,
+    run_updates,
+    send_ids,
+)
+
+HELD_REASON = "held; release with qrls"
+WAITING_FOR_DEPS = "waiting for dependencies"
+DEP_KINDS = {"afterok": "succeed", "afterany": "end", "afternotok": "fail"}
+
+
+def waiting_reason(deps: Iterable[Mapping[str, Any]]) -> str:
+    """``waiting for 0190...[] to succeed, 0190... to end``."""
+    return "waiting for " + ", ".join(f"{d['ref']} to {DEP_KINDS[d['kind']]}" for d in deps)
+
+
+def _states(ddb: Any, table: str, dep: Mapping[str, Any]) -> list[str]:
+    """The states of what ``dep`` waits for (every task of an array for ``whole``)."""
+    if not dep.get("whole"):
+        item = batch_get(ddb, table, [dep["on"]]).get(dep["on"])
+        return [str(item["state"])] if item and item.get("state") else []
+    kw: dict[str, Any] = {"TableName": table, "IndexName": "by_array",
+                          "KeyConditionExpression": "#k = :k", "ProjectionExpression": "#s",
+                          "ExpressionAttributeNames": {"#k": "array_id", "#s": "state"},
+                          "ExpressionAttributeValues": {":k": {"S": dep["on"]}}}
+    states: list[str] = []
+    while True:
+        resp = ddb.query(**kw)
+        states += [from_item(it).get("state", "?") for it in resp.get("Items") or []]
+        if not resp.get("LastEvaluatedKey"):
+            return states
+        kw["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+
+
+def _pending(ddb: Any, table: str, queue: str) -> list[dict[str, Any]]:
+    """The PENDING jobs of a queue, from the sparse by_active index."""
+    out: list[dict[str, Any]] = []
+    for shard in range(schema.QUEUE_SHARDS):
+        kw: dict[str, Any] = {
+            "TableName": table, "IndexName": "by_active", "KeyConditionExpression": "#k = :k",
+            "FilterExpression": "#s = :p", "ProjectionExpression": "#i, #s, #q, #d, #h, #deps",
+            "ExpressionAttributeNames": {"#k": schema.ACTIVE_KEY, "#s": "state", "#i": "id",
+                                         "#q": "queue", "#d": "definition", "#h": "held",
+                                         "#deps": "deps"},
+            "ExpressionAttributeValues": {":k": {"S": f"{queue}#{shard}"},
+                                          ":p": {"S": "PENDING"}}}
+        while True:
+            resp = ddb.query(**kw)
+            out += [from_item(it) for it in resp.get("Items") or []]
+            if not resp.get("LastEvaluatedKey"):
+                break
+            kw["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+    return out
+
+
+def to_queue(table: str, job_id: str, now: float) -> Update:
+    """PENDING (and no longer held) -> QUEUED."""
+    u = Update(table, job_id).when("state", "=", "PENDING").when_missing("held")
+    return u.set("state", "QUEUED").set("reason", "waiting for a worker").set("queued", round(now, 3)) \
+        .remove("deps")
+
+
+def enqueue_or_fail(ddb: Any, sqs: Any, table: str, url_of: Callable[[str, str], str],
+                    jobs: Iterable[Mapping[str, Any]], now: float, retention_s: float,
+                    map_fn: Callable[..., Iterable[set[str]]] = map) -> set[str]:
+    """Send the ids of QUEUED ``jobs`` to their work queues (in calls of 10 messages of
+    ``IDS_PER_MESSAGE`` ids, through ``map_fn``: a thread pool's map sends them in parallel);
+    the jobs whose message could not be sent are marked FAILED (they would wait forever).
+    Returns the ids that failed."""
+    by_pair: dict[tuple[str, str], list[str]] = {}
+    for job in jobs:
+        by_pair.setdefault((job["queue"], job["definition"]), []).append(job["id"])
+    step = IDS_PER_MESSAGE * 10
+    tasks = [(url_of(*pair), ids[i:i + step]) for pair, ids in sorted(by_pair.items())
+             for i in range(0, len(ids), step)]
+    errors: list[str] = []
+
+    def send(task: tuple[str, list[str]]) -> set[str]:
+        url, ids = task
+        try:
+            return send_ids(sqs, url, ids, stamp=now)
+        except Exception as err:  # the whole call failed: every id of it
+            errors.append(str(err))
+            return set(ids)
+
+    failed: set[str] = set()
+    for lost in map_fn(send, tasks):
+        failed |= lost
+    why = errors[0] if errors else "the work queue refused the message"
+    for jid in sorted(failed):
+        u = Update(table, jid).when("state", "=", "QUEUED")
+        u.set("state", "FAILED").set("reason", f"could not be queued ({why}); submit it again")
+        u.set("ended", time.time()).set(schema.TTL_ATTRIBUTE, int(time.time() + retention_s))
+        try:
+            ddb.update_item(**u.kwargs())
+        except Exception:  # noqa: S110 - the caller reports the failed ids anyway
+            pass
+    return failed
+
+
+def release_pending(ddb: Any, sqs: Any, table: str, queues: Iterable[str],
+                    url_of: Callable[[str, str], str], *, retention_s: float,
+                    now: float | None = None) -> dict[str, int]:
+    """Queue the PENDING jobs whose dependencies are met, cancel those whose dependencies
+    never can be; returns counts (``released``, ``cancelled``, ``waiting``, ``held``)."""
+    now = time.time() if now is None else now
+    verdicts: dict[tuple[str, str, bool], str] = {}
+    release: list[dict[str, Any]] = []
+    cancel: list[tuple[dict[str, Any], str]] = []
+    counts = {"released": 0, "cancelled": 0, "waiting": 0, "held": 0}
+    for queue in queues:
+        for job in _pending(ddb, table, queue):
+            if job.get("held"):
+                counts["held"] += 1
+                continue
+            blocker, ready = None, True
+            for dep in job.get("deps") or []:
+                key = (dep["kind"], dep["on"], bool(dep.get("whole")))
+                if key not in verdicts:
+                    verdicts[key] = scheduling.dependency_state(
+                        dep["kind"], _states(ddb, table, dep) or ["CANCELLED"])
+                if verdicts[key] == "never":
+                    blocker = dep.get("ref") or dep["on"]
+                    break
+                ready = ready and verdicts[key] == "ready"
+            if blocker is not None:
+                cancel.append((job, f"dependency {blocker} can never be satisfied"))
+            elif ready:
+                release.append(job)
+            else:
+                counts["waiting"] += 1
+    ops = [to_queue(table, job["id"], now).kwargs() for job in release]
+    ops += [Update(table, job["id"]).when("state", "=", "PENDING").set("state", "CANCELLED")
+            .set("reason", why).set("ended", now).set(schema.TTL_ATTRIBUTE, int(now + retention_s))
+            .kwargs() for job, why in cancel]
+    codes = run_updates(ddb, ops) if ops else []
+    queued = [job for job, code in zip(release, codes, strict=False) if code is None]
+    counts["released"] = len(queued)
+    counts["cancelled"] = sum(1 for code in codes[len(release):] if code is None)
+    enqueue_or_fail(ddb, sqs, table, url_of, queued, now, retention_s)
+    return counts
+
+
+def release_holds(ddb: Any, sqs: Any, table: str, jobs: Iterable[Mapping[str, Any]],
+                  url_of: Callable[[str, str], str], *, retention_s: float) -> dict[str, str]:
+    """``qrls``: the held PENDING ``jobs`` lose their hold; those without dependencies are
+    queued at once. Returns what happened to each job id (``released`` or ``not held``)."""
+    now = time.time()
+    out: dict[str, str] = {}
+    queued: list[Mapping[str, Any]] = []
+    for job in jobs:
+        if job.get("state") != "PENDING" or not job.get("held"):
+            out[job["id"]] = "not held"
+            continue
+        if job.get("deps"):
+            u = Update(table, job["id"]).when("state", "=", "PENDING").remove("held")
+            u.set("reason", waiting_reason(job["deps"]))
+        else:
+            u = Update(table, job["id"]).when("state", "=", "PENDING").remove("held")
+            u.set("state", "QUEUED").set("reason", "waiting for a worker").set("queued", round(now, 3))
+        try:
+            ddb.update_item(**u.kwargs())
+        except Exception as err:
+            if error_code(err) != "ConditionalCheckFailedException":
+                raise
+            out[job["id"]] = "not held"  # cancelled or released meanwhile
+            continue
+        out[job["id"]] = "released"
+        if not job.get("deps"):
+            queued.append(job)
+    enqueue_or_fail(ddb, sqs, table, url_of, queued, now, retention_s)
+    return out
