@@ -196,7 +196,9 @@ METRIC_DEAD_LETTERED = "DeadLettered"  # dimension Queue: jobs failed by the dea
 # ``queued (N)`` when it last became QUEUED; ``history (L)`` of ``{attempt, worker, started,
 # ended, exit_code, outcome}`` maps; ``params (M)`` array substitutions; ``retry_exit_codes
 # (L)``; ``spec`` the id of a shared spec item (``command, argv, env, cwd``) an array's tasks
-# point to instead of repeating the script; ``expires (N)`` the TTL.
+# point to instead of repeating the script; ``expires (N)`` the TTL; ``held (BOOL)`` present
+# only while a PENDING job is held; ``deps (L)`` of ``{kind, on, whole, ref}`` maps, what a
+# PENDING job waits for (hyper_tui.aws.dependencies).
 
 
 def array_task_id(array_id: str, idx: int) -> str:
