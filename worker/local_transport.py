@@ -15,13 +15,8 @@ from pathlib import Path
 
 from hyper_tui import paths, scheduling
 from hyper_tui.errors import UnavailableError
-from hyper_tui.local.store import Store
+from hyper_tui.local.store import Store, log_path
 from worker.agent import Claim, Result
-
-
-def log_path(data_dir: Path, job_key: int | str) -> Path:
-    n = int(job_key)
-    return data_dir / "logs" / str(n // 10000) / f"{n}.log"
 
 
 def pgid_file(data_dir: Path, worker_id: str) -> Path:

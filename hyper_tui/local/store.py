@@ -286,6 +286,13 @@ class Store:
         return leanjson.loads(row[0]) if row else None
 
 
+def log_path(data_dir: Path, job_id: int | str) -> Path:
+    """Where a local job's output is kept (written by its worker, read by qlog and the TUI):
+    ``<host data>/logs/<id // 10000>/<id>.log``."""
+    n = int(job_id)
+    return data_dir / "logs" / str(n // 10000) / f"{n}.log"
+
+
 def now() -> float:
     return time.time()
 

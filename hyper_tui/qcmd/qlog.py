@@ -83,7 +83,7 @@ def tail_log_file(path: Path, n: int) -> list[tuple[float, str, str]]:
 
 def job_records(host: LocalHost, job: dict, *, tail: int | None = None,
                 offset: int = 0) -> tuple[list[tuple[float, str, str]], int]:
-    from worker.local_transport import log_path
+    from hyper_tui.local.store import log_path
 
     path = log_path(host.store.path.parent, job["id"])
     if tail is not None and offset == 0:

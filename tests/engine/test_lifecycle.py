@@ -258,7 +258,7 @@ def test_metrics_are_sampled(home, capsys):
 
 def test_retention_purge(home, capsys):
     from hyper_tui.local.daemon import Daemon
-    from worker.local_transport import log_path
+    from hyper_tui.local.store import log_path
 
     jid = submit(capsys, "--", "echo", "old")
     wait_state(jid, "SUCCEEDED")

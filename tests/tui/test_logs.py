@@ -10,7 +10,7 @@ from hyper_tui.local.jobs import Submission
 from hyper_tui.screens.log_screen import TAIL, LogScreen
 from hyper_tui.widgets.log_view import JobLog
 from tests.tui.conftest import settle
-from worker.local_transport import log_path
+from hyper_tui.local.store import log_path
 
 LINES = 300_000
 
