@@ -143,6 +143,7 @@ SCREEN_ACTIONS: tuple[tuple[str, str, str, str], ...] = (
       for verb, key in (("add", "a"), ("update", "u"), ("delete", "d"), ("details", "enter"))],
     ("jobs", "submit", "submit jobs", "s"),
     ("jobs", "cancel_jobs", "cancel selected jobs", "x"),
+    ("jobs", "release_jobs", "release held jobs (qrls)", "u"),
     ("jobs", "logs", "show the log of the job", "l"),
     ("jobs", "details", "job details", "enter"),
     ("jobs", "focus_filter", "filter by name", "/"),

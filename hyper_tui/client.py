@@ -32,6 +32,7 @@ class HostClient(Protocol):
     def get_job(self, ref: str) -> dict[str, Any]: ...
     def cancel(self, refs: list[str], *, queue: str | None = None, name: str | None = None,
                everything: bool = False) -> list[CancelResult]: ...
+    def release(self, refs: list[str]) -> list[tuple[str, str]]: ...
     def logs(self, ref: str, *, offset: int = 0, tail: int | None = None
              ) -> tuple[list[tuple[float, str, str]], int]: ...
     def job_finished(self, ref: str) -> bool: ...
@@ -94,6 +95,13 @@ class LocalHostClient:
     def cancel(self, refs: list[str], *, queue: str | None = None, name: str | None = None,
                everything: bool = False) -> list[CancelResult]:
         return local_jobs.cancel(self.store, refs, queue=queue, name=name, everything=everything)
+
+    def release(self, refs: list[str]) -> list[tuple[str, str]]:
+        """qrls: (ref, "released" or "not held") per ref."""
+        out = local_jobs.release(self.store, refs)
+        if self.start_daemon:
+            self.ensure_daemon()
+        return out
 
     def logs(self, ref: str, *, offset: int = 0, tail: int | None = None
              ) -> tuple[list[tuple[float, str, str]], int]:

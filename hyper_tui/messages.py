@@ -90,6 +90,11 @@ class JobsCancelled(Message):
 
 
 @dataclass
+class JobsReleased(Message):
+    results: list[tuple[str, str]]  # (job id, "released" or "not held")
+
+
+@dataclass
 class JobDetails(Message):
     job: dict[str, Any]
 

@@ -19,7 +19,13 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.widgets import DataTable, Input, Select, Static
 
-from hyper_tui.messages import JobsCancelled, JobsPage, JobsSubmitted, ResourcesLoaded
+from hyper_tui.messages import (
+    JobsCancelled,
+    JobsPage,
+    JobsReleased,
+    JobsSubmitted,
+    ResourcesLoaded,
+)
 from hyper_tui.screens.base_screen import HyperScreen
 from hyper_tui.widgets.fmt import STATE_STYLES, count
 from hyper_tui.widgets.jobs_table import SORT_KEYS, JobsTable
@@ -36,6 +42,7 @@ class JobsScreen(HyperScreen):
     BINDINGS = [
         Binding("s", "submit", "Submit"),
         Binding("x", "cancel_jobs", "Cancel"),
+        Binding("u", "release_jobs", "Release", show=False),
         Binding("l", "logs", "Logs"),
         Binding("enter", "details", "Details", show=False),
         Binding("space", "toggle_select", "Select"),
@@ -277,13 +284,10 @@ class JobsScreen(HyperScreen):
         self._render_title()
 
     def action_cancel_jobs(self) -> None:
-        targets = sorted(self.selected)
+        targets = self._targets()
         if not targets:
-            job = self.query_one(JobsTable).current_job()
-            if job is None:
-                self.notify("no job to cancel", severity="warning")
-                return
-            targets = [job["job_id"]]
+            self.notify("no job to cancel", severity="warning")
+            return
         if len(targets) == 1:
             self.cancel(targets)
             return
@@ -306,6 +310,35 @@ class JobsScreen(HyperScreen):
         if other:
             msg += f" ({other} already finished)"
         self.notify(msg, title="Cancel")
+        self.selected.clear()
+        self.reload()
+
+    def _targets(self) -> list[str]:
+        """The selected jobs, else the one under the cursor."""
+        if self.selected:
+            return sorted(self.selected)
+        job = self.query_one(JobsTable).current_job()
+        return [job["job_id"]] if job is not None else []
+
+    def action_release_jobs(self) -> None:
+        """qrls: release held jobs (those waiting on dependencies stay PENDING)."""
+        targets = self._targets()
+        if not targets:
+            self.notify("no job to release", severity="warning")
+            return
+        self.release(targets)
+
+    @work(thread=True, exclusive=True, group="jobs-release", exit_on_error=False)
+    def release(self, refs: list[str]) -> None:
+        self.post_message(JobsReleased(self.client.release(refs)))
+
+    def on_jobs_released(self, event: JobsReleased) -> None:
+        done = sum(1 for _, what in event.results if what == "released")
+        other = len(event.results) - done
+        msg = f"released {done} job{'s' if done != 1 else ''}"
+        if other:
+            msg += f" ({other} not held)"
+        self.notify(msg, title="Release")
         self.selected.clear()
         self.reload()
 

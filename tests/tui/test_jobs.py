@@ -6,7 +6,7 @@ from __future__ import annotations
 from textual.widgets import Input, Select, TextArea
 
 from hyper_tui.app import make_app
-from hyper_tui.messages import JobsCancelled, JobsSubmitted
+from hyper_tui.messages import JobsCancelled, JobsReleased, JobsSubmitted
 from hyper_tui.screens.confirm_modal import ConfirmModal
 from hyper_tui.screens.job_details_modal import JobDetailsModal
 from hyper_tui.screens.log_screen import LogScreen
@@ -105,6 +105,25 @@ async def test_submit_logs_filter_cancel_real_jobs(live_home) -> None:
         await pilot.press("escape", "o", "o", "right_square_bracket", "left_square_bracket")
         await settle(pilot)
         app.client.cancel([first.split("[")[0] + "[]"])
+
+
+async def test_release_held_jobs_from_the_table(live_home) -> None:
+    """`u` releases the held job under the cursor (qrls); a job that is not held says so."""
+    from hyper_tui.local.jobs import Submission
+
+    seen: list[type] = []
+    app = make_app(start="jobs", remember=False)
+    async with app.run_test(size=(120, 40), message_hook=lambda m: seen.append(type(m))) as pilot:
+        await settle(pilot, until=lambda: app.client is not None)
+        [held] = app.client.submit([Submission("default", "default", "waiting", argv=["true"],
+                                               hold=True)])
+        await settle(pilot, until=lambda: _states(app, "waiting") == ["PENDING"])
+        assert app.client.get_job(held)["why"] == "held; release with qrls"
+        _cursor_to(app, held)
+        await pilot.press("u")
+        await settle(pilot, until=lambda: JobsReleased in seen)
+        await settle(pilot, until=lambda: _states(app, "waiting") == ["SUCCEEDED"], timeout=40)
+        assert app.client.release([held]) == [(held, "not held")]
 
 
 def test_parse_array() -> None:

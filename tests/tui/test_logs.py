@@ -7,10 +7,10 @@ import time
 from hyper_tui.app import make_app
 from hyper_tui.client import LocalHostClient
 from hyper_tui.local.jobs import Submission
+from hyper_tui.local.store import log_path
 from hyper_tui.screens.log_screen import TAIL, LogScreen
 from hyper_tui.widgets.log_view import JobLog
 from tests.tui.conftest import settle
-from hyper_tui.local.store import log_path
 
 LINES = 300_000
 
