@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from hyper_tui.errors import UsageError, ValidationError
 from hyper_tui.qcmd import qsub
-from hyper_tui.qcmd.qsub import OPTIONS, build_parser, parse_args
+from hyper_tui.qcmd.qsub_options import OPTIONS, build_parser, parse_args
 
 FLAGS = [f for opt in OPTIONS for f in opt[0]]
 WORDS = st.sampled_from(FLAGS + ["script.sh", "x", "-", "-5", "-1.5", "", "a b", "-x", "--bogus",
