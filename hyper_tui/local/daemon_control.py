@@ -16,8 +16,18 @@ def _pid_file(host: str) -> str:
 
 def daemon_pid(host: str) -> int | None:
     """The running daemon's pid, or None (a stale pid file is ignored)."""
+    return _daemon_in(_pid_file(host))
+
+
+def _starting_pid(host: str) -> int | None:
+    """The pid of a daemon started moments ago that has not yet written its pid file."""
+    return _daemon_in(os.path.join(paths.host_data_root(host), "daemon.starting"))
+
+
+def _daemon_in(pid_file: str) -> int | None:
+    """The pid written in ``pid_file`` if it is a live daemon process (not a reused pid)."""
     try:
-        with open(_pid_file(host), encoding="ascii") as fh:
+        with open(pid_file, encoding="ascii") as fh:
             pid = int(fh.read().strip())
     except (OSError, ValueError):
         return None
@@ -45,6 +55,13 @@ def ensure_daemon(host: str, *, wait: bool = False, timeout: float = 10.0) -> in
     pid = daemon_pid(host)
     if pid:
         return pid
+    starting = _starting_pid(host)
+    if starting and not wait:
+        # A burst of qsubs starts one daemon, not one each: a daemon that outlives the lock
+        # holder would otherwise take over after a stop (and never be stopped).
+        return starting
+    if starting:
+        return _wait_for_daemon(host, None, timeout)
     import subprocess
 
     data = paths.host_data_dir(host)
@@ -64,12 +81,21 @@ def ensure_daemon(host: str, *, wait: bool = False, timeout: float = 10.0) -> in
         pass
     if not wait:
         return proc.pid
+    return _wait_for_daemon(host, proc, timeout)
+
+
+def _wait_for_daemon(host: str, proc, timeout: float) -> int:
+    data = paths.host_data_dir(host)
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         pid = daemon_pid(host)
         if pid:
             return pid
-        if proc.poll() is not None:
+        if proc is None:
+            if not _starting_pid(host) and not _lock_held(host):
+                raise UnavailableError(f"the daemon of host {host} exited at once",
+                                       fix=f"see {data / 'daemon.log'}")
+        elif proc.poll() is not None:
             # Another daemon won the lock between our check and start: fine.
             pid = daemon_pid(host)
             if pid:
@@ -110,11 +136,7 @@ def stop_daemon(host: str, timeout: float = 20.0) -> bool:
 
 def _starting(host: str) -> bool:
     """True while a daemon started by ensure_daemon has not yet taken the lock."""
-    try:
-        pid = int((paths.host_data_dir(host) / "daemon.starting").read_text().strip())
-    except (OSError, ValueError):
-        return False
-    return _running(pid)
+    return _starting_pid(host) is not None
 
 
 def _lock_held(host: str) -> bool:

@@ -292,3 +292,20 @@ def test_every_waiting_job_says_why(home, capsys):
     rows = wait_for(listing, timeout=15, what="queued jobs to carry the daemon's reason")
     assert all(r["reason"] for r in rows if r["state"] in ("QUEUED", "PENDING"))
     q(capsys, "qdel", arr, held)
+
+
+def test_a_burst_of_qsubs_starts_one_daemon_and_stop_leaves_none(home, capsys):
+    """qsubs in a row while the daemon is still starting must not each start one: a spare
+    that took the lock after a stop would run on, unstopped."""
+    from hyper_tui import paths
+
+    for _ in range(6):
+        submit(capsys, "--hold", "--", "true")
+    wait_for(lambda: daemon_pid("local"), what="the daemon")
+    log = paths.host_data_dir("local") / "daemon.log"
+    assert log.read_text().count("started (pid") == 1
+    assert "already running" not in log.read_text()
+    pid = daemon_pid("local")
+    assert stop_daemon("local")
+    time.sleep(1.0)  # a spare would have taken the lock by now
+    assert daemon_pid("local") is None and not pid_alive(pid)
