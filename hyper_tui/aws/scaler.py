@@ -87,13 +87,16 @@ def decide(pairs: Sequence[PairConfig], observed: Mapping[tuple[str, str], PairO
     visible work message (a message is taken by one worker); split over regions by weight,
     each region capped by its own vCPUs; then only what is missing next to the workers
     already there, within the vCPUs the cluster has left in that region (shared by every
-    pair on the cluster).
+    pair on the cluster). A queue's ``max_running`` bounds its workers over all its
+    definitions (a worker runs one job at a time).
     """
     used: dict[tuple[str, str], int] = {}
+    queue_workers: dict[str, int] = {}  # a queue's workers, over its definitions
     for p in pairs:
         o = observed.get((p.queue, p.definition)) or PairObservation()
         for region, n in o.workers.items():
             used[(p.cluster, region)] = used.get((p.cluster, region), 0) + n * p.vcpus
+        queue_workers[p.queue] = queue_workers.get(p.queue, 0) + sum(o.workers.values())
     out: list[PairDecision] = []
     for p in pairs:
         o = observed.get((p.queue, p.definition)) or PairObservation()
@@ -104,6 +107,13 @@ def decide(pairs: Sequence[PairConfig], observed: Mapping[tuple[str, str], PairO
                                           ratio=p.ratio, cap=cap_total)
         if o.visible_messages is not None:
             want = min(want, o.running + o.visible_messages)
+        limited = False
+        if p.max_running is not None:
+            # A worker runs one job at a time: the queue's workers bound its running jobs.
+            others = queue_workers.get(p.queue, 0) - sum(o.workers.values())
+            allowed = max(0, p.max_running - others)
+            limited = want > allowed
+            want = min(want, allowed)
         split = scheduling.cap_by_region(scheduling.split_by_weight(want, live),
                                          {r: cap_region for r in live})
         launches: list[Launch] = []
@@ -116,6 +126,7 @@ def decide(pairs: Sequence[PairConfig], observed: Mapping[tuple[str, str], PairO
                                        p.batch_job_queue.get(region) or "",
                                        p.batch_job_definition.get(region) or ""))
                 used[(p.cluster, region)] = used.get((p.cluster, region), 0) + add * p.vcpus
+                queue_workers[p.queue] = queue_workers.get(p.queue, 0) + add
         have_total = sum(o.workers.values())
         if not live:
             reason = "no region has a weight above 0"
@@ -124,6 +135,9 @@ def decide(pairs: Sequence[PairConfig], observed: Mapping[tuple[str, str], PairO
                       f"worker of {p.definition} needs {p.vcpus}")
         elif o.queued == 0 and o.running == 0:
             reason = "idle"
+        elif limited and not launches:
+            reason = (f"queue at its max running ({queue_workers.get(p.queue, 0)} workers of "
+                      f"max_running {p.max_running})")
         elif launches:
             reason = (f"starting {sum(x.count for x in launches)} worker(s), {have_total} there, "
                       f"{want} wanted")

@@ -28,6 +28,7 @@ class PairConfig:
     weights: dict[str, int]              # resolved integer weights ('auto' already looked up)
     batch_job_queue: dict[str, str] = field(default_factory=dict)       # region -> name
     batch_job_definition: dict[str, str] = field(default_factory=dict)  # region -> name
+    max_running: int | None = None  # the queue's: its workers (one job each at a time), at most
 
 
 @dataclass
@@ -76,7 +77,7 @@ def build_scaler_config(cfg: Any, lookups: dict[str, Any] | None = None) -> Scal
         weights = resolved_weights(cfg, q, lookups)
         for d in cfg.definitions.values():
             pairs.append(PairConfig(
-                queue=q.name, definition=d.name, cluster=q.cluster,
+                queue=q.name, definition=d.name, cluster=q.cluster, max_running=q.max_running,
                 work_queue_url=queue_url(account, main, schema.work_queue_name(host, q.name, d.name)),
                 ratio=float(d.jobs_to_workers_ratio), vcpus=d.vcpus, max_vcpus=cluster.max_vcpus,
                 weights=weights,

@@ -19,10 +19,12 @@ from tests.aws import moto_env
 from tests.aws.conftest import make_aws_host
 
 
-def pair(q="q", d="d", *, ratio=1.0, vcpus=1, max_vcpus=64, weights=None, cluster="c") -> PairConfig:
+def pair(q="q", d="d", *, ratio=1.0, vcpus=1, max_vcpus=64, weights=None, cluster="c",
+         max_running=None) -> PairConfig:
     weights = weights or {"r1": 1}
     return PairConfig(queue=q, definition=d, cluster=cluster, work_queue_url=f"https://x/{q}-{d}",
                       ratio=ratio, vcpus=vcpus, max_vcpus=max_vcpus, weights=weights,
+                      max_running=max_running,
                       batch_job_queue={r: f"jq-{r}" for r in weights},
                       batch_job_definition={r: f"jd-{d}" for r in weights})
 
@@ -54,6 +56,25 @@ def test_weights_split_regions_and_vcpus_cap_each() -> None:
 def test_one_new_worker_per_visible_message_at_most() -> None:
     [d] = decide([pair()], {("q", "d"): PairObservation(queued=30, visible_messages=3)})
     assert d.desired == 3
+
+
+def test_queue_max_running_caps_its_workers_over_its_definitions() -> None:
+    a, b = pair("q", "d1", max_running=5), pair("q", "d2", max_running=5)
+    da, db = decide([a, b], {("q", "d1"): PairObservation(queued=4, workers={"r1": 1}),
+                             ("q", "d2"): PairObservation(queued=50)})
+    assert da.desired == 4 and [x.count for x in da.launches] == [3]  # 1 + 3 = 4 of 5
+    assert db.desired == 1 and [x.count for x in db.launches] == [1]  # the 5th
+    [d] = decide([pair(max_running=2)], {("q", "d"): PairObservation(queued=9, running=2,
+                                                                     workers={"r1": 2})})
+    assert d.launches == [] and d.reason == "queue at its max running (2 workers of max_running 2)"
+    [d] = decide([pair(max_running=None)], {("q", "d"): PairObservation(queued=9)})
+    assert d.desired == 9  # no limit
+
+
+def test_max_running_reaches_the_scaler_config(home) -> None:
+    h = make_aws_host()
+    h.cfg.update("queues", "q1", {"max_running": 7})
+    assert {p.max_running for p in build_scaler_config(h.cfg).pairs} == {7}
 
 
 def test_pairs_share_their_cluster_vcpus() -> None:
