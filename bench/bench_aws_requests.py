@@ -1,6 +1,6 @@
 """AWS requests (and their cost) per job on an aws host: submit and run N jobs against moto.
 
-    .venv/bin/python bench/bench_aws_requests.py [--jobs 100] [--workers 1] [--json]
+    .venv/bin/python bench/bench_aws_requests.py [--jobs 100] [--workers 1] [--job-seconds 0] [--json]
 
 A moto server on 127.0.0.1 stands in for AWS (never real AWS). The host's table, queues and
 log group are provisioned first (not counted); then every AWS call made to submit the jobs
@@ -14,11 +14,13 @@ Cost per million jobs at list prices (us-east-1, as assumed here):
 * SQS: $0.40 per million requests (a request carries up to 64 KB);
 * DynamoDB on-demand: $1.25 per million write request units (1 KB each; a transactional
   write costs 2 per item), $0.25 per million read request units (4 KB strongly consistent).
-  Every write of a job item also writes each global secondary index the item is in (their
-  projection is ALL): ``by_queue`` and ``by_name`` always, ``by_array`` for array tasks, and the
-  sparse ``by_active`` while the job is active (its removal at the end is a write too). The
-  meter counts those index writes for puts from the item itself and for updates of a job item
-  as ``by_queue + by_name + by_active`` (moto reports no consumed capacity to read instead);
+  A write of a job item also writes each global secondary index the item is in whose keys or
+  projected attributes (``schema.INDEX_ATTRIBUTES``) it changes: ``by_queue`` and ``by_name``
+  always, ``by_array`` for array tasks, and the sparse ``by_active`` while the job is active (its
+  removal at the end is a write too). A heartbeat changes no projected attribute: table only.
+  The meter counts index writes for puts from the item and for updates from the attributes the
+  update expression names, on ``by_queue``, ``by_name`` and ``by_active`` (the bench's jobs are
+  not array tasks; moto reports no consumed capacity to read instead);
 * CloudWatch Logs: $0.50 per GB ingested (message bytes + 26 bytes per event);
 * CloudWatch PutMetricData: $0.01 per 1,000 requests (not in the list above; shown apart).
 
@@ -32,6 +34,7 @@ import argparse
 import json
 import math
 import os
+import re
 import sys
 import tempfile
 import time
@@ -78,9 +81,12 @@ class Meter:
                     self.wru += units * (1 + _indexes_of(item))
         elif op == "dynamodb.TransactWriteItems":
             # items stay under 1 KB; a transactional write costs 2 units, in the indexes too
-            self.wru += 2 * (1 + UPDATED_JOB_INDEXES) * len(params.get("TransactItems", []))
-        elif op in ("dynamodb.UpdateItem", "dynamodb.PutItem", "dynamodb.DeleteItem"):
-            self.wru += 1 + UPDATED_JOB_INDEXES
+            for t in params.get("TransactItems", []):
+                self.wru += 2 * (1 + _indexes_touched(t.get("Update") or {}))
+        elif op == "dynamodb.UpdateItem":
+            self.wru += 1 + _indexes_touched(params)
+        elif op in ("dynamodb.PutItem", "dynamodb.DeleteItem"):
+            self.wru += 1 + _indexes_of(params.get("Item") or params.get("Key"))
         elif op == "dynamodb.BatchGetItem":
             for spec in params.get("RequestItems", {}).values():
                 self.rru += len(spec.get("Keys", [])) * (1 if spec.get("ConsistentRead") else 0.5)
@@ -94,7 +100,21 @@ class Meter:
             self.sends[self.phase] += 1
 
 
-UPDATED_JOB_INDEXES = 3  # by_queue, by_name, by_active (the bench's jobs are not array tasks)
+JOB_INDEXES = ("by_queue", "by_name", "by_active")  # the bench's jobs are not array tasks
+
+
+def _indexes_touched(update: dict) -> int:
+    """How many of a job item's indexes an UpdateItem rewrites: those whose keys or projected
+    attributes its update expression names."""
+    from hyper_tui.aws import schema
+
+    names = update.get("ExpressionAttributeNames", {})
+    changed = {names.get(a, a) for a in re.findall(r"#\w+", update.get("UpdateExpression", ""))}
+    touched = 0
+    for name, pk, _, sk, _ in schema.INDEXES:
+        if name in JOB_INDEXES and changed & ({pk, sk} | set(schema.index_attributes(name))):
+            touched += 1
+    return touched
 
 
 def _indexes_of(item) -> int:
@@ -108,7 +128,7 @@ def _size(item) -> int:
     return len(json.dumps(item or {}, separators=(",", ":")).encode())
 
 
-def run(jobs: int, workers: int) -> dict:
+def run(jobs: int, workers: int, job_seconds: float = 0) -> dict:
     os.environ.setdefault("HYPER_HOME", tempfile.mkdtemp(prefix="hyper-bench-"))
     from hyper_tui.local.jobs import Submission
     from tests.aws import moto_env
@@ -124,7 +144,8 @@ def run(jobs: int, workers: int) -> dict:
     meter.phase = "submit"
     t0 = time.monotonic()
     ids = h.client.submit([Submission(queue="q1", definition="d1", name="bench",
-                                      commands=[f"echo job {i}" for i in range(jobs)])])
+                                      commands=[(f"sleep {job_seconds:g}; " if job_seconds else "")
+                                                + f"echo job {i}" for i in range(jobs)])])
     submit_s = time.monotonic() - t0
     assert len(ids) == jobs
 
@@ -180,9 +201,11 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--jobs", type=int, default=100)
     p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--job-seconds", type=float, default=0,
+                   help="each job sleeps this long first (heartbeats every lease/3 = 5 s here)")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
-    r = run(args.jobs, args.workers)
+    r = run(args.jobs, args.workers, args.job_seconds)
     if args.json:
         print(json.dumps(r, indent=2))
         return 0

@@ -544,6 +544,7 @@ class AwsHostClient:
             raise ValidationError(f"{ref!r} is not a job id",
                                   fix="aws job ids look like 0190a1b2c3d4e5k7m9p2, or A[7] for a task")
         base, bracket, idx = m.group(1), m.group(2), m.group(3)
+        item = None
         if idx:
             item = self._get(schema.array_task_id(base, int(idx)))
             found = [item] if item else self._array_tasks(base, int(idx))
@@ -552,6 +553,10 @@ class AwsHostClient:
         else:
             item = self._get(base)
             found = [item] if item else self._array_tasks(base)
+        if item is None and found:
+            # The array index projects what listings need; the first task is read whole (its
+            # history, params and spec: qstat -i, qlog).
+            found[0] = self._get(found[0]["id"]) or found[0]
         found = [f for f in found if f.get("state")]
         if not found:
             raise NotFoundError(f"no job {ref} on host {self.name!r}",
@@ -942,7 +947,8 @@ def job_view(item: dict[str, Any]) -> dict[str, Any]:
         "retries": int(item.get("retries") or 0), "attempts": int(item.get("attempt") or 0),
         "timeout": item.get("timeout"), "submitted": item.get("submitted"),
         "started": item.get("started"), "ended": item.get("ended"),
-        "exit_code": item.get("exit_code"), "worker": item.get("worker"), "held": 0,
+        "exit_code": item.get("exit_code"), "worker": item.get("worker"),
+        "held": 1 if item.get("held") else 0,
     }
 
 

@@ -18,6 +18,10 @@ Data layout (designed for 10,000+ submissions per second per queue):
   (every write of a final state removes it), so the scaler's backlog count, ``qstat -s QUEUED``
   and ``qdel --all`` read active jobs only, however many finished jobs the table keeps.
   ``INDEXES`` lists them all, for the stack, the tests' tables and the IAM policies.
+  The indexes project ``INDEX_ATTRIBUTES`` (what a listing shows and what the scaler and the
+  dependency release read), not ``heartbeat`` nor the script: a worker's heartbeat, written
+  every third of the lease while a job runs, then writes the table only, not four indexes.
+  Whoever needs a whole item (``qstat -i``, ``qlog``) reads it from the table.
 * Work queue per (queue, definition): SQS ``<host>-<queue>-<definition>``, visibility timeout
   = the lease, redrive to ``...-dlq`` after MAX_RECEIVES; messages carry up to 10 job ids.
 * Logs: CloudWatch Logs group ``/hyper/<host>/jobs``, one stream per *worker*
@@ -43,6 +47,19 @@ INDEXES = (("by_queue", "queue_shard", "S", "id", "S"),
            ("by_active", ACTIVE_KEY, "S", "id", "S"),
            ("by_name", "name", "S", "id", "S"),
            ("by_array", "array_id", "S", "idx", "N"))
+# The attributes every index projects besides its own keys and ``id`` (DynamoDB allows 100 in
+# all): a job's listing (client.job_view), ``held`` and ``deps`` (dependencies.py).
+INDEX_ATTRIBUTES = ("queue", "definition", "name", "state", "reason", "priority", "retries",
+                    "attempt", "timeout", "submitted", "started", "ended", "exit_code", "worker",
+                    "array_id", "idx", "held", "deps")
+
+
+def index_attributes(index: str) -> tuple[str, ...]:
+    """``INDEX_ATTRIBUTES`` less ``index``'s own keys (always projected)."""
+    keys = next((pk, sk) for name, pk, _, sk, _ in INDEXES if name == index)
+    return tuple(a for a in INDEX_ATTRIBUTES if a not in keys)
+
+
 MAX_RECEIVES = 5
 LEASE_SECONDS = 60
 MAX_BATCH = 1000  # jobs per submit API request

@@ -1,4 +1,5 @@
-"""The jobs table (schema.py data layout): on-demand, PITR, encrypted, the GSIs of schema.INDEXES, TTL."""
+"""The jobs table (schema.py data layout): on-demand, PITR, encrypted, the GSIs of schema.INDEXES
+(projecting schema.INDEX_ATTRIBUTES), TTL."""
 
 from __future__ import annotations
 
@@ -31,5 +32,6 @@ class JobsTable(Construct):
                 index_name=name,
                 partition_key=dynamodb.Attribute(name=pk, type=types[pk_type]),
                 sort_key=dynamodb.Attribute(name=sk, type=types[sk_type]),
-                projection_type=dynamodb.ProjectionType.ALL,
+                projection_type=dynamodb.ProjectionType.INCLUDE,
+                non_key_attributes=list(schema.index_attributes(name)),
             )

@@ -125,7 +125,8 @@ def provision(host: str, pairs: list[tuple[str, str]], *, lease: float = schema.
             {("id", "S")} | {(k, t) for _, pk, pt, sk, st in schema.INDEXES
                              for k, t in ((pk, pt), (sk, st))})],
         GlobalSecondaryIndexes=[
-            {"IndexName": n, "Projection": {"ProjectionType": "ALL"},
+            {"IndexName": n, "Projection": {"ProjectionType": "INCLUDE",
+                                            "NonKeyAttributes": list(schema.index_attributes(n))},
              "KeySchema": [{"AttributeName": pk, "KeyType": "HASH"},
                            {"AttributeName": sk, "KeyType": "RANGE"}]}
             for n, pk, _, sk, _ in schema.INDEXES])

@@ -301,3 +301,25 @@ def test_only_active_jobs_are_in_the_sparse_index(aws_host: AwsHost) -> None:
         f"{queued}[{i}]" for i in (1, 2, 3)}
     assert len(h.client.list_jobs(queue="q1", state="SUCCEEDED")) == 6
     assert h.client.count_jobs(queue="q1")["SUCCEEDED"] == 6
+
+
+def test_listings_from_the_indexes_show_what_the_table_holds(aws_host: AwsHost) -> None:
+    """The indexes project schema.INDEX_ATTRIBUTES only (no heartbeat, no script): a listing
+    read from them must still show every field of the job's view, and a heartbeat must not
+    be among what they hold."""
+    h = aws_host
+    h.client.submit([Submission(queue="q1", definition="d1", name="done", argv=["true"],
+                                array=ArraySpec(1, 2))])
+    run_worker(h)
+    [held] = h.client.submit([Submission(queue="q1", definition="d1", name="held", argv=["true"],
+                                         hold=True)])
+    listed = {j["job_id"]: j for j in h.client.list_jobs(queue="q1")}
+    assert len(listed) == 3
+    for job_id, row in listed.items():
+        full = h.client.get_job(job_id)
+        assert {k: full[k] for k in row} == row, job_id
+    assert listed[held]["held"] == 1 and listed[held]["reason"] == "held; release with qrls"
+    ddb = h.res.session.client("dynamodb")
+    for index, *_ in schema.INDEXES:
+        for it in ddb.scan(TableName=h.res.table, IndexName=index).get("Items", []):
+            assert "heartbeat" not in it and "command" not in it and "argv" not in it, index

@@ -25,6 +25,11 @@ def resources(template, kind):
 
 def test_jobs_table_keys_gsis_ttl_pitr_encryption(t):
     t.resource_count_is("AWS::DynamoDB::Table", 1)
+    def projection(index):  # what listings need; never heartbeat (see schema.INDEX_ATTRIBUTES)
+        return {"ProjectionType": "INCLUDE", "NonKeyAttributes": list(schema.index_attributes(index))}
+
+    assert sum(len(schema.index_attributes(i)) for i, *_ in schema.INDEXES) <= 100  # AWS's limit
+    assert all("heartbeat" not in schema.index_attributes(i) for i, *_ in schema.INDEXES)
     t.has_resource("AWS::DynamoDB::Table", {"DeletionPolicy": "Retain"})
     t.has_resource_properties("AWS::DynamoDB::Table", {
         "TableName": schema.jobs_table_name(HOST),
@@ -34,16 +39,16 @@ def test_jobs_table_keys_gsis_ttl_pitr_encryption(t):
         "SSESpecification": {"SSEEnabled": True},
         "TimeToLiveSpecification": {"AttributeName": "expires", "Enabled": True},
         "GlobalSecondaryIndexes": Match.array_with([
-            {"IndexName": "by_queue", "Projection": {"ProjectionType": "ALL"},
+            {"IndexName": "by_queue", "Projection": projection("by_queue"),
              "KeySchema": [{"AttributeName": "queue_shard", "KeyType": "HASH"},
                            {"AttributeName": "id", "KeyType": "RANGE"}]},
-            {"IndexName": "by_active", "Projection": {"ProjectionType": "ALL"},
+            {"IndexName": "by_active", "Projection": projection("by_active"),
              "KeySchema": [{"AttributeName": "active_shard", "KeyType": "HASH"},
                            {"AttributeName": "id", "KeyType": "RANGE"}]},
-            {"IndexName": "by_name", "Projection": {"ProjectionType": "ALL"},
+            {"IndexName": "by_name", "Projection": projection("by_name"),
              "KeySchema": [{"AttributeName": "name", "KeyType": "HASH"},
                            {"AttributeName": "id", "KeyType": "RANGE"}]},
-            {"IndexName": "by_array", "Projection": {"ProjectionType": "ALL"},
+            {"IndexName": "by_array", "Projection": projection("by_array"),
              "KeySchema": [{"AttributeName": "array_id", "KeyType": "HASH"},
                            {"AttributeName": "idx", "KeyType": "RANGE"}]},
         ]),
