@@ -304,12 +304,15 @@ class JobsScreen(HyperScreen):
         self.post_message(JobsCancelled(self.client.cancel(refs)))
 
     def on_jobs_cancelled(self, event: JobsCancelled) -> None:
-        done = [r for r in event.results if r.outcome == "cancelled"]
-        other = len(event.results) - len(done)
-        msg = f"cancelled {len(done)} job{'s' if len(done) != 1 else ''}"
+        done = sum(1 for r in event.results if r.outcome == "cancelled")
+        self._done("Cancel", "cancelled", done, len(event.results) - done, "already finished")
+
+    def _done(self, title: str, verb: str, done: int, other: int, why_other: str) -> None:
+        """Say what a cancel or release did, then show the table as it is now."""
+        msg = f"{verb} {done} job{'s' if done != 1 else ''}"
         if other:
-            msg += f" ({other} already finished)"
-        self.notify(msg, title="Cancel")
+            msg += f" ({other} {why_other})"
+        self.notify(msg, title=title)
         self.selected.clear()
         self.reload()
 
@@ -334,13 +337,7 @@ class JobsScreen(HyperScreen):
 
     def on_jobs_released(self, event: JobsReleased) -> None:
         done = sum(1 for _, what in event.results if what == "released")
-        other = len(event.results) - done
-        msg = f"released {done} job{'s' if done != 1 else ''}"
-        if other:
-            msg += f" ({other} not held)"
-        self.notify(msg, title="Release")
-        self.selected.clear()
-        self.reload()
+        self._done("Release", "released", done, len(event.results) - done, "not held")
 
     def action_submit(self) -> None:
         if self.client is None:
