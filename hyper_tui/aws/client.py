@@ -30,6 +30,7 @@ from typing import Any
 from hyper_tui import config
 from hyper_tui.aws import schema
 from hyper_tui.aws.dependencies import HELD_REASON, enqueue_or_fail, release_holds, waiting_reason
+from hyper_tui.aws.outbox import close_outbox, open_outbox
 from hyper_tui.aws.session import AwsSession, aws_errors, error_code
 from hyper_tui.errors import (
     NotFoundError,
@@ -178,6 +179,11 @@ class AwsHostClient:
                                  "takes runnable jobs only",
                                  fix="submit held or dependent jobs with access to the jobs table")
             return self._submit_api(plans)
+        runnable = [it for _, items in plans for it in items if it.get("state") == "QUEUED"]
+        # Recorded first: a crash after the items are written and before they are sent leaves
+        # an outbox entry the scaler sends again (hyper_tui.aws.outbox).
+        outbox = open_outbox(self.ddb, self.table, runnable, retention_s=self.retention_s,
+                             now=now) if runnable else []
         written = self._write_items([it for _, items in plans for it in items])
         errors: list[str] = []
         ok_plans: list[tuple[list[str], list[dict[str, Any]]]] = []
@@ -193,6 +199,7 @@ class AwsHostClient:
             self._delete_items(undo)
         failed = self._enqueue([it for _, items in ok_plans for it in items
                                 if it.get("state") == "QUEUED"], now)
+        close_outbox(self.ddb, self.table, outbox)
         if failed:
             errors.append(f"{len(failed)} job(s) could not be queued and were marked FAILED")
         self._publish_submitted(ok_plans)

@@ -14,6 +14,9 @@ A held or dependent job is written PENDING and sent to no work queue. Its item c
 * ``qrls`` (:func:`release_holds`) removes ``held``; a job without dependencies is queued at
   once, one with dependencies waits for the next pass.
 
+Jobs made QUEUED here are recorded in the outbox first (hyper_tui.aws.outbox), like a
+submission's, so a crash before their messages are sent cannot strand them.
+
 Every change is conditional on the job still being PENDING (and not held), so a ``qdel`` or a
 second scaler racing with this one can never be undone or doubled.
 """
@@ -26,6 +29,7 @@ from typing import Any
 
 from hyper_tui import scheduling
 from hyper_tui.aws import schema
+from hyper_tui.aws.outbox import close_outbox, open_outbox
 from hyper_tui.aws.session import error_code
 from worker.aws_transport import (
     IDS_PER_MESSAGE,
@@ -161,6 +165,7 @@ def release_pending(ddb: Any, sqs: Any, table: str, queues: Iterable[str],
                 release.append(job)
             else:
                 counts["waiting"] += 1
+    outbox = open_outbox(ddb, table, release, retention_s=retention_s, now=now) if release else []
     ops = [to_queue(table, job["id"], now).kwargs() for job in release]
     ops += [Update(table, job["id"]).when("state", "=", "PENDING").set("state", "CANCELLED")
             .set("reason", why).set("ended", now).set(schema.TTL_ATTRIBUTE, int(now + retention_s))
@@ -170,6 +175,7 @@ def release_pending(ddb: Any, sqs: Any, table: str, queues: Iterable[str],
     counts["released"] = len(queued)
     counts["cancelled"] = sum(1 for code in codes[len(release):] if code is None)
     enqueue_or_fail(ddb, sqs, table, url_of, queued, now, retention_s)
+    close_outbox(ddb, table, outbox)
     return counts
 
 
@@ -180,6 +186,10 @@ def release_holds(ddb: Any, sqs: Any, table: str, jobs: Iterable[Mapping[str, An
     now = time.time()
     out: dict[str, str] = {}
     queued: list[Mapping[str, Any]] = []
+    jobs = list(jobs)
+    outbox = open_outbox(ddb, table, [j for j in jobs if j.get("state") == "PENDING"
+                                      and j.get("held") and not j.get("deps")],
+                         retention_s=retention_s, now=now)
     for job in jobs:
         if job.get("state") != "PENDING" or not job.get("held"):
             out[job["id"]] = "not held"
@@ -201,4 +211,5 @@ def release_holds(ddb: Any, sqs: Any, table: str, jobs: Iterable[Mapping[str, An
         if not job.get("deps"):
             queued.append(job)
     enqueue_or_fail(ddb, sqs, table, url_of, queued, now, retention_s)
+    close_outbox(ddb, table, outbox)
     return out

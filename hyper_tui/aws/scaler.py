@@ -276,6 +276,7 @@ def run_scaler(cfg: ScalerConfig, session: AwsSession, *, sweep: bool = True,
     """One scaler pass; returns what it saw and did (JSON-able). A failing step is reported
     in ``errors`` and the others still run."""
     from hyper_tui.aws.dependencies import release_pending
+    from hyper_tui.aws.outbox import sweep_outbox
     from worker.aws_transport import sweep_dead_letters
 
     errors: list[str] = []
@@ -309,8 +310,11 @@ def run_scaler(cfg: ScalerConfig, session: AwsSession, *, sweep: bool = True,
                 for q, n in r.failed_by_queue.items():
                     dead[q] = dead.get(q, 0) + n
 
-    # Dependent jobs whose dependencies are met (or never can be) move on before the count.
+    # Jobs a crashed writer left QUEUED without a message are sent again (the outbox); then
+    # dependent jobs whose dependencies are met (or never can be) move on before the count.
     urls = {(p.queue, p.definition): p.work_queue_url for p in pairs}
+    resent = step("sweeping the outbox", sweep_outbox, ddb, sqs, cfg.jobs_table,
+                  lambda q, d: urls[(q, d)])
     released = step("releasing dependent jobs", release_pending, ddb, sqs, cfg.jobs_table,
                     sorted({p.queue for p in pairs}), lambda q, d: urls[(q, d)],
                     retention_s=cfg.retention_days * 86400)
@@ -374,7 +378,7 @@ def run_scaler(cfg: ScalerConfig, session: AwsSession, *, sweep: bool = True,
              observed, dead)
     return {
         "host": cfg.host, "errors": errors, "swept": swept, "launched": launched,
-        "dependencies": released or {},
+        "dependencies": released or {}, "resent_from_outbox": resent or 0,
         "pairs": [{"queue": d.queue, "definition": d.definition, "desired": d.desired,
                    "split": d.split, "reason": d.reason,
                    **{k: v for k, v in asdict(observed[(d.queue, d.definition)]).items()}}

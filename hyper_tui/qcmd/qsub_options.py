@@ -136,6 +136,7 @@ def parse_args(argv: list[str]) -> QsubArgs:
     """qsub's options (before the script), the script, and the script's arguments (all that
     follows it). Usage errors raise :class:`UsageError`; ``--help`` prints help and exits."""
     out = QsubArgs()
+    unknown: list[str] = []  # reported at the end, as argparse does (a later --help wins)
     i = 0
     while i < len(argv):
         arg = argv[i]
@@ -147,7 +148,11 @@ def parse_args(argv: list[str]) -> QsubArgs:
             if rest:
                 out.script, out.args = rest[0], rest[1:]
             break
-        opt, flag, attached = _split_option(arg) if arg.startswith("-") else (None, "", None)
+        try:
+            opt, flag, attached = _split_option(arg) if arg.startswith("-") else (None, "", None)
+        except UsageError:
+            unknown.append(arg)
+            continue
         if opt is None:  # the script: it and everything after it
             out.script, out.args = arg, argv[i:]
             break
@@ -187,4 +192,6 @@ def parse_args(argv: list[str]) -> QsubArgs:
                 setattr(out, dest, attached)
             else:
                 setattr(out, dest, attached)
+    if unknown:
+        raise _usage(f"unrecognized arguments: {' '.join(unknown)}")
     return out

@@ -60,8 +60,10 @@ class JobsApi(Construct):
                          "HYPER_MAIN_REGION": stack.region,
                          "HYPER_API_CONFIG": json.dumps(config, separators=(",", ":"))},
         )
+        # DeleteItem: the API closes its outbox entry (hyper_tui.aws.outbox) after sending.
         table.grant(self.role, "dynamodb:BatchWriteItem", "dynamodb:PutItem",
-                    "dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem")
+                    "dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem",
+                    "dynamodb:DeleteItem")
         for queue in work_queues.values():
             queue.grant_send_messages(self.role)
         self.role.add_to_policy(iam.PolicyStatement(

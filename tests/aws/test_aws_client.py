@@ -252,6 +252,12 @@ def test_submit_through_the_api(aws_host: AwsHost, monkeypatch) -> None:
                                    commands=["echo b0", "echo b1"])])
         assert len(ids) == 3
         assert seen and seen[0]["key"] == "secret-key-123456789"
+        from hyper_tui.aws.outbox import OUTBOX_SHARD
+
+        assert s.client("dynamodb").query(  # the API's outbox entry was closed after the send
+            TableName=h.res.table, IndexName="by_active", KeyConditionExpression="#k = :k",
+            ExpressionAttributeNames={"#k": schema.ACTIVE_KEY},
+            ExpressionAttributeValues={":k": {"S": OUTBOX_SHARD}})["Items"] == []
         assert c.get_job(ids[0])["name"] == "via-api"
         assert run_worker(h) == 3
         recs, _ = c.logs(ids[2])

@@ -116,3 +116,52 @@ def test_bad_dependencies_are_refused_and_nothing_is_written(aws_host: AwsHost, 
                      "afterok:0190a1b2c3d4e5k7m9p2", "--", "true")
     assert code == 4 and "--depend: no job 0190a1b2c3d4e5k7m9p2" in err
     assert sum(h.client.count_jobs(queue="q1").values()) == 0
+
+
+def test_a_submit_killed_before_sending_loses_no_job(aws_host: AwsHost, monkeypatch) -> None:
+    """kill -9 between writing the job items and sending their ids (simulated: the send never
+    happens and the process stops there): the outbox entry makes the scaler send them again,
+    and each job runs once."""
+    import pytest
+
+    import hyper_tui.aws.dependencies as deps
+    from hyper_tui.aws import outbox
+
+    h = aws_host
+
+    class Killed(BaseException):
+        pass
+
+    def die(*a, **kw):
+        raise Killed
+
+    monkeypatch.setattr(deps, "send_ids", die)
+    with pytest.raises(Killed):
+        h.client.submit([Submission("q1", "d1", "stranded", argv=["true"], array=ArraySpec(1, 3))])
+    monkeypatch.undo()
+    assert messages(h) == 0
+    assert h.client.count_jobs(queue="q1")["QUEUED"] == 3
+    sc = build_scaler_config(h.cfg)
+    sc.pairs[0].work_queue_url = h.res.work_urls[("q1", "d1")]
+    out = run_scaler(sc, h.res.session, sweep=False, publish=False, launch=False)
+    assert out["resent_from_outbox"] == 0  # too fresh: its writer may still be sending
+    monkeypatch.setattr(outbox, "STALE_S", 0.0)
+    out = run_scaler(sc, h.res.session, sweep=False, publish=False, launch=False)
+    assert out["errors"] == [] and out["resent_from_outbox"] == 3 and messages(h) > 0
+    run_worker(h)
+    assert h.client.count_jobs(queue="q1")["SUCCEEDED"] == 3
+    again = run_scaler(sc, h.res.session, sweep=False, publish=False, launch=False)
+    assert again["resent_from_outbox"] == 0  # the entry is gone
+
+
+def test_a_clean_submit_leaves_no_outbox_entry(aws_host: AwsHost) -> None:
+    from hyper_tui.aws.outbox import OUTBOX_SHARD
+
+    h = aws_host
+    h.client.submit([Submission("q1", "d1", "ok", argv=["true"])])
+    ddb = h.res.session.client("dynamodb")
+    resp = ddb.query(TableName=h.res.table, IndexName="by_active",
+                     KeyConditionExpression="#k = :k",
+                     ExpressionAttributeNames={"#k": schema.ACTIVE_KEY},
+                     ExpressionAttributeValues={":k": {"S": OUTBOX_SHARD}})
+    assert resp["Items"] == []

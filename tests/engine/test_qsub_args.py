@@ -47,8 +47,12 @@ def fast(argv: list[str]):
         return "help"
 
 
-@settings(max_examples=1500, deadline=None)
+# derandomize: the same 3,000 command lines every run, so CI never meets a new one by chance
+# (change the strategy, or run once with derandomize=False, to explore further).
+@settings(max_examples=3000, deadline=None, derandomize=True)
 @given(st.lists(WORDS | st.text(max_size=6), max_size=7).filter(lambda a: "--" not in a))
+@example(["-x", "--help"])
+@example(["-x", "script", "-q"])
 @example(["-q", "a", "-J", "1-5", "script.sh", "-q", "b"])
 @example(["-hq", "x"])
 @example(["-hqx", "s"])

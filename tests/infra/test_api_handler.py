@@ -31,6 +31,16 @@ class FakeBackend:
     def publish_submitted(self, counts):
         self.metrics.append(counts)
 
+    def open_outbox(self, items, now):
+        assert not self.items  # recorded before any job is stored
+        self.opened = [i["id"] for i in items]
+        self.outbox = "open"
+        return ["outbox#1"]
+
+    def close_outbox(self, outbox_ids):
+        assert outbox_ids == ["outbox#1"]
+        self.outbox = None
+
     def put_items(self, items):
         self.put_calls += 1
         assert len(items) <= 25
@@ -95,6 +105,7 @@ def test_submit_writes_items_and_enqueues_ids_ten_per_message():
     assert [i for m in messages for i in json.loads(m)["ids"]] == ids
     assert all(json.loads(m)["t"] > 0 for m in messages)
     assert backend.metrics == [{"fast": 23}]  # the Submitted metric, per queue
+    assert backend.opened == ids and backend.outbox is None  # outbox opened first, then closed
     item = backend.items[ids[0]]
     assert item["state"] == "QUEUED" and item["reason"] == "waiting for a worker"
     assert item["queue_shard"] == schema.queue_shard("fast", ids[0])

@@ -165,6 +165,16 @@ def test_scaler_settles_dead_letters(t):
         assert action in text, action
 
 
+def test_api_and_scaler_may_open_and_close_outbox_entries(t):
+    policies = resources(t, "AWS::IAM::Policy")
+    for role in ("ApiRole", "ScalerRole"):
+        found = [p for k, p in policies.items() if k.startswith(role)]
+        assert found, role
+        text = json.dumps(found[0]["Properties"]["PolicyDocument"])
+        for action in ("dynamodb:PutItem", "dynamodb:DeleteItem"):
+            assert action in text, (role, action)
+
+
 def test_scaler_may_submit_only_this_hosts_batch_jobs(t):
     policies = resources(t, "AWS::IAM::Policy")
     scaler = next(p for k, p in policies.items() if k.startswith("ScalerRole"))

@@ -237,6 +237,7 @@ class Backend:
 
         self.config = config
         self.table = boto3.resource("dynamodb").Table(config.table)
+        self.ddb = boto3.client("dynamodb")  # typed attribute values (the outbox's helpers)
         self.sqs = boto3.client("sqs")
         self.cloudwatch = boto3.client("cloudwatch")
         self._urls: dict[tuple[str, str], str] = {}
@@ -247,6 +248,16 @@ class Backend:
             MetricData=[{"MetricName": schema.METRIC_SUBMITTED,
                          "Dimensions": [{"Name": "Queue", "Value": q}],
                          "Value": float(n), "Unit": "Count"} for q, n in sorted(counts.items())])
+
+    def open_outbox(self, items: list[dict[str, Any]], now: float) -> list[str]:
+        from hyper_tui.aws.outbox import open_outbox  # noqa: PLC0415 - Lambda only
+
+        return open_outbox(self.ddb, self.config.table, items, now=now)
+
+    def close_outbox(self, outbox_ids: list[str]) -> None:
+        from hyper_tui.aws.outbox import close_outbox  # noqa: PLC0415 - Lambda only
+
+        close_outbox(self.ddb, self.config.table, outbox_ids)
 
     def put_items(self, items: list[dict[str, Any]]) -> None:
         with self.table.batch_writer() as batch:
@@ -310,6 +321,9 @@ def submit(body: Any, backend: Any, config: ApiConfig, *, caller: str,
     jobs = validate_batch(body, config)
     now = time.time() if now is None else now
     items = [job_item(j, new_id(now), now, caller) for j in jobs]
+    # A Lambda that dies between storing the jobs and sending them leaves an outbox entry the
+    # scaler sends again (hyper_tui.aws.outbox): no job stays QUEUED without a message.
+    outbox = backend.open_outbox(items, now)
     failed_ids: set[str] = set()
     errors: list[str] = []
     groups = chunks(items, 25)
@@ -334,6 +348,7 @@ def submit(body: Any, backend: Any, config: ApiConfig, *, caller: str,
                         backend.mark_failed(job_id, "could not be queued; submit it again")
                     except Exception:  # noqa: BLE001, S110 - best effort: the answer lists it
                         pass
+    backend.close_outbox(outbox)
     ids = [i["id"] if i["id"] not in failed_ids else None for i in items]
     counts: dict[str, int] = {}
     for item in items:

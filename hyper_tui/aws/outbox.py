@@ -1,0 +1,85 @@
+"""The outbox: no job is left QUEUED without a work-queue message, whatever crashes when.
+
+Making jobs runnable on an aws host takes two services: the job items become QUEUED in
+DynamoDB, then their ids go to SQS. A ``kill -9`` (or a Lambda timeout) between the two would
+leave jobs QUEUED that no worker will ever receive. So before the items change, one *outbox*
+item records the ids about to be sent; after the send it is deleted. Every scaler pass sweeps
+the outbox: an entry older than ``STALE_S`` belongs to a writer that died, and the ids it names
+that are still QUEUED are sent again. A second message for a job is harmless: claims are
+conditional on the state and attempt, so only one worker ever runs an attempt.
+
+Outbox items live in the jobs table (``id`` ``outbox#...``, no job attributes) and in the sparse
+``by_active`` index under the partition ``OUTBOX_SHARD``, so the sweep reads only them. One
+outbox item per send, not per job: it costs two writes per submission.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from hyper_tui.aws import schema
+from worker.aws_transport import batch_get, from_item, to_item
+
+OUTBOX_SHARD = "#outbox"  # not a queue shard: a queue name starts with a letter
+STALE_S = 120.0  # a writer sends within seconds; one silent this long has died
+IDS_PER_ITEM = 12_000  # ~21 bytes an id: well under DynamoDB's 400 KB item limit
+KEEP_S = 7 * 86400  # an outbox item left by a bug expires anyway
+
+
+def open_outbox(ddb: Any, table: str, jobs: Iterable[Mapping[str, Any]], *,
+                retention_s: float = 30 * 86400, now: float | None = None) -> list[str]:
+    """Record the jobs about to be queued (their queue, definition and id); returns the
+    outbox item ids to pass to :func:`close_outbox` once their messages are sent."""
+    now = time.time() if now is None else now
+    rows = [[j["queue"], j["definition"], j["id"]] for j in jobs]
+    ids = []
+    for i in range(0, len(rows), IDS_PER_ITEM):
+        oid = f"outbox#{uuid.uuid4().hex}"
+        ddb.put_item(TableName=table, Item=to_item({
+            "id": oid, "kind": "outbox", schema.ACTIVE_KEY: OUTBOX_SHARD,
+            "jobs": rows[i:i + IDS_PER_ITEM], "created": round(now, 3),
+            "retention_s": retention_s,  # of the jobs it marks FAILED if they cannot be sent
+            schema.TTL_ATTRIBUTE: int(now + KEEP_S)}))
+        ids.append(oid)
+    return ids
+
+
+def close_outbox(ddb: Any, table: str, outbox_ids: Iterable[str]) -> None:
+    for oid in outbox_ids:
+        ddb.delete_item(TableName=table, Key={"id": {"S": oid}})
+
+
+def sweep_outbox(ddb: Any, sqs: Any, table: str, url_of: Callable[[str, str], str], *,
+                 stale_s: float | None = None, now: float | None = None) -> int:
+    """Send again the ids of stale outbox items that are still QUEUED; returns how many."""
+    from hyper_tui.aws.dependencies import enqueue_or_fail  # (it imports this module)
+
+    now = time.time() if now is None else now
+    stale_s = STALE_S if stale_s is None else stale_s
+    kw: dict[str, Any] = {"TableName": table, "IndexName": "by_active",
+                          "KeyConditionExpression": "#k = :k",
+                          "ExpressionAttributeNames": {"#k": schema.ACTIVE_KEY},
+                          "ExpressionAttributeValues": {":k": {"S": OUTBOX_SHARD}}}
+    keys: list[str] = []
+    while True:
+        resp = ddb.query(**kw)
+        keys += [from_item(it)["id"] for it in resp.get("Items") or []]
+        if not resp.get("LastEvaluatedKey"):
+            break
+        kw["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+    resent = 0
+    for oid, box in batch_get(ddb, table, keys).items():
+        if now - float(box.get("created") or 0) < stale_s:
+            continue  # its writer may still be sending
+        rows = box.get("jobs") or []
+        items = batch_get(ddb, table, [r[2] for r in rows])
+        queued = [{"queue": q, "definition": d, "id": j} for q, d, j in rows
+                  if (items.get(j) or {}).get("state") == "QUEUED"]
+        enqueue_or_fail(ddb, sqs, table, url_of, queued, now,
+                        retention_s=float(box.get("retention_s") or 30 * 86400))
+        resent += len(queued)
+        close_outbox(ddb, table, [oid])
+    return resent
