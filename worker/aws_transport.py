@@ -1086,6 +1086,11 @@ def sweep_dead_letters(session: AwsSession, *, table: str, dlq_url: str, work_ur
                         u.set("ended", t).set(schema.TTL_ATTRIBUTE, int(t + retention_days * 86400))
                         plan.append(("failed", it))
                     ops.append(u.kwargs())
+        from hyper_tui.aws.outbox import close_outbox, open_outbox  # (it imports this module)
+
+        outbox = open_outbox(ddb, table, [it for kind, it in plan if kind == "requeued"],
+                             retention_s=retention_days * 86400, now=t) \
+            if any(kind == "requeued" for kind, _ in plan) else []
         codes = run_updates(ddb, ops)
         requeue = []
         for (kind, it), code in zip(plan, codes, strict=True):
@@ -1100,6 +1105,7 @@ def sweep_dead_letters(session: AwsSession, *, table: str, dlq_url: str, work_ur
                 requeue.append(it["id"])
         if requeue:
             send_ids(sqs, work_url, requeue, stamp=t)
+        close_outbox(ddb, table, outbox)
         done = [m for m in msgs if m["ReceiptHandle"] not in keep]
         out.kept += len(msgs) - len(done)
         for i in range(0, len(done), 10):

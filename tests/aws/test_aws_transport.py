@@ -258,3 +258,39 @@ def test_hyper_tui_worker_command_runs_jobs_of_an_aws_host(aws_host: AwsHost) ->
     assert all(it["state"] == "SUCCEEDED" for it in items(h, ids).values())
     recs, _ = h.client.logs(ids[0])
     assert ("STDOUT", "on-prem q1") in [(k, d) for _, k, d in recs]
+
+
+def test_dead_letter_requeue_killed_before_sending_is_sent_again(home, monkeypatch) -> None:
+    """The dead-letter sweep requeues the job of a lost worker; killed after the table write
+    and before the send, its outbox entry makes the next pass send it again."""
+    import pytest
+
+    import worker.aws_transport as transport_mod
+    from hyper_tui.aws import outbox
+
+    h = make_aws_host(lease=1.0, max_receives=1)
+    [jid] = submit(h, 1, "true")
+    dead = transport(h, "w-dead")
+    assert [c.job_id for c in dead.claim(1)] == [jid]  # then it dies: no heartbeat, no report
+    time.sleep(1.3)
+    sqs = h.res.session.client("sqs")
+    assert not sqs.receive_message(QueueUrl=h.res.work_urls[("q1", "d1")],
+                                   WaitTimeSeconds=1).get("Messages")  # redriven to the DLQ
+
+    class Killed(BaseException):
+        pass
+
+    def die(*a, **kw):
+        raise Killed
+
+    monkeypatch.setattr(transport_mod, "send_ids", die)
+    with pytest.raises(Killed):
+        h.client.sweep_dead_letters()
+    monkeypatch.undo()
+    assert items(h, [jid])[jid]["state"] == "QUEUED" and queue_depth(h) == 0
+    resent = outbox.sweep_outbox(h.res.session.client("dynamodb"), sqs, h.res.table,
+                                 lambda q, d: h.res.work_urls[(q, d)], stale_s=0)
+    assert resent == 1 and queue_depth(h) == 1
+    live = transport(h, "w-live")
+    n = Agent(live, AgentOptions(idle_timeout=0.5, heartbeat_every=0.2)).run()
+    assert n == 1 and items(h, [jid])[jid]["state"] == "SUCCEEDED"
