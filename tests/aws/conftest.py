@@ -52,3 +52,16 @@ def make_aws_host(*, lease: float = 15.0, max_receives: int | None = None,
 @pytest.fixture
 def aws_host(home) -> AwsHost:
     return make_aws_host()
+
+
+class Killed(BaseException):
+    """Raised where a test kills the process (kill -9): nothing after that point runs."""
+
+
+def kill_at(monkeypatch, module, name: str) -> None:
+    """``module.name`` kills the process when it is called (see :class:`Killed`)."""
+
+    def die(*args, **kwargs):
+        raise Killed
+
+    monkeypatch.setattr(module, name, die)

@@ -9,7 +9,7 @@ from hyper_tui.aws import schema
 from hyper_tui.aws.scaler import run_scaler
 from hyper_tui.aws.scaler_config import build_scaler_config
 from hyper_tui.local.jobs import ArraySpec, Submission
-from tests.aws.conftest import AwsHost
+from tests.aws.conftest import AwsHost, Killed, kill_at
 from tests.aws.test_aws_client import run_worker
 
 
@@ -128,14 +128,7 @@ def test_a_submit_killed_before_sending_loses_no_job(aws_host: AwsHost, monkeypa
     from hyper_tui.aws import outbox
 
     h = aws_host
-
-    class Killed(BaseException):
-        pass
-
-    def die(*a, **kw):
-        raise Killed
-
-    monkeypatch.setattr(deps, "send_ids", die)
+    kill_at(monkeypatch, deps, "send_ids")
     with pytest.raises(Killed):
         h.client.submit([Submission("q1", "d1", "stranded", argv=["true"], array=ArraySpec(1, 3))])
     monkeypatch.undo()

@@ -11,7 +11,7 @@ import time
 
 from hyper_tui.aws import schema
 from hyper_tui.local.jobs import ArraySpec, Submission
-from tests.aws.conftest import AwsHost, make_aws_host
+from tests.aws.conftest import AwsHost, Killed, kill_at, make_aws_host
 from tests.conftest import wait_for
 from worker.agent import Agent, AgentOptions, Result
 from worker.aws_transport import AwsTransport, batch_get
@@ -277,13 +277,7 @@ def test_dead_letter_requeue_killed_before_sending_is_sent_again(home, monkeypat
     assert not sqs.receive_message(QueueUrl=h.res.work_urls[("q1", "d1")],
                                    WaitTimeSeconds=1).get("Messages")  # redriven to the DLQ
 
-    class Killed(BaseException):
-        pass
-
-    def die(*a, **kw):
-        raise Killed
-
-    monkeypatch.setattr(transport_mod, "send_ids", die)
+    kill_at(monkeypatch, transport_mod, "send_ids")
     with pytest.raises(Killed):
         h.client.sweep_dead_letters()
     monkeypatch.undo()
