@@ -29,8 +29,8 @@ from typing import Any
 
 from hyper_tui import config
 from hyper_tui.aws import schema
-from hyper_tui.aws.dependencies import HELD_REASON, enqueue_or_fail, release_holds, waiting_reason
-from hyper_tui.aws.outbox import close_outbox, open_outbox
+from hyper_tui.aws.dependencies import HELD_REASON, release_holds, waiting_reason
+from hyper_tui.aws.outbox import close_outbox, enqueue_or_fail, open_outbox
 from hyper_tui.aws.session import AwsSession, aws_errors, error_code
 from hyper_tui.errors import (
     NotFoundError,

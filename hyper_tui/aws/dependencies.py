@@ -29,16 +29,9 @@ from typing import Any
 
 from hyper_tui import scheduling
 from hyper_tui.aws import schema
-from hyper_tui.aws.outbox import close_outbox, open_outbox
+from hyper_tui.aws.outbox import close_outbox, enqueue_or_fail, open_outbox
 from hyper_tui.aws.session import error_code
-from worker.aws_transport import (
-    IDS_PER_MESSAGE,
-    Update,
-    batch_get,
-    from_item,
-    run_updates,
-    send_ids,
-)
+from worker.aws_transport import Update, batch_get, from_item, run_updates
 
 HELD_REASON = "held; release with qrls"
 WAITING_FOR_DEPS = "waiting for dependencies"
@@ -94,44 +87,6 @@ def to_queue(table: str, job_id: str, now: float) -> Update:
     u = Update(table, job_id).when("state", "=", "PENDING").when_missing("held")
     return u.set("state", "QUEUED").set("reason", "waiting for a worker").set("queued", round(now, 3)) \
         .remove("deps")
-
-
-def enqueue_or_fail(ddb: Any, sqs: Any, table: str, url_of: Callable[[str, str], str],
-                    jobs: Iterable[Mapping[str, Any]], now: float, retention_s: float,
-                    map_fn: Callable[..., Iterable[set[str]]] = map) -> set[str]:
-    """Send the ids of QUEUED ``jobs`` to their work queues (in calls of 10 messages of
-    ``IDS_PER_MESSAGE`` ids, through ``map_fn``: a thread pool's map sends them in parallel);
-    the jobs whose message could not be sent are marked FAILED (they would wait forever).
-    Returns the ids that failed."""
-    by_pair: dict[tuple[str, str], list[str]] = {}
-    for job in jobs:
-        by_pair.setdefault((job["queue"], job["definition"]), []).append(job["id"])
-    step = IDS_PER_MESSAGE * 10
-    tasks = [(url_of(*pair), ids[i:i + step]) for pair, ids in sorted(by_pair.items())
-             for i in range(0, len(ids), step)]
-    errors: list[str] = []
-
-    def send(task: tuple[str, list[str]]) -> set[str]:
-        url, ids = task
-        try:
-            return send_ids(sqs, url, ids, stamp=now)
-        except Exception as err:  # the whole call failed: every id of it
-            errors.append(str(err))
-            return set(ids)
-
-    failed: set[str] = set()
-    for lost in map_fn(send, tasks):
-        failed |= lost
-    why = errors[0] if errors else "the work queue refused the message"
-    for jid in sorted(failed):
-        u = Update(table, jid).when("state", "=", "QUEUED")
-        u.set("state", "FAILED").set("reason", f"could not be queued ({why}); submit it again")
-        u.set("ended", time.time()).set(schema.TTL_ATTRIBUTE, int(time.time() + retention_s))
-        try:
-            ddb.update_item(**u.kwargs())
-        except Exception:  # noqa: S110 - the caller reports the failed ids anyway
-            pass
-    return failed
 
 
 def release_pending(ddb: Any, sqs: Any, table: str, queues: Iterable[str],

@@ -11,6 +11,7 @@ conditional on the state and attempt, so only one worker ever runs an attempt.
 Outbox items live in the jobs table (``id`` ``outbox#...``, no job attributes) and in the sparse
 ``by_active`` index under the partition ``OUTBOX_SHARD``, so the sweep reads only them. One
 outbox item per send, not per job: it costs two writes per submission.
+:func:`enqueue_or_fail` is the send itself, shared by every writer.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from hyper_tui.aws import schema
-from worker.aws_transport import batch_get, from_item, to_item
+from worker.aws_transport import IDS_PER_MESSAGE, Update, batch_get, from_item, send_ids, to_item
 
 OUTBOX_SHARD = "#outbox"  # not a queue shard: a queue name starts with a letter
 STALE_S = 120.0  # a writer sends within seconds; one silent this long has died
@@ -55,8 +56,6 @@ def close_outbox(ddb: Any, table: str, outbox_ids: Iterable[str]) -> None:
 def sweep_outbox(ddb: Any, sqs: Any, table: str, url_of: Callable[[str, str], str], *,
                  stale_s: float | None = None, now: float | None = None) -> int:
     """Send again the ids of stale outbox items that are still QUEUED; returns how many."""
-    from hyper_tui.aws.dependencies import enqueue_or_fail  # (it imports this module)
-
     now = time.time() if now is None else now
     stale_s = STALE_S if stale_s is None else stale_s
     kw: dict[str, Any] = {"TableName": table, "IndexName": "by_active",
@@ -83,3 +82,41 @@ def sweep_outbox(ddb: Any, sqs: Any, table: str, url_of: Callable[[str, str], st
         resent += len(queued)
         close_outbox(ddb, table, [oid])
     return resent
+
+
+def enqueue_or_fail(ddb: Any, sqs: Any, table: str, url_of: Callable[[str, str], str],
+                    jobs: Iterable[Mapping[str, Any]], now: float, retention_s: float,
+                    map_fn: Callable[..., Iterable[set[str]]] = map) -> set[str]:
+    """Send the ids of QUEUED ``jobs`` to their work queues (in calls of 10 messages of
+    ``IDS_PER_MESSAGE`` ids, through ``map_fn``: a thread pool's map sends them in parallel);
+    the jobs whose message could not be sent are marked FAILED (they would wait forever).
+    Returns the ids that failed."""
+    by_pair: dict[tuple[str, str], list[str]] = {}
+    for job in jobs:
+        by_pair.setdefault((job["queue"], job["definition"]), []).append(job["id"])
+    step = IDS_PER_MESSAGE * 10
+    tasks = [(url_of(*pair), ids[i:i + step]) for pair, ids in sorted(by_pair.items())
+             for i in range(0, len(ids), step)]
+    errors: list[str] = []
+
+    def send(task: tuple[str, list[str]]) -> set[str]:
+        url, ids = task
+        try:
+            return send_ids(sqs, url, ids, stamp=now)
+        except Exception as err:  # the whole call failed: every id of it
+            errors.append(str(err))
+            return set(ids)
+
+    failed: set[str] = set()
+    for lost in map_fn(send, tasks):
+        failed |= lost
+    why = errors[0] if errors else "the work queue refused the message"
+    for jid in sorted(failed):
+        u = Update(table, jid).when("state", "=", "QUEUED")
+        u.set("state", "FAILED").set("reason", f"could not be queued ({why}); submit it again")
+        u.set("ended", time.time()).set(schema.TTL_ATTRIBUTE, int(time.time() + retention_s))
+        try:
+            ddb.update_item(**u.kwargs())
+        except Exception:  # noqa: S110 - the caller reports the failed ids anyway
+            pass
+    return failed

@@ -136,7 +136,7 @@ def test_submit_errors_are_one_line(aws_host: AwsHost, monkeypatch) -> None:
                                     array=ArraySpec(0, 3, 1, 2))])
 
     # Enqueueing fails for some ids: those jobs FAIL with the reason, the caller is told.
-    import hyper_tui.aws.dependencies as mod
+    import hyper_tui.aws.outbox as mod
 
     real = mod.send_ids
 

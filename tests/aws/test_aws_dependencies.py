@@ -124,11 +124,10 @@ def test_a_submit_killed_before_sending_loses_no_job(aws_host: AwsHost, monkeypa
     and each job runs once."""
     import pytest
 
-    import hyper_tui.aws.dependencies as deps
     from hyper_tui.aws import outbox
 
     h = aws_host
-    kill_at(monkeypatch, deps, "send_ids")
+    kill_at(monkeypatch, outbox, "send_ids")
     with pytest.raises(Killed):
         h.client.submit([Submission("q1", "d1", "stranded", argv=["true"], array=ArraySpec(1, 3))])
     monkeypatch.undo()
