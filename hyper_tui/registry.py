@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 
 from hyper_tui import leanjson, paths
-from hyper_tui.errors import ConflictError, NotFoundError, UsageError
+from hyper_tui.errors import ConflictError, NotFoundError, UsageError, ValidationError
 
 DEFAULT_HOST = "local"
 
@@ -40,13 +40,16 @@ def read_registry() -> dict:
             data = leanjson.loads(fh.read())
         if not isinstance(data, dict):
             raise ValueError("not a JSON object")
+        hosts = data.setdefault("hosts", {})
+        if not isinstance(hosts, dict) or not all(isinstance(h, dict) for h in hosts.values()):
+            raise ValueError('"hosts" is not an object of host objects')
+        if not isinstance(data.setdefault("selected", None), (str, type(None))):
+            raise ValueError('"selected" is not a host name')
     except FileNotFoundError:
         return {"selected": None, "hosts": {}}
     except (OSError, ValueError) as err:
-        raise UsageError(f"{_registry_file()}: unreadable host registry ({err})",
+        raise ValidationError(f"{_registry_file()}: unreadable host registry ({err})",
                          fix="fix or delete the file; hosts' configs are kept beside it") from None
-    data.setdefault("hosts", {})
-    data.setdefault("selected", None)
     return data
 
 

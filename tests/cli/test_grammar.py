@@ -166,3 +166,17 @@ def test_help_lists_exit_codes(capsys):
     assert e.value.code == 0
     out = capsys.readouterr().out
     assert "exit codes" in out and "4 not found" in out
+
+
+@pytest.mark.parametrize("body, says", [
+    ("{not json", "Expecting property name"),
+    ("[]", "not a JSON object"),
+    ('{"hosts": []}', '"hosts" is not an object of host objects'),
+    ('{"hosts": {"local": {"kind": "local"}}, "selected": 5}', '"selected" is not a host name'),
+])
+def test_a_broken_host_registry_is_one_line_with_exit_3(home, capsys, body, says):
+    assert cli(capsys, "queues", "ls")[0] == 0  # first use writes the registry
+    (home / "config" / "hosts.json").write_text(body)
+    code, _, err = cli(capsys, "queues", "ls")
+    assert code == 3 and says in err and "unreadable host registry" in err
+    assert len(err.strip().splitlines()) == 1
