@@ -157,7 +157,11 @@ class Agent:
                 if not claims:
                     if time.monotonic() - idle_since >= self.o.idle_timeout:
                         break
-                    self.t.wait_for_work(min(0.1, self.o.idle_timeout))
+                    try:
+                        self.t.wait_for_work(min(0.1, self.o.idle_timeout))
+                    except self._transient as err:  # a full disk must not kill the worker
+                        self._unavailable("waiting for work", err)
+                        self._backoff()
                     continue
                 t0 = time.monotonic()
                 for i, claim in enumerate(claims):

@@ -263,7 +263,10 @@ class Store:
 
     def data_version(self) -> int:
         """Changes whenever another connection commits: a cheap "is there news?" poll."""
-        return self.db.execute("PRAGMA data_version").fetchone()[0]
+        try:
+            return self.db.execute("PRAGMA data_version").fetchone()[0]
+        except sqlite3.Error as err:  # a full disk can fail even this read of the WAL index
+            raise _friendly(err, self.file) from None
 
     # ---- meta and resources ------------------------------------------------------------
 

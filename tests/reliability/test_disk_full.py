@@ -155,7 +155,11 @@ def test_disk_full_then_space_returns(small_disk, tmp_path):
                what="the jobs to end on the full disk")
     time.sleep(2.0)
     crashed = [w for w, p in workers.items() if not alive(p)]
-    assert not crashed, f"workers died on the full disk: {crashed}"
+    if crashed:  # say why: the workers' stderr and the daemon's log
+        tails = [f"--- {f.name}\n" + f.read_text(errors="replace")[-2500:]
+                 for f in (h.store_path.with_name(n) for n in ("workers.log", "daemon.log"))
+                 if f.exists()]
+        raise AssertionError(f"workers died on the full disk: {crashed}\n" + "\n".join(tails))
     assert h.rows("SELECT count(*) FROM jobs WHERE array_id=? AND state='RUNNING'", (through,))[0][0] == 4
     # Space returns: the kept results are reported, work resumes.
     filler.unlink()
