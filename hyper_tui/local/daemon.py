@@ -188,7 +188,10 @@ class Daemon:
         now = time.time()
         mine = {wid: pid for pid, wid in self.children.items()}
         lost: list[tuple[str, str]] = []
-        rows = self.store.read("SELECT id, pid, heartbeat FROM workers")
+        # A worker's last sign of life: its heartbeat row, or the mtime of its run/ file, which
+        # it touches on every heartbeat (that needs no free space: a full disk cannot hide it).
+        rows = [(wid, pid, max(beat or 0, self._touched_at(wid)))
+                for wid, pid, beat in self.store.read("SELECT id, pid, heartbeat FROM workers")]
         # While the disk is full or read-only no worker can heartbeat: silence proves nothing,
         # and killing them would throw away the results they keep. A worker is silent only
         # once it had a whole lease with a writable store.
@@ -216,6 +219,12 @@ class Daemon:
                 lost.append((wid, f"worker {wid} missed its heartbeat for {lease:g}s"))
         for wid, why in lost:
             self.lost_worker(wid, why)
+
+    def _touched_at(self, wid: str) -> float:
+        try:
+            return os.stat(pgid_file(self.data_dir, wid)).st_mtime
+        except OSError:
+            return 0.0
 
     def _store_writable(self) -> bool:
         """Probe with a tiny write. Busy counts as writable: a hung lock holder is exactly the
