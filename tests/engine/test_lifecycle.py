@@ -309,3 +309,46 @@ def test_a_burst_of_qsubs_starts_one_daemon_and_stop_leaves_none(home, capsys):
     assert stop_daemon("local")
     time.sleep(1.0)  # a spare would have taken the lock by now
     assert daemon_pid("local") is None and not pid_alive(pid)
+
+
+def test_a_worker_that_touches_its_run_file_is_alive_without_heartbeat_rows(home, capsys):
+    """When the store cannot take a worker's heartbeat row (a full disk), the mtime of its
+    run/ file still proves it alive; a worker that stops touching it too is lost and killed."""
+    import subprocess
+    import sys
+
+    from hyper_tui import config, paths
+    from hyper_tui.apply import apply_config
+    from hyper_tui.local.daemon_control import ensure_daemon
+    from hyper_tui.local.store import Store
+    from worker.local_transport import pgid_file
+
+    submit(capsys, "--hold", "--", "true")  # first use: the host exists
+    cfg = config.load("local")
+    cfg.host.settings.lease_seconds = 2.0
+    config.save(cfg)
+    apply_config(cfg)
+    stop_daemon("local")
+    data = paths.host_data_dir("local")
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        store = Store(paths.store_path("local"))
+        old = time.time() - 60
+        store.write(lambda db: db.execute(
+            "INSERT INTO workers (id, pid, region, queue, definition, vcpus, started, heartbeat, "
+            "state) VALUES ('w-quiet', ?, 'local', 'default', 'default', 1, ?, ?, 'RUNNING')",
+            (proc.pid, old, old)))
+        store.close()
+        run_file = pgid_file(data, "w-quiet")
+        run_file.parent.mkdir(parents=True, exist_ok=True)
+        run_file.write_text("")
+        ensure_daemon("local", wait=True)
+        end = time.monotonic() + 5  # two and a half leases of touching only the file
+        while time.monotonic() < end:
+            os.utime(run_file)
+            assert proc.poll() is None, "a worker touching its run/ file was killed as silent"
+            time.sleep(0.2)
+        wait_for(lambda: proc.poll() is not None, timeout=15, what="the silent worker killed")
+    finally:
+        proc.kill()
+        proc.wait()
