@@ -29,7 +29,7 @@ from typing import Any
 
 from hyper_tui import config
 from hyper_tui.aws import schema
-from hyper_tui.aws.dependencies import HELD_REASON, release_holds, waiting_reason
+from hyper_tui.aws.dependencies import deps_reason, release_holds
 from hyper_tui.aws.outbox import close_outbox, enqueue_or_fail, open_outbox
 from hyper_tui.aws.session import AwsSession, aws_errors, error_code
 from hyper_tui.errors import (
@@ -38,7 +38,7 @@ from hyper_tui.errors import (
     UsageError,
     ValidationError,
 )
-from hyper_tui.local.jobs import CancelResult, Submission
+from hyper_tui.local.jobs import HELD_REASON, CancelResult, Submission
 from worker.aws_transport import (
     FINAL_STATES,
     SweepResult,
@@ -233,7 +233,7 @@ class AwsHostClient:
         if sub.hold:
             state, reason = "PENDING", HELD_REASON
         elif deps:
-            state, reason = "PENDING", waiting_reason(deps)
+            state, reason = "PENDING", deps_reason(deps)
         common: dict[str, Any] = {
             "queue": sub.queue, "definition": sub.definition, "name": sub.name,
             "state": state, "reason": reason, "attempt": 0,

@@ -31,16 +31,13 @@ from hyper_tui import scheduling
 from hyper_tui.aws import schema
 from hyper_tui.aws.outbox import close_outbox, enqueue_or_fail, open_outbox
 from hyper_tui.aws.session import error_code
+from hyper_tui.local.jobs import waiting_reason
 from worker.aws_transport import Update, batch_get, from_item, run_updates
 
-HELD_REASON = "held; release with qrls"
-WAITING_FOR_DEPS = "waiting for dependencies"
-DEP_KINDS = {"afterok": "succeed", "afterany": "end", "afternotok": "fail"}
 
-
-def waiting_reason(deps: Iterable[Mapping[str, Any]]) -> str:
-    """``waiting for 0190...[] to succeed, 0190... to end``."""
-    return "waiting for " + ", ".join(f"{d['ref']} to {DEP_KINDS[d['kind']]}" for d in deps)
+def deps_reason(deps: Iterable[Mapping[str, Any]]) -> str:
+    """``waiting for 0190...[] to succeed, 0190... to end``: the local host's wording."""
+    return waiting_reason((d["kind"], d["ref"]) for d in deps)
 
 
 def _states(ddb: Any, table: str, dep: Mapping[str, Any]) -> list[str]:
@@ -151,7 +148,7 @@ def release_holds(ddb: Any, sqs: Any, table: str, jobs: Iterable[Mapping[str, An
             continue
         if job.get("deps"):
             u = Update(table, job["id"]).when("state", "=", "PENDING").remove("held")
-            u.set("reason", waiting_reason(job["deps"]))
+            u.set("reason", deps_reason(job["deps"]))
         else:
             u = Update(table, job["id"]).when("state", "=", "PENDING").remove("held")
             u.set("state", "QUEUED").set("reason", "waiting for a worker").set("queued", round(now, 3))

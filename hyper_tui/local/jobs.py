@@ -28,6 +28,14 @@ if TYPE_CHECKING:
     from typing import Any
 
 MAX_ID = 2**63 - 1  # SQLite's largest integer
+HELD_REASON = "held; release with qrls"
+_DEP_VERBS = {"afterok": "succeed", "afterany": "end", "afternotok": "fail"}
+
+
+def waiting_reason(deps: Iterable[tuple[str, str]]) -> str:
+    """The reason of a job waiting on ``(kind, job ref)`` pairs: ``waiting for 12[] to succeed,
+    14 to end``. The aws host says the same (hyper_tui.aws.dependencies)."""
+    return "waiting for " + ", ".join(f"{ref} to {_DEP_VERBS[kind]}" for kind, ref in deps)
 
 
 class ArraySpec:
@@ -141,7 +149,7 @@ def _insert_batch(db, sub: Submission, t: float) -> list[str]:
     """One job per command of ``sub.commands`` (qsub --stdin), in two statements."""
     assert sub.commands is not None
     if sub.depends or sub.hold:
-        state, reason = PENDING, "held; release with qrls" if sub.hold else None
+        state, reason = PENDING, HELD_REASON if sub.hold else None
         if sub.depends:
             raise ValidationError("--stdin batches cannot have dependencies",
                                   fix="submit the dependent job separately")
@@ -168,11 +176,9 @@ def _insert(db, sub: Submission, t: float) -> str:
     deps = _resolve_deps(db, sub.depends)
     state = PENDING if (deps or sub.hold) else QUEUED
     if sub.hold:
-        reason = "held; release with qrls"
+        reason = HELD_REASON
     elif deps:
-        reason = "waiting for " + ", ".join(
-            f"{d}{'[]' if a else ''} to {'succeed' if k == 'afterok' else 'end' if k == 'afterany' else 'fail'}"
-            for k, d, a in deps)
+        reason = waiting_reason((k, f"{d}{'[]' if a else ''}") for k, d, a in deps)
     else:
         reason = None
     base = (sub.name, sub.queue, sub.definition, state, reason, sub.priority, spec_id,
