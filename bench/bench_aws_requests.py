@@ -130,11 +130,11 @@ def _size(item) -> int:
 
 def run(jobs: int, workers: int, job_seconds: float = 0) -> dict:
     os.environ.setdefault("HYPER_HOME", tempfile.mkdtemp(prefix="hyper-bench-"))
-    from hyper_tui.local.jobs import Submission
+    from hyper_tui.agent.loop import Agent, AgentOptions
+    from hyper_tui.agent.transports.aws import AwsTransport
+    from hyper_tui.core.jobs import Submission
     from tests.aws import moto_env
     from tests.aws.conftest import make_aws_host
-    from worker.agent import Agent, AgentOptions
-    from worker.aws_transport import AwsTransport
 
     moto_env.shared_server()
     h = make_aws_host()

@@ -68,7 +68,7 @@ def set_cpus(n: int) -> None:
 
 
 def bench_submit(quick: bool) -> None:
-    from hyper_tui.local.jobs import ArraySpec, Submission
+    from hyper_tui.core.jobs import ArraySpec, Submission
 
     n = 20_000 if quick else 100_000
     fresh_home()
@@ -142,7 +142,7 @@ def _wait_all(c, n: int, timeout: float) -> float:
 
 
 def bench_throughput(quick: bool) -> None:
-    from hyper_tui.local.jobs import ArraySpec, Submission
+    from hyper_tui.core.jobs import ArraySpec, Submission
 
     n = 2_000 if quick else 10_000
     fresh_home()
@@ -161,7 +161,7 @@ def bench_throughput(quick: bool) -> None:
 
 
 def bench_latency(quick: bool) -> None:
-    from hyper_tui.local.jobs import Submission
+    from hyper_tui.core.jobs import Submission
 
     fresh_home()
     c = client()
@@ -203,7 +203,7 @@ def _rss_mib(pids: list[int]) -> float:
 
 
 def _claim_rate(store_path: str, claims: int) -> float:
-    from worker.local_transport import LocalTransport
+    from hyper_tui.agent.transports.local import LocalTransport
 
     t = LocalTransport(store_path, worker_id="bench-claimer", queue="default", definition="default")
     start = time.perf_counter()
@@ -217,7 +217,7 @@ def _claim_rate(store_path: str, claims: int) -> float:
 
 def bench_scale(quick: bool) -> None:
     from hyper_tui import paths
-    from hyper_tui.local.jobs import ArraySpec, Submission
+    from hyper_tui.core.jobs import ArraySpec, Submission
 
     big = 200_000 if quick else 1_000_000
     for queued in (1_000, big):

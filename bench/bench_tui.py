@@ -81,7 +81,7 @@ def first_paint(runs: int) -> tuple[list[float], list[float]]:
 def fill_store(n: int) -> None:
     from hyper_tui import registry
     from hyper_tui.client import LocalHostClient
-    from hyper_tui.local.jobs import ArraySpec, Submission
+    from hyper_tui.core.jobs import ArraySpec, Submission
 
     registry.resolve(None)
     client = LocalHostClient("local", start_daemon=False)

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from hyper_tui import config, paths, registry
+from hyper_tui.core.jobs import CancelResult, Submission, is_final
 from hyper_tui.local import jobs as local_jobs
-from hyper_tui.local.jobs import CancelResult, Submission
 
 
 class HostClient(Protocol):
@@ -113,7 +113,7 @@ class LocalHostClient:
         return job_records(self._host, job, tail=tail, offset=offset)
 
     def job_finished(self, ref: str) -> bool:
-        return all(local_jobs.is_final(j["state"]) for j in local_jobs.find_jobs(self.store, ref))
+        return all(is_final(j["state"]) for j in local_jobs.find_jobs(self.store, ref))
 
     # ---- observing ---------------------------------------------------------------------
 

@@ -14,8 +14,8 @@ from hyper_tui import paths
 from hyper_tui.aws import schema
 from hyper_tui.config import HostConfig
 from hyper_tui.errors import ValidationError
+from hyper_tui.infra.lookups import Lookups
 from hyper_tui.model import Definition, Image, Region
-from infra.lookups import Lookups
 
 # The retention periods CloudWatch Logs accepts, in days.
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827,

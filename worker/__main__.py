@@ -1,7 +1,7 @@
-"""``python -m worker``: run the worker agent with a transport.
+"""``python -m hyper_tui.agent``: run the worker agent with a transport.
 
-    python -m worker --transport local --store PATH --queue Q --definition D [--region R]
-    python -m worker --transport aws   (configured by the HYPER_* environment, see start.sh)
+    python -m hyper_tui.agent --transport local --store PATH --queue Q --definition D [--region R]
+    python -m hyper_tui.agent --transport aws   (configured by the HYPER_* environment, see start.sh)
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import uuid
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m worker", description=__doc__)
+    p = argparse.ArgumentParser(prog="python -m hyper_tui.agent", description=__doc__)
     p.add_argument("--transport", choices=("local", "aws"), default="local")
     p.add_argument("--store", help="local: the host's store.db")
     p.add_argument("--queue", default=os.environ.get("HYPER_QUEUE"))
@@ -28,17 +28,17 @@ def main(argv: list[str] | None = None) -> int:
     if not args.queue or not args.definition:
         p.error("--queue and --definition are required (or HYPER_QUEUE / HYPER_DEFINITION)")
     wid = args.worker_id or f"w-{uuid.uuid4().hex[:8]}"
-    from worker.agent import AgentOptions, run_agent
+    from hyper_tui.agent.loop import AgentOptions, run_agent
 
     if args.transport == "local":
         if not args.store:
             p.error("--store is required with --transport local")
-        from worker.local_transport import LocalTransport
+        from hyper_tui.agent.transports.local import LocalTransport
 
         transport = LocalTransport(args.store, worker_id=wid, queue=args.queue,
                                    definition=args.definition, region=args.region, vcpus=args.vcpus)
     else:
-        from worker.aws_transport import AwsTransport
+        from hyper_tui.agent.transports.aws import AwsTransport
 
         transport = AwsTransport.from_environment(worker_id=wid, queue=args.queue,
                                                   definition=args.definition)

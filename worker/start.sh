@@ -32,7 +32,7 @@ fi
 raw_id="${AWS_BATCH_JOB_ID:-$(hostname)}"
 worker_id="w-$(printf '%s' "$raw_id" | tr -c 'A-Za-z0-9_-' '-')"
 
-exec python -m worker --transport aws \
+exec python -m hyper_tui.agent --transport aws \
     --worker-id "$worker_id" \
     --queue "$HYPER_QUEUE" --definition "$HYPER_DEFINITION" \
     --region "${HYPER_REGION:-${AWS_REGION:-$HYPER_MAIN_REGION}}" \

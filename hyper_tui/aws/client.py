@@ -28,19 +28,7 @@ from functools import wraps
 from typing import Any
 
 from hyper_tui import config
-from hyper_tui.aws import schema
-from hyper_tui.aws.dependencies import deps_reason, release_holds
-from hyper_tui.aws.outbox import close_outbox, enqueue_or_fail, open_outbox
-from hyper_tui.aws.session import AwsSession, aws_errors, error_code
-from hyper_tui.errors import (
-    NotFoundError,
-    UnavailableError,
-    UsageError,
-    ValidationError,
-)
-from hyper_tui.local.jobs import HELD_REASON, CancelResult, Submission
-from worker.aws_transport import (
-    FINAL_STATES,
+from hyper_tui.agent.transports.aws import (
     SweepResult,
     Update,
     batch_get,
@@ -49,9 +37,19 @@ from worker.aws_transport import (
     to_attr,
     to_item,
 )
+from hyper_tui.aws import schema
+from hyper_tui.aws.dependencies import deps_reason, release_holds
+from hyper_tui.aws.outbox import close_outbox, enqueue_or_fail, open_outbox
+from hyper_tui.aws.session import AwsSession, aws_errors, error_code
+from hyper_tui.core.jobs import ACTIVE_STATES, FINAL_STATES, STATES, CancelResult, Submission
+from hyper_tui.core.lifecycle import HELD_REASON
+from hyper_tui.errors import (
+    NotFoundError,
+    UnavailableError,
+    UsageError,
+    ValidationError,
+)
 
-STATES = ("PENDING", "QUEUED", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED")
-ACTIVE_STATES = ("PENDING", "QUEUED", "RUNNING")
 JOB_REF = re.compile(r"^([A-Za-z0-9_.:#-]+?)(\[(\d*)\])?$")
 MAX_ITEM_BYTES = 350_000    # DynamoDB allows 400 KB an item; keep room for the other fields
 SUMMARY_CACHE_S = 10.0      # the dashboard asks every 2 s; counting a queue reads its items

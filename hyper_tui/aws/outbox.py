@@ -21,8 +21,8 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from hyper_tui.agent.transports.aws import IDS_PER_MESSAGE, Update, batch_get, from_item, send_ids, to_item
 from hyper_tui.aws import schema
-from worker.aws_transport import IDS_PER_MESSAGE, Update, batch_get, from_item, send_ids, to_item
 
 OUTBOX_SHARD = "#outbox"  # not a queue shard: a queue name starts with a letter
 STALE_S = 120.0  # a writer sends within seconds; one silent this long has died

@@ -2,7 +2,7 @@
 
 Each pass, for every (queue, definition) of ``ScalerConfig`` (``HYPER_SCALER_CONFIG``):
 
-1. settles dead-lettered work messages (``worker.aws_transport.sweep_dead_letters``): their
+1. settles dead-lettered work messages (``hyper_tui.agent.transports.aws.sweep_dead_letters``): their
    jobs FAIL with the reason, or are requeued when their worker was lost;
 2. observes the backlog: QUEUED / RUNNING / PENDING jobs from the jobs table (the by_queue
    index, read up to a budget; past it the backlog is estimated from SQS
@@ -39,7 +39,6 @@ from hyper_tui.aws.session import AwsSession, error_code
 ACTIVE_BATCH_STATUSES = ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING")
 COUNT_BUDGET = 20_000     # items read per queue per pass; past it the backlog is estimated
 MAX_ARRAY_SIZE = 10_000   # AWS Batch's largest array job
-ACTIVE_JOB_STATES = ("PENDING", "QUEUED", "RUNNING")
 
 
 # --------------------------------------------------------------------------------------------
@@ -257,7 +256,7 @@ def dead_letter_url(work_queue_url: str, host: str, queue: str, definition: str)
 
 
 def read_weights(ddb: Any, table: str) -> dict[str, dict[str, int]]:
-    from worker.aws_transport import from_item
+    from hyper_tui.agent.transports.aws import from_item
 
     resp = ddb.get_item(TableName=table, Key={"id": {"S": schema.META_WEIGHTS_ID}},
                         ConsistentRead=True)
@@ -275,9 +274,9 @@ def run_scaler(cfg: ScalerConfig, session: AwsSession, *, sweep: bool = True,
                publish: bool = True, launch: bool = True) -> dict[str, Any]:
     """One scaler pass; returns what it saw and did (JSON-able). A failing step is reported
     in ``errors`` and the others still run."""
+    from hyper_tui.agent.transports.aws import sweep_dead_letters
     from hyper_tui.aws.dependencies import release_pending
     from hyper_tui.aws.outbox import sweep_outbox
-    from worker.aws_transport import sweep_dead_letters
 
     errors: list[str] = []
     ddb = session.client("dynamodb")

@@ -38,10 +38,10 @@ from __future__ import annotations
 import hashlib
 import re
 
+from hyper_tui.core.jobs import ACTIVE_STATES, FINAL_STATES  # noqa: F401 (the table speaks these)
+
 QUEUE_SHARDS = 16
 ACTIVE_KEY = "active_shard"  # the by_active partition key: present only while a job is active
-ACTIVE_STATES = ("PENDING", "QUEUED", "RUNNING")
-FINAL_STATES = ("SUCCEEDED", "FAILED", "CANCELLED")
 # The jobs table's GSIs: (name, partition key, its type, sort key, its type).
 INDEXES = (("by_queue", "queue_shard", "S", "id", "S"),
            ("by_active", ACTIVE_KEY, "S", "id", "S"),
@@ -154,7 +154,7 @@ def shard_keys(queue: str, job_id: str) -> dict[str, str]:
 
 # ---- added for infra/ (CDK) and the submit API ---------------------------------------------
 
-# Environment variable of the scaler Lambda holding its JSON config (see infra.components.scaler).
+# Environment variable of the scaler Lambda holding its JSON config (see hyper_tui.infra.components.scaler).
 SCALER_CONFIG_ENV = "HYPER_SCALER_CONFIG"
 
 

@@ -5,7 +5,7 @@ validated config and the look-ups stored beforehand (no AWS call, no Docker: ima
 only staged), checks it with cdk-nag, and writes the cloud assembly to ``out_dir``: one
 ``<stack>.template.json`` per stack, plus the manifest ``cdk deploy --app out_dir`` reads.
 
-Look-ups (``infra.lookups`` documents their shape) are kept in the host's store under the
+Look-ups (``hyper_tui.infra.lookups`` documents their shape) are kept in the host's store under the
 meta key ``LOOKUPS_META_KEY``; availability zones from them go into the CDK context, so the
 synth never asks AWS.
 """
@@ -66,7 +66,7 @@ def synth_app(cfg: HostConfig, out_dir: Path | str, *,
     annotations (e.g. a cdk-nag finding without a suppression)."""
     for key, value in ENV.items():
         os.environ.setdefault(key, value)
-    from infra.app import build_app  # imports aws_cdk: keep it out of the CLI's start-up
+    from hyper_tui.infra.app import build_app  # imports aws_cdk: keep it out of the CLI's start-up
 
     start = time.monotonic()
     out = Path(out_dir)

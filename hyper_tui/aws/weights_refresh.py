@@ -7,7 +7,7 @@ becomes an integer weight through the pure ``scheduling.weights_from_scores``. T
 kept in two places:
 
 * the host's state (store meta ``aws_lookups``, key ``weights``), which the next synth and
-  deploy use (``infra.lookups``);
+  deploy use (``hyper_tui.infra.lookups``);
 * the jobs table's ``schema.META_WEIGHTS_ID`` item, which the running scaler reads every pass,
   so new weights apply within a minute, without a deploy.
 
@@ -109,7 +109,7 @@ def refresh_weights(cfg: Any, queue_name: str | None = None, *,
 
 
 def save_weights(host: str, weights: dict[str, dict[str, int]], *, store: Any = None) -> None:
-    """Merge into the host's stored look-ups (``infra.lookups`` shape)."""
+    """Merge into the host's stored look-ups (``hyper_tui.infra.lookups`` shape)."""
     from hyper_tui.apply import open_store
 
     try:
@@ -132,8 +132,8 @@ def save_weights(host: str, weights: dict[str, dict[str, int]], *, store: Any = 
 def publish_weights(session: AwsSession, host: str, weights: dict[str, dict[str, int]]) -> bool:
     """Merge into the jobs table's weights item, which the scaler reads every pass. False
     when the host is not deployed yet (the weights then apply at the first deploy)."""
+    from hyper_tui.agent.transports.aws import to_item
     from hyper_tui.aws.scaler import read_weights
-    from worker.aws_transport import to_item
 
     table = schema.jobs_table_name(host)
     try:

@@ -51,7 +51,7 @@ def register(sub: argparse._SubParsersAction, parser_cls: type) -> None:
 
 
 def cmd_worker(ctx: Any, args: argparse.Namespace) -> int:
-    from worker.agent import AgentOptions, run_agent
+    from hyper_tui.agent.loop import AgentOptions, run_agent
 
     cfg = ctx.config()
     cfg.get("queues", args.queue)
@@ -59,14 +59,14 @@ def cmd_worker(ctx: Any, args: argparse.Namespace) -> int:
     wid = f"w-{os.uname().nodename[:16]}-{uuid.uuid4().hex[:6]}"
     if ctx.host.kind == "local":
         from hyper_tui import paths
+        from hyper_tui.agent.transports.local import LocalTransport
         from hyper_tui.apply import apply_config
-        from worker.local_transport import LocalTransport
 
         apply_config(cfg)
         transport = LocalTransport(paths.store_path(ctx.host.name), worker_id=wid, queue=args.queue,
                                    definition=args.definition, vcpus=definition.vcpus)
     else:
-        from worker.aws_transport import AwsTransport
+        from hyper_tui.agent.transports.aws import AwsTransport
 
         transport = AwsTransport.for_host(cfg, worker_id=wid, queue=args.queue,
                                           definition=args.definition)

@@ -25,9 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hyper_tui import paths, scheduling
+from hyper_tui.agent.transports.local import log_path, pgid_file
 from hyper_tui.errors import UnavailableError
 from hyper_tui.local.store import Store, unwritable
-from worker.local_transport import log_path, pgid_file
 
 LOOP_S = 0.1          # at most ten scheduling passes a second
 WAKE_S = 0.02         # how often the store is polled for news
@@ -438,7 +438,7 @@ class Daemon:
         wid = f"w-{uuid.uuid4().hex[:8]}"
         idle = float(self.settings.get("worker_idle_timeout_s", 30.0))
         env = {k: os.environ[k] for k in WORKER_ENV_KEYS if k in os.environ}
-        cmd = [sys.executable, "-m", "worker", "--transport", "local",
+        cmd = [sys.executable, "-m", "hyper_tui.agent", "--transport", "local",
                "--store", str(self.store.path), "--queue", p.queue, "--definition", p.definition,
                "--region", region, "--worker-id", wid, "--vcpus", str(p.vcpus),
                "--idle-timeout", str(idle),

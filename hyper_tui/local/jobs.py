@@ -8,102 +8,27 @@ or nothing. Job ids are integers from one sequence (short and sortable); array t
 from __future__ import annotations
 
 from hyper_tui import leanjson
-from hyper_tui.errors import NotFoundError, ValidationError
-from hyper_tui.local.store import (
+from hyper_tui.core.jobs import (
     CANCELLED,
-    FINAL_STATES,
     PENDING,
     QUEUED,
     RUNNING,
     STATES,
-    Store,
-    encode,
-    now,
+    ArraySpec,
+    CancelResult,
+    Submission,
+    format_id,
+    parse_job_ref,
 )
+from hyper_tui.core.lifecycle import HELD_REASON, waiting_reason
+from hyper_tui.errors import NotFoundError, ValidationError
+from hyper_tui.local.store import Store, encode, now
 
 TYPE_CHECKING = False  # not "from typing import": qsub must start fast
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
     from typing import Any
-
-MAX_ID = 2**63 - 1  # SQLite's largest integer
-HELD_REASON = "held; release with qrls"
-_DEP_VERBS = {"afterok": "succeed", "afterany": "end", "afternotok": "fail"}
-
-
-def waiting_reason(deps: Iterable[tuple[str, str]]) -> str:
-    """The reason of a job waiting on ``(kind, job ref)`` pairs: ``waiting for 12[] to succeed,
-    14 to end``. The aws host says the same (hyper_tui.aws.dependencies)."""
-    return "waiting for " + ", ".join(f"{ref} to {_DEP_VERBS[kind]}" for kind, ref in deps)
-
-
-class ArraySpec:
-    """An array range: START-END[:STEP][%MAX_RUNNING]."""
-
-    __slots__ = ("start", "end", "step", "max_running")
-
-    def __init__(self, start: int, end: int, step: int = 1, max_running: int | None = None) -> None:
-        self.start, self.end, self.step, self.max_running = start, end, step, max_running
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, ArraySpec) and all(
-            getattr(self, k) == getattr(other, k) for k in self.__slots__)
-
-    def __repr__(self) -> str:
-        return f"ArraySpec({self.start}, {self.end}, {self.step}, {self.max_running})"
-
-    @property
-    def indices(self) -> range:
-        return range(self.start, self.end + 1, self.step)
-
-
-class Submission:
-    """One submission: a job, an array (``array`` or ``array_params``), submitted as a unit.
-
-    ``command`` is a script run by /bin/sh (or its shebang) with ``argv`` as its arguments;
-    without ``command``, ``argv`` is run directly. ``depends`` holds (kind, job ref) pairs.
-    """
-
-    __slots__ = ("queue", "definition", "name", "command", "argv", "env", "cwd", "retries",
-                 "timeout", "priority", "hold", "depends", "array", "array_params", "commands")
-
-    def __init__(self, queue: str, definition: str, name: str, command: str | None = None,
-                 argv: list[str] | None = None, env: dict[str, str] | None = None,
-                 cwd: str | None = None, retries: int = 2, timeout: float | None = None,
-                 priority: int = 0, hold: bool = False,
-                 depends: list[tuple[str, str]] | None = None, array: ArraySpec | None = None,
-                 array_params: list[dict[str, Any]] | None = None,
-                 commands: list[str] | None = None) -> None:
-        self.queue, self.definition, self.name = queue, definition, name
-        self.command, self.argv, self.env, self.cwd = command, argv, env or {}, cwd
-        self.retries, self.timeout, self.priority, self.hold = retries, timeout, priority, hold
-        self.depends = depends or []
-        self.array, self.array_params = array, array_params
-        self.commands = commands  # qsub --stdin: one job per command, all else shared
-
-    def __repr__(self) -> str:
-        return f"Submission({self.queue}/{self.definition} {self.name!r})"
-
-
-def parse_job_ref(text: str) -> tuple[int, int | None, bool]:
-    """``"12"`` -> (12, None, False); ``"12[3]"`` -> (12, 3, False); ``"12[]"`` -> (12, None, True)."""
-    head, bracket, idx = text.strip().split(".", 1)[0].partition("[")
-    if bracket:
-        if not idx.endswith("]"):
-            head = ""  # not an id
-        idx = idx[:-1]
-    if not head.isdecimal() or (idx and not idx.isdecimal()):
-        raise ValidationError(f"{text!r} is not a job id", fix="job ids look like 42, 42[7] or 42[]")
-    jid, index = int(head), (int(idx) if idx else None)
-    if jid > MAX_ID or (index is not None and index > MAX_ID):
-        raise NotFoundError(f"no job {text.strip()}", fix="check the id with qstat")  # > SQLite's
-    return jid, index, bool(bracket) and not idx
-
-
-def format_id(job_id: int, array_id: int | None, idx: int | None) -> str:
-    return f"{array_id}[{idx}]" if array_id is not None else str(job_id)
-
 
 # --------------------------------------------------------------------------------------------
 # Submit
@@ -371,19 +296,6 @@ def explain(store: Store, job: dict[str, Any]) -> str | None:
 # Change
 
 
-class CancelResult:
-    """What qdel did to one job: ``outcome`` is "cancelled" or "already finished"."""
-
-    __slots__ = ("job_id", "before", "outcome")
-
-    def __init__(self, job_id: str, before: str, outcome: str) -> None:
-        self.job_id, self.before, self.outcome = job_id, before, outcome
-
-    @property
-    def __dict__(self) -> dict[str, str]:  # type: ignore[override]
-        return {"job_id": self.job_id, "before": self.before, "outcome": self.outcome}
-
-
 def cancel(store: Store, refs: Iterable[str] = (), *, queue: str | None = None,
            name: str | None = None, everything: bool = False, why: str = "cancelled by qdel"
            ) -> list[CancelResult]:
@@ -465,10 +377,6 @@ def release(store: Store, refs: Iterable[str]) -> list[tuple[str, str]]:
 def _chunks(items: Sequence[int], n: int) -> Iterable[list[int]]:
     for i in range(0, len(items), n):
         yield list(items[i:i + n])
-
-
-def is_final(state: str) -> bool:
-    return state in FINAL_STATES
 
 
 __all__ = ["Submission", "ArraySpec", "submit", "find_jobs", "get_job", "list_jobs", "count_jobs",

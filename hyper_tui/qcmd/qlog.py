@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+from hyper_tui.core.jobs import FINAL_STATES
 from hyper_tui.errors import UsageError, ValidationError
 from hyper_tui.qcmd.common import LocalHost, open_host, parser, run_main
 
@@ -133,7 +134,7 @@ def run(argv: list[str]) -> int:
         if args.follow:
             while True:
                 state = host.store.one("SELECT state FROM jobs WHERE id=?", (job["id"],))
-                final = state is None or state[0] in ("SUCCEEDED", "FAILED", "CANCELLED")
+                final = state is None or state[0] in FINAL_STATES
                 more, offset = job_records(host, job, offset=offset)
                 _print(more, kind_filter, out)
                 if final:

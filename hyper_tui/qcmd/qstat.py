@@ -14,8 +14,8 @@ import json
 import sys
 import time
 
+from hyper_tui.core.jobs import STATES
 from hyper_tui.errors import UsageError, ValidationError
-from hyper_tui.local.store import STATES
 from hyper_tui.qcmd.common import LocalHost, open_host, parser, run_main
 
 # Original Cyclone state names -> ours.

@@ -15,8 +15,8 @@ import os
 import sys
 
 from hyper_tui import leanjson
+from hyper_tui.core.jobs import ArraySpec, Submission
 from hyper_tui.errors import NotFoundError, UsageError, ValidationError
-from hyper_tui.local.jobs import ArraySpec, Submission
 from hyper_tui.qcmd.common import LocalHost, open_host, run_main
 from hyper_tui.qcmd.qsub_options import QsubArgs, parse_args
 
@@ -336,7 +336,7 @@ def build_submissions(args: QsubArgs, host: LocalHost, stdin_text: str | None = 
         params = parse_params(args.params)
         if script_text is None:
             raise UsageError("qsub: -p substitutes into a script; give a script or -c")
-        from worker.params import substitute
+        from hyper_tui.agent.params import substitute
 
         try:
             script_text = substitute(script_text, params)

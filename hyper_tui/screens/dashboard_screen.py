@@ -12,12 +12,12 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Static
 
+from hyper_tui.core.jobs import STATES
 from hyper_tui.messages import MetricsLoaded
 from hyper_tui.screens.base_screen import HyperScreen
 from hyper_tui.widgets.fmt import STATE_STYLES, count
 from hyper_tui.widgets.metric_panel import MetricPanel, bin_series
 
-STATES = ("PENDING", "QUEUED", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED")
 WINDOW_S = 600.0
 REFRESH_S = 2.0
 

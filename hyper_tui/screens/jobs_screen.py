@@ -19,6 +19,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.widgets import DataTable, Input, Select, Static
 
+from hyper_tui.core.jobs import STATES
 from hyper_tui.messages import (
     JobsCancelled,
     JobsPage,
@@ -30,7 +31,6 @@ from hyper_tui.screens.base_screen import HyperScreen
 from hyper_tui.widgets.fmt import STATE_STYLES, count
 from hyper_tui.widgets.jobs_table import SORT_KEYS, JobsTable
 
-STATES = ("PENDING", "QUEUED", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED")
 PAGE = 100
 REFRESH_S = 1.0
 COUNTS_EVERY_S = 5.0

@@ -9,8 +9,8 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static, TextArea
 
+from hyper_tui.core.jobs import ArraySpec, Submission
 from hyper_tui.errors import ValidationError
-from hyper_tui.local.jobs import ArraySpec, Submission
 from hyper_tui.qcmd.qsub import is_job_name
 from hyper_tui.qcmd.qsub import parse_array as parse_range
 

@@ -10,9 +10,9 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from hyper_tui.aws import schema
+from hyper_tui.infra import plan
+from hyper_tui.infra.nag import suppress
 from hyper_tui.model import AllocationStrategy, CapacityType, Cluster, Definition
-from infra import plan
-from infra.nag import suppress
 
 CE = batch.CfnComputeEnvironment
 JD = batch.CfnJobDefinition

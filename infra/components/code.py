@@ -1,26 +1,45 @@
-"""The Lambda code asset shared by the API and the scaler: the ``hyper_tui`` and ``worker``
-packages (the scaler settles dead letters with the worker's aws transport) plus the
-``infra/lambdas`` runtime code, nothing else (no tests, no caches, no CDK code)."""
+"""The Lambda code asset shared by the API and the scaler, built from the installed package.
+
+It is a copy of the ``hyper_tui`` package this synth runs from (a checkout or site-packages),
+minus what a Lambda never runs: the TUI (screens, widgets, styles), the q-commands' front end,
+the CDK app (only ``hyper_tui.infra.lambdas``, the handlers, is kept), the worker image files,
+tests and caches. The copy is made once per synth process, in a temporary folder.
+"""
 
 from __future__ import annotations
 
+import atexit
+import shutil
+import tempfile
+from functools import cache
 from pathlib import Path
 
-from aws_cdk import IgnoreMode
 from aws_cdk import aws_lambda as lambda_
 
-# The directory holding the hyper_tui and infra packages (the repository, or site-packages).
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-
-EXCLUDE = [
-    "*", ".*",
-    "!hyper_tui", "!hyper_tui/**", "!worker", "!worker/*.py",
-    "!infra", "!infra/__init__.py", "!infra/lambdas", "!infra/lambdas/**",
-    "**/__pycache__", "**/*.pyc", "**/*.tcss", "**/tests",
-]
+import hyper_tui
 
 RUNTIME = lambda_.Runtime.PYTHON_3_14
 
+PACKAGE = Path(hyper_tui.__file__).parent
+# Paths inside the package that the asset leaves out (folders and files, relative).
+LEFT_OUT = {"screens", "widgets", "app.py", "app_launch.py", "app.tcss", "ui_settings.py",
+            "agent/Dockerfile", "agent/start.sh", "infra/app.py", "infra/plan.py", "infra/nag.py",
+            "infra/lookups.py", "infra/components", "infra/stacks", "infra/README.md"}
+
+
+def _ignore(folder: str, names: list[str]) -> set[str]:
+    rel = Path(folder).relative_to(PACKAGE)
+    out = {n for n in names if n == "__pycache__" or n.endswith((".pyc", ".tcss"))}
+    return out | {n for n in names if (rel / n).as_posix().removeprefix("./") in LEFT_OUT}
+
+
+@cache
+def _staged() -> Path:
+    root = Path(tempfile.mkdtemp(prefix="hyper-lambda-code-"))
+    atexit.register(shutil.rmtree, root, True)
+    shutil.copytree(PACKAGE, root / "hyper_tui", ignore=_ignore, symlinks=False)
+    return root
+
 
 def project_code() -> lambda_.Code:
-    return lambda_.Code.from_asset(str(PROJECT_ROOT), exclude=EXCLUDE, ignore_mode=IgnoreMode.GLOB)
+    return lambda_.Code.from_asset(str(_staged()))

@@ -18,9 +18,9 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from hyper_tui.infra.components.code import RUNTIME
+from hyper_tui.infra.nag import suppress
 from hyper_tui.model import Image
-from infra.components.code import RUNTIME
-from infra.nag import suppress
 
 COPY_CODE = Path(__file__).resolve().parents[1] / "lambdas" / "image_copy"
 

@@ -17,8 +17,8 @@ from aws_cdk.aws_dynamodb import ITable
 from constructs import Construct
 
 from hyper_tui.aws import schema
-from infra.components.code import RUNTIME
-from infra.nag import INDEX_ARNS, suppress
+from hyper_tui.infra.components.code import RUNTIME
+from hyper_tui.infra.nag import INDEX_ARNS, suppress
 
 
 class Scaler(Construct):

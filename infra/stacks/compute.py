@@ -9,19 +9,19 @@ from constructs import Construct
 
 from hyper_tui.aws import schema
 from hyper_tui.config import HostConfig
-from hyper_tui.model import Region, SubnetConfig
-from infra import plan
-from infra.components.batch import ClusterCompute, JobDefinitions, security_group
-from infra.components.images import ImageRepository
-from infra.components.logs import NamedLogGroup, retention
-from infra.components.network import Network
-from infra.components.peering import (
+from hyper_tui.infra import plan
+from hyper_tui.infra.components.batch import ClusterCompute, JobDefinitions, security_group
+from hyper_tui.infra.components.images import ImageRepository
+from hyper_tui.infra.components.logs import NamedLogGroup, retention
+from hyper_tui.infra.components.network import Network
+from hyper_tui.infra.components.peering import (
     CrossRegionParameter,
     HubPeering,
     NetworkParameter,
     suppress_sdk_provider,
 )
-from infra.lookups import Lookups
+from hyper_tui.infra.lookups import Lookups
+from hyper_tui.model import Region, SubnetConfig
 
 
 class ComputeStack(Stack):

@@ -11,16 +11,16 @@ from constructs import Construct
 from hyper_tui.aws import schema
 from hyper_tui.aws.scaler_config import build_scaler_config
 from hyper_tui.config import HostConfig
-from infra import plan
-from infra.components.api import JobsApi
-from infra.components.dashboard import Dashboard
-from infra.components.discovery import Discovery
-from infra.components.images import Images, Replication
-from infra.components.jobs_table import JobsTable
-from infra.components.logs import NamedLogGroup, retention
-from infra.components.scaler import Scaler
-from infra.components.work_queues import WorkQueues
-from infra.lookups import Lookups
+from hyper_tui.infra import plan
+from hyper_tui.infra.components.api import JobsApi
+from hyper_tui.infra.components.dashboard import Dashboard
+from hyper_tui.infra.components.discovery import Discovery
+from hyper_tui.infra.components.images import Images, Replication
+from hyper_tui.infra.components.jobs_table import JobsTable
+from hyper_tui.infra.components.logs import NamedLogGroup, retention
+from hyper_tui.infra.components.scaler import Scaler
+from hyper_tui.infra.components.work_queues import WorkQueues
+from hyper_tui.infra.lookups import Lookups
 
 
 class ControlStack(Stack):

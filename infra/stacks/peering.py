@@ -7,8 +7,8 @@ from aws_cdk import Environment, Stack
 from constructs import Construct
 
 from hyper_tui.aws import schema
-from infra.components.peering import CrossRegionParameter, MainPeeringRoutes, suppress_sdk_provider
-from infra.stacks.compute import ComputeStack
+from hyper_tui.infra.components.peering import CrossRegionParameter, MainPeeringRoutes, suppress_sdk_provider
+from hyper_tui.infra.stacks.compute import ComputeStack
 
 
 class PeeringStack(Stack):

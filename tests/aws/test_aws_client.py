@@ -9,12 +9,12 @@ import time
 
 import pytest
 
+from hyper_tui.agent.loop import Agent, AgentOptions
+from hyper_tui.agent.transports.aws import AwsTransport, batch_get
 from hyper_tui.aws import schema
+from hyper_tui.core.jobs import ArraySpec, Submission
 from hyper_tui.errors import NotFoundError, UnavailableError, UsageError
-from hyper_tui.local.jobs import ArraySpec, Submission
 from tests.aws.conftest import AwsHost
-from worker.agent import Agent, AgentOptions
-from worker.aws_transport import AwsTransport, batch_get
 
 
 def q(capsys, cmd: str, *args: str, stdin: str | None = None, monkeypatch=None) -> tuple[int, str, str]:
@@ -204,7 +204,7 @@ def test_submit_through_the_api(aws_host: AwsHost, monkeypatch) -> None:
     import http.server
     import threading
 
-    from infra.lambdas.api import handler as api
+    from hyper_tui.infra.lambdas.api import handler as api
 
     h = aws_host
     s = h.res.session

@@ -8,7 +8,7 @@ import importlib
 from hyper_tui.aws import schema
 from hyper_tui.aws.scaler import run_scaler
 from hyper_tui.aws.scaler_config import build_scaler_config
-from hyper_tui.local.jobs import ArraySpec, Submission
+from hyper_tui.core.jobs import ArraySpec, Submission
 from tests.aws.conftest import AwsHost, Killed, kill_at
 from tests.aws.test_aws_client import run_worker
 

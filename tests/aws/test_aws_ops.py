@@ -15,8 +15,8 @@ from hyper_tui.aws.discovery import import_deployment
 from hyper_tui.aws.emergency import emergency_stop_aws
 from hyper_tui.aws.scaler_config import build_scaler_config
 from hyper_tui.aws.session import AwsSession, friendly_error
+from hyper_tui.core.jobs import Submission
 from hyper_tui.errors import ConflictError, NotFoundError, UnavailableError
-from hyper_tui.local.jobs import Submission
 from tests.aws import moto_env
 from tests.aws.conftest import AwsHost, make_aws_host
 
@@ -27,7 +27,7 @@ def test_emergency_stop_cancels_jobs_and_scales_to_zero(home, capsys) -> None:
     names = moto_env.batch_setup(s, h.name, "c1", ["d1"])
     ids = h.client.submit([Submission(queue="q1", definition="d1", name=f"e{i}", command="true")
                            for i in range(5)])
-    from worker.aws_transport import AwsTransport
+    from hyper_tui.agent.transports.aws import AwsTransport
 
     t = AwsTransport.for_host(h.cfg, worker_id="w-e", queue="q1", definition="d1", session=s,
                               poll_wait=0)

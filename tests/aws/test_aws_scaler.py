@@ -14,7 +14,7 @@ from hyper_tui.aws.scaler import (
     run_scaler,
 )
 from hyper_tui.aws.scaler_config import PairConfig, build_scaler_config
-from hyper_tui.local.jobs import Submission
+from hyper_tui.core.jobs import Submission
 from tests.aws import moto_env
 from tests.aws.conftest import make_aws_host
 

@@ -9,12 +9,12 @@ import sys
 import threading
 import time
 
+from hyper_tui.agent.loop import Agent, AgentOptions, Result
+from hyper_tui.agent.transports.aws import AwsTransport, batch_get
 from hyper_tui.aws import schema
-from hyper_tui.local.jobs import ArraySpec, Submission
+from hyper_tui.core.jobs import ArraySpec, Submission
 from tests.aws.conftest import AwsHost, Killed, kill_at, make_aws_host
 from tests.conftest import wait_for
-from worker.agent import Agent, AgentOptions, Result
-from worker.aws_transport import AwsTransport, batch_get
 
 
 def transport(h: AwsHost, wid: str, **kw) -> AwsTransport:
@@ -265,7 +265,7 @@ def test_dead_letter_requeue_killed_before_sending_is_sent_again(home, monkeypat
     and before the send, its outbox entry makes the next pass send it again."""
     import pytest
 
-    import worker.aws_transport as transport_mod
+    import hyper_tui.agent.transports.aws as transport_mod
     from hyper_tui.aws import outbox
 
     h = make_aws_host(lease=1.0, max_receives=1)

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from hyper_tui.local.jobs import Submission
+from hyper_tui.core.jobs import Submission
 
 AWS_LEASE = 1.0
 
@@ -32,7 +32,7 @@ class LocalHarness:
                                         for i in range(n)])
 
     def transport(self, wid: str) -> Any:
-        from worker.local_transport import LocalTransport
+        from hyper_tui.agent.transports.local import LocalTransport
 
         return LocalTransport(self.store_path, worker_id=wid, queue="default", definition="default")
 
@@ -76,14 +76,14 @@ class AwsHarness:
                                      for i in range(n)])
 
     def transport(self, wid: str) -> Any:
-        from worker.aws_transport import AwsTransport
+        from hyper_tui.agent.transports.aws import AwsTransport
 
         return AwsTransport.for_host(self.h.cfg, worker_id=wid, queue="q1", definition="d1",
                                      session=self.h.res.session, poll_wait=0, lease=AWS_LEASE,
                                      cancel_poll=0.5)
 
     def job(self, key: str) -> dict[str, Any]:
-        from worker.aws_transport import batch_get
+        from hyper_tui.agent.transports.aws import batch_get
 
         it = batch_get(self.h.res.session.client("dynamodb"), self.h.res.table, [key])[key]
         return {"state": it["state"], "attempts": it.get("attempt", 0),

@@ -6,8 +6,8 @@ from __future__ import annotations
 import threading
 import time
 
+from hyper_tui.agent.loop import Result
 from tests.conftest import wait_for
-from worker.agent import Result
 
 
 def ok(claim, code: int = 0, outcome: str = "exit", detail: str = "") -> Result:

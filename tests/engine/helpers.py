@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 
+from hyper_tui.core.jobs import is_final
 from hyper_tui.local import jobs
 from hyper_tui.qcmd.common import LocalHost
 from tests.conftest import wait_for
@@ -56,7 +57,7 @@ def wait_state(ref: str, states: str | tuple[str, ...], timeout: float = 30.0, h
 def wait_all_final(ref: str, timeout: float = 60.0) -> list[dict]:
     def check():
         t = tasks(ref)
-        return t if all(jobs.is_final(x["state"]) for x in t) else None
+        return t if all(is_final(x["state"]) for x in t) else None
 
     return wait_for(check, timeout=timeout, what=f"all tasks of {ref} to finish")
 

@@ -11,10 +11,10 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk.assertions import Match, Template
 
+from hyper_tui.infra.components.images import Images
+from hyper_tui.infra.components.logs import retention
+from hyper_tui.infra.lambdas.image_copy import handler as copy
 from hyper_tui.model import Image
-from infra.components.images import Images
-from infra.components.logs import retention
-from infra.lambdas.image_copy import handler as copy
 
 
 def test_images_construct_declares_the_asset_and_its_copy(tmp_path):

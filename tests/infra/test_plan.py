@@ -6,8 +6,8 @@ import pytest
 
 from hyper_tui.aws import schema
 from hyper_tui.errors import ValidationError
-from infra import plan
-from infra.lookups import Lookups
+from hyper_tui.infra import plan
+from hyper_tui.infra.lookups import Lookups
 from tests.infra import example
 
 
@@ -93,7 +93,7 @@ def test_scaler_config_size_is_checked():
 
 
 def test_only_aws_hosts_are_built():
-    from infra.app import build_app
+    from hyper_tui.infra.app import build_app
 
     cfg = example.config()
     cfg.host.kind = "local"
@@ -102,7 +102,7 @@ def test_only_aws_hosts_are_built():
 
 
 def test_az_context_key_matches_cdk():
-    from infra.app import az_context_key
+    from hyper_tui.infra.app import az_context_key
 
     assert az_context_key("123456789012", "eu-west-1") == (
         "availability-zones:account=123456789012:region=eu-west-1")

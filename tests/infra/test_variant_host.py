@@ -54,9 +54,9 @@ def test_only_control_and_one_compute_stack(solo):
 
 
 def test_public_layout_in_a_bare_stack(tmp_path):
+    from hyper_tui.infra.components.logs import retention
+    from hyper_tui.infra.components.network import Network
     from hyper_tui.model import Region
-    from infra.components.logs import retention
-    from infra.components.network import Network
 
     app = cdk.App(outdir=str(tmp_path), builtin_cloud_formation_validation=False)
     stack = cdk.Stack(app, "Net", env=cdk.Environment(account="123456789012",

@@ -30,7 +30,7 @@ def test_start_runs_the_aws_worker(tmp_path):
     out = run_start(tmp_path, ENV)
     assert out.returncode == 0, out.stderr
     argv = out.stdout.split()
-    assert argv[:5] == ["python", "-m", "worker", "--transport", "aws"]
+    assert argv[:5] == ["python", "-m", "hyper_tui.agent", "--transport", "aws"]
     assert argv[argv.index("--worker-id") + 1] == "w-4f6e-11aa-3"
     assert argv[argv.index("--queue") + 1] == "fast"
     assert argv[argv.index("--region") + 1] == "eu-west-1"

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hyper_tui import paths
-from hyper_tui.local.store import FINAL_STATES, Store
+from hyper_tui.core.jobs import FINAL_STATES
+from hyper_tui.local.store import Store
 
 SCALE = float(os.environ.get("HYPER_RELIABILITY_SCALE", "1") or "1")
 

@@ -250,7 +250,7 @@ class _FlakyTransport:
     worker_id = "w-flaky"
 
     def __init__(self, jobs: int, failures: int) -> None:
-        from worker.agent import Claim
+        from hyper_tui.agent.loop import Claim
 
         self.queue = [Claim(job_id=str(i), key=str(i), attempt=1, queue="q", definition="d",
                             name=f"j{i}", argv=["true"]) for i in range(jobs)]
@@ -296,7 +296,7 @@ class _FlakyTransport:
 def test_agent_survives_unavailable_store():
     """The worker keeps its results while the store cannot be written and reports each one
     exactly once when it can; heartbeat and claim failures do not kill it either."""
-    from worker.agent import Agent, AgentOptions
+    from hyper_tui.agent.loop import Agent, AgentOptions
 
     t = _FlakyTransport(jobs=12, failures=5)
     agent = Agent(t, AgentOptions(idle_timeout=0.5, heartbeat_every=0.05))

@@ -71,7 +71,7 @@ def _build_snapshot_store() -> None:
     """Resources and jobs with fixed times; no daemon ever runs here."""
     from hyper_tui import config, registry
     from hyper_tui.client import LocalHostClient
-    from hyper_tui.local.jobs import ArraySpec, Submission
+    from hyper_tui.core.jobs import ArraySpec, Submission
     from hyper_tui.model import Cluster, Definition, Image, Queue, Region
 
     registry.resolve(None)

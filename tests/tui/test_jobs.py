@@ -109,7 +109,7 @@ async def test_submit_logs_filter_cancel_real_jobs(live_home) -> None:
 
 async def test_release_held_jobs_from_the_table(live_home) -> None:
     """`u` releases the held job under the cursor (qrls); a job that is not held says so."""
-    from hyper_tui.local.jobs import Submission
+    from hyper_tui.core.jobs import Submission
 
     seen: list[type] = []
     app = make_app(start="jobs", remember=False)

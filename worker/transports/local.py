@@ -14,9 +14,9 @@ import time
 from pathlib import Path
 
 from hyper_tui import paths, scheduling
+from hyper_tui.agent.loop import Claim, Result
 from hyper_tui.errors import UnavailableError
 from hyper_tui.local.store import Store, log_path
-from worker.agent import Claim, Result
 
 
 def pgid_file(data_dir: Path, worker_id: str) -> Path:

@@ -43,11 +43,11 @@ from decimal import Decimal
 from typing import Any
 
 from hyper_tui import scheduling
+from hyper_tui.agent.loop import Claim, Result
 from hyper_tui.aws import schema
 from hyper_tui.aws.session import AwsSession, aws_errors, error_code
-from worker.agent import Claim, Result
+from hyper_tui.core.jobs import FINAL_STATES
 
-FINAL_STATES = ("SUCCEEDED", "FAILED", "CANCELLED")
 IDS_PER_MESSAGE = schema.IDS_PER_MESSAGE
 POLL_WAIT_S = 5            # long poll of an idle worker's claim
 HANDBACK_AFTER_S = 10.0    # a job running this long hands its message's other jobs back

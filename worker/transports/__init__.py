@@ -1,0 +1,1 @@
+"""Transports of the worker agent: where claims come from and results go."""
