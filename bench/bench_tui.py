@@ -79,8 +79,8 @@ def first_paint(runs: int) -> tuple[list[float], list[float]]:
 
 
 def fill_store(n: int) -> None:
-    from hyper_tui import registry
-    from hyper_tui.client import LocalHostClient
+    from hyper_tui.hosts import registry
+    from hyper_tui.local.client import LocalHostClient
     from hyper_tui.core.jobs import ArraySpec, Submission
 
     registry.resolve(None)
@@ -149,7 +149,7 @@ def main() -> None:
     os.environ.pop("HYPER_HOST", None)
     print(f"hyper-tui TUI benchmark  (HYPER_HOME={home}, {os.cpu_count()} CPUs, "
           f"load {os.getloadavg()[0]:.1f})")
-    from hyper_tui import registry
+    from hyper_tui.hosts import registry
 
     registry.resolve(None)
     paint, cpu = first_paint(5)

@@ -228,7 +228,7 @@ class HyperApp(App):
 
     @work(thread=True, exclusive=True, group="connect", exit_on_error=False)
     def connect_host(self, host: str | None) -> None:
-        from hyper_tui import registry
+        from hyper_tui.hosts import registry
 
         try:
             ref = registry.resolve(host)
@@ -236,7 +236,7 @@ class HyperApp(App):
             self.post_message(HostConnected(None, None, describe_error(err)))
             return
         try:
-            from hyper_tui.client import client_for
+            from hyper_tui.hosts.registry import client_for
 
             client = client_for(ref.name)
         except Exception as err:

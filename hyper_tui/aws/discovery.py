@@ -14,7 +14,8 @@ import json
 import time
 from typing import Any
 
-from hyper_tui import config, registry
+from hyper_tui import config
+from hyper_tui.hosts import registry
 from hyper_tui.aws import schema
 from hyper_tui.aws.scaler_config import ScalerConfig
 from hyper_tui.aws.session import AwsSession, aws_errors, error_code

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from hyper_tui import registry
+from hyper_tui.hosts import registry
 from hyper_tui.cli import output
 from hyper_tui.cli.parsing import parse_bool
 from hyper_tui.errors import UsageError
@@ -91,7 +91,6 @@ def _name(args: argparse.Namespace, what: str, ctx: Any = None) -> str:
 
 
 def cmd_create(ctx: Any, args: argparse.Namespace) -> int:
-    from hyper_tui import hosts
 
     name = _name(args, "create-host")
     kind = args.kind or ("aws" if args.account or args.region else "local")
@@ -100,7 +99,7 @@ def cmd_create(ctx: Any, args: argparse.Namespace) -> int:
             raise UsageError("create-host: an aws host needs --account", fix="pass --account 123456789012")
         if not args.region:
             raise UsageError("create-host: an aws host needs --region", fix="pass --region us-east-1")
-        hosts.create_aws_host(name, args.account, args.region, select=not args.no_select,
+        registry.create_aws_host(name, args.account, args.region, select=not args.no_select,
                               enable_dashboard=parse_bool("--enable-dashboard", args.enable_dashboard),
                               private_api=parse_bool("--private-api", args.private_api),
                               vpc=args.vpc)
@@ -108,7 +107,7 @@ def cmd_create(ctx: Any, args: argparse.Namespace) -> int:
         if args.account or args.vpc:
             raise UsageError("create-host: --account and --vpc are for aws hosts",
                              fix="add --kind aws --region REGION")
-        hosts.create_local_host(name, select=not args.no_select, with_defaults=not args.empty)
+        registry.create_local_host(name, select=not args.no_select, with_defaults=not args.empty)
     if ctx.json:
         output.as_json({"name": name, "kind": kind, "selected": registry.selected_name() == name})
     else:
@@ -152,10 +151,9 @@ def cmd_import(ctx: Any, args: argparse.Namespace) -> int:
 
 
 def cmd_delete(ctx: Any, args: argparse.Namespace) -> int:
-    from hyper_tui import hosts
 
     name = _name(args, "delete-host")
-    hosts.delete_host(name)
+    registry.delete_host(name)
     if ctx.json:
         output.as_json({"deleted": name})
     else:

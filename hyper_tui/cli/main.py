@@ -43,7 +43,7 @@ class Context:
     @property
     def host(self):
         if self._host is None:
-            from hyper_tui import registry
+            from hyper_tui.hosts import registry
 
             self._host = registry.resolve(self.host_name)
         return self._host

@@ -17,16 +17,15 @@ import json
 import math
 import os
 import signal
-import subprocess
 import sys
 import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 from hyper_tui import paths, scheduling
 from hyper_tui.agent.transports.local import log_path, pgid_file
 from hyper_tui.errors import UnavailableError
+from hyper_tui.local.launcher import ProcessLauncher
 from hyper_tui.local.store import Store, unwritable
 
 LOOP_S = 0.1          # at most ten scheduling passes a second
@@ -35,8 +34,6 @@ IDLE_STEP_S = 1.0     # a pass at least this often (leases, dependencies, metric
 METRICS_EVERY_S = 2.0
 PURGE_EVERY_S = 3600.0
 MAX_SPAWN_PER_LOOP = 8
-WORKER_ENV_KEYS = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "TZ", "TMPDIR", "SHELL",
-                   "PYTHONPATH", "VIRTUAL_ENV")
 
 
 @dataclass
@@ -66,6 +63,8 @@ class Daemon:
         self.last_max_id = 0
         self.unwritable_at = 0.0  # last time the store was full or read-only
         self.settings = self._host_settings()
+        self.launcher = ProcessLauncher(host, self.store, settings=self.settings,
+                                        children=self.children)
 
     # ---- config from the store (the CLI applies the YAML there) -------------------------
 
@@ -339,15 +338,14 @@ class Daemon:
         idle: dict[tuple[str, str], list[tuple[str, str, int]]] = {}  # (cluster, region) -> idle
         vcpus_used: dict[tuple[str, str], int] = {}  # (cluster, region) -> vcpus
         by_pair = {(p.queue, p.definition): p for p in pairs}
-        for _wid, pid, q, d, r, v, state in self.store.read(
-                "SELECT id, pid, queue, definition, region, vcpus, state FROM workers "
-                "WHERE state != 'LOST'"):
+        for w in self.launcher.live():
+            wid, pid, q, d, r, v, state = w.id, w.pid, w.queue, w.definition, w.region, w.vcpus, w.state
             workers[(q, d, r)] = workers.get((q, d, r), 0) + 1
             p = by_pair.get((q, d))
             if p:
                 vcpus_used[(p.cluster, r)] = vcpus_used.get((p.cluster, r), 0) + (v or 1)
                 if state == "IDLE" and pid:
-                    idle.setdefault((p.cluster, r), []).append((q, d, pid))
+                    idle.setdefault((p.cluster, r), []).append((q, d, wid))
         cpu = os.cpu_count() or 1
         # First pass: what each (queue, definition) has waiting and running.
         plans = []
@@ -378,16 +376,14 @@ class Daemon:
                 room = (max_vcpus - vcpus_used.get((p.cluster, r), 0)) // p.vcpus
                 if n > have and room < n - have:
                     # Idle workers of pairs with nothing to do give their vCPUs back.
-                    for q, d, pid in idle.get((p.cluster, r), []):
+                    for q, d, wid in idle.get((p.cluster, r), []):
                         if (q, d) in busy_pairs or (q, d) == (p.queue, p.definition):
                             continue
-                        with contextlib.suppress(OSError):
-                            os.kill(pid, signal.SIGTERM)
-                        idle[(p.cluster, r)] = [x for x in idle[(p.cluster, r)] if x[2] != pid]
+                        self.launcher.stop([wid])
+                        idle[(p.cluster, r)] = [x for x in idle[(p.cluster, r)] if x[2] != wid]
                         break
                 add = max(0, min(n - have, room, MAX_SPAWN_PER_LOOP - spawned))
-                for _ in range(add):
-                    self.spawn(p, r)
+                self.launcher.start(p.queue, p.definition, r, add, vcpus=p.vcpus)
                 vcpus_used[(p.cluster, r)] = vcpus_used.get((p.cluster, r), 0) + add * p.vcpus
                 spawned += add
                 starting += add
@@ -433,29 +429,6 @@ class Daemon:
         if changed:
             self.store.write(lambda db: db.executemany("INSERT OR REPLACE INTO meta VALUES (?,?)",
                                                        list(changed.items())))
-
-    def spawn(self, p: Pair, region: str) -> None:
-        wid = f"w-{uuid.uuid4().hex[:8]}"
-        idle = float(self.settings.get("worker_idle_timeout_s", 30.0))
-        env = {k: os.environ[k] for k in WORKER_ENV_KEYS if k in os.environ}
-        cmd = [sys.executable, "-m", "hyper_tui.agent", "--transport", "local",
-               "--store", str(self.store.path), "--queue", p.queue, "--definition", p.definition,
-               "--region", region, "--worker-id", wid, "--vcpus", str(p.vcpus),
-               "--idle-timeout", str(idle),
-               "--heartbeat", str(max(0.5, float(self.settings.get("lease_seconds", 15.0)) / 5))]
-        now = time.time()
-        self.store.write(lambda db: db.execute(
-            "INSERT INTO workers (id, pid, region, queue, definition, vcpus, started, heartbeat, state) "
-            "VALUES (?,?,?,?,?,?,?,?, 'STARTING')", (wid, None, region, p.queue, p.definition,
-                                                     p.vcpus, now, now)))
-        log = paths.open_private_log(self.data_dir / "workers.log")
-        try:
-            proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                    stderr=log, env=env, cwd=str(self.data_dir), close_fds=True)
-        finally:
-            os.close(log)  # (it was left open: one descriptor leaked per worker started)
-        self.children[proc.pid] = wid  # first: a failed write below must not lose the child
-        self.store.write(lambda db: db.execute("UPDATE workers SET pid=? WHERE id=?", (proc.pid, wid)))
 
     # ---- metrics and retention ---------------------------------------------------------
 

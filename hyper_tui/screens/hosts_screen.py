@@ -61,7 +61,8 @@ class HostsScreen(HyperScreen):
 
     @work(thread=True, exclusive=True, group="hosts", exit_on_error=False)
     def load_hosts(self) -> None:
-        from hyper_tui import config, registry
+        from hyper_tui import config
+        from hyper_tui.hosts import registry
         from hyper_tui.local.daemon_control import daemon_status
 
         out = []
@@ -146,13 +147,13 @@ class HostsScreen(HyperScreen):
 
     @work(thread=True, exclusive=True, group="host-op", exit_on_error=False)
     def host_op(self, op: str, name: str, payload: Any) -> None:
-        from hyper_tui import hosts, registry
+        from hyper_tui.hosts import registry
 
         if op == "create":
             if payload.kind.value == "aws":
-                hosts.create_aws_host(name, payload.account, payload.main_region, select=False)
+                registry.create_aws_host(name, payload.account, payload.main_region, select=False)
             else:
-                hosts.create_local_host(name, select=False)
+                registry.create_local_host(name, select=False)
         elif op == "select":
             registry.select(name)
         elif op == "import":
@@ -166,7 +167,7 @@ class HostsScreen(HyperScreen):
                                            "credentials") from None
             import_deployment(name, payload.account, payload.region)
         elif op == "delete":
-            hosts.delete_host(name)
+            registry.delete_host(name)
         self.post_message(HostChanged(op, name, select=op in ("select", "import")))
 
     def on_host_changed(self, event: HostChanged) -> None:

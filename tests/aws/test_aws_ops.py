@@ -9,7 +9,7 @@ import zipfile
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
 
-from hyper_tui import registry
+from hyper_tui.hosts import registry
 from hyper_tui.aws import schema
 from hyper_tui.aws.discovery import import_deployment
 from hyper_tui.aws.emergency import emergency_stop_aws

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from hyper_tui import registry
+from hyper_tui.hosts import registry
 from hyper_tui.cli.main import main
 
 

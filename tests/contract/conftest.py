@@ -17,10 +17,11 @@ class LocalHarness:
     kind = "local"
 
     def __init__(self) -> None:
-        from hyper_tui import hosts, paths
+        from hyper_tui import paths
+        from hyper_tui.hosts import registry
         from hyper_tui.local.store import Store
 
-        hosts.create_local_host("ct", select=True)
+        registry.create_local_host("ct", select=True)
         self.store_path = paths.store_path("ct")
         self.store = Store(self.store_path)
 

@@ -188,7 +188,7 @@ def test_qsub_bad_input_submits_nothing(home, capsys, args, code, text):
     assert err.startswith("qsub: ") and not err.startswith("qsub: qsub:")
     assert tasks("1") and job("1")["state"] == "PENDING"
     from hyper_tui.local.jobs import count_jobs
-    from hyper_tui.qcmd.common import LocalHost
+    from hyper_tui.local.client import LocalHost
 
     h = LocalHost("local")
     assert sum(count_jobs(h.store).values()) == 1

@@ -8,7 +8,7 @@ import sys
 import threading
 import types
 
-from hyper_tui import registry
+from hyper_tui.hosts import registry
 from hyper_tui.app import HyperCommands, make_app
 from hyper_tui.messages import DeployFinished
 from hyper_tui.screens.confirm_modal import ConfirmModal
@@ -119,9 +119,9 @@ def test_header_text() -> None:
 
 
 def _aws_host() -> None:
-    from hyper_tui import hosts
+    from hyper_tui.hosts import registry
 
-    hosts.create_aws_host("cloud", "123456789012", "us-east-1", select=False)
+    registry.create_aws_host("cloud", "123456789012", "us-east-1", select=False)
 
 
 async def test_deploy_streams_progress_and_cancels(live_home, monkeypatch) -> None:

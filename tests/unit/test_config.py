@@ -6,7 +6,7 @@ import pytest
 
 from hyper_tui import config, paths
 from hyper_tui.errors import ConflictError, NotFoundError, ValidationError
-from hyper_tui.hosts import default_local_config
+from hyper_tui.hosts.registry import default_local_config
 from hyper_tui.model import Cluster, Image, Queue
 
 GOOD = """\

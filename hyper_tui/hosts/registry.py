@@ -1,4 +1,5 @@
-"""The host registry: which hosts exist, which one is selected, and the first-use default.
+"""The host registry: which hosts exist, which one is selected, the first-use default, and which
+client serves each kind (``KINDS``, ``client_for``).
 
 ``<config>/hosts.json`` records each host's kind and the selection; each host's resources live
 in ``<config>/hosts/<name>/resources.yaml``. ``--host NAME`` and ``HYPER_HOST`` override the
@@ -12,7 +13,16 @@ import os
 from hyper_tui import leanjson, paths
 from hyper_tui.errors import ConflictError, NotFoundError, UsageError, ValidationError
 
+TYPE_CHECKING = False  # not "from typing import": qsub must start fast
+
+if TYPE_CHECKING:
+    from hyper_tui import config
+    from hyper_tui.hosts.contract import HostClient
+
 DEFAULT_HOST = "local"
+# A host kind is a folder and one line here; its client passes tests/contract.
+KINDS = {"local": "hyper_tui.local.client:LocalHostClient",
+         "aws": "hyper_tui.aws.client:AwsHostClient"}
 
 
 class HostRef:
@@ -129,6 +139,95 @@ def unregister(name: str) -> None:
 def create_default_host() -> None:
     """Create the local host ``local`` with a main region and a default cluster, queue and
     definition (max vCPUs = this machine's CPU count)."""
-    from hyper_tui.hosts import create_local_host
-
     create_local_host(DEFAULT_HOST, select=True)
+
+
+def client_class(kind: str) -> type:
+    """The client class of a host kind (imported on demand: qsub loads only its own)."""
+    import importlib
+
+    if kind not in KINDS:
+        raise ValidationError(f"host kind {kind!r} is unknown", fix="use one of " + ", ".join(KINDS))
+    module, _, cls = KINDS[kind].partition(":")
+    return getattr(importlib.import_module(module), cls)
+
+
+def client_for(name: str | None = None, **kwargs: object) -> HostClient:
+    """The client of host ``name`` (default: the selected host; created on first use).
+    ``kwargs`` go to the kind's ``open`` (e.g. ``start_daemon=False`` for a local host)."""
+    ref = resolve(name)
+    return client_class(ref.kind).open(ref.name, **kwargs)
+
+
+# ---- creating and deleting hosts (config and pydantic are imported here only) ----------
+
+
+def default_local_config(name: str) -> config.HostConfig:
+    from hyper_tui import config
+    from hyper_tui.model import Cluster, Definition, Host, HostKind, Queue, Region
+
+    cpus = os.cpu_count() or 1
+    host = Host(name=name, kind=HostKind.LOCAL, main_region="local")
+    cfg = config.HostConfig(host=host)
+    cfg.regions["local"] = Region(name="local", main=True)
+    cfg.clusters["default"] = Cluster(name="default", max_vcpus=cpus, compute_envs=1)
+    cfg.queues["default"] = Queue(name="default", cluster="default")
+    cfg.definitions["default"] = Definition(name="default")
+    return cfg
+
+
+def create_local_host(name: str, *, select: bool = True, with_defaults: bool = True) -> config.HostConfig:
+    from hyper_tui import config
+    from hyper_tui.model import Host, HostKind
+
+    if paths.host_config_file(name).exists():
+        raise ConflictError(f"a host named {name!r} exists already")
+    cfg = default_local_config(name) if with_defaults else config.HostConfig(
+        host=Host(name=name, kind=HostKind.LOCAL, main_region="local"))
+    config.save(cfg)
+    register(name, "local", select=select)
+    from hyper_tui.apply import apply_config
+
+    apply_config(cfg)
+    return cfg
+
+
+def create_aws_host(name: str, account: str, region: str, *, select: bool = True,
+                    enable_dashboard: bool = True, private_api: bool = False,
+                    vpc: str | None = None) -> config.HostConfig:
+    from hyper_tui import config
+    from hyper_tui.model import Host, HostKind
+
+    if paths.host_config_file(name).exists():
+        raise ConflictError(f"a host named {name!r} exists already")
+    try:
+        host = Host(name=name, kind=HostKind.AWS, account=account, main_region=region,
+                    settings={"enable_dashboard": enable_dashboard, "private_api": private_api})
+    except Exception as err:  # pydantic error -> one line
+        from pydantic import ValidationError as PVE
+
+        if isinstance(err, PVE):
+            raise ValidationError(config.format_pydantic_error(err, Host, prefix=("host",))) from None
+        raise
+    cfg = config.HostConfig(host=host)
+    main = {"name": region, "main": True}
+    if vpc:
+        main["vpc_id" if vpc.startswith("vpc-") else "vpc_cidr"] = vpc
+    cfg.regions[region] = config.validate_resource("regions", main, source="--vpc")
+    config.save(cfg)
+    register(name, "aws", select=select)
+    from hyper_tui.apply import apply_config
+
+    apply_config(cfg)
+    return cfg
+
+
+def delete_host(name: str) -> None:
+    """Forget a host on this machine: stop what runs here for it (a local host's daemon), then
+    remove its registration, config and data."""
+    import shutil
+
+    ref = resolve(name, create_default=False)
+    client_class(ref.kind).shutdown(name)
+    unregister(name)
+    shutil.rmtree(paths.host_data_dir(name), ignore_errors=True)
