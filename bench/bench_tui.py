@@ -79,9 +79,9 @@ def first_paint(runs: int) -> tuple[list[float], list[float]]:
 
 
 def fill_store(n: int) -> None:
+    from hyper_tui.core.jobs import ArraySpec, Submission
     from hyper_tui.hosts import registry
     from hyper_tui.local.client import LocalHostClient
-    from hyper_tui.core.jobs import ArraySpec, Submission
 
     registry.resolve(None)
     client = LocalHostClient("local", start_daemon=False)

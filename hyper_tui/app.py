@@ -273,7 +273,7 @@ class HyperApp(App):
         try:
             self.post_message(HostStatus(client.status()))
         except Exception as err:
-            self.post_message(HostStatus({}, describe_error(err)))
+            self.post_message(HostStatus(None, describe_error(err)))
 
     def on_host_status(self, event: HostStatus) -> None:
         name, kind, old, _ = self.host_state
@@ -281,10 +281,10 @@ class HyperApp(App):
             return
         if event.error:
             self.notify(f"host {name}: {event.error}", title="Host", severity="error")
-        elif kind == "local" and old and old.get("daemon") == "running" \
-                and event.status.get("daemon") != "running":
+        elif self.client.capabilities.daemon and old and old.state == "running" \
+                and event.status is not None and event.status.state != "running":
             self.notify(f"the daemon of host {name} stopped; queued jobs wait until the next "
-                        f"submit starts it (its log: {event.status.get('log')})",
+                        f"submit starts it (its log: {event.status.details.get('log')})",
                         title="Daemon", severity="warning", timeout=10)
         self.host_state = (name, kind, event.status, event.error)
 

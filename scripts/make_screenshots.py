@@ -46,9 +46,9 @@ SHOTS = {
 
 def prepare_host() -> None:
     from hyper_tui import config
+    from hyper_tui.core.jobs import ArraySpec, Submission
     from hyper_tui.hosts import registry
     from hyper_tui.local.client import LocalHostClient
-    from hyper_tui.core.jobs import ArraySpec, Submission
     from hyper_tui.model import Cluster, Definition, Image, Queue
 
     registry.resolve(None)

@@ -101,7 +101,7 @@ class AwsHostClient:
         self._api: tuple[str, str] | None = None
         self.name = cfg.host.name
         self.region = cfg.host.main_region
-        self.session = session or AwsSession(self.region)
+        self._session = session  # made on first use: saving a config needs no boto3
         self.table = schema.jobs_table_name(self.name)
         self.log_group = schema.log_group_name(self.name)
         self.namespace = schema.metrics_namespace(self.name)
@@ -119,8 +119,19 @@ class AwsHostClient:
         return cls(config.load(name), **options)
 
     @classmethod
+    def brief_status(cls, name: str) -> str:
+        """For a list of hosts: no AWS call (the deployments screen reads the stacks)."""
+        return "aws"
+
+    @classmethod
     def shutdown(cls, name: str) -> None:
         """Nothing of an aws host runs on this machine."""
+
+    @property
+    def session(self) -> AwsSession:
+        if self._session is None:
+            self._session = AwsSession(self.region)
+        return self._session
 
     @property
     def ddb(self) -> Any:
@@ -875,6 +886,13 @@ class AwsHostClient:
         state = out["deployment"]
         return HostStatus(host=self.name, kind=self.kind, healthy=state == "DEPLOYED", state=state,
                           summary=f"deployment {state}", details=out)
+
+    def agent_transport(self, worker_id: str, queue: str, definition: str) -> Any:
+        """The transport of a worker agent run by hand (an on-premise node joining a queue)."""
+        from hyper_tui.agent.transports.aws import AwsTransport
+
+        return AwsTransport.for_host(self.cfg, worker_id=worker_id, queue=queue,
+                                     definition=definition)
 
     def emergency_stop(self) -> dict[str, Any]:
         from hyper_tui.aws.emergency import emergency_stop_aws

@@ -15,11 +15,11 @@ import time
 from typing import Any
 
 from hyper_tui import config
-from hyper_tui.hosts import registry
 from hyper_tui.aws import schema
 from hyper_tui.aws.scaler_config import ScalerConfig
 from hyper_tui.aws.session import AwsSession, aws_errors, error_code
 from hyper_tui.errors import ConflictError, NotFoundError, UnavailableError
+from hyper_tui.hosts import registry
 
 OUTPUTS_META_KEY = "aws_outputs"
 

@@ -8,9 +8,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shlex
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
@@ -52,6 +54,17 @@ class Context:
         from hyper_tui import config
 
         return config.load(self.host.name)
+
+    @contextlib.contextmanager
+    def client(self) -> Iterator[Any]:
+        """The host's client (``hosts.contract.HostClient``), closed after the block."""
+        from hyper_tui.hosts.registry import client_for
+
+        c = client_for(self.host.name)
+        try:
+            yield c
+        finally:
+            c.close()
 
     def report(self, what: str, res: Any, status: str) -> int:
         from hyper_tui.cli.resources import report_resource

@@ -269,20 +269,13 @@ def _gather(kind: str, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _save(ctx: Any, cfg: config.HostConfig) -> dict[str, str]:
-    config.save(cfg)
-    from hyper_tui.apply import apply_config
-
-    return apply_config(cfg)
+    with ctx.client() as client:
+        return client.save_config(cfg)
 
 
 def _status_of(ctx: Any, kind: str) -> dict[str, tuple[str, str]]:
-    from hyper_tui.apply import open_store
-
-    store = open_store(ctx.host.name)
-    try:
-        return {r["name"]: (r["status"], r["log"]) for r in store.resources(kind)}
-    finally:
-        store.close()
+    with ctx.client() as client:
+        return {name: st for (_, name), st in client.resource_status(kind).items()}
 
 
 def _check_image_dir(data: dict[str, Any]) -> None:
@@ -428,7 +421,9 @@ def cmd_init_main(ctx: Any, args: argparse.Namespace) -> int:
 
 def cmd_refresh_weights(ctx: Any, args: argparse.Namespace) -> int:
     cfg = ctx.config()
-    if cfg.host.kind.value != "aws":
+    with ctx.client() as client:
+        deploys = client.capabilities.deploy
+    if not deploys:
         raise UsageError("queues refresh-weights: 'auto' weights come from EC2 spot placement "
                          "scores and need an aws host", fix="select an aws host with --host")
     from hyper_tui.aws.weights_refresh import refresh_weights

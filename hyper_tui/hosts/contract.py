@@ -66,6 +66,9 @@ class HostClient(Protocol):
     @classmethod
     def open(cls, name: str, **options: Any) -> HostClient: ...
     @classmethod
+    def brief_status(cls, name: str) -> str:
+        """A word or two for a list of hosts, read without opening the host or the network."""
+    @classmethod
     def shutdown(cls, name: str) -> None:
         """Stop what runs on this machine for host ``name`` (before it is deleted)."""
 
@@ -94,6 +97,8 @@ class HostClient(Protocol):
     def workers(self) -> list[WorkerRow]: ...
     def status(self) -> HostStatus: ...
     def emergency_stop(self) -> dict[str, Any]: ...
+    def agent_transport(self, worker_id: str, queue: str, definition: str) -> Any:
+        """A transport for a worker agent run by hand on this machine (``hyper-tui worker``)."""
     def close(self) -> None: ...
 
 

@@ -176,6 +176,30 @@ def default_local_config(name: str) -> config.HostConfig:
     return cfg
 
 
+def create_host(name: str, kind: str | None = None, *, select: bool = True,
+                account: str | None = None, region: str | None = None, vpc: str | None = None,
+                with_defaults: bool = True, enable_dashboard: bool = True,
+                private_api: bool = False) -> str:
+    """Create a host of ``kind`` (default: aws when an account or region is given, else
+    local); refuse options that mean nothing for the kind. Returns the kind."""
+    kind = kind or ("aws" if account or region else "local")
+    if kind == "aws":
+        if not account:
+            raise UsageError("create-host: an aws host needs --account", fix="pass --account 123456789012")
+        if not region:
+            raise UsageError("create-host: an aws host needs --region", fix="pass --region us-east-1")
+        create_aws_host(name, account, region, select=select, enable_dashboard=enable_dashboard,
+                        private_api=private_api, vpc=vpc)
+    elif kind == "local":
+        if account or vpc:
+            raise UsageError("create-host: --account and --vpc are for aws hosts",
+                             fix="add --kind aws --region REGION")
+        create_local_host(name, select=select, with_defaults=with_defaults)
+    else:
+        raise ValidationError(f"--kind {kind}: unknown host kind", fix="use one of " + ", ".join(KINDS))
+    return kind
+
+
 def create_local_host(name: str, *, select: bool = True, with_defaults: bool = True) -> config.HostConfig:
     from hyper_tui import config
     from hyper_tui.model import Host, HostKind

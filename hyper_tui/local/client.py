@@ -83,6 +83,9 @@ class LocalHost:
         self.store.close()
 
 
+_EVENTS = 2**48  # the log cursor: (file offset + 1) * _EVENTS + last event id
+
+
 def job_row(job: dict[str, Any]) -> JobRow:
     return JobRow(**{k: job.get(k) for k in JobRow._fields if k != "held"},
                   held=bool(job.get("held")))
@@ -95,6 +98,17 @@ def job_detail(job: dict[str, Any]) -> JobDetail:
     values["depends"] = [Dependency(**d) for d in job.get("depends") or []]
     values["attempt_history"] = [Attempt(**a) for a in job.get("attempt_history") or []]
     return JobDetail(**values)
+
+
+def daemon_host_status(name: str, info: dict[str, Any]) -> HostStatus:
+    """A local host's status from its daemon's (``daemon_control.daemon_status``)."""
+    from hyper_tui.hosts.contract import HostStatus
+
+    running = info["daemon"] == "running"
+    summary = (f"daemon running (pid {info['pid']})" if running
+               else "daemon stopped (starts on submit)")
+    return HostStatus(host=name, kind="local", healthy=running,
+                      state="running" if running else "stopped", summary=summary, details=info)
 
 
 class LocalHostClient:
@@ -115,6 +129,12 @@ class LocalHostClient:
         from hyper_tui.local.daemon_control import stop_daemon
 
         stop_daemon(name)
+
+    @classmethod
+    def brief_status(cls, name: str) -> str:
+        from hyper_tui.local.daemon_control import daemon_pid
+
+        return "daemon running" if daemon_pid(name) else "daemon stopped"
 
     @property
     def capabilities(self) -> Capabilities:
@@ -179,8 +199,9 @@ class LocalHostClient:
         return out
 
     def logs(self, ref: str, *, offset: int = 0, tail: int | None = None) -> LogChunk:
-        """Records of one job. The offset is one past the byte offset in its log file, so 0
-        means the start: then the submit and system events come too."""
+        """Records of one job: its log file and its system events (submit, start, exit) in time
+        order. The offset is opaque: 0 is the start; else it holds the byte offset in the log
+        file and the last event read (``_EVENTS`` apart), so a follower sees each record once."""
         from hyper_tui.local.logfile import read_log_file, tail_log_file
         from hyper_tui.local.store import log_path
 
@@ -188,19 +209,22 @@ class LocalHostClient:
         state = self.store.one("SELECT state FROM jobs WHERE id=?", (job["id"],))
         final = state is None or state[0] in FINAL_STATES  # read first: then the log is whole
         path = log_path(self.store.path.parent, job["id"])
+        file_at, last_event = divmod(offset, _EVENTS) if offset else (1, 0)
         if tail is not None and offset == 0:
             records, end = tail_log_file(path, tail)
         else:
-            records, end = read_log_file(path, max(0, offset - 1))
+            records, end = read_log_file(path, file_at - 1)
         if offset == 0:
             records.append(LogRecord(job["submitted"], "SYSTEM", f"submitted to queue "
                                      f"{job['queue']} (definition {job['definition']})"))
-            records += [LogRecord(ts, typ, data) for ts, typ, data in self.store.read(
-                "SELECT ts, type, data FROM events WHERE job_id=? ORDER BY ts", (job["id"],))]
-            records.sort(key=lambda r: r.ts)
-            if tail is not None:
-                records = records[-tail:]
-        return LogChunk(records=records, offset=end + 1, final=final)
+        events = self.store.read("SELECT id, ts, type, data FROM events WHERE job_id=? AND id > ? "
+                                 "ORDER BY id", (job["id"], last_event))
+        records += [LogRecord(ts, typ, data) for _, ts, typ, data in events]
+        records.sort(key=lambda r: r.ts)
+        if tail is not None and offset == 0:
+            records = records[-tail:]
+        last_event = events[-1][0] if events else last_event
+        return LogChunk(records=records, offset=(end + 1) * _EVENTS + last_event, final=final)
 
     def job_finished(self, ref: str) -> bool:
         return all(is_final(j["state"]) for j in local_jobs.find_jobs(self.store, ref))
@@ -220,16 +244,19 @@ class LocalHostClient:
         return ProcessLauncher(self.name, self.store).live()
 
     def status(self) -> HostStatus:
-        from hyper_tui.hosts.contract import HostStatus
         from hyper_tui.local.daemon_control import daemon_status
 
-        info = daemon_status(self.name)
-        running = info["daemon"] == "running"
-        summary = (f"daemon running (pid {info['pid']})" if running
-                   else "daemon stopped (starts on submit)")
-        return HostStatus(host=self.name, kind=self.kind, healthy=running,
-                          state="running" if running else "stopped", summary=summary,
-                          details=info)
+        return daemon_host_status(self.name, daemon_status(self.name))
+
+    def agent_transport(self, worker_id: str, queue: str, definition: str) -> Any:
+        """The transport a worker agent started by hand on this machine uses."""
+        from hyper_tui.agent.transports.local import LocalTransport
+        from hyper_tui.apply import apply_config
+
+        cfg = self.load_config()
+        apply_config(cfg, self.store)
+        return LocalTransport(paths.store_path(self.name), worker_id=worker_id, queue=queue,
+                              definition=definition, vcpus=cfg.get("definitions", definition).vcpus)
 
     def ensure_daemon(self) -> int | None:
         from hyper_tui.local.daemon_control import ensure_daemon

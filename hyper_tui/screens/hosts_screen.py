@@ -63,8 +63,6 @@ class HostsScreen(HyperScreen):
     def load_hosts(self) -> None:
         from hyper_tui import config
         from hyper_tui.hosts import registry
-        from hyper_tui.local.daemon_control import daemon_status
-
         out = []
         for ref in registry.list_hosts():
             row: dict[str, Any] = {"name": ref.name, "kind": ref.kind}
@@ -74,11 +72,7 @@ class HostsScreen(HyperScreen):
                            definitions=len(cfg.definitions))
             except Exception as err:  # a broken config is shown, not fatal
                 row.update(main_region="?", queues="?", definitions="?", error=str(err))
-            if ref.kind == "local":
-                st = daemon_status(ref.name)
-                row["status"] = "daemon running" if st["daemon"] == "running" else "daemon stopped"
-            else:
-                row["status"] = "aws"
+            row["status"] = registry.client_class(ref.kind).brief_status(ref.name)
             out.append(row)
         self.post_message(HostsLoaded(out, registry.selected_name()))
 
@@ -150,10 +144,8 @@ class HostsScreen(HyperScreen):
         from hyper_tui.hosts import registry
 
         if op == "create":
-            if payload.kind.value == "aws":
-                registry.create_aws_host(name, payload.account, payload.main_region, select=False)
-            else:
-                registry.create_local_host(name, select=False)
+            registry.create_host(name, payload.kind.value, select=False,
+                                 account=payload.account or None, region=payload.main_region)
         elif op == "select":
             registry.select(name)
         elif op == "import":

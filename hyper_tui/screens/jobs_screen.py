@@ -220,7 +220,7 @@ class JobsScreen(HyperScreen):
         t = Text.assemble(("Jobs", "bold"), "  ")
         f = self.filters() if self.is_mounted else {"state": None}
         if self.counts is not None:
-            total = self.counts.get(f["state"], 0) if f["state"] else sum(self.counts.values())
+            total = self.counts.get(f["state"], 0) if f["state"] else self.counts.total
             t.append(f"{count(total)} jobs  ", style="bold")
             for st in STATES:
                 n = self.counts.get(st, 0)
@@ -278,7 +278,7 @@ class JobsScreen(HyperScreen):
         job = self.query_one(JobsTable).current_job()
         if job is None:
             return
-        self.selected ^= {job["job_id"]}
+        self.selected ^= {job.job_id}
         self._show()
         self.query_one(JobsTable).action_cursor_down()
         self._render_title()
@@ -321,7 +321,7 @@ class JobsScreen(HyperScreen):
         if self.selected:
             return sorted(self.selected)
         job = self.query_one(JobsTable).current_job()
-        return [job["job_id"]] if job is not None else []
+        return [job.job_id] if job is not None else []
 
     def action_release_jobs(self) -> None:
         """qrls: release held jobs (those waiting on dependencies stay PENDING)."""
@@ -336,7 +336,7 @@ class JobsScreen(HyperScreen):
         self.post_message(JobsReleased(self.client.release(refs)))
 
     def on_jobs_released(self, event: JobsReleased) -> None:
-        done = sum(1 for _, what in event.results if what == "released")
+        done = sum(1 for r in event.results if r.outcome == "released")
         self._done("Release", "released", done, len(event.results) - done, "not held")
 
     def action_submit(self) -> None:
@@ -370,7 +370,7 @@ class JobsScreen(HyperScreen):
             return
         from hyper_tui.screens.log_screen import LogScreen
 
-        self.app.push_screen(LogScreen(job["job_id"], job["name"]))
+        self.app.push_screen(LogScreen(job.job_id, job.name))
 
     def action_details(self) -> None:
         job = self.query_one(JobsTable).current_job()
@@ -378,7 +378,7 @@ class JobsScreen(HyperScreen):
             return
         from hyper_tui.screens.job_details_modal import JobDetailsModal
 
-        self.app.push_screen(JobDetailsModal(job["job_id"]))
+        self.app.push_screen(JobDetailsModal(job.job_id))
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()

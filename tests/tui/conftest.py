@@ -70,9 +70,9 @@ def live_home(home: Path) -> Path:
 def _build_snapshot_store() -> None:
     """Resources and jobs with fixed times; no daemon ever runs here."""
     from hyper_tui import config
+    from hyper_tui.core.jobs import ArraySpec, Submission
     from hyper_tui.hosts import registry
     from hyper_tui.local.client import LocalHostClient
-    from hyper_tui.core.jobs import ArraySpec, Submission
     from hyper_tui.model import Cluster, Definition, Image, Queue, Region
 
     registry.resolve(None)
