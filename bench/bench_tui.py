@@ -85,7 +85,7 @@ def fill_store(n: int) -> None:
 
     registry.resolve(None)
     client = LocalHostClient("local", start_daemon=False)
-    have = sum(client.count_jobs().values())
+    have = client.count_jobs().total
     if have < n:
         t = time.perf_counter()
         client.submit([Submission(queue="default", definition="default", name="bench", command="true",

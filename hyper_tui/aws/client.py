@@ -119,6 +119,10 @@ class AwsHostClient:
         return cls(config.load(name), **options)
 
     @classmethod
+    def kind_capabilities(cls) -> Capabilities:
+        return cls.capabilities
+
+    @classmethod
     def brief_status(cls, name: str) -> str:
         """For a list of hosts: no AWS call (the deployments screen reads the stacks)."""
         return "aws"

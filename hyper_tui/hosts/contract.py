@@ -66,6 +66,9 @@ class HostClient(Protocol):
     @classmethod
     def open(cls, name: str, **options: Any) -> HostClient: ...
     @classmethod
+    def kind_capabilities(cls) -> Capabilities:
+        """What every host of this kind can do (``capabilities`` of a client)."""
+    @classmethod
     def brief_status(cls, name: str) -> str:
         """A word or two for a list of hosts, read without opening the host or the network."""
     @classmethod

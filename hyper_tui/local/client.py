@@ -136,11 +136,15 @@ class LocalHostClient:
 
         return "daemon running" if daemon_pid(name) else "daemon stopped"
 
-    @property
-    def capabilities(self) -> Capabilities:
-        from hyper_tui.hosts.contract import Capabilities
+    @classmethod
+    def kind_capabilities(cls) -> Capabilities:
+        from hyper_tui.hosts.contract import Capabilities  # dataclasses: off qsub's path
 
         return Capabilities(daemon=True, deploy=False, local_workers=True)
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return self.kind_capabilities()
 
     # ---- resources ---------------------------------------------------------------------
 

@@ -184,7 +184,7 @@ class ResourceScreen(HyperScreen):
             return
         body = Text.assemble("Delete ", (what, "bold"), "? Nothing refers to it.\n",
                              ("It is removed from the host config" +
-                              (" and deleted on the next deploy." if self.cfg.host.kind.value == "aws"
+                              (" and deleted on the next deploy." if self.client.capabilities.deploy
                                else "."), "dim"))
         self.app.push_screen(ConfirmModal(f"Delete {what}", body, yes="Delete"),
                              lambda ok: ok and self.save("delete", name, None))
