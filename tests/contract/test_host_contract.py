@@ -116,8 +116,11 @@ def test_the_client_is_a_host_client(host) -> None:
 
 def test_submit_list_count_get(host) -> None:
     c = host.client
-    a, b = c.submit([_sub(host, "a"), _sub(host, "b", "echo two")])
-    [held] = c.submit([_sub(host, "h", hold=True)])
+    ids = []
+    for sub in (_sub(host, "a"), _sub(host, "b", "echo two"), _sub(host, "h", hold=True)):
+        ids += c.submit([sub])
+        time.sleep(0.002)  # aws ids order by the millisecond; jobs of one call are not ordered
+    a, b, held = ids
     rows = c.list_jobs(queue=host.queue)
     assert all(isinstance(r, JobRow) for r in rows)
     assert [r.job_id for r in rows] == [held, b, a]  # newest first
