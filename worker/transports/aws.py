@@ -311,7 +311,7 @@ class AwsTransport:
                 lease = float(item.get("lease") or self.lease)
                 why = f"worker {old} missed its heartbeat for {lease:g}s"
                 o = after_lost_worker(attempts=attempt, retries=int(item.get("retries") or 0),
-                                                 why=why)
+                                      why=why)
                 u.when("state", "=", "RUNNING")
                 u.when_attempt(item)
                 u.when("worker", "=", old)
