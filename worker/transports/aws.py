@@ -8,7 +8,7 @@ ids (``{"ids": [...]}``); the jobs themselves are items of the host's jobs table
   QUEUED to RUNNING with this worker and the next attempt number: conditional writes
   (``state = QUEUED AND attempt = seen``), batched in one TransactWriteItems. Two workers can
   never hold the same attempt. A RUNNING job whose holder stopped heartbeating past its lease
-  is taken over (a lost worker: its attempt counts, ``scheduling.after_lost_worker``).
+  is taken over (a lost worker: its attempt counts, ``core.lifecycle.after_lost_worker``).
 * **heartbeat**: extend the visibility of the messages this worker holds and write
   ``heartbeat`` on its running jobs (conditional on the attempt; a failed condition tells us
   the job was cancelled, or that another worker took it over and this one is lost).
@@ -23,7 +23,7 @@ ids (``{"ids": [...]}``); the jobs themselves are items of the host's jobs table
   message that this worker has not started are sent back to the queue, one per message, so
   other workers take them.
 
-Standard library and boto3 only (plus the pure ``hyper_tui.scheduling`` and ``schema``). The
+Standard library and boto3 only (plus the pure ``hyper_tui.core`` and ``schema``). The
 table helpers at the bottom (item codec, conditional updates, the dead-letter sweep) are
 shared with the aws client and the scaler.
 """
@@ -42,11 +42,11 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from hyper_tui import scheduling
 from hyper_tui.agent.loop import Claim, Result
 from hyper_tui.aws import schema
 from hyper_tui.aws.session import AwsSession, aws_errors, error_code
 from hyper_tui.core.jobs import FINAL_STATES
+from hyper_tui.core.lifecycle import after_lost_worker, attempt_outcome, outcome_to_state
 
 IDS_PER_MESSAGE = schema.IDS_PER_MESSAGE
 POLL_WAIT_S = 5            # long poll of an idle worker's claim
@@ -310,8 +310,8 @@ class AwsTransport:
                 old = str(item.get("worker") or "?")
                 lease = float(item.get("lease") or self.lease)
                 why = f"worker {old} missed its heartbeat for {lease:g}s"
-                o = scheduling.after_lost_worker(attempts=attempt, retries=int(item.get("retries") or 0),
-                                                 why=why)
+                o = after_lost_worker(attempts=attempt, retries=int(item.get("retries") or 0),
+                                      why=why)
                 u.when("state", "=", "RUNNING")
                 u.when_attempt(item)
                 u.when("worker", "=", old)
@@ -381,13 +381,15 @@ class AwsTransport:
             plan: list[tuple[Claim, str | None]] = []
             for r in results:
                 c = r.claim
-                state, reason, extra = decide_outcome(r)
+                tr = outcome_to_state(r.outcome, exit_code=r.exit_code, detail=r.detail,
+                                      attempt=c.attempt, retries=c.retries,
+                                      retry_exit_codes=c.retry_exit_codes)
+                state, reason = tr.state, tr.reason
                 u = Update(self.table, c.key)
                 u.append("history", [{
                     "attempt": c.attempt, "worker": self.worker_id, "started": r.started,
                     "ended": r.ended, "exit_code": r.exit_code,
-                    "outcome": r.outcome if r.outcome != "exit" else
-                    ("succeeded" if r.exit_code == 0 else "failed")}])
+                    "outcome": attempt_outcome(r.outcome, r.exit_code)}])
                 u.when_attempt_is(c.attempt)
                 u.when("worker", "=", self.worker_id)
                 if state is None:  # cancelled: the client set CANCELLED; record the attempt
@@ -397,10 +399,10 @@ class AwsTransport:
                     u.set("state", state)
                     if r.exit_code is not None:
                         u.set("exit_code", r.exit_code)
-                    if state == "QUEUED":
+                    if tr.requeue:
                         u.set("reason", reason or "requeued").set("queued", now)
-                        if extra:
-                            u.add("retries", extra)
+                        if tr.refund:
+                            u.add("retries", tr.refund)
                         u.remove("worker", "heartbeat", "ended")
                     else:
                         u.set("ended", r.ended).set(schema.TTL_ATTRIBUTE, int(now + self.retention_s))
@@ -679,24 +681,7 @@ class AwsTransport:
 
 
 # --------------------------------------------------------------------------------------------
-# Outcomes (the same rules as the local transport)
-
-
-def decide_outcome(r: Result) -> tuple[str | None, str | None, int]:
-    """(new state or None to leave it, reason, retries to add back) for one result."""
-    c = r.claim
-    if r.outcome == "exit" and r.exit_code is not None:
-        o = scheduling.after_exit(r.exit_code, retry_exit_codes=c.retry_exit_codes,
-                                  attempts=c.attempt, retries=c.retries)
-        return o.state, o.reason, 0
-    if r.outcome == "timeout":
-        return "FAILED", "timeout", 0
-    if r.outcome == "interrupted":
-        o = scheduling.after_interruption(why=r.detail or "worker stopped")
-        return o.state, o.reason, 1
-    if r.outcome == "cancelled":
-        return None, None, 0
-    return "FAILED", r.detail or "the worker could not run the job", 0
+# Leases
 
 
 def is_stale(item: Mapping[str, Any], now: float, default_lease: float) -> bool:
@@ -1025,7 +1010,7 @@ def sweep_dead_letters(session: AwsSession, *, table: str, dlq_url: str, work_ur
 
     * QUEUED (and no newer message carries it): FAILED with the reason;
     * RUNNING on a worker that stopped heartbeating: a lost worker, requeued (a new message)
-      or FAILED by ``scheduling.after_lost_worker``;
+      or FAILED by ``core.lifecycle.after_lost_worker``;
     * RUNNING on a live worker: the message is kept and looked at again next pass;
     * anything else is settled already. Settled messages are deleted.
     """
@@ -1070,7 +1055,7 @@ def sweep_dead_letters(session: AwsSession, *, table: str, dlq_url: str, work_ur
                         continue
                     attempt = int(it.get("attempt") or 0)
                     w = str(it.get("worker") or "?")
-                    o = scheduling.after_lost_worker(
+                    o = after_lost_worker(
                         attempts=attempt, retries=int(it.get("retries") or 0),
                         why=f"worker {w} was lost (its work message was dead-lettered)")
                     u.when("worker", "=", w).when_equal_or_missing("heartbeat", it.get("heartbeat"))

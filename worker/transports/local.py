@@ -13,8 +13,9 @@ import os
 import time
 from pathlib import Path
 
-from hyper_tui import paths, scheduling
+from hyper_tui import paths
 from hyper_tui.agent.loop import Claim, Result
+from hyper_tui.core.lifecycle import attempt_outcome, outcome_to_state
 from hyper_tui.errors import UnavailableError
 from hyper_tui.local.store import Store, log_path
 
@@ -148,32 +149,19 @@ class LocalTransport:
         def tx(db):
             for r in results:
                 c = r.claim
-                extra_retry = 0
-                if r.outcome == "exit" and r.exit_code is not None:
-                    o = scheduling.after_exit(r.exit_code, retry_exit_codes=c.retry_exit_codes,
-                                              attempts=c.attempt, retries=c.retries)
-                    state, reason = o.state, o.reason
-                elif r.outcome == "timeout":
-                    state, reason = "FAILED", "timeout"
-                elif r.outcome == "interrupted":
-                    o = scheduling.after_interruption(why=r.detail or "worker stopped")
-                    state, reason, extra_retry = o.state, o.reason, 1
-                elif r.outcome == "cancelled":
-                    state, reason = None, None
-                else:
-                    state, reason = "FAILED", r.detail or "the worker could not run the job"
+                tr = outcome_to_state(r.outcome, exit_code=r.exit_code, detail=r.detail,
+                                      attempt=c.attempt, retries=c.retries,
+                                      retry_exit_codes=c.retry_exit_codes)
                 held = 0
-                if state is not None:
-                    requeue = state == "QUEUED"
+                if tr.state is not None:
                     held = db.execute(
                         "UPDATE jobs SET state=?, reason=?, ended=?, exit_code=?, "
                         "worker=CASE WHEN ? THEN NULL ELSE worker END, retries=retries+? "
                         "WHERE id=? AND state='RUNNING' AND worker=? AND attempts=?",
-                        (state, reason, None if requeue else r.ended, r.exit_code, requeue,
-                         extra_retry, int(c.key), self.worker_id, c.attempt)).rowcount
+                        (tr.state, tr.reason, None if tr.requeue else r.ended, r.exit_code,
+                         tr.requeue, tr.refund, int(c.key), self.worker_id, c.attempt)).rowcount
                 if held:
-                    outcome = r.outcome if r.outcome != "exit" else (
-                        "succeeded" if r.exit_code == 0 else "failed")
+                    outcome = attempt_outcome(r.outcome, r.exit_code)
                     verb = "INSERT OR REPLACE"
                 else:
                     # The attempt was taken from this worker before it reported: qdel won the
