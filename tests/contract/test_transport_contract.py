@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 import time
 
-from hyper_tui.agent.loop import Result
+from hyper_tui.agent.loop import Agent, AgentOptions, Result
 from tests.conftest import wait_for
 
 
@@ -129,3 +129,133 @@ def test_lost_lease_requeues_and_the_lost_worker_cannot_report(harness) -> None:
     report(b, [ok(cb)])
     assert harness.job(k)["state"] == "SUCCEEDED"
     b.close()
+
+
+# ---- what a state promises (DESIGN.md, "Jobs: what a state promises") ----------------------
+
+
+def test_a_reserved_job_stays_queued_until_it_starts(harness) -> None:
+    keys = harness.submit(3)
+    t = harness.transport("w-res")
+    claims = t.reserve(3)
+    assert sorted(c.key for c in claims) == sorted(keys)
+    assert all(harness.job(k)["state"] == "QUEUED" and harness.job(k)["attempts"] == 0
+               for k in keys)
+    assert t.start(claims[0]) is True
+    j = harness.job(claims[0].key)
+    assert j["state"] == "RUNNING" and j["attempts"] == 1 and j["worker"] == "w-res"
+    assert harness.job(claims[1].key)["state"] == "QUEUED"
+    t.release(claims[1:])  # given back at once, without an attempt: another worker runs them
+    other = harness.transport("w-other")
+    got = wait_for(lambda: take(other, 2), timeout=10, what="the released jobs")
+    assert sorted(c.key for c in got) == sorted(c.key for c in claims[1:])
+    assert all(c.attempt == 1 for c in got)
+    report(t, [ok(claims[0])])
+    report(other, [ok(c) for c in got])
+    assert all(harness.job(k)["state"] == "SUCCEEDED" and harness.job(k)["attempts"] == 1
+               for k in keys)
+    t.close()
+    other.close()
+
+
+def test_a_cancelled_job_never_starts(harness) -> None:
+    a, b = harness.submit(2)
+    t = harness.transport("w-nc")
+    claims = {c.key: c for c in t.reserve(2)}
+    harness.cancel(b)  # while reserved (a worker would be running a just now)
+    assert t.start(claims[a]) is True
+    assert t.start(claims[b], finished=ok(claims[a])) is False
+    jb = harness.job(b)
+    assert jb["state"] == "CANCELLED" and jb["attempts"] == 0
+    assert harness.job(a)["state"] == "SUCCEEDED"
+    t.close()
+
+
+def test_a_finished_job_is_recorded_at_once(harness) -> None:
+    """The result of a job is recorded when the next one starts (one round trip), or alone:
+    never held behind another job."""
+    a, b = harness.submit(2)
+    t = harness.transport("w-once")
+    claims = {c.key: c for c in t.reserve(2)}
+    assert t.start(claims[a])
+    assert t.start(claims[b], finished=ok(claims[a], 0))
+    assert harness.job(a)["state"] == "SUCCEEDED"  # while b runs
+    assert harness.job(b)["state"] == "RUNNING"
+    t.report(ok(claims[b], 4))
+    assert harness.job(b)["state"] == "FAILED"
+    t.close()
+
+
+def test_a_lost_worker_costs_at_most_its_running_attempt(harness) -> None:
+    done, running, reserved = harness.submit(3, retries=2)
+    a = harness.transport("w-dies")
+    claims = {c.key: c for c in a.reserve(3)}
+    assert set(claims) == {done, running, reserved}
+    assert a.start(claims[done])
+    assert a.start(claims[running], finished=ok(claims[done]))
+    harness.lose(a)  # it dies with one job running and one reserved
+    assert harness.job(done)["state"] == "SUCCEEDED"  # its recorded result stands
+    assert harness.job(reserved)["state"] == "QUEUED" and harness.job(reserved)["attempts"] == 0
+    b = harness.transport("w-next")
+    got: dict = {}
+    deadline = time.monotonic() + 15
+    while len(got) < 2 and time.monotonic() < deadline:
+        got.update({c.key: c for c in take(b, 2)})
+        time.sleep(0.05)
+    assert set(got) == {running, reserved}
+    assert got[running].attempt == 2   # the running attempt was lost
+    assert got[reserved].attempt == 1  # the reserved job cost nothing
+    report(b, [ok(c) for c in got.values()])
+    assert all(harness.job(k)["state"] == "SUCCEEDED" for k in (done, running, reserved))
+    b.close()
+
+
+def _agent(harness, wid: str, **kw) -> tuple[Agent, threading.Thread]:
+    t = harness.transport(wid)
+    agent = Agent(t, AgentOptions(idle_timeout=kw.pop("idle", 1.0), heartbeat_every=0.3, **kw))
+
+    def run() -> None:
+        try:
+            agent.run()
+        finally:
+            t.close()
+
+    th = threading.Thread(target=run, daemon=True)
+    th.start()
+    return agent, th
+
+
+def test_logs_stream(harness) -> None:
+    """A running job's output and SYSTEM records are readable while it runs."""
+    [k] = harness.submit(1, command="echo first line; sleep 20")
+    agent, th = _agent(harness, "w-logs", max_jobs=1)
+    wait_for(lambda: harness.job(k)["state"] == "RUNNING", timeout=20, what="running")
+    t0 = time.monotonic()
+    recs = wait_for(lambda: ("STDOUT", "first line") in harness.logs(k) and harness.logs(k),
+                    timeout=10, what="the first line in the log")
+    seen = time.monotonic() - t0
+    assert harness.job(k)["state"] == "RUNNING"
+    assert any(kind == "SYSTEM" and d.startswith("started attempt 1") for kind, d in recs), recs
+    assert seen < (1.5 if harness.kind == "local" else 4.0), seen
+    harness.cancel(k)
+    th.join(timeout=30)
+    assert not th.is_alive()
+
+
+def test_no_job_waits_behind_a_long_one(harness) -> None:
+    """Head-of-line: a long job among short ones on two workers; the short ones all finish
+    while it runs (the worker running it gives its reservations back)."""
+    [long] = harness.submit(1, command="sleep 6")
+    short = harness.submit(20, command="true")
+    workers = [_agent(harness, f"w-hol{i}", idle=2.0) for i in range(2)]
+    t0 = time.monotonic()
+    wait_for(lambda: all(harness.job(k)["state"] == "SUCCEEDED" for k in short), timeout=30,
+             what="every short job")
+    took = time.monotonic() - t0
+    assert harness.job(long)["state"] == "RUNNING", took
+    assert took < (3.0 if harness.kind == "local" else 5.0), took
+    harness.cancel(long)
+    for agent, _ in workers:
+        agent.request_stop("test over")
+    for _, th in workers:
+        th.join(timeout=30)
