@@ -270,6 +270,7 @@ class Daemon:
                            "NULL,'lost')", (jid, attempts, wid, jid, now))
                 db.execute("INSERT INTO events (job_id, ts, type, data) VALUES (?,?,?,?)",
                            (jid, now, "SYSTEM", o.reason))
+            db.execute("UPDATE jobs SET worker=NULL, lease_until=NULL WHERE worker=? AND state='QUEUED'", (wid,))
             db.execute("DELETE FROM workers WHERE id=?", (wid,))
             return len(rows)
 
@@ -440,7 +441,8 @@ class Daemon:
 
     def _count(self, state: str, p: Pair, *, limit: int) -> int:
         row = self.store.one("SELECT count(*) FROM (SELECT 1 FROM jobs WHERE state=? AND queue=? "
-                             "AND definition=? LIMIT ?)", (state, p.queue, p.definition, limit))
+                             "AND definition=? AND (state != 'QUEUED' OR worker IS NULL) LIMIT ?)",  # reserved: taken
+                             (state, p.queue, p.definition, limit))
         return row[0] if row else 0
 
     def _write_status(self, status: dict[str, dict]) -> None:

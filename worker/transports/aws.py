@@ -3,25 +3,29 @@
 Work arrives on the (queue, definition) SQS queue as messages of up to ``IDS_PER_MESSAGE`` job
 ids (``{"ids": [...]}``); the jobs themselves are items of the host's jobs table (schema.py).
 
-* **claim**: long-poll the work queue (``WaitTimeSeconds``; visibility timeout = the lease),
-  read the messages' items with one BatchGetItem, then move the jobs the agent asked for from
-  QUEUED to RUNNING with this worker and the next attempt number: conditional writes
-  (``state = QUEUED AND attempt = seen``), batched in one TransactWriteItems. Two workers can
+* **reserve**: long-poll the work queue (``WaitTimeSeconds``; visibility timeout = the lease)
+  and read the messages' items with one BatchGetItem. A reserved job stays QUEUED: nothing is
+  written, the hidden message is the reservation (it reappears if this worker dies).
+* **start**: right before the job's process starts, move it from QUEUED to RUNNING with this
+  worker and the next attempt number, conditionally (``state = QUEUED AND attempt = seen``):
+  that re-checks it, so a job cancelled while reserved never starts, and two workers can
   never hold the same attempt. A RUNNING job whose holder stopped heartbeating past its lease
-  is taken over (a lost worker: its attempt counts, ``core.lifecycle.after_lost_worker``).
+  is taken over here (a lost worker: its attempt counts, ``core.lifecycle.after_lost_worker``).
 * **heartbeat**: extend the visibility of the messages this worker holds and write
   ``heartbeat`` on its running jobs (conditional on the attempt; a failed condition tells us
   the job was cancelled, or that another worker took it over and this one is lost).
 * **is_cancelled**: the job item's state, read at most every ``cancel_poll`` seconds.
 * **append_log**: records are buffered and sent with PutLogEvents in batches to this worker's
   own stream (``schema.worker_log_stream_name``), each message ``<job id> TYPE | data``.
-* **report**: write the final state conditionally on the attempt this worker holds (a
-  cancelled or taken-over job is never overwritten); jobs going back to QUEUED (retry on an
-  exit code, interrupted by SIGTERM without using a retry) are sent again as new messages;
-  a message whose jobs are all settled is deleted.
-* Long jobs: when a job runs for more than ``handback_after`` seconds, the other jobs of its
-  message that this worker has not started are sent back to the queue, one per message, so
-  other workers take them.
+* **report**: one result at a time, as soon as its job ends: write the final state
+  conditionally on the attempt this worker holds (a cancelled or taken-over job is never
+  overwritten); jobs going back to QUEUED (retry on an exit code, interrupted by SIGTERM
+  without using a retry) are sent again as new messages; a message whose jobs are all
+  settled is deleted.
+* **release**: reserved jobs that will not be started (the agent is stopping, or the job
+  before them runs long) go back at once: a message none of whose jobs started is made
+  visible again (visibility 0); the unstarted jobs of a message that also carries a started
+  one are sent again, one per message, so other workers take them.
 
 Standard library and boto3 only (plus the pure ``hyper_tui.core`` and ``schema``). The
 table helpers at the bottom (item codec, conditional updates, the dead-letter sweep) are
@@ -42,7 +46,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from hyper_tui.agent.loop import Claim, Result
+from hyper_tui.agent.loop import LOG_CAP_BYTES, Claim, Result
 from hyper_tui.aws import schema
 from hyper_tui.aws.session import AwsSession, aws_errors, error_code
 from hyper_tui.core.jobs import FINAL_STATES
@@ -52,7 +56,7 @@ IDS_PER_MESSAGE = schema.IDS_PER_MESSAGE
 POLL_WAIT_S = 5            # long poll of an idle worker's claim
 HANDBACK_AFTER_S = 10.0    # a job running this long hands its message's other jobs back
 CANCEL_POLL_S = 2.0        # the job item is read at most this often for cancellation
-LOG_FLUSH_S = 5.0          # buffered log records older than this go out at the next heartbeat
+LOG_FLUSH_S = 1.0          # buffered log records older than this go out (logs stream)
 METRICS_EVERY_S = 60.0
 MAX_LOG_EVENT = 200_000    # bytes of one log event (CloudWatch allows 256 KiB)
 MAX_LOG_BATCH = 1_000_000  # bytes of one PutLogEvents call (1 MiB with 26 bytes per event)
@@ -84,7 +88,7 @@ class AwsTransport:
                  keep_output: bool = True, def_env: Mapping[str, str] | None = None,
                  handback_after: float = HANDBACK_AFTER_S, cancel_poll: float = CANCEL_POLL_S,
                  retention_days: float = 30, namespace: str | None = None, vcpus: int = 1,
-                 publish_metrics: bool = True) -> None:
+                 publish_metrics: bool = True, log_cap: int = LOG_CAP_BYTES) -> None:
         self.session = session
         self.host = host
         self.table = table
@@ -105,6 +109,7 @@ class AwsTransport:
         self.namespace = namespace or schema.metrics_namespace(host)
         self.vcpus = vcpus
         self.publish_metrics = publish_metrics
+        self.log_cap = int(log_cap)  # bytes of output kept per job (the agent cuts the rest)
         self.stream = schema.worker_log_stream_name(worker_id)
         self.beat_every = max(0.2, self.lease / 3)
 
@@ -112,7 +117,8 @@ class AwsTransport:
         self.sqs = session.client("sqs")
         self.logs = session.client("logs")
 
-        self._ready: deque[tuple[_Message, dict[str, Any]]] = deque()
+        self._ready: deque[tuple[_Message, dict[str, Any]]] = deque()  # received, not reserved
+        self._reserved: dict[str, tuple[_Message, dict[str, Any]]] = {}  # job id -> its message
         self._held: dict[str, _Message] = {}                  # receipt -> message
         self._open_ids: set[str] = set()                      # ready or claimed, any message
         self._claimed: dict[str, tuple[_Message, float]] = {}  # job id -> (message, monotonic)
@@ -176,7 +182,8 @@ class AwsTransport:
                    def_env=def_env if isinstance(def_env, dict) else {},
                    retention_days=float(e.get("HYPER_RETENTION_DAYS") or 30),
                    namespace=e.get("HYPER_METRICS_NAMESPACE") or None,
-                   vcpus=int(e.get("HYPER_VCPUS") or 1))
+                   vcpus=int(e.get("HYPER_VCPUS") or 1),
+                   log_cap=int(e.get("HYPER_LOG_CAP_BYTES") or LOG_CAP_BYTES))
 
     @classmethod
     def for_host(cls, cfg: Any, *, worker_id: str, queue: str, definition: str,
@@ -191,6 +198,7 @@ class AwsTransport:
             lease=host.settings.lease_seconds, retry_exit_codes=d.retry_exit_codes,
             keep_output=d.enable_qlog, def_env=d.environment,
             retention_days=host.settings.job_retention_days, vcpus=d.vcpus,
+            log_cap=host.settings.log_cap_bytes,
             poll_wait=float(os.environ.get("HYPER_POLL_WAIT") or POLL_WAIT_S))
         opts.update(kwargs)
         return cls(session, host=host.name, table=schema.jobs_table_name(host.name),
@@ -198,12 +206,12 @@ class AwsTransport:
                    log_group=schema.log_group_name(host.name), worker_id=worker_id,
                    queue=queue, definition=definition, **opts)
 
-    # ---- claim -------------------------------------------------------------------------
+    # ---- reserve and start -------------------------------------------------------------
 
-    def claim(self, n: int) -> list[Claim]:
+    def reserve(self, n: int) -> list[Claim]:
         out: list[Claim] = []
         receives = 0
-        with aws_errors("worker: claiming jobs", region=self.session.region):
+        with aws_errors("worker: reserving jobs", region=self.session.region):
             while len(out) < n and self._alive:
                 if not self._ready:
                     if out or receives >= 3:
@@ -216,11 +224,29 @@ class AwsTransport:
                     if not got:
                         break
                     continue
-                take = []
-                while self._ready and len(take) < n - len(out):
-                    take.append(self._ready.popleft())
-                out.extend(self._claim_items(take))
+                msg, item = self._ready.popleft()
+                claim = self._to_claim(item, int(item.get("attempt") or 0) + 1, msg)
+                self._reserved[claim.key] = (msg, item)
+                out.append(claim)
         return out
+
+    def start(self, claim: Claim, finished: Result | None = None) -> bool:
+        if finished is not None:
+            self.report(finished)
+        entry = self._reserved.pop(claim.key, None)
+        if entry is None:
+            return False  # handed back meanwhile: another worker may run it
+        with aws_errors("worker: starting a job", region=self.session.region):
+            return claim.key in self._start_items([(entry[0], entry[1], claim)])
+
+    def release(self, claims: list[Claim]) -> None:
+        with aws_errors("worker: releasing reserved jobs", region=self.session.region):
+            for c in claims:
+                entry = self._reserved.pop(c.key, None)
+                if entry is not None:
+                    self._ready.append(entry)
+            self._hand_back(per_message=1)
+            self._finish_settled()
 
     def _receive(self, max_messages: int, wait: float) -> int:
         t0 = time.monotonic()
@@ -293,11 +319,12 @@ class AwsTransport:
                 for k in list(self._specs)[:1024]:
                     del self._specs[k]
 
-    def _claim_items(self, take: list[tuple[_Message, dict[str, Any]]]) -> list[Claim]:
+    def _start_items(self, take: list[tuple[_Message, dict[str, Any], Claim]]) -> set[str]:
+        """Move reserved jobs to RUNNING (conditional writes); the keys that started."""
         now = time.time()
         ops: list[dict[str, Any]] = []
-        plan: list[tuple[str, _Message, dict[str, Any], int, str]] = []
-        for msg, item in take:
+        plan: list[tuple[str, _Message, Claim, str]] = []
+        for msg, item, claim in take:
             jid = item["id"]
             attempt = int(item.get("attempt") or 0)
             u = Update(self.table, jid)
@@ -305,7 +332,7 @@ class AwsTransport:
                 u.when("state", "=", "QUEUED")
                 u.when_attempt(item)
                 self._claim_fields(u, attempt + 1, now)
-                plan.append(("claim", msg, item, attempt + 1, ""))
+                plan.append(("claim", msg, claim, ""))
             else:  # RUNNING on a worker that stopped heartbeating: a lost worker
                 old = str(item.get("worker") or "?")
                 lease = float(item.get("lease") or self.lease)
@@ -320,30 +347,29 @@ class AwsTransport:
                                       "ended": now, "exit_code": None, "outcome": "lost"}])
                 if o.state == "QUEUED":
                     self._claim_fields(u, attempt + 1, now)
-                    plan.append(("claim", msg, item, attempt + 1, o.reason or why))
+                    plan.append(("claim", msg, claim, o.reason or why))
                 else:
                     u.set("state", "FAILED").set("reason", o.reason).set("ended", now)
                     u.set(schema.TTL_ATTRIBUTE, int(now + self.retention_s))
                     u.remove("heartbeat")
-                    plan.append(("fail", msg, item, attempt, o.reason or why))
+                    plan.append(("fail", msg, claim, o.reason or why))
             ops.append(u.kwargs())
         codes = run_updates(self.ddb, ops)
-        claims: list[Claim] = []
+        started: set[str] = set()
         mono = time.monotonic()
-        for (kind, msg, item, attempt, note), code in zip(plan, codes, strict=True):
-            jid = item["id"]
+        for (kind, msg, claim, note), code in zip(plan, codes, strict=True):
+            jid = claim.key
             if code is None and kind == "claim":
                 self._claimed[jid] = (msg, mono)
-                claim = self._to_claim(item, attempt, msg)
                 if note:
-                    self.append_log(claim, [(now, "SYSTEM", f"attempt {attempt - 1} lost: {note}")])
-                claims.append(claim)
+                    self.append_log(claim, [(now, "SYSTEM", f"attempt {claim.attempt - 1} lost: {note}")])
+                started.add(jid)
                 continue
             if code is None and kind == "fail":
                 self._log_line(jid, now, "SYSTEM", note)
             self._settle(msg, jid)
         self._finish_settled()
-        return claims
+        return started
 
     def _claim_fields(self, u: Update, attempt: int, now: float) -> None:
         u.set("state", "RUNNING").set("attempt", attempt).set("worker", self.worker_id)
@@ -371,11 +397,10 @@ class AwsTransport:
 
     # ---- report ------------------------------------------------------------------------
 
-    def report(self, results: list[Result]) -> None:
-        if not results:
-            return
+    def report(self, result: Result) -> None:
+        results = [result]
         with aws_errors("worker: reporting results", region=self.session.region):
-            self.flush_logs()  # a job's output is in CloudWatch before its final state
+            self._send_logs()  # a job's output is in CloudWatch before its final state
             now = time.time()
             ops: list[dict[str, Any]] = []
             plan: list[tuple[Claim, str | None]] = []
@@ -551,11 +576,17 @@ class AwsTransport:
 
     def _safe_flush(self) -> None:
         try:
-            self.flush_logs()
+            self._send_logs()
         except Exception as err:  # logs are best effort; the job's state is what matters
             _warn(f"could not send job logs: {_short(err)}")
 
     def flush_logs(self) -> None:
+        """A running job's records: sent once the oldest is ``LOG_FLUSH_S`` old (one
+        PutLogEvents a second at most, however often the agent asks)."""
+        if self._log_since and time.monotonic() - self._log_since >= LOG_FLUSH_S:
+            self._safe_flush()
+
+    def _send_logs(self) -> None:
         if not self._logbuf:
             return
         events = sorted(self._logbuf, key=lambda e: e[0])
@@ -592,19 +623,28 @@ class AwsTransport:
         self._open_ids.discard(jid)
 
     def _hand_back(self, *, per_message: int) -> None:
-        """Send the jobs this worker holds but has not started back to the queue."""
+        """Give back the jobs this worker received but has not started: a message none of
+        whose jobs is started or reserved becomes visible again at once; the others' unstarted
+        jobs are sent again, ``per_message`` ids a message."""
         items = list(self._ready)
         self._ready.clear()
+        back = {item["id"] for _, item in items}
+        whole = [m for m in {id(m): m for m, _ in items}.values() if m.open <= back]
+        for m in whole:
+            self._held.pop(m.receipt, None)
+        failed = self._batch_op(whole, "release")
         by_url: dict[str, list[str]] = {}
         for msg, item in items:
+            if msg in whole and msg not in failed:
+                continue
             by_url.setdefault(msg.url, []).append(item["id"])
-        failed: set[str] = set()
         for url, ids in by_url.items():
-            failed |= send_ids(self.sqs, url, ids, per_message=per_message, stamp=time.time())
+            failed_ids = send_ids(self.sqs, url, ids, per_message=per_message, stamp=time.time())
+            for msg, item in items:
+                if item["id"] in failed_ids:
+                    self._ready.append((msg, item))
         for msg, item in items:
-            if item["id"] in failed:
-                self._ready.append((msg, item))
-            else:
+            if (msg, item) not in self._ready:
                 self._settle(msg, item["id"])
 
     def _finish_settled(self) -> None:
@@ -626,8 +666,10 @@ class AwsTransport:
             gone, self._to_delete = self._to_delete, []
             self._batch_op(gone, "delete")
 
-    def _batch_op(self, msgs: list[_Message], op: str) -> None:
-        """Delete, or hide for a lease, messages: 10 a call per queue."""
+    def _batch_op(self, msgs: list[_Message], op: str) -> list[_Message]:
+        """Delete, hide for a lease, or release (visible again now) messages: 10 a call per
+        queue. Returns the messages the call failed for."""
+        failed: list[_Message] = []
         by_url: dict[str, list[_Message]] = {}
         for m in msgs:
             by_url.setdefault(m.url, []).append(m)
@@ -636,16 +678,19 @@ class AwsTransport:
                 chunk = ms[i:i + 10]
                 try:
                     if op == "delete":
-                        self.sqs.delete_message_batch(QueueUrl=url, Entries=[
+                        resp = self.sqs.delete_message_batch(QueueUrl=url, Entries=[
                             {"Id": str(k), "ReceiptHandle": m.receipt}
                             for k, m in enumerate(chunk)])
                     else:
-                        self.sqs.change_message_visibility_batch(QueueUrl=url, Entries=[
-                            {"Id": str(k), "ReceiptHandle": m.receipt,
-                             "VisibilityTimeout": int(math.ceil(self.lease))}
+                        seconds = 0 if op == "release" else int(math.ceil(self.lease))
+                        resp = self.sqs.change_message_visibility_batch(QueueUrl=url, Entries=[
+                            {"Id": str(k), "ReceiptHandle": m.receipt, "VisibilityTimeout": seconds}
                             for k, m in enumerate(chunk)])
+                    failed += [chunk[int(f["Id"])] for f in resp.get("Failed") or []]
                 except Exception as err:  # the message comes back and is settled again
                     _warn(f"could not {op} work messages: {_short(err)}")
+                    failed += chunk
+        return failed
 
     # ---- metrics -----------------------------------------------------------------------
 
@@ -670,6 +715,8 @@ class AwsTransport:
             return
         self._closed = True
         try:
+            self._ready.extend(self._reserved.values())  # reserved, never started
+            self._reserved.clear()
             if self._ready:
                 self._hand_back(per_message=IDS_PER_MESSAGE)
             self._finish_settled()
