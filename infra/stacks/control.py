@@ -12,7 +12,7 @@ from hyper_tui.aws import schema
 from hyper_tui.aws.scaler_config import build_scaler_config
 from hyper_tui.config import HostConfig
 from hyper_tui.infra import plan
-from hyper_tui.infra.components.api import JobsApi
+from hyper_tui.infra.components.api.construct import JobsApi
 from hyper_tui.infra.components.dashboard import Dashboard
 from hyper_tui.infra.components.discovery import Discovery
 from hyper_tui.infra.components.images import Images, Replication

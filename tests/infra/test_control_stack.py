@@ -123,7 +123,7 @@ def test_api_stage_logs_and_throttles(t):
 
 def test_api_function_env_and_handler(t):
     t.has_resource_properties("AWS::Lambda::Function", {
-        "Handler": "hyper_tui.infra.lambdas.api.handler.handler",
+        "Handler": "hyper_tui.infra.components.api.handler.handler",
         "Environment": {"Variables": Match.object_like({
             "HYPER_HOST": HOST, "HYPER_API_CONFIG": Match.string_like_regexp('"queues"')})},
     })
@@ -250,11 +250,12 @@ def test_lambda_code_asset_holds_only_the_packages(synthesized):
             for f in assets["files"].values() if f["source"].get("packaging") == "zip"]
     code = next(d for d in dirs if (d / "hyper_tui").is_dir())
     assert (code / "hyper_tui" / "aws" / "schema.py").is_file()
-    assert (code / "hyper_tui" / "infra" / "lambdas" / "api" / "handler.py").is_file()
+    assert (code / "hyper_tui" / "infra" / "components" / "api" / "handler.py").is_file()
     assert (code / "hyper_tui" / "agent" / "transports" / "aws.py").is_file()  # dead-letter sweep
     assert not (code / "hyper_tui" / "agent" / "Dockerfile").exists()
     top = {p.name for p in code.iterdir()}
     assert top == {"hyper_tui"}
     assert not (code / "hyper_tui" / "infra" / "stacks").exists()
+    assert not (code / "hyper_tui" / "infra" / "components" / "api" / "construct.py").exists()
     assert not (code / "hyper_tui" / "screens").exists()
     assert not list(code.rglob("__pycache__"))
