@@ -3,7 +3,8 @@
 It is a copy of the ``hyper_tui`` package this synth runs from (a checkout or site-packages),
 minus what a Lambda never runs: the TUI (screens, widgets, styles), the q-commands' front end,
 the CDK app (constructs, stacks; of ``hyper_tui.infra.components`` only the Lambda handlers,
-``<component>/handler.py``, are kept), the worker image files, tests and caches. The copy is made once per synth process, in a temporary folder.
+``<component>/handler.py``, are kept), the worker image files, tests and caches. The copy is
+made once per synth process, in a temporary folder.
 """
 
 from __future__ import annotations
