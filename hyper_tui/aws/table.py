@@ -8,7 +8,7 @@ updates, batched reads and the one paginator.
   :func:`run_updates` applies many of them (TransactWriteItems of up to 100).
 * :func:`batch_get`: items by id, 100 per BatchGetItem, unprocessed keys retried.
 * :func:`pages`/:func:`query_items`: every page of a Query or Scan, following
-  ``LastEvaluatedKey``. Nothing else in the package writes that loop.
+  ``LastEvaluatedKey``: use them for every paged read rather than writing that loop again.
 * :func:`is_stale`: a RUNNING job item whose worker stopped heartbeating past its lease.
 
 Standard library and boto3 clients only: the worker agent's aws transport, the aws client, the

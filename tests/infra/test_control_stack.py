@@ -251,7 +251,9 @@ def test_lambda_code_asset_holds_only_the_packages(synthesized):
     code = next(d for d in dirs if (d / "hyper_tui").is_dir())
     assert (code / "hyper_tui" / "aws" / "schema.py").is_file()
     assert (code / "hyper_tui" / "infra" / "components" / "api" / "handler.py").is_file()
-    assert (code / "hyper_tui" / "agent" / "transports" / "aws.py").is_file()  # dead-letter sweep
+    assert (code / "hyper_tui" / "agent" / "transports" / "aws.py").is_file()
+    assert (code / "hyper_tui" / "aws" / "dead_letters.py").is_file()  # the scaler's sweep
+    assert (code / "hyper_tui" / "infra" / "components" / "scaler" / "handler.py").is_file()
     assert not (code / "hyper_tui" / "agent" / "Dockerfile").exists()
     top = {p.name for p in code.iterdir()}
     assert top == {"hyper_tui"}
