@@ -28,10 +28,10 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from hyper_tui.agent.transports.aws import Update, batch_get, from_item, run_updates
 from hyper_tui.aws import schema
 from hyper_tui.aws.outbox import close_outbox, enqueue_or_fail, open_outbox
 from hyper_tui.aws.session import error_code
+from hyper_tui.aws.table import Update, batch_get, from_item, run_updates
 from hyper_tui.core.lifecycle import (
     QUEUED_REASON,
     dependency_state,

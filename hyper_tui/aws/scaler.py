@@ -166,7 +166,7 @@ def dead_letter_url(work_queue_url: str, host: str, queue: str, definition: str)
 
 
 def read_weights(ddb: Any, table: str) -> dict[str, dict[str, int]]:
-    from hyper_tui.agent.transports.aws import from_item
+    from hyper_tui.aws.table import from_item
 
     resp = ddb.get_item(TableName=table, Key={"id": {"S": schema.META_WEIGHTS_ID}},
                         ConsistentRead=True)
@@ -184,7 +184,7 @@ def run_scaler(cfg: ScalerConfig, session: AwsSession, *, sweep: bool = True,
                publish: bool = True, launch: bool = True) -> dict[str, Any]:
     """One scaler pass; returns what it saw and did (JSON-able). A failing step is reported
     in ``errors`` and the others still run."""
-    from hyper_tui.agent.transports.aws import sweep_dead_letters
+    from hyper_tui.aws.dead_letters import sweep_dead_letters
     from hyper_tui.aws.dependencies import release_pending
     from hyper_tui.aws.outbox import sweep_outbox
 

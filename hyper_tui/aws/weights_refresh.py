@@ -132,8 +132,8 @@ def save_weights(host: str, weights: dict[str, dict[str, int]], *, store: Any = 
 def publish_weights(session: AwsSession, host: str, weights: dict[str, dict[str, int]]) -> bool:
     """Merge into the jobs table's weights item, which the scaler reads every pass. False
     when the host is not deployed yet (the weights then apply at the first deploy)."""
-    from hyper_tui.agent.transports.aws import to_item
     from hyper_tui.aws.scaler import read_weights
+    from hyper_tui.aws.table import to_item
 
     table = schema.jobs_table_name(host)
     try:

@@ -10,8 +10,9 @@ import threading
 import time
 
 from hyper_tui.agent.loop import Agent, AgentOptions, Result
-from hyper_tui.agent.transports.aws import AwsTransport, batch_get
+from hyper_tui.agent.transports.aws import AwsTransport
 from hyper_tui.aws import schema
+from hyper_tui.aws.table import batch_get
 from hyper_tui.core.jobs import ArraySpec, Submission
 from tests.aws.conftest import AwsHost, Killed, kill_at, make_aws_host
 from tests.conftest import wait_for
@@ -271,8 +272,7 @@ def test_dead_letter_requeue_killed_before_sending_is_sent_again(home, monkeypat
     and before the send, its outbox entry makes the next pass send it again."""
     import pytest
 
-    import hyper_tui.agent.transports.aws as transport_mod
-    from hyper_tui.aws import outbox
+    from hyper_tui.aws import dead_letters, outbox
 
     h = make_aws_host(lease=1.0, max_receives=1)
     [jid] = submit(h, 1, "true")
@@ -283,7 +283,7 @@ def test_dead_letter_requeue_killed_before_sending_is_sent_again(home, monkeypat
     assert not sqs.receive_message(QueueUrl=h.res.work_urls[("q1", "d1")],
                                    WaitTimeSeconds=1).get("Messages")  # redriven to the DLQ
 
-    kill_at(monkeypatch, transport_mod, "send_ids")
+    kill_at(monkeypatch, dead_letters, "send_ids")
     with pytest.raises(Killed):
         h.client.sweep_dead_letters()
     monkeypatch.undo()

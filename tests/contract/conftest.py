@@ -92,7 +92,7 @@ class AwsHarness:
                                      cancel_poll=0.5)
 
     def job(self, key: str) -> dict[str, Any]:
-        from hyper_tui.agent.transports.aws import batch_get
+        from hyper_tui.aws.table import batch_get
 
         it = batch_get(self.h.res.session.client("dynamodb"), self.h.res.table, [key])[key]
         return {"state": it["state"], "attempts": it.get("attempt", 0),

@@ -15,7 +15,7 @@ from hyper_tui.core.submit import (
     parse_env,
 )
 from hyper_tui.errors import ValidationError
-from hyper_tui.infra.lambdas.api import handler as api
+from hyper_tui.infra.components.api import handler as api
 
 
 def test_definition_defaults():
