@@ -50,11 +50,11 @@ class LocalHarness:
         jobs.cancel(self.store, [key])
 
     def logs(self, key: str) -> list[tuple[str, str]]:
-        from hyper_tui.client import LocalHostClient
+        from hyper_tui.local.client import LocalHostClient
 
         c = LocalHostClient("ct", start_daemon=False)
         try:
-            return [(k, d) for _, k, d in c.logs(key)[0]]
+            return [(r.type, r.data) for r in c.logs(key).records]
         finally:
             c.close()
 
@@ -104,7 +104,7 @@ class AwsHarness:
         self.h.client.cancel([key])
 
     def logs(self, key: str) -> list[tuple[str, str]]:
-        return [(k, d) for _, k, d in self.h.client.logs(key)[0]]
+        return [(r.type, r.data) for r in self.h.client.logs(key).records]
 
     def lose(self, transport: Any) -> None:
         """The worker stops heartbeating: its lease (message visibility) runs out."""
