@@ -5,6 +5,9 @@
 //   SERVE_URL=http://127.0.0.1:PORT  SERVE_TOKEN=...  EXPECT_JOBS=name1,name2
 //   KEY=8  EXPECT_AFTER_KEY="text"  SCREENSHOT=path.png  node serve_e2e.mjs
 //
+// With PAINT_RUNS=N (bench/bench_tui.py) it only opens the app N times, each in a new page, and
+// prints the times to the first bytes of the app and to the jobs on screen.
+//
 // The terminal is drawn on a canvas, so the text the app sends is read from the websocket
 // (wrapped before the page's script runs) with the escape sequences removed.
 import { mkdtempSync, rmSync } from "node:fs";
@@ -20,9 +23,10 @@ const env = (name, fallback) => {
 const base = env("SERVE_URL");
 const token = env("SERVE_TOKEN");
 const expectJobs = env("EXPECT_JOBS").split(",").filter(Boolean);
+const paintRuns = Number(env("PAINT_RUNS", "0"));
 const key = env("KEY", "8");
-const expectAfterKey = env("EXPECT_AFTER_KEY");
-const screenshot = env("SCREENSHOT");
+const expectAfterKey = paintRuns ? "" : env("EXPECT_AFTER_KEY");
+const screenshot = paintRuns ? "" : env("SCREENSHOT");
 const timeoutMs = Number(env("TIMEOUT_MS", "30000"));
 
 const CAPTURE = () => {
@@ -42,6 +46,28 @@ const CAPTURE = () => {
   };
 };
 
+async function newPage(context) {
+  const page = await context.newPage();
+  // Only the server is reached (the page asks for a web font elsewhere).
+  await page.route("**/*", (route) =>
+    route.request().url().startsWith(base) ? route.continue() : route.abort());
+  return page;
+}
+
+// Open the app with the token; the times from the request to its first bytes and to the jobs.
+async function openApp(page, out) {
+  await page.addInitScript(CAPTURE);
+  const t0 = Date.now();
+  const res = await page.goto(`${base}/?token=${encodeURIComponent(token)}`);
+  out.indexStatus = res.status();
+  out.urlAfterLogin = page.url();
+  await page.waitForFunction(() => document.body.classList.contains("-first-byte"), null, { timeout: timeoutMs });
+  out.firstByteMs = Date.now() - t0;
+  await page.waitForFunction((names) => names.every((n) => window.__hyperText.includes(n)), expectJobs,
+    { timeout: timeoutMs, polling: 20 });
+  out.jobsShownMs = Date.now() - t0;
+}
+
 const result = { refused: {}, firstByteMs: null, jobsShownMs: null, jobsSeen: [], keyWorked: false };
 const userDataDir = mkdtempSync(join(tmpdir(), "hyper-chromium-"));
 const context = await chromium.launchPersistentContext(userDataDir, {
@@ -51,11 +77,19 @@ const context = await chromium.launchPersistentContext(userDataDir, {
     "--disable-background-networking", "--disable-component-update", "--disable-sync"],
   viewport: { width: 1280, height: 800 },
 });
-try {
-  const page = context.pages()[0] ?? (await context.newPage());
-  // Only the server is reached (the page asks for a web font elsewhere).
-  await page.route("**/*", (route) =>
-    route.request().url().startsWith(base) ? route.continue() : route.abort());
+async function measurePaint(context) {
+  result.paint = [];
+  for (let i = 0; i < paintRuns; i++) {
+    const page = await newPage(context);
+    const out = {};
+    await openApp(page, out);
+    result.paint.push({ firstByteMs: out.firstByteMs, jobsShownMs: out.jobsShownMs });
+    await page.close();
+  }
+}
+
+async function endToEnd(context) {
+  const page = await newPage(context);
 
   // Without the token, or with a wrong one, every route is refused.
   for (const [label, path] of [["no token", "/"], ["wrong token", "/?token=not-the-token-at-all"],
@@ -64,16 +98,7 @@ try {
     result.refused[label] = res.status();
   }
 
-  await page.addInitScript(CAPTURE);
-  const t0 = Date.now();
-  const res = await page.goto(`${base}/?token=${encodeURIComponent(token)}`);
-  result.indexStatus = res.status();
-  result.urlAfterLogin = page.url();
-  await page.waitForFunction(() => document.body.classList.contains("-first-byte"), null, { timeout: timeoutMs });
-  result.firstByteMs = Date.now() - t0;
-  await page.waitForFunction((names) => names.every((n) => window.__hyperText.includes(n)), expectJobs,
-    { timeout: timeoutMs, polling: 20 });
-  result.jobsShownMs = Date.now() - t0;
+  await openApp(page, result);
   const text = await page.evaluate(() => window.__hyperText);
   result.jobsSeen = expectJobs.filter((n) => text.includes(n));
   await page.waitForTimeout(500); // the fade-in of the terminal (0.3 s) and a refresh
@@ -86,6 +111,10 @@ try {
   await page.waitForFunction((t) => window.__hyperText.includes(t), expectAfterKey,
     { timeout: timeoutMs, polling: 20 });
   result.keyWorked = true;
+}
+
+try {
+  await (paintRuns ? measurePaint(context) : endToEnd(context));
 } finally {
   await context.close();
   rmSync(userDataDir, { recursive: true, force: true });
