@@ -163,9 +163,18 @@ class HyperApp(App):
         *[Binding(s.key, f"switch_mode('{s.mode}')", s.label, show=False) for s in SECTIONS],
         Binding("question_mark", "help", "Help", key_display="?"),
         Binding("t", "toggle_theme", "Theme"),
+        Binding("ctrl+b", "toggle_sidebar", "Sidebar", show=False),
         Binding("ctrl+p", "command_palette", "Commands", show=False),
         Binding("q", "quit", "Quit"),
     ]
+    # Screen classes for the layout (app.tcss): below 100 columns the sidebar folds away.
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (32, "-tall")]
+
+    def action_toggle_sidebar(self) -> None:
+        from hyper_tui.widgets.nav_bar import toggle_sidebar
+
+        toggle_sidebar(self)
 
     # (host name, kind, status dict, error) shown by every header
     host_state: reactive[tuple[Any, ...]] = reactive((None, None, None, None))

@@ -145,7 +145,7 @@ class ResourceScreen(HyperScreen):
             return
         wizard = WizardModal(self.model_class(), title=f"Add {SINGULAR[self.KIND]}",
                              choices=self.choices(), check=self._checker(None),
-                             initial=self.initial())
+                             initial=self.initial(), host_kind=self.cfg.host.kind.value)
         self.app.push_screen(wizard, self._added)
 
     def initial(self) -> dict[str, Any]:
@@ -162,7 +162,8 @@ class ResourceScreen(HyperScreen):
             return
         existing = self.cfg.of_kind(self.KIND)[name]
         wizard = WizardModal(self.model_class(), title=f"Update {SINGULAR[self.KIND]} {name}",
-                             existing=existing, choices=self.choices(), check=self._checker(name))
+                             existing=existing, choices=self.choices(), check=self._checker(name),
+                             host_kind=self.cfg.host.kind.value)
         self.app.push_screen(wizard, lambda changes: changes and self.save("update", name, changes))
 
     def action_delete(self) -> None:
