@@ -111,9 +111,9 @@ class HostKind(str, Enum):
 
 class HostSettings(Model):
     enable_dashboard: Bool = field(
-        True, help="Create the CloudWatch dashboard (aws hosts).", aliases=("enableDashboard",), kinds=("aws",),
+        True, help="Create the CloudWatch dashboard.", aliases=("enableDashboard",), kinds=("aws",),
     )
-    private_api: Bool = field(False, help="Make the submit API private to the VPC (aws hosts).", kinds=("aws",))
+    private_api: Bool = field(False, help="Make the submit API private to the VPC.", kinds=("aws",))
     job_retention_days: int = field(
         30, ge=1, le=3650, help="Days a finished job, its logs and metrics are kept."
     )
@@ -122,7 +122,7 @@ class HostSettings(Model):
     )
     daemon_idle_exit_s: float = field(
         900.0, ge=5, le=7 * 86400,
-        help="Local hosts: the daemon stops after this long with no jobs and no workers "
+        help="The daemon stops after this long with no jobs and no workers "
              "(the next qsub starts it again).", kinds=("local",))
     lease_seconds: float = field(
         15.0, ge=1, le=3600, help="A worker silent for this long is lost; its job is requeued."
@@ -228,7 +228,7 @@ class Region(Model):
         None,
         ge=1,
         step="Local",
-        help="Local hosts: most workers this pool runs at once (default: the CPU count).", kinds=("local",),
+        help="Most workers this pool runs at once (default: the CPU count).", kinds=("local",),
     )
 
     @field_validator("name")
