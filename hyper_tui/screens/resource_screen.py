@@ -68,9 +68,12 @@ class ResourceScreen(HyperScreen):
     def _title(self, n: int | None) -> None:
         what = self.KIND.capitalize()
         count = "loading…" if n is None else f"{n}"
-        self.query_one("#resource-title", Static).update(
-            Text.assemble((what, "bold"), f"  {count}   ", ("a", "bold"), " add  ", ("u", "bold"),
-                          " update  ", ("d", "bold"), " delete  ", ("enter", "bold"), " details"))
+        title = Text.assemble((what, "bold"), f"  {count}   ", ("a", "bold"), " add  ", ("u", "bold"),
+                              " update  ", ("d", "bold"), " delete  ", ("enter", "bold"), " details")
+        if n == 0:  # an empty screen says what to do
+            title = Text.assemble((what, "bold"), "  none yet: press ", ("a", "bold"),
+                                  f" to add {'an' if self.KIND[0] in 'aeiou' else 'a'} {SINGULAR[self.KIND]}")
+        self.query_one("#resource-title", Static).update(title)
 
     def reload(self) -> None:
         self.load_resources()

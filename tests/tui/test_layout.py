@@ -241,3 +241,11 @@ def test_help_shows_keys_as_typed() -> None:
     assert keys_text(Binding("ctrl+c,super+c", "copy", "Copy"), lambda b: b.key) == "ctrl+c"
     assert keys_text(Binding("enter,space", "go", "Go"), lambda b: b.key) == "enter / space"
     assert keys_text(Binding("question_mark", "help", "Help", key_display="?")) == "?"
+
+
+async def test_an_empty_screen_says_what_to_do(live_home) -> None:
+    app = make_app(start="images", live=False, remember=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, until=lambda: getattr(app.screen, "cfg", None) is not None)
+        title = str(app.screen.query_one("#resource-title").render())
+        assert "none yet: press a to add an image" in title
