@@ -14,7 +14,9 @@ Who may connect:
   shared machine (a login node) 127.0.0.1 is reachable by every user, and the app can submit
   jobs as you. ``--no-token`` turns that off, on 127.0.0.1 only.
 - The websocket that drives the app also needs an ``Origin`` equal to the address served, so a
-  page of another site open in the same browser cannot drive the app.
+  page of another site open in the same browser cannot drive the app. Without a token, the
+  ``Host`` of every request must be this machine's loopback name or the public URL's, so a site
+  whose name was made to point at 127.0.0.1 (DNS rebinding) gets nothing.
 
 Nothing here imports aiohttp or textual-serve until the server starts, so ``hyper-tui --help``
 stays fast.
@@ -115,6 +117,13 @@ def origin_matches(origin: str | None, public_url: str, host_header: str | None)
     return host_header is not None and got.netloc == host_header
 
 
+def host_allowed(host_header: str | None, opts: ServeOptions) -> bool:
+    """Without a token: the request names this server (not a rebound foreign name)."""
+    names = {urlsplit(opts.public_url).netloc}
+    names.update(f"{h}:{opts.port}" for h in ("127.0.0.1", "localhost", "[::1]"))
+    return host_header in names
+
+
 def app_command(host: str | None, theme: str | None) -> str:
     """The shell command textual-serve runs for each browser tab."""
     words = [sys.executable, "-m", "hyper_tui.serve", "--child"]
@@ -157,6 +166,8 @@ def make_server(opts: ServeOptions) -> Any:
                     raise reply
             elif not token_matches(request.cookies.get(COOKIE), opts.token):
                 raise web.HTTPForbidden(text=forbidden_text)
+        elif not host_allowed(request.headers.get("Host"), opts):
+            raise web.HTTPForbidden(text="hyper-tui serve: open it as 127.0.0.1 or localhost")
         if request.path == "/ws" and not origin_matches(request.headers.get("Origin"),
                                                         opts.public_url, request.headers.get("Host")):
             raise web.HTTPForbidden(text="hyper-tui serve: the websocket is for the page served here")

@@ -4,6 +4,8 @@ rules, over HTTP and at the command line.
 
 Needs ``/usr/bin/chromium`` (Debian package ``chromium``) and ``npm ci`` in this folder;
 scripts/test.sh installs both. Without them the browser test is skipped locally and fails in CI.
+The screenshot goes to a temporary folder; ``HYPER_UPDATE_SCREENSHOTS=1`` writes it to
+screenshots/browser.png (the README's).
 """
 
 from __future__ import annotations
@@ -158,13 +160,14 @@ def test_other_address_refused_without_token(tmp_path) -> None:
     assert res.returncode == 2
 
 
-def test_browser_shows_real_jobs_and_keys_work(served: Served) -> None:
+def test_browser_shows_real_jobs_and_keys_work(served: Served, tmp_path) -> None:
     missing = _missing_browser()
     if missing:
         if os.environ.get("CI"):
             pytest.fail(missing)
         pytest.skip(missing)
-    shot = ROOT / "screenshots" / "browser.png"
+    update = os.environ.get("HYPER_UPDATE_SCREENSHOTS")
+    shot = ROOT / "screenshots" / "browser.png" if update else tmp_path / "browser.png"
     env = {**os.environ, "SERVE_URL": served.url, "SERVE_TOKEN": TOKEN, "EXPECT_JOBS": ",".join(JOBS),
            "KEY": "8", "EXPECT_AFTER_KEY": "refreshed every", "SCREENSHOT": str(shot),
            "CHROMIUM": CHROMIUM}
@@ -178,3 +181,29 @@ def test_browser_shows_real_jobs_and_keys_work(served: Served) -> None:
     assert out["keyWorked"]
     assert shot.stat().st_size > 10_000
     print(f"BROWSER first byte {out['firstByteMs']} ms, jobs on screen {out['jobsShownMs']} ms")
+
+
+def test_no_token_serves_only_this_machines_names(tmp_path) -> None:
+    import http.client
+
+    env = {**os.environ, "HYPER_HOME": str(tmp_path / "home")}
+    env.pop("HYPER_SERVE_TOKEN", None)
+    port = _free_port()
+    proc = subprocess.Popen([BIN / "hyper-tui", "serve", "--no-token", "--port", str(port)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        end = time.monotonic() + 30
+        while _get(f"http://127.0.0.1:{port}/") is None and time.monotonic() < end:
+            time.sleep(0.1)
+
+        def status(host: str) -> int:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            conn.request("GET", "/", headers={"Host": host})
+            return conn.getresponse().status
+
+        assert status(f"127.0.0.1:{port}") == 200
+        assert status(f"localhost:{port}") == 200
+        assert status(f"rebound.example:{port}") == 403  # DNS rebinding gets nothing
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
