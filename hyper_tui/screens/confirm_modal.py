@@ -18,7 +18,7 @@ from hyper_tui.widgets.key_footer import KeyFooter
 
 
 class ConfirmModal(ModalScreen[bool]):
-    BINDINGS = [Binding("escape", "no", "Keep"), Binding("y", "yes", "Yes"),
+    BINDINGS = [Binding("escape", "no", "Close"), Binding("y", "yes", "Yes"),
                 Binding("n", "no", "No")]
 
     def __init__(self, title: str, body: str | Text, *, yes: str = "Yes", no: str = "Keep",

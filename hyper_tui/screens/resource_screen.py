@@ -62,8 +62,17 @@ class ResourceScreen(HyperScreen):
         never depends on when it was measured."""
         table = self.query_one("#resources", DataTable)
         table.clear(columns=True)
-        for col in ("name", "status", *self.COLUMNS):
+        for col in ("name", "status", *self.columns()):
             table.add_column(col, key=col, width=widths.get(col, len(col)))
+
+    def columns(self) -> tuple[str, ...]:
+        """``COLUMNS`` less the fields that mean nothing on the host's kind (model ``kinds``)."""
+        if self.cfg is None:
+            return self.COLUMNS
+        from hyper_tui.widgets.model_form import applies_to
+
+        kind = self.cfg.host.kind.value
+        return tuple(c for c in self.COLUMNS if applies_to(self.model_class(), c, kind))
 
     def _title(self, n: int | None) -> None:
         what = self.KIND.capitalize()
@@ -95,8 +104,8 @@ class ResourceScreen(HyperScreen):
         rows = []
         for name, res in sorted(items.items()):
             st, _ = self.status.get((self.KIND, name), ("-", ""))
-            rows.append((name, [name, st, *[self.cell(res, col) for col in self.COLUMNS]]))
-        cols = ("name", "status", *self.COLUMNS)
+            rows.append((name, [name, st, *[self.cell(res, col) for col in self.columns()]]))
+        cols = ("name", "status", *self.columns())
         widths = {c: min(MAX_WIDTH, max([len(c)] + [len(str(r[1][i])) for r in rows]))
                   for i, c in enumerate(cols)}
         self._columns(widths)

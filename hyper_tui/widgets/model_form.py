@@ -91,7 +91,7 @@ def field_specs(cls: type[BaseModel], *, exclude: tuple[str, ...] = (),
             continue
         extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
         kinds = tuple(extra.get("kinds", ()))
-        if host_kind and kinds and host_kind not in kinds:
+        if host_kind and not applies_to(cls, name, host_kind):
             continue
         inner, optional = _unwrap(info.annotation)
         kind, opts = _field_kind(inner)
@@ -106,6 +106,14 @@ def field_specs(cls: type[BaseModel], *, exclude: tuple[str, ...] = (),
             kind=kind, choices=opts, optional=optional, required=info.is_required(),
             default=default, kinds=kinds))
     return out
+
+
+def applies_to(cls: type[BaseModel], name: str, host_kind: str) -> bool:
+    """Whether field ``name`` of ``cls`` means something on a host of ``host_kind``."""
+    info = cls.model_fields.get(name)
+    extra = info.json_schema_extra if info is not None and isinstance(info.json_schema_extra, dict) else {}
+    kinds = extra.get("kinds")
+    return not kinds or host_kind in kinds
 
 
 def hidden_fields(cls: type[BaseModel], specs: list[FieldSpec], exclude: tuple[str, ...] = ()) -> list[str]:
