@@ -114,6 +114,7 @@ def palette_commands(app: HyperApp) -> list[tuple[str, str, Callable[[], Any]]]:
     for name in app.hyper_themes():
         out.append((f"Theme: {name}", "switch the theme (remembered)", partial(app.set_theme, name)))
     out.append(("Toggle dark / light theme", "t", app.action_toggle_theme))
+    out.append(("Fold or unfold the sidebar", "ctrl+b", app.action_toggle_sidebar))
     out.append(("Help: keys", "?", app.action_help))
     out.append(("Quit", "q", app.exit))
     return out
