@@ -99,31 +99,39 @@ def served(tmp_path_factory) -> Iterator[Served]:
         subprocess.run([BIN / "qsub", "-N", name, "--hold", "-c", "sleep 1"], env=env, check=True,
                        capture_output=True, timeout=60)
     port = _free_port()
+    log = open(home.parent / "serve.log", "w+")  # a file, never a pipe that fills up
     proc = subprocess.Popen([BIN / "hyper-tui", "serve", "--port", str(port)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            stdout=log, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}"
-    end = time.monotonic() + 30
-    while _get(url + "/") != 403:
-        if proc.poll() is not None or time.monotonic() > end:
-            proc.kill()
-            pytest.fail(f"hyper-tui serve did not start: {proc.stdout.read()}")
-        time.sleep(0.1)
-    yield Served(url, home, proc)
-    proc.terminate()
     try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+        end = time.monotonic() + 30
+        while _get(url + "/") != 403:
+            if proc.poll() is not None or time.monotonic() > end:
+                proc.kill()
+                log.seek(0)
+                pytest.fail(f"hyper-tui serve did not start: {log.read()}")
+            time.sleep(0.1)
+        yield Served(url, home, proc)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+        _stop_daemon(home)
+
+
+def _stop_daemon(home: Path) -> None:
+    """The daemon the first qsub started in ``home``."""
     from hyper_tui.local.daemon_control import stop_daemon
 
-    os.environ["HYPER_HOME"], old = str(home), os.environ.get("HYPER_HOME")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("HYPER_HOME", str(home))
     try:
         stop_daemon("local", timeout=15)
     finally:
-        if old is None:
-            os.environ.pop("HYPER_HOME", None)
-        else:
-            os.environ["HYPER_HOME"] = old
+        mp.undo()
 
 
 def test_token_required_on_every_route(served: Served) -> None:
