@@ -249,3 +249,12 @@ async def test_an_empty_screen_says_what_to_do(live_home) -> None:
         await settle(pilot, until=lambda: getattr(app.screen, "cfg", None) is not None)
         title = str(app.screen.query_one("#resource-title").render())
         assert "none yet: press a to add an image" in title
+
+
+@pytest.mark.parametrize("start", ["jobs", "queues", "deployments"])
+async def test_the_footer_packs_its_keys_at_80_columns(snap_home, start: str) -> None:
+    app = _app(start)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _open(pilot, [])
+        text = str(app.screen.query_one(KeyFooter).render()).rstrip()
+        assert len(text) <= 80 and text.endswith("Commands"), f"cut: {text!r}"
