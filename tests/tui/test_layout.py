@@ -31,6 +31,9 @@ MODALS = {
     "submit": ("jobs", ["s"], ["Cancel", "Submit"]),
     "job_details": ("jobs", ["enter"], ["Close"]),
     "resource_details": ("queues", ["enter"], ["Close"]),
+    "create_host": ("hosts", ["a"], ["Next", "Save"]),
+    "import_host": ("hosts", ["i"], ["Next", "Save"]),
+    "delete_host": ("hosts", ["d"], ["Close", "Yes"]),
 }
 
 
