@@ -114,6 +114,7 @@ def palette_commands(app: HyperApp) -> list[tuple[str, str, Callable[[], Any]]]:
     for name in app.hyper_themes():
         out.append((f"Theme: {name}", "switch the theme (remembered)", partial(app.set_theme, name)))
     out.append(("Toggle dark / light theme", "t", app.action_toggle_theme))
+    out.append(("Fold or unfold the sidebar", "ctrl+b", app.action_toggle_sidebar))
     out.append(("Help: keys", "?", app.action_help))
     out.append(("Quit", "q", app.exit))
     return out
@@ -163,9 +164,18 @@ class HyperApp(App):
         *[Binding(s.key, f"switch_mode('{s.mode}')", s.label, show=False) for s in SECTIONS],
         Binding("question_mark", "help", "Help", key_display="?"),
         Binding("t", "toggle_theme", "Theme"),
+        Binding("ctrl+b", "toggle_sidebar", "Sidebar", show=False),
         Binding("ctrl+p", "command_palette", "Commands", show=False),
         Binding("q", "quit", "Quit"),
     ]
+    # Screen classes for the layout (app.tcss): below 100 columns the sidebar folds away.
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (32, "-tall")]
+
+    def action_toggle_sidebar(self) -> None:
+        from hyper_tui.widgets.nav_bar import toggle_sidebar
+
+        toggle_sidebar(self)
 
     # (host name, kind, status dict, error) shown by every header
     host_state: reactive[tuple[Any, ...]] = reactive((None, None, None, None))

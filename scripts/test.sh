@@ -14,6 +14,16 @@ fi
 # future setuptools drop that transitional mode, the default editable install still works.
 .venv/bin/python -m pip install -q -e '.[dev]' --config-settings editable_mode=compat 2>/dev/null \
   || .venv/bin/python -m pip install -q -e '.[dev]'
+# The browser test (tests/browser) drives `hyper-tui serve` in the Debian package's Chromium
+# with playwright-core from npm (no browser download).
+if [ ! -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    echo "scripts/test.sh: /usr/bin/chromium is missing: apt-get install -y chromium (the browser test fails without it in CI)" >&2
+  fi
+fi
+(cd tests/browser && npm ci --no-audit --no-fund --silent)
 .venv/bin/ruff check .
 # Two workers for most of the suite; the fault-injection suite runs alone (it kills processes
 # and times recoveries) and prints one RELIABILITY line per scenario.

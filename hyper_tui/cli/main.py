@@ -1,7 +1,8 @@
-"""``hyper-tui`` / ``hyper``: one command grammar for the CLI, ``--script`` and the TUI.
+"""hyper-tui (or hyper): one command grammar for the CLI, --script and the full-screen app.
 
     hyper-tui                         open the full-screen app on the selected host
     hyper-tui GROUP COMMAND [opts]    hosts, regions, clusters, queues, images, definitions
+    hyper-tui serve                   the same app in a web browser (127.0.0.1:8000)
     hyper-tui --script FILE|-         the same commands (and qsub/qstat/qdel/qlog), one per line
 """
 
@@ -83,11 +84,13 @@ def build_parser() -> Parser:
     p.add_argument("--theme", help="TUI theme (see themes/); remembered")
     sub = p.add_subparsers(dest="group", metavar="GROUP", parser_class=Parser)
 
+    from hyper_tui import serve
     from hyper_tui.cli import engine_cmd, hosts_cmd, resources
 
     hosts_cmd.register(sub, Parser)
     resources.register(sub, Parser)
     engine_cmd.register(sub, Parser)
+    serve.register(sub, Parser)
     return p
 
 

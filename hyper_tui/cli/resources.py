@@ -109,6 +109,9 @@ def add_field_options(p: argparse.ArgumentParser, kind: str, *, skip: tuple[str,
             help_text += f" Default: {shown}."
         elif info.is_required():
             help_text += " Required."
+        kinds = (info.json_schema_extra or {}).get("kinds")  # type: ignore[union-attr]
+        if kinds:
+            help_text += f" ({' and '.join(kinds)} hosts only)"
         if (kind, name) in PAIR_FIELDS:
             p.add_argument(*flags, dest=name, nargs=2, action="append",
                            metavar=("KEY", "VALUE"), help=help_text + " Repeatable.")
@@ -182,8 +185,9 @@ def register(sub: argparse._SubParsersAction, parser_cls: type[argparse.Argument
         cmds = group.add_subparsers(dest="command", metavar="COMMAND", parser_class=parser_cls)
         cmds.required = True
 
-        add = cmds.add_parser(f"add-{one}", aliases=["add", "create"], help=f"add a {one}",
-                              description=f"Add a {one}. Values not given take their defaults.")
+        a = "an" if one[0] in "aeiou" else "a"  # an image, a queue
+        add = cmds.add_parser(f"add-{one}", aliases=["add", "create"], help=f"add {a} {one}",
+                              description=f"Add {a} {one}. Values not given take their defaults.")
         add_field_options(add, kind)
         if kind == "regions":
             _region_extras(add)

@@ -300,7 +300,7 @@ class JobsScreen(HyperScreen):
         shown = ", ".join(targets[:8]) + (f" and {len(targets) - 8} more" if len(targets) > 8 else "")
         self.app.push_screen(
             ConfirmModal(f"Cancel {len(targets)} jobs", f"Cancel jobs {shown}?\n"
-                         "Queued jobs stop at once; running jobs are killed.", yes="Cancel jobs"),
+                         "Queued jobs stop at once; running jobs are killed.", yes=f"Cancel {len(targets)} jobs"),
             lambda ok: ok and self.cancel(targets))
 
     @work(thread=True, exclusive=True, group="jobs-cancel", exit_on_error=False)
