@@ -92,8 +92,8 @@ def browser_first_paint(runs: int) -> tuple[list[float], list[float]] | str:
     browser_dir = ROOT / "tests" / "browser"
     if not Path("/usr/bin/chromium").exists() or not (browser_dir / "node_modules").is_dir():
         return "skipped: needs /usr/bin/chromium and npm ci in tests/browser"
-    from hyper_tui.client import LocalHostClient
     from hyper_tui.core.jobs import Submission
+    from hyper_tui.local.client import LocalHostClient
 
     client = LocalHostClient("local", start_daemon=False)
     client.submit([Submission(queue="default", definition="default", name="paint-bench", command="true",

@@ -216,7 +216,7 @@ async def test_update_on_a_local_host_keeps_the_hidden_fields(snap_home, tmp_pat
 
 
 async def test_submit_enter_submits_and_ctrl_s_is_shown(live_home) -> None:
-    from hyper_tui.client import client_for
+    from hyper_tui.hosts.registry import client_for
 
     app = make_app(start="jobs", live=False, remember=False)
     async with app.run_test(size=(80, 24)) as pilot:
