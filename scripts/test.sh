@@ -24,6 +24,7 @@ if [ ! -x /usr/bin/chromium ]; then
   fi
 fi
 (cd tests/browser && npm ci --no-audit --no-fund --silent)
+export HYPER_REQUIRE_BROWSER=1  # installed above: the browser test must run, not skip
 .venv/bin/ruff check .
 # Two workers for most of the suite; the fault-injection suite runs alone (it kills processes
 # and times recoveries) and prints one RELIABILITY line per scenario.
