@@ -189,7 +189,7 @@ def _safe(name: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)[:64] or "_"
 
 
-def _children_of(pid: int) -> set[int]:
+def children_of(pid: int) -> set[int]:
     out: set[int] = set()
     try:
         tasks = os.listdir(f"/proc/{pid}/task")
@@ -204,19 +204,19 @@ def _children_of(pid: int) -> set[int]:
     return out
 
 
-def _descendants(roots: set[int]) -> set[int]:
+def descendants(roots: set[int]) -> set[int]:
     found: set[int] = set()
     todo = list(roots)
     while todo:
         p = todo.pop()
-        for c in _children_of(p):
+        for c in children_of(p):
             if c not in found:
                 found.add(c)
                 todo.append(c)
     return found
 
 
-def _zombie(pid: int) -> bool:
+def is_zombie(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/stat", "rb") as fh:
             return fh.read().rsplit(b")", 1)[1].split()[0] == b"Z"
@@ -324,7 +324,7 @@ class Sandbox:
     def create(cls, job_key: str, limits: Limits, *, scope: str | None = None) -> Sandbox:
         plan = _plan()
         sb = cls(key=str(job_key), limits=limits, mechanism=plan.mechanism)
-        sb._before = _children_of(os.getpid())
+        sb._before = children_of(os.getpid())
         scope_dir = f"hyper-tui-{_safe(scope or str(os.getpid()))}"
         job_dir = f"job-{_safe(str(job_key))}"
         if plan.mechanism in (MECH_V1, MECH_V2):
@@ -468,14 +468,14 @@ class Sandbox:
             found: set[int] = set()
             for d in self.dirs.values():
                 found |= _procs_in(d)
-            return {p for p in found if not _zombie(p)}
-        return {p for p in self._fallback_targets() if not _zombie(p)}
+            return {p for p in found if not is_zombie(p)}
+        return {p for p in self._fallback_targets() if not is_zombie(p)}
 
     def _fallback_targets(self) -> set[int]:
-        roots = {p for p in _children_of(os.getpid()) if p not in self._before}
+        roots = {p for p in children_of(os.getpid()) if p not in self._before}
         if self.pid is not None:
             roots.add(self.pid)
-        return roots | _descendants(roots)
+        return roots | descendants(roots)
 
     def kill_all(self) -> int:
         """SIGKILL every process of the job, whatever it did to its session, group or
@@ -490,7 +490,7 @@ class Sandbox:
         end = time.monotonic() + KILL_WAIT_S
         while True:
             targets = self._fallback_targets()
-            live = {p for p in targets if not _zombie(p)}
+            live = {p for p in targets if not is_zombie(p)}
             for p in live:
                 _kill(p)
                 with contextlib.suppress(OSError):
