@@ -259,12 +259,18 @@ class Agent:
             return list(c.argv or ["true"]), None
         text = substitute(c.command, c.params or {})
         args = list(c.argv or [])
-        if text.startswith("#!"):
+        if text.startswith("#!") or c.params:
+            # A script, or a command with parameters substituted (``-p`` values may be
+            # secrets, and argv is visible to every user in ``ps``): run from a 0700 file.
             fd, path = tempfile.mkstemp(prefix=f"hyper-{c.key}-", suffix=".job", dir=self.scratch)
             with os.fdopen(fd, "w") as fh:
                 fh.write(text)
             os.chmod(path, 0o700)
-            return [path, *args], path
+            if text.startswith("#!"):
+                return [path, *args], path
+            # ``$0`` stays the job's name and ``$@`` its arguments, as with ``sh -c``.
+            return ["/bin/sh", "-c", '__hyper_script=$1; shift; . "$__hyper_script"', c.name,
+                    path, *args], path
         return ["/bin/sh", "-c", text, c.name, *args], None
 
     def _resolve(self, argv: list[str], c: Claim) -> list[str]:

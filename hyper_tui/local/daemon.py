@@ -27,9 +27,9 @@ from pathlib import Path
 from hyper_tui import paths, scheduling
 from hyper_tui.agent import containment
 from hyper_tui.agent.transports.local import log_path, pgid_file
-from hyper_tui.errors import UnavailableError
+from hyper_tui.errors import EXIT_UNAVAILABLE, HyperError, UnavailableError
 from hyper_tui.local import procs
-from hyper_tui.local.store import Store, unwritable
+from hyper_tui.local.store import Store, clear_damaged, mark_damaged, unwritable
 
 LOOP_S = 0.1          # at most ten scheduling passes a second
 WAKE_S = 0.02         # how often the store is polled for news
@@ -37,6 +37,7 @@ IDLE_STEP_S = 1.0     # a pass at least this often (leases, dependencies, metric
 METRICS_EVERY_S = 2.0
 PURGE_EVERY_S = 3600.0
 MAX_SPAWN_PER_LOOP = 8
+INTEGRITY_EVERY_S = 60.0    # PRAGMA quick_check this often (the WAL is checked every pass)
 PAUSE_S = 3.0               # a pass later than this after the last one: the daemon was paused
 OLD_WORKER_GRACE_S = 10.0   # a previous daemon's worker asked to stop: SIGKILL after this
 WORKER_ENV_KEYS = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "TZ", "TMPDIR", "SHELL",
@@ -77,6 +78,7 @@ class Daemon:
         self.child_idents: dict[str, procs.Identity] = {}  # wid -> identity of our child
         self.idents: dict[str, procs.Identity] = {}        # wid -> identity of other workers
         self.stopping_old: dict[str, float] = {}           # previous daemon's worker -> SIGKILL at
+        self.last_integrity = 0.0
 
     # ---- config from the store (the CLI applies the YAML there) -------------------------
 
@@ -160,6 +162,8 @@ class Daemon:
     def step(self) -> bool:
         """One scheduling pass; True while there is anything to do (jobs or workers)."""
         self.reap()
+        if self._store_damaged():
+            return True
         self._adopt_and_expire()
         self.release_dependents()
         self.scale()
@@ -269,6 +273,26 @@ class Daemon:
                     self.stopping_old.pop(wid)
                     self.lost_worker(wid, f"worker {wid} of a previous daemon did not stop in time")
             time.sleep(0.05)
+
+    def _store_damaged(self, *, full: bool = False) -> bool:
+        """Check the store (its WAL every pass, ``PRAGMA quick_check`` at start and every
+        INTEGRITY_EVERY_S). A damaged store is marked (``store.damaged``: qsub refuses, hosts
+        status says why) and this daemon stops: its workers are stopped, nothing more runs."""
+        now = time.monotonic()
+        if not full and now - self.last_integrity < INTEGRITY_EVERY_S:
+            if not (self.store.wal and self.store._wal_seen
+                    and not os.path.exists(self.store.file + "-wal")):
+                return False
+        self.last_integrity = now
+        why = self.store.damage()
+        if why is None:
+            return False
+        with contextlib.suppress(OSError):
+            mark_damaged(str(self.data_dir), why)
+        _log(f"the store is damaged ({why}): accepting no work and stopping; restore or repair "
+             f"{self.store.file}, then start the host again")
+        self.stopping = True
+        return True
 
     def _note_pause(self, lease: float) -> None:
         """Notice a pause of this daemon (monotonic and wall clock against the last pass): every
@@ -724,16 +748,27 @@ def run_daemon(host: str) -> int:
         _log(f"a daemon for host {host} is already running")
         with contextlib.suppress(OSError):
             marker = paths.host_data_dir(host) / "daemon.starting"
-            if marker.read_text().strip() == str(os.getpid()):
+            starting = procs.read_identity(marker)
+            if starting is not None and starting.pid == os.getpid():
                 marker.unlink()
         return 0
     me = procs.identity()
     paths.atomic_write_text(pid_file(host), f"{me.line() if me else os.getpid()}\n")
     with contextlib.suppress(OSError):
         (paths.host_data_dir(host) / "daemon.starting").unlink()
-    _log(f"daemon for host {host} started (pid {os.getpid()})")
+    _log(f"daemon for host {host} started (pid {os.getpid()}, containment: "
+         f"{containment.mechanism()})")
     try:
-        Daemon(host).run()
+        try:
+            daemon = Daemon(host)
+        except HyperError as err:  # another user's state folder, an unreadable store
+            _log(f"cannot start: {err}")
+            return err.exit_code
+        if daemon._store_damaged(full=True):
+            daemon.store.close()
+            return EXIT_UNAVAILABLE
+        clear_damaged(str(daemon.data_dir))  # checked healthy: accept work again
+        daemon.run()
     finally:
         with contextlib.suppress(OSError):
             pid_file(host).unlink()

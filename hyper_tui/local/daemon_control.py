@@ -160,9 +160,14 @@ def _lock_held(host: str) -> bool:
 
 
 def daemon_status(host: str) -> dict:
+    """The daemon's state for ``hosts status`` and the TUI: running or stopped, its pid, its
+    log, and ``store_damaged`` (why, or None) when it found the store broken and stopped."""
+    from hyper_tui.local.store import damaged_reason
+
     pid = daemon_pid(host)
     return {"daemon": "running" if pid else "stopped", "pid": pid,
-            "log": str(paths.host_data_dir(host) / "daemon.log")}
+            "log": str(paths.host_data_dir(host) / "daemon.log"),
+            "store_damaged": damaged_reason(paths.host_data_root(host))}
 
 
 def run_foreground(host: str) -> int:
