@@ -129,6 +129,7 @@ def ensure_private_dir(path: str | os.PathLike[str]) -> str | os.PathLike[str]:
     the umask's 0755), and make ``path`` 0700: a host's state is the user's alone. Returns
     ``path`` as given."""
     target = os.fspath(path)
+    check_chain(target)  # never create in (nor chmod) another user's folder
     missing = []
     p = target
     while not os.path.exists(p):
@@ -215,8 +216,33 @@ def check_private(*folders: str, roots: bool = True) -> None:
     for path in first + folders:
         why = unsafe_reason(path)
         if why:
-            from hyper_tui.errors import UnsafeStateError
+            _raise_unsafe(why)
 
-            raise UnsafeStateError(f"{why}: refusing to use it (its jobs would run as you)",
-                                   fix="use a folder of your own (HYPER_HOME), or chown it to "
-                                       "yourself and chmod go-w it")
+
+def _raise_unsafe(why: str) -> None:
+    from hyper_tui.errors import UnsafeStateError
+
+    raise UnsafeStateError(f"{why}: refusing to use it (its jobs would run as you)",
+                           fix="use a folder of your own (HYPER_HOME), or chown it to "
+                               "yourself and chmod go-w it")
+
+
+def check_chain(target: str) -> None:
+    """Refuse ``target`` if it, or any existing folder between it and the state root holding
+    it (``HYPER_HOME``, the config or the data folder), is another user's or writable by
+    others. Outside those roots only ``target`` itself is checked."""
+    home = _home()
+    roots = [r for r in ((home,) if home else ()) + (config_root(), data_root())
+             if target == r or target.startswith(r + os.sep)]
+    top = min(roots, key=len) if roots else target
+    p = target
+    while True:
+        why = unsafe_reason(p)
+        if why:
+            _raise_unsafe(why)
+        if p == top or len(p) <= len(top):
+            return
+        parent = os.path.dirname(p)
+        if parent == p:
+            return
+        p = parent
