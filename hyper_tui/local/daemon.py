@@ -740,6 +740,16 @@ def lock_file(host: str) -> Path:
 
 
 def run_daemon(host: str) -> int:
+    """Run the host's daemon (one per host: a lock); the exit code. State another user owns or
+    can write, or an unreadable store, is refused with one line in the log (exit 6)."""
+    try:
+        return _run_daemon(host)
+    except HyperError as err:
+        _log(f"daemon for host {host} cannot start: {err}")
+        return err.exit_code
+
+
+def _run_daemon(host: str) -> int:
     paths.ensure_private_dir(paths.host_data_dir(host))
     lock_fd = os.open(lock_file(host), os.O_RDWR | os.O_CREAT, 0o600)
     try:
@@ -759,11 +769,7 @@ def run_daemon(host: str) -> int:
     _log(f"daemon for host {host} started (pid {os.getpid()}, containment: "
          f"{containment.mechanism()})")
     try:
-        try:
-            daemon = Daemon(host)
-        except HyperError as err:  # another user's state folder, an unreadable store
-            _log(f"cannot start: {err}")
-            return err.exit_code
+        daemon = Daemon(host)
         if daemon._store_damaged(full=True):
             daemon.store.close()
             return EXIT_UNAVAILABLE
