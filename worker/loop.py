@@ -259,19 +259,18 @@ class Agent:
             return list(c.argv or ["true"]), None
         text = substitute(c.command, c.params or {})
         args = list(c.argv or [])
-        if text.startswith("#!") or c.params:
-            # A script, or a command with parameters substituted (``-p`` values may be
-            # secrets, and argv is visible to every user in ``ps``): run from a 0700 file.
-            fd, path = tempfile.mkstemp(prefix=f"hyper-{c.key}-", suffix=".job", dir=self.scratch)
-            with os.fdopen(fd, "w") as fh:
-                fh.write(text)
-            os.chmod(path, 0o700)
-            if text.startswith("#!"):
-                return [path, *args], path
-            # ``$0`` stays the job's name and ``$@`` its arguments, as with ``sh -c``.
-            return ["/bin/sh", "-c", '__hyper_script=$1; shift; . "$__hyper_script"', c.name,
-                    path, *args], path
-        return ["/bin/sh", "-c", text, c.name, *args], None
+        # Never in argv (``ps`` shows it to every local user): the text may hold ``-p`` values
+        # (qsub substitutes them into it), and those may be secrets. It runs from a 0700 file
+        # in the scratch folder instead, removed when the job ends.
+        fd, path = tempfile.mkstemp(prefix=f"hyper-{c.key}-", suffix=".job", dir=self.scratch)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        os.chmod(path, 0o700)
+        if text.startswith("#!"):
+            return [path, *args], path
+        # ``$0`` stays the job's name and ``$@`` its arguments, as with ``sh -c``.
+        return ["/bin/sh", "-c", '__hyper_script=$1; shift; . "$__hyper_script"', c.name, path,
+                *args], path
 
     def _resolve(self, argv: list[str], c: Claim) -> list[str]:
         """argv with its program resolved along the job's PATH once (cached), so the child
