@@ -313,7 +313,8 @@ class Sandbox:
     limits: Limits
     mechanism: str
     dirs: dict[str, str] = field(default_factory=dict)        # controller -> the job's cgroup
-    notes: list[str] = field(default_factory=list)            # one line each for the SYSTEM log
+    notes: list[str] = field(default_factory=list)       # for this job's SYSTEM log, every job
+    unenforced: list[str] = field(default_factory=list)  # limits not enforced: once per definition
     rlimits: list[tuple[int, int, int]] = field(default_factory=list)
     cpus: list[int] | None = None
     pid: int | None = None
@@ -380,12 +381,12 @@ class Sandbox:
         for u in lim.ulimits:
             res = getattr(resource, RLIMITS.get(u.name, ""), None)
             if res is None:
-                self.notes.append(f"ulimit {u.name} is not known on this machine; not applied")
+                self.unenforced.append(f"ulimit {u.name} is not known on this machine; not applied")
                 continue
             soft, hard = u.soft, u.hard
             cur_hard = resource.getrlimit(res)[1]
             if not am_root and cur_hard != resource.RLIM_INFINITY and hard > cur_hard:
-                self.notes.append(f"ulimit {u.name}: hard limit {hard} is above this worker's "
+                self.unenforced.append(f"ulimit {u.name}: hard limit {hard} is above this worker's "
                                   f"{cur_hard}; {cur_hard} applied")
                 hard = cur_hard
                 soft = min(soft, hard)
@@ -397,7 +398,7 @@ class Sandbox:
             if pids_max and _write(pids_max, str(nproc)):
                 pass  # a per-job count that also holds for root, and for a job's own threads
             elif am_root:
-                self.notes.append(f"ulimit nproc {nproc} is not enforced: jobs run as root and no "
+                self.unenforced.append(f"ulimit nproc {nproc} is not enforced: jobs run as root and no "
                                   "pids cgroup is available")
         if lim.memory_mib:
             limit = lim.memory_mib * 1048576
@@ -424,9 +425,9 @@ class Sandbox:
                 n = len(os.sched_getaffinity(0))
             except (AttributeError, OSError):
                 n = 0
-                self.notes.append(f"vcpus {lim.vcpus}: this machine cannot pin jobs to CPUs")
+                self.unenforced.append(f"vcpus {lim.vcpus}: this machine cannot pin jobs to CPUs")
             if n and lim.vcpus > n:
-                self.notes.append(f"vcpus {lim.vcpus}: this worker may use only {n} CPU(s); not "
+                self.unenforced.append(f"vcpus {lim.vcpus}: this worker may use only {n} CPU(s); not "
                                   "pinned")
             if self.cpus is not None:
                 f = self._file("cpuset", "cpuset.cpus")

@@ -312,7 +312,8 @@ class Agent:
         sandbox = Sandbox.create(c.key, Limits.from_spec(
             {"ulimits": c.ulimits, "memory_mib": c.memory_mib, "vcpus": c.vcpus}),
             scope=self.t.worker_id)
-        log.extend((started, "SYSTEM", note) for note in first_report(c.definition, sandbox.notes))
+        log.extend((started, "SYSTEM", note)
+                   for note in sandbox.notes + first_report(c.definition, sandbox.unenforced))
         try:
             proc = subprocess.Popen(self._resolve(argv, c), stdin=self._devnull, stdout=out, stderr=out,
                                     cwd=cwd, env=self.job_env(c), start_new_session=True,
