@@ -19,6 +19,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -38,7 +39,8 @@ METRICS_EVERY_S = 2.0
 PURGE_EVERY_S = 3600.0
 MAX_SPAWN_PER_LOOP = 8
 INTEGRITY_EVERY_S = 60.0    # PRAGMA quick_check this often (the WAL is checked every pass)
-PAUSE_S = 3.0               # a pass later than this after the last one: the daemon was paused
+PAUSE_S = 2.0               # a tick of the pause watch this late: the daemon was paused
+PAUSE_TICK_S = 0.25
 OLD_WORKER_GRACE_S = 10.0   # a previous daemon's worker asked to stop: SIGKILL after this
 WORKER_ENV_KEYS = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "TZ", "TMPDIR", "SHELL",
                    "PYTHONPATH", "VIRTUAL_ENV")
@@ -72,8 +74,8 @@ class Daemon:
         self.unwritable_at = 0.0  # last time the store was full or read-only
         self.settings = self._host_settings()
         # Liveness (see _adopt_and_expire)
-        self.last_pass: tuple[float, float] | None = None   # (monotonic, wall) of the last pass
         self.resumed_at = 0.0                # wall time this daemon last resumed from a pause
+        self._resume_seen = 0.0
         self.stopped_since: dict[int, float] = {}          # child pid -> first seen stopped
         self.child_idents: dict[str, procs.Identity] = {}  # wid -> identity of our child
         self.idents: dict[str, procs.Identity] = {}        # wid -> identity of other workers
@@ -106,6 +108,7 @@ class Daemon:
 
     def run(self) -> None:
         _become_subreaper()
+        threading.Thread(target=self._watch_pauses, name="pause-watch", daemon=True).start()
         signal.signal(signal.SIGTERM, self._on_term)
         signal.signal(signal.SIGINT, self._on_term)
         self._adopt_and_expire(startup=True)
@@ -295,16 +298,26 @@ class Daemon:
         return True
 
     def _note_pause(self, lease: float) -> None:
-        """Notice a pause of this daemon (monotonic and wall clock against the last pass): every
-        lease then starts again from now, before anyone is judged."""
+        """After a pause of this daemon (seen by ``_watch_pauses``), children seen stopped
+        during it start their count again: the whole machine may have been stopped."""
+        if self.resumed_at != self._resume_seen:
+            self._resume_seen = self.resumed_at
+            self.stopped_since.clear()
+
+    def _watch_pauses(self) -> None:
+        """A thread ticking every PAUSE_TICK_S: a tick late by more than PAUSE_S (monotonic or
+        wall clock: a SIGSTOP stops both for us, a suspended machine only the monotonic one)
+        means this process did not run; every lease then starts again from the resume. A
+        slow pass of the loop (a store busy for seconds) does not stop this thread."""
         mono, wall = time.monotonic(), time.time()
-        if self.last_pass:
-            gap = max(mono - self.last_pass[0], wall - self.last_pass[1])
-            if gap > max(PAUSE_S, lease / 3):
-                self.resumed_at = wall
-                self.stopped_since.clear()
+        while not self.stopping:
+            time.sleep(PAUSE_TICK_S)
+            m, w = time.monotonic(), time.time()
+            gap = max(m - mono, w - wall) - PAUSE_TICK_S
+            if gap > PAUSE_S:
+                self.resumed_at = w
                 _log(f"the daemon did not run for {gap:.1f}s (paused?); every lease extended by it")
-        self.last_pass = (mono, wall)
+            mono, wall = m, w
 
     def _stopped_for(self, pid: int) -> float:
         """How long (by this daemon's clock) child ``pid`` has been seen stopped, else 0."""
@@ -762,6 +775,12 @@ def _run_daemon(host: str) -> int:
             if starting is not None and starting.pid == os.getpid():
                 marker.unlink()
         return 0
+    # A stop may come as soon as the pid file exists, before the loop handles signals: it is
+    # kept, so that the previous daemon's workers are still stopped (SIGTERM's default would
+    # end this process there and then, leaving them running).
+    early: list[int] = []
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda signum, frame: early.append(signum))
     me = procs.identity()
     paths.atomic_write_text(pid_file(host), f"{me.line() if me else os.getpid()}\n")
     with contextlib.suppress(OSError):
@@ -774,6 +793,9 @@ def _run_daemon(host: str) -> int:
             daemon.store.close()
             return EXIT_UNAVAILABLE
         clear_damaged(str(daemon.data_dir))  # checked healthy: accept work again
+        signal.signal(signal.SIGTERM, daemon._on_term)
+        signal.signal(signal.SIGINT, daemon._on_term)
+        daemon.stopping = bool(early)
         daemon.run()
     finally:
         with contextlib.suppress(OSError):
