@@ -161,13 +161,19 @@ def _lock_held(host: str) -> bool:
 
 def daemon_status(host: str) -> dict:
     """The daemon's state for ``hosts status`` and the TUI: running or stopped, its pid, its
-    log, and ``store_damaged`` (why, or None) when it found the store broken and stopped."""
+    log, how this machine contains jobs, and ``store_damaged`` (why) when the daemon found the
+    store broken and stopped accepting work."""
+    from hyper_tui.agent.containment import mechanism
     from hyper_tui.local.store import damaged_reason
 
     pid = daemon_pid(host)
-    return {"daemon": "running" if pid else "stopped", "pid": pid,
-            "log": str(paths.host_data_dir(host) / "daemon.log"),
-            "store_damaged": damaged_reason(paths.host_data_root(host))}
+    info: dict = {"daemon": "running" if pid else "stopped", "pid": pid,
+                  "log": str(paths.host_data_dir(host) / "daemon.log"),
+                  "containment": mechanism()}
+    damaged = damaged_reason(paths.host_data_root(host))
+    if damaged:
+        info["store_damaged"] = damaged
+    return info
 
 
 def run_foreground(host: str) -> int:

@@ -84,7 +84,7 @@ def test_a_store_with_a_garbage_page_accepts_nothing(home):
         ensure_daemon(h.name, wait=True, timeout=15)
     except Exception:
         pass  # it may exit before its pid file is seen
-    wait_until(lambda: daemon_status(h.name)["store_damaged"], timeout=30,
+    wait_until(lambda: daemon_status(h.name).get("store_damaged"), timeout=30,
                what="the daemon to mark the store damaged")
     status = daemon_status(h.name)
     r = _qsub_cli("--", "true")
@@ -105,7 +105,7 @@ def test_the_wal_deleted_under_the_daemon_loses_no_acknowledged_job(home):
         ids.append(int(out.strip()))
     wait_all_final(h, 5, timeout=60)
     os.unlink(str(h.store_path) + "-wal")
-    wait_until(lambda: daemon_status(h.name)["store_damaged"], timeout=30,
+    wait_until(lambda: daemon_status(h.name).get("store_damaged"), timeout=30,
                what="the daemon to notice the WAL is gone")
     acked, refused = 0, 0
     for _ in range(20):
