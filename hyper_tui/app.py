@@ -25,8 +25,8 @@ from textual.theme import Theme
 from textual.worker import Worker, WorkerState
 
 from hyper_tui.messages import HostConnected, HostStatus
+from hyper_tui.sections import SECTIONS
 from hyper_tui.ui_settings import UiSettings
-from hyper_tui.widgets.nav_bar import SECTIONS
 
 THEMES_DIR = Path(__file__).resolve().parent.parent / "themes"            # a source checkout
 INSTALLED_THEMES_DIR = Path(sys.prefix) / "share" / "hyper-tui" / "themes"  # pip install .
@@ -102,24 +102,28 @@ def describe_error(err: BaseException) -> str:
 # Command palette
 
 
+def palette_commands(app: HyperApp) -> list[tuple[str, str, Callable[[], Any]]]:
+    """Every action of the app, for the command palette: go to a section, each section's
+    screen actions (from the sections registry), themes, help, quit."""
+    out: list[tuple[str, str, Callable[[], Any]]] = []
+    for s in SECTIONS:
+        out.append((f"Go to {s.label}", f"{s.key}: {s.description}", partial(app.switch_mode, s.mode)))
+    for s in SECTIONS:
+        for a in s.actions:
+            out.append((f"{s.label}: {a.title}", a.key, partial(app.run_on_screen, s.mode, a.name)))
+    for name in app.hyper_themes():
+        out.append((f"Theme: {name}", "switch the theme (remembered)", partial(app.set_theme, name)))
+    out.append(("Toggle dark / light theme", "t", app.action_toggle_theme))
+    out.append(("Help: keys", "?", app.action_help))
+    out.append(("Quit", "q", app.exit))
+    return out
+
+
 class HyperCommands(Provider):
     """Every action of the app: go to a section, the current screen's actions, themes."""
 
     def _commands(self) -> list[tuple[str, str, Callable[[], Any]]]:
-        app: HyperApp = self.app  # type: ignore[assignment]
-        out: list[tuple[str, str, Callable[[], Any]]] = []
-        for s in SECTIONS:
-            out.append((f"Go to {s.label}", f"{s.key}: {s.description}",
-                        partial(app.switch_mode, s.mode)))
-        for mode, action, title, help_text in SCREEN_ACTIONS:
-            label = next(s.label for s in SECTIONS if s.mode == mode)
-            out.append((f"{label}: {title}", help_text, partial(app.run_on_screen, mode, action)))
-        for name in app.hyper_themes():
-            out.append((f"Theme: {name}", "switch the theme (remembered)", partial(app.set_theme, name)))
-        out.append(("Toggle dark / light theme", "t", app.action_toggle_theme))
-        out.append(("Help: keys", "?", app.action_help))
-        out.append(("Quit", "q", app.exit))
-        return out
+        return palette_commands(self.app)  # type: ignore[arg-type]
 
     async def discover(self) -> Hits:
         for title, help_text, callback in self._commands():
@@ -133,49 +137,21 @@ class HyperCommands(Provider):
                 yield Hit(score, matcher.highlight(title), callback, help=help_text)
 
 
-SCREEN_ACTIONS: tuple[tuple[str, str, str, str], ...] = (
-    ("hosts", "create", "create host", "a"),
-    ("hosts", "select", "select host", "enter"),
-    ("hosts", "import", "import an aws deployment", "i"),
-    ("hosts", "delete", "delete host", "d"),
-    *[(kind, verb, f"{verb} {kind[:-1]}", key)
-      for kind in ("regions", "clusters", "queues", "images", "definitions")
-      for verb, key in (("add", "a"), ("update", "u"), ("delete", "d"), ("details", "enter"))],
-    ("jobs", "submit", "submit jobs", "s"),
-    ("jobs", "cancel_jobs", "cancel selected jobs", "x"),
-    ("jobs", "release_jobs", "release held jobs (qrls)", "u"),
-    ("jobs", "logs", "show the log of the job", "l"),
-    ("jobs", "details", "job details", "enter"),
-    ("jobs", "focus_filter", "filter by name", "/"),
-    ("jobs", "sort", "change the sort", "o"),
-    ("deployments", "deploy", "synth and deploy (aws)", "D"),
-    ("deployments", "cancel_deploy", "cancel the deploy", "c"),
-)
-
-
 # --------------------------------------------------------------------------------------------
 # The app
 
 
 def _modes() -> dict[str, Callable[[], Any]]:
-    def lazy(module: str, cls: str) -> Callable[[], Any]:
+    """One mode per section; its screen is imported when first shown."""
+    def lazy(screen: str) -> Callable[[], Any]:
         def make() -> Any:
             import importlib
 
+            module, cls = screen.split(":")
             return getattr(importlib.import_module(f"hyper_tui.screens.{module}"), cls)()
         return make
 
-    return {
-        "hosts": lazy("hosts_screen", "HostsScreen"),
-        "regions": lazy("regions_screen", "RegionsScreen"),
-        "clusters": lazy("clusters_screen", "ClustersScreen"),
-        "queues": lazy("queues_screen", "QueuesScreen"),
-        "images": lazy("images_screen", "ImagesScreen"),
-        "definitions": lazy("definitions_screen", "DefinitionsScreen"),
-        "jobs": lazy("jobs_screen", "JobsScreen"),
-        "dashboard": lazy("dashboard_screen", "DashboardScreen"),
-        "deployments": lazy("deployments_screen", "DeploymentsScreen"),
-    }
+    return {s.mode: lazy(s.screen) for s in SECTIONS}
 
 
 class HyperApp(App):

@@ -118,6 +118,9 @@ class HostSettings(Model):
     lease_seconds: float = field(
         15.0, ge=1, le=3600, help="A worker silent for this long is lost; its job is requeued."
     )
+    log_cap_bytes: int = field(
+        1 << 30, ge=1024, help="Bytes of output kept per job; past it, output is dropped with a note."
+    )
 
 
 class Host(Model):

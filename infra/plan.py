@@ -112,5 +112,6 @@ def image_directory(cfg: HostConfig, image: Image) -> Path:
         path = paths.host_config_file(cfg.host.name).parent / path
     if not (path / "Dockerfile").is_file():
         raise ValidationError(f"images.{image.name}.directory: no Dockerfile in {path}",
-                              fix="point it at a directory with a Dockerfile (see worker/Dockerfile)")
+                              fix="point it at a directory with a Dockerfile that starts FROM the worker base image "
+                                  "(see worker/Dockerfile)")
     return path

@@ -1,7 +1,23 @@
-"""The worker agent: claim -> run each in series -> heartbeat -> report -> exit when idle.
+"""The worker agent: reserve -> start (re-check) -> heartbeat -> report each result -> exit
+when idle.
 
 One loop for local workers, AWS Batch containers and on-premise machines; a Transport hides
 where jobs come from (SQLite locally, SQS + DynamoDB on AWS). Standard library only.
+
+What a job's state promises (docs/ARCHITECTURE.md, "Jobs: what a state promises") is kept
+here, whatever the transport:
+
+* A worker may *reserve* a few jobs ahead (one round trip for several short jobs), but a
+  reserved job stays QUEUED and cancellable. It becomes RUNNING only in ``Transport.start``,
+  which re-checks it right before its process starts: a job cancelled while reserved never
+  starts. A job that turns out long gives the reservations behind it back (``release``), so
+  no job waits behind another one (head-of-line).
+* Each result is recorded as soon as its job ends: alone (``report``), or in the same round
+  trip that starts the next reserved job (``start(next, finished=result)``), never later.
+* A running job's output and SYSTEM records reach the transport at least every
+  ``LOG_FLUSH_S`` (``flush_logs``); a job shorter than that writes them with its result (a
+  silent short job costs no extra write). Output past the transport's ``log_cap`` bytes is
+  dropped with one SYSTEM note.
 
 A job runs as its own process group (session) inside its sandbox (``containment``: a cgroup
 per job where the machine offers one, else its group, descendants and what is re-parented to
@@ -19,6 +35,7 @@ import socket
 import sys
 import tempfile
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -31,12 +48,17 @@ RETRY_MAX_S = 5.0           # longest pause between two tries of an unavailable 
 FINAL_REPORT_S = 60.0       # how long a stopping worker keeps trying to report its results
 CANCEL_POLL_S = 0.25
 METRICS_EVERY_S = 10.0
+LOG_FLUSH_S = 0.25          # a running job's records reach the transport at least this often
+HANDBACK_AFTER_S = 0.1      # a job running this long gives the reservations behind it back
+LOG_CAP_BYTES = 1 << 30     # output kept per job when the transport names no ``log_cap``
+MAX_LINE_BYTES = 1 << 20    # a longer line (no newline yet) is recorded in pieces of this size
 BASE_ENV_KEYS = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "TZ", "TMPDIR", "SHELL")
 
 
 @dataclass
 class Claim:
-    """One attempt of one job, leased to this worker."""
+    """One job reserved by this worker (still QUEUED), and, once ``Transport.start`` said yes,
+    its running attempt ``attempt``."""
 
     job_id: str                  # display id: "42" or "42[7]"
     key: str                     # the transport's own key of the job (row id, item id)
@@ -72,19 +94,42 @@ class Result:
 
 
 class Transport(Protocol):
+    """Where jobs come from and where their states go. Every method is one short round trip
+    to the store (or a few), so that each promise above holds at the moment it is made."""
+
     worker_id: str
 
-    def claim(self, n: int) -> list[Claim]: ...
-    def report(self, results: list[Result]) -> None: ...
+    def reserve(self, n: int) -> list[Claim]:
+        """Lease up to ``n`` jobs to this worker. They stay QUEUED (cancellable, not counted as
+        backlog) until ``start``; the lease lapses if this worker dies or stops."""
+        ...
+
+    def start(self, claim: Claim, finished: Result | None = None) -> bool:
+        """Record ``finished`` (the previous job's result) if given, then re-check ``claim``
+        and mark it RUNNING with its next attempt, in one round trip. False: it was
+        cancelled or taken by another worker meanwhile; its process must not start."""
+        ...
+
+    def report(self, result: Result) -> None:
+        """Record one finished attempt now: its final state (or requeue) and its attempt
+        record together, with the SYSTEM records appended so far."""
+        ...
+
+    def release(self, claims: list[Claim]) -> None:
+        """Give reserved jobs that will not be started back, without an attempt."""
+        ...
+
     def heartbeat(self, running: list[Claim]) -> bool: ...      # False: this worker was declared lost
     def is_cancelled(self, claim: Claim) -> bool: ...
     def append_log(self, claim: Claim, records: list[tuple[float, str, str]]) -> None: ...
+    def flush_logs(self) -> None: ...                           # appended records visible now
     def wait_for_work(self, timeout: float) -> None: ...
     def job_started(self, claim: Claim, pgid: int) -> None: ...
     def close(self) -> None: ...
     # Optional: ``transient_errors``, a tuple of exception types meaning "the store cannot be
     # written just now" (disk full, read-only, busy). The agent then keeps its results and
-    # retries with backoff instead of dying and losing them.
+    # retries with backoff instead of dying and losing them. ``log_cap``: bytes of output
+    # kept per job (the host's setting; LOG_CAP_BYTES when absent).
 
 
 @dataclass
@@ -106,7 +151,9 @@ class Agent:
         self.stop_reason = ""
         self.jobs_done = 0
         self._last_beat = 0.0
-        self._pending: list[Result] = []
+        self._pending: list[Result] = []   # results not recorded yet (the store was unavailable)
+        self._reserved: deque[Claim] = deque()  # reserved, not started: still QUEUED
+        self.log_cap = int(getattr(transport, "log_cap", None) or LOG_CAP_BYTES)
         self._transient: tuple[type[BaseException], ...] = tuple(
             getattr(transport, "transient_errors", ()))
         self._retry_delay = 0.0
@@ -146,44 +193,36 @@ class Agent:
                 self._maybe_heartbeat([])
                 if self.o.max_jobs is not None and self.jobs_done >= self.o.max_jobs:
                     break
-                if not self._flush():
-                    self._backoff()  # results kept; claim nothing until they are recorded
+                if not self._reserved:
+                    if not self._flush():
+                        self._backoff()  # results kept; reserve nothing until they are recorded
+                        continue
+                    if not self._reserve(batch):
+                        if time.monotonic() - idle_since >= self.o.idle_timeout:
+                            break
+                        try:
+                            self.t.wait_for_work(min(0.1, self.o.idle_timeout))
+                        except self._transient as err:  # a full disk must not kill the worker
+                            self._unavailable("waiting for work", err)
+                            self._backoff()
+                        continue
+                claim = self._reserved[0]
+                started = self._start(claim)
+                if started is None:
+                    self._backoff()  # the store is unavailable: try the same job again
                     continue
-                want = batch
-                if self.o.max_jobs is not None:
-                    want = min(want, self.o.max_jobs - self.jobs_done)
-                try:
-                    claims = self.t.claim(want)
-                except self._transient as err:
-                    self._unavailable("claim", err)
-                    self._backoff()
-                    continue
-                self._retry_delay = 0.0
-                if not claims:
-                    if time.monotonic() - idle_since >= self.o.idle_timeout:
-                        break
-                    try:
-                        self.t.wait_for_work(min(0.1, self.o.idle_timeout))
-                    except self._transient as err:  # a full disk must not kill the worker
-                        self._unavailable("waiting for work", err)
-                        self._backoff()
-                    continue
+                self._reserved.popleft()
+                if not started:
+                    continue  # cancelled (or taken) while reserved: it never runs
                 t0 = time.monotonic()
-                for i, claim in enumerate(claims):
-                    if self.stopping:
-                        now = time.time()
-                        for rest in claims[i:]:
-                            self._pending.append(Result(rest, "interrupted", None, now, now,
-                                                        self.stop_reason))
-                        break
-                    self._pending.append(self.run_one(claim))
-                    self.jobs_done += 1
-                # Short jobs: take several per claim; long ones: one at a time, so the
+                self._pending.append(self.run_one(claim))
+                self.jobs_done += 1
+                # Short jobs: reserve several at a time; long ones: one at a time, so the
                 # others stay free for other workers.
-                per_job = (time.monotonic() - t0) / len(claims)
-                batch = min(self.o.max_batch, batch * 2) if per_job < 0.05 else 1
+                batch = min(self.o.max_batch, batch * 2) if time.monotonic() - t0 < 0.05 else 1
                 idle_since = time.monotonic()
         finally:
+            self._release_reserved()
             end = time.monotonic() + FINAL_REPORT_S
             while not self._flush() and time.monotonic() < end:
                 self._backoff()
@@ -192,17 +231,55 @@ class Agent:
                      "those jobs")
         return self.jobs_done
 
+    def _reserve(self, batch: int) -> bool:
+        want = batch
+        if self.o.max_jobs is not None:
+            want = min(want, self.o.max_jobs - self.jobs_done)
+        try:
+            self._reserved.extend(self.t.reserve(want))
+        except self._transient as err:
+            self._unavailable("reserving jobs", err)
+            return False
+        self._retry_delay = 0.0
+        return bool(self._reserved)
+
+    def _start(self, claim: Claim) -> bool | None:
+        """Start ``claim`` in the transport, recording the last result in the same round trip;
+        None if the store cannot be written just now (nothing changed, results kept)."""
+        if len(self._pending) > 1 and not self._flush():
+            return None
+        finished = self._pending[0] if self._pending else None
+        try:
+            ok = self.t.start(claim, finished)
+        except self._transient as err:
+            self._unavailable(f"start of job {claim.job_id}", err)
+            return None
+        self._pending.clear()
+        self._retry_delay = 0.0
+        return ok
+
+    def _release_reserved(self) -> None:
+        """Give back what this worker reserved and will not start (stopping, or a long job)."""
+        if not self._reserved:
+            return
+        claims = list(self._reserved)
+        self._reserved.clear()
+        try:
+            self.t.release(claims)
+        except self._transient as err:  # their leases lapse by themselves
+            self._unavailable(f"release of {len(claims)} reserved job(s)", err)
+
     def _flush(self) -> bool:
-        """Report the pending results; False (and the results kept) if the store cannot be
-        written just now."""
-        if self._pending:
-            results = self._pending
+        """Record the pending results, each in its own round trip; False (and the unrecorded
+        ones kept) if the store cannot be written just now."""
+        while self._pending:
+            result = self._pending[0]
             try:
-                self.t.report(results)
+                self.t.report(result)
             except self._transient as err:
-                self._unavailable(f"report of {len(results)} result(s)", err)
+                self._unavailable(f"report of job {result.claim.job_id}", err)
                 return False
-            self._pending = []
+            self._pending.pop(0)
             self._retry_delay = 0.0
         return True
 
@@ -340,43 +417,46 @@ class Agent:
         self.t.append_log(c, log)
         return Result(c, outcome, code, started, ended, detail)
 
+    def _stream_log(self, c: Claim, log: list) -> None:
+        """A running job's records so far, made visible now (``qlog -f`` follows them)."""
+        if not log:
+            return
+        self.t.append_log(c, log[:])
+        log.clear()
+        try:
+            self.t.flush_logs()
+        except self._transient as err:  # kept by the transport; the next flush retries
+            self._unavailable("log flush", err)
+
     def _supervise(self, c: Claim, proc, log: list,
                    sandbox: Sandbox | None = None) -> tuple[str, int | None, str]:
         sel = selectors.DefaultSelector()
-        partial: dict[str, bytes] = {}
+        reader = _OutputReader(log, cap=self.log_cap)
         for stream, kind in ((proc.stdout, "STDOUT"), (proc.stderr, "STDERR")):
             if stream is not None:
                 os.set_blocking(stream.fileno(), False)
                 sel.register(stream, selectors.EVENT_READ, kind)
-                partial[kind] = b""
         deadline = time.monotonic() + c.timeout if c.timeout else None
-        next_check = time.monotonic() + CANCEL_POLL_S
-        next_metrics = time.monotonic() + METRICS_EVERY_S
+        begun = time.monotonic()
+        next_check = begun + CANCEL_POLL_S
+        next_metrics = begun + METRICS_EVERY_S
+        next_flush = begun + LOG_FLUSH_S
         killing: tuple[str, str] | None = None
         kill_at = 0.0
         code: int | None = None
 
-        def drain(key, kind: str) -> bool:
+        def drain(key, kind: str) -> None:
             try:
                 chunk = os.read(key.fd, 65536)
             except BlockingIOError:
-                return True
+                return
             except OSError:
                 chunk = b""
             if not chunk:
                 sel.unregister(key.fileobj)
-                if partial.get(kind):
-                    log.append((time.time(), kind, partial[kind].decode(errors="replace")))
-                    partial[kind] = b""
-                return False
-            data = partial[kind] + chunk
-            *lines, partial[kind] = data.split(b"\n")
-            ts = time.time()
-            log.extend((ts, kind, ln.decode(errors="replace")) for ln in lines)
-            if len(log) > 500:
-                self.t.append_log(c, log[:])
-                log.clear()
-            return True
+                reader.close(kind)
+            else:
+                reader.feed(kind, chunk)
 
         pidfd = _pidfd(proc.pid)
         if pidfd is not None:
@@ -433,7 +513,14 @@ class Agent:
             if now >= next_metrics:
                 next_metrics = now + METRICS_EVERY_S
                 log.append((time.time(), "METRICS", _group_metrics(proc.pid)))
+            if self._reserved and now - begun >= HANDBACK_AFTER_S:
+                self._release_reserved()  # a long job: the jobs behind it go to other workers
+            if now >= next_flush or len(log) >= 5000:
+                next_flush = now + LOG_FLUSH_S
+                self._stream_log(c, log)
         sel.close()
+        reader.close("STDOUT")
+        reader.close("STDERR")
         for stream in (proc.stdout, proc.stderr):
             if stream is not None:
                 stream.close()
@@ -442,6 +529,58 @@ class Agent:
         if sandbox is not None and sandbox.oom_killed():
             return "error", code, f"out of memory (limit {c.memory_mib} MiB)"
         return "exit", code, ""
+
+
+class _OutputReader:
+    """Turns a job's output chunks into log records, one per line, in time linear in the
+    output (a line is joined once, however many chunks it came in), and keeps at most ``cap``
+    bytes of it: past that, output is read and dropped, with one SYSTEM note."""
+
+    def __init__(self, log: list[tuple[float, str, str]], *, cap: int) -> None:
+        self.log = log
+        self.cap = cap
+        self.kept = 0
+        self.cut = False
+        self.partial: dict[str, bytearray] = {"STDOUT": bytearray(), "STDERR": bytearray()}
+
+    def feed(self, kind: str, chunk: bytes) -> None:
+        buf = self.partial[kind]
+        ts = time.time()
+        start = 0
+        nl = chunk.find(b"\n")
+        while nl >= 0:
+            if buf:
+                buf += chunk[start:nl]
+                self._line(ts, kind, bytes(buf))
+                buf.clear()
+            else:
+                self._line(ts, kind, chunk[start:nl])
+            start = nl + 1
+            nl = chunk.find(b"\n", start)
+        if start < len(chunk):
+            buf += chunk[start:] if start else chunk
+            if len(buf) >= MAX_LINE_BYTES:  # a very long line: kept in pieces, never re-read
+                self._line(ts, kind, bytes(buf))
+                buf.clear()
+
+    def close(self, kind: str) -> None:
+        """The stream ended: its last line, if it had no newline."""
+        buf = self.partial[kind]
+        if buf:
+            self._line(time.time(), kind, bytes(buf))
+            buf.clear()
+
+    def _line(self, ts: float, kind: str, data: bytes) -> None:
+        if self.cut:
+            return
+        self.kept += len(data) + 1
+        if self.kept > self.cap:
+            self.cut = True
+            self.log.append((ts, "SYSTEM", f"output cut: the job wrote more than the log cap of "
+                                           f"{self.cap:,} bytes (host setting log_cap_bytes); "
+                                           "the rest was dropped"))
+            return
+        self.log.append((ts, kind, data.decode(errors="replace")))
 
 
 def _say(msg: str) -> None:

@@ -28,19 +28,12 @@ from functools import wraps
 from typing import Any
 
 from hyper_tui import config
-from hyper_tui.agent.transports.aws import (
-    SweepResult,
-    Update,
-    batch_get,
-    from_item,
-    sweep_dead_letters,
-    to_attr,
-    to_item,
-)
 from hyper_tui.aws import schema
+from hyper_tui.aws.dead_letters import SweepResult, sweep_dead_letters
 from hyper_tui.aws.dependencies import deps_reason, release_holds
 from hyper_tui.aws.outbox import close_outbox, enqueue_or_fail, open_outbox
 from hyper_tui.aws.session import AwsSession, aws_errors, error_code
+from hyper_tui.aws.table import Update, batch_get, from_item, to_attr, to_item
 from hyper_tui.core.jobs import ACTIVE_STATES, FINAL_STATES, STATES, CancelResult, Submission
 from hyper_tui.core.lifecycle import HELD_REASON
 from hyper_tui.errors import (

@@ -8,8 +8,9 @@ A held or dependent job is written PENDING and sent to no work queue. Its item c
 * :func:`release_pending` runs in every scaler pass (so a dependent job starts within about a
   minute of the last job it waits for): each PENDING job of a queue (read from the sparse
   ``by_active`` index, so finished jobs cost nothing) that is not held has its dependencies
-  judged by ``scheduling.dependency_state``, the local daemon's rule: all ready -> QUEUED and
-  sent to its work queue; one that can never be satisfied -> CANCELLED with that reason.
+  judged by ``core.lifecycle.dependency_state`` and ``judge_dependencies``, the local daemon's
+  rules: all ready -> QUEUED and sent to its work queue; one that can never be satisfied ->
+  CANCELLED with that reason.
   The states of a job waited for are read once per pass, however many jobs wait for it.
 * ``qrls`` (:func:`release_holds`) removes ``held``; a job without dependencies is queued at
   once, one with dependencies waits for the next pass.
@@ -27,12 +28,16 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from hyper_tui import scheduling
-from hyper_tui.agent.transports.aws import Update, batch_get, from_item, run_updates
 from hyper_tui.aws import schema
 from hyper_tui.aws.outbox import close_outbox, enqueue_or_fail, open_outbox
 from hyper_tui.aws.session import error_code
-from hyper_tui.core.lifecycle import waiting_reason
+from hyper_tui.aws.table import Update, batch_get, from_item, run_updates
+from hyper_tui.core.lifecycle import (
+    QUEUED_REASON,
+    dependency_state,
+    judge_dependencies,
+    waiting_reason,
+)
 
 
 def deps_reason(deps: Iterable[Mapping[str, Any]]) -> str:
@@ -82,7 +87,7 @@ def _pending(ddb: Any, table: str, queue: str) -> list[dict[str, Any]]:
 def to_queue(table: str, job_id: str, now: float) -> Update:
     """PENDING (and no longer held) -> QUEUED."""
     u = Update(table, job_id).when("state", "=", "PENDING").when_missing("held")
-    return u.set("state", "QUEUED").set("reason", "waiting for a worker").set("queued", round(now, 3)) \
+    return u.set("state", "QUEUED").set("reason", QUEUED_REASON).set("queued", round(now, 3)) \
         .remove("deps")
 
 
@@ -96,24 +101,23 @@ def release_pending(ddb: Any, sqs: Any, table: str, queues: Iterable[str],
     release: list[dict[str, Any]] = []
     cancel: list[tuple[dict[str, Any], str]] = []
     counts = {"released": 0, "cancelled": 0, "waiting": 0, "held": 0}
+
+    def verdict_of(dep: Mapping[str, Any]) -> str:
+        key = (dep["kind"], dep["on"], bool(dep.get("whole")))
+        if key not in verdicts:
+            verdicts[key] = dependency_state(dep["kind"], _states(ddb, table, dep) or ["CANCELLED"])
+        return verdicts[key]
+
     for queue in queues:
         for job in _pending(ddb, table, queue):
             if job.get("held"):
                 counts["held"] += 1
                 continue
-            blocker, ready = None, True
-            for dep in job.get("deps") or []:
-                key = (dep["kind"], dep["on"], bool(dep.get("whole")))
-                if key not in verdicts:
-                    verdicts[key] = scheduling.dependency_state(
-                        dep["kind"], _states(ddb, table, dep) or ["CANCELLED"])
-                if verdicts[key] == "never":
-                    blocker = dep.get("ref") or dep["on"]
-                    break
-                ready = ready and verdicts[key] == "ready"
-            if blocker is not None:
-                cancel.append((job, f"dependency {blocker} can never be satisfied"))
-            elif ready:
+            verdict, why = judge_dependencies(
+                (dep.get("ref") or dep["on"], verdict_of(dep)) for dep in job.get("deps") or [])
+            if verdict == "cancel":
+                cancel.append((job, why or ""))
+            elif verdict == "release":
                 release.append(job)
             else:
                 counts["waiting"] += 1
@@ -151,7 +155,7 @@ def release_holds(ddb: Any, sqs: Any, table: str, jobs: Iterable[Mapping[str, An
             u.set("reason", deps_reason(job["deps"]))
         else:
             u = Update(table, job["id"]).when("state", "=", "PENDING").remove("held")
-            u.set("state", "QUEUED").set("reason", "waiting for a worker").set("queued", round(now, 3))
+            u.set("state", "QUEUED").set("reason", QUEUED_REASON).set("queued", round(now, 3))
         try:
             ddb.update_item(**u.kwargs())
         except Exception as err:

@@ -21,8 +21,9 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from hyper_tui.agent.transports.aws import IDS_PER_MESSAGE, Update, batch_get, from_item, send_ids, to_item
 from hyper_tui.aws import schema
+from hyper_tui.aws.table import Update, batch_get, query_items, to_item
+from hyper_tui.aws.work_queues import IDS_PER_CALL, send_ids
 
 OUTBOX_SHARD = "#outbox"  # not a queue shard: a queue name starts with a letter
 STALE_S = 120.0  # a writer sends within seconds; one silent this long has died
@@ -58,17 +59,10 @@ def sweep_outbox(ddb: Any, sqs: Any, table: str, url_of: Callable[[str, str], st
     """Send again the ids of stale outbox items that are still QUEUED; returns how many."""
     now = time.time() if now is None else now
     stale_s = STALE_S if stale_s is None else stale_s
-    kw: dict[str, Any] = {"TableName": table, "IndexName": "by_active",
-                          "KeyConditionExpression": "#k = :k",
-                          "ExpressionAttributeNames": {"#k": schema.ACTIVE_KEY},
-                          "ExpressionAttributeValues": {":k": {"S": OUTBOX_SHARD}}}
-    keys: list[str] = []
-    while True:
-        resp = ddb.query(**kw)
-        keys += [from_item(it)["id"] for it in resp.get("Items") or []]
-        if not resp.get("LastEvaluatedKey"):
-            break
-        kw["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+    keys = [it["id"] for it in query_items(
+        ddb, TableName=table, IndexName="by_active", KeyConditionExpression="#k = :k",
+        ExpressionAttributeNames={"#k": schema.ACTIVE_KEY},
+        ExpressionAttributeValues={":k": {"S": OUTBOX_SHARD}})]
     resent = 0
     for oid, box in batch_get(ddb, table, keys).items():
         if now - float(box.get("created") or 0) < stale_s:
@@ -94,9 +88,8 @@ def enqueue_or_fail(ddb: Any, sqs: Any, table: str, url_of: Callable[[str, str],
     by_pair: dict[tuple[str, str], list[str]] = {}
     for job in jobs:
         by_pair.setdefault((job["queue"], job["definition"]), []).append(job["id"])
-    step = IDS_PER_MESSAGE * 10
-    tasks = [(url_of(*pair), ids[i:i + step]) for pair, ids in sorted(by_pair.items())
-             for i in range(0, len(ids), step)]
+    tasks = [(url_of(*pair), ids[i:i + IDS_PER_CALL]) for pair, ids in sorted(by_pair.items())
+             for i in range(0, len(ids), IDS_PER_CALL)]
     errors: list[str] = []
 
     def send(task: tuple[str, list[str]]) -> set[str]:

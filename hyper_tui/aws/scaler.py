@@ -8,9 +8,8 @@ Each pass, for every (queue, definition) of ``ScalerConfig`` (``HYPER_SCALER_CON
    index, read up to a budget; past it the backlog is estimated from SQS
    ``ApproximateNumberOfMessages`` x ids per message), the visible work messages, and the
    workers already there (active AWS Batch jobs of the pair, per region);
-3. decides with :func:`decide` - the same pure functions of ``hyper_tui.scheduling`` as the
-   local daemon (``desired_workers``, ``worker_cap``, ``split_by_weight``, ``cap_by_region``)
-   - how many workers each region still needs, within each cluster's max vCPUs;
+3. decides with ``hyper_tui.core.scaling.decide`` - the decision the local daemon makes too -
+   how many workers each region still needs, within each cluster's max vCPUs;
 4. launches them as AWS Batch array jobs (``submit_job`` with ``arrayProperties`` when more
    than one, the HYPER_* worker environment in ``containerOverrides``);
 5. publishes metrics: jobs by state per queue, backlog per definition, workers and vCPUs per
@@ -28,13 +27,14 @@ import sys
 import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, replace
 from typing import Any
 
-from hyper_tui import scheduling
 from hyper_tui.aws import schema
 from hyper_tui.aws.scaler_config import PairConfig, ScalerConfig
 from hyper_tui.aws.session import AwsSession, error_code
+from hyper_tui.core import scaling
+from hyper_tui.core.scaling import Launch, PairDecision, PairObservation
 
 ACTIVE_BATCH_STATUSES = ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING")
 COUNT_BUDGET = 20_000     # items read per queue per pass; past it the backlog is estimated
@@ -42,110 +42,20 @@ MAX_ARRAY_SIZE = 10_000   # AWS Batch's largest array job
 
 
 # --------------------------------------------------------------------------------------------
-# The decision (pure)
+# The decision: core.scaling.decide with the aws inputs
 
 
-@dataclass(frozen=True)
-class PairObservation:
-    """What one pass saw of a (queue, definition)."""
-
-    queued: int = 0
-    running: int = 0
-    pending: int = 0
-    visible_messages: int | None = None           # SQS ApproximateNumberOfMessages
-    workers: Mapping[str, int] = field(default_factory=dict)  # region -> active workers
-    estimated: bool = False                       # queued came from SQS, not the table
-
-
-@dataclass(frozen=True)
-class Launch:
-    queue: str
-    definition: str
-    region: str
-    count: int
-    job_queue: str
-    job_definition: str
-
-
-@dataclass
-class PairDecision:
-    queue: str
-    definition: str
-    desired: int
-    split: dict[str, int]
-    launches: list[Launch]
-    reason: str
+def batch_target(p: PairConfig, region: str) -> tuple[str, str]:
+    """Where a worker of ``p`` starts in ``region``: its Batch job queue and job definition."""
+    return p.batch_job_queue.get(region) or "", p.batch_job_definition.get(region) or ""
 
 
 def decide(pairs: Sequence[PairConfig], observed: Mapping[tuple[str, str], PairObservation],
            *, max_launch: int = MAX_ARRAY_SIZE) -> list[PairDecision]:
-    """Workers to launch per pair and region.
-
-    ``desired_workers(backlog, running jobs, ratio, cap)`` with cap = workers that fit the
-    cluster's max vCPUs in every region of weight > 0; never more than one new worker per
-    visible work message (a message is taken by one worker); split over regions by weight,
-    each region capped by its own vCPUs; then only what is missing next to the workers
-    already there, within the vCPUs the cluster has left in that region (shared by every
-    pair on the cluster). A queue's ``max_running`` bounds its workers over all its
-    definitions (a worker runs one job at a time).
-    """
-    used: dict[tuple[str, str], int] = {}
-    queue_workers: dict[str, int] = {}  # a queue's workers, over its definitions
-    for p in pairs:
-        o = observed.get((p.queue, p.definition)) or PairObservation()
-        for region, n in o.workers.items():
-            used[(p.cluster, region)] = used.get((p.cluster, region), 0) + n * p.vcpus
-        queue_workers[p.queue] = queue_workers.get(p.queue, 0) + sum(o.workers.values())
-    out: list[PairDecision] = []
-    for p in pairs:
-        o = observed.get((p.queue, p.definition)) or PairObservation()
-        live = {r: int(w) for r, w in p.weights.items() if int(w) > 0}
-        cap_region = scheduling.worker_cap(p.max_vcpus, p.vcpus)
-        cap_total = cap_region * len(live)
-        want = scheduling.desired_workers(backlog=o.queued, running_jobs=o.running,
-                                          ratio=p.ratio, cap=cap_total)
-        if o.visible_messages is not None:
-            want = min(want, o.running + o.visible_messages)
-        limited = False
-        if p.max_running is not None:
-            # A worker runs one job at a time: the queue's workers bound its running jobs.
-            others = queue_workers.get(p.queue, 0) - sum(o.workers.values())
-            allowed = max(0, p.max_running - others)
-            limited = want > allowed
-            want = min(want, allowed)
-        split = scheduling.cap_by_region(scheduling.split_by_weight(want, live),
-                                         {r: cap_region for r in live})
-        launches: list[Launch] = []
-        for region, n in sorted(split.items()):
-            have = o.workers.get(region, 0)
-            room = max(0, (p.max_vcpus - used.get((p.cluster, region), 0)) // p.vcpus)
-            add = max(0, min(n - have, room, max_launch))
-            if add:
-                launches.append(Launch(p.queue, p.definition, region, add,
-                                       p.batch_job_queue.get(region) or "",
-                                       p.batch_job_definition.get(region) or ""))
-                used[(p.cluster, region)] = used.get((p.cluster, region), 0) + add * p.vcpus
-                queue_workers[p.queue] = queue_workers.get(p.queue, 0) + add
-        have_total = sum(o.workers.values())
-        if not live:
-            reason = "no region has a weight above 0"
-        elif cap_total == 0:
-            reason = (f"no worker fits: cluster {p.cluster} has max_vcpus {p.max_vcpus} and a "
-                      f"worker of {p.definition} needs {p.vcpus}")
-        elif o.queued == 0 and o.running == 0:
-            reason = "idle"
-        elif limited and not launches:
-            reason = (f"queue at its max running ({queue_workers.get(p.queue, 0)} workers of "
-                      f"max_running {p.max_running})")
-        elif launches:
-            reason = (f"starting {sum(x.count for x in launches)} worker(s), {have_total} there, "
-                      f"{want} wanted")
-        elif want > have_total:
-            reason = f"{want} workers wanted, {have_total} there: cluster {p.cluster} is at max_vcpus"
-        else:
-            reason = f"{have_total} worker(s) there for {want} wanted"
-        out.append(PairDecision(p.queue, p.definition, want, split, launches, reason))
-    return out
+    """:func:`hyper_tui.core.scaling.decide` (the local daemon's too) for the aws pairs: each
+    launch is one Batch array job (at most ``max_launch`` tasks) on its region's job queue;
+    the visible work messages bound the launches (``PairObservation.visible_messages``)."""
+    return scaling.decide(pairs, observed, max_launch=max_launch, target=batch_target)
 
 
 def worker_environment(cfg: ScalerConfig, p: PairConfig, region: str) -> dict[str, str]:
@@ -256,7 +166,7 @@ def dead_letter_url(work_queue_url: str, host: str, queue: str, definition: str)
 
 
 def read_weights(ddb: Any, table: str) -> dict[str, dict[str, int]]:
-    from hyper_tui.agent.transports.aws import from_item
+    from hyper_tui.aws.table import from_item
 
     resp = ddb.get_item(TableName=table, Key={"id": {"S": schema.META_WEIGHTS_ID}},
                         ConsistentRead=True)
@@ -274,7 +184,7 @@ def run_scaler(cfg: ScalerConfig, session: AwsSession, *, sweep: bool = True,
                publish: bool = True, launch: bool = True) -> dict[str, Any]:
     """One scaler pass; returns what it saw and did (JSON-able). A failing step is reported
     in ``errors`` and the others still run."""
-    from hyper_tui.agent.transports.aws import sweep_dead_letters
+    from hyper_tui.aws.dead_letters import sweep_dead_letters
     from hyper_tui.aws.dependencies import release_pending
     from hyper_tui.aws.outbox import sweep_outbox
 

@@ -3,7 +3,7 @@
 ``queues refresh-weights [QUEUE]`` calls :func:`refresh_weights`: for every queue with
 ``auto`` weights, EC2 ``GetSpotPlacementScores`` (in the main region) scores the queue's
 regions for its cluster's instance types at the cluster's max vCPUs; the best score per region
-becomes an integer weight through the pure ``scheduling.weights_from_scores``. The result is
+becomes an integer weight through the pure ``scaling.weights_from_scores``. The result is
 kept in two places:
 
 * the host's state (store meta ``aws_lookups``, key ``weights``), which the next synth and
@@ -12,7 +12,7 @@ kept in two places:
   so new weights apply within a minute, without a deploy.
 
 A cluster of ``["optimal"]`` instance types cannot be scored: its queues get
-``scheduling.default_weights``. A target capacity above the account's limit is halved and
+``scaling.default_weights``. A target capacity above the account's limit is halved and
 asked again (as the original did).
 """
 
@@ -23,9 +23,9 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from hyper_tui import scheduling
 from hyper_tui.aws import schema
 from hyper_tui.aws.session import AwsSession, aws_errors, error_code
+from hyper_tui.core import scaling
 from hyper_tui.errors import NotFoundError, UsageError
 
 MAX_HALVINGS = 8
@@ -54,7 +54,7 @@ def placement_scores(ec2: Any, instance_types: Sequence[str], regions: Sequence[
                 if not token:
                     break
                 kw["NextToken"] = token
-            return scheduling.best_region_scores(raw)
+            return scaling.best_region_scores(raw)
         except Exception as err:
             if target > 1 and _capacity_too_high(err):
                 target //= 2
@@ -75,9 +75,9 @@ def weights_for_queue(cfg: Any, queue: Any, ec2: Any) -> dict[str, int]:
     regions = sorted(cfg.queue_weights(queue))
     types = [t for t in cluster.instance_types if t != "optimal"]
     if not types:
-        return scheduling.default_weights(regions)
+        return scaling.default_weights(regions)
     scores = placement_scores(ec2, types, regions, cluster.max_vcpus)
-    return scheduling.weights_from_scores(scores, regions)
+    return scaling.weights_from_scores(scores, regions)
 
 
 def refresh_weights(cfg: Any, queue_name: str | None = None, *,
@@ -132,8 +132,8 @@ def save_weights(host: str, weights: dict[str, dict[str, int]], *, store: Any = 
 def publish_weights(session: AwsSession, host: str, weights: dict[str, dict[str, int]]) -> bool:
     """Merge into the jobs table's weights item, which the scaler reads every pass. False
     when the host is not deployed yet (the weights then apply at the first deploy)."""
-    from hyper_tui.agent.transports.aws import to_item
     from hyper_tui.aws.scaler import read_weights
+    from hyper_tui.aws.table import to_item
 
     table = schema.jobs_table_name(host)
     try:

@@ -1,9 +1,9 @@
 """The local host's scheduler daemon: one per host, started on demand.
 
 Each loop it: reaps workers that died and requeues their jobs (killing what they left
-running), expires silent workers' leases, releases jobs whose dependencies are met, computes
-the workers wanted per (queue, definition, region) with the pure functions of
-``hyper_tui.scheduling``, starts them, records why queued jobs wait, samples metrics, and
+running), expires silent workers' leases, releases jobs whose dependencies are met (the rules
+of ``core.lifecycle``), decides the workers wanted per (queue, definition, region) with
+``core.scaling.decide`` (the aws scaler's decision), starts them, records why queued jobs wait, samples metrics, and
 purges jobs past their retention. Standard library only (a small, long-lived process).
 """
 
@@ -25,9 +25,16 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from hyper_tui import paths, scheduling
+from hyper_tui import paths
 from hyper_tui.agent import containment
 from hyper_tui.agent.transports.local import log_path, pgid_file
+from hyper_tui.core import scaling
+from hyper_tui.core.lifecycle import (
+    after_lost_worker,
+    dependency_state,
+    judge_dependencies,
+    queued_reason,
+)
 from hyper_tui.errors import EXIT_UNAVAILABLE, HyperError, UnavailableError
 from hyper_tui.local import procs
 from hyper_tui.local.store import Store, clear_damaged, mark_damaged, unwritable
@@ -48,13 +55,16 @@ WORKER_ENV_KEYS = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "TZ", "T
 
 @dataclass
 class Pair:
+    """A (queue, definition) as ``core.scaling.decide`` reads it (``ScalingPair``)."""
+
     queue: str
     definition: str
     cluster: str
     ratio: float
     vcpus: int
-    weights: dict[str, int]
+    weights: dict[str, int]      # of the host's regions only
     max_running: int | None = None
+    max_vcpus: int = 1           # the cluster's (the machine's CPUs when it sets none)
 
 
 class Daemon:
@@ -94,14 +104,17 @@ class Daemon:
         by = {k: {r["name"]: r["spec"] for r in res if r["kind"] == k}
               for k in ("regions", "clusters", "queues", "definitions")}
         regions = by["regions"]
+        cpu = os.cpu_count() or 1
         pairs = []
         for qname, q in by["queues"].items():
             weights = {r: w for r, w in (q.get("weights") or {}).items() if isinstance(w, int)}
             if not weights:
                 weights = {r: 1 for r in regions}
+            weights = {r: w for r, w in weights.items() if r in regions}
+            max_vcpus = int(by["clusters"].get(q["cluster"], {}).get("max_vcpus", cpu))
             for dname, d in by["definitions"].items():
                 pairs.append(Pair(qname, dname, q["cluster"], float(d.get("jobs_to_workers_ratio", 1)),
-                                  int(d.get("vcpus", 1)), weights, q.get("max_running")))
+                                  int(d.get("vcpus", 1)), weights, q.get("max_running"), max_vcpus))
         return pairs, by["clusters"], regions
 
     # ---- the loop ----------------------------------------------------------------------
@@ -387,7 +400,7 @@ class Daemon:
             rows = db.execute("SELECT id, attempts, retries FROM jobs WHERE worker=? AND "
                               "state='RUNNING'", (wid,)).fetchall()
             for jid, attempts, retries in rows:
-                o = scheduling.after_lost_worker(attempts=attempts, retries=retries, why=why)
+                o = after_lost_worker(attempts=attempts, retries=retries, why=why)
                 db.execute("UPDATE jobs SET state=?, reason=?, worker=NULL, ended=? "
                            "WHERE id=? AND state='RUNNING' AND worker=?",
                            (o.state, o.reason, None if o.state == "QUEUED" else now, jid, wid))
@@ -396,6 +409,7 @@ class Daemon:
                            "NULL,'lost')", (jid, attempts, wid, jid, now))
                 db.execute("INSERT INTO events (job_id, ts, type, data) VALUES (?,?,?,?)",
                            (jid, now, "SYSTEM", o.reason))
+            db.execute("UPDATE jobs SET worker=NULL, lease_until=NULL WHERE worker=? AND state='QUEUED'", (wid,))
             db.execute("DELETE FROM workers WHERE id=?", (wid,))
             return len(rows)
 
@@ -459,24 +473,21 @@ class Daemon:
                                 "WHERE j.state='PENDING'")
         for (head,) in heads:
             deps = self.store.read("SELECT dep_id, kind FROM deps WHERE job_id=?", (head,))
-            verdicts = []
-            blocker = None
-            for dep_id, kind in deps:
-                if dep_id < 0:
-                    states = [s for (s,) in self.store.read("SELECT state FROM jobs WHERE array_id=?",
-                                                            (-dep_id,))]
-                else:
-                    states = [s for (s,) in self.store.read("SELECT state FROM jobs WHERE id=?", (dep_id,))]
-                v = scheduling.dependency_state(kind, states or ["CANCELLED"])
-                verdicts.append(v)
-                if v == "never" and blocker is None:
-                    blocker = f"{abs(dep_id)}{'[]' if dep_id < 0 else ''}"
-            now = time.time()
-            if "never" in verdicts:
-                reason = f"dependency {blocker} can never be satisfied"
-                self._set_batch(head, "CANCELLED", reason, now)
-            elif all(v == "ready" for v in verdicts):
+            verdict, reason = judge_dependencies(
+                (f"{abs(dep_id)}{'[]' if dep_id < 0 else ''}",
+                 dependency_state(kind, self._dep_states(dep_id) or ["CANCELLED"]))
+                for dep_id, kind in deps)
+            if verdict == "cancel":
+                self._set_batch(head, "CANCELLED", reason, time.time())
+            elif verdict == "release":
                 self._set_batch(head, "QUEUED", None, None, only_unheld=True)
+
+    def _dep_states(self, dep_id: int) -> list[str]:
+        """The states of what a dependency waits for (a negative id: every task of an array)."""
+        if dep_id < 0:
+            return [s for (s,) in self.store.read("SELECT state FROM jobs WHERE array_id=?",
+                                                  (-dep_id,))]
+        return [s for (s,) in self.store.read("SELECT state FROM jobs WHERE id=?", (dep_id,))]
 
     def _set_batch(self, head: int, state: str, reason: str | None, ended: float | None,
                    only_unheld: bool = False) -> None:
@@ -496,96 +507,106 @@ class Daemon:
     # ---- scaling -----------------------------------------------------------------------
 
     def scale(self) -> None:
-        pairs, clusters, regions = self._pairs()
+        """Observe the store, decide with ``core.scaling.decide`` (the aws scaler's decision),
+        then act: start the workers it launches (at most MAX_SPAWN_PER_LOOP a pass), ask idle
+        workers of pairs with nothing to do to give their vCPUs back, and record why each
+        pair's queued jobs wait (the ``status:`` rows qstat shows)."""
+        pairs, _clusters, regions = self._pairs()
         if not pairs:
             return
-        workers: dict[tuple[str, str, str], int] = {}
-        idle: dict[tuple[str, str], list[tuple[str, str, int]]] = {}  # (cluster, region) -> idle
-        vcpus_used: dict[tuple[str, str], int] = {}  # (cluster, region) -> vcpus
+        observed, idle = self._observe(pairs)
+        cpu = os.cpu_count() or 1
+        slots = {r: int(spec.get("worker_slots") or cpu * 4) for r, spec in regions.items()}
+        decisions = scaling.decide(pairs, observed, region_slots=slots)
+        busy_pairs = {key for key, o in observed.items() if o.queued}
+        status: dict[str, dict] = {}
+        spawned = 0
+        for p, d in zip(pairs, decisions, strict=True):
+            o = observed[(p.queue, p.definition)]
+            current = sum(o.workers.get(r, 0) for r in p.weights)
+            if o.queued == 0 and o.running == 0 and current == 0:
+                continue
+            launched = {x.region: x.count for x in d.launches}
+            starting = 0
+            for r, n in sorted(d.split.items()):
+                if n - o.workers.get(r, 0) > launched.get(r, 0):
+                    # Short of vCPUs: an idle worker of a pair with nothing to do gives its back.
+                    self._stop_one_idle(idle, busy_pairs, p,
+                                        [(q, dd, pid) for q, dd, pid in idle.get((p.cluster, r), [])])
+                add = min(launched.get(r, 0), MAX_SPAWN_PER_LOOP - spawned)
+                for _ in range(add):
+                    self.spawn(p, r)
+                spawned += add
+                starting += add
+            if d.limited and not d.launches and o.queued:
+                # At the queue's max_running: an idle worker of another definition of the queue
+                # with nothing to do makes room.
+                self._stop_one_idle(idle, busy_pairs, p, [x for xs in idle.values() for x in xs
+                                                          if x[0] == p.queue])
+            queue_running = None
+            if p.max_running and o.queued:
+                queue_running = self.store.one("SELECT count(*) FROM jobs WHERE queue=? AND "
+                                               "state='RUNNING'", (p.queue,))[0]
+            status[f"status:{p.queue}/{p.definition}"] = {
+                "backlog": o.queued, "running": o.running, "workers": current + starting,
+                "desired": d.desired, "cap": d.cap,
+                "split": {r: d.split.get(r, 0) for r in p.weights},
+                "reason": queued_reason(
+                    backlog=o.queued, cluster=p.cluster, definition=p.definition,
+                    max_vcpus=p.max_vcpus, vcpus=p.vcpus, cap=d.cap, workers=current,
+                    starting=starting, ratio=p.ratio, queue_running=queue_running,
+                    max_running=p.max_running)}
+        self._write_status(status)
+
+    def _observe(self, pairs: list[Pair]) -> tuple[dict[tuple[str, str], scaling.PairObservation],
+                                                  dict[tuple[str, str], list[tuple[str, str, int]]]]:
+        """Each pair's queued and running jobs (counted up to what could matter) and workers
+        per region with the vCPUs they hold; and the idle workers per (cluster, region)."""
         by_pair = {(p.queue, p.definition): p for p in pairs}
+        workers: dict[tuple[str, str], dict[str, int]] = {}
+        vcpus: dict[tuple[str, str], dict[str, int]] = {}
+        idle: dict[tuple[str, str], list[tuple[str, str, int]]] = {}
         for _wid, pid, q, d, r, v, state in self.store.read(
                 "SELECT id, pid, queue, definition, region, vcpus, state FROM workers "
                 "WHERE state != 'LOST'"):
-            workers[(q, d, r)] = workers.get((q, d, r), 0) + 1
             p = by_pair.get((q, d))
-            if p:
-                vcpus_used[(p.cluster, r)] = vcpus_used.get((p.cluster, r), 0) + (v or 1)
-                if state == "IDLE" and pid:
-                    idle.setdefault((p.cluster, r), []).append((q, d, pid))
-        cpu = os.cpu_count() or 1
-        # First pass: what each (queue, definition) has waiting and running.
-        plans = []
-        for p in pairs:
-            max_vcpus = int(clusters.get(p.cluster, {}).get("max_vcpus", cpu))
-            cap_per_region = scheduling.worker_cap(max_vcpus, p.vcpus)
-            live = {r: w for r, w in p.weights.items() if r in regions}
-            cap_total = cap_per_region * max(1, len([w for w in live.values() if w > 0]))
-            backlog = self._count("QUEUED", p, limit=cap_total * math.ceil(p.ratio) + 1)
-            running = self._count("RUNNING", p, limit=cap_total + 1)
-            plans.append((p, max_vcpus, cap_per_region, cap_total, live, backlog, running))
-        busy_pairs = {(p.queue, p.definition) for p, *_, backlog, _ in plans if backlog}
-        status: dict[str, dict] = {}
-        spawned = 0
-        for p, max_vcpus, cap_per_region, cap_total, live, backlog, running in plans:
-            current = sum(workers.get((p.queue, p.definition, r), 0) for r in live)
-            if backlog == 0 and running == 0 and current == 0:
+            if p is None:
                 continue
-            want = scheduling.desired_workers(backlog=backlog, running_jobs=running, ratio=p.ratio,
-                                              cap=cap_total)
-            split = scheduling.split_by_weight(want, live)
-            slots = {r: min(cap_per_region, int(regions[r].get("worker_slots") or cpu * 4))
-                     for r in live}
-            split = scheduling.cap_by_region(split, slots)
-            starting = 0
-            for r, n in split.items():
-                have = workers.get((p.queue, p.definition, r), 0)
-                room = (max_vcpus - vcpus_used.get((p.cluster, r), 0)) // p.vcpus
-                if n > have and room < n - have:
-                    # Idle workers of pairs with nothing to do give their vCPUs back.
-                    for q, d, pid in idle.get((p.cluster, r), []):
-                        if (q, d) in busy_pairs or (q, d) == (p.queue, p.definition):
-                            continue
-                        with contextlib.suppress(OSError):
-                            os.kill(pid, signal.SIGTERM)
-                        idle[(p.cluster, r)] = [x for x in idle[(p.cluster, r)] if x[2] != pid]
-                        break
-                add = max(0, min(n - have, room, MAX_SPAWN_PER_LOOP - spawned))
-                for _ in range(add):
-                    self.spawn(p, r)
-                vcpus_used[(p.cluster, r)] = vcpus_used.get((p.cluster, r), 0) + add * p.vcpus
-                spawned += add
-                starting += add
-            status[f"status:{p.queue}/{p.definition}"] = {
-                "backlog": backlog, "running": running, "workers": current + starting,
-                "desired": want, "cap": cap_total, "split": split,
-                "reason": self._reason(p, backlog, current, starting, cap_total, max_vcpus)}
-        self._write_status(status)
+            per = workers.setdefault((q, d), {})
+            per[r] = per.get(r, 0) + 1
+            held = vcpus.setdefault((q, d), {})
+            held[r] = held.get(r, 0) + (v or 1)
+            if state == "IDLE" and pid:
+                idle.setdefault((p.cluster, r), []).append((q, d, pid))
+        observed = {}
+        for p in pairs:
+            key = (p.queue, p.definition)
+            live = sum(1 for w in p.weights.values() if w > 0)
+            cap = scaling.worker_cap(p.max_vcpus, p.vcpus) * max(1, live)
+            observed[key] = scaling.PairObservation(
+                queued=self._count("QUEUED", p, limit=cap * math.ceil(p.ratio) + 1),
+                running=self._count("RUNNING", p, limit=cap + 1),
+                workers=workers.get(key, {}), vcpus=vcpus.get(key, {}))
+        return observed, idle
 
-    def _reason(self, p: Pair, backlog: int, current: int, starting: int, cap_total: int,
-                max_vcpus: int) -> str:
-        """Why the queued jobs of a (queue, definition) are still waiting, in words."""
-        if not backlog:
-            return "runnable"
-        if p.max_running:
-            running = self.store.one("SELECT count(*) FROM jobs WHERE queue=? AND state='RUNNING'",
-                                     (p.queue,))[0]
-            if running >= p.max_running:
-                return f"queue at its max running ({running} of max_running {p.max_running})"
-        if cap_total == 0:
-            return (f"no worker can start: cluster {p.cluster} has max_vcpus {max_vcpus} and each "
-                    f"worker of {p.definition} needs {p.vcpus} vCPUs; raise max_vcpus")
-        total = current + starting
-        if total == 0:
-            return f"no worker yet: waiting for vCPUs of cluster {p.cluster} (max_vcpus {max_vcpus})"
-        if starting:
-            return f"no worker free yet: starting {starting}, {current} running"
-        ratio = f", jobs_to_workers_ratio {p.ratio:g}" if p.ratio != 1 else ""
-        return (f"waiting for a free worker: {total} worker(s) busy (cap {cap_total} = max_vcpus "
-                f"{max_vcpus} / {p.vcpus} vCPUs{ratio})")
+    def _stop_one_idle(self, idle: dict[tuple[str, str], list[tuple[str, str, int]]],
+                       busy_pairs: set[tuple[str, str]], p: Pair,
+                       candidates: list[tuple[str, str, int]]) -> None:
+        """SIGTERM the first idle worker of ``candidates`` whose pair has nothing queued (not
+        ``p``'s own); it exits and its vCPUs are free at the next pass."""
+        for q, d, pid in candidates:
+            if (q, d) in busy_pairs or (q, d) == (p.queue, p.definition):
+                continue
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGTERM)
+            for key, xs in idle.items():
+                idle[key] = [x for x in xs if x[2] != pid]
+            return
 
     def _count(self, state: str, p: Pair, *, limit: int) -> int:
         row = self.store.one("SELECT count(*) FROM (SELECT 1 FROM jobs WHERE state=? AND queue=? "
-                             "AND definition=? LIMIT ?)", (state, p.queue, p.definition, limit))
+                             "AND definition=? AND (state != 'QUEUED' OR worker IS NULL) LIMIT ?)",  # reserved: taken
+                             (state, p.queue, p.definition, limit))
         return row[0] if row else 0
 
     def _write_status(self, status: dict[str, dict]) -> None:

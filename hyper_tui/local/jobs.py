@@ -325,6 +325,10 @@ def cancel(store: Store, refs: Iterable[str] = (), *, queue: str | None = None,
                     f"SELECT id, state FROM jobs WHERE id IN ({marks}) AND state IN "
                     "('PENDING','QUEUED','RUNNING')", chunk).fetchall():
                 changed[jid] = before
+            # A running job's attempt is recorded with its state (its worker adds the end).
+            db.execute("INSERT OR IGNORE INTO attempts (job_id, attempt, worker, started, ended, "
+                       f"outcome) SELECT id, attempts, worker, started, ?, 'cancelled' FROM jobs "
+                       f"WHERE id IN ({marks}) AND state='RUNNING'", (t, *chunk))
             db.execute(f"UPDATE jobs SET state='CANCELLED', reason=?, ended=? WHERE id IN ({marks}) "
                        "AND state IN ('PENDING','QUEUED','RUNNING')", (why, t, *chunk))
         db.executemany("INSERT INTO events (job_id, ts, type, data) VALUES (?,?,?,?)",

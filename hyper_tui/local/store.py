@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
     T = TypeVar("T")
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: jobs.lease_until (a QUEUED job reserved by ``worker`` until then)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
@@ -45,12 +45,14 @@ CREATE TABLE IF NOT EXISTS jobs (
     spec_id INTEGER NOT NULL, params TEXT,
     retries INTEGER NOT NULL DEFAULT 0, attempts INTEGER NOT NULL DEFAULT 0,
     timeout REAL, submitted REAL NOT NULL, started REAL, ended REAL,
-    exit_code INTEGER, worker TEXT, pgid INTEGER, held INTEGER NOT NULL DEFAULT 0);
+    exit_code INTEGER, worker TEXT, pgid INTEGER, held INTEGER NOT NULL DEFAULT 0,
+    lease_until REAL);
 CREATE INDEX IF NOT EXISTS jobs_claim ON jobs (state, queue, definition, priority DESC, id);
 CREATE INDEX IF NOT EXISTS jobs_queue_state ON jobs (queue, state);
 CREATE INDEX IF NOT EXISTS jobs_name ON jobs (name);
 CREATE INDEX IF NOT EXISTS jobs_array ON jobs (array_id, state) WHERE array_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS jobs_worker ON jobs (worker) WHERE state = 'RUNNING';
+CREATE INDEX IF NOT EXISTS jobs_reserved ON jobs (worker) WHERE state = 'QUEUED' AND worker IS NOT NULL;
 CREATE INDEX IF NOT EXISTS jobs_ended ON jobs (ended) WHERE ended IS NOT NULL;
 CREATE TABLE IF NOT EXISTS deps (
     job_id INTEGER NOT NULL, dep_id INTEGER NOT NULL, kind TEXT NOT NULL);
@@ -210,6 +212,9 @@ class Store:
                 self._sync_store_id()
                 return
         def create(db: sqlite3.Connection) -> None:
+            cols = {r[1] for r in db.execute("PRAGMA table_info(jobs)")}
+            if cols and "lease_until" not in cols:  # a version 1 store
+                db.execute("ALTER TABLE jobs ADD COLUMN lease_until REAL")
             for stmt in SCHEMA.split(";"):
                 if stmt.strip():
                     db.execute(stmt)

@@ -82,8 +82,8 @@ def tail_log_file(path: Path, n: int) -> list[tuple[float, str, str]]:
     return records[-n:]
 
 
-def job_records(host: LocalHost, job: dict, *, tail: int | None = None,
-                offset: int = 0) -> tuple[list[tuple[float, str, str]], int]:
+def job_records(host: LocalHost, job: dict, *, tail: int | None = None, offset: int = 0,
+                events_upto: int | None = None) -> tuple[list[tuple[float, str, str]], int]:
     from hyper_tui.local.store import log_path
 
     path = log_path(host.store.path.parent, job["id"])
@@ -95,8 +95,9 @@ def job_records(host: LocalHost, job: dict, *, tail: int | None = None,
     if offset == 0:
         records.append((job["submitted"], "SYSTEM",
                         f"submitted to queue {job['queue']} (definition {job['definition']})"))
+        upto = "" if events_upto is None else f" AND id <= {int(events_upto)}"
         records += [(ts, typ, data) for ts, typ, data in host.store.read(
-            "SELECT ts, type, data FROM events WHERE job_id=? ORDER BY ts", (job["id"],))]
+            f"SELECT ts, type, data FROM events WHERE job_id=?{upto} ORDER BY ts", (job["id"],))]
     records.sort(key=lambda r: r[0])
     if tail is not None:
         records = records[-tail:]
@@ -128,20 +129,23 @@ def run(argv: list[str]) -> int:
                              fix=f"name one task, e.g. qlog {found[0]['job_id']}")
         job = found[0]
         out = sys.stdout
-        records, offset = job_records(host, job, tail=args.tail)
-        seen_events = len(records)
+        last_event = host.store.one("SELECT coalesce(max(id), 0) FROM events WHERE job_id=?",
+                                    (job["id"],))[0]
+        records, offset = job_records(host, job, tail=args.tail, events_upto=last_event)
         _print(records, kind_filter, out)
         if args.follow:
             while True:
                 state = host.store.one("SELECT state FROM jobs WHERE id=?", (job["id"],))
                 final = state is None or state[0] in FINAL_STATES
                 more, offset = job_records(host, job, offset=offset)
+                events = host.store.read("SELECT id, ts, type, data FROM events WHERE job_id=? AND "
+                                         "id > ? ORDER BY id", (job["id"], last_event))
+                if events:  # SYSTEM records of the running job, each printed once
+                    last_event = events[-1][0]
+                    more = sorted(more + [(ts, typ, data) for _, ts, typ, data in events],
+                                  key=lambda r: r[0])
                 _print(more, kind_filter, out)
                 if final:
-                    ev = host.store.read("SELECT ts, type, data FROM events WHERE job_id=? ORDER BY ts",
-                                         (job["id"],))
-                    if len(ev) + 1 > seen_events and args.tail is None:
-                        pass
                     break
                 out.flush()
                 time.sleep(0.2)

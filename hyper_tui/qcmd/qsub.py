@@ -15,76 +15,24 @@ import os
 import sys
 
 from hyper_tui import leanjson
-from hyper_tui.core.jobs import ArraySpec, Submission
+from hyper_tui.core import submit as building
+from hyper_tui.core.jobs import Submission
+from hyper_tui.core.submit import (
+    MAX_RETRIES,
+    definition_defaults,
+    is_job_name,
+    job_env,
+    parse_array,
+    parse_depend,
+    parse_duration,
+    parse_env,
+)
 from hyper_tui.errors import NotFoundError, UsageError, ValidationError
 from hyper_tui.qcmd.common import LocalHost, open_host, run_main
 from hyper_tui.qcmd.qsub_options import QsubArgs, parse_args
 
-MAX_ARRAY = 10_000_000
-
-
 # --------------------------------------------------------------------------------------------
-# Pure parsing helpers (unit tested)
-
-
-def _whole(text: str) -> int | None:
-    """``int(text)`` for one or more decimal digits (``\\d+``), else None."""
-    return int(text) if text.isdecimal() else None
-
-
-def _array_parts(text: str) -> tuple[int | None, int | None, int | None, int | None, bool]:
-    """START-END[:STEP][%MAX] or N[%MAX] -> (start, end, step, max, ok)."""
-    body, pct, limit = text.partition("%")
-    max_running = _whole(limit) if pct else None
-    if pct and max_running is None:
-        return None, None, None, None, False
-    if "-" not in body:
-        n = _whole(body)
-        return (0, None if n is None else n - 1, 1, max_running, n is not None)
-    first, _, rest = body.partition("-")
-    last, colon, step_text = rest.partition(":")
-    start, end = _whole(first), _whole(last)
-    step = _whole(step_text) if colon else 1
-    return start, end, step, max_running, None not in (start, end, step)
-
-
-def parse_array(text: str) -> ArraySpec:
-    start, end, step, max_running, ok = _array_parts(text.strip())
-    if not ok:
-        raise ValidationError(f"--array {text!r} is not a range",
-                              fix="write it like 1-1000, 0-99:2 or 1-500%10")
-    spec = ArraySpec(start, end, step, max_running)  # type: ignore[arg-type]
-    if spec.end < spec.start:
-        raise ValidationError(f"--array {text!r}: the end is before the start", fix="write START-END")
-    if spec.step < 1:
-        raise ValidationError(f"--array {text!r}: the step must be at least 1")
-    if spec.max_running is not None and spec.max_running < 1:
-        raise ValidationError(f"--array {text!r}: %max-running must be at least 1")
-    if len(spec.indices) > MAX_ARRAY:
-        raise ValidationError(f"--array {text!r} has {len(spec.indices)} tasks",
-                              fix=f"split it; the limit is {MAX_ARRAY}")
-    return spec
-
-
-def parse_duration(text: str, flag: str) -> float:
-    """Seconds from ``SECONDS``, ``MM:SS`` or ``HH:MM:SS``."""
-    t = text.strip()
-    try:
-        if ":" in t:
-            parts = [float(x) for x in t.split(":")]
-            if len(parts) > 3:
-                raise ValueError
-            secs = 0.0
-            for part in parts:
-                secs = secs * 60 + part
-        else:
-            secs = float(t)
-    except ValueError:
-        raise ValidationError(f"{flag} {text!r} is not a duration",
-                              fix="give seconds or HH:MM:SS") from None
-    if secs <= 0:
-        raise ValidationError(f"{flag} {text!r} must be positive")
-    return secs
+# Pure parsing helpers (unit tested); those every front end shares live in core.submit
 
 
 def parse_lsf_minutes(text: str) -> float:
@@ -98,63 +46,6 @@ def parse_lsf_minutes(text: str) -> float:
     except ValueError:
         pass
     raise ValidationError(f"#BSUB -W {text!r} is not a run limit", fix="write [HH:]MM")
-
-
-def _is_job_id(text: str) -> bool:
-    """A local host's job id (digits) or an aws host's (letters, digits, ``-`` and ``_``)."""
-    return bool(text) and text.isascii() and text.replace("-", "").replace("_", "").isalnum()
-
-
-def parse_depend(values: list[str]) -> list[tuple[str, str]]:
-    out = []
-    for value in values:
-        v = value.strip()
-        if v.startswith("depend="):
-            v = v[len("depend="):]
-        for clause in v.split(","):
-            kind, _, ids = clause.partition(":")
-            kind = kind.strip().lower()
-            if kind not in ("afterok", "afterany", "afternotok") or not ids:
-                raise ValidationError(f"--depend {value!r} is not a dependency",
-                                      fix="write afterok:ID[:ID], afterany:ID or afternotok:ID")
-            for ref in ids.split(":"):
-                ref = ref.strip().split(".", 1)[0]
-                head, bracket, index = ref.partition("[")
-                if not _is_job_id(head) or (bracket and not (
-                        index.endswith("]") and (index == "]" or index[:-1].isdecimal()))):
-                    raise ValidationError(f"--depend: {ref!r} is not a job id",
-                                          fix="job ids look like 42, 42[3] or 42[] (an aws "
-                                              "host's like 0190a1b2c3d4e5k7m9p2)")
-                out.append((kind, ref))
-    return out
-
-
-_NAME_START = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_")
-_NAME_REST = _NAME_START | frozenset("0123456789")
-
-
-def _is_variable_name(key: str) -> bool:
-    """``[A-Za-z_][A-Za-z0-9_]*``: a name a POSIX shell can export."""
-    return bool(key) and key[0] in _NAME_START and all(c in _NAME_REST for c in key)
-
-
-def is_job_name(name: str) -> bool:
-    """``[\\w.\\-+@:\\[\\]]{1,128}`` (``\\w`` is ``str.isalnum()`` or "_")."""
-    return 0 < len(name) <= 128 and all(c.isalnum() or c in "_.-+@:[]" for c in name)
-
-
-def parse_env(values: list[str]) -> dict[str, str]:
-    env: dict[str, str] = {}
-    for value in values:
-        for item in value.split(","):
-            if not item:
-                continue
-            key, eq, val = item.partition("=")
-            if not _is_variable_name(key):
-                raise ValidationError(f"-v {item!r}: {key!r} is not a variable name",
-                                      fix="write -v NAME=VALUE")
-            env[key] = val if eq else os.environ.get(key, "")
-    return env
 
 
 def parse_params(text: str, flag: str = "-p") -> dict[str, object]:
@@ -346,22 +237,22 @@ def build_submissions(args: QsubArgs, host: LocalHost, stdin_text: str | None = 
     d = parse_directives(script_text) if script_text else {}
     queue = _pick(host, "queues", args.queue or d.get("queue"), "-q")
     definition = _pick(host, "definitions", args.definition or d.get("definition"), "-d")
-    dspec = host.resources("definitions")[definition]
+    defaults = definition_defaults(host.resources("definitions")[definition])
     name = args.name or d.get("name") or default_name
     if not is_job_name(name):
         raise ValidationError(f"qsub: job name {name!r} is not valid",
                               fix="use up to 128 letters, digits and ._-+@:")
     retries_text = args.retries if args.retries is not None else d.get("retries")
-    if retries_text is None:
-        retries = int(dspec.get("retries", 2))
-    else:
+    retries = None
+    if retries_text is not None:
         try:
             retries = int(str(retries_text))
         except ValueError:
             raise ValidationError(f"qsub: -r {retries_text!r} is not a whole number",
                                   fix="give the number of retries, e.g. -r 2") from None
-        if not 0 <= retries <= 100:
-            raise ValidationError(f"qsub: -r {retries} is out of range", fix="use 0 to 100")
+        if not 0 <= retries <= MAX_RETRIES:
+            raise ValidationError(f"qsub: -r {retries} is out of range",
+                                  fix=f"use 0 to {MAX_RETRIES}")
     timeout = None
     if args.timeout:
         timeout = parse_duration(args.timeout, "--timeout")
@@ -380,22 +271,19 @@ def build_submissions(args: QsubArgs, host: LocalHost, stdin_text: str | None = 
         timeout = parse_lsf_minutes(d["lsf_walltime"])
     if timeout is None and d.get("timeout"):
         timeout = parse_duration(d["timeout"], "#HYPER -t")
-    if timeout is None and dspec.get("job_timeout_s"):
-        timeout = float(dspec["job_timeout_s"])
     depends = parse_depend(args.depend or ([d["depend"]] if d.get("depend") else []))
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
-    env.update(parse_env(args.variables or []))
     cwd = os.path.abspath(args.cwd) if args.cwd else os.getcwd()
     if args.cwd and not os.path.isdir(cwd):
         raise NotFoundError(f"qsub: --cwd {args.cwd} is not a directory", fix="create it or fix the path")
-    env.setdefault("PBS_O_WORKDIR", cwd)
+    env = job_env(parse_env(args.variables or [], os.environ), environ=os.environ, cwd=cwd)
     array = parse_array(args.array or d["array"]) if (args.array or d.get("array")) else None
     array_params = parse_array_file(args.array_file) if args.array_file else None
     if array and array_params:
         raise UsageError("qsub: give -J/--array or -a FILE, not both")
     hold = bool(args.hold or d.get("hold"))
-    common = dict(queue=queue, definition=definition, env=env, cwd=cwd, retries=retries,
-                  timeout=timeout, priority=args.priority, hold=hold, depends=depends)
+    common = dict(queue=queue, definition=definition, defaults=defaults, env=env, cwd=cwd,
+                  retries=retries, timeout=timeout, priority=args.priority, hold=hold,
+                  depends=depends)
     if args.stdin:
         text = stdin_text if stdin_text is not None else sys.stdin.read()
         commands = [c for c in (ln.strip() for ln in text.splitlines()) if c and not c.startswith("#")]
@@ -406,9 +294,9 @@ def build_submissions(args: QsubArgs, host: LocalHost, stdin_text: str | None = 
         if depends:
             raise UsageError("qsub: --stdin batches cannot have --depend",
                              fix="submit the dependent job separately")
-        return [Submission(name=args.name or "STDIN", commands=commands, **common)]
-    return [Submission(name=name, command=script_text, argv=argv, array=array,
-                       array_params=array_params, **common)]
+        return [building.build(name=args.name, default_name="STDIN", commands=commands, **common)]
+    return [building.build(name=name, command=script_text, argv=argv, array=array,
+                           array_params=array_params, **common)]
 
 
 def run(argv: list[str]) -> int:

@@ -9,9 +9,10 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 
+from hyper_tui.sections import BY_MODE
 from hyper_tui.widgets.host_header import HostHeader
 from hyper_tui.widgets.key_footer import KeyFooter
-from hyper_tui.widgets.nav_bar import BY_MODE, NavBar
+from hyper_tui.widgets.nav_bar import NavBar
 
 if TYPE_CHECKING:
     from hyper_tui.app import HyperApp

@@ -8,7 +8,7 @@ from rich.text import Text
 from textual.binding import Binding
 
 from hyper_tui.screens.text_modal import TextModal
-from hyper_tui.widgets.nav_bar import SECTIONS
+from hyper_tui.sections import SECTIONS
 
 
 def _bindings_table(title: str, bindings: list[tuple[str, str]]) -> Table:

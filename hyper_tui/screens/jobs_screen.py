@@ -20,6 +20,7 @@ from textual.containers import Horizontal
 from textual.widgets import DataTable, Input, Select, Static
 
 from hyper_tui.core.jobs import STATES
+from hyper_tui.core.submit import Defaults, definition_defaults
 from hyper_tui.messages import (
     JobsCancelled,
     JobsPage,
@@ -67,6 +68,7 @@ class JobsScreen(HyperScreen):
         self.rows: list[dict[str, Any]] = []
         self.queues: list[str] = []
         self.definitions: list[str] = []
+        self.defaults: dict[str, Defaults] = {}  # definition -> its retries and timeout
         self.pending_details = False
         self.pages_shown = 0
 
@@ -189,6 +191,8 @@ class JobsScreen(HyperScreen):
             return
         self.queues = sorted(event.config.queues)
         self.definitions = sorted(event.config.definitions)
+        self.defaults = {n: definition_defaults(d.public_dict())
+                         for n, d in event.config.definitions.items()}
         sel = self.query_one("#f-queue", Select)
         with self.prevent(Select.Changed):
             sel.set_options([(q, q) for q in self.queues])
@@ -346,7 +350,8 @@ class JobsScreen(HyperScreen):
         from hyper_tui.screens.submit_modal import SubmitModal
 
         self.app.push_screen(SubmitModal(self.queues or ["default"],
-                                         self.definitions or ["default"]), self._submit)
+                                         self.definitions or ["default"], self.defaults),
+                             self._submit)
 
     def _submit(self, sub: Any) -> None:
         if sub is not None:

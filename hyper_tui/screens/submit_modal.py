@@ -1,6 +1,13 @@
-"""Submit jobs: queue, definition, name, command (a script for /bin/sh), array range."""
+"""Submit jobs: queue, definition, name, command (a script for /bin/sh), array range.
+
+The submission is built by ``core.submit`` as qsub builds it: the definition's retries and
+timeout, the submitter's PATH and working directory (``qsub -c COMMAND`` gives the same job).
+"""
 
 from __future__ import annotations
+
+import os
+from collections.abc import Mapping
 
 from textual import on
 from textual.app import ComposeResult
@@ -9,10 +16,11 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static, TextArea
 
+from hyper_tui.core import submit as building
 from hyper_tui.core.jobs import ArraySpec, Submission
+from hyper_tui.core.submit import Defaults, is_job_name, job_env
+from hyper_tui.core.submit import parse_array as parse_range
 from hyper_tui.errors import ValidationError
-from hyper_tui.qcmd.qsub import is_job_name
-from hyper_tui.qcmd.qsub import parse_array as parse_range
 
 
 def parse_array(text: str) -> ArraySpec | None:
@@ -27,13 +35,37 @@ def parse_array(text: str) -> ArraySpec | None:
         raise ValueError(err.line().removeprefix("--array ")) from None
 
 
+def build_submission(*, queue: str, definition: str, name: str, array: str, command: str,
+                     defaults: Defaults, environ: Mapping[str, str], cwd: str
+                     ) -> tuple[Submission | None, dict[str, str]]:
+    """The modal's fields -> (the submission, None) or (None, field -> error)."""
+    errors: dict[str, str] = {}
+    name = name.strip()
+    if not is_job_name(name):
+        errors["name"] = "1-128 letters, digits or ._-+@:[]"
+    try:
+        spec = parse_array(array)
+    except ValueError as err:
+        errors["array"] = str(err)
+        spec = None
+    if not command.strip():
+        errors["command"] = "give a command, e.g. echo hello"
+    if errors:
+        return None, errors
+    return building.build(queue=queue, definition=definition, defaults=defaults, name=name,
+                          command=command, array=spec, cwd=cwd,
+                          env=job_env({}, environ=environ, cwd=cwd)), errors
+
+
 class SubmitModal(ModalScreen[Submission | None]):
     BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("ctrl+s", "submit", "Submit")]
 
-    def __init__(self, queues: list[str], definitions: list[str]) -> None:
+    def __init__(self, queues: list[str], definitions: list[str],
+                 defaults: Mapping[str, Defaults] | None = None) -> None:
         super().__init__()
         self.queues = queues
         self.definitions = definitions
+        self.defaults = dict(defaults or {})  # definition -> its retries and timeout
 
     def compose(self) -> ComposeResult:
         with Vertical(id="submit", classes="dialog wide"):
@@ -68,26 +100,18 @@ class SubmitModal(ModalScreen[Submission | None]):
         self.validate()
 
     def validate(self) -> Submission | None:
-        errors: dict[str, str] = {}
-        name = self.query_one("#s-name", Input).value.strip()
-        if not is_job_name(name):
-            errors["name"] = "1-128 letters, digits or ._-+@:[]"
-        try:
-            array = parse_array(self.query_one("#s-array", Input).value)
-        except ValueError as err:
-            errors["array"] = str(err)
-            array = None
-        command = self.query_one("#s-command", TextArea).text
-        if not command.strip():
-            errors["command"] = "give a command, e.g. echo hello"
+        definition = str(self.query_one("#s-definition", Select).value)
+        sub, errors = build_submission(
+            queue=str(self.query_one("#s-queue", Select).value), definition=definition,
+            name=self.query_one("#s-name", Input).value,
+            array=self.query_one("#s-array", Input).value,
+            command=self.query_one("#s-command", TextArea).text,
+            defaults=self.defaults.get(definition) or Defaults(), environ=os.environ,
+            cwd=os.getcwd())
         for key in ("name", "array", "command"):
             self.query_one(f"#s-{key}-error", Static).update(f"✗ {errors[key]}" if key in errors else "")
         self.query_one("#submit-btn", Button).disabled = bool(errors)
-        if errors:
-            return None
-        return Submission(queue=str(self.query_one("#s-queue", Select).value),
-                          definition=str(self.query_one("#s-definition", Select).value),
-                          name=name, command=command, array=array)
+        return sub
 
     @on(Input.Changed)
     @on(TextArea.Changed)

@@ -2,34 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from rich.text import Text
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
-
-@dataclass(frozen=True)
-class Section:
-    key: str
-    mode: str
-    label: str
-    description: str
-
-
-SECTIONS: tuple[Section, ...] = (
-    Section("1", "hosts", "Hosts", "create, select, import and delete hosts"),
-    Section("2", "regions", "Regions", "worker pools or AWS regions"),
-    Section("3", "clusters", "Clusters", "compute capacity (vCPUs, spot or on-demand)"),
-    Section("4", "queues", "Queues", "job queues and their region weights"),
-    Section("5", "images", "Images", "container images built and replicated"),
-    Section("6", "definitions", "Definitions", "job definitions: image, vCPUs, memory, retries"),
-    Section("7", "jobs", "Jobs", "live jobs table: filter, submit, cancel, logs"),
-    Section("8", "dashboard", "Dashboard", "jobs by state, throughput, workers and vCPUs"),
-    Section("9", "deployments", "Deployments", "synth and deploy (aws) or the apply log (local)"),
-)
-
-BY_MODE = {s.mode: s for s in SECTIONS}
+from hyper_tui.sections import SECTIONS
 
 
 class NavBar(OptionList):

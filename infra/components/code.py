@@ -2,8 +2,9 @@
 
 It is a copy of the ``hyper_tui`` package this synth runs from (a checkout or site-packages),
 minus what a Lambda never runs: the TUI (screens, widgets, styles), the q-commands' front end,
-the CDK app (only ``hyper_tui.infra.lambdas``, the handlers, is kept), the worker image files,
-tests and caches. The copy is made once per synth process, in a temporary folder.
+the CDK app (constructs, stacks; of ``hyper_tui.infra.components`` only the Lambda handlers,
+``<component>/handler.py``, are kept), the worker image files, tests and caches. The copy is
+made once per synth process, in a temporary folder.
 """
 
 from __future__ import annotations
@@ -24,13 +25,27 @@ PACKAGE = Path(hyper_tui.__file__).parent
 # Paths inside the package that the asset leaves out (folders and files, relative).
 LEFT_OUT = {"screens", "widgets", "app.py", "app_launch.py", "app.tcss", "ui_settings.py",
             "agent/Dockerfile", "agent/start.sh", "infra/app.py", "infra/plan.py", "infra/nag.py",
-            "infra/lookups.py", "infra/components", "infra/stacks", "infra/README.md"}
+            "infra/lookups.py", "infra/stacks", "infra/README.md"}
+COMPONENTS = Path("infra/components")
+HANDLER = "handler.py"
+
+
+def _left_out_component(rel: Path, name: str) -> bool:
+    """In infra/components keep a component package only if a Lambda handler lives in it, and
+    of it only its ``__init__.py`` and ``handler.py``: constructs stay out of the asset."""
+    path = PACKAGE / rel / name
+    if path.is_dir():
+        return not (path / HANDLER).is_file()
+    return name not in ("__init__.py", HANDLER)
 
 
 def _ignore(folder: str, names: list[str]) -> set[str]:
     rel = Path(folder).relative_to(PACKAGE)
     out = {n for n in names if n == "__pycache__" or n.endswith((".pyc", ".tcss"))}
-    return out | {n for n in names if (rel / n).as_posix().removeprefix("./") in LEFT_OUT}
+    out |= {n for n in names if (rel / n).as_posix().removeprefix("./") in LEFT_OUT}
+    if COMPONENTS in (rel, rel.parent):
+        out |= {n for n in names if _left_out_component(rel, n)}
+    return out
 
 
 @cache

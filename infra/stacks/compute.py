@@ -10,11 +10,11 @@ from constructs import Construct
 from hyper_tui.aws import schema
 from hyper_tui.config import HostConfig
 from hyper_tui.infra import plan
-from hyper_tui.infra.components.batch import ClusterCompute, JobDefinitions, security_group
-from hyper_tui.infra.components.images import ImageRepository
-from hyper_tui.infra.components.logs import NamedLogGroup, retention
-from hyper_tui.infra.components.network import Network
-from hyper_tui.infra.components.peering import (
+from hyper_tui.infra.components.batch.construct import ClusterCompute, JobDefinitions, security_group
+from hyper_tui.infra.components.images.construct import ImageRepository
+from hyper_tui.infra.components.logs.construct import NamedLogGroup, retention
+from hyper_tui.infra.components.network.construct import Network
+from hyper_tui.infra.components.peering.construct import (
     CrossRegionParameter,
     HubPeering,
     NetworkParameter,

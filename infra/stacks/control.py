@@ -12,14 +12,14 @@ from hyper_tui.aws import schema
 from hyper_tui.aws.scaler_config import build_scaler_config
 from hyper_tui.config import HostConfig
 from hyper_tui.infra import plan
-from hyper_tui.infra.components.api import JobsApi
-from hyper_tui.infra.components.dashboard import Dashboard
-from hyper_tui.infra.components.discovery import Discovery
-from hyper_tui.infra.components.images import Images, Replication
-from hyper_tui.infra.components.jobs_table import JobsTable
-from hyper_tui.infra.components.logs import NamedLogGroup, retention
-from hyper_tui.infra.components.scaler import Scaler
-from hyper_tui.infra.components.work_queues import WorkQueues
+from hyper_tui.infra.components.api.construct import JobsApi
+from hyper_tui.infra.components.dashboard.construct import Dashboard
+from hyper_tui.infra.components.discovery.construct import Discovery
+from hyper_tui.infra.components.images.construct import Images, Replication
+from hyper_tui.infra.components.jobs_table.construct import JobsTable
+from hyper_tui.infra.components.logs.construct import NamedLogGroup, retention
+from hyper_tui.infra.components.scaler.construct import Scaler
+from hyper_tui.infra.components.work_queues.construct import WorkQueues
 from hyper_tui.infra.lookups import Lookups
 
 

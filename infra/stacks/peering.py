@@ -7,7 +7,7 @@ from aws_cdk import Environment, Stack
 from constructs import Construct
 
 from hyper_tui.aws import schema
-from hyper_tui.infra.components.peering import CrossRegionParameter, MainPeeringRoutes, suppress_sdk_provider
+from hyper_tui.infra.components.peering.construct import CrossRegionParameter, MainPeeringRoutes, suppress_sdk_provider
 from hyper_tui.infra.stacks.compute import ComputeStack
 
 

@@ -10,8 +10,9 @@ import time
 import pytest
 
 from hyper_tui.agent.loop import Agent, AgentOptions
-from hyper_tui.agent.transports.aws import AwsTransport, batch_get
+from hyper_tui.agent.transports.aws import AwsTransport
 from hyper_tui.aws import schema
+from hyper_tui.aws.table import batch_get
 from hyper_tui.core.jobs import ArraySpec, Submission
 from hyper_tui.errors import NotFoundError, UnavailableError, UsageError
 from tests.aws.conftest import AwsHost
@@ -200,11 +201,11 @@ def test_status_and_resources(aws_host: AwsHost) -> None:
 
 def test_submit_through_the_api(aws_host: AwsHost, monkeypatch) -> None:
     """qsub via the submit API: SigV4-signed POST /jobs with the API key, served here by the
-    API's own handler (infra/lambdas/api) on a local HTTP server backed by moto."""
+    API's own handler (infra/components/api) on a local HTTP server backed by moto."""
     import http.server
     import threading
 
-    from hyper_tui.infra.lambdas.api import handler as api
+    from hyper_tui.infra.components.api import handler as api
 
     h = aws_host
     s = h.res.session

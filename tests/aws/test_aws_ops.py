@@ -31,7 +31,7 @@ def test_emergency_stop_cancels_jobs_and_scales_to_zero(home, capsys) -> None:
 
     t = AwsTransport.for_host(h.cfg, worker_id="w-e", queue="q1", definition="d1", session=s,
                               poll_wait=0)
-    running = t.claim(2)
+    running = [c for c in t.reserve(2) if t.start(c)]
     assert len(running) == 2
     s.client("batch").submit_job(jobName="hyper-q1--d1", jobQueue=names["job_queue"],
                                  jobDefinition=schema.batch_job_definition_name(h.name, "d1"))

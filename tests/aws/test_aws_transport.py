@@ -10,8 +10,9 @@ import threading
 import time
 
 from hyper_tui.agent.loop import Agent, AgentOptions, Result
-from hyper_tui.agent.transports.aws import AwsTransport, batch_get
+from hyper_tui.agent.transports.aws import AwsTransport
 from hyper_tui.aws import schema
+from hyper_tui.aws.table import batch_get
 from hyper_tui.core.jobs import ArraySpec, Submission
 from tests.aws.conftest import AwsHost, Killed, kill_at, make_aws_host
 from tests.conftest import wait_for
@@ -21,6 +22,11 @@ def transport(h: AwsHost, wid: str, **kw) -> AwsTransport:
     kw.setdefault("poll_wait", 0)
     return AwsTransport.for_host(h.cfg, worker_id=wid, queue="q1", definition="d1",
                                  session=h.res.session, **kw)
+
+
+def take(t: AwsTransport, n: int) -> list:
+    """Reserve up to ``n`` jobs and start them all (what the agent does, one by one)."""
+    return [c for c in t.reserve(n) if t.start(c)]
 
 
 def items(h: AwsHost, ids: list[str]) -> dict[str, dict]:
@@ -66,21 +72,21 @@ def test_lease_expiry_redelivers_to_another_worker(home) -> None:
     h = make_aws_host(lease=1.0)
     [jid] = submit(h, 1, "true", retries=2)
     a = transport(h, "w-a", lease=1.0)
-    [ca] = a.claim(1)
+    [ca] = take(a, 1)
     assert ca.attempt == 1
     time.sleep(1.3)  # a stops heartbeating: its lease (message visibility) runs out
     b = transport(h, "w-b", lease=1.0)
-    got = wait_for(lambda: b.claim(1), timeout=10, what="redelivery")
+    got = wait_for(lambda: take(b, 1), timeout=10, what="redelivery")
     assert got[0].key == jid and got[0].attempt == 2
     # The lost worker's late report does not overwrite the new attempt...
-    a.report([Result(ca, "exit", 0, time.time(), time.time())])
+    a.report(Result(ca, "exit", 0, time.time(), time.time()))
     it = items(h, [jid])[jid]
     assert it["state"] == "RUNNING" and it["worker"] == "w-b" and it["attempt"] == 2
     assert it["history"][0]["outcome"] == "lost" and it["history"][0]["worker"] == "w-a"
     # ...and its next heartbeat tells it that it was declared lost.
     a._last_beat = 0
     assert a.heartbeat([ca]) is False
-    b.report([Result(got[0], "exit", 0, time.time(), time.time())])
+    b.report(Result(got[0], "exit", 0, time.time(), time.time()))
     assert items(h, [jid])[jid]["state"] == "SUCCEEDED"
     b.close()
     assert queue_depth(h) == 0
@@ -90,10 +96,10 @@ def test_lost_worker_past_retries_fails(home) -> None:
     h = make_aws_host(lease=1.0)
     [jid] = submit(h, 1, "true", retries=0)
     a = transport(h, "w-a", lease=1.0)
-    assert a.claim(1)[0].attempt == 1
+    assert take(a, 1)[0].attempt == 1
     time.sleep(1.3)
     b = transport(h, "w-b", lease=1.0)
-    assert wait_for(lambda: items(h, [jid])[jid]["state"] == "FAILED" or b.claim(1),
+    assert wait_for(lambda: items(h, [jid])[jid]["state"] == "FAILED" or take(b, 1),
                     timeout=10) is True
     it = items(h, [jid])[jid]
     assert "no retries left" in it["reason"] and "w-a" in it["reason"]
@@ -129,8 +135,8 @@ def test_dead_letter_of_a_requeued_job_is_ignored(home) -> None:
     sqs.send_message(QueueUrl=dlq, MessageBody=json.dumps({"ids": [jid]}))  # an old copy
     time.sleep(1.2)
     t = transport(h, "w-a", lease=1.0, retry_exit_codes=(3,))
-    [c] = t.claim(1)
-    t.report([Result(c, "exit", 3, time.time(), time.time())])  # retry: requeued, re-sent
+    [c] = take(t, 1)
+    t.report(Result(c, "exit", 3, time.time(), time.time()))  # retry: requeued, re-sent
     t.close()
     it = items(h, [jid])[jid]
     assert it["state"] == "QUEUED" and "exit code 3" in it["reason"]
@@ -163,7 +169,7 @@ def test_sigterm_requeues_without_using_a_retry(home) -> None:
     assert it["history"][-1]["outcome"] == "interrupted"
     # It is on the work queue again and the next worker runs it as attempt 2.
     t = transport(h, "w-next", lease=5.0)
-    [c] = wait_for(lambda: t.claim(1), timeout=10, what="requeued job")
+    [c] = wait_for(lambda: take(t, 1), timeout=10, what="requeued job")
     assert c.key == jid and c.attempt == 2
 
 
@@ -190,9 +196,10 @@ def test_cancelled_queued_job_is_never_run(aws_host: AwsHost) -> None:
     ids = submit(h, 3, "true")
     h.client.cancel([ids[1]])
     t = transport(h, "w-q")
-    claims = t.claim(10)
+    claims = take(t, 10)
     assert sorted(c.key for c in claims) == sorted([ids[0], ids[2]])
-    t.report([Result(c, "exit", 0, time.time(), time.time()) for c in claims])
+    for c in claims:
+        t.report(Result(c, "exit", 0, time.time(), time.time()))
     t.close()
     assert queue_depth(h) == 0
 
@@ -201,13 +208,13 @@ def test_long_job_hands_the_rest_of_its_message_back(aws_host: AwsHost) -> None:
     h = aws_host
     ids = submit(h, 5, "true")  # one message of five ids
     a = transport(h, "w-long", handback_after=0.2)
-    [first] = a.claim(1)
+    [first] = take(a, 1)
     time.sleep(0.3)
     a._last_beat = 0
     a.heartbeat([first])  # the job runs long: the 4 others go back, one per message
     b = transport(h, "w-other")
-    got = wait_for(lambda: b.claim(10), timeout=10)
-    got += b.claim(10)
+    got = wait_for(lambda: take(b, 10), timeout=10)
+    got += take(b, 10)
     assert sorted(c.key for c in got) == sorted(set(ids) - {first.key})
     assert all(c.attempt == 1 for c in got)
 
@@ -265,19 +272,18 @@ def test_dead_letter_requeue_killed_before_sending_is_sent_again(home, monkeypat
     and before the send, its outbox entry makes the next pass send it again."""
     import pytest
 
-    import hyper_tui.agent.transports.aws as transport_mod
-    from hyper_tui.aws import outbox
+    from hyper_tui.aws import dead_letters, outbox
 
     h = make_aws_host(lease=1.0, max_receives=1)
     [jid] = submit(h, 1, "true")
     dead = transport(h, "w-dead")
-    assert [c.job_id for c in dead.claim(1)] == [jid]  # then it dies: no heartbeat, no report
+    assert [c.job_id for c in take(dead, 1)] == [jid]  # then it dies: no heartbeat, no report
     time.sleep(1.3)
     sqs = h.res.session.client("sqs")
     assert not sqs.receive_message(QueueUrl=h.res.work_urls[("q1", "d1")],
                                    WaitTimeSeconds=1).get("Messages")  # redriven to the DLQ
 
-    kill_at(monkeypatch, transport_mod, "send_ids")
+    kill_at(monkeypatch, dead_letters, "send_ids")
     with pytest.raises(Killed):
         h.client.sweep_dead_letters()
     monkeypatch.undo()

@@ -48,6 +48,15 @@ class LocalHarness:
 
         jobs.cancel(self.store, [key])
 
+    def logs(self, key: str) -> list[tuple[str, str]]:
+        from hyper_tui.client import LocalHostClient
+
+        c = LocalHostClient("ct", start_daemon=False)
+        try:
+            return [(k, d) for _, k, d in c.logs(key)[0]]
+        finally:
+            c.close()
+
     def lose(self, transport: Any) -> None:
         """The worker stops heartbeating: the daemon declares it lost."""
         from hyper_tui.local.daemon import Daemon
@@ -83,7 +92,7 @@ class AwsHarness:
                                      cancel_poll=0.5)
 
     def job(self, key: str) -> dict[str, Any]:
-        from hyper_tui.agent.transports.aws import batch_get
+        from hyper_tui.aws.table import batch_get
 
         it = batch_get(self.h.res.session.client("dynamodb"), self.h.res.table, [key])[key]
         return {"state": it["state"], "attempts": it.get("attempt", 0),
@@ -92,6 +101,9 @@ class AwsHarness:
 
     def cancel(self, key: str) -> None:
         self.h.client.cancel([key])
+
+    def logs(self, key: str) -> list[tuple[str, str]]:
+        return [(k, d) for _, k, d in self.h.client.logs(key)[0]]
 
     def lose(self, transport: Any) -> None:
         """The worker stops heartbeating: its lease (message visibility) runs out."""

@@ -15,6 +15,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from hyper_tui.core.submit import is_variable_name
 from hyper_tui.errors import UsageError, ValidationError
 from hyper_tui.qcmd import qsub
 from hyper_tui.qcmd.qsub_options import OPTIONS, build_parser, parse_args
@@ -115,7 +116,7 @@ def test_array_ranges_read_as_the_old_expression(text):
 @given(st.text(alphabet="ab_.-+@:[]٣é \n/$", max_size=10))
 def test_job_names_and_variable_names_read_as_the_old_expressions(text):
     assert qsub.is_job_name(text) == bool(re.fullmatch(r"[\w.\-+@:\[\]]{1,128}", text))
-    assert qsub._is_variable_name(text) == bool(re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", text))
+    assert is_variable_name(text) == bool(re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", text))
 
 
 @settings(max_examples=400, deadline=None)

@@ -11,9 +11,9 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk.assertions import Match, Template
 
-from hyper_tui.infra.components.images import Images
-from hyper_tui.infra.components.logs import retention
-from hyper_tui.infra.lambdas.image_copy import handler as copy
+from hyper_tui.infra.components.images import handler as copy
+from hyper_tui.infra.components.images.construct import Images
+from hyper_tui.infra.components.logs.construct import retention
 from hyper_tui.model import Image
 
 
@@ -44,6 +44,9 @@ def test_images_construct_declares_the_asset_and_its_copy(tmp_path):
     assert (staged / "Dockerfile").is_file() and (staged / "run.sh").is_file()
     messages = assembly.get_stack_artifact("Images").messages
     assert not [m for m in messages if str(m.level).endswith("ERROR")]
+    zips = [tmp_path / "out" / f["source"]["path"] for f in manifest["files"].values()
+            if f["source"].get("packaging") == "zip"]
+    assert [sorted(p.name for p in z.iterdir()) for z in zips] == [["handler.py"]]  # the copier
 
 
 # ---- the copy Lambda -------------------------------------------------------------------------

@@ -264,14 +264,26 @@ class _FlakyTransport:
             self.failures[what] -= 1
             raise self._Unavailable("the disk holding /x is full; nothing was changed")
 
-    def claim(self, n):
+    def reserve(self, n):
         self._maybe_fail("claim")
         out, self.queue = self.queue[:n], self.queue[n:]
         return out
 
-    def report(self, results):
+    def start(self, claim, finished=None):
+        if finished is not None:
+            self.report(finished)
+        return True
+
+    def release(self, claims):
+        self.queue[:0] = claims
+
+    def report(self, result):
         self._maybe_fail("report")
-        self.reported += [r.claim.key for r in results if r.outcome == "exit" and r.exit_code == 0]
+        if result.outcome == "exit" and result.exit_code == 0:
+            self.reported.append(result.claim.key)
+
+    def flush_logs(self):
+        pass
 
     def heartbeat(self, running):
         self._maybe_fail("heartbeat")

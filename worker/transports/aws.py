@@ -3,29 +3,35 @@
 Work arrives on the (queue, definition) SQS queue as messages of up to ``IDS_PER_MESSAGE`` job
 ids (``{"ids": [...]}``); the jobs themselves are items of the host's jobs table (schema.py).
 
-* **claim**: long-poll the work queue (``WaitTimeSeconds``; visibility timeout = the lease),
-  read the messages' items with one BatchGetItem, then move the jobs the agent asked for from
-  QUEUED to RUNNING with this worker and the next attempt number: conditional writes
-  (``state = QUEUED AND attempt = seen``), batched in one TransactWriteItems. Two workers can
+* **reserve**: long-poll the work queue (``WaitTimeSeconds``; visibility timeout = the lease)
+  and read the messages' items with one BatchGetItem. A reserved job stays QUEUED: nothing is
+  written, the hidden message is the reservation (it reappears if this worker dies).
+* **start**: right before the job's process starts, move it from QUEUED to RUNNING with this
+  worker and the next attempt number, conditionally (``state = QUEUED AND attempt = seen``):
+  that re-checks it, so a job cancelled while reserved never starts, and two workers can
   never hold the same attempt. A RUNNING job whose holder stopped heartbeating past its lease
-  is taken over (a lost worker: its attempt counts, ``scheduling.after_lost_worker``).
+  is taken over here (a lost worker: its attempt counts, ``core.lifecycle.after_lost_worker``).
 * **heartbeat**: extend the visibility of the messages this worker holds and write
   ``heartbeat`` on its running jobs (conditional on the attempt; a failed condition tells us
   the job was cancelled, or that another worker took it over and this one is lost).
 * **is_cancelled**: the job item's state, read at most every ``cancel_poll`` seconds.
 * **append_log**: records are buffered and sent with PutLogEvents in batches to this worker's
   own stream (``schema.worker_log_stream_name``), each message ``<job id> TYPE | data``.
-* **report**: write the final state conditionally on the attempt this worker holds (a
-  cancelled or taken-over job is never overwritten); jobs going back to QUEUED (retry on an
-  exit code, interrupted by SIGTERM without using a retry) are sent again as new messages;
-  a message whose jobs are all settled is deleted.
-* Long jobs: when a job runs for more than ``handback_after`` seconds, the other jobs of its
-  message that this worker has not started are sent back to the queue, one per message, so
-  other workers take them.
+* **report**: one result at a time, as soon as its job ends: write the final state
+  conditionally on the attempt this worker holds (a cancelled or taken-over job is never
+  overwritten); jobs going back to QUEUED (retry on an exit code, interrupted by SIGTERM
+  without using a retry) are sent again as new messages; a message whose jobs are all
+  settled is deleted.
+* **release**: reserved jobs that will not be started (the agent is stopping, or the job
+  before them runs long) go back at once: a message none of whose jobs started is made
+  visible again (visibility 0); the unstarted jobs of a message that also carries a started
+  one are sent again, one per message, so other workers take them.
 
-Standard library and boto3 only (plus the pure ``hyper_tui.scheduling`` and ``schema``). The
-table helpers at the bottom (item codec, conditional updates, the dead-letter sweep) are
-shared with the aws client and the scaler.
+Standard library and boto3 only (plus the pure ``hyper_tui.core`` and ``schema``). The
+table and message helpers are the aws host's data layer, shared with its client and scaler:
+``hyper_tui.aws.table`` (item codec, conditional updates, batched reads) and
+``hyper_tui.aws.work_queues`` (sending ids); the dead-letter sweep is
+``hyper_tui.aws.dead_letters``.
 """
 
 from __future__ import annotations
@@ -35,24 +41,23 @@ import math
 import os
 import sys
 import time
-import uuid
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any
 
-from hyper_tui import scheduling
-from hyper_tui.agent.loop import Claim, Result
+from hyper_tui.agent.loop import LOG_CAP_BYTES, Claim, Result
 from hyper_tui.aws import schema
 from hyper_tui.aws.session import AwsSession, aws_errors, error_code
+from hyper_tui.aws.table import Update, batch_get, from_item, is_stale, run_updates
+from hyper_tui.aws.work_queues import IDS_PER_MESSAGE, parse_body, send_ids, work_queue_url
 from hyper_tui.core.jobs import FINAL_STATES
+from hyper_tui.core.lifecycle import after_lost_worker, attempt_outcome, outcome_to_state
 
-IDS_PER_MESSAGE = schema.IDS_PER_MESSAGE
 POLL_WAIT_S = 5            # long poll of an idle worker's claim
 HANDBACK_AFTER_S = 10.0    # a job running this long hands its message's other jobs back
 CANCEL_POLL_S = 2.0        # the job item is read at most this often for cancellation
-LOG_FLUSH_S = 5.0          # buffered log records older than this go out at the next heartbeat
+LOG_FLUSH_S = 1.0          # buffered log records older than this go out (logs stream)
 METRICS_EVERY_S = 60.0
 MAX_LOG_EVENT = 200_000    # bytes of one log event (CloudWatch allows 256 KiB)
 MAX_LOG_BATCH = 1_000_000  # bytes of one PutLogEvents call (1 MiB with 26 bytes per event)
@@ -84,7 +89,7 @@ class AwsTransport:
                  keep_output: bool = True, def_env: Mapping[str, str] | None = None,
                  handback_after: float = HANDBACK_AFTER_S, cancel_poll: float = CANCEL_POLL_S,
                  retention_days: float = 30, namespace: str | None = None, vcpus: int = 1,
-                 publish_metrics: bool = True) -> None:
+                 publish_metrics: bool = True, log_cap: int = LOG_CAP_BYTES) -> None:
         self.session = session
         self.host = host
         self.table = table
@@ -105,6 +110,7 @@ class AwsTransport:
         self.namespace = namespace or schema.metrics_namespace(host)
         self.vcpus = vcpus
         self.publish_metrics = publish_metrics
+        self.log_cap = int(log_cap)  # bytes of output kept per job (the agent cuts the rest)
         self.stream = schema.worker_log_stream_name(worker_id)
         self.beat_every = max(0.2, self.lease / 3)
 
@@ -112,7 +118,8 @@ class AwsTransport:
         self.sqs = session.client("sqs")
         self.logs = session.client("logs")
 
-        self._ready: deque[tuple[_Message, dict[str, Any]]] = deque()
+        self._ready: deque[tuple[_Message, dict[str, Any]]] = deque()  # received, not reserved
+        self._reserved: dict[str, tuple[_Message, dict[str, Any]]] = {}  # job id -> its message
         self._held: dict[str, _Message] = {}                  # receipt -> message
         self._open_ids: set[str] = set()                      # ready or claimed, any message
         self._claimed: dict[str, tuple[_Message, float]] = {}  # job id -> (message, monotonic)
@@ -176,7 +183,8 @@ class AwsTransport:
                    def_env=def_env if isinstance(def_env, dict) else {},
                    retention_days=float(e.get("HYPER_RETENTION_DAYS") or 30),
                    namespace=e.get("HYPER_METRICS_NAMESPACE") or None,
-                   vcpus=int(e.get("HYPER_VCPUS") or 1))
+                   vcpus=int(e.get("HYPER_VCPUS") or 1),
+                   log_cap=int(e.get("HYPER_LOG_CAP_BYTES") or LOG_CAP_BYTES))
 
     @classmethod
     def for_host(cls, cfg: Any, *, worker_id: str, queue: str, definition: str,
@@ -191,6 +199,7 @@ class AwsTransport:
             lease=host.settings.lease_seconds, retry_exit_codes=d.retry_exit_codes,
             keep_output=d.enable_qlog, def_env=d.environment,
             retention_days=host.settings.job_retention_days, vcpus=d.vcpus,
+            log_cap=host.settings.log_cap_bytes,
             poll_wait=float(os.environ.get("HYPER_POLL_WAIT") or POLL_WAIT_S))
         opts.update(kwargs)
         return cls(session, host=host.name, table=schema.jobs_table_name(host.name),
@@ -198,12 +207,12 @@ class AwsTransport:
                    log_group=schema.log_group_name(host.name), worker_id=worker_id,
                    queue=queue, definition=definition, **opts)
 
-    # ---- claim -------------------------------------------------------------------------
+    # ---- reserve and start -------------------------------------------------------------
 
-    def claim(self, n: int) -> list[Claim]:
+    def reserve(self, n: int) -> list[Claim]:
         out: list[Claim] = []
         receives = 0
-        with aws_errors("worker: claiming jobs", region=self.session.region):
+        with aws_errors("worker: reserving jobs", region=self.session.region):
             while len(out) < n and self._alive:
                 if not self._ready:
                     if out or receives >= 3:
@@ -216,11 +225,29 @@ class AwsTransport:
                     if not got:
                         break
                     continue
-                take = []
-                while self._ready and len(take) < n - len(out):
-                    take.append(self._ready.popleft())
-                out.extend(self._claim_items(take))
+                msg, item = self._ready.popleft()
+                claim = self._to_claim(item, int(item.get("attempt") or 0) + 1, msg)
+                self._reserved[claim.key] = (msg, item)
+                out.append(claim)
         return out
+
+    def start(self, claim: Claim, finished: Result | None = None) -> bool:
+        if finished is not None:
+            self.report(finished)
+        entry = self._reserved.pop(claim.key, None)
+        if entry is None:
+            return False  # handed back meanwhile: another worker may run it
+        with aws_errors("worker: starting a job", region=self.session.region):
+            return claim.key in self._start_items([(entry[0], entry[1], claim)])
+
+    def release(self, claims: list[Claim]) -> None:
+        with aws_errors("worker: releasing reserved jobs", region=self.session.region):
+            for c in claims:
+                entry = self._reserved.pop(c.key, None)
+                if entry is not None:
+                    self._ready.append(entry)
+            self._hand_back(per_message=1)
+            self._finish_settled()
 
     def _receive(self, max_messages: int, wait: float) -> int:
         t0 = time.monotonic()
@@ -293,11 +320,12 @@ class AwsTransport:
                 for k in list(self._specs)[:1024]:
                     del self._specs[k]
 
-    def _claim_items(self, take: list[tuple[_Message, dict[str, Any]]]) -> list[Claim]:
+    def _start_items(self, take: list[tuple[_Message, dict[str, Any], Claim]]) -> set[str]:
+        """Move reserved jobs to RUNNING (conditional writes); the keys that started."""
         now = time.time()
         ops: list[dict[str, Any]] = []
-        plan: list[tuple[str, _Message, dict[str, Any], int, str]] = []
-        for msg, item in take:
+        plan: list[tuple[str, _Message, Claim, str]] = []
+        for msg, item, claim in take:
             jid = item["id"]
             attempt = int(item.get("attempt") or 0)
             u = Update(self.table, jid)
@@ -305,13 +333,13 @@ class AwsTransport:
                 u.when("state", "=", "QUEUED")
                 u.when_attempt(item)
                 self._claim_fields(u, attempt + 1, now)
-                plan.append(("claim", msg, item, attempt + 1, ""))
+                plan.append(("claim", msg, claim, ""))
             else:  # RUNNING on a worker that stopped heartbeating: a lost worker
                 old = str(item.get("worker") or "?")
                 lease = float(item.get("lease") or self.lease)
                 why = f"worker {old} missed its heartbeat for {lease:g}s"
-                o = scheduling.after_lost_worker(attempts=attempt, retries=int(item.get("retries") or 0),
-                                                 why=why)
+                o = after_lost_worker(attempts=attempt, retries=int(item.get("retries") or 0),
+                                      why=why)
                 u.when("state", "=", "RUNNING")
                 u.when_attempt(item)
                 u.when("worker", "=", old)
@@ -320,30 +348,29 @@ class AwsTransport:
                                       "ended": now, "exit_code": None, "outcome": "lost"}])
                 if o.state == "QUEUED":
                     self._claim_fields(u, attempt + 1, now)
-                    plan.append(("claim", msg, item, attempt + 1, o.reason or why))
+                    plan.append(("claim", msg, claim, o.reason or why))
                 else:
                     u.set("state", "FAILED").set("reason", o.reason).set("ended", now)
                     u.set(schema.TTL_ATTRIBUTE, int(now + self.retention_s))
                     u.remove("heartbeat")
-                    plan.append(("fail", msg, item, attempt, o.reason or why))
+                    plan.append(("fail", msg, claim, o.reason or why))
             ops.append(u.kwargs())
         codes = run_updates(self.ddb, ops)
-        claims: list[Claim] = []
+        started: set[str] = set()
         mono = time.monotonic()
-        for (kind, msg, item, attempt, note), code in zip(plan, codes, strict=True):
-            jid = item["id"]
+        for (kind, msg, claim, note), code in zip(plan, codes, strict=True):
+            jid = claim.key
             if code is None and kind == "claim":
                 self._claimed[jid] = (msg, mono)
-                claim = self._to_claim(item, attempt, msg)
                 if note:
-                    self.append_log(claim, [(now, "SYSTEM", f"attempt {attempt - 1} lost: {note}")])
-                claims.append(claim)
+                    self.append_log(claim, [(now, "SYSTEM", f"attempt {claim.attempt - 1} lost: {note}")])
+                started.add(jid)
                 continue
             if code is None and kind == "fail":
                 self._log_line(jid, now, "SYSTEM", note)
             self._settle(msg, jid)
         self._finish_settled()
-        return claims
+        return started
 
     def _claim_fields(self, u: Update, attempt: int, now: float) -> None:
         u.set("state", "RUNNING").set("attempt", attempt).set("worker", self.worker_id)
@@ -371,23 +398,24 @@ class AwsTransport:
 
     # ---- report ------------------------------------------------------------------------
 
-    def report(self, results: list[Result]) -> None:
-        if not results:
-            return
+    def report(self, result: Result) -> None:
+        results = [result]
         with aws_errors("worker: reporting results", region=self.session.region):
-            self.flush_logs()  # a job's output is in CloudWatch before its final state
+            self._send_logs()  # a job's output is in CloudWatch before its final state
             now = time.time()
             ops: list[dict[str, Any]] = []
             plan: list[tuple[Claim, str | None]] = []
             for r in results:
                 c = r.claim
-                state, reason, extra = decide_outcome(r)
+                tr = outcome_to_state(r.outcome, exit_code=r.exit_code, detail=r.detail,
+                                      attempt=c.attempt, retries=c.retries,
+                                      retry_exit_codes=c.retry_exit_codes)
+                state, reason = tr.state, tr.reason
                 u = Update(self.table, c.key)
                 u.append("history", [{
                     "attempt": c.attempt, "worker": self.worker_id, "started": r.started,
                     "ended": r.ended, "exit_code": r.exit_code,
-                    "outcome": r.outcome if r.outcome != "exit" else
-                    ("succeeded" if r.exit_code == 0 else "failed")}])
+                    "outcome": attempt_outcome(r.outcome, r.exit_code)}])
                 u.when_attempt_is(c.attempt)
                 u.when("worker", "=", self.worker_id)
                 if state is None:  # cancelled: the client set CANCELLED; record the attempt
@@ -397,10 +425,10 @@ class AwsTransport:
                     u.set("state", state)
                     if r.exit_code is not None:
                         u.set("exit_code", r.exit_code)
-                    if state == "QUEUED":
+                    if tr.requeue:
                         u.set("reason", reason or "requeued").set("queued", now)
-                        if extra:
-                            u.add("retries", extra)
+                        if tr.refund:
+                            u.add("retries", tr.refund)
                         u.remove("worker", "heartbeat", "ended")
                     else:
                         u.set("ended", r.ended).set(schema.TTL_ATTRIBUTE, int(now + self.retention_s))
@@ -549,11 +577,17 @@ class AwsTransport:
 
     def _safe_flush(self) -> None:
         try:
-            self.flush_logs()
+            self._send_logs()
         except Exception as err:  # logs are best effort; the job's state is what matters
             _warn(f"could not send job logs: {_short(err)}")
 
     def flush_logs(self) -> None:
+        """A running job's records: sent once the oldest is ``LOG_FLUSH_S`` old (one
+        PutLogEvents a second at most, however often the agent asks)."""
+        if self._log_since and time.monotonic() - self._log_since >= LOG_FLUSH_S:
+            self._safe_flush()
+
+    def _send_logs(self) -> None:
         if not self._logbuf:
             return
         events = sorted(self._logbuf, key=lambda e: e[0])
@@ -590,19 +624,28 @@ class AwsTransport:
         self._open_ids.discard(jid)
 
     def _hand_back(self, *, per_message: int) -> None:
-        """Send the jobs this worker holds but has not started back to the queue."""
+        """Give back the jobs this worker received but has not started: a message none of
+        whose jobs is started or reserved becomes visible again at once; the others' unstarted
+        jobs are sent again, ``per_message`` ids a message."""
         items = list(self._ready)
         self._ready.clear()
+        back = {item["id"] for _, item in items}
+        whole = [m for m in {id(m): m for m, _ in items}.values() if m.open <= back]
+        for m in whole:
+            self._held.pop(m.receipt, None)
+        failed = self._batch_op(whole, "release")
         by_url: dict[str, list[str]] = {}
         for msg, item in items:
+            if msg in whole and msg not in failed:
+                continue
             by_url.setdefault(msg.url, []).append(item["id"])
-        failed: set[str] = set()
         for url, ids in by_url.items():
-            failed |= send_ids(self.sqs, url, ids, per_message=per_message, stamp=time.time())
+            failed_ids = send_ids(self.sqs, url, ids, per_message=per_message, stamp=time.time())
+            for msg, item in items:
+                if item["id"] in failed_ids:
+                    self._ready.append((msg, item))
         for msg, item in items:
-            if item["id"] in failed:
-                self._ready.append((msg, item))
-            else:
+            if (msg, item) not in self._ready:
                 self._settle(msg, item["id"])
 
     def _finish_settled(self) -> None:
@@ -624,8 +667,10 @@ class AwsTransport:
             gone, self._to_delete = self._to_delete, []
             self._batch_op(gone, "delete")
 
-    def _batch_op(self, msgs: list[_Message], op: str) -> None:
-        """Delete, or hide for a lease, messages: 10 a call per queue."""
+    def _batch_op(self, msgs: list[_Message], op: str) -> list[_Message]:
+        """Delete, hide for a lease, or release (visible again now) messages: 10 a call per
+        queue. Returns the messages the call failed for."""
+        failed: list[_Message] = []
         by_url: dict[str, list[_Message]] = {}
         for m in msgs:
             by_url.setdefault(m.url, []).append(m)
@@ -634,16 +679,19 @@ class AwsTransport:
                 chunk = ms[i:i + 10]
                 try:
                     if op == "delete":
-                        self.sqs.delete_message_batch(QueueUrl=url, Entries=[
+                        resp = self.sqs.delete_message_batch(QueueUrl=url, Entries=[
                             {"Id": str(k), "ReceiptHandle": m.receipt}
                             for k, m in enumerate(chunk)])
                     else:
-                        self.sqs.change_message_visibility_batch(QueueUrl=url, Entries=[
-                            {"Id": str(k), "ReceiptHandle": m.receipt,
-                             "VisibilityTimeout": int(math.ceil(self.lease))}
+                        seconds = 0 if op == "release" else int(math.ceil(self.lease))
+                        resp = self.sqs.change_message_visibility_batch(QueueUrl=url, Entries=[
+                            {"Id": str(k), "ReceiptHandle": m.receipt, "VisibilityTimeout": seconds}
                             for k, m in enumerate(chunk)])
+                    failed += [chunk[int(f["Id"])] for f in resp.get("Failed") or []]
                 except Exception as err:  # the message comes back and is settled again
                     _warn(f"could not {op} work messages: {_short(err)}")
+                    failed += chunk
+        return failed
 
     # ---- metrics -----------------------------------------------------------------------
 
@@ -668,6 +716,8 @@ class AwsTransport:
             return
         self._closed = True
         try:
+            self._ready.extend(self._reserved.values())  # reserved, never started
+            self._reserved.clear()
             if self._ready:
                 self._hand_back(per_message=IDS_PER_MESSAGE)
             self._finish_settled()
@@ -679,301 +729,7 @@ class AwsTransport:
 
 
 # --------------------------------------------------------------------------------------------
-# Outcomes (the same rules as the local transport)
-
-
-def decide_outcome(r: Result) -> tuple[str | None, str | None, int]:
-    """(new state or None to leave it, reason, retries to add back) for one result."""
-    c = r.claim
-    if r.outcome == "exit" and r.exit_code is not None:
-        o = scheduling.after_exit(r.exit_code, retry_exit_codes=c.retry_exit_codes,
-                                  attempts=c.attempt, retries=c.retries)
-        return o.state, o.reason, 0
-    if r.outcome == "timeout":
-        return "FAILED", "timeout", 0
-    if r.outcome == "interrupted":
-        o = scheduling.after_interruption(why=r.detail or "worker stopped")
-        return o.state, o.reason, 1
-    if r.outcome == "cancelled":
-        return None, None, 0
-    return "FAILED", r.detail or "the worker could not run the job", 0
-
-
-def is_stale(item: Mapping[str, Any], now: float, default_lease: float) -> bool:
-    """A RUNNING job whose worker has not heartbeaten within its lease."""
-    beat = float(item.get("heartbeat") or item.get("started") or 0)
-    lease = float(item.get("lease") or default_lease)
-    return beat + lease < now
-
-
-# --------------------------------------------------------------------------------------------
-# DynamoDB items (low-level client; numbers as int/float, never Decimal)
-
-
-def to_attr(v: Any) -> dict[str, Any]:
-    if v is None:
-        return {"NULL": True}
-    if isinstance(v, bool):
-        return {"BOOL": v}
-    if isinstance(v, int):
-        return {"N": str(v)}
-    if isinstance(v, float):
-        if not math.isfinite(v):
-            raise ValueError(f"{v!r} cannot be stored")
-        return {"N": repr(round(v, 6))}
-    if isinstance(v, Decimal):
-        return {"N": str(v)}
-    if isinstance(v, str):
-        return {"S": v}
-    if isinstance(v, (list, tuple)):
-        return {"L": [to_attr(x) for x in v]}
-    if isinstance(v, dict):
-        return {"M": {str(k): to_attr(x) for k, x in v.items()}}
-    raise TypeError(f"cannot store a {type(v).__name__} in DynamoDB")
-
-
-def from_attr(a: Mapping[str, Any]) -> Any:
-    (t, v), = a.items()
-    if t == "S":
-        return v
-    if t == "N":
-        return int(v) if v.lstrip("-").isdigit() else float(v)
-    if t == "BOOL":
-        return bool(v)
-    if t == "NULL":
-        return None
-    if t == "L":
-        return [from_attr(x) for x in v]
-    if t == "M":
-        return {k: from_attr(x) for k, x in v.items()}
-    if t == "SS":
-        return list(v)
-    if t == "NS":
-        return [int(x) if x.lstrip("-").isdigit() else float(x) for x in v]
-    return v
-
-
-def to_item(d: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: to_attr(v) for k, v in d.items() if v is not None}
-
-
-def from_item(item: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: from_attr(v) for k, v in item.items()}
-
-
-class Update:
-    """A conditional UpdateItem, built without string juggling at the call sites."""
-
-    def __init__(self, table: str, key: str) -> None:
-        self.table = table
-        self.key = key
-        self._set: list[str] = []
-        self._remove: list[str] = []
-        self._add: list[str] = []
-        self._cond: list[str] = []
-        self.names: dict[str, str] = {}
-        self.values: dict[str, Any] = {}
-
-    def n(self, attr: str) -> str:
-        alias = "#" + "".join(ch if ch.isalnum() else "_" for ch in attr)
-        self.names[alias] = attr
-        return alias
-
-    def v(self, value: Any) -> str:
-        k = f":v{len(self.values)}"
-        self.values[k] = to_attr(value)
-        return k
-
-    def set(self, attr: str, value: Any) -> Update:
-        self._set.append(f"{self.n(attr)} = {self.v(value)}")
-        if attr == "state" and value in schema.FINAL_STATES:
-            self.remove(schema.ACTIVE_KEY)  # the job leaves the sparse by_active index
-        return self
-
-    def append(self, attr: str, items: list[Any]) -> Update:
-        a = self.n(attr)
-        self._set.append(f"{a} = list_append(if_not_exists({a}, {self.v([])}), {self.v(items)})")
-        return self
-
-    def add(self, attr: str, amount: int) -> Update:
-        self._add.append(f"{self.n(attr)} {self.v(amount)}")
-        return self
-
-    def remove(self, *attrs: str) -> Update:
-        for a in attrs:
-            if self.n(a) not in self._remove:
-                self._remove.append(self.n(a))
-        return self
-
-    def when(self, attr: str, op: str, value: Any) -> Update:
-        self._cond.append(f"{self.n(attr)} {op} {self.v(value)}")
-        return self
-
-    def when_missing(self, attr: str) -> Update:
-        self._cond.append(f"attribute_not_exists({self.n(attr)})")
-        return self
-
-    def when_in(self, attr: str, values: Sequence[Any]) -> Update:
-        self._cond.append(f"{self.n(attr)} IN ({', '.join(self.v(x) for x in values)})")
-        return self
-
-    def when_attempt(self, item: Mapping[str, Any]) -> Update:
-        """The attempt seen in ``item`` (absent means 0: an item written by another tool)."""
-        if "attempt" in item:
-            return self.when("attempt", "=", int(item["attempt"] or 0))
-        self._cond.append(f"attribute_not_exists({self.n('attempt')})")
-        return self
-
-    def when_attempt_is(self, attempt: int) -> Update:
-        return self.when("attempt", "=", int(attempt))
-
-    def when_equal_or_missing(self, attr: str, value: Any) -> Update:
-        if value is None:
-            self._cond.append(f"attribute_not_exists({self.n(attr)})")
-            return self
-        return self.when(attr, "=", value)
-
-    def kwargs(self) -> dict[str, Any]:
-        parts = []
-        if self._set:
-            parts.append("SET " + ", ".join(self._set))
-        if self._remove:
-            parts.append("REMOVE " + ", ".join(self._remove))
-        if self._add:
-            parts.append("ADD " + ", ".join(self._add))
-        kw: dict[str, Any] = {"TableName": self.table, "Key": {"id": {"S": self.key}},
-                              "UpdateExpression": " ".join(parts),
-                              "ExpressionAttributeNames": dict(self.names)}
-        if self.values:
-            kw["ExpressionAttributeValues"] = dict(self.values)
-        if self._cond:
-            kw["ConditionExpression"] = " AND ".join(f"({c})" for c in self._cond)
-        return kw
-
-
-def run_updates(ddb: Any, ops: list[dict[str, Any]], *, tries: int = 6) -> list[str | None]:
-    """Apply conditional updates; per update, ``None`` when it was applied, else the reason
-    (``ConditionalCheckFailed``...). One update is one UpdateItem; several go in
-    TransactWriteItems of up to 100 (one request instead of many); an update whose condition
-    fails is dropped and the others are tried again."""
-    codes: list[str | None] = [None] * len(ops)
-    for start in range(0, len(ops), 100):
-        todo = list(range(start, min(start + 100, len(ops))))
-        delay = 0.02
-        for _ in range(tries):
-            if not todo:
-                break
-            if len(todo) == 1:
-                i = todo[0]
-                try:
-                    ddb.update_item(**ops[i])
-                except Exception as err:
-                    if error_code(err) != "ConditionalCheckFailedException":
-                        raise
-                    codes[i] = "ConditionalCheckFailed"
-                todo = []
-                break
-            try:
-                ddb.transact_write_items(TransactItems=[{"Update": ops[i]} for i in todo],
-                                         ClientRequestToken=uuid.uuid4().hex)
-                todo = []
-                break
-            except Exception as err:
-                if error_code(err) != "TransactionCanceledException":
-                    raise
-                reasons = getattr(err, "response", {}).get("CancellationReasons") or []
-                retry = []
-                conflict = not reasons
-                for i, reason in zip(todo, reasons or [{}] * len(todo), strict=True):
-                    code = (reason or {}).get("Code") or "None"
-                    if code == "None":
-                        retry.append(i)
-                    elif code in ("TransactionConflict", "ThrottlingError",
-                                  "ProvisionedThroughputExceeded"):
-                        retry.append(i)
-                        conflict = True
-                    else:
-                        codes[i] = code
-                todo = retry
-                if conflict:
-                    time.sleep(delay)
-                    delay *= 2
-        for i in todo:
-            codes[i] = "TransactionConflict"
-    return codes
-
-
-def batch_get(ddb: Any, table: str, ids: Iterable[str], *, consistent: bool = True,
-              projection: str | None = None, names: dict[str, str] | None = None
-              ) -> dict[str, dict[str, Any]]:
-    """Items by id (100 per BatchGetItem; unprocessed keys retried with backoff)."""
-    out: dict[str, dict[str, Any]] = {}
-    unique = list(dict.fromkeys(ids))
-    for start in range(0, len(unique), 100):
-        spec: dict[str, Any] = {"Keys": [{"id": {"S": i}} for i in unique[start:start + 100]],
-                                "ConsistentRead": consistent}
-        if projection:
-            spec["ProjectionExpression"] = projection
-            if names:
-                spec["ExpressionAttributeNames"] = names
-        req: dict[str, Any] = {table: spec}
-        delay = 0.05
-        for _ in range(10):
-            resp = ddb.batch_get_item(RequestItems=req)
-            for raw in (resp.get("Responses") or {}).get(table, []):
-                item = from_item(raw)
-                out[item["id"]] = item
-            req = resp.get("UnprocessedKeys") or {}
-            if not req:
-                break
-            time.sleep(delay)
-            delay = min(delay * 2, 2.0)
-    return out
-
-
-def parse_body(body: str) -> list[str] | None:
-    """Job ids of a work message: ``{"ids": [...]}`` (None when it is not one)."""
-    try:
-        data = json.loads(body)
-    except ValueError:
-        return None
-    ids = data.get("ids") if isinstance(data, dict) else None
-    if not isinstance(ids, list) or not all(isinstance(i, str) and i for i in ids):
-        return None
-    return ids
-
-
-def send_ids(sqs: Any, url: str, ids: Sequence[str], *, per_message: int = IDS_PER_MESSAGE,
-             stamp: float | None = None, tries: int = 3) -> set[str]:
-    """Send job ids to a work queue, ``per_message`` ids a message and 10 messages a call;
-    return the ids that could not be sent."""
-    bodies = [list(ids[i:i + per_message]) for i in range(0, len(ids), max(1, per_message))]
-    failed: set[str] = set()
-    for start in range(0, len(bodies), 10):
-        pending = {str(k): b for k, b in enumerate(bodies[start:start + 10])}
-        delay = 0.05
-        for attempt in range(tries):
-            if not pending:
-                break
-            if attempt:
-                time.sleep(delay)
-                delay *= 2
-            body = {k: {"ids": b} | ({"t": round(stamp, 3)} if stamp else {})
-                    for k, b in pending.items()}
-            resp = sqs.send_message_batch(QueueUrl=url, Entries=[
-                {"Id": k, "MessageBody": json.dumps(b, separators=(",", ":"))}
-                for k, b in body.items()])
-            pending = {f["Id"]: pending[f["Id"]] for f in resp.get("Failed") or []
-                       if f.get("Id") in pending}
-        for b in pending.values():
-            failed.update(b)
-    return failed
-
-
-def work_queue_url(session: AwsSession, host: str, queue: str, definition: str) -> str:
-    name = schema.work_queue_name(host, queue, definition)
-    with aws_errors(f"work queue {name}", region=session.region):
-        return session.client("sqs").get_queue_url(QueueName=name)["QueueUrl"]
+# Leases
 
 
 def _log_batches(events: list[tuple[int, str]]) -> Iterable[list[tuple[int, str]]]:
@@ -1000,118 +756,3 @@ def _short(err: BaseException) -> str:
     code = error_code(err)
     return f"{code}: {err}" if code else f"{type(err).__name__}: {err}"
 
-
-# --------------------------------------------------------------------------------------------
-# The dead-letter sweep (run by the scaler every pass, and by the client on demand)
-
-
-@dataclass
-class SweepResult:
-    failed: int = 0
-    requeued: int = 0
-    kept: int = 0
-    messages: int = 0
-    failed_by_queue: dict[str, int] = field(default_factory=dict)
-
-
-DEAD_LETTER_REASON = ("dead-lettered: its work message was received {n} times and no worker "
-                      "finished the job (workers crash or cannot start it; see the workers' logs)")
-
-
-def sweep_dead_letters(session: AwsSession, *, table: str, dlq_url: str, work_url: str,
-                       default_lease: float = schema.LEASE_SECONDS, retention_days: float = 30,
-                       max_batches: int = 10, now: float | None = None) -> SweepResult:
-    """Settle the jobs of messages that went to a dead-letter queue after MAX_RECEIVES:
-
-    * QUEUED (and no newer message carries it): FAILED with the reason;
-    * RUNNING on a worker that stopped heartbeating: a lost worker, requeued (a new message)
-      or FAILED by ``scheduling.after_lost_worker``;
-    * RUNNING on a live worker: the message is kept and looked at again next pass;
-    * anything else is settled already. Settled messages are deleted.
-    """
-    sqs = session.client("sqs")
-    ddb = session.client("dynamodb")
-    out = SweepResult()
-    for _ in range(max_batches):
-        resp = sqs.receive_message(QueueUrl=dlq_url, MaxNumberOfMessages=10, WaitTimeSeconds=0,
-                                   VisibilityTimeout=60,
-                                   MessageSystemAttributeNames=["SentTimestamp",
-                                                                "ApproximateReceiveCount"])
-        msgs = resp.get("Messages") or []
-        if not msgs:
-            break
-        out.messages += len(msgs)
-        parsed = [(m, parse_body(m.get("Body", "")) or []) for m in msgs]
-        items = batch_get(ddb, table, [i for _, ids in parsed for i in ids])
-        t = time.time() if now is None else now
-        ops: list[dict[str, Any]] = []
-        plan: list[tuple[str, dict[str, Any]]] = []
-        keep: set[str] = set()
-        for m, ids in parsed:
-            sent = int((m.get("Attributes") or {}).get("SentTimestamp", "0")) / 1000.0
-            for jid in ids:
-                it = items.get(jid)
-                if not it:
-                    continue
-                state = it.get("state")
-                u = Update(table, jid)
-                u.when("state", "=", state).when_attempt(it)
-                if state == "QUEUED":
-                    if float(it.get("queued") or it.get("submitted") or 0) > sent + 1:
-                        continue  # requeued after this message was sent: a newer one carries it
-                    u.set("state", "FAILED").set("ended", t)
-                    u.set("reason", DEAD_LETTER_REASON.format(n=schema.MAX_RECEIVES))
-                    u.set(schema.TTL_ATTRIBUTE, int(t + retention_days * 86400))
-                    ops.append(u.kwargs())
-                    plan.append(("failed", it))
-                elif state == "RUNNING":
-                    if not is_stale(it, t, default_lease):
-                        keep.add(m["ReceiptHandle"])
-                        continue
-                    attempt = int(it.get("attempt") or 0)
-                    w = str(it.get("worker") or "?")
-                    o = scheduling.after_lost_worker(
-                        attempts=attempt, retries=int(it.get("retries") or 0),
-                        why=f"worker {w} was lost (its work message was dead-lettered)")
-                    u.when("worker", "=", w).when_equal_or_missing("heartbeat", it.get("heartbeat"))
-                    u.append("history", [{"attempt": attempt, "worker": w,
-                                          "started": it.get("started"), "ended": t,
-                                          "exit_code": None, "outcome": "lost"}])
-                    u.set("state", o.state).set("reason", o.reason)
-                    u.remove("worker", "heartbeat")
-                    if o.state == "QUEUED":
-                        u.set("queued", t)
-                        plan.append(("requeued", it))
-                    else:
-                        u.set("ended", t).set(schema.TTL_ATTRIBUTE, int(t + retention_days * 86400))
-                        plan.append(("failed", it))
-                    ops.append(u.kwargs())
-        from hyper_tui.aws.outbox import close_outbox, open_outbox  # (it imports this module)
-
-        outbox = open_outbox(ddb, table, [it for kind, it in plan if kind == "requeued"],
-                             retention_s=retention_days * 86400, now=t) \
-            if any(kind == "requeued" for kind, _ in plan) else []
-        codes = run_updates(ddb, ops)
-        requeue = []
-        for (kind, it), code in zip(plan, codes, strict=True):
-            if code is not None:
-                continue
-            if kind == "failed":
-                out.failed += 1
-                q = str(it.get("queue") or "?")
-                out.failed_by_queue[q] = out.failed_by_queue.get(q, 0) + 1
-            else:
-                out.requeued += 1
-                requeue.append(it["id"])
-        if requeue:
-            send_ids(sqs, work_url, requeue, stamp=t)
-        close_outbox(ddb, table, outbox)
-        done = [m for m in msgs if m["ReceiptHandle"] not in keep]
-        out.kept += len(msgs) - len(done)
-        for i in range(0, len(done), 10):
-            sqs.delete_message_batch(QueueUrl=dlq_url, Entries=[
-                {"Id": str(k), "ReceiptHandle": m["ReceiptHandle"]}
-                for k, m in enumerate(done[i:i + 10])])
-        if len(msgs) < 10:
-            break
-    return out

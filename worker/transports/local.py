@@ -1,9 +1,16 @@
 """The local transport: the worker agent's side of a local host's SQLite store.
 
-A claim is one ``UPDATE ... RETURNING`` inside ``BEGIN IMMEDIATE``: the row changes from
-QUEUED to RUNNING with this worker and the next attempt number, so no two workers can run the
-same attempt. Reports only apply to the attempt this worker holds (``state='RUNNING' AND
-worker=? AND attempts=?``), so a cancelled or requeued job is never overwritten.
+* **reserve**: one ``UPDATE ... RETURNING`` inside ``BEGIN IMMEDIATE`` leases QUEUED jobs to
+  this worker (``worker`` set, ``lease_until`` a lease ahead) while they stay QUEUED: still
+  cancellable, and not backlog for the daemon. A lease lapses by itself, and the daemon
+  clears the leases of a worker it finds lost.
+* **start**: ``state='QUEUED' AND worker=<us>`` -> RUNNING with the next attempt and the real
+  start time, in one statement: a job cancelled (or taken over after its lease lapsed) while
+  reserved never starts. The previous job's result rides in the same transaction.
+* **report**: one short transaction per result (``_record``, the one place where a result
+  becomes a state). It only applies to the attempt this worker holds (``state='RUNNING' AND
+  worker=? AND attempts=?``), so a cancelled or requeued job is never overwritten; the
+  attempt row is written with it.
 """
 
 from __future__ import annotations
@@ -13,8 +20,9 @@ import os
 import time
 from pathlib import Path
 
-from hyper_tui import paths, scheduling
-from hyper_tui.agent.loop import Claim, Result
+from hyper_tui import paths
+from hyper_tui.agent.loop import LOG_CAP_BYTES, Claim, Result
+from hyper_tui.core.lifecycle import attempt_outcome, outcome_to_state
 from hyper_tui.errors import UnavailableError
 from hyper_tui.local.store import Store, log_path
 
@@ -45,6 +53,9 @@ class LocalTransport:
         self.vcpus = spec.get("vcpus")
         qspec = self.store.resource_spec("queues", queue) or {}
         self.max_running = qspec.get("max_running")
+        settings = self._host_settings()
+        self.lease = float(settings.get("lease_seconds", 15.0))
+        self.log_cap = int(settings.get("log_cap_bytes", LOG_CAP_BYTES))
         self._specs: dict[int, tuple] = {}
         self._events: list[tuple[int, float, str, str]] = []  # SYSTEM records not yet written
         self._version = self.store.data_version()
@@ -57,22 +68,32 @@ class LocalTransport:
             "heartbeat=excluded.heartbeat, state='IDLE'",
             (worker_id, os.getpid(), region, queue, definition, vcpus, t, t)))
 
-    # ---- claim -------------------------------------------------------------------------
+    def _host_settings(self) -> dict:
+        raw = self.store.get_meta("host")
+        return (json.loads(raw) if raw else {}).get("settings", {})
 
-    def claim(self, n: int) -> list[Claim]:
+    # ---- reserve and start -------------------------------------------------------------
+
+    # A QUEUED job is free for this worker unless another live lease holds it.
+    _FREE = "(worker IS NULL OR lease_until IS NULL OR lease_until < ?)"
+    # Jobs that count against a max-running limit: running, or reserved to start soon.
+    _TAKEN = "(state='RUNNING' OR (state='QUEUED' AND worker IS NOT NULL AND lease_until >= ?))"
+
+    def reserve(self, n: int) -> list[Claim]:
         t = time.time()
 
         def tx(db):
             limit = n
             if self.max_running:
-                running = db.execute("SELECT count(*) FROM jobs WHERE queue=? AND state='RUNNING'",
-                                     (self.queue,)).fetchone()[0]
-                limit = min(limit, self.max_running - running)
+                taken = db.execute(f"SELECT count(*) FROM jobs WHERE queue=? AND {self._TAKEN}",
+                                   (self.queue, t)).fetchone()[0]
+                limit = min(limit, self.max_running - taken)
                 if limit <= 0:
                     return []
-            blocked, room = self._throttled_arrays(db)
-            sql = ("SELECT id, array_id FROM jobs WHERE state='QUEUED' AND queue=? AND definition=?")
-            args: list = [self.queue, self.definition]
+            blocked, room = self._throttled_arrays(db, t)
+            sql = (f"SELECT id, array_id FROM jobs WHERE state='QUEUED' AND queue=? AND "
+                   f"definition=? AND {self._FREE}")
+            args: list = [self.queue, self.definition, t]
             if blocked:
                 sql += f" AND (array_id IS NULL OR array_id NOT IN ({','.join('?' * len(blocked))}))"
                 args += list(blocked)
@@ -90,11 +111,9 @@ class LocalTransport:
                 return []
             marks = ",".join("?" * len(picked))
             rows = db.execute(
-                f"UPDATE jobs SET state='RUNNING', worker=?, attempts=attempts+1, started=?, "
-                f"reason=NULL WHERE id IN ({marks}) AND state='QUEUED' RETURNING id, array_id, idx, "
-                "name, spec_id, params, attempts, retries, timeout",
-                (self.worker_id, t, *picked)).fetchall()
-            db.execute("UPDATE workers SET state='BUSY', heartbeat=? WHERE id=?", (t, self.worker_id))
+                f"UPDATE jobs SET worker=?, lease_until=? WHERE id IN ({marks}) AND state='QUEUED' "
+                f"AND {self._FREE} RETURNING id, array_id, idx, name, spec_id, params, attempts, "
+                "retries, timeout", (self.worker_id, t + self.lease, *picked, t)).fetchall()
             specs = {}
             need = {r[4] for r in rows} - self._specs.keys()
             if need:
@@ -118,7 +137,7 @@ class LocalTransport:
             cmd, argv, env, cwd = self._specs[sid]
             claims.append(Claim(
                 job_id=f"{aid}[{idx}]" if aid is not None else str(jid), key=str(jid),
-                attempt=attempts, queue=self.queue, definition=self.definition, name=name,
+                attempt=attempts + 1, queue=self.queue, definition=self.definition, name=name,
                 command=cmd, argv=argv, env={**self.def_env, **env}, cwd=cwd, timeout=timeout,
                 array_index=idx if aid is not None else None,
                 params=json.loads(params) if params else None, retries=retries,
@@ -126,16 +145,52 @@ class LocalTransport:
                 ulimits=self.ulimits, memory_mib=self.memory_mib, vcpus=self.vcpus))
         return claims
 
-    def _throttled_arrays(self, db) -> tuple[set[int], dict[int, int]]:
+    def start(self, claim: Claim, finished: Result | None = None) -> bool:
+        def tx(db) -> bool:
+            t = time.time()
+            if finished is not None:
+                self._record(db, finished, t)
+            # The attempt number is the one this reservation saw: a job requeued and reserved
+            # again meanwhile (our lease lapsed) is another worker's now.
+            started = db.execute(
+                "UPDATE jobs SET state='RUNNING', attempts=attempts+1, started=?, reason=NULL, "
+                "lease_until=NULL WHERE id=? AND state='QUEUED' AND worker=? AND attempts=?",
+                (t, int(claim.key), self.worker_id, claim.attempt - 1)).rowcount > 0
+            if not started:  # cancelled (or taken) while reserved: drop what is left of our lease
+                db.execute("UPDATE jobs SET worker=NULL, lease_until=NULL WHERE id=? AND worker=? "
+                           "AND lease_until IS NOT NULL", (int(claim.key), self.worker_id))
+            if started or finished is not None:
+                db.execute("UPDATE workers SET state=?, heartbeat=?, jobs_done=jobs_done+? "
+                           "WHERE id=?", ("BUSY" if started else "IDLE", t,
+                                          finished is not None, self.worker_id))
+            return started
+
+        return self._write(tx)
+
+    def release(self, claims: list[Claim]) -> None:
+        if not claims:
+            return
+        keys = [int(c.key) for c in claims]
+
+        def tx(db) -> None:
+            for i in range(0, len(keys), 500):
+                chunk = keys[i:i + 500]
+                db.execute(f"UPDATE jobs SET worker=NULL, lease_until=NULL WHERE id IN "
+                           f"({','.join('?' * len(chunk))}) AND state='QUEUED' AND worker=?",
+                           (*chunk, self.worker_id))
+
+        self._write(tx)
+
+    def _throttled_arrays(self, db, t: float) -> tuple[set[int], dict[int, int]]:
         """Arrays with a %max-running limit that still have queued tasks: those at their limit
-        (blocked) and the room left in the others."""
+        (running or reserved: blocked) and the room left in the others."""
         blocked: set[int] = set()
         room: dict[int, int] = {}
         for aid, most in db.execute(
                 "SELECT a.id, a.max_running FROM arrays a WHERE a.max_running IS NOT NULL AND "
                 "EXISTS (SELECT 1 FROM jobs j WHERE j.array_id=a.id AND j.state='QUEUED')"):
-            running = db.execute("SELECT count(*) FROM jobs WHERE array_id=? AND state='RUNNING'",
-                                 (aid,)).fetchone()[0]
+            running = db.execute(f"SELECT count(*) FROM jobs WHERE array_id=? AND {self._TAKEN}",
+                                 (aid, t)).fetchone()[0]
             if running >= most:
                 blocked.add(aid)
             else:
@@ -144,58 +199,49 @@ class LocalTransport:
 
     # ---- report ------------------------------------------------------------------------
 
-    def report(self, results: list[Result]) -> None:
-        if not results:
-            return
-        t = time.time()
-
-        def tx(db):
-            for r in results:
-                c = r.claim
-                extra_retry = 0
-                if r.outcome == "exit" and r.exit_code is not None:
-                    o = scheduling.after_exit(r.exit_code, retry_exit_codes=c.retry_exit_codes,
-                                              attempts=c.attempt, retries=c.retries)
-                    state, reason = o.state, o.reason
-                elif r.outcome == "timeout":
-                    state, reason = "FAILED", "timeout"
-                elif r.outcome == "interrupted":
-                    o = scheduling.after_interruption(why=r.detail or "worker stopped")
-                    state, reason, extra_retry = o.state, o.reason, 1
-                elif r.outcome == "cancelled":
-                    state, reason = None, None
-                else:
-                    state, reason = "FAILED", r.detail or "the worker could not run the job"
-                held = 0
-                if state is not None:
-                    requeue = state == "QUEUED"
-                    held = db.execute(
-                        "UPDATE jobs SET state=?, reason=?, ended=?, exit_code=?, "
-                        "worker=CASE WHEN ? THEN NULL ELSE worker END, retries=retries+? "
-                        "WHERE id=? AND state='RUNNING' AND worker=? AND attempts=?",
-                        (state, reason, None if requeue else r.ended, r.exit_code, requeue,
-                         extra_retry, int(c.key), self.worker_id, c.attempt)).rowcount
-                if held:
-                    outcome = r.outcome if r.outcome != "exit" else (
-                        "succeeded" if r.exit_code == 0 else "failed")
-                    verb = "INSERT OR REPLACE"
-                else:
-                    # The attempt was taken from this worker before it reported: qdel won the
-                    # race with the job's end, or the lease expired and the job was requeued.
-                    # The job row stands and the attempt agrees with it: never "succeeded".
-                    row = db.execute("SELECT state, attempts FROM jobs WHERE id=?",
-                                     (int(c.key),)).fetchone()
-                    outcome = ("cancelled" if row and row[0] == "CANCELLED" and row[1] == c.attempt
-                               else "lost")
-                    verb = "INSERT OR IGNORE"  # keep the daemon's record of a lost attempt
-                db.execute(f"{verb} INTO attempts (job_id, attempt, worker, started, ended, "
-                           "exit_code, outcome) VALUES (?,?,?,?,?,?,?)",
-                           (int(c.key), c.attempt, self.worker_id, r.started, r.ended, r.exit_code,
-                            outcome))
-            db.execute("UPDATE workers SET state='IDLE', heartbeat=?, jobs_done=jobs_done+? WHERE id=?",
-                       (t, len(results), self.worker_id))
+    def report(self, result: Result) -> None:
+        def tx(db) -> None:
+            t = time.time()
+            self._record(db, result, t)
+            db.execute("UPDATE workers SET state='IDLE', heartbeat=?, jobs_done=jobs_done+1 "
+                       "WHERE id=?", (t, self.worker_id))
 
         self._write(tx)
+
+    def _record(self, db, r: Result, t: float) -> None:
+        """The one place where a result becomes a state: the job row and its attempt row,
+        written in the caller's transaction."""
+        c = r.claim
+        tr = outcome_to_state(r.outcome, exit_code=r.exit_code, detail=r.detail, attempt=c.attempt,
+                              retries=c.retries, retry_exit_codes=c.retry_exit_codes)
+        held = 0
+        if tr.state is not None:
+            held = db.execute(
+                "UPDATE jobs SET state=?, reason=?, ended=?, exit_code=?, "
+                "worker=CASE WHEN ? THEN NULL ELSE worker END, retries=retries+? "
+                "WHERE id=? AND state='RUNNING' AND worker=? AND attempts=?",
+                (tr.state, tr.reason, None if tr.requeue else r.ended, r.exit_code, tr.requeue,
+                 tr.refund, int(c.key), self.worker_id, c.attempt)).rowcount
+        if held:
+            outcome = attempt_outcome(r.outcome, r.exit_code)
+            db.execute("INSERT OR REPLACE INTO attempts (job_id, attempt, worker, started, ended, "
+                       "exit_code, outcome) VALUES (?,?,?,?,?,?,?)",
+                       (int(c.key), c.attempt, self.worker_id, r.started, r.ended, r.exit_code,
+                        outcome))
+        else:
+            # The attempt was taken from this worker before it reported: qdel won the race
+            # with the job's end (qdel wrote the attempt row with the state; we add when the
+            # process really ended), or the lease expired and the job was requeued (keep the
+            # daemon's record of a lost attempt). Never "succeeded".
+            row = db.execute("SELECT state, attempts FROM jobs WHERE id=?", (int(c.key),)).fetchone()
+            outcome = ("cancelled" if row and row[0] == "CANCELLED" and row[1] == c.attempt
+                       else "lost")
+            db.execute("INSERT INTO attempts (job_id, attempt, worker, started, ended, exit_code, "
+                       "outcome) VALUES (?,?,?,?,?,?,?) ON CONFLICT (job_id, attempt) DO UPDATE "
+                       "SET ended=excluded.ended, exit_code=excluded.exit_code "
+                       "WHERE attempts.outcome='cancelled' AND excluded.outcome='cancelled'",
+                       (int(c.key), c.attempt, self.worker_id, r.started, r.ended, r.exit_code,
+                        outcome))
 
     # ---- liveness ----------------------------------------------------------------------
 
@@ -261,6 +307,12 @@ class LocalTransport:
         finally:
             os.close(fd)
 
+    def flush_logs(self) -> None:
+        """Output is in its log file already; the SYSTEM records buffered for the next
+        transaction are written now (a running job's events show within a second)."""
+        if self._events:
+            self._write(lambda db: None)
+
     def job_started(self, claim: Claim, pgid: int) -> None:
         data = f"{claim.key} {pgid}\n".encode()
         try:
@@ -281,7 +333,12 @@ class LocalTransport:
 
     def close(self) -> None:
         try:
-            self._write(lambda db: db.execute("DELETE FROM workers WHERE id=?", (self.worker_id,)))
+            def tx(db) -> None:  # reservations go with the worker row (the agent released them)
+                db.execute("UPDATE jobs SET worker=NULL, lease_until=NULL WHERE worker=? AND "
+                           "state='QUEUED'", (self.worker_id,))
+                db.execute("DELETE FROM workers WHERE id=?", (self.worker_id,))
+
+            self._write(tx)
         except Exception:
             pass
         try:

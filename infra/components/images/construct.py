@@ -1,5 +1,6 @@
 """Host images: built from their directories as CDK Docker assets in the main region, copied
 into the host's ECR repository as ``<repo>:<image name>``, and replicated by ECR to the hubs.
+The copy is a custom resource whose Lambda is ``handler.py`` beside this file.
 
 The repositories themselves (scan on push, KMS encryption) are made by each region's compute
 stack (``ImageRepository``); the registry's replication rule lives in the control stack, which
@@ -22,7 +23,9 @@ from hyper_tui.infra.components.code import RUNTIME
 from hyper_tui.infra.nag import suppress
 from hyper_tui.model import Image
 
-COPY_CODE = Path(__file__).resolve().parents[1] / "lambdas" / "image_copy"
+# The copier's own asset: this folder, of which its Lambda runs handler.py only.
+COPY_CODE = Path(__file__).resolve().parent
+COPY_LEFT_OUT = ["__pycache__", "__init__.py", "construct.py"]
 
 
 class ImageRepository(Construct):
@@ -77,7 +80,7 @@ class Images(Construct):
         log_group.grant_write(self.role)
         self.function = lambda_.Function(
             self, "CopyFunction", runtime=RUNTIME, architecture=lambda_.Architecture.ARM_64,
-            code=lambda_.Code.from_asset(str(COPY_CODE), exclude=["__pycache__"]),
+            code=lambda_.Code.from_asset(str(COPY_CODE), exclude=COPY_LEFT_OUT),
             handler="handler.handler", memory_size=1024, timeout=Duration.minutes(15),
             role=self.role, log_group=log_group)
         repository.grant_push(self.role)

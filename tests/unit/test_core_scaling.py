@@ -1,6 +1,6 @@
 import pytest
 
-from hyper_tui import scheduling as s
+from hyper_tui.core import scaling as s
 
 
 def test_desired_workers_ratio_and_cap():
@@ -61,33 +61,45 @@ def test_best_region_scores_takes_max_per_region():
     assert s.best_region_scores(raw) == {"us-east-1": 8, "eu-west-1": 5}
 
 
-def test_exit_outcomes():
-    assert s.after_exit(0, retry_exit_codes=(), attempts=1, retries=2).state == "SUCCEEDED"
-    o = s.after_exit(3, retry_exit_codes=(), attempts=1, retries=2)
-    assert (o.state, o.reason) == ("FAILED", "exit code 3")
-    o = s.after_exit(75, retry_exit_codes=(75,), attempts=1, retries=1)
-    assert o.state == "QUEUED" and o.counts_retry
-    assert s.after_exit(75, retry_exit_codes=(75,), attempts=2, retries=1).state == "FAILED"
-    assert s.after_exit(-9, retry_exit_codes=(), attempts=1, retries=0).reason == "killed by signal 9"
+# ---- decide: what differs between the hosts is an input -----------------------------------
 
 
-def test_lost_worker_and_interruption():
-    assert s.after_lost_worker(attempts=1, retries=1, why="w died").state == "QUEUED"
-    o = s.after_lost_worker(attempts=2, retries=1, why="w died")
-    assert o.state == "FAILED" and "no retries left" in o.reason
-    o = s.after_interruption(why="SIGTERM")
-    assert o.state == "QUEUED" and not o.counts_retry
+def _pair(q="q", d="d", **kw):
+    from hyper_tui.local.daemon import Pair
+
+    base = dict(cluster="c", ratio=1.0, vcpus=1, weights={"r1": 1}, max_running=None, max_vcpus=64)
+    return Pair(q, d, **{**base, **kw})
 
 
-@pytest.mark.parametrize("kind,states,expected", [
-    ("afterok", ["SUCCEEDED", "SUCCEEDED"], "ready"),
-    ("afterok", ["SUCCEEDED", "RUNNING"], "wait"),
-    ("afterok", ["FAILED", "RUNNING"], "never"),
-    ("afterok", ["CANCELLED"], "never"),
-    ("afterany", ["FAILED", "SUCCEEDED"], "ready"),
-    ("afterany", ["QUEUED"], "wait"),
-    ("afternotok", ["FAILED"], "ready"),
-    ("afternotok", ["SUCCEEDED"], "never"),
-])
-def test_dependency_state(kind, states, expected):
-    assert s.dependency_state(kind, states) == expected
+def test_decide_region_slots_cap_each_region_and_move_the_rest():
+    p = _pair(weights={"r1": 1, "r2": 1})
+    [d] = s.decide([p], {("q", "d"): s.PairObservation(queued=10)}, region_slots={"r1": 2})
+    assert d.split == {"r1": 2, "r2": 8}
+    assert {x.region: x.count for x in d.launches} == {"r1": 2, "r2": 8}
+    assert all(x.job_queue == "" for x in d.launches)  # no target: a local launch
+
+
+def test_decide_counts_the_vcpus_workers_hold():
+    p = _pair(vcpus=2, max_vcpus=8)
+    obs = s.PairObservation(queued=10, workers={"r1": 1}, vcpus={"r1": 6})  # an old, bigger worker
+    [d] = s.decide([p], {("q", "d"): obs})
+    assert [x.count for x in d.launches] == [1]  # (8 - 6) // 2
+    [d] = s.decide([p], {("q", "d"): s.PairObservation(queued=10, workers={"r1": 1})})
+    assert [x.count for x in d.launches] == [3]  # (8 - 2) // 2
+
+
+def test_decide_max_launch_and_targets():
+    p = _pair()
+    [d] = s.decide([p], {("q", "d"): s.PairObservation(queued=50)}, max_launch=7,
+                   target=lambda pair, region: (f"jq-{region}", f"jd-{pair.definition}"))
+    assert d.launches == [s.Launch("q", "d", "r1", 7, "jq-r1", "jd-d")]
+    assert d.cap == 64 and not d.limited
+
+
+def test_decide_max_running_is_the_same_on_a_local_pair():
+    a, b = _pair("q", "d1", max_running=2), _pair("q", "d2", max_running=2)
+    da, db = s.decide([a, b], {("q", "d1"): s.PairObservation(queued=4, workers={"r1": 1}),
+                               ("q", "d2"): s.PairObservation(queued=4)})
+    assert [x.count for x in da.launches] == [1] and da.limited
+    assert db.launches == [] and db.limited
+    assert db.reason == "queue at its max running (2 workers of max_running 2)"

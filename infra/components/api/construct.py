@@ -1,7 +1,7 @@
 """The submit and query API: a REST API whose every method needs IAM auth and an API key.
 
 Three explicit routes, no proxy catch-all: ``POST /jobs``, ``GET /jobs``, ``GET /jobs/{id}``.
-The runtime code is ``infra/lambdas/api/handler.py``.
+The runtime code is ``infra/components/api/handler.py``.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ class JobsApi(Construct):
         self.function = lambda_.Function(
             self, "Function",
             runtime=RUNTIME, architecture=lambda_.Architecture.ARM_64,
-            code=code, handler="hyper_tui.infra.lambdas.api.handler.handler",
+            code=code, handler="hyper_tui.infra.components.api.handler.handler",
             memory_size=1024, timeout=Duration.seconds(29), role=self.role,
             log_group=self.log_group,
             environment={"HYPER_HOST": host, "HYPER_JOBS_TABLE": table.table_name,

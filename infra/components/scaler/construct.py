@@ -1,7 +1,8 @@
 """The scaler: a Lambda run every minute by EventBridge that starts AWS Batch workers.
 
-Its code is ``hyper_tui.aws.scaler.handler`` (shared with the rest of the package); its config
-is ``hyper_tui.aws.scaler_config.ScalerConfig`` as JSON in ``HYPER_SCALER_CONFIG``.
+Its code is ``handler.py`` beside this file, which runs a pass of ``hyper_tui.aws.scaler``
+(shared with the rest of the package); its config is ``hyper_tui.aws.scaler_config.ScalerConfig``
+as JSON in ``HYPER_SCALER_CONFIG``.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ class Scaler(Construct):
         self.function = lambda_.Function(
             self, "Function",
             runtime=RUNTIME, architecture=lambda_.Architecture.ARM_64,
-            code=code, handler="hyper_tui.aws.scaler.handler",
+            code=code, handler="hyper_tui.infra.components.scaler.handler.handler",
             # A pass ends before the next one starts (55 s < 1 minute). No reserved
             # concurrency: new accounts (limit 10) cannot reserve any.
             memory_size=512, timeout=Duration.seconds(55), role=self.role,

@@ -32,6 +32,9 @@ from decimal import Decimal
 from typing import Any
 
 from hyper_tui.aws import schema
+from hyper_tui.core import submit as building
+from hyper_tui.core.lifecycle import QUEUED_REASON
+from hyper_tui.core.submit import DEFAULT_RETRIES, MAX_RETRIES, Defaults
 
 MAX_COMMAND_BYTES = 64 * 1024
 MAX_QUERY_LIMIT = 1000
@@ -110,7 +113,8 @@ def validate_job(raw: Any, where: str, config: ApiConfig) -> Job:
     if definition not in config.definitions:
         raise BadRequest(f"{where}.definition: no definition named {definition!r}; known: "
                          f"{', '.join(sorted(config.definitions)) or 'none'}")
-    defaults = config.definitions[definition]
+    spec = config.definitions[definition]
+    defaults = Defaults(spec.get("retries", DEFAULT_RETRIES), spec.get("timeout"))
     command, argv = raw.get("command"), raw.get("argv")
     if (command is None) == (argv is None):
         raise BadRequest(f"{where}: give either command (a script) or argv (a list), not both")
@@ -126,20 +130,23 @@ def validate_job(raw: Any, where: str, config: ApiConfig) -> Job:
     if not isinstance(env, dict) or not all(isinstance(k, str) and k and isinstance(v, str)
                                             for k, v in env.items()):
         raise BadRequest(f"{where}.env: give an object of text names to text values")
-    timeout = raw.get("timeout", defaults.get("timeout"))
+    timeout = raw.get("timeout")
     if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
                                 or timeout <= 0):
         raise BadRequest(f"{where}.timeout: give a number of seconds above 0")
-    return Job(
-        queue=queue, definition=definition,
-        name=_str(raw.get("name", "job"), f"{where}.name", 256),
-        retries=_int(raw.get("retries", defaults.get("retries", 2)), f"{where}.retries", 0, 100),
+    retries = raw.get("retries")
+    sub = building.build(
+        queue=queue, definition=definition, defaults=defaults,
+        name=_str(raw["name"], f"{where}.name", 256) if "name" in raw else None,
         command=command, argv=argv, env=env,
         cwd=_str(raw["cwd"], f"{where}.cwd") if raw.get("cwd") is not None else None,
+        retries=None if retries is None else _int(retries, f"{where}.retries", 0, MAX_RETRIES),
         timeout=timeout,
-        priority=_int(raw.get("priority", 0), f"{where}.priority", -1_000_000, 1_000_000),
-        retry_exit_codes=list(defaults.get("retry_exit_codes") or []),
-    )
+        priority=_int(raw.get("priority", 0), f"{where}.priority", -1_000_000, 1_000_000))
+    return Job(queue=sub.queue, definition=sub.definition, name=sub.name, retries=sub.retries,
+               command=sub.command, argv=sub.argv, env=sub.env, cwd=sub.cwd,
+               timeout=sub.timeout, priority=sub.priority,
+               retry_exit_codes=list(spec.get("retry_exit_codes") or []))
 
 
 def validate_batch(body: Any, config: ApiConfig) -> list[Job]:
@@ -163,7 +170,7 @@ def job_item(job: Job, job_id: str, now: float, caller: str) -> dict[str, Any]:
     """The jobs-table item of a new job (schema.py data layout); no None values."""
     item: dict[str, Any] = {
         "id": job_id, "queue": job.queue, "definition": job.definition, "name": job.name,
-        "state": "QUEUED", "reason": "waiting for a worker", "attempt": 0,
+        "state": "QUEUED", "reason": QUEUED_REASON, "attempt": 0,
         "retries": job.retries, "priority": job.priority,
         "submitted": Decimal(str(round(now, 3))), "queued": Decimal(str(round(now, 3))),
         **schema.shard_keys(job.queue, job_id), "submitted_by": caller,

@@ -1,0 +1,1 @@
+"""The host's CloudWatch dashboard; the construct is construct.py."""

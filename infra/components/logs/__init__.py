@@ -1,0 +1,1 @@
+"""Log groups and their retention; the construct is construct.py."""

@@ -1,0 +1,17 @@
+"""The scaler's Lambda entry point (EventBridge schedule, every minute).
+
+A thin door: the pass itself is ``hyper_tui.aws.scaler`` (the client runs the same code on
+demand); its config is ``hyper_tui.aws.scaler_config.ScalerConfig`` as JSON in the
+``HYPER_SCALER_CONFIG`` environment variable (``schema.SCALER_CONFIG_ENV``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hyper_tui.aws import scaler
+
+
+def handler(event: Any, context: Any) -> dict[str, Any]:
+    """One scaler pass; returns (and logs) what it saw and did."""
+    return scaler.handler(event, context)

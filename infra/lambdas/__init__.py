@@ -1,1 +1,0 @@
-"""Lambda runtime code deployed by infra/ (standard library + boto3 only)."""

@@ -1,1 +1,0 @@
-"""The submit and query API Lambda."""
