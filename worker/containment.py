@@ -299,11 +299,20 @@ def _kill_cgroup_dirs(dirs: dict[str, str], timeout: float = KILL_WAIT_S) -> int
         killed |= pids
         _reap(pids)
         if not pids or time.monotonic() > end:
-            return len(killed)
+            break
         time.sleep(0.005)
+    # The dead are zombies until reaped; those re-parented to us (a subreaper) are ours to
+    # reap, once their parents, killed too, are gone.
+    settle = time.monotonic() + 1.0
+    while time.monotonic() < settle:
+        _reap(killed)
+        if not any(os.path.exists(f"/proc/{p}") for p in killed):
+            break
+        time.sleep(0.01)
+    return len(killed)
 
 
-@dataclass
+@dataclass(eq=False)
 class Sandbox:
     """One job's containment. ``create`` it before the job starts, pass ``preexec`` (and
     ``start_new_session=True``) to Popen, ``attach`` the pid, ``kill_all`` at the end and
@@ -325,7 +334,7 @@ class Sandbox:
     def create(cls, job_key: str, limits: Limits, *, scope: str | None = None) -> Sandbox:
         plan = _plan()
         sb = cls(key=str(job_key), limits=limits, mechanism=plan.mechanism)
-        sb._before = children_of(os.getpid())
+        sb._before = {p for p in children_of(os.getpid()) if not is_zombie(p)}
         scope_dir = f"hyper-tui-{_safe(scope or str(os.getpid()))}"
         job_dir = f"job-{_safe(str(job_key))}"
         if plan.mechanism in (MECH_V1, MECH_V2):
@@ -340,6 +349,7 @@ class Sandbox:
         if sb.mechanism == MECH_PG:
             _become_subreaper()  # what leaves the job's group comes back to us when orphaned
         sb._plan_limits(plan)
+        _LIVE.add(sb)
         return sb
 
     # ---- setting up --------------------------------------------------------------------
@@ -473,10 +483,17 @@ class Sandbox:
         return {p for p in self._fallback_targets() if not is_zombie(p)}
 
     def _fallback_targets(self) -> set[int]:
-        roots = {p for p in children_of(os.getpid()) if p not in self._before}
+        """The job's leader and its descendants, and the processes re-parented to this worker
+        (a subreaper) since the job started, with theirs; never a process of another live
+        sandbox of this process (a program may run several agents in threads)."""
+        others: set[int] = set()
+        for sb in list(_LIVE):
+            if sb is not self and sb.pid is not None:
+                others |= {sb.pid} | descendants({sb.pid})
+        roots = {p for p in children_of(os.getpid()) if p not in self._before and p not in others}
         if self.pid is not None:
             roots.add(self.pid)
-        return roots | descendants(roots)
+        return (roots | descendants(roots)) - others
 
     def kill_all(self) -> int:
         """SIGKILL every process of the job, whatever it did to its session, group or
@@ -485,9 +502,10 @@ class Sandbox:
         if self.pid is not None:
             with contextlib.suppress(OSError):
                 os.killpg(self.pid, signal.SIGKILL)
-        if self.dirs:
+        if self.dirs:  # the cgroup holds every process of the job, re-parented or not
             killed += _kill_cgroup_dirs(self.dirs)
-        # The fallback, and with a cgroup a second look: what was re-parented to us.
+            _reap(self._leftover_zombies())
+            return killed
         end = time.monotonic() + KILL_WAIT_S
         while True:
             targets = self._fallback_targets()
@@ -501,6 +519,14 @@ class Sandbox:
             if not live or time.monotonic() > end:
                 return killed
             time.sleep(0.005)
+
+    def _leftover_zombies(self) -> set[int]:
+        """Dead children of this process that appeared since the job started (its killed
+        processes, re-parented to this subreaper), except other live sandboxes' leaders (their
+        Popen reaps those)."""
+        others = {sb.pid for sb in list(_LIVE) if sb is not self and sb.pid is not None}
+        return {p for p in children_of(os.getpid())
+                if p not in self._before and p not in others and is_zombie(p)}
 
     def oom_killed(self) -> bool:
         """True if the kernel killed a process of the job for its memory limit."""
@@ -521,8 +547,11 @@ class Sandbox:
         if self._closed:
             return
         self._closed = True
-        self.kill_all()
-        self._remove_dirs()
+        try:
+            self.kill_all()
+            self._remove_dirs()
+        finally:
+            _LIVE.discard(self)
 
     def _remove_dirs(self) -> None:
         for d in self.dirs.values():
@@ -552,6 +581,7 @@ def kill_scope(scope: str) -> int:
     return killed
 
 
+_LIVE: set[Sandbox] = set()  # the sandboxes of this process not yet closed
 _REPORTED: set[tuple[str, str]] = set()
 
 
