@@ -170,6 +170,7 @@ class Store:
                     except OSError:
                         pass
         except sqlite3.Error as err:
+            refuse_if_damaged(folder)  # the daemon said why: that, not SQLite's guess
             raise _friendly(err, self.file) from None
         self.wal = mode.lower() == "wal"
         self._wal_seen = False
@@ -284,7 +285,11 @@ class Store:
         acknowledged into a store the daemon has found broken."""
         folder = os.path.dirname(self.file)
         refuse_if_damaged(folder)
-        result = self.write(fn)
+        try:
+            result = self.write(fn)
+        except UnavailableError:
+            refuse_if_damaged(folder)  # the daemon's finding says more than SQLite's error
+            raise
         refuse_if_damaged(folder)
         return result
 
