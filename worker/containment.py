@@ -278,11 +278,13 @@ def _rmdir_tree(directory: str) -> None:
             os.rmdir(folder)
 
 
-def _kill_cgroup_dirs(dirs: dict[str, str], timeout: float = KILL_WAIT_S) -> int:
-    """SIGKILL every process in the cgroups ``dirs`` (and below) until none is left."""
+def _kill_cgroup_dirs(dirs: dict[str, str], timeout: float = KILL_WAIT_S,
+                      spare: int | None = None) -> int:
+    """SIGKILL every process in the cgroups ``dirs`` (and below) until none is left but
+    ``spare`` (the worker itself, when the cgroup is its own: then nothing is frozen)."""
     killed: set[int] = set()
-    v2 = dirs.get("")
-    freezer = dirs.get("freezer")
+    v2 = dirs.get("") if spare is None else None
+    freezer = dirs.get("freezer") if spare is None else None
     end = time.monotonic() + timeout
     while True:
         if v2 and os.path.exists(os.path.join(v2, "cgroup.kill")):
@@ -292,6 +294,7 @@ def _kill_cgroup_dirs(dirs: dict[str, str], timeout: float = KILL_WAIT_S) -> int
         pids: set[int] = set()
         for d in dirs.values():
             pids |= _procs_in(d)
+        pids.discard(spare)  # type: ignore[arg-type]
         for p in pids:
             _kill(p)
         if freezer:
@@ -312,6 +315,51 @@ def _kill_cgroup_dirs(dirs: dict[str, str], timeout: float = KILL_WAIT_S) -> int
     return len(killed)
 
 
+_RESIDENT: dict[str, str] = {}  # controller -> the cgroup this worker process moved itself to
+
+
+def _enter_scope(plan: _Plan, scope_dir: str) -> bool:
+    """Move this process, once, into ``hyper-tui-<scope>`` of every hierarchy (v1: memory,
+    pids, freezer; not cpuset, which ``sched_setaffinity`` replaces); True once it is there.
+    It leaves at exit (``_leave_scope``)."""
+    if _RESIDENT:
+        return True
+    if os.environ.get("HYPER_CONTAINMENT") == "per-job":
+        return False
+    made: dict[str, str] = {}
+    for ctrl, base in plan.bases.items():
+        if ctrl == "cpuset":
+            continue
+        d = os.path.join(base, scope_dir)
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(d, 0o755)
+        made[ctrl] = d
+    me = str(os.getpid())
+    for d in made.values():
+        if not _write(os.path.join(d, "cgroup.procs"), me):
+            _leave(made, plan)
+            return False
+    _RESIDENT.update(made)
+    import atexit
+
+    atexit.register(_leave_scope, plan)
+    return True
+
+
+def _leave(dirs: dict[str, str], plan: _Plan) -> None:
+    me = str(os.getpid())
+    for ctrl, d in dirs.items():
+        _write(os.path.join(plan.bases[ctrl], "cgroup.procs"), me)
+        with contextlib.suppress(OSError):
+            os.rmdir(d)
+
+
+def _leave_scope(plan: _Plan) -> None:
+    """At exit: back to the cgroup the worker came from, and its own removed."""
+    _leave(dict(_RESIDENT), plan)
+    _RESIDENT.clear()
+
+
 @dataclass(eq=False)
 class Sandbox:
     """One job's containment. ``create`` it before the job starts, pass ``preexec`` (and
@@ -329,6 +377,8 @@ class Sandbox:
     pid: int | None = None
     _before: set[int] = field(default_factory=set)            # the worker's children before the job
     _closed: bool = False
+    resident: bool = False         # the cgroup is the worker's own (see create)
+    _oom_before: int = 0
 
     @classmethod
     def create(cls, job_key: str, limits: Limits, *, scope: str | None = None) -> Sandbox:
@@ -339,7 +389,15 @@ class Sandbox:
         job_dir = f"job-{_safe(str(job_key))}"
         if plan.mechanism in (MECH_V1, MECH_V2):
             try:
-                sb._make_cgroups(plan, scope_dir, job_dir)
+                if not _LIVE and _enter_scope(plan, scope_dir):
+                    # The worker itself lives in its cgroup and the job, forked from it, is in
+                    # it from its first instruction: no move of a fresh child, which costs an
+                    # RCU grace period (~10 ms) per cgroup on cgroup v1.
+                    sb.dirs = dict(_RESIDENT)
+                    sb.resident = True
+                    sb._oom_before = sb._oom_count()
+                else:  # another job of this process runs (agents in threads): one cgroup each
+                    sb._make_cgroups(plan, scope_dir, job_dir)
             except OSError as err:
                 sb._remove_dirs()
                 sb.dirs = {}
@@ -405,7 +463,10 @@ class Sandbox:
                 nproc = soft
         if nproc is not None:
             pids_max = self._file("pids", "pids.max")
-            if pids_max and _write(pids_max, str(nproc)):
+            extra = 0
+            if self.resident:  # the worker's own threads count in its cgroup
+                extra = len(_read(os.path.join(self.dirs.get("pids", ""), "tasks")).split())
+            if pids_max and _write(pids_max, str(nproc + extra)):
                 pass  # a per-job count that also holds for root, and for a job's own threads
             elif am_root:
                 self.unenforced.append(f"ulimit nproc {nproc} is not enforced: jobs run as root and no "
@@ -413,6 +474,11 @@ class Sandbox:
         if lim.memory_mib:
             limit = lim.memory_mib * 1048576
             done = False
+            if self.resident:  # the worker's own memory is charged there too
+                usage = _read(os.path.join(self.dirs.get("memory", self.dirs.get("", "")),
+                                           "memory.usage_in_bytes" if self.mechanism == MECH_V1
+                                           else "memory.current")).strip()
+                limit += int(usage) if usage.isdigit() else 0
             if self.mechanism == MECH_V1:
                 f = self._file("memory", "memory.limit_in_bytes")
                 done = bool(f and _write(f, str(limit)))
@@ -439,7 +505,7 @@ class Sandbox:
             if n and lim.vcpus > n:
                 self.unenforced.append(f"vcpus {lim.vcpus}: this worker may use only {n} CPU(s); not "
                                   "pinned")
-            if self.cpus is not None:
+            if self.cpus is not None and not self.resident:
                 f = self._file("cpuset", "cpuset.cpus")
                 if f:
                     _write(f, ",".join(map(str, self.cpus)))
@@ -449,7 +515,7 @@ class Sandbox:
     def preexec(self) -> Callable[[], None]:
         """The function Popen runs in the child before exec: join the job's cgroup, set the
         rlimits, pin the CPUs. Use with ``start_new_session=True``."""
-        procs = [os.path.join(d, "cgroup.procs") for d in self.dirs.values()]
+        procs = [] if self.resident else [os.path.join(d, "cgroup.procs") for d in self.dirs.values()]
         rlimits = list(self.rlimits)
         cpus = self.cpus
 
@@ -468,8 +534,6 @@ class Sandbox:
     def attach(self, pid: int) -> None:
         """Record the job's leader (its process group is the job's session)."""
         self.pid = pid
-        for d in self.dirs.values():  # in case the child could not join (it always tries)
-            _write(os.path.join(d, "cgroup.procs"), str(pid))
 
     # ---- the end -----------------------------------------------------------------------
 
@@ -479,6 +543,7 @@ class Sandbox:
             found: set[int] = set()
             for d in self.dirs.values():
                 found |= _procs_in(d)
+            found.discard(os.getpid())
             return {p for p in found if not is_zombie(p)}
         return {p for p in self._fallback_targets() if not is_zombie(p)}
 
@@ -503,7 +568,7 @@ class Sandbox:
             with contextlib.suppress(OSError):
                 os.killpg(self.pid, signal.SIGKILL)
         if self.dirs:  # the cgroup holds every process of the job, re-parented or not
-            killed += _kill_cgroup_dirs(self.dirs)
+            killed += _kill_cgroup_dirs(self.dirs, spare=os.getpid() if self.resident else None)
             _reap(self._leftover_zombies())
             return killed
         end = time.monotonic() + KILL_WAIT_S
@@ -530,17 +595,20 @@ class Sandbox:
 
     def oom_killed(self) -> bool:
         """True if the kernel killed a process of the job for its memory limit."""
+        return self._oom_count() > self._oom_before
+
+    def _oom_count(self) -> int:
         if self.mechanism == MECH_V1:
             text = _read(os.path.join(self.dirs.get("memory", "/nonexistent"), "memory.oom_control"))
         elif self.mechanism == MECH_V2:
             text = _read(os.path.join(self.dirs.get("", "/nonexistent"), "memory.events"))
         else:
-            return False
+            return 0
         for line in text.splitlines():
             k, _, v = line.partition(" ")
-            if k == "oom_kill" and v.strip().isdigit() and int(v) > 0:
-                return True
-        return False
+            if k == "oom_kill" and v.strip().isdigit():
+                return int(v)
+        return 0
 
     def close(self) -> None:
         """Kill what is left and remove the job's cgroups."""
@@ -549,7 +617,16 @@ class Sandbox:
         self._closed = True
         try:
             self.kill_all()
-            self._remove_dirs()
+            if self.resident:  # the worker idles unconstrained until its next job
+                for ctrl, name, value in (("memory", "memory.limit_in_bytes", "-1"),
+                                          ("memory", "memory.memsw.limit_in_bytes", "-1"),
+                                          ("", "memory.max", "max"), ("pids", "pids.max", "max"),
+                                          ("", "pids.max", "max")):
+                    f = self._file(ctrl, name)
+                    if f and (ctrl or self.mechanism == MECH_V2):
+                        _write(f, value)
+            else:
+                self._remove_dirs()
         finally:
             _LIVE.discard(self)
 

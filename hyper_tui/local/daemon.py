@@ -213,6 +213,7 @@ class Daemon:
                 self._drop_worker_row(wid)
                 with contextlib.suppress(OSError):
                     child_file(self.data_dir, wid).unlink()
+                containment.kill_scope(wid)  # its cgroup, and anything a job left in it
 
     def _adopt_and_expire(self, *, startup: bool = False) -> None:
         """Judge every worker's liveness.

@@ -30,12 +30,17 @@ if os.fork() == 0:
 """
 
 
+@pytest.fixture(autouse=True)
+def per_job(monkeypatch):
+    """In this (pytest) process a cgroup per job: a worker moves itself into its cgroup
+    (``resident``), which the reliability suite covers with real workers."""
+    monkeypatch.setenv("HYPER_CONTAINMENT", "per-job")
+
+
 @pytest.fixture(params=["machine", "fallback"])
 def mech(request, monkeypatch):
     if request.param == "fallback":
         monkeypatch.setenv("HYPER_CONTAINMENT", "pg")
-    else:
-        monkeypatch.delenv("HYPER_CONTAINMENT", raising=False)
     monkeypatch.setattr(c, "_PLAN", None)
     yield c.mechanism()
     monkeypatch.setattr(c, "_PLAN", None)
