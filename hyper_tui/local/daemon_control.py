@@ -69,7 +69,9 @@ def ensure_daemon(host: str, *, wait: bool = False, timeout: float = 10.0) -> in
     env = dict(os.environ)
     env.pop("HYPER_HOST", None)
     try:
-        proc = subprocess.Popen([sys.executable, "-m", "hyper_tui.local.daemon", "--host", host],
+        # -I: an isolated interpreter (no PYTHONPATH, no user site, no current directory):
+        # a hyper_tui or worker.py planted there is never imported in the daemon's place.
+        proc = subprocess.Popen([sys.executable, "-I", "-m", "hyper_tui.local.daemon", "--host", host],
                                 stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env,
                                 start_new_session=True, close_fds=True, cwd=str(data))
     finally:

@@ -10,6 +10,8 @@ import subprocess
 import sys
 import uuid
 
+import pytest
+
 from hyper_tui.local.procs import worker_command
 from hyper_tui.safe_text import escape_controls
 from tests.reliability.helpers import make_host, qsub, wait_all_final, wait_until
@@ -70,3 +72,27 @@ def test_terminal_escapes_in_output_are_shown_not_obeyed():
     assert not any(ord(ch) < 0x20 or 0x7F <= ord(ch) < 0xA0 for ch in shown)
     assert "^[[2J" in shown and "^G" in shown and "\\x9b" in shown
     assert sys.getdefaultencoding() == "utf-8"
+
+
+@pytest.mark.xfail(strict=True, reason="the daemon's spawn (moving to local/launcher.py) must start "
+                   "workers with procs.worker_command (python -I) and procs.WORKER_ENV_KEYS")
+def test_the_daemon_never_imports_a_planted_module(home, tmp_path, monkeypatch):
+    """A ``hyper_tui`` package on PYTHONPATH (or where the daemon runs) is never imported by
+    the daemon: it starts with ``python -I``."""
+    from hyper_tui.local.daemon_control import daemon_pid, ensure_daemon
+
+    h = make_host(workers=1)
+    from hyper_tui.local.daemon_control import stop_daemon
+
+    stop_daemon(h.name)
+    evil = tmp_path / "evil"
+    (evil / "hyper_tui").mkdir(parents=True)
+    marker = tmp_path / "impostor-ran"
+    (evil / "hyper_tui" / "__init__.py").write_text(f"open({str(marker)!r}, 'w').write('x')\n")
+    monkeypatch.setenv("PYTHONPATH", str(evil))
+    ensure_daemon(h.name, wait=True, timeout=30)
+    assert daemon_pid(h.name)
+    code, out, err = qsub("--", "true")
+    assert code == 0, err
+    wait_all_final(h, 1, timeout=60)
+    assert not marker.exists(), "the daemon imported a planted hyper_tui"
