@@ -392,9 +392,11 @@ class Agent:
         log.extend((started, "SYSTEM", note)
                    for note in sandbox.notes + first_report(c.definition, sandbox.unenforced))
         try:
-            proc = subprocess.Popen(self._resolve(argv, c), stdin=self._devnull, stdout=out, stderr=out,
-                                    cwd=cwd, env=self.job_env(c), start_new_session=True,
-                                    close_fds=True, preexec_fn=sandbox.preexec())
+            with sandbox.spawning():
+                proc = subprocess.Popen(self._resolve(argv, c), stdin=self._devnull, stdout=out,
+                                        stderr=out, cwd=cwd, env=self.job_env(c),
+                                        start_new_session=True, close_fds=True,
+                                        preexec_fn=sandbox.preexec())
         except (OSError, subprocess.SubprocessError) as err:
             sandbox.close()
             ended = time.time()

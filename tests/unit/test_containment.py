@@ -57,8 +57,9 @@ def _alive(pid: int) -> bool:
 def _run(sb: c.Sandbox, script: str, **kw) -> subprocess.CompletedProcess:
     kw.setdefault("stdout", subprocess.PIPE)
     kw.setdefault("stderr", subprocess.PIPE)
-    p = subprocess.Popen(["/bin/sh", "-c", script], start_new_session=True,
-                         preexec_fn=sb.preexec(), text=True, **kw)
+    with sb.spawning():
+        p = subprocess.Popen(["/bin/sh", "-c", script], start_new_session=True,
+                             preexec_fn=sb.preexec(), text=True, **kw)
     sb.attach(p.pid)
     out, err = p.communicate(timeout=60)
     return subprocess.CompletedProcess(p.args, p.returncode, out, err)
