@@ -61,7 +61,7 @@ def cmd_worker(ctx: Any, args: argparse.Namespace) -> int:
         transport = client.agent_transport(wid, args.queue, args.definition)
     beat = getattr(transport, "beat_every", None) or cfg.host.settings.lease_seconds / 5
     n = run_agent(transport, AgentOptions(idle_timeout=args.idle_timeout, max_jobs=args.max_jobs,
-                                          heartbeat_every=beat))
+                                          heartbeat_every=beat, own_process=True))
     print(f"worker {wid}: ran {n} job(s)")
     return 0
 
