@@ -25,6 +25,8 @@ if [ ! -x /usr/bin/chromium ]; then
 fi
 (cd tests/browser && npm ci --no-audit --no-fund --silent)
 .venv/bin/ruff check .
+# The import contracts of pyproject.toml: the arrows point down (core, host kinds, front ends).
+.venv/bin/lint-imports
 # Two workers for most of the suite; the fault-injection suite runs alone (it kills processes
 # and times recoveries) and prints one RELIABILITY line per scenario.
 .venv/bin/python -m pytest -q -p no:cacheprovider -n 2 --ignore=tests/reliability

@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hyper_tui import paths
-from hyper_tui.agent.transports.local import log_path, pgid_file
 from hyper_tui.core import scaling
 from hyper_tui.core.lifecycle import (
     after_lost_worker,
@@ -32,8 +31,8 @@ from hyper_tui.core.lifecycle import (
     queued_reason,
 )
 from hyper_tui.errors import UnavailableError
-from hyper_tui.local.launcher import ProcessLauncher
-from hyper_tui.local.store import Store, unwritable
+from hyper_tui.local.launcher import ProcessLauncher, pgid_file
+from hyper_tui.local.store import Store, log_path, unwritable
 
 LOOP_S = 0.1          # at most ten scheduling passes a second
 WAKE_S = 0.02         # how often the store is polled for news
