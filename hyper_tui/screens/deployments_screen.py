@@ -140,25 +140,21 @@ class DeploymentsScreen(HyperScreen):
     def deploy(self, host: str, cancel: threading.Event) -> None:
         from hyper_tui.hosts.registry import client_for
 
-        try:
-            client = client_for(host)
-        except ImportError as err:
-            self.post_message(DeployFinished(False, "deploying needs the aws extra (pip install "
-                                                    f"'hyper-tui[aws]'): {err}"))
-            return
-        # The generator may block for minutes (CloudFormation); a pump thread feeds a queue so
-        # that what arrived is shown every BATCH_S whatever the generator does.
+        # A deploy may block for minutes (CloudFormation); a pump thread feeds a queue so that
+        # what arrived is shown every BATCH_S whatever the deploy does.
         events: queue.Queue = queue.Queue()
         done = object()
 
         def pump() -> None:
             try:
-                client.deploy(on_event=events.put, cancel=cancel)
+                client = client_for(host)
+                try:
+                    client.deploy(on_event=events.put, cancel=cancel)
+                finally:
+                    client.close()
                 events.put(done)
             except BaseException as err:  # noqa: BLE001 - handed to the worker below
                 events.put(err)
-            finally:
-                client.close()
 
         threading.Thread(target=pump, name="deploy-events", daemon=True).start()
         batch: list[tuple[str, str, str]] = []
@@ -178,6 +174,10 @@ class DeploymentsScreen(HyperScreen):
                 continue
             if item is done:
                 break
+            if isinstance(item, ImportError):  # the aws extra (boto3, the deploy support) is missing
+                self.post_message(DeployFinished(False, "deploying needs the aws extra (pip "
+                                                        f"install 'hyper-tui[aws]'): {item}"))
+                return
             if isinstance(item, BaseException):
                 self.post_message(DeployFinished(False, f"deploy failed: {item}"))
                 return
