@@ -26,6 +26,8 @@ fi
 (cd tests/browser && npm ci --no-audit --no-fund --silent)
 export HYPER_REQUIRE_BROWSER=1  # installed above: the browser test must run, not skip
 .venv/bin/ruff check .
+# The import contracts of pyproject.toml: the arrows point down (core, host kinds, front ends).
+.venv/bin/lint-imports
 # Two workers for most of the suite; the fault-injection suite runs alone (it kills processes
 # and times recoveries) and prints one RELIABILITY line per scenario.
 .venv/bin/python -m pytest -q -p no:cacheprovider -n 2 --ignore=tests/reliability

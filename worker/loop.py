@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from hyper_tui.agent.containment import Limits, Sandbox, first_report
-from hyper_tui.agent.params import substitute
+from hyper_tui.core.params import substitute
 
 KILL_GRACE_S = 3.0
 RETRY_MAX_S = 5.0           # longest pause between two tries of an unavailable store

@@ -109,7 +109,8 @@ def config_from_scaler(host: str, account: str, region: str,
 def import_deployment(name: str, account: str, region: str, *,
                       session: AwsSession | None = None, select: bool = True) -> dict[str, Any]:
     """Register the aws host ``name`` deployed in ``account``/``region``; return what was found."""
-    from hyper_tui.apply import apply_config, open_store
+    from hyper_tui.hosts.registry import apply_config
+    from hyper_tui.local.apply import open_store
 
     if any(h.name == name for h in registry.list_hosts()):
         raise ConflictError(f"a host named {name!r} exists already",

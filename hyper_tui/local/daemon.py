@@ -25,7 +25,6 @@ from pathlib import Path
 
 from hyper_tui import paths
 from hyper_tui.agent import containment
-from hyper_tui.agent.transports.local import log_path, pgid_file
 from hyper_tui.core import scaling
 from hyper_tui.core.lifecycle import (
     after_lost_worker,
@@ -35,8 +34,8 @@ from hyper_tui.core.lifecycle import (
 )
 from hyper_tui.errors import EXIT_UNAVAILABLE, HyperError, UnavailableError
 from hyper_tui.local import procs
-from hyper_tui.local.launcher import ProcessLauncher
-from hyper_tui.local.store import Store, clear_damaged, mark_damaged, unwritable
+from hyper_tui.local.launcher import ProcessLauncher, pgid_file
+from hyper_tui.local.store import Store, clear_damaged, log_path, mark_damaged, unwritable
 
 LOOP_S = 0.1          # at most ten scheduling passes a second
 WAKE_S = 0.02         # how often the store is polled for news

@@ -20,8 +20,17 @@ from hyper_tui.core.jobs import WorkerRow
 from hyper_tui.local import procs
 from hyper_tui.local.store import Store
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pathlib import Path
 _COLUMNS = ("id", "pid", "region", "queue", "definition", "vcpus", "started", "heartbeat",
             "state", "jobs_done")
+
+
+def pgid_file(data_dir: Path, worker_id: str) -> Path:
+    """Where a local worker records its process group (its agent writes it; the daemon reads it
+    to stop the worker and its jobs' processes together)."""
+    return data_dir / "run" / f"{worker_id}.pgid"
 
 
 class ProcessLauncher:

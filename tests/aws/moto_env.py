@@ -151,8 +151,8 @@ def make_host(name: str = "acme", *, queues: tuple[str, ...] = ("q1",),
               lease: float = 15.0, weights: dict[str, int] | None = None) -> Any:
     """An aws host registered in the current HYPER_HOME with a cluster, queues, definitions."""
     from hyper_tui import config
-    from hyper_tui.apply import apply_config
     from hyper_tui.hosts import registry
+    from hyper_tui.hosts.registry import apply_config
 
     cfg = registry.create_aws_host(name, ACCOUNT, regions[0], select=True)
     for r in regions[1:]:

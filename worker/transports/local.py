@@ -24,11 +24,8 @@ from hyper_tui import paths
 from hyper_tui.agent.loop import LOG_CAP_BYTES, Claim, Result
 from hyper_tui.core.lifecycle import attempt_outcome, outcome_to_state
 from hyper_tui.errors import UnavailableError
+from hyper_tui.local.launcher import pgid_file
 from hyper_tui.local.store import Store, log_path
-
-
-def pgid_file(data_dir: Path, worker_id: str) -> Path:
-    return data_dir / "run" / f"{worker_id}.pgid"
 
 
 class LocalTransport:
