@@ -27,18 +27,7 @@ definitions:
 """
 
 
-@pytest.fixture
-def no_aws(monkeypatch, tmp_path):
-    """No credentials anywhere: any AWS call would fail."""
-    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
-                "AWS_ENDPOINT_URL"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-
-
-def test_new_host_synthesizes_without_lookups(no_aws, tmp_path):
+def test_new_host_synthesizes_without_lookups(no_aws_credentials, tmp_path):
     cfg = parse_config(NEW_HOST, "fresh.yaml")
     out = tmp_path / "cdk.out"
     result = synth_app(cfg, out, lookups=None)
@@ -65,7 +54,7 @@ def test_new_host_synthesizes_without_lookups(no_aws, tmp_path):
     assert "\n" not in str(err.value)
 
 
-def test_deploy_refuses_placeholders_before_running_anything(no_aws, home, tmp_path):
+def test_deploy_refuses_placeholders_before_running_anything(no_aws_credentials, home, tmp_path):
     cfg = parse_config(NEW_HOST, "fresh.yaml")
     ran = []
     with pytest.raises(ValidationError, match="placeholders"):
@@ -73,7 +62,7 @@ def test_deploy_refuses_placeholders_before_running_anything(no_aws, home, tmp_p
     assert ran == []  # not even looking for the CDK CLI
 
 
-def test_looked_up_synth_has_no_placeholders(no_aws, tmp_path):
+def test_looked_up_synth_has_no_placeholders(no_aws_credentials, tmp_path):
     cfg = parse_config(NEW_HOST, "fresh.yaml")
     out = tmp_path / "cdk.out"
     synth_app(cfg, out, lookups=None)  # leaves a marker, which the next synth removes
@@ -91,7 +80,7 @@ def test_looked_up_synth_has_no_placeholders(no_aws, tmp_path):
     ("regions.eu-west-1", "imported VPC"),
     ("clusters.c1", "AMI"),
 ])
-def test_imported_vpc_and_ami_name_still_need_lookups(no_aws, tmp_path, extra, needs):
+def test_imported_vpc_and_ami_name_still_need_lookups(no_aws_credentials, tmp_path, extra, needs):
     text = NEW_HOST
     if extra.startswith("regions"):
         text = text.replace('eu-west-1: {vpc_cidr: 10.1.0.0/16, subnet_config: PUBLIC, '
