@@ -36,7 +36,8 @@ def test_jobs_table_keys_gsis_ttl_pitr_encryption(t):
 
     assert sum(len(schema.index_attributes(i)) for i, *_ in schema.INDEXES) <= 100  # AWS's limit
     assert all("heartbeat" not in schema.index_attributes(i) for i, *_ in schema.INDEXES)
-    t.has_resource("AWS::DynamoDB::Table", {"DeletionPolicy": "Retain"})
+    t.has_resource("AWS::DynamoDB::Table", {"DeletionPolicy": "RetainExceptOnCreate",
+                                            "UpdateReplacePolicy": "Retain"})
     t.has_resource_properties("AWS::DynamoDB::Table", {
         "TableName": schema.jobs_table_name(HOST),
         "BillingMode": "PAY_PER_REQUEST",
@@ -234,7 +235,7 @@ def test_job_log_group_name_and_retention(t):
     # and the longer wins.
     t.has_resource("AWS::Logs::LogGroup", {
         "Properties": {"LogGroupName": schema.log_group_name(HOST), "RetentionInDays": 60},
-        "DeletionPolicy": "Retain"})
+        "DeletionPolicy": "RetainExceptOnCreate"})
 
 
 def test_dashboard_draws_jobs_throughput_workers_vcpus(t):

@@ -83,8 +83,10 @@ class ClusterCompute(Construct):
                 update_to_latest_image_version=ami_id is None,
                 tags=tags)
             self.compute_environments.append(CE(
+                # No name: CloudFormation generates one, so that a replacing update (SPOT to
+                # ON_DEMAND, another allocation strategy) can create the new one first.
+                # emergency-stop finds them through the job queue.
                 self, f"Env{i}", type="MANAGED", state="ENABLED",
-                compute_environment_name=schema.compute_environment_name(host, cluster.name, i),
                 replace_compute_environment=cluster.allocation_strategy
                 is AllocationStrategy.BEST_FIT,
                 compute_resources=resources, tags=tags))
