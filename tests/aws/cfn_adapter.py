@@ -176,3 +176,27 @@ def adapt_assembly(source: Path, target: Path) -> dict[str, dict[str, list[str]]
         path.write_text(json.dumps(t, indent=1))
         done[path.name] = changes
     return done
+
+
+# moto's own server, with one patch: a stack created through a change set (how the CDK CLI
+# deploys) keeps the outputs of its empty REVIEW_IN_PROGRESS template, because
+# ``ChangeSet.apply`` updates the resources but never rebuilds the output map (``update_stack``
+# does). Without outputs, ``cdk deploy --outputs-file`` and ``hyper-tui deploy`` find nothing.
+MOTO_SERVER = """
+import sys
+from moto.cloudformation import models
+
+_apply = models.ChangeSet.apply
+
+
+def apply(self):
+    _apply(self)
+    self.stack.template_dict = self.template_dict
+    self.stack.output_map = self.stack._create_output_map()
+
+
+models.ChangeSet.apply = apply
+from moto.server import main
+
+main(sys.argv[1:])
+"""
