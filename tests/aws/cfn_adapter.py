@@ -178,10 +178,16 @@ def adapt_assembly(source: Path, target: Path) -> dict[str, dict[str, list[str]]
     return done
 
 
-# moto's own server, with one patch: a stack created through a change set (how the CDK CLI
-# deploys) keeps the outputs of its empty REVIEW_IN_PROGRESS template, because
-# ``ChangeSet.apply`` updates the resources but never rebuilds the output map (``update_stack``
-# does). Without outputs, ``cdk deploy --outputs-file`` and ``hyper-tui deploy`` find nothing.
+# moto's own server, with two patches to ``ChangeSet.apply`` (how the CDK CLI deploys):
+# 1. a stack created through a change set keeps the outputs of its empty REVIEW_IN_PROGRESS
+#    template: apply updates the resources but never rebuilds the output map (update_stack
+#    does). Without outputs, ``cdk deploy --outputs-file`` and ``hyper-tui deploy`` find nothing.
+# 2. a failed creation is not rolled back ("TODO: handle execution errors and implement
+#    rollback" in moto): the stack stays REVIEW_IN_PROGRESS with what it had created, and the
+#    next deploy cannot even describe its change set. CloudFormation deletes what the failed
+#    creation made (Retain resources excepted: moto's delete keeps "Retain" only, so
+#    RetainExceptOnCreate resources go, as in CloudFormation) and marks it ROLLBACK_COMPLETE,
+#    which the CDK CLI deletes before it creates the stack again.
 MOTO_SERVER = """
 import sys
 from moto.cloudformation import models
@@ -190,7 +196,14 @@ _apply = models.ChangeSet.apply
 
 
 def apply(self):
-    _apply(self)
+    try:
+        _apply(self)
+    except Exception:
+        if self.change_set_type == "CREATE":
+            self.stack.resource_map.delete()
+            self.stack._add_stack_event("ROLLBACK_COMPLETE")
+            self.stack.status = "ROLLBACK_COMPLETE"
+        raise
     self.stack.template_dict = self.template_dict
     self.stack.output_map = self.stack._create_output_map()
 

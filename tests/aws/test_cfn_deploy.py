@@ -126,6 +126,8 @@ class Deployed:
     result: d.DeployResult
     events: list[d.DeployEvent]
     seconds: float
+    first: d.DeployResult              # the deploy made to fail
+    first_events: list[d.DeployEvent]
 
 
 @pytest.fixture(scope="module")
@@ -159,12 +161,33 @@ def deployed(cloud, cdk_cli, host_home, tmp_path_factory) -> Deployed:
     out = tmp_path_factory.mktemp("cdk.out")
     synth_app(cfg, out / "synth", lookups=LOOKUPS)
     rewrites = adapt_assembly(out / "synth", out / "adapted")
-    events: list[d.DeployEvent] = []
+    def run() -> tuple[d.DeployResult, list[d.DeployEvent]]:
+        events: list[d.DeployEvent] = []
+        result = d.deploy(cfg, assembly_dir=out / "adapted", on_event=events.append,
+                          which=lambda name: cdk_cli if name == "cdk" else None)
+        return result, events
+
+    # First a deploy that fails: the job log group's name is taken, so the control stack
+    # cannot be created. Then, with the name free again, the same deploy must succeed.
+    logs = cloud.session.client("logs")
+    logs.create_log_group(logGroupName=schema.log_group_name(HOST))
     start = time.monotonic()
-    result = d.deploy(cfg, assembly_dir=out / "adapted", on_event=events.append,
-                      which=lambda name: cdk_cli if name == "cdk" else None)
+    failed, failed_events = run()
+    logs.delete_log_group(logGroupName=schema.log_group_name(HOST))
+    result, events = run()
     return Deployed(cfg, out / "synth", out / "adapted", rewrites, result, events,
-                    time.monotonic() - start)
+                    time.monotonic() - start, failed, failed_events)
+
+
+def test_a_failed_deploy_is_followed_by_one_that_succeeds(deployed):
+    control = schema.control_stack_name(HOST, REGION)
+    compute = schema.compute_stack_name(HOST, REGION)
+    first = deployed.first
+    print(f"\nCFN first deploy (log group name taken): {first.stacks}; then: "
+          f"{deployed.result.stacks}")
+    assert first.status == d.FAILED and first.stacks[control] == d.FAILED, first
+    assert first.stacks[compute] == d.ACTIVE
+    assert deployed.result.status == d.ACTIVE
 
 
 def stack_resources(session: AwsSession, stack: str) -> list[dict]:
@@ -206,3 +229,76 @@ def test_outputs_name_the_stack_created_resources(deployed, cloud):
         assert json.loads(store.get_meta("aws_outputs"))[control] == outputs
     finally:
         store.close()
+
+
+def physical_ids(session: AwsSession, stack: str, kind: str) -> list[str]:
+    return sorted(r["PhysicalResourceId"] for r in stack_resources(session, stack)
+                  if r["ResourceType"] == kind)
+
+
+def test_jobs_run_on_the_stack_created_resources(deployed, cloud):
+    """Submit, cancel, run a worker agent in-process with the aws transport: SUCCEEDED,
+    FAILED and CANCELLED, on the table, work queue and log group the stacks made; nothing is
+    left QUEUED or RUNNING and no message is left behind (stranded = 0)."""
+    from hyper_tui.agent.loop import Agent, AgentOptions
+    from hyper_tui.agent.transports.aws import AwsTransport
+    from hyper_tui.aws.client import AwsHostClient
+    from hyper_tui.core.jobs import Submission
+
+    assert deployed.result.status == d.ACTIVE
+    cfg, session = deployed.cfg, cloud.session
+    control = schema.control_stack_name(HOST, REGION)
+    client = AwsHostClient(cfg, session=session)
+    subs = [Submission(queue="q1", definition="d1", name=f"ok{i}", command="echo ok")
+            for i in range(3)]
+    subs += [Submission(queue="q1", definition="d1", name="bad", command="exit 3", retries=0),
+             Submission(queue="q1", definition="d1", name="dropped", command="echo never")]
+    ids = client.submit(subs)
+    client.cancel([ids[-1]])
+    transport = AwsTransport.for_host(cfg, worker_id="w-cfn", queue="q1", definition="d1",
+                                      session=session, poll_wait=0)
+    # the transport's work queue is the one the control stack created
+    def path(url: str) -> str:
+        return url.split("/", 3)[3]  # account/name, whichever endpoint the URL names
+
+    assert path(transport.queue_url) in [path(u) for u in physical_ids(session, control,
+                                                                         "AWS::SQS::Queue")]
+    ran = Agent(transport, AgentOptions(idle_timeout=1.0, heartbeat_every=0.5)).run()
+    transport.close()
+    states = {s.name: client.get_job(jid)["state"] for s, jid in zip(subs, ids, strict=True)}
+    assert states == {"ok0": "SUCCEEDED", "ok1": "SUCCEEDED", "ok2": "SUCCEEDED",
+                      "bad": "FAILED", "dropped": "CANCELLED"}, states
+    assert ran == 4
+    counts = client.count_jobs(queue="q1")
+    stranded = sum(n for s, n in counts.items()
+                   if getattr(s, "value", s) in ("PENDING", "QUEUED", "RUNNING"))
+    attrs = session.client("sqs").get_queue_attributes(
+        QueueUrl=transport.queue_url, AttributeNames=["ApproximateNumberOfMessages",
+                                                      "ApproximateNumberOfMessagesNotVisible"])
+    left = sum(int(v) for v in attrs["Attributes"].values())
+    print(f"\nE2E on stack resources: {len(ids)} jobs, {counts}, stranded {stranded}, "
+          f"messages left {left}")
+    assert stranded == 0 and left == 0
+
+
+def test_emergency_stop_stops_every_stack_created_compute_environment(deployed, cloud):
+    from hyper_tui.aws.emergency import emergency_stop_aws
+
+    session = cloud.session
+    compute = schema.compute_stack_name(HOST, REGION)
+    created = physical_ids(session, compute, "AWS::Batch::ComputeEnvironment")
+    assert len(created) == deployed.cfg.clusters["c1"].compute_envs == 2
+    calls: list[dict] = []
+    session.register("provide-client-params.batch.UpdateComputeEnvironment",
+                     lambda params=None, **kw: calls.append(dict(params)))
+    report = emergency_stop_aws(deployed.cfg, session=session)
+    assert report["errors"] == [], report["errors"]
+    assert report["compute_environments_stopped"] == 2
+    batch = session.client("batch")
+    arns = {e["computeEnvironmentName"]: e["computeEnvironmentArn"]
+            for e in batch.describe_compute_environments()["computeEnvironments"]}
+    # every environment the stack made (generated names, found through the job queue)
+    made = sorted(n for n, a in arns.items() if a in created or n in created)
+    assert len(made) == 2 and sorted(c["computeEnvironment"] for c in calls) == made
+    assert all(c["computeResources"]["maxvCpus"] == 0 for c in calls)
+    assert sorted(report["stopped"]) == sorted(f"{REGION}/{c['computeEnvironment']}" for c in calls)
