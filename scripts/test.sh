@@ -14,6 +14,11 @@ fi
 # future setuptools drop that transitional mode, the default editable install still works.
 .venv/bin/python -m pip install -q -e '.[dev]' --config-settings editable_mode=compat 2>/dev/null \
   || .venv/bin/python -m pip install -q -e '.[dev]'
+# The npm CDK CLI, once, into a cache folder in .venv: tests/aws/test_cfn_deploy.py deploys the
+# synthesized stacks with it into moto's CloudFormation.
+if [ ! -x .venv/cdk-cli/node_modules/.bin/cdk ]; then
+  npm install --prefix .venv/cdk-cli --no-audit --no-fund --loglevel error aws-cdk@2 >/dev/null
+fi
 .venv/bin/ruff check .
 # Two workers for most of the suite; the fault-injection suite runs alone (it kills processes
 # and times recoveries) and prints one RELIABILITY line per scenario.
