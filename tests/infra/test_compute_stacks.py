@@ -127,7 +127,7 @@ def test_on_demand_with_instance_types_and_looked_up_ami(eu):
 
 def test_launch_template_imdsv2_and_encrypted_root(main):
     main.has_resource_properties("AWS::EC2::LaunchTemplate", {"LaunchTemplateData": Match.object_like({
-        "MetadataOptions": {"HttpTokens": "required", "HttpPutResponseHopLimit": 2},
+        "MetadataOptions": {"HttpTokens": "required", "HttpPutResponseHopLimit": 1},
         "BlockDeviceMappings": [{"DeviceName": "/dev/xvda", "Ebs": Match.object_like({
             "Encrypted": True, "VolumeType": "gp3"})}]})})
 

@@ -79,6 +79,11 @@ class Scaler(Construct):
             resources=[arn(r, "job-queue", q) for r in regions for q in job_queues]
                       + [arn(r, "job-definition", name) for r in regions for d in job_definitions
                          for name in (d, f"{d}:*")]))
+        # SubmitJob with tags is tag-on-create: Batch authorizes batch:TagResource on the new
+        # job's ARN (job/<id>, unknown beforehand), limited here to the host's regions.
+        self.role.add_to_policy(iam.PolicyStatement(
+            sid="TagWorkersOnCreate", actions=["batch:TagResource"],
+            resources=[arn(r, "job", "*") for r in regions]))
         self.role.add_to_policy(iam.PolicyStatement(
             sid="CountWorkers", actions=["batch:ListJobs", "batch:DescribeJobs",
                                          "batch:DescribeJobQueues",
@@ -99,3 +104,7 @@ class Scaler(Construct):
                  "this host's own definitions only. Index ARNs are needed to query the jobs table's "
                  "GSIs; log-stream ARNs are per worker (one stream per worker id).",
                  [r"re:job-definition/", INDEX_ARNS, r"re:log-group:.*:\*$"])
+        suppress(self.role, "AwsSolutions-IAM5",
+                 "Tag-on-create of the Batch jobs the scaler submits: a job's ARN (job/<id>) "
+                 "exists only once it is submitted, so batch:TagResource needs job/* (of the "
+                 "host's regions and account only).", [r"re:batch:.*:job/\*$"])
