@@ -19,6 +19,11 @@ fi
 if [ ! -x .venv/cdk-cli/node_modules/.bin/cdk ]; then
   npm install --prefix .venv/cdk-cli --no-audit --no-fund --loglevel error aws-cdk@2 >/dev/null
 fi
+# The IAM evaluator the same tests run (with node) on the calls they record.
+if [ ! -d .venv/iam-sim/node_modules/@cloud-copilot/iam-simulate ]; then
+  npm install --prefix .venv/iam-sim --no-audit --no-fund --loglevel error \
+    @cloud-copilot/iam-simulate >/dev/null
+fi
 .venv/bin/ruff check .
 # Two workers for most of the suite; the fault-injection suite runs alone (it kills processes
 # and times recoveries) and prints one RELIABILITY line per scenario.

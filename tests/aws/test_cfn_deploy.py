@@ -30,6 +30,7 @@ from hyper_tui.aws import deploy as d
 from hyper_tui.aws import schema
 from hyper_tui.aws.session import ENDPOINT_ENV, AwsSession
 from tests.aws.cfn_adapter import MOTO_SERVER, adapt_assembly
+from tests.aws.iam_check import CallRecorder, iam_requests, role_policies, simulate
 
 HOST = "cfn"
 REGION = "us-east-1"
@@ -258,8 +259,11 @@ def test_jobs_run_on_the_stack_created_resources(deployed, cloud):
              Submission(queue="q1", definition="d1", name="dropped", command="echo never")]
     ids = client.submit(subs)
     client.cancel([ids[-1]])
+    worker_session = AwsSession(REGION)  # the worker's calls alone, recorded for IAM
+    recorder = CallRecorder()
+    recorder.attach(worker_session)
     transport = AwsTransport.for_host(cfg, worker_id="w-cfn", queue="q1", definition="d1",
-                                      session=session, poll_wait=0)
+                                      session=worker_session, poll_wait=0)
     # the transport's work queue is the one the control stack created
     def path(url: str) -> str:
         return url.split("/", 3)[3]  # account/name, whichever endpoint the URL names
@@ -282,6 +286,46 @@ def test_jobs_run_on_the_stack_created_resources(deployed, cloud):
     print(f"\nE2E on stack resources: {len(ids)} jobs, {counts}, stranded {stranded}, "
           f"messages left {left}")
     assert stranded == 0 and left == 0
+    WORKER_CALLS.extend(recorder.calls)
+
+
+WORKER_CALLS: list = []  # the worker agent's calls in the job flow above
+
+
+def test_every_call_of_the_worker_agent_is_allowed_by_its_job_role(deployed, cdk_cli):
+    """The worker agent runs in a Batch container with the job role of its definition: each
+    call it made in the job flow, as IAM sees it, is evaluated against that role's policies
+    from the synthesized compute template by a real IAM evaluator (iam-simulate)."""
+    if not WORKER_CALLS:
+        pytest.skip("runs after test_jobs_run_on_the_stack_created_resources")
+    requests, unknown = iam_requests(WORKER_CALLS, account=ACCOUNT, default_region=REGION)
+    assert unknown == set(), f"calls the IAM mapping does not know: {unknown}"
+    template = json.loads((deployed.assembly / f"{schema.compute_stack_name(HOST, REGION)}"
+                                               ".template.json").read_text())
+    definition = next(r for r in template["Resources"].values()
+                      if r["Type"] == "AWS::Batch::JobDefinition")
+    role = definition["Properties"]["ContainerProperties"]["JobRoleArn"]["Fn::GetAtt"][0]
+    policies = role_policies(template, role, account=ACCOUNT, region=REGION)
+    results = simulate(iam_simulator(), f"arn:aws:iam::{ACCOUNT}:role/{role}", ACCOUNT,
+                       policies, requests)
+    denied = [r for r in results if r["result"] != "Allowed"]
+    print(f"\nIAM worker agent: {len(WORKER_CALLS)} calls recorded, {len(requests)} distinct "
+          f"(action, resource) requests, 1 principal ({role}), denies {len(denied)}")
+    print("  " + "\n  ".join(f"{r['result']}: {r['action']} {r['resource']}" for r in results))
+    assert {r.action for r in requests} >= {"sqs:ReceiveMessage", "dynamodb:UpdateItem"}
+    assert denied == [], denied
+
+
+def iam_simulator() -> Path:
+    """node_modules holding @cloud-copilot/iam-simulate (scripts/test.sh installs it)."""
+    folder = REPO / ".venv" / "iam-sim"
+    modules = folder / "node_modules"
+    if not (modules / "@cloud-copilot" / "iam-simulate").is_dir():
+        folder.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["npm", "install", "--prefix", str(folder), "--no-audit", "--no-fund",
+                        "--loglevel", "error", "@cloud-copilot/iam-simulate"], check=True,
+                       capture_output=True, timeout=300)
+    return modules
 
 
 def test_emergency_stop_stops_every_stack_created_compute_environment(deployed, cloud):
