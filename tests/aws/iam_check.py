@@ -98,6 +98,16 @@ def iam_requests(calls: list[tuple[str, str, str, dict]], *, account: str,
             if p.get("logStreamName"):
                 arn += f":log-stream:{p['logStreamName']}"
             out.add(Request(f"logs:{op}", arn))
+        elif service == "batch" and op == "SubmitJob":
+            for key, kind in (("jobQueue", "job-queue"), ("jobDefinition", "job-definition")):
+                name = p[key]
+                arn = name if name.startswith("arn:") else f"{base}:{kind}/{name}"
+                out.add(Request("batch:SubmitJob", arn))
+            if p.get("tags"):  # tag-on-create: TagResource on the new job
+                out.add(Request("batch:TagResource", f"{base}:job/00000000-new-job"))
+        elif service == "batch" and op in ("ListJobs", "DescribeJobs", "DescribeJobQueues",
+                                           "DescribeComputeEnvironments"):
+            out.add(Request(f"batch:{op}", "*"))
         elif service == "monitoring" and op == "PutMetricData":
             out.add(Request("cloudwatch:PutMetricData", "*",
                             (("cloudwatch:namespace", p["Namespace"]),)))
@@ -106,26 +116,50 @@ def iam_requests(calls: list[tuple[str, str, str, dict]], *, account: str,
     return out, unknown
 
 
-def resolve(node: Any, *, partition: str = "aws", account: str, region: str) -> Any:
-    """A policy with CloudFormation's pseudo parameters and Joins resolved (anything else
-    referenced is left as is, and fails the simulation visibly)."""
+def arn_of(kind: str, physical: str, *, account: str, region: str) -> str:
+    """The ``Arn`` attribute of a deployed resource from its physical id (its Ref)."""
+    if kind == "AWS::DynamoDB::Table":
+        return f"arn:aws:dynamodb:{region}:{account}:table/{physical}"
+    if kind == "AWS::SQS::Queue":
+        return _sqs_arn(physical, region)
+    if kind == "AWS::Logs::LogGroup":
+        return f"arn:aws:logs:{region}:{account}:log-group:{physical}:*"
+    return physical if physical.startswith("arn:") else f"unresolved:{kind}:{physical}"
+
+
+def resolve(node: Any, *, partition: str = "aws", account: str, region: str,
+            deployed: dict[str, tuple[str, str]] | None = None) -> Any:
+    """A policy with CloudFormation's pseudo parameters, Joins and the Ref/GetAtt Arn of
+    ``deployed`` resources (logical id -> (type, physical id)) resolved; anything else is left
+    as is, and fails the simulation visibly."""
     pseudo = {"AWS::Partition": partition, "AWS::AccountId": account, "AWS::Region": region,
               "AWS::URLSuffix": "amazonaws.com"}
+    deployed = deployed or {}
+
+    def again(x: Any) -> Any:
+        return resolve(x, partition=partition, account=account, region=region,
+                       deployed=deployed)
+
     if isinstance(node, dict):
         if list(node) == ["Ref"] and node["Ref"] in pseudo:
             return pseudo[node["Ref"]]
+        if list(node) == ["Ref"] and node["Ref"] in deployed:
+            return deployed[node["Ref"]][1]
+        if list(node) == ["Fn::GetAtt"] and node["Fn::GetAtt"][0] in deployed \
+                and node["Fn::GetAtt"][1] == "Arn":
+            kind, physical = deployed[node["Fn::GetAtt"][0]]
+            return arn_of(kind, physical, account=account, region=region)
         if list(node) == ["Fn::Join"]:
             sep, parts = node["Fn::Join"]
-            return sep.join(str(resolve(x, partition=partition, account=account, region=region))
-                            for x in parts)
-        return {k: resolve(v, partition=partition, account=account, region=region)
-                for k, v in node.items()}
+            return sep.join(str(again(x)) for x in parts)
+        return {k: again(v) for k, v in node.items()}
     if isinstance(node, list):
-        return [resolve(v, partition=partition, account=account, region=region) for v in node]
+        return [again(v) for v in node]
     return node
 
 
-def role_policies(template: dict, role: str, *, account: str, region: str) -> list[dict]:
+def role_policies(template: dict, role: str, *, account: str, region: str,
+                  deployed: dict[str, tuple[str, str]] | None = None) -> list[dict]:
     """Every policy document attached to the role ``role`` (logical id) in ``template``."""
     docs = []
     res = template["Resources"]
@@ -134,7 +168,7 @@ def role_policies(template: dict, role: str, *, account: str, region: str) -> li
                 {"Ref": role} in (r["Properties"].get("Roles") or []):
             docs.append(r["Properties"]["PolicyDocument"])
     docs += [p["PolicyDocument"] for p in res[role]["Properties"].get("Policies") or []]
-    return [resolve(d, account=account, region=region) for d in docs]
+    return [resolve(d, account=account, region=region, deployed=deployed) for d in docs]
 
 
 def simulate(node_modules: Path, principal: str, account: str, policies: list[dict],

@@ -316,6 +316,57 @@ def test_every_call_of_the_worker_agent_is_allowed_by_its_job_role(deployed, cdk
     assert denied == [], denied
 
 
+def test_every_call_of_a_scaler_pass_is_allowed_by_the_scaler_role(deployed, cloud):
+    """A scaler pass over the stack-created resources, with its config read from the
+    scaler's Lambda asset: it launches workers into the stack-created Batch job queues, and
+    every call it made is allowed by the scaler role's synthesized policies (tag-on-create of
+    the Batch jobs included: batch:TagResource on job/*)."""
+    from hyper_tui.aws.client import AwsHostClient
+    from hyper_tui.aws.scaler import run_scaler
+    from hyper_tui.aws.scaler_config import CONFIG_FILE, CONFIG_FILE_ENV, load_scaler_config
+    from hyper_tui.core.jobs import Submission
+
+    control = schema.control_stack_name(HOST, REGION)
+    template = json.loads((deployed.assembly / f"{control}.template.json").read_text())
+    function = next(r for r in template["Resources"].values()
+                    if r["Type"] == "AWS::Lambda::Function"
+                    and r["Properties"]["Handler"].endswith("scaler.handler.handler"))
+    assets = json.loads((deployed.assembly / f"{control}.assets.json").read_text())
+    asset = deployed.assembly / assets["files"][function["Properties"]["Code"]["S3Key"]
+                                                .removesuffix(".zip")]["source"]["path"]
+    sc = load_scaler_config({CONFIG_FILE_ENV: CONFIG_FILE, "LAMBDA_TASK_ROOT": str(asset)})
+    AwsHostClient(deployed.cfg, session=cloud.session).submit(
+        [Submission(queue="q1", definition="d1", name=f"s{i}", command="true")
+         for i in range(4)])
+    session = AwsSession(REGION)
+    recorder = CallRecorder()
+    recorder.attach(session)
+    result = run_scaler(sc, session)
+    assert result["errors"] == [], result["errors"]
+    launched = len(result["launched"])
+    for x in result["launched"]:  # Batch jobs of the stack-created job queue and definition
+        job = session.client("batch", x["region"]).describe_jobs(jobs=[x["batch_job_id"]])["jobs"][0]
+        assert job["jobQueue"].endswith("job-queue/" + schema.batch_job_queue_name(HOST, "c1"))
+        assert job["tags"]["hyper:queue"] == "q1"
+    assert launched >= 1, result
+    requests, unknown = iam_requests(recorder.calls, account=ACCOUNT, default_region=REGION)
+    assert unknown == set(), f"calls the IAM mapping does not know: {unknown}"
+    role = function["Properties"]["Role"]["Fn::GetAtt"][0]
+    deployed_ids = {r["LogicalResourceId"]: (r["ResourceType"], r["PhysicalResourceId"])
+                    for r in stack_resources(cloud.session, control)}
+    policies = role_policies(template, role, account=ACCOUNT, region=REGION,
+                             deployed=deployed_ids)
+    results = simulate(iam_simulator(), f"arn:aws:iam::{ACCOUNT}:role/{role}", ACCOUNT,
+                       policies, requests)
+    denied = [r for r in results if r["result"] != "Allowed"]
+    print(f"\nIAM scaler: {len(recorder.calls)} calls recorded, {len(requests)} distinct "
+          f"requests, 1 principal ({role}), {launched} Batch jobs launched, denies "
+          f"{len(denied)}")
+    print("  " + "\n  ".join(f"{r['result']}: {r['action']} {r['resource']}" for r in results))
+    assert {"batch:SubmitJob", "batch:TagResource"} <= {r.action for r in requests}
+    assert denied == [], denied
+
+
 def iam_simulator() -> Path:
     """node_modules holding @cloud-copilot/iam-simulate (scripts/test.sh installs it)."""
     folder = REPO / ".venv" / "iam-sim"
