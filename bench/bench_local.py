@@ -36,7 +36,7 @@ def fresh_home() -> str:
     home = tempfile.mkdtemp(prefix="hyper-bench-")
     os.environ["HYPER_HOME"] = home
     os.environ.pop("HYPER_HOST", None)
-    from hyper_tui import registry
+    from hyper_tui.hosts import registry
 
     registry.resolve(None)  # first use: creates the local host
     return home
@@ -53,7 +53,7 @@ def report(name: str, value: float, unit: str, target: str) -> None:
 
 
 def client():
-    from hyper_tui.client import LocalHostClient
+    from hyper_tui.local.client import LocalHostClient
 
     return LocalHostClient("local", start_daemon=False)
 

@@ -114,6 +114,7 @@ def palette_commands(app: HyperApp) -> list[tuple[str, str, Callable[[], Any]]]:
     for name in app.hyper_themes():
         out.append((f"Theme: {name}", "switch the theme (remembered)", partial(app.set_theme, name)))
     out.append(("Toggle dark / light theme", "t", app.action_toggle_theme))
+    out.append(("Fold or unfold the sidebar", "ctrl+b", app.action_toggle_sidebar))
     out.append(("Help: keys", "?", app.action_help))
     out.append(("Quit", "q", app.exit))
     return out
@@ -163,9 +164,18 @@ class HyperApp(App):
         *[Binding(s.key, f"switch_mode('{s.mode}')", s.label, show=False) for s in SECTIONS],
         Binding("question_mark", "help", "Help", key_display="?"),
         Binding("t", "toggle_theme", "Theme"),
+        Binding("ctrl+b", "toggle_sidebar", "Sidebar", show=False),
         Binding("ctrl+p", "command_palette", "Commands", show=False),
         Binding("q", "quit", "Quit"),
     ]
+    # Screen classes for the layout (app.tcss): below 100 columns the sidebar folds away.
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (32, "-tall")]
+
+    def action_toggle_sidebar(self) -> None:
+        from hyper_tui.widgets.nav_bar import toggle_sidebar
+
+        toggle_sidebar(self)
 
     # (host name, kind, status dict, error) shown by every header
     host_state: reactive[tuple[Any, ...]] = reactive((None, None, None, None))
@@ -204,7 +214,7 @@ class HyperApp(App):
 
     @work(thread=True, exclusive=True, group="connect", exit_on_error=False)
     def connect_host(self, host: str | None) -> None:
-        from hyper_tui import registry
+        from hyper_tui.hosts import registry
 
         try:
             ref = registry.resolve(host)
@@ -212,7 +222,7 @@ class HyperApp(App):
             self.post_message(HostConnected(None, None, describe_error(err)))
             return
         try:
-            from hyper_tui.client import client_for
+            from hyper_tui.hosts.registry import client_for
 
             client = client_for(ref.name)
         except Exception as err:
@@ -249,7 +259,7 @@ class HyperApp(App):
         try:
             self.post_message(HostStatus(client.status()))
         except Exception as err:
-            self.post_message(HostStatus({}, describe_error(err)))
+            self.post_message(HostStatus(None, describe_error(err)))
 
     def on_host_status(self, event: HostStatus) -> None:
         name, kind, old, _ = self.host_state
@@ -257,10 +267,10 @@ class HyperApp(App):
             return
         if event.error:
             self.notify(f"host {name}: {event.error}", title="Host", severity="error")
-        elif kind == "local" and old and old.get("daemon") == "running" \
-                and event.status.get("daemon") != "running":
+        elif self.client.capabilities.daemon and old and old.state == "running" \
+                and event.status is not None and event.status.state != "running":
             self.notify(f"the daemon of host {name} stopped; queued jobs wait until the next "
-                        f"submit starts it (its log: {event.status.get('log')})",
+                        f"submit starts it (its log: {event.status.details.get('log')})",
                         title="Daemon", severity="warning", timeout=10)
         self.host_state = (name, kind, event.status, event.error)
 

@@ -28,7 +28,10 @@ def apply_config(cfg: HostConfig, store: Store | None = None) -> dict[str, str]:
     """
     own = store is None
     store = store or open_store(cfg.host.name)
-    local = cfg.host.kind.value == "local"
+    from hyper_tui.hosts.registry import client_class
+
+    # A kind that is not deployed (local) provisions nothing: a change is ACTIVE at once.
+    local = not client_class(cfg.host.kind.value).kind_capabilities().deploy
     stamp = paths.config_stamp(cfg.host.name)
     now = time.time()
     changed: dict[str, str] = {}

@@ -233,6 +233,45 @@ def _model_at(cls: type[Model], loc: tuple[Any, ...]) -> type[Model]:
     return current if isinstance(current, type) else cls
 
 
+_PLAIN = {  # pydantic's error type -> the project's words ({...} from the error's context)
+    "less_than_equal": "must be at most {le}",
+    "less_than": "must be less than {lt}",
+    "greater_than_equal": "must be at least {ge}",
+    "greater_than": "must be more than {gt}",
+    "int_parsing": "must be a whole number",
+    "int_type": "must be a whole number",
+    "int_from_float": "must be a whole number",
+    "float_parsing": "must be a number",
+    "float_type": "must be a number",
+    "bool_parsing": "must be true or false",
+    "bool_type": "must be true or false",
+    "string_type": "must be text",
+    "string_too_short": "must have at least {min_length} characters",
+    "string_too_long": "must have at most {max_length} characters",
+    "list_type": "must be a list ([a, b])",
+    "dict_type": "must be a mapping (key: value)",
+    "enum": "must be one of {expected}",
+    "literal_error": "must be one of {expected}",
+    "missing": "required",
+}
+
+
+def plain_message(error: dict[str, Any]) -> str:
+    """One pydantic error (an item of ``err.errors()``) in the project's words: "must be at most
+    100", not "Input should be less than or equal to 100". A validator's own message is kept."""
+    etype = error["type"]
+    template = _PLAIN.get(etype)
+    if template is not None:
+        ctx = dict(error.get("ctx") or {})
+        if "expected" in ctx:
+            ctx["expected"] = str(ctx["expected"]).replace("'", "")
+        try:
+            return template.format(**ctx)
+        except (KeyError, IndexError):
+            pass
+    return str(error["msg"]).removeprefix("Value error, ")
+
+
 def format_pydantic_error(
     err: PydanticValidationError,
     cls: type[Model],
@@ -262,12 +301,13 @@ def format_pydantic_error(
     elif etype == "missing":
         text = f"{where}: required field is missing; add it"
     else:
-        msg = e["msg"].removeprefix("Value error, ")
+        msg = plain_message(e)
         got = e.get("input")
         secret = any(is_secret_name(p) for p in full)  # never echo an API key or password
         shown = "" if isinstance(got, (dict, list)) or got is None or secret else f" (got {got!r})"
-        fix = _FIXES.get(etype)
-        text = f"{where}: {msg}{shown}" + (f"; {fix}" if fix and etype not in ("enum", "literal_error") else "")
+        # The plain message already says what to give; only a bound's direction is added.
+        fix = _FIXES.get(etype) if etype not in _PLAIN or "than" in etype else None
+        text = f"{where}: {msg}{shown}" + (f"; {fix}" if fix else "")
     return f"{place}: {text}" if place else text
 
 

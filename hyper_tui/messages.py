@@ -28,7 +28,7 @@ class HostConnected(Message):
 class HostStatus(Message):
     """Daemon or deployment status of the current host, for the header."""
 
-    status: dict[str, Any]
+    status: Any  # hyper_tui.hosts.contract.HostStatus, None when it could not be read
     error: str | None = None
 
     def can_replace(self, message: Message) -> bool:
@@ -86,17 +86,17 @@ class JobsSubmitted(Message):
 
 @dataclass
 class JobsCancelled(Message):
-    results: list[Any]  # hyper_tui.local.jobs.CancelResult
+    results: list[Any]  # hyper_tui.core.jobs.CancelResult
 
 
 @dataclass
 class JobsReleased(Message):
-    results: list[tuple[str, str]]  # (job id, "released" or "not held")
+    results: list[Any]  # hyper_tui.core.jobs.ReleaseResult
 
 
 @dataclass
 class JobDetails(Message):
-    job: dict[str, Any]
+    job: Any  # hyper_tui.core.jobs.JobDetail
 
 
 @dataclass
@@ -104,7 +104,7 @@ class LogChunk(Message):
     """Records of a job's log from ``offset``; ``first`` for the initial (tail) read."""
 
     ref: str
-    records: list[tuple[float, str, str]]
+    records: list[Any]  # hyper_tui.core.jobs.LogRecord
     offset: int
     finished: bool
     first: bool = False

@@ -5,8 +5,10 @@ with real booleans and numbers. The original's spellings are accepted as aliases
 files and commands keep working (``max_vCPUs``, ``computeEnvironment``, ``"True"`` ...).
 
 Each field's ``description`` is the help text shown by ``--help`` and by the TUI wizards, and
-``json_schema_extra`` carries the wizard step (``step``) and the CLI flags (``flags``), so one
-declaration drives every front end.
+``json_schema_extra`` carries the wizard step (``step``), the CLI flags (``flags``), the host
+kinds a field means something on (``kinds``: a local host's wizard hides NAT gateways, and
+``--help`` says "aws hosts only") and a default that depends on the host (``local_default``:
+``"cpu_count"`` for a cluster's vCPUs on a local host), so one declaration drives every front end.
 """
 
 from __future__ import annotations
@@ -60,10 +62,17 @@ def field(
     step: str = "General",
     flags: tuple[str, ...] = (),
     aliases: tuple[str, ...] = (),
+    kinds: tuple[str, ...] = (),
+    local_default: str | None = None,
     **kwargs: Any,
 ) -> Any:
-    """A model field with its help text, wizard step, CLI flags and accepted aliases."""
-    extra = {"step": step, "flags": list(flags)}
+    """A model field with its help text, wizard step, CLI flags and accepted aliases; ``kinds``
+    names the host kinds it applies to (empty: every kind)."""
+    extra: dict[str, Any] = {"step": step, "flags": list(flags)}
+    if kinds:
+        extra["kinds"] = list(kinds)
+    if local_default:
+        extra["local_default"] = local_default
     if aliases:
         kwargs["validation_alias"] = AliasChoices("__self__", *aliases)
     return Field(default, description=help, json_schema_extra=extra, **kwargs)
@@ -102,9 +111,9 @@ class HostKind(str, Enum):
 
 class HostSettings(Model):
     enable_dashboard: Bool = field(
-        True, help="Create the CloudWatch dashboard (aws hosts).", aliases=("enableDashboard",)
+        True, help="Create the CloudWatch dashboard.", aliases=("enableDashboard",), kinds=("aws",),
     )
-    private_api: Bool = field(False, help="Make the submit API private to the VPC (aws hosts).")
+    private_api: Bool = field(False, help="Make the submit API private to the VPC.", kinds=("aws",))
     job_retention_days: int = field(
         30, ge=1, le=3650, help="Days a finished job, its logs and metrics are kept."
     )
@@ -113,8 +122,8 @@ class HostSettings(Model):
     )
     daemon_idle_exit_s: float = field(
         900.0, ge=5, le=7 * 86400,
-        help="Local hosts: the daemon stops after this long with no jobs and no workers "
-             "(the next qsub starts it again).")
+        help="The daemon stops after this long with no jobs and no workers "
+             "(the next qsub starts it again).", kinds=("local",))
     lease_seconds: float = field(
         15.0, ge=1, le=3600, help="A worker silent for this long is lost; its job is requeued."
     )
@@ -197,32 +206,32 @@ class Region(Model):
         None,
         step="Network",
         help="CIDR of a new VPC, e.g. 10.0.0.0/16 (or import one with vpc_id).",
-        aliases=("cidr",),
+        aliases=("cidr",), kinds=("aws",),
     )
-    vpc_id: str | None = field(None, step="Network", help="Import this VPC (vpc-...) instead.")
+    vpc_id: str | None = field(None, step="Network", help="Import this VPC (vpc-...) instead.", kinds=("aws",))
     subnet_config: SubnetConfig = field(
-        SubnetConfig.PRIVATE_WITH_NAT, step="Network", help="Subnet layout of a new VPC."
+        SubnetConfig.PRIVATE_WITH_NAT, step="Network", help="Subnet layout of a new VPC.", kinds=("aws",),
     )
     nat_gateways: int = field(
-        2, ge=0, le=6, step="Network", help="NAT gateways for PRIVATE_WITH_NAT subnets."
+        2, ge=0, le=6, step="Network", help="NAT gateways for PRIVATE_WITH_NAT subnets.", kinds=("aws",),
     )
     vpc_endpoints: VpcEndpoints = field(
         VpcEndpoints.OFF,
         step="Network",
         help="VPC endpoints: OFF, DATA_OPTIMISED (S3, DynamoDB, ECR, SQS) or FOR_PRIVATE_VPC (all).",
-        aliases=("deploy_vpc_endpoints",),
+        aliases=("deploy_vpc_endpoints",), kinds=("aws",),
     )
     peer_with_main: Bool = field(
         False,
         step="Network",
         help="Peer this hub's VPC with the main region's VPC.",
-        aliases=("peer_with_main_region",),
+        aliases=("peer_with_main_region",), kinds=("aws",),
     )
     worker_slots: int | None = field(
         None,
         ge=1,
         step="Local",
-        help="Local hosts: most workers this pool runs at once (default: the CPU count).",
+        help="Most workers this pool runs at once (default: the CPU count).", kinds=("local",),
     )
 
     @field_validator("name")
@@ -300,18 +309,18 @@ class Cluster(Model):
         ["optimal"],
         step="Capacity",
         help='EC2 instance types, or ["optimal"] to let AWS Batch choose.',
-        aliases=("instance_list",),
+        aliases=("instance_list",), kinds=("aws",),
     )
     type: Annotated[CapacityType, BeforeValidator(_capacity_type)] = field(
-        CapacityType.SPOT, step="Capacity", help="SPOT or ON_DEMAND capacity."
+        CapacityType.SPOT, step="Capacity", help="SPOT or ON_DEMAND capacity.", kinds=("aws",),
     )
     allocation_strategy: AllocationStrategy = field(
         AllocationStrategy.SPOT_CAPACITY_OPTIMIZED,
         step="Capacity",
-        help="How AWS Batch picks instances.",
+        help="How AWS Batch picks instances.", kinds=("aws",),
     )
     bid_percentage: int = field(
-        100, ge=1, le=100, step="Capacity", help="Most a spot instance may cost, in % of on-demand."
+        100, ge=1, le=100, step="Capacity", help="Most a spot instance may cost, in % of on-demand.", kinds=("aws",),
     )
     max_vcpus: int = field(
         1000,
@@ -319,23 +328,23 @@ class Cluster(Model):
         le=1_000_000,
         step="Capacity",
         help="Most vCPUs the cluster uses in each region.",
-        aliases=("max_vCPUs", "maxvCpus"),
+        aliases=("max_vCPUs", "maxvCpus"), local_default="cpu_count",
     )
     compute_envs: int = field(
         3, ge=1, le=3, step="Capacity", help="Compute environments per region (1-3).",
-        aliases=("compute_environments",),
+        aliases=("compute_environments",), kinds=("aws",),
     )
     tags: dict[str, str] = field(
-        {}, step="Extras", help="Tags on the EC2 instances.", aliases=("compute_resources_tags",)
+        {}, step="Extras", help="Tags on the EC2 instances.", aliases=("compute_resources_tags",), kinds=("aws",),
     )
     iam_policies: list[str] = field(
-        [], step="Extras", help="Extra customer-managed IAM policies for the instance role."
+        [], step="Extras", help="Extra customer-managed IAM policies for the instance role.", kinds=("aws",),
     )
     ami_name: str | None = field(
         None,
         step="Extras",
         help="Custom AMI name in the main region (copied to hubs).",
-        aliases=("main_region_image_name",),
+        aliases=("main_region_image_name",), kinds=("aws",),
     )
 
     @field_validator("name")
@@ -367,6 +376,9 @@ class Cluster(Model):
         if self.type is CapacityType.ON_DEMAND and self.allocation_strategy in spot_only:
             # The original left this inconsistent; pick the on-demand equivalent quietly.
             object.__setattr__(self, "allocation_strategy", AllocationStrategy.BEST_FIT_PROGRESSIVE)
+        if self.compute_envs > self.max_vcpus and "compute_envs" not in self.model_fields_set:
+            # The default (3) on a small cluster (a 2-core local host): one env per vCPU at most.
+            object.__setattr__(self, "compute_envs", self.max_vcpus)
         if self.compute_envs > self.max_vcpus:
             raise ValueError(
                 f"compute_envs ({self.compute_envs}) cannot exceed max_vcpus ({self.max_vcpus})"
@@ -415,7 +427,7 @@ class Queue(Model):
         False,
         step="Regions",
         help="Weigh regions by EC2 spot placement scores ('auto' weights).",
-        aliases=("optimise_lowest_spot_cost_region", "automate_region_weights"),
+        aliases=("optimise_lowest_spot_cost_region", "automate_region_weights"), kinds=("aws",),
     )
     max_running: int | None = field(
         None, ge=1, step="Limits", help="Most jobs of this queue running at once (none: no limit)."
@@ -533,12 +545,12 @@ class Definition(Model):
         None,
         step="Image",
         help="Name of an image of this host (built and replicated by hyper-tui).",
-        aliases=("cyclone_image_name",),
+        aliases=("cyclone_image_name",), kinds=("aws",),
     )
     image_uri: str | None = field(
         None,
         step="Image",
-        help="Or any image URI; _REGION_ is replaced by each region's code.",
+        help="Or any image URI; _REGION_ is replaced by each region's code.", kinds=("aws",),
     )
     vcpus: int = field(1, ge=1, le=256, step="Resources", help="vCPUs each worker reserves.")
     memory_mib: int = field(
@@ -566,23 +578,24 @@ class Definition(Model):
         help="Default per-job timeout in seconds (qsub --timeout overrides); none: no limit.",
     )
     timeout_minutes: int | None = field(
-        None, ge=1, step="Behaviour", help="AWS Batch attempt timeout of a whole worker, minutes."
+        None, ge=1, step="Behaviour", help="AWS Batch attempt timeout of a whole worker, minutes.", kinds=("aws",),
     )
     enable_qlog: Bool = field(True, step="Behaviour", help="Keep job output for qlog.")
     environment: dict[str, str] = field({}, step="Container", help="Environment variables.")
-    mount_points: list[MountPoint] = field([], step="Container", help="Volumes mounted in the container.")
-    host_volumes: list[HostVolume] = field([], step="Container", help="Host paths offered as volumes.")
+    mount_points: list[MountPoint] = field([], step="Container", help="Volumes mounted in the container.",
+                                           kinds=("aws",))
+    host_volumes: list[HostVolume] = field([], step="Container", help="Host paths offered as volumes.", kinds=("aws",))
     ulimits: list[Ulimit] = field([], step="Container", help="ulimits of the container.")
     linux_parameters: LinuxParameters | None = field(
-        None, step="Container", help="Linux parameters (init process, /dev/shm size, swap)."
+        None, step="Container", help="Linux parameters (init process, /dev/shm size, swap).", kinds=("aws",),
     )
-    privileged: Bool = field(False, step="Container", help="Run the container privileged.")
-    user: str | None = field(None, step="Container", help="User the container runs as.")
-    iam_policies: list[str] = field([], step="Container", help="Extra IAM policies of the job role.")
+    privileged: Bool = field(False, step="Container", help="Run the container privileged.", kinds=("aws",))
+    user: str | None = field(None, step="Container", help="User the container runs as.", kinds=("aws",))
+    iam_policies: list[str] = field([], step="Container", help="Extra IAM policies of the job role.", kinds=("aws",))
     log_driver: Annotated[LogDriver | None, BeforeValidator(_log_driver)] = field(
-        None, step="Container", help="Container log driver (default awslogs)."
+        None, step="Container", help="Container log driver (default awslogs).", kinds=("aws",),
     )
-    log_options: dict[str, str] = field({}, step="Container", help="Log driver options.")
+    log_options: dict[str, str] = field({}, step="Container", help="Log driver options.", kinds=("aws",))
 
     @field_validator("name")
     @classmethod

@@ -45,9 +45,10 @@ SHOTS = {
 
 
 def prepare_host() -> None:
-    from hyper_tui import config, registry
-    from hyper_tui.client import LocalHostClient
+    from hyper_tui import config
     from hyper_tui.core.jobs import ArraySpec, Submission
+    from hyper_tui.hosts import registry
+    from hyper_tui.local.client import LocalHostClient
     from hyper_tui.model import Cluster, Definition, Image, Queue
 
     registry.resolve(None)
@@ -105,8 +106,8 @@ async def shoot(name: str, section: str, keys: list[str], theme: str, out: Path)
             if key in ("FAILED", "LOG"):
                 table = app.screen.query_one(JobsTable)
                 row = next(i for i, k in enumerate(table.keys)
-                           if (key == "FAILED" and table.jobs[k]["state"] == "FAILED")
-                           or (key == "LOG" and table.jobs[k]["name"] == "train"))
+                           if (key == "FAILED" and table.jobs[k].state == "FAILED")
+                           or (key == "LOG" and table.jobs[k].name == "train"))
                 table.move_cursor(row=row)
                 await pilot.press("enter" if key == "FAILED" else "l")
             else:

@@ -14,6 +14,17 @@ fi
 # future setuptools drop that transitional mode, the default editable install still works.
 .venv/bin/python -m pip install -q -e '.[dev]' --config-settings editable_mode=compat 2>/dev/null \
   || .venv/bin/python -m pip install -q -e '.[dev]'
+# The browser test (tests/browser) drives `hyper-tui serve` in the Debian package's Chromium
+# with playwright-core from npm (no browser download).
+if [ ! -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    echo "scripts/test.sh: /usr/bin/chromium is missing: apt-get install -y chromium (the browser test fails without it in CI)" >&2
+  fi
+fi
+(cd tests/browser && npm ci --no-audit --no-fund --silent)
+export HYPER_REQUIRE_BROWSER=1  # installed above: the browser test must run, not skip
 # The npm CDK CLI, once, into a cache folder in .venv: tests/aws/test_cfn_deploy.py deploys the
 # synthesized stacks with it into moto's CloudFormation.
 if [ ! -x .venv/cdk-cli/node_modules/.bin/cdk ]; then

@@ -1,9 +1,10 @@
-"""The aws host client: the ``HostClient`` interface (``hyper_tui.client``) over boto3.
+"""The aws host client: the ``HostClient`` contract (``hyper_tui.hosts.contract``) over boto3.
 
 Jobs are items of the host's DynamoDB jobs table and ids on its SQS work queues (layout in
 ``schema``); logs are CloudWatch Logs records; the dashboard's series are CloudWatch metrics
 (published by the scaler and the workers). Every AWS error reaches the caller as one line
-(``hyper_tui.aws.session.friendly_error``), never as a traceback.
+(``hyper_tui.aws.session.friendly_error``), never as a traceback. It returns the typed rows of
+``hyper_tui.core.jobs`` and prints nothing.
 
 Submitting (``qsub``) is best-effort all-or-nothing per submission: the items are written
 first (BatchWriteItem, 25 a call, in parallel); a submission with an item that could not be
@@ -17,9 +18,9 @@ from __future__ import annotations
 import heapq
 import itertools
 import json
+import logging
 import os
 import re
-import sys
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -34,7 +35,21 @@ from hyper_tui.aws.dependencies import deps_reason, release_holds
 from hyper_tui.aws.outbox import close_outbox, enqueue_or_fail, open_outbox
 from hyper_tui.aws.session import AwsSession, aws_errors, error_code
 from hyper_tui.aws.table import Update, batch_get, from_item, to_attr, to_item
-from hyper_tui.core.jobs import ACTIVE_STATES, FINAL_STATES, STATES, CancelResult, Submission
+from hyper_tui.core.jobs import (
+    ACTIVE_STATES,
+    FINAL_STATES,
+    Attempt,
+    CancelResult,
+    Counts,
+    Dependency,
+    JobDetail,
+    JobRow,
+    LogChunk,
+    LogRecord,
+    ReleaseResult,
+    Submission,
+    WorkerRow,
+)
 from hyper_tui.core.lifecycle import HELD_REASON
 from hyper_tui.errors import (
     NotFoundError,
@@ -42,7 +57,9 @@ from hyper_tui.errors import (
     UsageError,
     ValidationError,
 )
+from hyper_tui.hosts.contract import Capabilities, HostStatus, Metrics
 
+LOG = logging.getLogger(__name__)  # warnings only (stderr); results are returned, never printed
 JOB_REF = re.compile(r"^([A-Za-z0-9_.:#-]+?)(\[(\d*)\])?$")
 MAX_ITEM_BYTES = 350_000    # DynamoDB allows 400 KB an item; keep room for the other fields
 SUMMARY_CACHE_S = 10.0      # the dashboard asks every 2 s; counting a queue reads its items
@@ -65,6 +82,7 @@ def _aws(what: str) -> Callable:
 
 class AwsHostClient:
     kind = "aws"
+    capabilities = Capabilities(daemon=False, deploy=True, local_workers=False, log_poll_s=1.0)
 
     def __init__(self, cfg: config.HostConfig, *, session: AwsSession | None = None,
                  submit_via: str | None = None) -> None:
@@ -76,7 +94,7 @@ class AwsHostClient:
         self._api: tuple[str, str] | None = None
         self.name = cfg.host.name
         self.region = cfg.host.main_region
-        self.session = session or AwsSession(self.region)
+        self._session = session  # made on first use: saving a config needs no boto3
         self.table = schema.jobs_table_name(self.name)
         self.log_group = schema.log_group_name(self.name)
         self.namespace = schema.metrics_namespace(self.name)
@@ -88,6 +106,29 @@ class AwsHostClient:
     @classmethod
     def for_host(cls, name: str, *, session: AwsSession | None = None) -> AwsHostClient:
         return cls(config.load(name), session=session)
+
+    @classmethod
+    def open(cls, name: str, **options: Any) -> AwsHostClient:
+        return cls(config.load(name), **options)
+
+    @classmethod
+    def kind_capabilities(cls) -> Capabilities:
+        return cls.capabilities
+
+    @classmethod
+    def brief_status(cls, name: str) -> str:
+        """For a list of hosts: no AWS call (the deployments screen reads the stacks)."""
+        return "aws"
+
+    @classmethod
+    def shutdown(cls, name: str) -> None:
+        """Nothing of an aws host runs on this machine."""
+
+    @property
+    def session(self) -> AwsSession:
+        if self._session is None:
+            self._session = AwsSession(self.region)
+        return self._session
 
     @property
     def ddb(self) -> Any:
@@ -120,6 +161,17 @@ class AwsHostClient:
             return {(r["kind"], r["name"]): (r["status"], r["log"]) for r in store.resources(kind)}
         finally:
             store.close()
+
+    def require(self, kind: str, name: str, flag: str) -> None:
+        items = self.cfg.of_kind(kind)
+        if name not in items:
+            import difflib
+
+            hint = difflib.get_close_matches(name, list(items), n=1)
+            fix = (f"did you mean {hint[0]!r}?" if hint else
+                   f"known: {', '.join(sorted(items)) or 'none'}")
+            raise NotFoundError(f"{flag} {name}: no {kind[:-1]} named {name!r} on host {self.name!r}",
+                                fix=fix)
 
     def stacks(self) -> list[dict[str, Any]]:
         """The host's CloudFormation stacks in every region: status and reason."""
@@ -301,7 +353,7 @@ class AwsHostClient:
                 self.ddb.batch_write_item(RequestItems={self.table: [
                     {"DeleteRequest": {"Key": {"id": {"S": k}}}} for k in ids[i:i + 25]]})
             except Exception as err:  # best effort: they stay QUEUED without a message
-                sys.stderr.write(f"submit: could not remove half-written jobs: {err}\n")
+                LOG.warning("submit: could not remove half-written jobs: %s", err)
 
     def _enqueue(self, items: list[dict[str, Any]], now: float) -> set[str]:
         """Send the ids to their work queues; mark those that could not be sent FAILED."""
@@ -337,7 +389,7 @@ class AwsHostClient:
                 {"MetricName": schema.METRIC_SUBMITTED, "Dimensions": [{"Name": "Queue", "Value": q}],
                  "Value": float(n), "Unit": "Count"} for q, n in sorted(counts.items())])
         except Exception as err:  # a metric is not worth failing a submission for
-            sys.stderr.write(f"submit: could not publish the Submitted metric ({err})\n")
+            LOG.warning("submit: could not publish the Submitted metric (%s)", err)
 
     # ---- submitting through the submit API (SigV4 + API key) ---------------------------
 
@@ -563,7 +615,7 @@ class AwsHostClient:
 
     @_aws("listing jobs")
     def list_jobs(self, *, queue: str | None = None, state: str | None = None,
-                  name: str | None = None, limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
+                  name: str | None = None, limit: int = 100, offset: int = 0) -> list[JobRow]:
         need = offset + limit
         page = max(10, min(1000, need))
         if name:
@@ -579,8 +631,8 @@ class AwsHostClient:
         return [job_view(it) for it in itertools.islice(merged, offset, need)]
 
     @_aws("counting jobs")
-    def count_jobs(self, *, queue: str | None = None, name: str | None = None) -> dict[str, int]:
-        counts = {s: 0 for s in STATES}
+    def count_jobs(self, *, queue: str | None = None, name: str | None = None) -> Counts:
+        counts: dict[str, int] = {}
         if name:
             parts = [self._query("by_name", "name", name, queue=queue, projection=["state"])]
         else:
@@ -596,11 +648,10 @@ class AwsHostClient:
 
         for part in self._map(tally, parts):
             for s, n in part.items():
-                if s in counts:
-                    counts[s] += n
-        return counts
+                counts[s] = counts.get(s, 0) + n
+        return Counts(**counts)
 
-    def summary(self) -> dict[str, dict[str, int]]:
+    def summary(self) -> dict[str, Counts]:
         """Counts by state per queue (cached for a few seconds: counting reads the items)."""
         if self._summary and time.monotonic() - self._summary[0] < SUMMARY_CACHE_S:
             return self._summary[1]
@@ -609,30 +660,25 @@ class AwsHostClient:
         return out
 
     @_aws("reading a job")
-    def get_job(self, ref: str) -> dict[str, Any]:
+    def get_job(self, ref: str) -> JobDetail:
         items = self.find(ref)
         item = items[0]
-        job = job_view(item)
         spec = item
         if item.get("spec"):
             spec = self._get_spec(item["spec"]) or item
-        job.update({"command": spec.get("command"), "argv": spec.get("argv"),
-                    "env": spec.get("env") or {}, "cwd": spec.get("cwd"),
-                    "params": item.get("params"),
-                    "depends": [{"kind": d["kind"], "on": d.get("ref") or d["on"]}
-                                for d in item.get("deps") or []],
-                    "wregion": item.get("wregion"), "key": item["id"]})
-        job["attempt_history"] = [
-            {k: h.get(k) for k in ("attempt", "worker", "started", "ended", "exit_code", "outcome")}
-            for h in item.get("history") or []]
-        if len(items) > 1:
-            job["array_size"] = len(items)
-            states: dict[str, int] = {}
-            for it in items:
-                states[it["state"]] = states.get(it["state"], 0) + 1
-            job["array_states"] = states
-        job["why"] = explain(item)
-        return job
+        states: dict[str, int] = {}
+        for it in items:
+            states[it["state"]] = states.get(it["state"], 0) + 1
+        return JobDetail(
+            **job_view(item).to_dict(), command=spec.get("command"), argv=spec.get("argv"),
+            env=spec.get("env") or {}, cwd=spec.get("cwd"), params=item.get("params"),
+            depends=[Dependency(kind=d["kind"], on=d.get("ref") or d["on"])
+                     for d in item.get("deps") or []],
+            wregion=item.get("wregion"),
+            attempt_history=[Attempt(**{k: h.get(k) for k in Attempt._fields})
+                             for h in item.get("history") or []],
+            array_size=len(items) if len(items) > 1 else None,
+            array_states=states if len(items) > 1 else None, why=explain(item))
 
     def _get_spec(self, spec_id: str) -> dict[str, Any] | None:
         return batch_get(self.ddb, self.table, [spec_id]).get(spec_id)
@@ -685,7 +731,7 @@ class AwsHostClient:
         return list(self._map(one, list(seen.values())))
 
     @_aws("releasing held jobs")
-    def release(self, refs: list[str]) -> list[tuple[str, str]]:
+    def release(self, refs: list[str]) -> list[ReleaseResult]:
         """``qrls``: release held jobs; those waiting on dependencies stay PENDING (the scaler
         queues them when their dependencies are met)."""
         out = []
@@ -693,7 +739,8 @@ class AwsHostClient:
             items = self.find(ref)
             done = release_holds(self.ddb, self.sqs, self.table, items, self.queue_url,
                                  retention_s=self.retention_s)
-            out.append((ref, "released" if "released" in done.values() else "not held"))
+            out.append(ReleaseResult(ref=ref, outcome="released" if "released" in done.values()
+                                     else "not held"))
         self._summary = None
         return out
 
@@ -710,22 +757,27 @@ class AwsHostClient:
     # ---- logs --------------------------------------------------------------------------
 
     @_aws("reading job logs")
-    def logs(self, ref: str, *, offset: int = 0, tail: int | None = None
-             ) -> tuple[list[tuple[float, str, str]], int]:
-        """Records of one job (SYSTEM, STDOUT, STDERR, METRICS) after ``offset``; returns the
-        records and the offset to continue from (0: from the start, with the submit event)."""
-        items = self.find(ref)
-        return self._records(items[0], offset=offset, tail=tail)
+    def logs(self, ref: str, *, offset: int = 0, tail: int | None = None) -> LogChunk:
+        """Records of one job (SYSTEM, STDOUT, STDERR, METRICS) after ``offset`` and the offset
+        to continue from (0: from the start, with the submit event). A chunk read after the
+        job ended carries the end no worker logged (cancelled, dead-lettered, lost)."""
+        item = self.find(ref)[0]
+        final = item.get("state") in FINAL_STATES  # read first: then the log is whole
+        records, new_offset = self._records(item, offset=offset, tail=tail)
+        if final and offset:
+            records += [r for r in synthetic_records(item) if r.data != _submitted_line(item)]
+            records.sort(key=lambda r: r.ts)
+        return LogChunk(records=records, offset=max(1, new_offset), final=final)
 
     def _records(self, item: dict[str, Any], *, offset: int = 0, tail: int | None = None
-                 ) -> tuple[list[tuple[float, str, str]], int]:
+                 ) -> tuple[list[LogRecord], int]:
         last_ms, skip = divmod(offset, 1000)
         events = self._log_events(item, start_ms=last_ms or None)
         if last_ms:
             events = [e for e in events if e[0] > last_ms] + \
                      [e for e in events if e[0] == last_ms][skip:]
             events.sort(key=lambda e: e[0])
-        records = [(t / 1000.0, kind, data) for t, kind, data in events]
+        records = [LogRecord(t / 1000.0, kind, data) for t, kind, data in events]
         if events:
             new_last = events[-1][0]
             at_last = sum(1 for e in events if e[0] == new_last)
@@ -736,7 +788,7 @@ class AwsHostClient:
             new_offset = offset
         if offset == 0:
             records += synthetic_records(item)
-            records.sort(key=lambda r: r[0])
+            records.sort(key=lambda r: r.ts)
         if tail is not None:
             records = records[-tail:]
         return records, new_offset
@@ -780,7 +832,7 @@ class AwsHostClient:
     # ---- observing ---------------------------------------------------------------------
 
     @_aws("reading metrics")
-    def metrics(self, since: float) -> dict[str, dict[str, list[tuple[float, float]]]]:
+    def metrics(self, since: float) -> Metrics:
         """The dashboard's series from CloudWatch (names as the local host's)."""
         now = time.time()
         if self._metrics and now - self._metrics[0] < METRICS_CACHE_S and self._metrics[1] <= since:
@@ -803,41 +855,41 @@ class AwsHostClient:
         return out
 
     @_aws("listing workers")
-    def workers(self) -> list[dict[str, Any]]:
+    def workers(self) -> list[WorkerRow]:
         """Worker (Batch) jobs of the host in every region, as the scaler sees them."""
-        from hyper_tui.aws.scaler import active_worker_jobs
+        return self.launcher().live()
 
-        names = {schema.worker_batch_job_name(q, d): (q, d)
-                 for q in self.cfg.queues for d in self.cfg.definitions}
-        out = []
-        for region in sorted(self.cfg.regions):
-            queues = {schema.batch_job_queue_name(self.name, c) for c in self.cfg.clusters}
-            for job in active_worker_jobs(self.session.client("batch", region), sorted(queues)):
-                q, d = names.get(job["name"], ("?", "?"))
-                vcpus = self.cfg.definitions[d].vcpus if d in self.cfg.definitions else 1
-                out.append({"id": job["id"], "pid": None, "region": region, "queue": q,
-                            "definition": d, "vcpus": vcpus * job["count"], "count": job["count"],
-                            "started": job.get("created"), "heartbeat": None,
-                            "state": job["status"], "jobs_done": None})
-        return out
+    def launcher(self) -> Any:  # hyper_tui.aws.launcher.BatchLauncher
+        from hyper_tui.aws.launcher import BatchLauncher
+        from hyper_tui.aws.scaler_config import build_scaler_config
 
-    def status(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"host": self.name, "kind": "aws", "account": self.cfg.host.account,
-                               "main_region": self.region}
+        return BatchLauncher(self.session, build_scaler_config(self.cfg))
+
+    def status(self) -> HostStatus:
+        out: dict[str, Any] = {"account": self.cfg.host.account, "main_region": self.region}
         try:
             stacks = self.stacks()
         except Exception as err:
             out["deployment"] = "unknown"
             out["error"] = str(err)
-            return out
-        out["stacks"] = stacks
+        else:
+            out["stacks"] = stacks
 
-        def healthy(st: str) -> bool:
-            return st.endswith("_COMPLETE") and "ROLLBACK" not in st and "DELETE" not in st
+            def healthy(st: str) -> bool:
+                return st.endswith("_COMPLETE") and "ROLLBACK" not in st and "DELETE" not in st
 
-        bad = [s for s in stacks if not healthy(s["status"])]
-        out["deployment"] = "DEPLOYED" if not bad else bad[0]["status"]
-        return out
+            bad = [s for s in stacks if not healthy(s["status"])]
+            out["deployment"] = "DEPLOYED" if not bad else bad[0]["status"]
+        state = out["deployment"]
+        return HostStatus(host=self.name, kind=self.kind, healthy=state == "DEPLOYED", state=state,
+                          summary=f"deployment {state}", details=out)
+
+    def agent_transport(self, worker_id: str, queue: str, definition: str) -> Any:
+        """The transport of a worker agent run by hand (an on-premise node joining a queue)."""
+        from hyper_tui.agent.transports.aws import AwsTransport
+
+        return AwsTransport.for_host(self.cfg, worker_id=worker_id, queue=queue,
+                                     definition=definition)
 
     def emergency_stop(self) -> dict[str, Any]:
         from hyper_tui.aws.emergency import emergency_stop_aws
@@ -863,42 +915,6 @@ class AwsHostClient:
 
     def close(self) -> None:
         """Nothing to release: boto3 clients close their connections when collected."""
-
-    # ---- q-command printing ------------------------------------------------------------
-
-    def qstat(self, args: Any, *, state: str | None, ids_only: bool) -> int:
-        """qstat on this host: the same views as a local host's (``qcmd.qstat.show``)."""
-        from hyper_tui.qcmd.qstat import show
-
-        if args.queue:
-            self.cfg.get("queues", args.queue)
-        return show(self, args, state=state, ids_only=ids_only)
-
-    def qlog(self, ref: str, *, log_type: str | None = None, tail: int | None = None,
-             follow: bool = False, poll_s: float = 1.0) -> int:
-        from hyper_tui.qcmd.qlog import _print
-
-        out = sys.stdout
-        with aws_errors("reading job logs", region=self.region):
-            found = self.find(ref)
-            if len(found) > 1:
-                raise UsageError(f"qlog: {ref} is an array of {len(found)} tasks",
-                                 fix=f"name one task, e.g. qlog {display_id(found[0])}")
-            item = found[0]
-            records, offset = self._records(item, tail=tail)
-            _print(records, log_type, out)
-            shown_final = item.get("state") in FINAL_STATES
-            while follow and not shown_final:
-                out.flush()
-                time.sleep(poll_s)
-                item = self._get(item["id"]) or item
-                final = item.get("state") in FINAL_STATES
-                more, offset = self._records(item, offset=offset or 1)
-                if final:
-                    more += [r for r in synthetic_records(item) if r[2] != _submitted_line(item)]
-                _print(sorted(more, key=lambda r: r[0]), log_type, out)
-                shown_final = final
-        return 0
 
     # ---- helpers -----------------------------------------------------------------------
 
@@ -935,19 +951,17 @@ def display_id(item: dict[str, Any]) -> str:
     return f"{aid}[{idx}]" if aid is not None and idx is not None else str(item["id"])
 
 
-def job_view(item: dict[str, Any]) -> dict[str, Any]:
-    """A jobs-table item as the dict the TUI and qstat show (the local host's keys)."""
-    return {
-        "id": item["id"], "job_id": display_id(item), "array_id": item.get("array_id"),
-        "idx": item.get("idx"), "name": item.get("name") or "job", "queue": item.get("queue"),
-        "definition": item.get("definition"), "state": item.get("state"),
-        "reason": item.get("reason"), "priority": item.get("priority") or 0,
-        "retries": int(item.get("retries") or 0), "attempts": int(item.get("attempt") or 0),
-        "timeout": item.get("timeout"), "submitted": item.get("submitted"),
-        "started": item.get("started"), "ended": item.get("ended"),
-        "exit_code": item.get("exit_code"), "worker": item.get("worker"),
-        "held": 1 if item.get("held") else 0,
-    }
+def job_view(item: dict[str, Any]) -> JobRow:
+    """A jobs-table item as the row every host kind returns."""
+    return JobRow(
+        id=item["id"], job_id=display_id(item), array_id=item.get("array_id"),
+        idx=item.get("idx"), name=item.get("name") or "job", queue=item.get("queue"),
+        definition=item.get("definition"), state=item.get("state"),
+        reason=item.get("reason"), priority=item.get("priority") or 0,
+        retries=int(item.get("retries") or 0), attempts=int(item.get("attempt") or 0),
+        timeout=item.get("timeout"), submitted=item.get("submitted"),
+        started=item.get("started"), ended=item.get("ended"),
+        exit_code=item.get("exit_code"), worker=item.get("worker"), held=bool(item.get("held")))
 
 
 def explain(item: dict[str, Any]) -> str | None:
@@ -965,15 +979,15 @@ def _submitted_line(item: dict[str, Any]) -> str:
     return f"submitted to queue {item.get('queue')} (definition {item.get('definition')})"
 
 
-def synthetic_records(item: dict[str, Any]) -> list[tuple[float, str, str]]:
+def synthetic_records(item: dict[str, Any]) -> list[LogRecord]:
     """SYSTEM records kept in the item rather than in the log: the submission, and an end
     that no worker wrote (cancelled, dead-lettered, lost)."""
-    out = [(float(item.get("submitted") or 0), "SYSTEM", _submitted_line(item))]
+    out = [LogRecord(float(item.get("submitted") or 0), "SYSTEM", _submitted_line(item))]
     state, reason = item.get("state"), item.get("reason") or ""
     if state in ("CANCELLED", "FAILED") and reason and not reason.startswith("exit code") \
             and reason != "timeout" and not reason.startswith("killed by signal"):
-        out.append((float(item.get("ended") or item.get("submitted") or 0), "SYSTEM",
-                    f"{state.lower()}: {reason}"))
+        out.append(LogRecord(float(item.get("ended") or item.get("submitted") or 0), "SYSTEM",
+                             f"{state.lower()}: {reason}"))
     return out
 
 

@@ -55,21 +55,10 @@ def cmd_worker(ctx: Any, args: argparse.Namespace) -> int:
 
     cfg = ctx.config()
     cfg.get("queues", args.queue)
-    definition = cfg.get("definitions", args.definition)
+    cfg.get("definitions", args.definition)
     wid = f"w-{os.uname().nodename[:16]}-{uuid.uuid4().hex[:6]}"
-    if ctx.host.kind == "local":
-        from hyper_tui import paths
-        from hyper_tui.agent.transports.local import LocalTransport
-        from hyper_tui.apply import apply_config
-
-        apply_config(cfg)
-        transport = LocalTransport(paths.store_path(ctx.host.name), worker_id=wid, queue=args.queue,
-                                   definition=args.definition, vcpus=definition.vcpus)
-    else:
-        from hyper_tui.agent.transports.aws import AwsTransport
-
-        transport = AwsTransport.for_host(cfg, worker_id=wid, queue=args.queue,
-                                          definition=args.definition)
+    with ctx.client() as client:
+        transport = client.agent_transport(wid, args.queue, args.definition)
     beat = getattr(transport, "beat_every", None) or cfg.host.settings.lease_seconds / 5
     n = run_agent(transport, AgentOptions(idle_timeout=args.idle_timeout, max_jobs=args.max_jobs,
                                           heartbeat_every=beat))
@@ -87,14 +76,8 @@ def cmd_emergency_stop(ctx: Any, args: argparse.Namespace) -> int:
         if answer.strip().lower() not in ("y", "yes"):
             print("nothing done")
             return 0
-    if ctx.host.kind == "local":
-        from hyper_tui.local.emergency import emergency_stop_local
-
-        result = emergency_stop_local(ctx.host.name)
-    else:
-        from hyper_tui.aws.emergency import emergency_stop_aws
-
-        result = emergency_stop_aws(ctx.config())
+    with ctx.client() as client:
+        result = client.emergency_stop()
     if ctx.json:
         output.as_json(result)
     else:
@@ -103,10 +86,12 @@ def cmd_emergency_stop(ctx: Any, args: argparse.Namespace) -> int:
 
 
 def _aws_only(ctx: Any, what: str):
+    """The config of a host that is deployed (an aws host); others have nothing to deploy."""
     cfg = ctx.config()
-    if cfg.host.kind.value != "aws":
-        raise UsageError(f"{what}: host {cfg.host.name!r} is a local host; nothing to synthesize",
-                         fix="select an aws host (hosts create-host --kind aws ...)")
+    with ctx.client() as client:
+        if not client.capabilities.deploy:
+            raise UsageError(f"{what}: host {cfg.host.name!r} is a {client.kind} host; nothing "
+                             "to synthesize", fix="select an aws host (hosts create-host --kind aws ...)")
     return cfg
 
 

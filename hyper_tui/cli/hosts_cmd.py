@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from hyper_tui import registry
 from hyper_tui.cli import output
 from hyper_tui.cli.parsing import parse_bool
 from hyper_tui.errors import UsageError
+from hyper_tui.hosts import registry
 
 
 def register(sub: argparse._SubParsersAction, parser_cls: type) -> None:
@@ -91,24 +91,13 @@ def _name(args: argparse.Namespace, what: str, ctx: Any = None) -> str:
 
 
 def cmd_create(ctx: Any, args: argparse.Namespace) -> int:
-    from hyper_tui import hosts
 
     name = _name(args, "create-host")
-    kind = args.kind or ("aws" if args.account or args.region else "local")
-    if kind == "aws":
-        if not args.account:
-            raise UsageError("create-host: an aws host needs --account", fix="pass --account 123456789012")
-        if not args.region:
-            raise UsageError("create-host: an aws host needs --region", fix="pass --region us-east-1")
-        hosts.create_aws_host(name, args.account, args.region, select=not args.no_select,
-                              enable_dashboard=parse_bool("--enable-dashboard", args.enable_dashboard),
-                              private_api=parse_bool("--private-api", args.private_api),
-                              vpc=args.vpc)
-    else:
-        if args.account or args.vpc:
-            raise UsageError("create-host: --account and --vpc are for aws hosts",
-                             fix="add --kind aws --region REGION")
-        hosts.create_local_host(name, select=not args.no_select, with_defaults=not args.empty)
+    kind = registry.create_host(
+        name, args.kind, select=not args.no_select, account=args.account, region=args.region,
+        vpc=args.vpc, with_defaults=not args.empty,
+        enable_dashboard=parse_bool("--enable-dashboard", args.enable_dashboard),
+        private_api=parse_bool("--private-api", args.private_api))
     if ctx.json:
         output.as_json({"name": name, "kind": kind, "selected": registry.selected_name() == name})
     else:
@@ -152,10 +141,9 @@ def cmd_import(ctx: Any, args: argparse.Namespace) -> int:
 
 
 def cmd_delete(ctx: Any, args: argparse.Namespace) -> int:
-    from hyper_tui import hosts
 
     name = _name(args, "delete-host")
-    hosts.delete_host(name)
+    registry.delete_host(name)
     if ctx.json:
         output.as_json({"deleted": name})
     else:
@@ -164,11 +152,15 @@ def cmd_delete(ctx: Any, args: argparse.Namespace) -> int:
 
 
 def _local_host(ctx: Any, args: argparse.Namespace, what: str) -> str:
+    """The name of a host with a daemon on this machine (a local host)."""
     name = _name(args, what, ctx)
-    ref = registry.resolve(name)
-    if ref.kind != "local":
-        raise UsageError(f"{what}: host {name!r} is an aws host; it has no local daemon",
-                         fix="use hyper-tui deploy / emergency-stop for aws hosts")
+    client = registry.client_for(name)
+    try:
+        if not client.capabilities.daemon:
+            raise UsageError(f"{what}: host {name!r} is an {client.kind} host; it has no local daemon",
+                             fix="use hyper-tui deploy / emergency-stop for aws hosts")
+    finally:
+        client.close()
     return name
 
 
@@ -195,20 +187,16 @@ def cmd_start(ctx: Any, args: argparse.Namespace) -> int:
 
 def cmd_status(ctx: Any, args: argparse.Namespace) -> int:
     name = _name(args, "status-host", ctx)
-    ref = registry.resolve(name)
-    if ref.kind == "local":
-        from hyper_tui.local.daemon_control import daemon_status
-
-        info = {"host": name, "kind": "local", **daemon_status(name)}
-    else:
-        from hyper_tui.apply import open_store
-
-        store = open_store(name)
-        try:
-            info = {"host": name, "kind": "aws",
-                    "resources": {f"{r['kind']}/{r['name']}": r["status"] for r in store.resources()}}
-        finally:
-            store.close()
+    client = registry.client_for(name)
+    try:
+        info: dict[str, Any] = {"host": name, "kind": client.kind}
+        if client.capabilities.daemon:  # its daemon's state, read here
+            info.update(client.status().details)
+        else:  # a deployment: its resources' states (no cloud call; see the TUI's deployments)
+            info["resources"] = {f"{k}/{n}": st for (k, n), (st, _) in
+                                 client.resource_status().items()}
+    finally:
+        client.close()
     if ctx.json:
         output.as_json(info)
     else:

@@ -1,16 +1,19 @@
-"""``hyper-tui`` / ``hyper``: one command grammar for the CLI, ``--script`` and the TUI.
+"""hyper-tui (or hyper): one command grammar for the CLI, --script and the full-screen app.
 
     hyper-tui                         open the full-screen app on the selected host
     hyper-tui GROUP COMMAND [opts]    hosts, regions, clusters, queues, images, definitions
+    hyper-tui serve                   the same app in a web browser (127.0.0.1:8000)
     hyper-tui --script FILE|-         the same commands (and qsub/qstat/qdel/qlog), one per line
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shlex
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
@@ -43,7 +46,7 @@ class Context:
     @property
     def host(self):
         if self._host is None:
-            from hyper_tui import registry
+            from hyper_tui.hosts import registry
 
             self._host = registry.resolve(self.host_name)
         return self._host
@@ -52,6 +55,17 @@ class Context:
         from hyper_tui import config
 
         return config.load(self.host.name)
+
+    @contextlib.contextmanager
+    def client(self) -> Iterator[Any]:
+        """The host's client (``hosts.contract.HostClient``), closed after the block."""
+        from hyper_tui.hosts.registry import client_for
+
+        c = client_for(self.host.name)
+        try:
+            yield c
+        finally:
+            c.close()
 
     def report(self, what: str, res: Any, status: str) -> int:
         from hyper_tui.cli.resources import report_resource
@@ -70,11 +84,13 @@ def build_parser() -> Parser:
     p.add_argument("--theme", help="TUI theme (see themes/); remembered")
     sub = p.add_subparsers(dest="group", metavar="GROUP", parser_class=Parser)
 
+    from hyper_tui import serve
     from hyper_tui.cli import engine_cmd, hosts_cmd, resources
 
     hosts_cmd.register(sub, Parser)
     resources.register(sub, Parser)
     engine_cmd.register(sub, Parser)
+    serve.register(sub, Parser)
     return p
 
 

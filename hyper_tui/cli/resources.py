@@ -109,6 +109,9 @@ def add_field_options(p: argparse.ArgumentParser, kind: str, *, skip: tuple[str,
             help_text += f" Default: {shown}."
         elif info.is_required():
             help_text += " Required."
+        kinds = (info.json_schema_extra or {}).get("kinds")  # type: ignore[union-attr]
+        if kinds:
+            help_text += f" ({' and '.join(kinds)} hosts only)"
         if (kind, name) in PAIR_FIELDS:
             p.add_argument(*flags, dest=name, nargs=2, action="append",
                            metavar=("KEY", "VALUE"), help=help_text + " Repeatable.")
@@ -182,8 +185,9 @@ def register(sub: argparse._SubParsersAction, parser_cls: type[argparse.Argument
         cmds = group.add_subparsers(dest="command", metavar="COMMAND", parser_class=parser_cls)
         cmds.required = True
 
-        add = cmds.add_parser(f"add-{one}", aliases=["add", "create"], help=f"add a {one}",
-                              description=f"Add a {one}. Values not given take their defaults.")
+        a = "an" if one[0] in "aeiou" else "a"  # an image, a queue
+        add = cmds.add_parser(f"add-{one}", aliases=["add", "create"], help=f"add {a} {one}",
+                              description=f"Add {a} {one}. Values not given take their defaults.")
         add_field_options(add, kind)
         if kind == "regions":
             _region_extras(add)
@@ -269,20 +273,13 @@ def _gather(kind: str, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _save(ctx: Any, cfg: config.HostConfig) -> dict[str, str]:
-    config.save(cfg)
-    from hyper_tui.apply import apply_config
-
-    return apply_config(cfg)
+    with ctx.client() as client:
+        return client.save_config(cfg)
 
 
 def _status_of(ctx: Any, kind: str) -> dict[str, tuple[str, str]]:
-    from hyper_tui.apply import open_store
-
-    store = open_store(ctx.host.name)
-    try:
-        return {r["name"]: (r["status"], r["log"]) for r in store.resources(kind)}
-    finally:
-        store.close()
+    with ctx.client() as client:
+        return {name: st for (_, name), st in client.resource_status(kind).items()}
 
 
 def _check_image_dir(data: dict[str, Any]) -> None:
@@ -428,7 +425,9 @@ def cmd_init_main(ctx: Any, args: argparse.Namespace) -> int:
 
 def cmd_refresh_weights(ctx: Any, args: argparse.Namespace) -> int:
     cfg = ctx.config()
-    if cfg.host.kind.value != "aws":
+    with ctx.client() as client:
+        deploys = client.capabilities.deploy
+    if not deploys:
         raise UsageError("queues refresh-weights: 'auto' weights come from EC2 spot placement "
                          "scores and need an aws host", fix="select an aws host with --host")
     from hyper_tui.aws.weights_refresh import refresh_weights

@@ -151,3 +151,186 @@ class CancelResult:
     @property
     def __dict__(self) -> dict[str, str]:  # type: ignore[override]
         return {"job_id": self.job_id, "before": self.before, "outcome": self.outcome}
+
+
+# --------------------------------------------------------------------------------------------
+# Typed result rows: what every host client returns (``hyper_tui.hosts.contract``). Plain
+# ``__slots__`` classes, not dataclasses: ``dataclasses`` would put ``inspect`` on qsub's path.
+
+
+class _Row:
+    """A small record: keyword construction, equality, ``to_dict`` for JSON output."""
+
+    __slots__ = ()
+    _fields: tuple[str, ...] = ()
+
+    def __init_subclass__(cls) -> None:
+        cls._fields = tuple(dict.fromkeys(
+            (*cls.__mro__[1].__dict__.get("_fields", ()), *cls.__dict__.get("__slots__", ()))))
+
+    def __init__(self, **values: Any) -> None:
+        for k in self._fields:
+            setattr(self, k, values.pop(k, None))
+        if values:
+            raise TypeError(f"{type(self).__name__}: unknown fields {', '.join(sorted(values))}")
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {}
+        for k in self._fields:
+            v = getattr(self, k)
+            if isinstance(v, _Row):
+                v = v.to_dict()
+            elif isinstance(v, list):
+                v = [x.to_dict() if isinstance(x, _Row) else x for x in v]
+            out[k] = v
+        return out
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and self.to_dict() == other.to_dict()  # type: ignore[attr-defined]
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({', '.join(f'{k}={getattr(self, k)!r}' for k in self._fields)})"
+
+
+_JOB_FIELDS = ("id", "job_id", "array_id", "idx", "name", "queue", "definition", "state",
+               "reason", "priority", "retries", "attempts", "timeout", "submitted", "started",
+               "ended", "exit_code", "worker", "held")
+
+
+class JobRow(_Row):
+    """One job in a listing. ``job_id`` is what people type (``42``, ``42[7]``); ``id`` is the
+    host's own key (an integer on a local host, a string on aws)."""
+
+    __slots__ = _JOB_FIELDS
+    id: Any
+    job_id: str
+    array_id: Any
+    idx: int | None
+    name: str
+    queue: str
+    definition: str
+    state: str
+    reason: str | None
+    priority: int
+    retries: int
+    attempts: int
+    timeout: float | None
+    submitted: float | None
+    started: float | None
+    ended: float | None
+    exit_code: int | None
+    worker: str | None
+    held: bool
+
+
+class Attempt(_Row):
+    """One run of a job: ``outcome`` is how it ended (None while it runs)."""
+
+    __slots__ = ("attempt", "worker", "started", "ended", "exit_code", "outcome")
+    attempt: int
+    worker: str | None
+    started: float | None
+    ended: float | None
+    exit_code: int | None
+    outcome: str | None
+
+
+class Dependency(_Row):
+    """``kind`` (afterok, afterany, afternotok) on job ``on``."""
+
+    __slots__ = ("kind", "on")
+    kind: str
+    on: str
+
+
+class JobDetail(JobRow):
+    """One job with its spec, dependencies and attempts (qstat -i, the TUI's details). For an
+    array: its first task, with ``array_size`` and ``array_states`` (counts by state)."""
+
+    __slots__ = ("command", "argv", "env", "cwd", "params", "depends", "attempt_history",
+                 "array_size", "array_states", "why", "wregion")
+    command: str | None
+    argv: list[str] | None
+    env: dict[str, str]
+    cwd: str | None
+    params: dict[str, Any] | None
+    depends: list[Dependency]
+    attempt_history: list[Attempt]
+    array_size: int | None
+    array_states: dict[str, int] | None
+    why: str | None
+    wregion: str | None
+
+
+class Counts(_Row):
+    """Jobs by state (every state present, zero when none)."""
+
+    __slots__ = _NAMES
+
+    def __init__(self, **values: int) -> None:
+        super().__init__(**{s: int(values.get(s) or 0) for s in _NAMES})
+
+    def __getitem__(self, state: str) -> int:
+        return getattr(self, state)
+
+    def get(self, state: str, default: int = 0) -> int:
+        return getattr(self, state) if state in _NAMES else default
+
+    def items(self) -> list[tuple[str, int]]:
+        return [(s, getattr(self, s)) for s in _NAMES]
+
+    @property
+    def total(self) -> int:
+        return sum(getattr(self, s) for s in _NAMES)
+
+
+class ReleaseResult(_Row):
+    """What qrls did to one ref: ``outcome`` is "released" or "not held"."""
+
+    __slots__ = ("ref", "outcome")
+    ref: str
+    outcome: str
+
+
+class LogRecord(_Row):
+    """One record of a job's log: ``type`` is SYSTEM, STDOUT, STDERR or METRICS."""
+
+    __slots__ = ("ts", "type", "data")
+    ts: float
+    type: str
+    data: str
+
+    def __init__(self, ts: float, type: str, data: str) -> None:  # noqa: A002
+        self.ts, self.type, self.data = ts, type, data
+
+    def key(self) -> tuple[float, str, str]:
+        return (self.ts, self.type, self.data)
+
+
+class LogChunk(_Row):
+    """Records read from a job's log, the ``offset`` to read on from (opaque to callers: 0 is
+    the start, with the submit event), and whether the job had finished when it was read (a
+    finished chunk holds the job's last records)."""
+
+    __slots__ = ("records", "offset", "final")
+    records: list[LogRecord]
+    offset: int
+    final: bool
+
+
+class WorkerRow(_Row):
+    """A worker of a host: a local process or an aws Batch job (``count`` workers of an array)."""
+
+    __slots__ = ("id", "pid", "region", "queue", "definition", "vcpus", "count", "started",
+                 "heartbeat", "state", "jobs_done")
+    id: str
+    pid: int | None
+    region: str
+    queue: str
+    definition: str
+    vcpus: int
+    count: int
+    started: float | None
+    heartbeat: float | None
+    state: str
+    jobs_done: int | None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from hyper_tui.errors import NotFoundError
-from hyper_tui.qcmd.common import LocalHost
+from hyper_tui.local.client import LocalHost
 
 
 def worker_pid(worker_id: str, host: str = "local") -> int:

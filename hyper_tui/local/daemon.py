@@ -17,10 +17,8 @@ import json
 import math
 import os
 import signal
-import subprocess
 import sys
 import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +32,7 @@ from hyper_tui.core.lifecycle import (
     queued_reason,
 )
 from hyper_tui.errors import UnavailableError
+from hyper_tui.local.launcher import ProcessLauncher
 from hyper_tui.local.store import Store, unwritable
 
 LOOP_S = 0.1          # at most ten scheduling passes a second
@@ -42,8 +41,6 @@ IDLE_STEP_S = 1.0     # a pass at least this often (leases, dependencies, metric
 METRICS_EVERY_S = 2.0
 PURGE_EVERY_S = 3600.0
 MAX_SPAWN_PER_LOOP = 8
-WORKER_ENV_KEYS = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "TZ", "TMPDIR", "SHELL",
-                   "PYTHONPATH", "VIRTUAL_ENV")
 
 
 @dataclass
@@ -76,6 +73,8 @@ class Daemon:
         self.last_max_id = 0
         self.unwritable_at = 0.0  # last time the store was full or read-only
         self.settings = self._host_settings()
+        self.launcher = ProcessLauncher(host, self.store, settings=self.settings,
+                                        children=self.children)
 
     # ---- config from the store (the CLI applies the YAML there) -------------------------
 
@@ -370,8 +369,7 @@ class Daemon:
                     self._stop_one_idle(idle, busy_pairs, p,
                                         [(q, dd, pid) for q, dd, pid in idle.get((p.cluster, r), [])])
                 add = min(launched.get(r, 0), MAX_SPAWN_PER_LOOP - spawned)
-                for _ in range(add):
-                    self.spawn(p, r)
+                self.launcher.start(p.queue, p.definition, r, add, vcpus=p.vcpus)
                 spawned += add
                 starting += add
             if d.limited and not d.launches and o.queued:
@@ -402,9 +400,8 @@ class Daemon:
         workers: dict[tuple[str, str], dict[str, int]] = {}
         vcpus: dict[tuple[str, str], dict[str, int]] = {}
         idle: dict[tuple[str, str], list[tuple[str, str, int]]] = {}
-        for _wid, pid, q, d, r, v, state in self.store.read(
-                "SELECT id, pid, queue, definition, region, vcpus, state FROM workers "
-                "WHERE state != 'LOST'"):
+        for w in self.launcher.live():
+            pid, q, d, r, v, state = w.pid, w.queue, w.definition, w.region, w.vcpus, w.state
             p = by_pair.get((q, d))
             if p is None:
                 continue
@@ -454,29 +451,6 @@ class Daemon:
         if changed:
             self.store.write(lambda db: db.executemany("INSERT OR REPLACE INTO meta VALUES (?,?)",
                                                        list(changed.items())))
-
-    def spawn(self, p: Pair, region: str) -> None:
-        wid = f"w-{uuid.uuid4().hex[:8]}"
-        idle = float(self.settings.get("worker_idle_timeout_s", 30.0))
-        env = {k: os.environ[k] for k in WORKER_ENV_KEYS if k in os.environ}
-        cmd = [sys.executable, "-m", "hyper_tui.agent", "--transport", "local",
-               "--store", str(self.store.path), "--queue", p.queue, "--definition", p.definition,
-               "--region", region, "--worker-id", wid, "--vcpus", str(p.vcpus),
-               "--idle-timeout", str(idle),
-               "--heartbeat", str(max(0.5, float(self.settings.get("lease_seconds", 15.0)) / 5))]
-        now = time.time()
-        self.store.write(lambda db: db.execute(
-            "INSERT INTO workers (id, pid, region, queue, definition, vcpus, started, heartbeat, state) "
-            "VALUES (?,?,?,?,?,?,?,?, 'STARTING')", (wid, None, region, p.queue, p.definition,
-                                                     p.vcpus, now, now)))
-        log = paths.open_private_log(self.data_dir / "workers.log")
-        try:
-            proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                    stderr=log, env=env, cwd=str(self.data_dir), close_fds=True)
-        finally:
-            os.close(log)  # (it was left open: one descriptor leaked per worker started)
-        self.children[proc.pid] = wid  # first: a failed write below must not lose the child
-        self.store.write(lambda db: db.execute("UPDATE workers SET pid=? WHERE id=?", (proc.pid, wid)))
 
     # ---- metrics and retention ---------------------------------------------------------
 

@@ -16,7 +16,7 @@ import json
 import sys
 
 from hyper_tui.errors import UsageError
-from hyper_tui.qcmd.common import LocalHost, open_host, parser, run_main
+from hyper_tui.qcmd.common import client_for, parser, run_main
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -43,22 +43,11 @@ def run(argv: list[str]) -> int:
         raise UsageError("qdel: -q QUEUE needs -j NAME or --all", fix="or give job ids")
     if not refs and not args.queue:
         raise UsageError("qdel: no jobs given", fix="qdel ID..., qdel -, or qdel -q QUEUE -j NAME|--all")
-    name, kind = open_host(args.host)
-    if kind != "local":
-        from hyper_tui.qcmd.common import aws_client
-
-        results = aws_client(name).cancel(refs, queue=args.queue, name=args.name, everything=args.all)
-    else:
-        from hyper_tui.local import jobs
-
-        host = LocalHost(name)
-        try:
-            if args.queue:
-                host.require("queues", args.queue, "-q")
-            results = jobs.cancel(host.store, refs, queue=args.queue, name=args.name,
-                                  everything=args.all)
-        finally:
-            host.close()
+    client = client_for(args.host)
+    try:
+        results = client.cancel(refs, queue=args.queue, name=args.name, everything=args.all)
+    finally:
+        client.close()
     if args.output == "json":
         sys.stdout.write(json.dumps([r.__dict__ for r in results], indent=2) + "\n")
     else:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from hyper_tui.qcmd.common import LocalHost, open_host, parser, run_main
+from hyper_tui.qcmd.common import client_for, parser, run_main
 
 
 def run(argv: list[str]) -> int:
@@ -12,23 +12,12 @@ def run(argv: list[str]) -> int:
     p.add_argument("ids", nargs="+", metavar="ID")
     p.add_argument("--host")
     args = p.parse_args(argv)
-    name, kind = open_host(args.host)
-    if kind != "local":
-        from hyper_tui.qcmd.common import aws_client
-
-        for ref, what in aws_client(name).release(args.ids):
-            sys.stdout.write(f"{ref}: {what}\n")
-        return 0
-    from hyper_tui.local import jobs
-    from hyper_tui.local.daemon_control import ensure_daemon
-
-    host = LocalHost(name)
+    client = client_for(args.host)
     try:
-        for ref, what in jobs.release(host.store, args.ids):
-            sys.stdout.write(f"{ref}: {what}\n")
-        ensure_daemon(name)
+        for r in client.release(args.ids):
+            sys.stdout.write(f"{r.ref}: {r.outcome}\n")
     finally:
-        host.close()
+        client.close()
     return 0
 
 

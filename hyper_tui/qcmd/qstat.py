@@ -13,10 +13,12 @@ import argparse
 import json
 import sys
 import time
+from typing import TextIO
 
-from hyper_tui.core.jobs import STATES
+from hyper_tui.core.jobs import STATES, Counts, JobDetail, JobRow
 from hyper_tui.errors import UsageError, ValidationError
-from hyper_tui.qcmd.common import LocalHost, open_host, parser, run_main
+from hyper_tui.hosts.contract import HostClient
+from hyper_tui.qcmd.common import client_for, parser, run_main
 
 # Original Cyclone state names -> ours.
 STATE_ALIASES = {"WAITING": "QUEUED", "SUCCESSFUL": "SUCCEEDED", "ERROR": "FAILED", "Q": "QUEUED",
@@ -55,11 +57,11 @@ def _ts(t: float | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t)) if t else "-"
 
 
-def _runtime(job: dict) -> str:
-    if not job.get("started"):
+def _runtime(job: JobRow) -> str:
+    if not job.started:
         return "-"
-    end = job.get("ended") or time.time()
-    secs = max(0.0, end - job["started"])
+    end = job.ended or time.time()
+    secs = max(0.0, end - job.started)
     if secs < 60:
         return f"{secs:.1f}s"
     return f"{int(secs // 3600)}:{int(secs % 3600 // 60):02d}:{int(secs % 60):02d}"
@@ -71,58 +73,29 @@ def run(argv: list[str]) -> int:
     ids_only = args.only_job_id_out is not None and args.only_job_id_out.lower() not in ("false", "0", "no")
     if args.limit < 1:
         raise ValidationError("qstat: --limit must be at least 1")
-    name, kind = open_host(args.host)
-    if kind != "local":
-        from hyper_tui.qcmd.common import aws_client
-
-        return aws_client(name).qstat(args, state=state, ids_only=ids_only)
-    host = LocalHost(name)
+    client = client_for(args.host)
     try:
-        return _local(host, args, state, ids_only)
+        if args.queue:
+            client.require("queues", args.queue, "-q")
+        return show(client, args, state=state, ids_only=ids_only)
     finally:
-        host.close()
+        client.close()
 
 
-class _LocalJobs:
-    """The job queries qstat needs, on a local host's store (the aws client has the same)."""
-
-    def __init__(self, host: LocalHost) -> None:
-        from hyper_tui.local import jobs
-
-        self.host, self.jobs = host, jobs
-
-    def get_job(self, ref: str) -> dict:
-        return self.jobs.get_job(self.host.store, ref)
-
-    def summary(self) -> dict:
-        return self.jobs.summary(self.host.store)
-
-    def list_jobs(self, **kw) -> list:
-        return self.jobs.list_jobs(self.host.store, **kw)
-
-    def count_jobs(self, **kw) -> dict:
-        return self.jobs.count_jobs(self.host.store, **kw)
-
-
-def _local(host: LocalHost, args, state, ids_only: bool) -> int:
-    if args.queue:
-        host.require("queues", args.queue, "-q")
-    return show(_LocalJobs(host), args, state=state, ids_only=ids_only)
-
-
-def show(src, args, *, state: str | None, ids_only: bool) -> int:
-    """Print what qstat was asked for from ``src`` (local queries or the aws host client):
-    job details, the per-queue summary, or a page of jobs with counters."""
+def show(src: HostClient, args: argparse.Namespace, *, state: str | None, ids_only: bool) -> int:
+    """Print what qstat was asked for from a host's client: job details, the per-queue
+    summary, or a page of jobs with counters."""
     from hyper_tui.redact import redact  # -v API_KEY=... shows as ********
 
     out = sys.stdout
     refs = list(getattr(args, "ids", []) or []) + ([args.job_id] if args.job_id else [])
     if refs:
-        details = [redact(src.get_job(r)) for r in refs]
+        details = [src.get_job(r) for r in refs]
         if ids_only:
-            out.write("".join(f"{d['job_id']}\n" for d in details))
+            out.write("".join(f"{d.job_id}\n" for d in details))
         elif args.output == "json":
-            out.write(json.dumps(details if len(details) > 1 else details[0], indent=2, default=str) + "\n")
+            shown = redact([d.to_dict() for d in details])
+            out.write(json.dumps(shown if len(shown) > 1 else shown[0], indent=2, default=str) + "\n")
         else:
             for d in details:
                 _print_detail(d)
@@ -130,7 +103,7 @@ def show(src, args, *, state: str | None, ids_only: bool) -> int:
     if not args.queue and not args.name and not state:
         summary = src.summary()
         if args.output == "json":
-            out.write(json.dumps(summary, indent=2) + "\n")
+            out.write(json.dumps({q: c.to_dict() for q, c in summary.items()}, indent=2) + "\n")
             return 0
         if ids_only:
             raise UsageError("qstat: --only-job-id-out needs -q QUEUE or -j NAME")
@@ -139,17 +112,18 @@ def show(src, args, *, state: str | None, ids_only: bool) -> int:
     rows = src.list_jobs(queue=args.queue, state=state, name=args.name, limit=args.limit,
                          offset=args.offset)
     if ids_only:
-        out.write("".join(f"{j['job_id']}\n" for j in rows))
+        out.write("".join(f"{j.job_id}\n" for j in rows))
         return 0
     counts = src.count_jobs(queue=args.queue, name=args.name)
     if args.output == "json":
-        out.write(json.dumps({"jobs": redact(rows), "counts": counts}, indent=2, default=str) + "\n")
+        out.write(json.dumps({"jobs": redact([j.to_dict() for j in rows]),
+                              "counts": counts.to_dict()}, indent=2, default=str) + "\n")
         return 0
     print_listing(rows, counts, args.offset, out)
     return 0
 
 
-def print_summary(summary: dict, out) -> None:
+def print_summary(summary: dict[str, Counts], out: TextIO) -> None:
     """One line per queue with counts by state (qstat with no arguments)."""
     width = max([5] + [len(q) for q in summary])
     out.write(f"{'QUEUE':<{width}}  " + "  ".join(f"{c:>9}" for c in STATES) + "\n")
@@ -157,60 +131,60 @@ def print_summary(summary: dict, out) -> None:
         out.write(f"{q:<{width}}  " + "  ".join(f"{counts.get(c, 0):>9}" for c in STATES) + "\n")
 
 
-def print_listing(rows: list, counts: dict, offset: int, out) -> None:
+def print_listing(rows: list[JobRow], counts: Counts, offset: int, out: TextIO) -> None:
     """A page of jobs, newest first, then the counters by state (qstat -q / -j / -s)."""
     if not rows:
         out.write("no jobs match\n")
     else:
-        w = max(6, *(len(j["job_id"]) for j in rows))
-        nw = max(4, *(min(30, len(j["name"])) for j in rows))
+        w = max(6, *(len(j.job_id) for j in rows))
+        nw = max(4, *(min(30, len(j.name)) for j in rows))
         out.write(f"{'JOB ID':<{w}}  {'NAME':<{nw}}  {'QUEUE':<10}  {'STATE':<9}  {'TRY':>3}  "
                   f"{'RUNTIME':>8}  REASON\n")
         for j in rows:
-            reason = j["reason"] or ""
-            if j["state"] == "FAILED" and j["exit_code"] is not None and not reason:
-                reason = f"exit code {j['exit_code']}"
-            out.write(f"{j['job_id']:<{w}}  {j['name'][:30]:<{nw}}  {j['queue'][:10]:<10}  "
-                      f"{j['state']:<9}  {j['attempts']:>3}  {_runtime(j):>8}  {reason}\n")
-        total = sum(counts.values())
+            reason = j.reason or ""
+            if j.state == "FAILED" and j.exit_code is not None and not reason:
+                reason = f"exit code {j.exit_code}"
+            out.write(f"{j.job_id:<{w}}  {j.name[:30]:<{nw}}  {j.queue[:10]:<10}  "
+                      f"{j.state:<9}  {j.attempts:>3}  {_runtime(j):>8}  {reason}\n")
+        total = counts.total
         if len(rows) < total:
             out.write(f"(showing {len(rows)} of {total}; --offset {offset + len(rows)} "
                       "for more)\n")
-    out.write("Total: " + str(sum(counts.values())) + "  " +
+    out.write("Total: " + str(counts.total) + "  " +
               "  ".join(f"{k.title()}: {v}" for k, v in counts.items()) + "\n")
 
-def _print_detail(d: dict) -> None:
+def _print_detail(d: JobDetail) -> None:
     out = sys.stdout
     fields = [
-        ("job id", d["job_id"]), ("name", d["name"]), ("queue", d["queue"]),
-        ("definition", d["definition"]), ("state", d["state"]), ("why", d.get("why") or "-"),
-        ("priority", d["priority"]), ("attempts", d["attempts"]),
-        ("retries left", max(0, d["retries"] - max(0, d["attempts"] - 1))),
-        ("timeout", f"{d['timeout']:g}s" if d["timeout"] else "none"),
-        ("submitted", _ts(d["submitted"])), ("started", _ts(d["started"])),
-        ("ended", _ts(d["ended"])), ("runtime", _runtime(d)),
-        ("exit code", "-" if d["exit_code"] is None else d["exit_code"]),
-        ("worker", d["worker"] or "-"), ("cwd", d.get("cwd") or "-"),
+        ("job id", d.job_id), ("name", d.name), ("queue", d.queue),
+        ("definition", d.definition), ("state", d.state), ("why", d.why or "-"),
+        ("priority", d.priority), ("attempts", d.attempts),
+        ("retries left", max(0, d.retries - max(0, d.attempts - 1))),
+        ("timeout", f"{d.timeout:g}s" if d.timeout else "none"),
+        ("submitted", _ts(d.submitted)), ("started", _ts(d.started)),
+        ("ended", _ts(d.ended)), ("runtime", _runtime(d)),
+        ("exit code", "-" if d.exit_code is None else d.exit_code),
+        ("worker", d.worker or "-"), ("cwd", d.cwd or "-"),
     ]
-    if d.get("array_size"):
-        fields.append(("array", f"{d['array_size']} tasks: " +
-                       ", ".join(f"{k.lower()} {v}" for k, v in d["array_states"].items())))
-    if d.get("depends"):
-        fields.append(("depends on", ", ".join(f"{x['kind']}:{x['on']}" for x in d["depends"])))
-    if d.get("params"):
-        fields.append(("params", json.dumps(d["params"])))
-    cmd = d.get("command")
-    if cmd is None and d.get("argv"):
-        cmd = " ".join(d["argv"])
+    if d.array_size:
+        fields.append(("array", f"{d.array_size} tasks: " +
+                       ", ".join(f"{k.lower()} {v}" for k, v in (d.array_states or {}).items())))
+    if d.depends:
+        fields.append(("depends on", ", ".join(f"{x.kind}:{x.on}" for x in d.depends)))
+    if d.params:
+        fields.append(("params", json.dumps(d.params)))
+    cmd = d.command
+    if cmd is None and d.argv:
+        cmd = " ".join(d.argv)
     fields.append(("command", (cmd or "").strip().replace("\n", "\n" + " " * 14)))
     for k, v in fields:
         out.write(f"{k:<12}  {v}\n")
-    if d["attempt_history"]:
+    if d.attempt_history:
         out.write("attempts:\n")
-        for a in d["attempt_history"]:
-            code = a["exit_code"] if a["exit_code"] is not None else "-"
-            out.write(f"  #{a['attempt']}  {a['outcome'] or '-':<10}  worker {a['worker'] or '-'}  "
-                      f"{_ts(a['started'])} -> {_ts(a['ended'])}  exit {code}\n")
+        for a in d.attempt_history:
+            code = a.exit_code if a.exit_code is not None else "-"
+            out.write(f"  #{a.attempt}  {a.outcome or '-':<10}  worker {a.worker or '-'}  "
+                      f"{_ts(a.started)} -> {_ts(a.ended)}  exit {code}\n")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -28,7 +28,7 @@ from hyper_tui.core.submit import (
     parse_env,
 )
 from hyper_tui.errors import NotFoundError, UsageError, ValidationError
-from hyper_tui.qcmd.common import LocalHost, open_host, run_main
+from hyper_tui.qcmd.common import LocalHost, client_for, open_host, run_main
 from hyper_tui.qcmd.qsub_options import QsubArgs, parse_args
 
 # --------------------------------------------------------------------------------------------
@@ -310,20 +310,15 @@ def run(argv: list[str]) -> int:
         if args.script:
             raise UsageError("qsub: give a script or -- CMD ARGS, not both")
         args.script, args.args = "--", cmd_tail
-    name, kind = open_host(args.host)
+    name, _kind = open_host(args.host)
     host = LocalHost(name)
     try:
         subs = build_submissions(args, host)
-        if kind == "local":
-            from hyper_tui.local.daemon_control import ensure_daemon
-            from hyper_tui.local.jobs import submit
-
-            ids = submit(host.store, subs)
-            ensure_daemon(name)
-        else:
-            from hyper_tui.qcmd.common import aws_client
-
-            ids = aws_client(name).submit(subs)
+        client = client_for(name)
+        try:
+            ids = client.submit(subs)
+        finally:
+            client.close()
     finally:
         host.close()
     if args.output == "json":

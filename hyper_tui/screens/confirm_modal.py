@@ -1,36 +1,47 @@
-"""Yes/no confirmation. With ``refuse=True`` it only explains why the action cannot be done."""
+"""Yes/no confirmation. With ``refuse=True`` it only explains why the action cannot be done.
+
+The two buttons say what they do ("Keep" / "Delete", "Keep" / "Cancel 3 jobs"), never a bare
+"Cancel" that could mean either. The safe one has the focus, so Enter never destroys by accident;
+``y`` and ``n`` answer from anywhere in the dialog.
+"""
 
 from __future__ import annotations
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static
 
+from hyper_tui.widgets.key_footer import KeyFooter
+
 
 class ConfirmModal(ModalScreen[bool]):
-    BINDINGS = [Binding("escape", "no", "Cancel"), Binding("y", "yes", "Yes"),
+    BINDINGS = [Binding("escape", "no", "Close"), Binding("y", "yes", "Yes"),
                 Binding("n", "no", "No")]
 
-    def __init__(self, title: str, body: str | Text, *, yes: str = "Yes", refuse: bool = False) -> None:
+    def __init__(self, title: str, body: str | Text, *, yes: str = "Yes", no: str = "Keep",
+                 refuse: bool = False) -> None:
         super().__init__()
         self.title_text = title
         self.body = body
         self.yes_label = yes
+        self.no_label = no
         self.refuse = refuse
 
     def compose(self) -> ComposeResult:
         with Vertical(id="confirm", classes="dialog"):
             yield Label(self.title_text, classes="dialog-title")
-            yield Static(self.body, id="confirm-body")
+            with VerticalScroll(id="confirm-scroll"):
+                yield Static(self.body, id="confirm-body")
             with Horizontal(classes="dialog-buttons"):
                 if self.refuse:
-                    yield Button("Close", id="no", variant="primary")
+                    yield Button("Close", id="no", variant="primary", compact=True)
                 else:
-                    yield Button("Cancel", id="no")
-                    yield Button(self.yes_label, id="yes", variant="error")
+                    yield Button(self.no_label, id="no", compact=True)
+                    yield Button(self.yes_label, id="yes", variant="error", compact=True)
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.query_one("#no", Button).focus()
@@ -45,3 +56,7 @@ class ConfirmModal(ModalScreen[bool]):
 
     def action_no(self) -> None:
         self.dismiss(False)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # A refusal has nothing to say yes to: y is neither shown nor live.
+        return not (self.refuse and action == "yes")

@@ -76,7 +76,7 @@ class DashboardScreen(HyperScreen):
                 totals[st] += counts.get(st, 0)
             table.add_row(Text(queue, style="bold"),
                           *[count(counts.get(st, 0)) for st in STATES],
-                          count(sum(counts.values())), key=queue)
+                          count(counts.total), key=queue)
         table.add_row(Text("all queues", style="bold italic"), *[count(totals[st]) for st in STATES],
                       count(sum(totals.values())), key="__total__")
         # The window: the last 10 minutes, or since the first sample when younger (>= 1 minute).

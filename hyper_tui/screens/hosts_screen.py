@@ -61,9 +61,8 @@ class HostsScreen(HyperScreen):
 
     @work(thread=True, exclusive=True, group="hosts", exit_on_error=False)
     def load_hosts(self) -> None:
-        from hyper_tui import config, registry
-        from hyper_tui.local.daemon_control import daemon_status
-
+        from hyper_tui import config
+        from hyper_tui.hosts import registry
         out = []
         for ref in registry.list_hosts():
             row: dict[str, Any] = {"name": ref.name, "kind": ref.kind}
@@ -73,11 +72,7 @@ class HostsScreen(HyperScreen):
                            definitions=len(cfg.definitions))
             except Exception as err:  # a broken config is shown, not fatal
                 row.update(main_region="?", queues="?", definitions="?", error=str(err))
-            if ref.kind == "local":
-                st = daemon_status(ref.name)
-                row["status"] = "daemon running" if st["daemon"] == "running" else "daemon stopped"
-            else:
-                row["status"] = "aws"
+            row["status"] = registry.client_class(ref.kind).brief_status(ref.name)
             out.append(row)
         self.post_message(HostsLoaded(out, registry.selected_name()))
 
@@ -146,13 +141,11 @@ class HostsScreen(HyperScreen):
 
     @work(thread=True, exclusive=True, group="host-op", exit_on_error=False)
     def host_op(self, op: str, name: str, payload: Any) -> None:
-        from hyper_tui import hosts, registry
+        from hyper_tui.hosts import registry
 
         if op == "create":
-            if payload.kind.value == "aws":
-                hosts.create_aws_host(name, payload.account, payload.main_region, select=False)
-            else:
-                hosts.create_local_host(name, select=False)
+            registry.create_host(name, payload.kind.value, select=False,
+                                 account=payload.account or None, region=payload.main_region)
         elif op == "select":
             registry.select(name)
         elif op == "import":
@@ -166,7 +159,7 @@ class HostsScreen(HyperScreen):
                                            "credentials") from None
             import_deployment(name, payload.account, payload.region)
         elif op == "delete":
-            hosts.delete_host(name)
+            registry.delete_host(name)
         self.post_message(HostChanged(op, name, select=op in ("select", "import")))
 
     def on_host_changed(self, event: HostChanged) -> None:

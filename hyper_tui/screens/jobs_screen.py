@@ -224,7 +224,7 @@ class JobsScreen(HyperScreen):
         t = Text.assemble(("Jobs", "bold"), "  ")
         f = self.filters() if self.is_mounted else {"state": None}
         if self.counts is not None:
-            total = self.counts.get(f["state"], 0) if f["state"] else sum(self.counts.values())
+            total = self.counts.get(f["state"], 0) if f["state"] else self.counts.total
             t.append(f"{count(total)} jobs  ", style="bold")
             for st in STATES:
                 n = self.counts.get(st, 0)
@@ -282,7 +282,7 @@ class JobsScreen(HyperScreen):
         job = self.query_one(JobsTable).current_job()
         if job is None:
             return
-        self.selected ^= {job["job_id"]}
+        self.selected ^= {job.job_id}
         self._show()
         self.query_one(JobsTable).action_cursor_down()
         self._render_title()
@@ -300,7 +300,7 @@ class JobsScreen(HyperScreen):
         shown = ", ".join(targets[:8]) + (f" and {len(targets) - 8} more" if len(targets) > 8 else "")
         self.app.push_screen(
             ConfirmModal(f"Cancel {len(targets)} jobs", f"Cancel jobs {shown}?\n"
-                         "Queued jobs stop at once; running jobs are killed.", yes="Cancel jobs"),
+                         "Queued jobs stop at once; running jobs are killed.", yes=f"Cancel {len(targets)} jobs"),
             lambda ok: ok and self.cancel(targets))
 
     @work(thread=True, exclusive=True, group="jobs-cancel", exit_on_error=False)
@@ -325,7 +325,7 @@ class JobsScreen(HyperScreen):
         if self.selected:
             return sorted(self.selected)
         job = self.query_one(JobsTable).current_job()
-        return [job["job_id"]] if job is not None else []
+        return [job.job_id] if job is not None else []
 
     def action_release_jobs(self) -> None:
         """qrls: release held jobs (those waiting on dependencies stay PENDING)."""
@@ -340,7 +340,7 @@ class JobsScreen(HyperScreen):
         self.post_message(JobsReleased(self.client.release(refs)))
 
     def on_jobs_released(self, event: JobsReleased) -> None:
-        done = sum(1 for _, what in event.results if what == "released")
+        done = sum(1 for r in event.results if r.outcome == "released")
         self._done("Release", "released", done, len(event.results) - done, "not held")
 
     def action_submit(self) -> None:
@@ -375,7 +375,7 @@ class JobsScreen(HyperScreen):
             return
         from hyper_tui.screens.log_screen import LogScreen
 
-        self.app.push_screen(LogScreen(job["job_id"], job["name"]))
+        self.app.push_screen(LogScreen(job.job_id, job.name))
 
     def action_details(self) -> None:
         job = self.query_one(JobsTable).current_job()
@@ -383,7 +383,7 @@ class JobsScreen(HyperScreen):
             return
         from hyper_tui.screens.job_details_modal import JobDetailsModal
 
-        self.app.push_screen(JobDetailsModal(job["job_id"]))
+        self.app.push_screen(JobDetailsModal(job.job_id))
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()

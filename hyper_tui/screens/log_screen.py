@@ -1,10 +1,13 @@
 """A job's log that follows a running job.
 
-The first read takes only the last ``TAIL`` records (a huge log is never read whole); then a
-timer asks for what was written after the returned offset, until the job has finished.
+The first read takes only the last ``TAIL`` records (a huge log is never read whole); then the
+one follow loop (``hyper_tui.hosts.follow``), in a thread worker, asks for what was written
+after the returned offset until the job has finished.
 """
 
 from __future__ import annotations
+
+import time
 
 from rich.text import Text
 from textual import work
@@ -12,7 +15,9 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Static
+from textual.worker import get_current_worker
 
+from hyper_tui.hosts.follow import follow
 from hyper_tui.messages import LogChunk
 from hyper_tui.widgets.host_header import HostHeader
 from hyper_tui.widgets.key_footer import KeyFooter
@@ -40,9 +45,6 @@ class LogScreen(Screen):
         self.follow = True
         self.loaded = False
         self.lines = 0
-        self.in_flight = False
-        # Reads from offset 0 repeat the submit and system events; show each record once.
-        self.seen_at_zero: set[tuple[float, str, str]] = set()
 
     def compose(self) -> ComposeResult:
         yield HostHeader(f"Jobs ▸ log of {self.ref}")
@@ -52,9 +54,7 @@ class LogScreen(Screen):
 
     def on_mount(self) -> None:
         self._title()
-        self.fetch(first=True)
-        if self.app.live:
-            self.set_interval(FOLLOW_S, self._tick)
+        self.fetch()
         self.query_one(JobLog).focus()
 
     @property
@@ -76,39 +76,32 @@ class LogScreen(Screen):
             t.append(f" (the last {TAIL:,} records were loaded first)", style="dim")
         self.query_one("#log-title", Static).update(t)
 
-    def _tick(self) -> None:
-        if self.loaded and self.follow and not self.finished and not self.in_flight:
-            self.fetch(first=False)
+    def _wait(self, seconds: float) -> bool:
+        """Between reads: pause while following is off; False once the screen is gone."""
+        worker = get_current_worker()
+        deadline = time.monotonic() + seconds
+        while not worker.is_cancelled:
+            if time.monotonic() >= deadline and self.follow:
+                return True
+            time.sleep(0.05)
+        return False
 
     @work(thread=True, exclusive=True, group="log", exit_on_error=False)
-    def fetch(self, first: bool) -> None:
-        self.in_flight = True
-        try:
-            client = self.app.client
-            finished = client.job_finished(self.ref)
-            if first:
-                records, offset = client.logs(self.ref, tail=TAIL)
-            else:
-                records, offset = client.logs(self.ref, offset=self.log_offset)
-            if self.log_offset == 0:
-                fresh = [r for r in records if tuple(r) not in self.seen_at_zero]
-                self.seen_at_zero.update(tuple(r) for r in records)
-                records = fresh
-            self.post_message(LogChunk(self.ref, records, offset, finished, first))
-        finally:
-            self.in_flight = False
+    def fetch(self) -> None:
+        """The one follow loop (``hosts.follow``), in a thread: each chunk is a message."""
+        first = True
+        for chunk in follow(self.app.client, self.ref, tail=TAIL, poll_s=FOLLOW_S,
+                            wait=self._wait, once=not self.app.live):
+            self.post_message(LogChunk(self.ref, chunk.records, chunk.offset, chunk.final, first))
+            first = False
 
     def on_log_chunk(self, event: LogChunk) -> None:
         log = self.query_one(JobLog)
         log.add_records(event.records)
         self.lines += len(event.records)
         self.log_offset = event.offset
-        was_finished = self.finished
         self.loaded = True
         self.finished = event.finished
-        if event.finished and not was_finished and not event.first:
-            # One last read: lines written between the state check and the read.
-            self.fetch(first=False)
         self._title()
 
     def action_toggle_follow(self) -> None:

@@ -62,15 +62,27 @@ class ResourceScreen(HyperScreen):
         never depends on when it was measured."""
         table = self.query_one("#resources", DataTable)
         table.clear(columns=True)
-        for col in ("name", "status", *self.COLUMNS):
+        for col in ("name", "status", *self.columns()):
             table.add_column(col, key=col, width=widths.get(col, len(col)))
+
+    def columns(self) -> tuple[str, ...]:
+        """``COLUMNS`` less the fields that mean nothing on the host's kind (model ``kinds``)."""
+        if self.cfg is None:
+            return self.COLUMNS
+        from hyper_tui.widgets.model_form import applies_to
+
+        kind = self.cfg.host.kind.value
+        return tuple(c for c in self.COLUMNS if applies_to(self.model_class(), c, kind))
 
     def _title(self, n: int | None) -> None:
         what = self.KIND.capitalize()
         count = "loading…" if n is None else f"{n}"
-        self.query_one("#resource-title", Static).update(
-            Text.assemble((what, "bold"), f"  {count}   ", ("a", "bold"), " add  ", ("u", "bold"),
-                          " update  ", ("d", "bold"), " delete  ", ("enter", "bold"), " details"))
+        title = Text.assemble((what, "bold"), f"  {count}   ", ("a", "bold"), " add  ", ("u", "bold"),
+                              " update  ", ("d", "bold"), " delete  ", ("enter", "bold"), " details")
+        if n == 0:  # an empty screen says what to do
+            title = Text.assemble((what, "bold"), "  none yet: press ", ("a", "bold"),
+                                  f" to add {'an' if self.KIND[0] in 'aeiou' else 'a'} {SINGULAR[self.KIND]}")
+        self.query_one("#resource-title", Static).update(title)
 
     def reload(self) -> None:
         self.load_resources()
@@ -92,8 +104,8 @@ class ResourceScreen(HyperScreen):
         rows = []
         for name, res in sorted(items.items()):
             st, _ = self.status.get((self.KIND, name), ("-", ""))
-            rows.append((name, [name, st, *[self.cell(res, col) for col in self.COLUMNS]]))
-        cols = ("name", "status", *self.COLUMNS)
+            rows.append((name, [name, st, *[self.cell(res, col) for col in self.columns()]]))
+        cols = ("name", "status", *self.columns())
         widths = {c: min(MAX_WIDTH, max([len(c)] + [len(str(r[1][i])) for r in rows]))
                   for i, c in enumerate(cols)}
         self._columns(widths)
@@ -145,7 +157,7 @@ class ResourceScreen(HyperScreen):
             return
         wizard = WizardModal(self.model_class(), title=f"Add {SINGULAR[self.KIND]}",
                              choices=self.choices(), check=self._checker(None),
-                             initial=self.initial())
+                             initial=self.initial(), host_kind=self.cfg.host.kind.value)
         self.app.push_screen(wizard, self._added)
 
     def initial(self) -> dict[str, Any]:
@@ -162,7 +174,8 @@ class ResourceScreen(HyperScreen):
             return
         existing = self.cfg.of_kind(self.KIND)[name]
         wizard = WizardModal(self.model_class(), title=f"Update {SINGULAR[self.KIND]} {name}",
-                             existing=existing, choices=self.choices(), check=self._checker(name))
+                             existing=existing, choices=self.choices(), check=self._checker(name),
+                             host_kind=self.cfg.host.kind.value)
         self.app.push_screen(wizard, lambda changes: changes and self.save("update", name, changes))
 
     def action_delete(self) -> None:
@@ -184,7 +197,7 @@ class ResourceScreen(HyperScreen):
             return
         body = Text.assemble("Delete ", (what, "bold"), "? Nothing refers to it.\n",
                              ("It is removed from the host config" +
-                              (" and deleted on the next deploy." if self.cfg.host.kind.value == "aws"
+                              (" and deleted on the next deploy." if self.client.capabilities.deploy
                                else "."), "dim"))
         self.app.push_screen(ConfirmModal(f"Delete {what}", body, yes="Delete"),
                              lambda ok: ok and self.save("delete", name, None))

@@ -21,6 +21,7 @@ from hyper_tui.core.jobs import ArraySpec, Submission
 from hyper_tui.core.submit import Defaults, is_job_name, job_env
 from hyper_tui.core.submit import parse_array as parse_range
 from hyper_tui.errors import ValidationError
+from hyper_tui.widgets.key_footer import KeyFooter
 
 
 def parse_array(text: str) -> ArraySpec | None:
@@ -92,8 +93,9 @@ class SubmitModal(ModalScreen[Submission | None]):
             yield TextArea("", id="s-command", soft_wrap=True, show_line_numbers=False)
             yield Static("", id="s-command-error", classes="field-error-text")
             with Horizontal(classes="dialog-buttons"):
-                yield Button("Cancel", id="cancel")
-                yield Button("Submit", id="submit-btn", variant="success")
+                yield Button("Cancel", id="cancel", compact=True)
+                yield Button("Submit", id="submit-btn", variant="success", compact=True)
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.query_one("#s-command", TextArea).focus()
@@ -118,6 +120,11 @@ class SubmitModal(ModalScreen[Submission | None]):
     def _changed(self, event) -> None:
         event.stop()
         self.validate()
+
+    @on(Input.Submitted)
+    def _enter(self, event: Input.Submitted) -> None:
+        event.stop()  # Enter in a field submits, as on a wizard's last step
+        self.action_submit()
 
     def action_submit(self) -> None:
         sub = self.validate()

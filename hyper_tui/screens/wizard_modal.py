@@ -1,9 +1,14 @@
 """The guided add/update wizard, built from a resource model.
 
-A few fields per step (the model's ``step`` groups), defaults from the model, each field's help
-text, and the model's own validation message under a field as you type. Back / Next / Create;
-the last step shows exactly what will change. Invalid values never leave the wizard: it returns
-a validated model (add) or the changed fields (update), or None when cancelled.
+A few fields per step (the model's ``step`` groups), defaults from the model (fitted to the
+host's kind), each field's help text, and the model's own validation message under a field as
+you type. Fields that mean nothing on the host's kind are not shown (an update keeps their
+values). The last step shows exactly what will change. Invalid values never leave the wizard:
+it returns a validated model (add) or the changed fields (update), or None when cancelled.
+
+Keys, the same in every form of the app: Enter goes to the next field's step (on the last step
+it creates), ctrl+s creates or updates from any step, Escape leaves, and asks first when
+something was changed.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static, Switch
 
 from hyper_tui.widgets.fmt import value_text
+from hyper_tui.widgets.key_footer import KeyFooter
 from hyper_tui.widgets.model_form import (
     MODEL_ERROR,
     FieldEditor,
@@ -29,6 +35,7 @@ from hyper_tui.widgets.model_form import (
     FormTextError,
     diff,
     field_specs,
+    hidden_fields,
     steps,
     validate,
 )
@@ -41,22 +48,24 @@ class WizardModal(ModalScreen[Any]):
 
     BINDINGS = [
         Binding("escape", "cancel", "Cancel"),
-        Binding("ctrl+n", "next", "Next", show=True),
-        Binding("ctrl+b", "back", "Back", show=True),
-        Binding("ctrl+s", "create", "Create / Update", show=True),
+        Binding("ctrl+n", "next", "Next"),
+        Binding("ctrl+b", "back", "Back"),
+        Binding("ctrl+s", "create", "Save"),
     ]
 
     def __init__(self, model: type[BaseModel], *, title: str, existing: BaseModel | None = None,
                  choices: dict[str, tuple[str, ...]] | None = None,
                  exclude: tuple[str, ...] = (),
                  check: Callable[[BaseModel], str | None] | None = None,
-                 initial: dict[str, Any] | None = None) -> None:
+                 initial: dict[str, Any] | None = None, host_kind: str | None = None) -> None:
         super().__init__()
         self.model = model
         self.title_text = title
         self.existing = existing
         self.check = check
-        self.specs: list[FieldSpec] = field_specs(model, exclude=exclude, choices=choices)
+        self.specs: list[FieldSpec] = field_specs(model, exclude=exclude, choices=choices,
+                                                  host_kind=host_kind)
+        self.hidden = hidden_fields(model, self.specs, exclude)
         self.steps = steps(self.specs) + [(REVIEW, [])]
         self.index = 0
         self.result: BaseModel | None = None
@@ -67,6 +76,8 @@ class WizardModal(ModalScreen[Any]):
         start = initial or {}
         self.values = {s.name: (getattr(existing, s.name) if existing is not None
                                 else start.get(s.name, s.default)) for s in self.specs}
+        self.verb = "Update" if existing is not None else "Create"
+        self._pristine: dict[str, Any] | None = None  # the raw form as opened
 
     # ---- layout --------------------------------------------------------------------------
 
@@ -84,15 +95,20 @@ class WizardModal(ModalScreen[Any]):
                     yield Static("", id="review")
             yield Static("", id="wizard-model-error")
             with Horizontal(id="wizard-buttons"):
-                yield Button("Cancel", id="cancel", variant="default")
-                yield Button("Back", id="back", variant="default")
-                yield Button("Next", id="next", variant="primary")
-                verb = "Update" if self.existing is not None else "Create"
-                yield Button(verb, id="create", variant="success")
+                yield Button("Cancel", id="cancel", variant="default", compact=True)
+                yield Button("Back", id="back", variant="default", compact=True)
+                yield Button("Next", id="next", variant="primary", compact=True)
+                yield Button(self.verb, id="create", variant="success", compact=True)
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self._show_step()
         self.revalidate()
+        self._pristine = self._raw()[0]
+
+    def changed(self) -> bool:
+        """Whether anything was typed or chosen since the wizard opened."""
+        return self._pristine is not None and self._raw()[0] != self._pristine
 
     # ---- validation ----------------------------------------------------------------------
 
@@ -108,6 +124,8 @@ class WizardModal(ModalScreen[Any]):
         raw = {k: v for k, v in raw.items() if v is not None}
         if self.existing is not None:
             raw["name"] = self.existing.name  # type: ignore[attr-defined]
+            for name in self.hidden:  # not shown on this host kind: kept as they are
+                raw[name] = getattr(self.existing, name)
         return raw, text_errors
 
     def revalidate(self) -> None:
@@ -235,8 +253,20 @@ class WizardModal(ModalScreen[Any]):
             self._show_step()
 
     def action_create(self) -> None:
+        """ctrl+s from any step, Enter on the last one: save, or show what stops it."""
+        self.touched.update(s.name for s in self.specs)
         self.revalidate()
         if self.result is None:
+            for i in range(len(self.steps) - 1):
+                bad = self._step_errors(i)
+                if bad:
+                    if i != self.index:
+                        self.index = i
+                        self._show_step()
+                    self.notify(f"fix {', '.join(bad)} first: {self.errors[bad[0]]}", severity="warning")
+                    return
+            if MODEL_ERROR in self.errors:
+                self.notify(f"cannot {self.verb.lower()} yet: {self.errors[MODEL_ERROR]}", severity="warning")
             return
         if self.existing is None:
             self.dismiss(self.result)
@@ -244,9 +274,21 @@ class WizardModal(ModalScreen[Any]):
             changes = self._changes()
             if changes:
                 self.dismiss(changes)
+            else:
+                self.notify("nothing changed", severity="information")
 
     def action_cancel(self) -> None:
-        self.dismiss(None)
+        """Escape or Cancel: leave at once when nothing changed, else ask first."""
+        if not self.changed():
+            self.dismiss(None)
+            return
+        from hyper_tui.screens.confirm_modal import ConfirmModal
+
+        what = self.title_text[0].lower() + self.title_text[1:]
+        self.app.push_screen(
+            ConfirmModal("Discard the changes?", f"Leave {what} and lose what you typed?",
+                         yes="Discard", no="Keep editing"),
+            lambda discard: discard and self.dismiss(None))
 
     @on(Button.Pressed)
     def _pressed(self, event: Button.Pressed) -> None:

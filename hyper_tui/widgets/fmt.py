@@ -5,6 +5,8 @@ from __future__ import annotations
 import enum
 from typing import Any
 
+from hyper_tui.core.jobs import JobRow
+
 STATE_STYLES = {
     "PENDING": "yellow",
     "QUEUED": "cyan",
@@ -37,11 +39,10 @@ def duration(seconds: float | None) -> str:
     return f"{s // 86400}d{s % 86400 // 3600:02d}h"
 
 
-def runtime(job: dict[str, Any], now: float) -> str:
-    started = job.get("started")
-    if not started:
+def runtime(job: JobRow, now: float) -> str:
+    if not job.started:
         return "-"
-    return duration((job.get("ended") or now) - started)
+    return duration((job.ended or now) - job.started)
 
 
 def value_text(value: Any) -> str:

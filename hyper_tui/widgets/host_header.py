@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual.widgets import Static
 
+if TYPE_CHECKING:
+    from hyper_tui.hosts.contract import HostStatus
 
-def status_text(host: str | None, kind: str | None, status: dict[str, Any] | None,
+
+def status_text(host: str | None, kind: str | None, status: HostStatus | None,
                 section: str, error: str | None = None) -> Text:
     """The header line as Rich text (pure: tested without a terminal)."""
     text = Text.assemble((" hyper-tui ", "bold reverse"), "  ")
@@ -25,15 +28,9 @@ def status_text(host: str | None, kind: str | None, status: dict[str, Any] | Non
             text.append(f"● {error}", style="bold red")
         elif status is None:
             text.append("● connecting…", style="dim")
-        elif kind == "local":
-            if status.get("daemon") == "running":
-                text.append(f"● daemon running (pid {status.get('pid')})", style="bold green")
-            else:
-                text.append("○ daemon stopped (starts on submit)", style="yellow")
-        else:
-            state = status.get("deployment") or status.get("status") or "unknown"
-            style = "bold green" if str(state).upper() in ("DEPLOYED", "ACTIVE", "OK") else "yellow"
-            text.append(f"● deployment {state}", style=style)
+        else:  # a hosts.contract.HostStatus
+            mark = "○" if status.state == "stopped" else "●"
+            text.append(f"{mark} {status.summary}", style="bold green" if status.healthy else "yellow")
     text.append("  ▸ ", style="dim")
     text.append(section, style="bold")
     return text

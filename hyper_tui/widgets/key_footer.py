@@ -1,7 +1,9 @@
 """The footer: the bindings in force, as one line of text (click a key to press it).
 
 Textual's ``Footer`` builds a widget per key and rebuilds them on every focus change; this one
-renders a single line, which keeps the first paint and focus changes cheap.
+renders a single line, which keeps the first paint and focus changes cheap. A modal composes its
+own, so the keys shown are always those of the screen in front. When the line is wider than the
+terminal (80 columns), the keys are packed closer before anything is cut.
 """
 
 from __future__ import annotations
@@ -28,11 +30,23 @@ class KeyFooter(Static):
     def on_unmount(self) -> None:
         self.screen.bindings_updated_signal.unsubscribe(self)
 
+    def on_resize(self) -> None:
+        if self.is_attached:
+            self.bindings_changed(self.screen)
+
     def bindings_changed(self, screen: Screen) -> None:
         if not self.is_attached or screen is not self.screen:
             return
+        text, spans = self._line(screen, pad=" ")
+        if self.size.width and text.cell_len > self.size.width:
+            text, spans = self._line(screen, pad="")
+        self.spans = spans
+        self.update(text)
+
+    def _line(self, screen: Screen, pad: str) -> tuple[Text, list[tuple[int, int, str]]]:
+        """The keys as one line and the columns of each key (for clicks)."""
         text = Text(no_wrap=True, overflow="ellipsis")
-        self.spans = []
+        spans: list[tuple[int, int, str]] = []
         seen: set[str] = set()
         palette = None
         for key, active in screen.active_bindings.items():
@@ -44,17 +58,17 @@ class KeyFooter(Static):
                 continue
             seen.add(binding.action)
             start = len(text)
-            text.append(f" {self.app.get_key_display(binding)} ",
+            text.append(f"{pad}{self.app.get_key_display(binding)} ",
                         style="bold yellow" if active.enabled else "dim")
             text.append(f"{binding.description} ", style="" if active.enabled else "dim")
-            self.spans.append((start, len(text), key))
+            spans.append((start, len(text), key))
         if palette is not None:
             key, binding = palette
             start = len(text)
-            text.append(f"  {self.app.get_key_display(binding)} ", style="bold yellow")
+            text.append(f"{pad}{pad}{self.app.get_key_display(binding)} ", style="bold yellow")
             text.append("Commands ")
-            self.spans.append((start, len(text), key))
-        self.update(text)
+            spans.append((start, len(text), key))
+        return text, spans
 
     def on_click(self, event: events.Click) -> None:
         for start, end, key in self.spans:

@@ -10,6 +10,8 @@ import time
 
 from textual.widgets import Log
 
+from hyper_tui.core.jobs import LogRecord
+
 MAX_LINES = 200_000
 
 
@@ -22,6 +24,6 @@ class JobLog(Log):
     def __init__(self, **kwargs) -> None:
         super().__init__(max_lines=MAX_LINES, auto_scroll=True, **kwargs)
 
-    def add_records(self, records: list[tuple[float, str, str]]) -> None:
+    def add_records(self, records: list[LogRecord]) -> None:
         if records:
-            self.write_lines([format_record(*r) for r in records])
+            self.write_lines([format_record(r.ts, r.type, r.data) for r in records])

@@ -1,8 +1,9 @@
 """Wizard forms built from the pydantic resource models.
 
-Each model field carries its help text (``description``) and its wizard step
-(``json_schema_extra["step"]``). This module turns a model class into steps of
-:class:`FieldSpec`, converts between field values and the text a person types, validates a
+Each model field carries its help text (``description``), its wizard step
+(``json_schema_extra["step"]``), the host kinds it means something on (``kinds``) and a default
+that depends on the host (``local_default``). This module turns a model class into steps of
+:class:`FieldSpec` for one host kind, converts between field values and the text a person types, validates a
 whole form by constructing the model, and computes the diff the last step shows. The functions
 are pure; :class:`FieldEditor` is the widget of one field.
 """
@@ -10,6 +11,7 @@ are pure; :class:`FieldEditor` is the widget of one field.
 from __future__ import annotations
 
 import enum
+import os
 import types
 import typing
 from dataclasses import dataclass
@@ -25,6 +27,9 @@ from textual.widgets import Input, Label, Select, Static, Switch
 
 MODEL_ERROR = "__model__"
 
+# ``local_default`` tokens of the model -> the value on this machine
+LOCAL_DEFAULTS = {"cpu_count": lambda: os.cpu_count() or 1}
+
 
 @dataclass
 class FieldSpec:
@@ -36,6 +41,7 @@ class FieldSpec:
     optional: bool = False
     required: bool = False
     default: Any = None
+    kinds: tuple[str, ...] = ()  # host kinds the field means something on (empty: all)
 
 
 def _unwrap(annotation: Any) -> tuple[Any, bool]:
@@ -74,23 +80,46 @@ def _field_kind(annotation: Any) -> tuple[str, tuple[str, ...]]:
 
 
 def field_specs(cls: type[BaseModel], *, exclude: tuple[str, ...] = (),
-                choices: dict[str, tuple[str, ...]] | None = None) -> list[FieldSpec]:
+                choices: dict[str, tuple[str, ...]] | None = None,
+                host_kind: str | None = None) -> list[FieldSpec]:
     """The wizard fields of ``cls`` in declaration order. ``choices`` turns a text field into a
-    choice of known names (e.g. a queue's cluster)."""
+    choice of known names (e.g. a queue's cluster). With ``host_kind``, fields that mean nothing
+    on that kind are left out and defaults fit it (a local cluster's vCPUs: this machine's)."""
     out = []
     for name, info in cls.model_fields.items():
         if name in exclude:
             continue
         extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+        kinds = tuple(extra.get("kinds", ()))
+        if host_kind and not applies_to(cls, name, host_kind):
+            continue
         inner, optional = _unwrap(info.annotation)
         kind, opts = _field_kind(inner)
         if choices and name in choices:
             kind, opts = "choice", choices[name]
+        default = None if info.is_required() else _default(info)
+        token = extra.get("local_default")
+        if host_kind == "local" and token in LOCAL_DEFAULTS:
+            default = LOCAL_DEFAULTS[token]()
         out.append(FieldSpec(
             name=name, help=info.description or "", step=str(extra.get("step", "General")),
             kind=kind, choices=opts, optional=optional, required=info.is_required(),
-            default=None if info.is_required() else _default(info)))
+            default=default, kinds=kinds))
     return out
+
+
+def applies_to(cls: type[BaseModel], name: str, host_kind: str) -> bool:
+    """Whether field ``name`` of ``cls`` means something on a host of ``host_kind``."""
+    info = cls.model_fields.get(name)
+    extra = info.json_schema_extra if info is not None and isinstance(info.json_schema_extra, dict) else {}
+    kinds = extra.get("kinds")
+    return not kinds or host_kind in kinds
+
+
+def hidden_fields(cls: type[BaseModel], specs: list[FieldSpec], exclude: tuple[str, ...] = ()) -> list[str]:
+    """The fields of ``cls`` that ``specs`` leave out (an update keeps their values)."""
+    shown = {s.name for s in specs}
+    return [n for n in cls.model_fields if n not in shown and n not in exclude]
 
 
 def _default(info: FieldInfo) -> Any:
@@ -144,7 +173,12 @@ def from_text(spec: FieldSpec, text: str) -> Any:
     text = text.strip()
     if spec.kind in ("text", "choice", "enum"):
         if text == "":
-            return None if spec.optional or not spec.required else ""
+            if spec.optional:
+                return None
+            # Never a silent default: an emptied field says what it needs.
+            if spec.required or spec.default is None:
+                raise FormTextError("required")
+            raise FormTextError(f"give a value (the default is {to_text(spec, spec.default)})")
         return text
     if spec.kind == "list":
         if text == "":
@@ -184,6 +218,8 @@ def _yaml(text: str) -> Any:
 def validate(cls: type[BaseModel], raw: dict[str, Any]) -> tuple[BaseModel | None, dict[str, str]]:
     """Construct the model; return it, or the errors by field name (``MODEL_ERROR`` for rules
     that span fields)."""
+    from hyper_tui.config import plain_message
+
     try:
         return cls.model_validate(raw), {}
     except PydanticValidationError as err:
@@ -191,9 +227,7 @@ def validate(cls: type[BaseModel], raw: dict[str, Any]) -> tuple[BaseModel | Non
         for e in err.errors(include_url=False):
             loc = [p for p in e["loc"] if not (isinstance(p, str) and p.startswith("function-"))]
             key = str(loc[0]) if loc else MODEL_ERROR
-            msg = e["msg"].removeprefix("Value error, ")
-            if e["type"] == "missing":
-                msg = "required"
+            msg = plain_message(e)
             if len(loc) > 1:
                 msg = f"{'.'.join(str(p) for p in loc[1:])}: {msg}"
             errors.setdefault(key, msg)

@@ -1,8 +1,13 @@
-"""The sidebar: one entry per section, with its number key; click or press the number."""
+"""The sidebar: one entry per section, with its number key; click or press the number.
+
+ctrl+b folds it away and back (``toggle_sidebar``, the app's binding). Below 100 columns it
+starts folded (app.tcss: ``Screen.-narrow NavBar``); a toggle then holds for every screen.
+"""
 
 from __future__ import annotations
 
 from rich.text import Text
+from textual.app import App
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
@@ -35,3 +40,16 @@ class NavBar(OptionList):
             self.app.switch_mode(event.option.id)
         else:
             self.highlighted = next(i for i, s in enumerate(SECTIONS) if s.mode == self.current)
+
+
+def sidebar_shown(app: App) -> bool:
+    """Whether the current screen shows its sidebar (False on a screen without one)."""
+    bars = app.screen.query(NavBar)
+    return bool(bars) and bars.first().display
+
+
+def toggle_sidebar(app: App) -> None:
+    """Fold the sidebar of every screen, or unfold it (a class on the app; app.tcss)."""
+    shown = sidebar_shown(app)
+    app.set_class(not shown, "-sidebar-shown")
+    app.set_class(shown, "-sidebar-hidden")

@@ -150,10 +150,11 @@ def make_host(name: str = "acme", *, queues: tuple[str, ...] = ("q1",),
               regions: tuple[str, ...] = (REGION,), max_vcpus: int = 64,
               lease: float = 15.0, weights: dict[str, int] | None = None) -> Any:
     """An aws host registered in the current HYPER_HOME with a cluster, queues, definitions."""
-    from hyper_tui import config, hosts
+    from hyper_tui import config
     from hyper_tui.apply import apply_config
+    from hyper_tui.hosts import registry
 
-    cfg = hosts.create_aws_host(name, ACCOUNT, regions[0], select=True)
+    cfg = registry.create_aws_host(name, ACCOUNT, regions[0], select=True)
     for r in regions[1:]:
         cfg.add("regions", config.validate_resource("regions", {"name": r}))
     cfg.add("clusters", config.validate_resource("clusters", {

@@ -101,7 +101,9 @@ def test_qlog_follow_waits_for_the_end(aws_host: AwsHost, capsys) -> None:
     th = threading.Thread(target=run_worker, args=(h,))
     th.start()
     try:
-        assert h.client.qlog(jid, follow=True, poll_s=0.2) == 0
+        from hyper_tui.qcmd import qlog
+
+        assert qlog.main(["--host", h.name, jid, "-f"]) == 0
     finally:
         th.join()
     out = capsys.readouterr().out
@@ -114,18 +116,18 @@ def test_array_tasks_and_job_views(aws_host: AwsHost) -> None:
                                         command="echo N", array_params=[{"N": "x"}, {"N": "y"}])])
     base = arr[:-2]
     job = h.client.get_job(arr)
-    assert job["array_size"] == 2 and job["array_states"] == {"QUEUED": 2}
-    assert job["command"] == "echo N" and job["params"] == {"N": "x"}
-    assert h.client.get_job(f"{base}[1]")["params"] == {"N": "y"}
+    assert job.array_size == 2 and job.array_states == {"QUEUED": 2}
+    assert job.command == "echo N" and job.params == {"N": "x"}
+    assert h.client.get_job(f"{base}[1]").params == {"N": "y"}
     assert len(h.client.find(base)) == 2
     # One spec item for the script, one small item per task.
     raw = batch_get(h.res.session.client("dynamodb"), h.res.table, [schema.array_spec_id(base)])
     assert raw[schema.array_spec_id(base)]["command"] == "echo N"
     run_worker(h)
-    recs, _ = h.client.logs(f"{base}[1]")
-    assert ("STDOUT", "y") in [(k, d) for _, k, d in recs]
+    recs = h.client.logs(f"{base}[1]").records
+    assert ("STDOUT", "y") in [(r.type, r.data) for r in recs]
     assert h.client.job_finished(arr)
-    assert [j["job_id"] for j in h.client.list_jobs(queue="q1", limit=1, offset=1)] == [f"{base}[0]"]
+    assert [j.job_id for j in h.client.list_jobs(queue="q1", limit=1, offset=1)] == [f"{base}[0]"]
 
 
 def test_submit_errors_are_one_line(aws_host: AwsHost, monkeypatch) -> None:
@@ -153,7 +155,7 @@ def test_submit_errors_are_one_line(aws_host: AwsHost, monkeypatch) -> None:
     counts = h.client.count_jobs(queue="q1")
     assert counts["QUEUED"] == 2 and counts["FAILED"] == 2
     failed = h.client.list_jobs(queue="q1", state="FAILED")
-    assert all(j["reason"].startswith("could not be queued") for j in failed)
+    assert all(j.reason.startswith("could not be queued") for j in failed)
 
 
 def test_missing_table_is_a_clear_error(home, capsys) -> None:
@@ -191,8 +193,8 @@ def test_status_and_resources(aws_host: AwsHost) -> None:
     cf.create_stack(StackName=schema.control_stack_name(h.name, "us-east-1"), TemplateBody=json.dumps(
         {"Resources": {"H": {"Type": "AWS::CloudFormation::WaitConditionHandle"}}}))
     st = h.client.status()
-    assert st["kind"] == "aws" and st["stacks"][0]["status"] == "CREATE_COMPLETE"
-    assert st["stacks"][1]["status"] == "NOT_DEPLOYED" and st["deployment"] == "NOT_DEPLOYED"
+    assert st.kind == "aws" and st.details["stacks"][0]["status"] == "CREATE_COMPLETE"
+    assert st.details["stacks"][1]["status"] == "NOT_DEPLOYED" and st.state == "NOT_DEPLOYED"
     assert h.client.stack_events()[0]["status"]
     status = h.client.resource_status("queues")
     assert status[("queues", "q1")][0] in ("CREATING", "ACTIVE")
@@ -259,10 +261,10 @@ def test_submit_through_the_api(aws_host: AwsHost, monkeypatch) -> None:
             TableName=h.res.table, IndexName="by_active", KeyConditionExpression="#k = :k",
             ExpressionAttributeNames={"#k": schema.ACTIVE_KEY},
             ExpressionAttributeValues={":k": {"S": OUTBOX_SHARD}})["Items"] == []
-        assert c.get_job(ids[0])["name"] == "via-api"
+        assert c.get_job(ids[0]).name == "via-api"
         assert run_worker(h) == 3
-        recs, _ = c.logs(ids[2])
-        assert ("STDOUT", "b1") in [(k, d) for _, k, d in recs]
+        recs = c.logs(ids[2]).records
+        assert ("STDOUT", "b1") in [(r.type, r.data) for r in recs]
         with pytest.raises(NotFoundError):
             c.submit([Submission(queue="q9", definition="d1", name="x", command="true")])
         with pytest.raises(UsageError, match="not arrays"):
@@ -304,7 +306,7 @@ def test_only_active_jobs_are_in_the_sparse_index(aws_host: AwsHost) -> None:
     assert active == {schema.array_task_id(queued, i) for i in (1, 2, 3)}
     counts, complete = count_jobs(h.res.session.client("dynamodb"), h.res.table, "q1")
     assert complete and counts == {("d1", "QUEUED"): 3}
-    assert {j["job_id"] for j in h.client.list_jobs(queue="q1", state="QUEUED")} == {
+    assert {j.job_id for j in h.client.list_jobs(queue="q1", state="QUEUED")} == {
         f"{queued}[{i}]" for i in (1, 2, 3)}
     assert len(h.client.list_jobs(queue="q1", state="SUCCEEDED")) == 6
     assert h.client.count_jobs(queue="q1")["SUCCEEDED"] == 6
@@ -320,12 +322,12 @@ def test_listings_from_the_indexes_show_what_the_table_holds(aws_host: AwsHost) 
     run_worker(h)
     [held] = h.client.submit([Submission(queue="q1", definition="d1", name="held", argv=["true"],
                                          hold=True)])
-    listed = {j["job_id"]: j for j in h.client.list_jobs(queue="q1")}
+    listed = {j.job_id: j for j in h.client.list_jobs(queue="q1")}
     assert len(listed) == 3
     for job_id, row in listed.items():
         full = h.client.get_job(job_id)
-        assert {k: full[k] for k in row} == row, job_id
-    assert listed[held]["held"] == 1 and listed[held]["reason"] == "held; release with qrls"
+        assert {k: getattr(full, k) for k in row._fields} == row.to_dict(), job_id
+    assert listed[held].held == 1 and listed[held].reason == "held; release with qrls"
     ddb = h.res.session.client("dynamodb")
     for index, *_ in schema.INDEXES:
         for it in ddb.scan(TableName=h.res.table, IndexName=index).get("Items", []):

@@ -35,7 +35,7 @@ def messages(h: AwsHost) -> int:
 
 
 def state(h: AwsHost, ref: str) -> str:
-    return h.client.get_job(ref)["state"]
+    return h.client.get_job(ref).state
 
 
 def test_dependencies_wait_then_run_or_are_cancelled(aws_host: AwsHost, capsys) -> None:
@@ -54,9 +54,9 @@ def test_dependencies_wait_then_run_or_are_cancelled(aws_host: AwsHost, capsys) 
         assert code == 0, err
         subs[name] = out.strip()
     job = h.client.get_job(subs["ok"])
-    assert job["state"] == "PENDING" and job["why"] == f"waiting for {first} to succeed"
-    assert job["depends"] == [{"kind": "afterok", "on": first}]
-    assert h.client.get_job(subs["any"])["why"] == f"waiting for {arr} to end"
+    assert job.state == "PENDING" and job.why == f"waiting for {first} to succeed"
+    assert [d.to_dict() for d in job.depends] == [{"kind": "afterok", "on": first}]
+    assert h.client.get_job(subs["any"]).why == f"waiting for {arr} to end"
     assert messages(h) == 1 + 1  # the first job and the array: nothing for the dependents
 
     assert scaler_pass(h) == {"released": 0, "cancelled": 0, "waiting": 4, "held": 0}
@@ -65,7 +65,7 @@ def test_dependencies_wait_then_run_or_are_cancelled(aws_host: AwsHost, capsys) 
     got = scaler_pass(h)
     assert got == {"released": 2, "cancelled": 2, "waiting": 0, "held": 0}
     assert state(h, subs["notok"]) == "CANCELLED"
-    assert h.client.get_job(subs["arr-ok"])["why"] == f"dependency {arr} can never be satisfied"
+    assert h.client.get_job(subs["arr-ok"]).why == f"dependency {arr} can never be satisfied"
     assert [state(h, subs[n]) for n in ("ok", "any")] == ["QUEUED", "QUEUED"]
     run_worker(h)
     assert [state(h, subs[n]) for n in ("ok", "any")] == ["SUCCEEDED", "SUCCEEDED"]
@@ -82,14 +82,14 @@ def test_hold_and_qrls(aws_host: AwsHost, capsys) -> None:
                        f"afterok:{held}", "--", "true")
     assert code == 0, err
     after = out.strip()
-    assert h.client.get_job(held)["why"] == "held; release with qrls" and messages(h) == 0
+    assert h.client.get_job(held).why == "held; release with qrls" and messages(h) == 0
     assert scaler_pass(h)["held"] == 3  # held jobs are never released by the scaler
     code, out, err = q(capsys, "qrls", "--host", "acme", held, after, held)
     assert code == 0, err
     assert out.splitlines() == [f"{held}: released", f"{after}: released", f"{held}: not held"]
     assert state(h, held) == "QUEUED" and messages(h) == 1
     job = h.client.get_job(after)
-    assert job["state"] == "PENDING" and job["why"] == f"waiting for {held} to succeed"
+    assert job.state == "PENDING" and job.why == f"waiting for {held} to succeed"
     run_worker(h)
     assert scaler_pass(h)["released"] == 1
     run_worker(h)
@@ -115,7 +115,7 @@ def test_bad_dependencies_are_refused_and_nothing_is_written(aws_host: AwsHost, 
     code, _, err = q(capsys, "qsub", "--host", "acme", "-q", "q1", "--depend",
                      "afterok:0190a1b2c3d4e5k7m9p2", "--", "true")
     assert code == 4 and "--depend: no job 0190a1b2c3d4e5k7m9p2" in err
-    assert sum(h.client.count_jobs(queue="q1").values()) == 0
+    assert h.client.count_jobs(queue="q1").total == 0
 
 
 def test_a_submit_killed_before_sending_loses_no_job(aws_host: AwsHost, monkeypatch) -> None:

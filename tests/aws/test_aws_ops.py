@@ -9,7 +9,6 @@ import zipfile
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
 
-from hyper_tui import registry
 from hyper_tui.aws import schema
 from hyper_tui.aws.discovery import import_deployment
 from hyper_tui.aws.emergency import emergency_stop_aws
@@ -17,6 +16,7 @@ from hyper_tui.aws.scaler_config import build_scaler_config
 from hyper_tui.aws.session import AwsSession, friendly_error
 from hyper_tui.core.jobs import Submission
 from hyper_tui.errors import ConflictError, NotFoundError, UnavailableError
+from hyper_tui.hosts import registry
 from tests.aws import moto_env
 from tests.aws.conftest import AwsHost, make_aws_host
 

@@ -147,7 +147,7 @@ def test_handler_reads_its_config_and_sweeps_dead_letters(home, monkeypatch) -> 
     monkeypatch.setenv(schema.SCALER_CONFIG_ENV, sc.to_json())
     out = handler({}, None)
     assert out["errors"] == [] and out["swept"]["failed"] == 1
-    assert h.client.get_job(jid)["state"] == "FAILED"
+    assert h.client.get_job(jid).state == "FAILED"
     assert out["launched"] == []  # nothing left to run
     json.dumps(out)
 

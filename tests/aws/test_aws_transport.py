@@ -60,12 +60,12 @@ def test_hundred_shell_jobs_succeed(aws_host: AwsHost) -> None:
     counts = h.client.count_jobs(queue="q1")
     assert counts["SUCCEEDED"] == 100, counts
     assert queue_depth(h) == 0  # every message settled and deleted
-    recs, _ = h.client.logs(ids[0])
-    kinds = [(k, d) for _, k, d in recs]
+    recs = h.client.logs(ids[0]).records
+    kinds = [(r.type, r.data) for r in recs]
     assert ("STDOUT", "out j0") in kinds and ("STDERR", "err") in kinds
     assert any(k == "SYSTEM" and d.startswith("exit code 0") for k, d in kinds)
-    recs, _ = h.client.logs(ids[-1])
-    assert ("STDOUT", "task 39") in [(k, d) for _, k, d in recs]
+    recs = h.client.logs(ids[-1]).records
+    assert ("STDOUT", "task 39") in [(r.type, r.data) for r in recs]
 
 
 def test_lease_expiry_redelivers_to_another_worker(home) -> None:
@@ -119,7 +119,7 @@ def test_dead_letter_after_max_receives_fails_the_job(home) -> None:
     swept = h.client.sweep_dead_letters()
     assert swept["failed"] == 1
     job = h.client.get_job(jid)
-    assert job["state"] == "FAILED" and job["reason"].startswith("dead-lettered")
+    assert job.state == "FAILED" and job.reason.startswith("dead-lettered")
     assert queue_depth(h, h.res.dlq_urls[("q1", "d1")]) == 0
 
 
@@ -263,8 +263,8 @@ def test_hyper_tui_worker_command_runs_jobs_of_an_aws_host(aws_host: AwsHost) ->
     assert proc.returncode == 0, proc.stderr
     assert "ran 3 job(s)" in proc.stdout
     assert all(it["state"] == "SUCCEEDED" for it in items(h, ids).values())
-    recs, _ = h.client.logs(ids[0])
-    assert ("STDOUT", "on-prem q1") in [(k, d) for _, k, d in recs]
+    recs = h.client.logs(ids[0]).records
+    assert ("STDOUT", "on-prem q1") in [(r.type, r.data) for r in recs]
 
 
 def test_dead_letter_requeue_killed_before_sending_is_sent_again(home, monkeypatch) -> None:

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from hyper_tui import registry
 from hyper_tui.cli.main import main
+from hyper_tui.hosts import registry
 
 
 def cli(capsys, *args):

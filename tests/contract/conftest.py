@@ -17,10 +17,11 @@ class LocalHarness:
     kind = "local"
 
     def __init__(self) -> None:
-        from hyper_tui import hosts, paths
+        from hyper_tui import paths
+        from hyper_tui.hosts import registry
         from hyper_tui.local.store import Store
 
-        hosts.create_local_host("ct", select=True)
+        registry.create_local_host("ct", select=True)
         self.store_path = paths.store_path("ct")
         self.store = Store(self.store_path)
 
@@ -49,11 +50,11 @@ class LocalHarness:
         jobs.cancel(self.store, [key])
 
     def logs(self, key: str) -> list[tuple[str, str]]:
-        from hyper_tui.client import LocalHostClient
+        from hyper_tui.local.client import LocalHostClient
 
         c = LocalHostClient("ct", start_daemon=False)
         try:
-            return [(k, d) for _, k, d in c.logs(key)[0]]
+            return [(r.type, r.data) for r in c.logs(key).records]
         finally:
             c.close()
 
@@ -103,7 +104,7 @@ class AwsHarness:
         self.h.client.cancel([key])
 
     def logs(self, key: str) -> list[tuple[str, str]]:
-        return [(k, d) for _, k, d in self.h.client.logs(key)[0]]
+        return [(r.type, r.data) for r in self.h.client.logs(key).records]
 
     def lose(self, transport: Any) -> None:
         """The worker stops heartbeating: its lease (message visibility) runs out."""

@@ -6,7 +6,7 @@ import importlib
 
 from hyper_tui.core.jobs import is_final
 from hyper_tui.local import jobs
-from hyper_tui.qcmd.common import LocalHost
+from hyper_tui.local.client import LocalHost
 from tests.conftest import wait_for
 
 

@@ -187,8 +187,8 @@ def test_qsub_bad_input_submits_nothing(home, capsys, args, code, text):
     assert text in err and len(err.strip().splitlines()) == 1
     assert err.startswith("qsub: ") and not err.startswith("qsub: qsub:")
     assert tasks("1") and job("1")["state"] == "PENDING"
+    from hyper_tui.local.client import LocalHost
     from hyper_tui.local.jobs import count_jobs
-    from hyper_tui.qcmd.common import LocalHost
 
     h = LocalHost("local")
     assert sum(count_jobs(h.store).values()) == 1

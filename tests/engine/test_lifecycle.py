@@ -245,7 +245,7 @@ def test_qlog_filters_tail_and_follow(home, capsys):
 def test_metrics_are_sampled(home, capsys):
     arr = submit(capsys, "-J", "1-50", "--", "true")
     wait_all_final(arr)
-    from hyper_tui.client import LocalHostClient
+    from hyper_tui.local.client import LocalHostClient
 
     c = LocalHostClient("local", start_daemon=False)
     try:

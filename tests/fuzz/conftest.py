@@ -22,7 +22,7 @@ def fuzz_home(tmp_path_factory) -> Path:
         from hyper_tui.local import daemon_control
 
         mp.setattr(daemon_control, "ensure_daemon", lambda *a, **k: None)
-        from hyper_tui import registry
+        from hyper_tui.hosts import registry
 
         registry.resolve(None)
         for argv in (["--hold", "--", "true"], ["--hold", "-J", "1-3", "--", "true"],

@@ -77,8 +77,9 @@ class RelHost:
 def make_host(*, workers: int = 4, lease: float = 4.0, idle: float = 30.0) -> RelHost:
     """Create the default local host in the current HYPER_HOME with ``workers`` worker slots,
     a short lease (so lost workers are noticed quickly) and the given idle timeout."""
-    from hyper_tui import config, registry
+    from hyper_tui import config
     from hyper_tui.apply import apply_config
+    from hyper_tui.hosts import registry
 
     registry.resolve(None)  # first use: creates host "local"
     cfg = config.load("local")

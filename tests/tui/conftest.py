@@ -58,7 +58,7 @@ def no_blink(app) -> None:
 @pytest.fixture
 def live_home(home: Path) -> Path:
     """A HYPER_HOME with the default local host ``local`` (its daemon starts on submit)."""
-    from hyper_tui import registry
+    from hyper_tui.hosts import registry
 
     registry.resolve(None)
     yield home
@@ -69,9 +69,10 @@ def live_home(home: Path) -> Path:
 
 def _build_snapshot_store() -> None:
     """Resources and jobs with fixed times; no daemon ever runs here."""
-    from hyper_tui import config, registry
-    from hyper_tui.client import LocalHostClient
+    from hyper_tui import config
     from hyper_tui.core.jobs import ArraySpec, Submission
+    from hyper_tui.hosts import registry
+    from hyper_tui.local.client import LocalHostClient
     from hyper_tui.model import Cluster, Definition, Image, Queue, Region
 
     registry.resolve(None)

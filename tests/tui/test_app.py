@@ -8,8 +8,8 @@ import sys
 import threading
 import types
 
-from hyper_tui import registry
 from hyper_tui.app import HyperCommands, make_app
+from hyper_tui.hosts import registry
 from hyper_tui.messages import DeployFinished
 from hyper_tui.screens.confirm_modal import ConfirmModal
 from hyper_tui.screens.help_modal import HelpModal
@@ -105,7 +105,7 @@ async def test_dead_daemon_is_a_notification(live_home) -> None:
     ensure_daemon("local", wait=True)
     app = make_app(start="jobs", live=False, remember=False)
     async with app.run_test(size=(120, 40)) as pilot:
-        await settle(pilot, until=lambda: (app.host_state[2] or {}).get("daemon") == "running")
+        await settle(pilot, until=lambda: getattr(app.host_state[2], "state", None) == "running")
         stop_daemon("local")
         app.poll_status()
         await settle(pilot, until=lambda: any("daemon of host local stopped" in n
@@ -114,14 +114,17 @@ async def test_dead_daemon_is_a_notification(live_home) -> None:
 
 
 def test_header_text() -> None:
-    assert "daemon running (pid 7)" in status_text("h", "local", {"daemon": "running", "pid": 7}, "Jobs").plain
+    from hyper_tui.local.client import daemon_host_status
+
+    running = daemon_host_status("h", {"daemon": "running", "pid": 7, "log": ""})
+    assert "daemon running (pid 7)" in status_text("h", "local", running, "Jobs").plain
     assert "no host" in status_text(None, None, None, "Jobs", "boom").plain
 
 
 def _aws_host() -> None:
-    from hyper_tui import hosts
+    from hyper_tui.hosts import registry
 
-    hosts.create_aws_host("cloud", "123456789012", "us-east-1", select=False)
+    registry.create_aws_host("cloud", "123456789012", "us-east-1", select=False)
 
 
 async def test_deploy_streams_progress_and_cancels(live_home, monkeypatch) -> None:

@@ -17,7 +17,7 @@ from tests.tui.conftest import settle
 
 
 def _states(app, name: str) -> list[str]:
-    return [j["state"] for j in app.screen.query_one(JobsTable).jobs.values() if j["name"] == name]
+    return [j.state for j in app.screen.query_one(JobsTable).jobs.values() if j.name == name]
 
 
 async def _submit(pilot, name: str, command: str, array: str = "") -> None:
@@ -50,7 +50,7 @@ async def test_submit_logs_filter_cancel_real_jobs(live_home) -> None:
         await settle(pilot, until=lambda: _states(app, "greet") == ["SUCCEEDED"], timeout=40)
 
         # Its log, read through the log viewer.
-        job_id = next(k for k, j in app.screen.query_one(JobsTable).jobs.items() if j["name"] == "greet")
+        job_id = next(k for k, j in app.screen.query_one(JobsTable).jobs.items() if j.name == "greet")
         _cursor_to(app, job_id)
         await pilot.press("l")
         await settle(pilot, until=lambda: isinstance(app.screen, LogScreen))
@@ -65,14 +65,14 @@ async def test_submit_logs_filter_cancel_real_jobs(live_home) -> None:
         await pilot.press("enter")
         await settle(pilot, until=lambda: isinstance(app.screen, JobDetailsModal) and not app.screen.busy)
         job = app.screen.job
-        assert job["state"] == "SUCCEEDED" and job["attempt_history"][0]["exit_code"] == 0
-        assert "why" in job
+        assert job.state == "SUCCEEDED" and job.attempt_history[0].exit_code == 0
+        assert "why" in job.to_dict()
         await pilot.press("escape")
 
         # A long job, cancelled from the table (one job: no confirmation).
         await _submit(pilot, "sleeper", "sleep 60")
         await settle(pilot, until=lambda: _states(app, "sleeper") in (["QUEUED"], ["RUNNING"]))
-        sleeper = next(k for k, j in app.screen.query_one(JobsTable).jobs.items() if j["name"] == "sleeper")
+        sleeper = next(k for k, j in app.screen.query_one(JobsTable).jobs.items() if j.name == "sleeper")
         _cursor_to(app, sleeper)
         await pilot.press("x")
         await settle(pilot, until=lambda: JobsCancelled in seen)
@@ -82,7 +82,7 @@ async def test_submit_logs_filter_cancel_real_jobs(live_home) -> None:
         await _submit(pilot, "many", "sleep 60", array="1-3")
         await settle(pilot, until=lambda: len(_states(app, "many")) == 3)
         table = app.screen.query_one(JobsTable)
-        first = next(k for k in table.keys if table.jobs[k]["name"] == "many")
+        first = next(k for k in table.keys if table.jobs[k].name == "many")
         _cursor_to(app, first)
         await pilot.press("space", "space")
         assert len(app.screen.selected) == 2
@@ -94,12 +94,12 @@ async def test_submit_logs_filter_cancel_real_jobs(live_home) -> None:
 
         # Filters: by state, then by name.
         app.screen.query_one("#f-state", Select).value = "CANCELLED"
-        await settle(pilot, until=lambda: {j["state"] for j in app.screen.query_one(JobsTable).jobs.values()}
+        await settle(pilot, until=lambda: {j.state for j in app.screen.query_one(JobsTable).jobs.values()}
                      == {"CANCELLED"})
         assert len(app.screen.query_one(JobsTable).jobs) == 3
         app.screen.query_one("#f-state", Select).clear()
         app.screen.query_one("#f-name", Input).value = "greet"
-        await settle(pilot, until=lambda: [j["name"] for j in app.screen.query_one(JobsTable).jobs.values()]
+        await settle(pilot, until=lambda: [j.name for j in app.screen.query_one(JobsTable).jobs.values()]
                      == ["greet"])
         # Sorting within the page and paging never fail on a short list.
         await pilot.press("escape", "o", "o", "right_square_bracket", "left_square_bracket")
@@ -118,12 +118,12 @@ async def test_release_held_jobs_from_the_table(live_home) -> None:
         [held] = app.client.submit([Submission("default", "default", "waiting", argv=["true"],
                                                hold=True)])
         await settle(pilot, until=lambda: _states(app, "waiting") == ["PENDING"])
-        assert app.client.get_job(held)["why"] == "held; release with qrls"
+        assert app.client.get_job(held).why == "held; release with qrls"
         _cursor_to(app, held)
         await pilot.press("u")
         await settle(pilot, until=lambda: JobsReleased in seen)
         await settle(pilot, until=lambda: _states(app, "waiting") == ["SUCCEEDED"], timeout=40)
-        assert app.client.release([held]) == [(held, "not held")]
+        assert [(r.ref, r.outcome) for r in app.client.release([held])] == [(held, "not held")]
 
 
 def test_parse_array() -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 
 from hyper_tui.app import make_app
-from hyper_tui.client import LocalHostClient
 from hyper_tui.core.jobs import Submission
+from hyper_tui.local.client import LocalHostClient
 from hyper_tui.local.store import log_path
 from hyper_tui.screens.log_screen import TAIL, LogScreen
 from hyper_tui.widgets.log_view import JobLog

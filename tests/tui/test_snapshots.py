@@ -1,5 +1,6 @@
-"""Snapshots of every screen at 120x40 in both themes, from a frozen store (no daemon, fixed
-clock, UTC, no cursor blink). Update with ``pytest tests/tui --snapshot-update``."""
+"""Snapshots of every screen at 120x40 in both themes, and of every modal (and the jobs screen)
+at 80x24, from a frozen store (no daemon, fixed clock, UTC, no cursor blink). Update with
+``pytest tests/tui --snapshot-update`` after looking at what changed."""
 
 from __future__ import annotations
 
@@ -25,10 +26,25 @@ VIEWS = {
     "wizard": ("queues", ["a", *"gpu", "ctrl+n"]),
     "wizard_review": ("queues", ["u", "ctrl+n", "ctrl+n", *"20", "ctrl+n"]),
     "delete_refused": ("clusters", ["down", "d"]),
+    "delete_confirm": ("queues", ["down", "d"]),
+    "wizard_local_cluster": ("clusters", ["a", *"gpu", "ctrl+n"]),
+    "wizard_discard": ("queues", ["a", *"gpu", "escape"]),
     "submit": ("jobs", ["s"]),
     "job_details": ("jobs", ["home", "down", "down", "down", "down", "down", "down", "down", "enter"]),
     "job_log": ("jobs", ["l"]),
 }
+
+# At 80x24: every modal, and a screen with the sidebar folded.
+SMALL = ("jobs", "help", "wizard", "wizard_review", "wizard_local_cluster", "wizard_discard",
+         "delete_refused", "delete_confirm", "submit", "job_details")
+
+
+@pytest.fixture(autouse=True)
+def four_cores(monkeypatch) -> None:
+    """A local cluster's default vCPUs are this machine's cores: four in every snapshot."""
+    from hyper_tui.widgets import model_form
+
+    monkeypatch.setitem(model_form.LOCAL_DEFAULTS, "cpu_count", lambda: 4)
 
 
 def _prepare(keys: list[str]):
@@ -51,3 +67,11 @@ def test_screen(snap_home, snap_compare, view: str, theme: str) -> None:
     start, keys = VIEWS[view]
     app = make_app(theme=theme, clock=lambda: FIXED_NOW, live=False, start=start, remember=False)
     assert snap_compare(app, terminal_size=(120, 40), run_before=_prepare(keys))
+
+
+@pytest.mark.parametrize("theme", THEMES)
+@pytest.mark.parametrize("view", SMALL)
+def test_small(snap_home, snap_compare, view: str, theme: str) -> None:
+    start, keys = VIEWS[view]
+    app = make_app(theme=theme, clock=lambda: FIXED_NOW, live=False, start=start, remember=False)
+    assert snap_compare(app, terminal_size=(80, 24), run_before=_prepare(keys))

@@ -7,6 +7,7 @@ import pytest
 
 from hyper_tui import config
 from hyper_tui.app import make_app
+from hyper_tui.screens.confirm_modal import ConfirmModal
 from hyper_tui.screens.wizard_modal import WizardModal
 from hyper_tui.widgets.model_form import FieldEditor
 from tests.tui.conftest import settle
@@ -14,7 +15,7 @@ from tests.tui.helpers import fill
 
 VALID = {
     "regions": {"name": "pool2", "worker_slots": "4"},
-    "clusters": {"name": "c2", "max_vcpus": "16", "compute_envs": "1", "type": "ON_DEMAND"},
+    "clusters": {"name": "c2", "max_vcpus": "16"},  # a local host: no spot, no compute envs
     "queues": {"name": "q2", "cluster": "default", "max_running": "5", "weights": "local=2"},
     "images": {"name": "img", "directory": "./img", "build_args": "PY=3.12, DEBUG=1"},
     "definitions": {"name": "d2", "vcpus": "2", "memory_mib": "2048", "retry_exit_codes": "3, 4"},
@@ -22,11 +23,11 @@ VALID = {
 
 # kind: (values, field that says why, words of its message)
 INVALID = {
-    "regions": ({"name": "pool3", "vpc_cidr": "10.0.0.0/8"}, "vpc_cidr", "/16 to /28"),
-    "clusters": ({"name": "c3", "bid_percentage": "150"}, "bid_percentage", "less than or equal to 100"),
+    "regions": ({"name": "pool3", "worker_slots": "0"}, "worker_slots", "must be at least 1"),
+    "clusters": ({"name": "c3", "max_vcpus": "2000000"}, "max_vcpus", "must be at most 1000000"),
     "queues": ({"name": "9lives", "cluster": "default"}, "name", "not a valid name"),
     "images": ({"name": "img2", "directory": "x", "build_args": "novalue"}, "build_args", "key=value"),
-    "definitions": ({"name": "d3", "vcpus": "0"}, "vcpus", "greater than or equal to 1"),
+    "definitions": ({"name": "d3", "vcpus": "0"}, "vcpus", "must be at least 1"),
 }
 
 
@@ -61,8 +62,10 @@ async def test_wizard_invalid_then_valid_path(live_home, kind: str) -> None:
         wizard.action_create()
         await pilot.pause()
         assert app.screen is wizard
-        await pilot.press("escape")
-        await settle(pilot, until=lambda: not isinstance(app.screen, WizardModal))
+        await pilot.press("escape")  # a changed wizard asks before it is left
+        await settle(pilot, until=lambda: isinstance(app.screen, ConfirmModal))
+        await pilot.press("y")
+        await settle(pilot, until=lambda: not isinstance(app.screen, (WizardModal, ConfirmModal)))
         assert config.load("local").to_yaml() == before
 
         await pilot.press("a")
@@ -127,7 +130,7 @@ async def test_delete_refused_while_referenced_then_allowed(live_home) -> None:
         await pilot.press("a")
         await settle(pilot, until=lambda: isinstance(app.screen, WizardModal))
         wizard = app.screen
-        await fill(pilot, {"name": "spare", "compute_envs": "1"})
+        await fill(pilot, {"name": "spare"})
         wizard.action_create()
         await settle(pilot, until=lambda: "spare" in config.load("local").clusters)
         await settle(pilot, until=lambda: app.screen.query_one("#resources").row_count == 2)

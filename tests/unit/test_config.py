@@ -6,7 +6,7 @@ import pytest
 
 from hyper_tui import config, paths
 from hyper_tui.errors import ConflictError, NotFoundError, ValidationError
-from hyper_tui.hosts import default_local_config
+from hyper_tui.hosts.registry import default_local_config
 from hyper_tui.model import Cluster, Image, Queue
 
 GOOD = """\
@@ -36,7 +36,7 @@ def test_good_file_round_trips():
 
 @pytest.mark.parametrize("text,expected", [
     (GOOD.replace("max_vcpus: 8", "max_vcpus: lots"),
-     "r.yaml:6: clusters.c1.max_vcpus: Input should be a valid integer"),
+     "r.yaml:6: clusters.c1.max_vcpus: must be a whole number (got 'lots')"),
     (GOOD.replace("max_vcpus: 8", "max_vcpu: 8"), "r.yaml:6: clusters.c1.max_vcpu: unknown field "
      "'max_vcpu'; did you mean 'max_vcpus'?"),
     (GOOD.replace("{vcpus: 2}", "{vcpus: 2, memory_mb: 5}"), "did you mean 'memory_mib'?"),

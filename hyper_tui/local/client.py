@@ -1,0 +1,280 @@
+"""The local host's ``HostClient`` (``hyper_tui.hosts.contract``): the SQLite store of this
+machine and its daemon. Standard library only at import (qsub submits through it); the
+validating config loader (pydantic) is imported by the methods that need it.
+"""
+
+from __future__ import annotations
+
+from hyper_tui import leanjson, paths
+from hyper_tui.core.jobs import (
+    FINAL_STATES,
+    Attempt,
+    CancelResult,
+    Counts,
+    Dependency,
+    JobDetail,
+    JobRow,
+    LogChunk,
+    LogRecord,
+    ReleaseResult,
+    Submission,
+    WorkerRow,
+    is_final,
+)
+from hyper_tui.errors import NotFoundError
+from hyper_tui.local import jobs as local_jobs
+
+TYPE_CHECKING = False  # not "from typing import": qsub must start fast
+
+if TYPE_CHECKING:
+    from pathlib import Path
+    from typing import Any
+
+    from hyper_tui import config
+    from hyper_tui.hosts.contract import Capabilities, HostStatus, Metrics
+
+
+class LocalHost:
+    """A host's store plus its declared resources, as plain dicts (the snapshot that config
+    changes write; only when the YAML file changed behind our back, edited by hand, is the
+    validating loader imported to re-apply it). Every kind has one: qsub builds submissions
+    from it."""
+
+    def __init__(self, name: str) -> None:
+        from hyper_tui.local.store import Store
+
+        self.name = name
+        self.store = Store(paths.store_file(name))
+        stamp = self.store.get_meta("config_stamp")
+        if stamp is None or stamp != paths.config_stamp(name):
+            self._reapply()
+        self._res: dict[str, dict[str, dict]] | None = None
+
+    def _reapply(self) -> None:
+        from hyper_tui import config
+        from hyper_tui.apply import apply_config
+
+        apply_config(config.load(self.name), self.store)
+
+    def resources(self, kind: str) -> dict[str, dict]:
+        if self._res is None:
+            self._res = {}
+            for k, n, spec in self.store.read("SELECT kind, name, spec FROM resources"):
+                self._res.setdefault(k, {})[n] = leanjson.loads(spec)
+        return self._res.get(kind, {})
+
+    def require(self, kind: str, name: str, flag: str) -> dict:
+        items = self.resources(kind)
+        if name not in items:
+            import difflib
+
+            hint = difflib.get_close_matches(name, list(items), n=1)
+            fix = (f"did you mean {hint[0]!r}?" if hint else
+                   f"known: {', '.join(sorted(items)) or 'none'}")
+            raise NotFoundError(f"{flag} {name}: no {kind[:-1]} named {name!r} on host {self.name!r}",
+                                fix=fix)
+        return items[name]
+
+    def host_settings(self) -> dict:
+        raw = self.store.get_meta("host")
+        return (leanjson.loads(raw) if raw else {}).get("settings", {})
+
+    def close(self) -> None:
+        self.store.close()
+
+
+_EVENTS = 2**48  # the log cursor: (file offset + 1) * _EVENTS + last event id
+
+
+def job_row(job: dict[str, Any]) -> JobRow:
+    return JobRow(**{k: job.get(k) for k in JobRow._fields if k != "held"},
+                  held=bool(job.get("held")))
+
+
+def job_detail(job: dict[str, Any]) -> JobDetail:
+    values = {k: job.get(k) for k in JobDetail._fields}
+    values["held"] = bool(job.get("held"))
+    values["env"] = job.get("env") or {}
+    values["depends"] = [Dependency(**d) for d in job.get("depends") or []]
+    values["attempt_history"] = [Attempt(**a) for a in job.get("attempt_history") or []]
+    return JobDetail(**values)
+
+
+def daemon_host_status(name: str, info: dict[str, Any]) -> HostStatus:
+    """A local host's status from its daemon's (``daemon_control.daemon_status``)."""
+    from hyper_tui.hosts.contract import HostStatus
+
+    running = info["daemon"] == "running"
+    summary = (f"daemon running (pid {info['pid']})" if running
+               else "daemon stopped (starts on submit)")
+    return HostStatus(host=name, kind="local", healthy=running,
+                      state="running" if running else "stopped", summary=summary, details=info)
+
+
+class LocalHostClient:
+    kind = "local"
+
+    def __init__(self, name: str, *, start_daemon: bool = True) -> None:
+        self.name = name
+        self._host = LocalHost(name)
+        self.store = self._host.store
+        self.start_daemon = start_daemon
+
+    @classmethod
+    def open(cls, name: str, *, start_daemon: bool = True) -> LocalHostClient:
+        return cls(name, start_daemon=start_daemon)
+
+    @classmethod
+    def shutdown(cls, name: str) -> None:
+        from hyper_tui.local.daemon_control import stop_daemon
+
+        stop_daemon(name)
+
+    @classmethod
+    def brief_status(cls, name: str) -> str:
+        from hyper_tui.local.daemon_control import daemon_pid
+
+        return "daemon running" if daemon_pid(name) else "daemon stopped"
+
+    @classmethod
+    def kind_capabilities(cls) -> Capabilities:
+        from hyper_tui.hosts.contract import Capabilities  # dataclasses: off qsub's path
+
+        return Capabilities(daemon=True, deploy=False, local_workers=True)
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return self.kind_capabilities()
+
+    # ---- resources ---------------------------------------------------------------------
+
+    def load_config(self) -> config.HostConfig:
+        from hyper_tui import config
+
+        return config.load(self.name)
+
+    def save_config(self, cfg: config.HostConfig) -> dict[str, str]:
+        from hyper_tui import config
+        from hyper_tui.apply import apply_config
+
+        config.save(cfg)
+        self._host._res = None
+        return apply_config(cfg, self.store)
+
+    def resource_status(self, kind: str | None = None) -> dict[tuple[str, str], tuple[str, str]]:
+        return {(r["kind"], r["name"]): (r["status"], r["log"]) for r in self.store.resources(kind)}
+
+    def require(self, kind: str, name: str, flag: str) -> None:
+        self._host.require(kind, name, flag)
+
+    # ---- jobs --------------------------------------------------------------------------
+
+    def submit(self, subs: list[Submission]) -> list[str]:
+        ids = local_jobs.submit(self.store, subs)
+        if self.start_daemon:
+            self.ensure_daemon()
+        return ids
+
+    def list_jobs(self, *, queue: str | None = None, state: str | None = None,
+                  name: str | None = None, limit: int = 100, offset: int = 0) -> list[JobRow]:
+        return [job_row(j) for j in local_jobs.list_jobs(
+            self.store, queue=queue, state=state, name=name, limit=limit, offset=offset)]
+
+    def count_jobs(self, *, queue: str | None = None, name: str | None = None) -> Counts:
+        return Counts(**local_jobs.count_jobs(self.store, queue=queue, name=name))
+
+    def summary(self) -> dict[str, Counts]:
+        return {q: Counts(**c) for q, c in local_jobs.summary(self.store).items()}
+
+    def get_job(self, ref: str) -> JobDetail:
+        return job_detail(local_jobs.get_job(self.store, ref))
+
+    def cancel(self, refs: list[str], *, queue: str | None = None, name: str | None = None,
+               everything: bool = False) -> list[CancelResult]:
+        if queue:
+            self.require("queues", queue, "-q")
+        return local_jobs.cancel(self.store, refs, queue=queue, name=name, everything=everything)
+
+    def release(self, refs: list[str]) -> list[ReleaseResult]:
+        """qrls: "released" or "not held" per ref."""
+        out = [ReleaseResult(ref=r, outcome=o) for r, o in local_jobs.release(self.store, refs)]
+        if self.start_daemon:
+            self.ensure_daemon()
+        return out
+
+    def logs(self, ref: str, *, offset: int = 0, tail: int | None = None) -> LogChunk:
+        """Records of one job: its log file and its system events (submit, start, exit) in time
+        order. The offset is opaque: 0 is the start; else it holds the byte offset in the log
+        file and the last event read (``_EVENTS`` apart), so a follower sees each record once."""
+        from hyper_tui.local.logfile import read_log_file, tail_log_file
+        from hyper_tui.local.store import log_path
+
+        job = local_jobs.find_jobs(self.store, ref)[0]
+        state = self.store.one("SELECT state FROM jobs WHERE id=?", (job["id"],))
+        final = state is None or state[0] in FINAL_STATES  # read first: then the log is whole
+        path = log_path(self.store.path.parent, job["id"])
+        file_at, last_event = divmod(offset, _EVENTS) if offset else (1, 0)
+        if tail is not None and offset == 0:
+            records, end = tail_log_file(path, tail)
+        else:
+            records, end = read_log_file(path, file_at - 1)
+        if offset == 0:
+            records.append(LogRecord(job["submitted"], "SYSTEM", f"submitted to queue "
+                                     f"{job['queue']} (definition {job['definition']})"))
+        events = self.store.read("SELECT id, ts, type, data FROM events WHERE job_id=? AND id > ? "
+                                 "ORDER BY id", (job["id"], last_event))
+        records += [LogRecord(ts, typ, data) for _, ts, typ, data in events]
+        records.sort(key=lambda r: r.ts)
+        if tail is not None and offset == 0:
+            records = records[-tail:]
+        last_event = events[-1][0] if events else last_event
+        return LogChunk(records=records, offset=(end + 1) * _EVENTS + last_event, final=final)
+
+    def job_finished(self, ref: str) -> bool:
+        return all(is_final(j["state"]) for j in local_jobs.find_jobs(self.store, ref))
+
+    # ---- observing ---------------------------------------------------------------------
+
+    def metrics(self, since: float) -> Metrics:
+        out: Metrics = {}
+        for ts, name, label, value in self.store.read(
+                "SELECT ts, name, label, value FROM metrics WHERE ts >= ? ORDER BY ts", (since,)):
+            out.setdefault(name, {}).setdefault(label, []).append((ts, value))
+        return out
+
+    def workers(self) -> list[WorkerRow]:
+        from hyper_tui.local.launcher import ProcessLauncher
+
+        return ProcessLauncher(self.name, self.store).live()
+
+    def status(self) -> HostStatus:
+        from hyper_tui.local.daemon_control import daemon_status
+
+        return daemon_host_status(self.name, daemon_status(self.name))
+
+    def agent_transport(self, worker_id: str, queue: str, definition: str) -> Any:
+        """The transport a worker agent started by hand on this machine uses."""
+        from hyper_tui.agent.transports.local import LocalTransport
+        from hyper_tui.apply import apply_config
+
+        cfg = self.load_config()
+        apply_config(cfg, self.store)
+        return LocalTransport(paths.store_path(self.name), worker_id=worker_id, queue=queue,
+                              definition=definition, vcpus=cfg.get("definitions", definition).vcpus)
+
+    def ensure_daemon(self) -> int | None:
+        from hyper_tui.local.daemon_control import ensure_daemon
+
+        return ensure_daemon(self.name)
+
+    def emergency_stop(self) -> dict[str, Any]:
+        from hyper_tui.local.emergency import emergency_stop_local
+
+        return emergency_stop_local(self.name)
+
+    @property
+    def data_dir(self) -> Path:
+        return paths.host_data_dir(self.name)
+
+    def close(self) -> None:
+        self._host.close()

@@ -1,0 +1,83 @@
+"""The local ``WorkerLauncher``: workers are child processes of the host's daemon.
+
+``start`` records a worker row (STARTING) and runs the agent (``python -m hyper_tui.agent``)
+under a clean environment; ``live`` reads the workers table; ``stop`` sends SIGTERM (the agent
+finishes its lease cleanly; the daemon reaps it). Standard library only (the daemon's loop).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+
+from hyper_tui import paths
+from hyper_tui.core.jobs import WorkerRow
+from hyper_tui.local.store import Store
+
+WORKER_ENV_KEYS = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "TZ", "TMPDIR", "SHELL",
+                   "PYTHONPATH", "VIRTUAL_ENV")
+_COLUMNS = ("id", "pid", "region", "queue", "definition", "vcpus", "started", "heartbeat",
+            "state", "jobs_done")
+
+
+class ProcessLauncher:
+    def __init__(self, host: str, store: Store, *, settings: dict | None = None,
+                 children: dict[int, str] | None = None) -> None:
+        self.host, self.store = host, store
+        self.settings = settings or {}
+        self.data_dir = paths.host_data_dir(host)
+        self.children = children if children is not None else {}  # pid -> worker id
+
+    def start(self, queue: str, definition: str, region: str, count: int = 1, *,
+              vcpus: int = 1) -> list[str]:
+        return [self._start_one(queue, definition, region, vcpus) for _ in range(count)]
+
+    def _start_one(self, queue: str, definition: str, region: str, vcpus: int) -> str:
+        wid = f"w-{uuid.uuid4().hex[:8]}"
+        idle = float(self.settings.get("worker_idle_timeout_s", 30.0))
+        env = {k: os.environ[k] for k in WORKER_ENV_KEYS if k in os.environ}
+        cmd = [sys.executable, "-m", "hyper_tui.agent", "--transport", "local",
+               "--store", str(self.store.path), "--queue", queue, "--definition", definition,
+               "--region", region, "--worker-id", wid, "--vcpus", str(vcpus),
+               "--idle-timeout", str(idle),
+               "--heartbeat", str(max(0.5, float(self.settings.get("lease_seconds", 15.0)) / 5))]
+        now = time.time()
+        self.store.write(lambda db: db.execute(
+            "INSERT INTO workers (id, pid, region, queue, definition, vcpus, started, heartbeat, state) "
+            "VALUES (?,?,?,?,?,?,?,?, 'STARTING')", (wid, None, region, queue, definition,
+                                                     vcpus, now, now)))
+        log = paths.open_private_log(self.data_dir / "workers.log")
+        try:
+            proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                    stderr=log, env=env, cwd=str(self.data_dir), close_fds=True)
+        finally:
+            os.close(log)
+        self.children[proc.pid] = wid  # first: a failed write below must not lose the child
+        self.store.write(lambda db: db.execute("UPDATE workers SET pid=? WHERE id=?", (proc.pid, wid)))
+        return wid
+
+    def live(self, queue: str | None = None, definition: str | None = None,
+             region: str | None = None) -> list[WorkerRow]:
+        where, args = ["state != 'LOST'"], []
+        for col, value in (("queue", queue), ("definition", definition), ("region", region)):
+            if value is not None:
+                where.append(f"{col}=?")
+                args.append(value)
+        rows = self.store.read(f"SELECT {', '.join(_COLUMNS)} FROM workers WHERE "
+                               f"{' AND '.join(where)} ORDER BY started", args)
+        return [WorkerRow(count=1, **dict(zip(_COLUMNS, r, strict=True))) for r in rows]
+
+    def stop(self, worker_ids: list[str]) -> int:
+        wanted = set(worker_ids)
+        stopped = 0
+        for w in self.live():
+            if w.id in wanted and w.pid:
+                with contextlib.suppress(OSError):
+                    os.kill(w.pid, signal.SIGTERM)
+                    stopped += 1
+        return stopped
