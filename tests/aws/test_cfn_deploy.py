@@ -146,8 +146,9 @@ def host_home(tmp_path_factory) -> Iterator[Path]:
 
 
 def register(text: str, name: str) -> Any:
-    from hyper_tui import config, registry
+    from hyper_tui import config
     from hyper_tui.apply import apply_config
+    from hyper_tui.hosts import registry
 
     cfg = config.parse_config(text, f"{name}.yaml")
     config.save(cfg)
@@ -272,13 +273,12 @@ def test_jobs_run_on_the_stack_created_resources(deployed, cloud):
                                                                          "AWS::SQS::Queue")]
     ran = Agent(transport, AgentOptions(idle_timeout=1.0, heartbeat_every=0.5)).run()
     transport.close()
-    states = {s.name: client.get_job(jid)["state"] for s, jid in zip(subs, ids, strict=True)}
+    states = {s.name: client.get_job(jid).state for s, jid in zip(subs, ids, strict=True)}
     assert states == {"ok0": "SUCCEEDED", "ok1": "SUCCEEDED", "ok2": "SUCCEEDED",
                       "bad": "FAILED", "dropped": "CANCELLED"}, states
     assert ran == 4
     counts = client.count_jobs(queue="q1")
-    stranded = sum(n for s, n in counts.items()
-                   if getattr(s, "value", s) in ("PENDING", "QUEUED", "RUNNING"))
+    stranded = sum(counts[s] for s in ("PENDING", "QUEUED", "RUNNING"))
     attrs = session.client("sqs").get_queue_attributes(
         QueueUrl=transport.queue_url, AttributeNames=["ApproximateNumberOfMessages",
                                                       "ApproximateNumberOfMessagesNotVisible"])
