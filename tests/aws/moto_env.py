@@ -191,7 +191,7 @@ def batch_setup(session: AwsSession, host: str, cluster: str, definitions: list[
     except iam.exceptions.EntityAlreadyExistsException:
         profile = iam.get_instance_profile(InstanceProfileName="batch-instance")["InstanceProfile"]["Arn"]
     batch = session.client("batch", region)
-    ce_name = schema.compute_environment_name(host, cluster, 0)
+    ce_name = schema.compute_environment_name(host, cluster, 1)  # the stacks count from 1
     ce = batch.create_compute_environment(
         computeEnvironmentName=ce_name, type="MANAGED", state="ENABLED", serviceRole=role,
         computeResources={"type": "EC2", "minvCpus": 0, "maxvCpus": max_vcpus, "desiredvCpus": 0,
