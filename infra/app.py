@@ -1,5 +1,5 @@
 """The CDK app of an aws host, built from its validated config. No AWS calls: whatever needs
-AWS is in ``lookups`` (see ``hyper_tui.infra.lookups``), and availability zones go into the context.
+AWS is in ``lookups`` (see ``hyper_tui.aws.infra.lookups``), and availability zones go into the context.
 
 Stacks (names from schema.py), in deployment order:
 
@@ -21,14 +21,14 @@ from typing import Any  # noqa: E402
 import aws_cdk as cdk  # noqa: E402
 
 from hyper_tui.aws import schema  # noqa: E402
+from hyper_tui.aws.infra import nag, plan  # noqa: E402
+from hyper_tui.aws.infra.components.code import project_code  # noqa: E402
+from hyper_tui.aws.infra.lookups import Lookups  # noqa: E402
+from hyper_tui.aws.infra.stacks.compute import ComputeStack  # noqa: E402
+from hyper_tui.aws.infra.stacks.control import ControlStack  # noqa: E402
+from hyper_tui.aws.infra.stacks.peering import PeeringStack  # noqa: E402
 from hyper_tui.config import HostConfig  # noqa: E402
 from hyper_tui.errors import ValidationError  # noqa: E402
-from hyper_tui.infra import nag, plan  # noqa: E402
-from hyper_tui.infra.components.code import project_code  # noqa: E402
-from hyper_tui.infra.lookups import Lookups  # noqa: E402
-from hyper_tui.infra.stacks.compute import ComputeStack  # noqa: E402
-from hyper_tui.infra.stacks.control import ControlStack  # noqa: E402
-from hyper_tui.infra.stacks.peering import PeeringStack  # noqa: E402
 from hyper_tui.model import HostKind  # noqa: E402
 
 LOOKUPS_CONTEXT_KEY = "hyper:lookups"

@@ -1,7 +1,7 @@
 """Values the CDK app needs from AWS, looked up by the tool *before* synth and passed in.
 
 Synth makes no AWS calls. Whatever depends on the account is looked up beforehand (by the aws
-client, and kept in the host's state) and handed to :func:`hyper_tui.infra.app.build_app` as a plain dict
+client, and kept in the host's state) and handed to :func:`hyper_tui.aws.infra.app.build_app` as a plain dict
 of this shape (every key optional)::
 
     {

@@ -40,7 +40,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from hyper_tui.agent.containment import Limits, Sandbox, first_report
+from hyper_tui.containment import Limits, Sandbox, first_report
 from hyper_tui.core.params import substitute
 
 KILL_GRACE_S = 3.0

@@ -893,7 +893,7 @@ class AwsHostClient:
     def emergency_stop(self) -> dict[str, Any]:
         from hyper_tui.aws.emergency import emergency_stop_aws
 
-        return emergency_stop_aws(self.cfg, session=self.session)
+        return emergency_stop_aws(self)
 
     @_aws("sweeping dead-letter queues")
     def sweep_dead_letters(self) -> dict[str, Any]:
@@ -912,7 +912,7 @@ class AwsHostClient:
         return {"messages": total.messages, "failed": total.failed, "requeued": total.requeued,
                 "kept": total.kept}
 
-    # ---- deploying (the CDK app of hyper_tui.infra, driven by hyper_tui.aws.synth/deploy) ---
+    # ---- deploying (the CDK app of hyper_tui.aws.infra, driven by hyper_tui.aws.synth/deploy) ---
 
     @classmethod
     def import_host(cls, name: str, *, account: str, region: str, select: bool = True,

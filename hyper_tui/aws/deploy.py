@@ -247,7 +247,7 @@ class DeployResult:
 def record(cfg: HostConfig, result: DeployResult, progress: Progress | None,
            store: Any = None) -> None:
     """Each resource's status and log lines after a deployment, in the host's store."""
-    from hyper_tui.apply import open_store
+    from hyper_tui.local.apply import open_store
 
     own = store is None
     store = store or open_store(cfg.host.name)
@@ -318,8 +318,8 @@ def refuse_placeholders(cfg: HostConfig, lookups: dict[str, Any] | None,
                         assembly_dir: Path | None) -> None:
     """Raise (one line) when the deployment would use placeholder look-ups: those of a ready
     assembly (recorded by its synth), else those ``lookups`` would need."""
+    from hyper_tui.aws.infra.lookups import with_placeholders
     from hyper_tui.aws.synth import placeholders_of
-    from hyper_tui.infra.lookups import with_placeholders
 
     guessed = placeholders_of(assembly_dir) if assembly_dir is not None \
         else with_placeholders(cfg, lookups)[1]

@@ -17,20 +17,22 @@ environments stay at 0 vCPUs until the next ``hyper-tui deploy`` restores their 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hyper_tui.aws import schema
-from hyper_tui.aws.session import AwsSession, error_code, friendly_error
+from hyper_tui.aws.session import error_code, friendly_error
+
+if TYPE_CHECKING:
+    from hyper_tui.aws.client import AwsHostClient
 
 ACTIVE_BATCH_STATUSES = ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING")
 REASON = "hyper-tui emergency-stop"
 
 
-def emergency_stop_aws(cfg: Any, *, session: AwsSession | None = None) -> dict[str, Any]:
-    from hyper_tui.aws.client import AwsHostClient
-
+def emergency_stop_aws(client: AwsHostClient) -> dict[str, Any]:
+    """Cancel every job of the host ``client`` reaches and scale its compute to zero."""
+    cfg, session = client.cfg, client.session
     host = cfg.host.name
-    session = session or AwsSession(cfg.host.main_region)
     out: dict[str, Any] = {"host": host, "queues_purged": 0, "jobs_cancelled": 0,
                            "batch_jobs_cancelled": 0, "batch_jobs_terminated": 0,
                            "compute_environments_stopped": 0, "errors": []}
@@ -39,7 +41,6 @@ def emergency_stop_aws(cfg: Any, *, session: AwsSession | None = None) -> dict[s
     def note(what: str, err: BaseException) -> None:
         errors.append(friendly_error(err, what).line())
 
-    client = AwsHostClient(cfg, session=session)
     sqs = session.client("sqs")
     for q in sorted(cfg.queues):
         for d in sorted(cfg.definitions):

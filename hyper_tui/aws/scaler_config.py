@@ -19,7 +19,7 @@ from typing import Any
 
 from hyper_tui.aws import schema
 
-CONFIG_FILE = "hyper_tui/infra/components/scaler/config.json"  # inside the Lambda asset
+CONFIG_FILE = "hyper_tui/aws/infra/components/scaler/config.json"  # inside the Lambda asset
 CONFIG_FILE_ENV = "HYPER_SCALER_CONFIG_FILE"
 
 

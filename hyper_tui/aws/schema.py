@@ -154,7 +154,8 @@ def shard_keys(queue: str, job_id: str) -> dict[str, str]:
 
 # ---- added for infra/ (CDK) and the submit API ---------------------------------------------
 
-# Environment variable of the scaler Lambda holding its JSON config (see hyper_tui.infra.components.scaler.construct).
+# Environment variable of the scaler Lambda holding its JSON config in older deployments
+# (see hyper_tui.aws.infra.components.scaler.construct).
 SCALER_CONFIG_ENV = "HYPER_SCALER_CONFIG"
 
 

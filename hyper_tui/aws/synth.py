@@ -5,10 +5,10 @@ validated config and the look-ups stored beforehand (no AWS call, no Docker: ima
 only staged), checks it with cdk-nag, and writes the cloud assembly to ``out_dir``: one
 ``<stack>.template.json`` per stack, plus the manifest ``cdk deploy --app out_dir`` reads.
 
-Look-ups (``hyper_tui.infra.lookups`` documents their shape) are kept in the host's store under the
+Look-ups (``hyper_tui.aws.infra.lookups`` documents their shape) are kept in the host's store under the
 meta key ``LOOKUPS_META_KEY``; availability zones from them go into the CDK context, so the
 synth never asks AWS. Without them synth still works, on placeholders
-(``hyper_tui.infra.lookups.with_placeholders``): it warns in one line, and records them in the
+(``hyper_tui.aws.infra.lookups.with_placeholders``): it warns in one line, and records them in the
 assembly (``PLACEHOLDERS_FILE``) so that deploy refuses that assembly.
 """
 
@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hyper_tui.aws.infra.lookups import Placeholders, with_placeholders
 from hyper_tui.config import HostConfig
 from hyper_tui.errors import ValidationError
-from hyper_tui.infra.lookups import Placeholders, with_placeholders
 
 LOOKUPS_META_KEY = "aws_lookups"
 PLACEHOLDERS_FILE = "hyper-placeholders.json"  # in the cloud assembly, when synth guessed
@@ -52,7 +52,7 @@ class SynthResult:
 
 def stored_lookups(host: str) -> dict[str, Any]:
     """The look-ups the tool stored for ``host`` (empty when none were stored yet)."""
-    from hyper_tui.apply import open_store
+    from hyper_tui.local.apply import open_store
 
     store = open_store(host)
     try:
@@ -79,7 +79,7 @@ def synth_app(cfg: HostConfig, out_dir: Path | str, *,
     annotations (e.g. a cdk-nag finding without a suppression)."""
     for key, value in ENV.items():
         os.environ.setdefault(key, value)
-    from hyper_tui.infra.app import build_app  # imports aws_cdk: keep it out of the CLI's start-up
+    from hyper_tui.aws.infra.app import build_app  # imports aws_cdk: keep it out of the CLI's start-up
 
     start = time.monotonic()
     out = Path(out_dir)

@@ -1,5 +1,5 @@
 """Applying a saved config to a host's state, in this machine's SQLite store (for every kind:
-an aws host keeps its resources' states here too; ``hyper_tui.apply`` is the old name).
+an aws host keeps its resources' states here too).
 
 Status is state, kept apart from the declared config: each resource's lifecycle status and its
 deploy log live in the host's store (``resources`` table). On a local host nothing needs

@@ -23,8 +23,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from hyper_tui import paths
-from hyper_tui.agent import containment
+from hyper_tui import containment, paths
 from hyper_tui.core import scaling
 from hyper_tui.core.lifecycle import (
     after_lost_worker,

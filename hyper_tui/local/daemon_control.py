@@ -165,7 +165,7 @@ def daemon_status(host: str) -> dict:
     """The daemon's state for ``hosts status`` and the TUI: running or stopped, its pid, its
     log, how this machine contains jobs, and ``store_damaged`` (why) when the daemon found the
     store broken and stopped accepting work."""
-    from hyper_tui.agent.containment import mechanism
+    from hyper_tui.containment import mechanism
     from hyper_tui.local.store import damaged_reason
 
     pid = daemon_pid(host)

@@ -85,15 +85,8 @@ class DeploymentsScreen(HyperScreen):
     def load_status(self) -> None:
         client = self.client
         if client is None:
-            from hyper_tui.apply import open_store
-
-            store = open_store(self.app.host_state[0])
-            try:
-                status = {(r["kind"], r["name"]): (r["status"], r["log"]) for r in store.resources()}
-            finally:
-                store.close()
-        else:
-            status = client.resource_status()
+            return  # not connected yet: the screen reloads when the host connects
+        status = client.resource_status()
         rows = [{"kind": k, "name": n, "status": s, "log": lg} for (k, n), (s, lg) in sorted(status.items())]
         self.post_message(ApplyLogLoaded(rows))
 

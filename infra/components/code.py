@@ -2,7 +2,7 @@
 
 It is a copy of the ``hyper_tui`` package this synth runs from (a checkout or site-packages),
 minus what a Lambda never runs: the TUI (screens, widgets, styles), the q-commands' front end,
-the CDK app (constructs, stacks; of ``hyper_tui.infra.components`` only the Lambda handlers,
+the CDK app (constructs, stacks; of ``hyper_tui.aws.infra.components`` only the Lambda handlers,
 ``<component>/handler.py``, are kept), the worker image files, tests and caches. The copy is
 made once per synth process, in a temporary folder.
 
@@ -30,9 +30,9 @@ RUNTIME = lambda_.Runtime.PYTHON_3_14
 PACKAGE = Path(hyper_tui.__file__).parent
 # Paths inside the package that the asset leaves out (folders and files, relative).
 LEFT_OUT = {"screens", "widgets", "app.py", "app_launch.py", "app.tcss", "ui_settings.py",
-            "agent/Dockerfile", "agent/start.sh", "infra/app.py", "infra/plan.py", "infra/nag.py",
-            "infra/lookups.py", "infra/stacks", "infra/README.md"}
-COMPONENTS = Path("infra/components")
+            "agent/Dockerfile", "agent/start.sh", "aws/infra/app.py", "aws/infra/plan.py",
+            "aws/infra/nag.py", "aws/infra/lookups.py", "aws/infra/stacks", "aws/infra/README.md"}
+COMPONENTS = Path("aws/infra/components")
 HANDLER = "handler.py"
 
 

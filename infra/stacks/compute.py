@@ -8,19 +8,19 @@ from aws_cdk import Annotations, Environment, Stack
 from constructs import Construct
 
 from hyper_tui.aws import schema
-from hyper_tui.config import HostConfig
-from hyper_tui.infra import plan
-from hyper_tui.infra.components.batch.construct import ClusterCompute, JobDefinitions, security_group
-from hyper_tui.infra.components.images.construct import ImageRepository
-from hyper_tui.infra.components.logs.construct import NamedLogGroup, retention
-from hyper_tui.infra.components.network.construct import Network
-from hyper_tui.infra.components.peering.construct import (
+from hyper_tui.aws.infra import plan
+from hyper_tui.aws.infra.components.batch.construct import ClusterCompute, JobDefinitions, security_group
+from hyper_tui.aws.infra.components.images.construct import ImageRepository
+from hyper_tui.aws.infra.components.logs.construct import NamedLogGroup, retention
+from hyper_tui.aws.infra.components.network.construct import Network
+from hyper_tui.aws.infra.components.peering.construct import (
     CrossRegionParameter,
     HubPeering,
     NetworkParameter,
     suppress_sdk_provider,
 )
-from hyper_tui.infra.lookups import Lookups
+from hyper_tui.aws.infra.lookups import Lookups
+from hyper_tui.config import HostConfig
 from hyper_tui.model import Region, SubnetConfig
 
 

@@ -9,8 +9,12 @@ from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from hyper_tui.aws import schema
-from hyper_tui.infra.components.peering.construct import CrossRegionParameter, MainPeeringRoutes, suppress_sdk_provider
-from hyper_tui.infra.stacks.compute import ComputeStack, route_table_parameter
+from hyper_tui.aws.infra.components.peering.construct import (
+    CrossRegionParameter,
+    MainPeeringRoutes,
+    suppress_sdk_provider,
+)
+from hyper_tui.aws.infra.stacks.compute import ComputeStack, route_table_parameter
 
 
 class PeeringStack(Stack):

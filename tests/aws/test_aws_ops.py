@@ -10,6 +10,7 @@ import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
 
 from hyper_tui.aws import schema
+from hyper_tui.aws.client import AwsHostClient
 from hyper_tui.aws.discovery import import_deployment
 from hyper_tui.aws.emergency import emergency_stop_aws
 from hyper_tui.aws.scaler_config import build_scaler_config
@@ -53,7 +54,7 @@ def test_emergency_stop_cancels_jobs_and_scales_to_zero(home, capsys) -> None:
     calls: list[dict] = []
     s.register("provide-client-params.batch.UpdateComputeEnvironment",
                lambda params=None, **kw: calls.append(dict(params)))
-    result = emergency_stop_aws(h.cfg, session=s)  # again: idempotent, nothing left to do
+    result = emergency_stop_aws(AwsHostClient(h.cfg, session=s))  # again: idempotent, nothing left to do
     assert calls == [{"computeEnvironment": names["compute_environment"], "computeResources": {
         "minvCpus": 0, "maxvCpus": 0, "desiredvCpus": 0}}]
     assert result["jobs_cancelled"] == 0 and result["compute_environments_stopped"] == 1

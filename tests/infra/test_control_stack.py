@@ -130,7 +130,7 @@ def test_api_stage_logs_and_throttles(t):
 
 def test_api_function_env_and_handler(t):
     t.has_resource_properties("AWS::Lambda::Function", {
-        "Handler": "hyper_tui.infra.components.api.handler.handler",
+        "Handler": "hyper_tui.aws.infra.components.api.handler.handler",
         "Environment": {"Variables": Match.object_like({
             "HYPER_HOST": HOST, "HYPER_API_CONFIG": Match.string_like_regexp('"queues"')})},
     })
@@ -154,7 +154,7 @@ def test_scaler_runs_every_minute_with_its_config(t, synthesized):
                                                                "Arn"]}})]})
     env = Capture()
     t.has_resource_properties("AWS::Lambda::Function", {
-        "Handler": "hyper_tui.infra.components.scaler.handler.handler", "Timeout": 55,
+        "Handler": "hyper_tui.aws.infra.components.scaler.handler.handler", "Timeout": 55,
         "Environment": {"Variables": env}})
     variables = env.as_object()
     assert variables["HYPER_HOST"] == HOST
@@ -275,15 +275,15 @@ def test_lambda_code_asset_holds_only_the_packages(synthesized):
             for f in assets["files"].values() if f["source"].get("packaging") == "zip"]
     code = next(d for d in dirs if (d / "hyper_tui").is_dir())
     assert (code / "hyper_tui" / "aws" / "schema.py").is_file()
-    assert (code / "hyper_tui" / "infra" / "components" / "api" / "handler.py").is_file()
+    assert (code / "hyper_tui" / "aws" / "infra" / "components" / "api" / "handler.py").is_file()
     assert (code / "hyper_tui" / "agent" / "transports" / "aws.py").is_file()
     assert (code / "hyper_tui" / "aws" / "dead_letters.py").is_file()  # the scaler's sweep
-    assert (code / "hyper_tui" / "infra" / "components" / "scaler" / "handler.py").is_file()
+    assert (code / "hyper_tui" / "aws" / "infra" / "components" / "scaler" / "handler.py").is_file()
     assert not (code / "hyper_tui" / "agent" / "Dockerfile").exists()
     top = {p.name for p in code.iterdir()}
     assert top == {"hyper_tui"}
-    assert not (code / "hyper_tui" / "infra" / "stacks").exists()
-    assert not (code / "hyper_tui" / "infra" / "components" / "api" / "construct.py").exists()
+    assert not (code / "hyper_tui" / "aws" / "infra" / "stacks").exists()
+    assert not (code / "hyper_tui" / "aws" / "infra" / "components" / "api" / "construct.py").exists()
     assert not (code / "hyper_tui" / "screens").exists()
     assert not list(code.rglob("__pycache__"))
 
@@ -297,7 +297,7 @@ def test_lambda_handlers_import_from_the_asset_without_the_cdk(synthesized, tmp_
     code = next(synthesized.paths[CONTROL].parent / f["source"]["path"]
                 for f in assets["files"].values() if f["source"].get("packaging") == "zip"
                 and (synthesized.paths[CONTROL].parent / f["source"]["path"] / "hyper_tui").is_dir())
-    handlers = ["hyper_tui.infra.components.api.handler", "hyper_tui.infra.components.scaler.handler"]
+    handlers = ["hyper_tui.aws.infra.components.api.handler", "hyper_tui.aws.infra.components.scaler.handler"]
     probe = ("import sys; sys.modules['aws_cdk'] = sys.modules['constructs'] = None; "
              f"sys.path.insert(0, {str(code)!r}); import importlib; "
              f"mods = [importlib.import_module(m) for m in {handlers!r}]; "

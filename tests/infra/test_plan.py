@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from hyper_tui.aws import schema
+from hyper_tui.aws.infra import plan
+from hyper_tui.aws.infra.lookups import Lookups
 from hyper_tui.errors import ValidationError
-from hyper_tui.infra import plan
-from hyper_tui.infra.lookups import Lookups
 from tests.infra import example
 
 
@@ -113,7 +113,7 @@ definitions:
 
 
 def test_only_aws_hosts_are_built():
-    from hyper_tui.infra.app import build_app
+    from hyper_tui.aws.infra.app import build_app
 
     cfg = example.config()
     cfg.host.kind = "local"
@@ -122,7 +122,7 @@ def test_only_aws_hosts_are_built():
 
 
 def test_az_context_key_matches_cdk():
-    from hyper_tui.infra.app import az_context_key
+    from hyper_tui.aws.infra.app import az_context_key
 
     assert az_context_key("123456789012", "eu-west-1") == (
         "availability-zones:account=123456789012:region=eu-west-1")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 
-from hyper_tui.agent.containment import mechanism
+from hyper_tui.containment import mechanism
 from tests.reliability.helpers import (
     alive,
     audit,
@@ -143,7 +143,7 @@ open("{out}", "w").write(str(n))
 
 def test_nproc_nofile_and_memory_limits_hold(home, tmp_path):
     from hyper_tui import config
-    from hyper_tui.apply import apply_config
+    from hyper_tui.hosts.registry import apply_config
     from hyper_tui.model import Ulimit
 
     h = make_host(workers=3)

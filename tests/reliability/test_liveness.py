@@ -46,7 +46,7 @@ def _line(name: str, a, faults: int, leaked: int = 0, extra: str = "") -> str:
 
 
 def _tree(pid: int) -> set[int]:
-    from hyper_tui.agent.containment import descendants
+    from hyper_tui.containment import descendants
 
     return {pid} | descendants({pid})
 

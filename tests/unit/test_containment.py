@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from hyper_tui.agent import containment as c
+from hyper_tui import containment as c
 
 ESCAPES = r"""
 env -i setsid sleep 300 & echo $! >> {pids}

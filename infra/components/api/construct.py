@@ -18,8 +18,8 @@ from aws_cdk.aws_dynamodb import ITable
 from constructs import Construct
 
 from hyper_tui.aws import schema
-from hyper_tui.infra.components.code import RUNTIME
-from hyper_tui.infra.nag import INDEX_ARNS, suppress
+from hyper_tui.aws.infra.components.code import RUNTIME
+from hyper_tui.aws.infra.nag import INDEX_ARNS, suppress
 from hyper_tui.model import Definition
 
 SUBMIT_SCHEMA = apigw.JsonSchema(
@@ -53,7 +53,7 @@ class JobsApi(Construct):
         self.function = lambda_.Function(
             self, "Function",
             runtime=RUNTIME, architecture=lambda_.Architecture.ARM_64,
-            code=code, handler="hyper_tui.infra.components.api.handler.handler",
+            code=code, handler="hyper_tui.aws.infra.components.api.handler.handler",
             memory_size=1024, timeout=Duration.seconds(29), role=self.role,
             log_group=self.log_group,
             environment={"HYPER_HOST": host, "HYPER_JOBS_TABLE": table.table_name,

@@ -10,8 +10,8 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from hyper_tui.aws import schema
-from hyper_tui.infra import plan
-from hyper_tui.infra.nag import suppress
+from hyper_tui.aws.infra import plan
+from hyper_tui.aws.infra.nag import suppress
 from hyper_tui.model import AllocationStrategy, CapacityType, Cluster, Definition
 
 CE = batch.CfnComputeEnvironment

@@ -19,8 +19,8 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from hyper_tui.infra.components.code import RUNTIME
-from hyper_tui.infra.nag import suppress
+from hyper_tui.aws.infra.components.code import RUNTIME
+from hyper_tui.aws.infra.nag import suppress
 from hyper_tui.model import Image
 
 # The copier's own asset: this folder, of which its Lambda runs handler.py only.

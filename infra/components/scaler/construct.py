@@ -19,9 +19,9 @@ from aws_cdk.aws_dynamodb import ITable
 from constructs import Construct
 
 from hyper_tui.aws import schema
+from hyper_tui.aws.infra.components.code import RUNTIME, code_with
+from hyper_tui.aws.infra.nag import INDEX_ARNS, suppress
 from hyper_tui.aws.scaler_config import CONFIG_FILE, CONFIG_FILE_ENV
-from hyper_tui.infra.components.code import RUNTIME, code_with
-from hyper_tui.infra.nag import INDEX_ARNS, suppress
 
 
 class Scaler(Construct):
@@ -40,7 +40,7 @@ class Scaler(Construct):
         self.function = lambda_.Function(
             self, "Function",
             runtime=RUNTIME, architecture=lambda_.Architecture.ARM_64,
-            code=code_with({CONFIG_FILE: config_json}), handler="hyper_tui.infra.components.scaler.handler.handler",
+            code=code_with({CONFIG_FILE: config_json}), handler="hyper_tui.aws.infra.components.scaler.handler.handler",
             # A pass ends before the next one starts (55 s < 1 minute). No reserved
             # concurrency: new accounts (limit 10) cannot reserve any.
             memory_size=512, timeout=Duration.seconds(55), role=self.role,
