@@ -28,12 +28,12 @@ export HYPER_REQUIRE_BROWSER=1  # installed above: the browser test must run, no
 # The npm CDK CLI, once, into a cache folder in .venv: tests/aws/test_cfn_deploy.py deploys the
 # synthesized stacks with it into moto's CloudFormation.
 if [ ! -x .venv/cdk-cli/node_modules/.bin/cdk ]; then
-  npm install --prefix .venv/cdk-cli --no-audit --no-fund --loglevel error aws-cdk@2 >/dev/null
+  npm install --prefix .venv/cdk-cli --no-audit --no-fund --loglevel error aws-cdk@2.1148.1 >/dev/null
 fi
 # The IAM evaluator the same tests run (with node) on the calls they record.
 if [ ! -d .venv/iam-sim/node_modules/@cloud-copilot/iam-simulate ]; then
   npm install --prefix .venv/iam-sim --no-audit --no-fund --loglevel error \
-    @cloud-copilot/iam-simulate >/dev/null
+    @cloud-copilot/iam-simulate@0.1.173 >/dev/null
 fi
 .venv/bin/ruff check .
 # The import contracts of pyproject.toml: the arrows point down (core, host kinds, front ends).
