@@ -67,7 +67,14 @@ TARGET_USD_SHORT = 4.0          # $ per million short jobs, the control plane
 TARGET_REQUESTS_30S = 2.0       # requests per 30 s job besides submit, start and report
 
 # Main before the aws-scale work (85f3d60), the same scenarios and meter, at PRICE.
-BASELINE: dict[str, dict[str, float]] = {}
+BASELINE: dict[str, dict[str, float]] = {
+    "short-100": {"wru_per_job": 12.09, "rru_per_job": 1.0, "requests_per_job": 3.21,
+                  "usd_per_million_total": 8.0372},
+    "short-1000": {"wru_per_job": 12.061, "rru_per_job": 1.0, "requests_per_job": 3.105,
+                   "usd_per_million_total": 7.822},
+    "30s": {"wru_per_job": 19.5, "rru_per_job": 16.5, "requests_per_job": 41.0,
+            "usd_per_million_total": 28.68},
+}
 
 
 class Meter:

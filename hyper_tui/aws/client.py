@@ -298,11 +298,13 @@ class AwsHostClient:
                 raise UsageError("qsub: --stdin batches cannot have --depend",
                                  fix="submit the dependent job separately")
             ids = [schema.new_job_id(now) for _ in commands]
-            return ids, [{"id": jid, **common, **schema.shard_keys(sub.queue, jid),
+            return ids, [{"id": jid, **common, **schema.shard_keys(sub.queue, jid, state=state,
+                                                                    name=sub.name),
                           **spec, "command": cmd} for jid, cmd in zip(ids, commands, strict=True)]
         if sub.array is None and sub.array_params is None:
             jid = schema.new_job_id(now)
-            return [jid], [{"id": jid, **common, **schema.shard_keys(sub.queue, jid), **spec}]
+            return [jid], [{"id": jid, **common, **spec,
+                            **schema.shard_keys(sub.queue, jid, state=state, name=sub.name)}]
         aid = schema.new_job_id(now)
         spec_id = schema.array_spec_id(aid)
         if sub.array_params is not None:
@@ -320,7 +322,8 @@ class AwsHostClient:
                                         schema.TTL_ATTRIBUTE: int(now) + keep}]
         for idx, params in pairs:
             tid = schema.array_task_id(aid, idx)
-            items.append({"id": tid, **common, **schema.shard_keys(sub.queue, tid),
+            items.append({"id": tid, **common,
+                          **schema.shard_keys(sub.queue, tid, state=state, name=sub.name),
                           "array_id": aid, "idx": idx, "spec": spec_id,
                           "params": {str(k): str(v) for k, v in params.items()} if params else None})
         return [f"{aid}[]"], items
@@ -619,13 +622,15 @@ class AwsHostClient:
         need = offset + limit
         page = max(10, min(1000, need))
         if name:
-            gens = [self._query("by_name", "name", name, state=state, queue=queue, page=page)]
+            gens = [self._query("by_name", schema.NAME_KEY, k, state=state, queue=queue, page=page)
+                    for k in schema.name_partitions(name)]
         else:
             queues = [queue] if queue else sorted(self.cfg.queues)
             index, key = (("by_active", schema.ACTIVE_KEY) if state in ACTIVE_STATES
                           else ("by_queue", "queue_shard"))
-            gens = [self._query(index, key, f"{q}#{s}", state=state, page=page)
-                    for q in queues for s in range(schema.QUEUE_SHARDS)]
+            gens = [self._query(index, key, p, state=state, page=page) for q in queues
+                    for p in (schema.active_partitions(q, state) if state in ACTIVE_STATES
+                              else schema.queue_partitions(q))]
         heads = self._map(_prefetch, gens)  # the first page of every partition, in parallel
         merged = heapq.merge(*heads, key=lambda it: it["id"], reverse=True)
         return [job_view(it) for it in itertools.islice(merged, offset, need)]
@@ -634,11 +639,12 @@ class AwsHostClient:
     def count_jobs(self, *, queue: str | None = None, name: str | None = None) -> Counts:
         counts: dict[str, int] = {}
         if name:
-            parts = [self._query("by_name", "name", name, queue=queue, projection=["state"])]
+            parts = [self._query("by_name", schema.NAME_KEY, k, queue=queue, projection=["state"])
+                     for k in schema.name_partitions(name)]
         else:
             queues = [queue] if queue else sorted(self.cfg.queues)
-            parts = [self._query("by_queue", "queue_shard", f"{q}#{s}", projection=["state"])
-                     for q in queues for s in range(schema.QUEUE_SHARDS)]
+            parts = [self._query("by_queue", "queue_shard", p, projection=["state"])
+                     for q in queues for p in schema.queue_partitions(q)]
 
         def tally(gen: Iterator[dict[str, Any]]) -> dict[str, int]:
             out: dict[str, int] = {}
@@ -698,7 +704,9 @@ class AwsHostClient:
         if queue:
             self.cfg.get("queues", queue)
         if queue and name:
-            named = list(self._query("by_name", "name", name, queue=queue, newest_first=False))
+            named = [it for k in schema.name_partitions(name)
+                     for it in self._query("by_name", schema.NAME_KEY, k, queue=queue,
+                                           newest_first=False)]
             if not named:
                 raise NotFoundError(f"no job named {name!r} in queue {queue!r}")
             targets.extend(named)
@@ -747,8 +755,8 @@ class AwsHostClient:
     def _active_in_queue(self, queue: str) -> list[dict[str, Any]]:
         # The sparse by_active index holds active jobs only; the state filter covers the moment
         # an item has ended but the (eventually consistent) index does not know yet.
-        gens = [self._query("by_active", schema.ACTIVE_KEY, f"{queue}#{s}", state=ACTIVE_STATES,
-                            newest_first=False) for s in range(schema.QUEUE_SHARDS)]
+        gens = [self._query("by_active", schema.ACTIVE_KEY, p, state=ACTIVE_STATES,
+                            newest_first=False) for p in schema.active_partitions(queue)]
         out: list[dict[str, Any]] = []
         for part in self._map(list, gens):
             out.extend(part)

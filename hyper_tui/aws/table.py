@@ -107,11 +107,16 @@ def from_item(item: Mapping[str, Any]) -> dict[str, Any]:
 
 
 class Update:
-    """A conditional UpdateItem, built without string juggling at the call sites."""
+    """A conditional UpdateItem, built without string juggling at the call sites.
 
-    def __init__(self, table: str, key: str) -> None:
+    Setting ``state`` keeps the item's by_active key right: an active state moves the job to
+    that state's partition (``schema.active_key``; so ``queue`` must be given), a final state
+    removes the key (the job leaves the sparse index)."""
+
+    def __init__(self, table: str, key: str, *, queue: str | None = None) -> None:
         self.table = table
         self.key = key
+        self.queue = queue
         self._set: list[str] = []
         self._remove: list[str] = []
         self._add: list[str] = []
@@ -133,6 +138,12 @@ class Update:
         self._set.append(f"{self.n(attr)} = {self.v(value)}")
         if attr == "state" and value in schema.FINAL_STATES:
             self.remove(schema.ACTIVE_KEY)  # the job leaves the sparse by_active index
+        elif attr == "state":
+            if not self.queue:
+                raise ValueError(f"job {self.key}: moving it to {value} needs its queue "
+                                 "(Update(..., queue=...)) for its by_active key")
+            self._set.append(f"{self.n(schema.ACTIVE_KEY)} = "
+                             f"{self.v(schema.active_key(self.queue, value, self.key))}")
         return self
 
     def append(self, attr: str, items: list[Any]) -> Update:

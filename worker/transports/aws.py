@@ -59,7 +59,7 @@ from hyper_tui.core.lifecycle import after_lost_worker, attempt_outcome, outcome
 
 POLL_WAIT_S = 5            # long poll of an idle worker's claim
 HANDBACK_AFTER_S = 10.0    # a job running this long hands its message's other jobs back
-CANCEL_NOTICE_S = 4.0      # a running job learns of its cancel within this (plus replication)
+CANCEL_NOTICE_S = 5.0      # a running job learns of its cancel within this (plus replication)
 LOG_FLUSH_S = 1.0          # buffered log records older than this go out (logs stream)
 METRICS_EVERY_S = 60.0
 MAX_LOG_EVENT = 200_000    # bytes of one log event (CloudWatch allows 256 KiB)
@@ -332,7 +332,7 @@ class AwsTransport:
         for msg, item, claim in take:
             jid = item["id"]
             attempt = int(item.get("attempt") or 0)
-            u = Update(self.table, jid)
+            u = Update(self.table, jid, queue=str(item.get("queue") or self.queue))
             if item.get("state") == "QUEUED":
                 u.when("state", "=", "QUEUED")
                 u.when_attempt(item)
@@ -416,7 +416,7 @@ class AwsTransport:
                                       attempt=c.attempt, retries=c.retries,
                                       retry_exit_codes=c.retry_exit_codes)
                 state, reason = tr.state, tr.reason
-                u = Update(self.table, c.key)
+                u = Update(self.table, c.key, queue=c.queue)
                 u.append("history", [{
                     "attempt": c.attempt, "worker": self.worker_id, "started": r.started,
                     "ended": r.ended, "exit_code": r.exit_code,

@@ -173,7 +173,7 @@ def job_item(job: Job, job_id: str, now: float, caller: str) -> dict[str, Any]:
         "state": "QUEUED", "reason": QUEUED_REASON, "attempt": 0,
         "retries": job.retries, "priority": job.priority,
         "submitted": Decimal(str(round(now, 3))), "queued": Decimal(str(round(now, 3))),
-        **schema.shard_keys(job.queue, job_id), "submitted_by": caller,
+        **schema.shard_keys(job.queue, job_id, name=job.name), "submitted_by": caller,
     }
     if job.command is not None:
         item["command"] = job.command
