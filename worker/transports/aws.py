@@ -535,8 +535,9 @@ class AwsTransport:
         now = time.monotonic()
         if now - self._last_beat >= self.beat_every:
             # The agent polls this every quarter second while a job runs: keep the lease
-            # alive from here too, whatever heartbeat interval the agent was given.
-            self.heartbeat([claim])
+            # alive from here too, whatever heartbeat interval the agent was given: every job
+            # this worker runs, so that each learns of its cancel from this heartbeat.
+            self.heartbeat(list({claim.key: claim, **self._running}.values()))
         if claim.key in self._cancelled:
             return True
         if self.beat_every <= self.cancel_notice:
