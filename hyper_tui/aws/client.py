@@ -34,7 +34,7 @@ from hyper_tui.aws.dead_letters import SweepResult, sweep_dead_letters
 from hyper_tui.aws.dependencies import deps_reason, release_holds
 from hyper_tui.aws.outbox import close_outbox, enqueue_or_fail, open_outbox
 from hyper_tui.aws.session import AwsSession, aws_errors, error_code
-from hyper_tui.aws.table import Update, batch_get, from_item, to_attr, to_item
+from hyper_tui.aws.table import Update, array_tasks, batch_get, from_item, to_attr, to_item
 from hyper_tui.core.jobs import (
     ACTIVE_STATES,
     FINAL_STATES,
@@ -318,7 +318,9 @@ class AwsHostClient:
             raise ValidationError(f"qsub: {len(pairs):,} tasks in one array; an aws host takes up to "
                                   f"{AWS_MAX_TASKS:,} in one submission", fix="split the range")
         keep = int(self.retention_s * 2 + 30 * 86400)
+        tasks = range(len(pairs)) if sub.array_params is not None else sub.array.indices
         items: list[dict[str, Any]] = [{"id": spec_id, "kind": "spec", **spec,
+                                        "tasks": [tasks.start, tasks.stop, tasks.step],
                                         schema.TTL_ATTRIBUTE: int(now) + keep}]
         for idx, params in pairs:
             tid = schema.array_task_id(aid, idx)
@@ -578,17 +580,7 @@ class AwsHostClient:
             kw["ExclusiveStartKey"] = last
 
     def _array_tasks(self, array_id: str, idx: int | None = None) -> list[dict[str, Any]]:
-        if idx is not None:
-            return list(self._query_task(array_id, idx))
-        return list(self._query("by_array", "array_id", array_id, newest_first=False))
-
-    def _query_task(self, array_id: str, idx: int) -> Iterator[dict[str, Any]]:
-        resp = self.ddb.query(TableName=self.table, IndexName="by_array",
-                              KeyConditionExpression="#k = :k AND #i = :i",
-                              ExpressionAttributeNames={"#k": "array_id", "#i": "idx"},
-                              ExpressionAttributeValues={":k": {"S": array_id}, ":i": {"N": str(idx)}})
-        for raw in resp.get("Items") or []:
-            yield from_item(raw)
+        return array_tasks(self.ddb, self.table, array_id, idx)  # by their ids: no index
 
     def find(self, ref: str) -> list[dict[str, Any]]:
         """Items named by ``ref``: a job id, an array task ``A[i]``, or an array ``A`` / ``A[]``."""

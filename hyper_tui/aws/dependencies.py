@@ -31,7 +31,7 @@ from typing import Any
 from hyper_tui.aws import schema
 from hyper_tui.aws.outbox import close_outbox, enqueue_or_fail, open_outbox
 from hyper_tui.aws.session import error_code
-from hyper_tui.aws.table import Update, batch_get, from_item, run_updates
+from hyper_tui.aws.table import Update, array_tasks, batch_get, from_item, run_updates
 from hyper_tui.core.lifecycle import (
     QUEUED_REASON,
     dependency_state,
@@ -50,17 +50,7 @@ def _states(ddb: Any, table: str, dep: Mapping[str, Any]) -> list[str]:
     if not dep.get("whole"):
         item = batch_get(ddb, table, [dep["on"]]).get(dep["on"])
         return [str(item["state"])] if item and item.get("state") else []
-    kw: dict[str, Any] = {"TableName": table, "IndexName": "by_array",
-                          "KeyConditionExpression": "#k = :k", "ProjectionExpression": "#s",
-                          "ExpressionAttributeNames": {"#k": "array_id", "#s": "state"},
-                          "ExpressionAttributeValues": {":k": {"S": dep["on"]}}}
-    states: list[str] = []
-    while True:
-        resp = ddb.query(**kw)
-        states += [from_item(it).get("state", "?") for it in resp.get("Items") or []]
-        if not resp.get("LastEvaluatedKey"):
-            return states
-        kw["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+    return [str(it["state"]) for it in array_tasks(ddb, table, dep["on"])]
 
 
 def _pending(ddb: Any, table: str, queue: str) -> list[dict[str, Any]]:

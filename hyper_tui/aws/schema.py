@@ -14,7 +14,9 @@ Data layout (designed for 10,000+ submissions per second per queue):
   ``range(QUEUE_SHARDS)`` from the id, sort key ``id`` (listing a queue = QUEUE_SHARDS queries).
   Sparse GSI ``by_name``: partition ``name_shard`` = ``f"{name}#{shard}"``, present only when
   the user named the job (the default names, DEFAULT_NAMES, are shared by every unnamed job:
-  one hot key), sort key ``id``. GSI ``by_array``: partition ``array_id``, sort key ``idx``.
+  one hot key), sort key ``id``. No index per array (one partition per array is a hot key
+  while it runs): task ``i`` of array ``A`` is item ``A-i`` (``array_task_id``) and the
+  array's spec item ``spec#A`` records its range of indices (``tasks``: start, stop, step).
   Sparse GSI ``by_active``: partition ``active_shard`` = ``f"{queue}#{state}#{shard}"``,
   present only while the job is PENDING, QUEUED or RUNNING (every write of a state moves it,
   :class:`hyper_tui.aws.table.Update`; a final state removes it), so the scaler's backlog,
@@ -57,10 +59,11 @@ NAME_KEY = "name_shard"      # by_name: ``{name}#{shard}``, only for a name the 
 # every such job, so they are kept out of the by_name index (a hot key otherwise).
 DEFAULT_NAMES = ("STDIN", "command", "job")
 # The jobs table's GSIs: (name, partition key, its type, sort key, its type).
+# (No index per array: an array's tasks are found by their ids, ``array_task_id``, over the
+# range of indices its spec item records.)
 INDEXES = (("by_queue", "queue_shard", "S", "id", "S"),
            ("by_active", ACTIVE_KEY, "S", "id", "S"),
-           ("by_name", NAME_KEY, "S", "id", "S"),
-           ("by_array", "array_id", "S", "idx", "N"))
+           ("by_name", NAME_KEY, "S", "id", "S"))
 # The attributes every index projects besides its own keys and ``id`` (DynamoDB allows 100 in
 # all): a job's listing (client.job_view), ``held`` and ``deps`` (dependencies.py).
 INDEX_ATTRIBUTES = ("queue", "definition", "name", "state", "reason", "priority", "retries",

@@ -242,6 +242,24 @@ _THROTTLED = ("ProvisionedThroughputExceededException", "ThrottlingException",
               "RequestLimitExceeded", "TransactionConflictException")
 
 
+def array_tasks(ddb: Any, table: str, array_id: str, idx: int | None = None
+                ) -> list[dict[str, Any]]:
+    """An array's task items (task ``idx`` only, when given), in index order, found by their
+    ids (``schema.array_task_id``) over the range of indices its spec item records (``tasks``:
+    ``[start, stop, step]``): no index partition per array (a hot key while it runs)."""
+    if idx is not None:
+        ids = [schema.array_task_id(array_id, idx)]
+    else:
+        spec = batch_get(ddb, table, [schema.array_spec_id(array_id)]).get(
+            schema.array_spec_id(array_id)) or {}
+        if not spec.get("tasks"):
+            return []
+        start, stop, step = (int(x) for x in spec["tasks"])
+        ids = [schema.array_task_id(array_id, i) for i in range(start, stop, step)]
+    found = batch_get(ddb, table, ids)
+    return sorted((it for it in found.values() if it.get("state")), key=lambda it: it.get("idx", 0))
+
+
 def batch_get(ddb: Any, table: str, ids: Iterable[str], *, consistent: bool = True,
               projection: str | None = None, names: dict[str, str] | None = None
               ) -> dict[str, dict[str, Any]]:

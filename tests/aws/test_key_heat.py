@@ -234,14 +234,9 @@ def test_the_recorded_requests_are_accepted_by_dynamodb(heat_by_workload):
     assert all(it["state"] == "SUCCEEDED" and schema.ACTIVE_KEY not in it for it in items.values())
 
 
-ARRAY_STILL_HOT = pytest.mark.xfail(
-    strict=True, reason="by_array is one partition per array (3 writes a task): arrays are to be "
-    "addressed through their id scheme and a per-array counter item instead (not done yet)")
-
-
 @pytest.mark.parametrize("workload", ["stdin batches (STDIN)", "qsub -c singles (command)",
                                       "API batches (job)",
-                                      pytest.param("one 10,000-task array", marks=ARRAY_STILL_HOT),
+                                      "one 10,000-task array",
                                       "named stdin batch (run7)"])
 def test_no_partition_takes_more_than_500_writes_a_second(heat_by_workload, workload, capsys):
     heat = heat_by_workload[workload]

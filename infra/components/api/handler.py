@@ -407,10 +407,15 @@ def query_jobs(params: dict[str, str], backend: Any) -> tuple[int, dict[str, Any
         items, last = backend.query("by_name", "name", params["name"], limit=limit,
                                     start=token, state=state)
         return 200, {"jobs": plain(items), "next": encode_token(last)}
-    if key == "array_id":
-        items, last = backend.query("by_array", "array_id", params["array_id"], limit=limit,
-                                    start=token, state=state)
-        return 200, {"jobs": plain(items), "next": encode_token(last)}
+    if key == "array_id":  # an array's tasks by their ids (schema.array_task_id): no index
+        aid = params["array_id"]
+        first, stop, step = (int(x) for x in (backend.get(schema.array_spec_id(aid)) or {}
+                                              ).get("tasks") or (0, 0, 1))
+        indices = list(range(int((token or {}).get("at", first)), stop, step))[:limit]
+        items = [it for it in (backend.get(schema.array_task_id(aid, i)) for i in indices)
+                 if it and (not state or it.get("state") == state)]
+        more = {"at": indices[-1] + step} if indices and indices[-1] + step < stop else None
+        return 200, {"jobs": plain(items), "next": encode_token(more)}
     # by_queue is sharded: walk the shards in order, carrying (shard, key) in the token.
     queue = params["queue"]
     shard, start = (token or {}).get("shard", 0), (token or {}).get("key")
