@@ -403,10 +403,6 @@ def query_jobs(params: dict[str, str], backend: Any) -> tuple[int, dict[str, Any
     if extra or len(keys) != 1:
         raise BadRequest("give exactly one of queue (with optional state), name or array_id")
     key = keys[0]
-    if key == "name":
-        items, last = backend.query("by_name", "name", params["name"], limit=limit,
-                                    start=token, state=state)
-        return 200, {"jobs": plain(items), "next": encode_token(last)}
     if key == "array_id":  # an array's tasks by their ids (schema.array_task_id): no index
         aid = params["array_id"]
         first, stop, step = (int(x) for x in (backend.get(schema.array_spec_id(aid)) or {}
@@ -416,19 +412,22 @@ def query_jobs(params: dict[str, str], backend: Any) -> tuple[int, dict[str, Any
                  if it and (not state or it.get("state") == state)]
         more = {"at": indices[-1] + step} if indices and indices[-1] + step < stop else None
         return 200, {"jobs": plain(items), "next": encode_token(more)}
-    # by_queue is sharded: walk the shards in order, carrying (shard, key) in the token.
-    queue = params["queue"]
+    # by_queue and by_name are sharded: walk the shards in order, carrying (shard, key) in the
+    # token (a default name is in no index: schema.name_partitions gives none).
+    index, pk, parts = (("by_name", schema.NAME_KEY, schema.name_partitions(params["name"]))
+                        if key == "name" else
+                        ("by_queue", "queue_shard", schema.queue_partitions(params["queue"])))
     shard, start = (token or {}).get("shard", 0), (token or {}).get("key")
     out: list[dict[str, Any]] = []
-    while shard < schema.QUEUE_SHARDS and len(out) < limit:
-        items, last = backend.query("by_queue", "queue_shard", f"{queue}#{shard}",
+    while shard < len(parts) and len(out) < limit:
+        items, last = backend.query(index, pk, parts[shard],
                                     limit=limit - len(out), start=start, state=state)
         out.extend(items)
         if last:
             start = last
         else:
             shard, start = shard + 1, None
-    more = {"shard": shard, "key": start} if shard < schema.QUEUE_SHARDS else None
+    more = {"shard": shard, "key": start} if shard < len(parts) else None
     return 200, {"jobs": plain(out), "next": encode_token(more)}
 
 
