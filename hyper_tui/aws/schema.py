@@ -64,17 +64,20 @@ DEFAULT_NAMES = ("STDIN", "command", "job")
 INDEXES = (("by_queue", "queue_shard", "S", "id", "S"),
            ("by_active", ACTIVE_KEY, "S", "id", "S"),
            ("by_name", NAME_KEY, "S", "id", "S"))
-# The attributes every index projects besides its own keys and ``id`` (DynamoDB allows 100 in
-# all): a job's listing (client.job_view), ``held`` and ``deps`` (dependencies.py).
-INDEX_ATTRIBUTES = ("queue", "definition", "name", "state", "reason", "priority", "retries",
-                    "attempt", "timeout", "submitted", "started", "ended", "exit_code", "worker",
-                    "array_id", "idx", "held", "deps")
+# What the indexes project besides their own keys and ``id`` (DynamoDB allows 100 in all):
+# what a job's listing shows (client.job_view) and ``held``; by_active also ``deps``, which the
+# dependency release reads (dependencies.py) and no listing does.
+LISTING_ATTRIBUTES = ("queue", "definition", "name", "state", "reason", "priority", "retries",
+                      "attempt", "timeout", "submitted", "started", "ended", "exit_code",
+                      "worker", "array_id", "idx", "held")
+INDEX_ATTRIBUTES = (*LISTING_ATTRIBUTES, "deps")  # every attribute some index projects
+_PROJECTIONS = {"by_active": INDEX_ATTRIBUTES}
 
 
 def index_attributes(index: str) -> tuple[str, ...]:
-    """``INDEX_ATTRIBUTES`` less ``index``'s own keys (always projected)."""
+    """What ``index`` projects, less its own keys (always projected)."""
     keys = next((pk, sk) for name, pk, _, sk, _ in INDEXES if name == index)
-    return tuple(a for a in INDEX_ATTRIBUTES if a not in keys)
+    return tuple(a for a in _PROJECTIONS.get(index, LISTING_ATTRIBUTES) if a not in keys)
 
 
 MAX_RECEIVES = 5
