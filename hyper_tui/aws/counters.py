@@ -99,3 +99,18 @@ def read_counts(ddb: Any, table: str, queues: Iterable[str]) -> dict[str, dict[s
             for state in STATES:
                 out[q][state] += int(item.get(state) or 0)
     return out
+
+
+def handler(event: Mapping[str, Any], context: Any = None, *, ddb: Any = None) -> dict[str, int]:
+    """The stream consumer's Lambda entry point (a DynamoDB stream event source on the jobs
+    table, view NEW_AND_OLD_IMAGES; ``HYPER_JOBS_TABLE`` names the table): one batch of
+    records into the counters. An error fails the batch, which the event source retries."""
+    import os
+
+    if ddb is None:
+        import boto3
+
+        ddb = boto3.client("dynamodb")
+    records = event.get("Records") or []
+    return {"records": len(records),
+            "writes": apply_stream_records(ddb, os.environ["HYPER_JOBS_TABLE"], records)}

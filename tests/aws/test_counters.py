@@ -87,6 +87,17 @@ def test_reading_counts_costs_the_same_for_any_number_of_jobs(home) -> None:
         assert keys_read == [counters.COUNTER_SHARDS]
 
 
+def test_the_stream_handler_applies_a_batch(home, monkeypatch) -> None:
+    h = make_aws_host()
+    stream = Stream(h, with_stream(h))
+    ddb = h.res.session.client("dynamodb")
+    h.client.submit([Submission(queue="q1", definition="d1", name="STDIN", commands=["true"] * 3)])
+    monkeypatch.setenv("HYPER_JOBS_TABLE", h.res.table)
+    out = counters.handler({"Records": stream.read()}, None, ddb=ddb)
+    assert out["writes"] == 1 and out["records"] >= 3
+    assert counters.read_counts(ddb, h.res.table, ["q1"])["q1"]["QUEUED"] == 3
+
+
 def test_deltas_ignore_items_that_are_not_jobs() -> None:
     from hyper_tui.aws.table import to_item
 
