@@ -24,6 +24,12 @@ Reads: 1 unit per strongly consistent item read (items are under 4 KB), half for
 consistent ones; a Query costs its items' bytes / 4 KB (counted as 1 unit per call here, the
 bench's runs query nothing).
 
+Where a short job's write units go now (default name, no array): submit 3 (the item, by_queue,
+by_active's QUEUED partition), start 4 (the item, by_queue, by_active moving QUEUED -> RUNNING:
+2), report 3 (the item, by_queue, by_active's exit) = 10. Reaching 6 needs by_queue written once
+(projecting only what never changes, listings re-reading their page, counts from
+hyper_tui.aws.counters) and RUNNING jobs out of by_active.
+
 The scaler Lambda (one pass a minute, whatever the number of jobs) is not per job: the bench
 runs none, so its Lambda cost per job is 0 here; the row is in PRICE for the API path.
 """
