@@ -36,7 +36,7 @@ from hyper_tui.aws.dead_letters import SweepResult, sweep_dead_letters
 from hyper_tui.aws.dependencies import deps_reason, release_holds
 from hyper_tui.aws.outbox import close_outbox, enqueue_or_fail, open_outbox
 from hyper_tui.aws.session import AwsSession, aws_errors, error_code
-from hyper_tui.aws.table import Update, batch_get, from_item, to_attr, to_item
+from hyper_tui.aws.table import Update, array_tasks, batch_get, from_item, to_attr, to_item
 from hyper_tui.core.host import Capabilities, HostStatus, Metrics
 from hyper_tui.core.jobs import (
     ACTIVE_STATES,
@@ -304,11 +304,13 @@ class AwsHostClient:
                 raise UsageError("qsub: --stdin batches cannot have --depend",
                                  fix="submit the dependent job separately")
             ids = [schema.new_job_id(now) for _ in commands]
-            return ids, [{"id": jid, **common, **schema.shard_keys(sub.queue, jid),
+            return ids, [{"id": jid, **common, **schema.shard_keys(sub.queue, jid, state=state,
+                                                                    name=sub.name),
                           **spec, "command": cmd} for jid, cmd in zip(ids, commands, strict=True)]
         if sub.array is None and sub.array_params is None:
             jid = schema.new_job_id(now)
-            return [jid], [{"id": jid, **common, **schema.shard_keys(sub.queue, jid), **spec}]
+            return [jid], [{"id": jid, **common, **spec,
+                            **schema.shard_keys(sub.queue, jid, state=state, name=sub.name)}]
         aid = schema.new_job_id(now)
         spec_id = schema.array_spec_id(aid)
         if sub.array_params is not None:
@@ -322,11 +324,14 @@ class AwsHostClient:
             raise ValidationError(f"qsub: {len(pairs):,} tasks in one array; an aws host takes up to "
                                   f"{AWS_MAX_TASKS:,} in one submission", fix="split the range")
         keep = int(self.retention_s * 2 + 30 * 86400)
+        tasks = range(len(pairs)) if sub.array_params is not None else sub.array.indices
         items: list[dict[str, Any]] = [{"id": spec_id, "kind": "spec", **spec,
+                                        "tasks": [tasks.start, tasks.stop, tasks.step],
                                         schema.TTL_ATTRIBUTE: int(now) + keep}]
         for idx, params in pairs:
             tid = schema.array_task_id(aid, idx)
-            items.append({"id": tid, **common, **schema.shard_keys(sub.queue, tid),
+            items.append({"id": tid, **common,
+                          **schema.shard_keys(sub.queue, tid, state=state, name=sub.name),
                           "array_id": aid, "idx": idx, "spec": spec_id,
                           "params": {str(k): str(v) for k, v in params.items()} if params else None})
         return [f"{aid}[]"], items
@@ -581,17 +586,7 @@ class AwsHostClient:
             kw["ExclusiveStartKey"] = last
 
     def _array_tasks(self, array_id: str, idx: int | None = None) -> list[dict[str, Any]]:
-        if idx is not None:
-            return list(self._query_task(array_id, idx))
-        return list(self._query("by_array", "array_id", array_id, newest_first=False))
-
-    def _query_task(self, array_id: str, idx: int) -> Iterator[dict[str, Any]]:
-        resp = self.ddb.query(TableName=self.table, IndexName="by_array",
-                              KeyConditionExpression="#k = :k AND #i = :i",
-                              ExpressionAttributeNames={"#k": "array_id", "#i": "idx"},
-                              ExpressionAttributeValues={":k": {"S": array_id}, ":i": {"N": str(idx)}})
-        for raw in resp.get("Items") or []:
-            yield from_item(raw)
+        return array_tasks(self.ddb, self.table, array_id, idx)  # by their ids: no index
 
     def find(self, ref: str) -> list[dict[str, Any]]:
         """Items named by ``ref``: a job id, an array task ``A[i]``, or an array ``A`` / ``A[]``."""
@@ -625,13 +620,15 @@ class AwsHostClient:
         need = offset + limit
         page = max(10, min(1000, need))
         if name:
-            gens = [self._query("by_name", "name", name, state=state, queue=queue, page=page)]
+            gens = [self._query("by_name", schema.NAME_KEY, k, state=state, queue=queue, page=page)
+                    for k in schema.name_partitions(name)]
         else:
             queues = [queue] if queue else sorted(self.cfg.queues)
             index, key = (("by_active", schema.ACTIVE_KEY) if state in ACTIVE_STATES
                           else ("by_queue", "queue_shard"))
-            gens = [self._query(index, key, f"{q}#{s}", state=state, page=page)
-                    for q in queues for s in range(schema.QUEUE_SHARDS)]
+            gens = [self._query(index, key, p, state=state, page=page) for q in queues
+                    for p in (schema.active_partitions(q, state) if state in ACTIVE_STATES
+                              else schema.queue_partitions(q))]
         heads = self._map(_prefetch, gens)  # the first page of every partition, in parallel
         merged = heapq.merge(*heads, key=lambda it: it["id"], reverse=True)
         return [job_view(it) for it in itertools.islice(merged, offset, need)]
@@ -640,11 +637,12 @@ class AwsHostClient:
     def count_jobs(self, *, queue: str | None = None, name: str | None = None) -> Counts:
         counts: dict[str, int] = {}
         if name:
-            parts = [self._query("by_name", "name", name, queue=queue, projection=["state"])]
+            parts = [self._query("by_name", schema.NAME_KEY, k, queue=queue, projection=["state"])
+                     for k in schema.name_partitions(name)]
         else:
             queues = [queue] if queue else sorted(self.cfg.queues)
-            parts = [self._query("by_queue", "queue_shard", f"{q}#{s}", projection=["state"])
-                     for q in queues for s in range(schema.QUEUE_SHARDS)]
+            parts = [self._query("by_queue", "queue_shard", p, projection=["state"])
+                     for q in queues for p in schema.queue_partitions(q)]
 
         def tally(gen: Iterator[dict[str, Any]]) -> dict[str, int]:
             out: dict[str, int] = {}
@@ -704,7 +702,9 @@ class AwsHostClient:
         if queue:
             self.cfg.get("queues", queue)
         if queue and name:
-            named = list(self._query("by_name", "name", name, queue=queue, newest_first=False))
+            named = [it for k in schema.name_partitions(name)
+                     for it in self._query("by_name", schema.NAME_KEY, k, queue=queue,
+                                           newest_first=False)]
             if not named:
                 raise NotFoundError(f"no job named {name!r} in queue {queue!r}")
             targets.extend(named)
@@ -753,8 +753,8 @@ class AwsHostClient:
     def _active_in_queue(self, queue: str) -> list[dict[str, Any]]:
         # The sparse by_active index holds active jobs only; the state filter covers the moment
         # an item has ended but the (eventually consistent) index does not know yet.
-        gens = [self._query("by_active", schema.ACTIVE_KEY, f"{queue}#{s}", state=ACTIVE_STATES,
-                            newest_first=False) for s in range(schema.QUEUE_SHARDS)]
+        gens = [self._query("by_active", schema.ACTIVE_KEY, p, state=ACTIVE_STATES,
+                            newest_first=False) for p in schema.active_partitions(queue)]
         out: list[dict[str, Any]] = []
         for part in self._map(list, gens):
             out.extend(part)

@@ -123,9 +123,9 @@ def count_jobs(ddb: Any, table: str, queue: str, *, budget: int = COUNT_BUDGET
                ) -> tuple[dict[tuple[str, str], int], bool]:
     """Active jobs of a queue by (definition, state), and whether the count is complete
     (False when the budget of items read ran out first)."""
-    per_shard = max(1, budget // schema.QUEUE_SHARDS)
+    per_shard = max(1, budget // len(schema.active_partitions(queue)))
 
-    def shard(s: int) -> tuple[dict[tuple[str, str], int], bool]:
+    def shard(s: str) -> tuple[dict[tuple[str, str], int], bool]:
         counts: dict[tuple[str, str], int] = {}
         kw: dict[str, Any] = {
             "TableName": table, "IndexName": "by_active",  # sparse: active jobs only
@@ -133,7 +133,7 @@ def count_jobs(ddb: Any, table: str, queue: str, *, budget: int = COUNT_BUDGET
             "ProjectionExpression": "#d, #s",
             "ExpressionAttributeNames": {"#k": schema.ACTIVE_KEY, "#s": "state",
                                          "#d": "definition"},
-            "ExpressionAttributeValues": {":k": {"S": f"{queue}#{s}"}, ":p": {"S": "PENDING"},
+            "ExpressionAttributeValues": {":k": {"S": s}, ":p": {"S": "PENDING"},
                                           ":q": {"S": "QUEUED"}, ":r": {"S": "RUNNING"}}}
         read = 0
         while True:
@@ -152,7 +152,7 @@ def count_jobs(ddb: Any, table: str, queue: str, *, budget: int = COUNT_BUDGET
     total: dict[tuple[str, str], int] = {}
     complete = True
     with ThreadPoolExecutor(max_workers=8) as pool:
-        for counts, done in pool.map(shard, range(schema.QUEUE_SHARDS)):
+        for counts, done in pool.map(shard, schema.active_partitions(queue)):
             complete = complete and done
             for k, n in counts.items():
                 total[k] = total.get(k, 0) + n

@@ -277,11 +277,11 @@ def test_submit_through_the_api(aws_host: AwsHost, monkeypatch) -> None:
 def _active_index(h: AwsHost) -> set[str]:
     ddb = h.res.session.client("dynamodb")
     found: set[str] = set()
-    for s in range(schema.QUEUE_SHARDS):
+    for part in schema.active_partitions("q1"):
         resp = ddb.query(TableName=h.res.table, IndexName="by_active",
                          KeyConditionExpression="#k = :k",
                          ExpressionAttributeNames={"#k": schema.ACTIVE_KEY},
-                         ExpressionAttributeValues={":k": {"S": f"q1#{s}"}})
+                         ExpressionAttributeValues={":k": {"S": part}})
         found |= {it["id"]["S"] for it in resp.get("Items", [])}
     return found
 

@@ -46,6 +46,7 @@ def test_emergency_stop_cancels_jobs_and_scales_to_zero(home, capsys) -> None:
     assert report["compute_environments_stopped"] == 1 and report["errors"] == []
     counts = h.client.count_jobs(queue="q1")
     assert counts["CANCELLED"] == 5, counts
+    t._last_beat -= t.beat_every  # the next heartbeat is due (a cancel is learnt within 5 s)
     assert all(t.is_cancelled(c) for c in running)  # the workers kill their jobs
     attrs = s.client("sqs").get_queue_attributes(QueueUrl=h.res.work_urls[("q1", "d1")],
                                                  AttributeNames=["ApproximateNumberOfMessages"])

@@ -53,14 +53,11 @@ def test_jobs_table_keys_gsis_ttl_pitr_encryption(t):
              "KeySchema": [{"AttributeName": "active_shard", "KeyType": "HASH"},
                            {"AttributeName": "id", "KeyType": "RANGE"}]},
             {"IndexName": "by_name", "Projection": projection("by_name"),
-             "KeySchema": [{"AttributeName": "name", "KeyType": "HASH"},
+             "KeySchema": [{"AttributeName": schema.NAME_KEY, "KeyType": "HASH"},
                            {"AttributeName": "id", "KeyType": "RANGE"}]},
-            {"IndexName": "by_array", "Projection": projection("by_array"),
-             "KeySchema": [{"AttributeName": "array_id", "KeyType": "HASH"},
-                           {"AttributeName": "idx", "KeyType": "RANGE"}]},
         ]),
         "AttributeDefinitions": Match.array_with([
-            {"AttributeName": "idx", "AttributeType": "N"}]),
+            {"AttributeName": schema.NAME_KEY, "AttributeType": "S"}]),
     })
 
 
