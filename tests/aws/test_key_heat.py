@@ -155,7 +155,7 @@ def submit_plan(h: Any, subs: list[Submission], now: float) -> list[dict[str, An
 
 
 def api_items(count: int, now: float) -> list[dict[str, Any]]:
-    from hyper_tui.infra.components.api import handler
+    from hyper_tui.aws.infra.components.api import handler
 
     config = handler.ApiConfig(host="acme", table="acme-jobs", queues=frozenset({"q1"}),
                                definitions={"d1": {"retries": 0, "timeout": None,
