@@ -245,7 +245,7 @@ def test_logs_stream(harness) -> None:
 def test_no_job_waits_behind_a_long_one(harness) -> None:
     """Head-of-line: a long job among short ones on two workers; the short ones all finish
     while it runs (the worker running it gives its reservations back)."""
-    [long] = harness.submit(1, command="sleep 6")
+    [long] = harness.submit(1, command="sleep 60")  # head-of-line would hold them a minute
     short = harness.submit(20, command="true")
     workers = [_agent(harness, f"w-hol{i}", idle=2.0) for i in range(2)]
     t0 = time.monotonic()
@@ -253,7 +253,7 @@ def test_no_job_waits_behind_a_long_one(harness) -> None:
              what="every short job")
     took = time.monotonic() - t0
     assert harness.job(long)["state"] == "RUNNING", took
-    assert took < (3.0 if harness.kind == "local" else 5.0), took
+    assert took < 20.0, took  # (a loaded CI machine: seconds; blocked behind the long job: 60 s)
     harness.cancel(long)
     for agent, _ in workers:
         agent.request_stop("test over")
