@@ -90,6 +90,33 @@ class JobsCancelled(Message):
 
 
 @dataclass
+class JobsProgress(Message):
+    """How far a cancel of every matching job has got (``done`` of ``total``)."""
+
+    done: int
+    total: int
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, JobsProgress)
+
+
+@dataclass
+class JobsMatchCancelled(Message):
+    """A cancel of every job that matched ``described`` (the filter, in words) is done."""
+
+    cancelled: int
+    described: str
+
+
+@dataclass
+class JobPosition(Message):
+    """Where job ``job_id`` sits in the listing as filtered and sorted (None: not in it)."""
+
+    job_id: str
+    position: int | None
+
+
+@dataclass
 class JobsReleased(Message):
     results: list[Any]  # hyper_tui.core.jobs.ReleaseResult
 
