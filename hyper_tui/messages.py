@@ -71,9 +71,10 @@ class JobsPage(Message):
 
     rows: list[dict[str, Any]]
     counts: dict[str, int] | None
-    offset: int
+    offset: int  # -1: counts only; -2: the query failed (``error`` says why)
     elapsed_ms: float
     generation: int
+    error: str | None = None
 
     def can_replace(self, message: Message) -> bool:
         return isinstance(message, JobsPage)

@@ -621,8 +621,7 @@ class AwsHostClient:
                   descending: bool = True) -> list[JobRow]:
         if match or sort != "id" or not descending:
             rows = self._matching(queue=queue, state=state, name=name, match=match, regex=regex)
-            rows.sort(key=job_query.sort_key(sort, time.time()), reverse=descending)
-            return rows[offset:offset + limit]
+            return job_query.sort_rows(rows, sort, descending, time.time())[offset:offset + limit]
         need = offset + limit
         page = max(10, min(1000, need))
         if name:
@@ -962,6 +961,14 @@ class AwsHostClient:
             out.extend(job_view(it) for it in part if test(it.get("name")) or
                        test(it.get("reason")) or test(it.get("command")))
         return out
+
+    def job_position(self, ref: str, *, queue: str | None = None, state: str | None = None,
+                     match: str | None = None, regex: bool = False, sort: str = "id",
+                     descending: bool = True) -> int | None:
+        """``HostClient.job_position``: the matching jobs are read and sorted here."""
+        rows = self._matching(queue=queue, state=state, name=None, match=match, regex=regex)
+        job_query.sort_rows(rows, sort, descending, time.time())
+        return next((i for i, r in enumerate(rows) if r.job_id == ref), None)
 
     def cancel_matching(self, *, queue: str | None = None, state: str | None = None,
                         name: str | None = None, match: str | None = None, regex: bool = False,

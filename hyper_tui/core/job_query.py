@@ -38,14 +38,22 @@ def runtime_of(started: float | None, ended: float | None, now: float) -> float:
     return (ended if ended is not None else now) - started
 
 
-def sort_key(sort: str, now: float) -> Callable[[Any], tuple]:
-    """The key that sorts rows (anything with the ``JobRow`` attributes) by ``sort``."""
+def sort_key(sort: str, now: float) -> Callable[[Any], Any]:
+    """The key of column ``sort`` for rows with the ``JobRow`` attributes."""
     if sort not in SORT_COLUMNS:
         raise ValueError(f"no sort column {sort!r}: use one of {', '.join(SORT_COLUMNS)}")
     if sort == "runtime":
-        return lambda j: (runtime_of(j.started, j.ended, now), j.id)
+        return lambda j: runtime_of(j.started, j.ended, now)
     if sort == "reason":
-        return lambda j: (j.reason or "", j.id)
-    if sort == "id":
-        return lambda j: (j.id,)
-    return lambda j: (getattr(j, sort), j.id)
+        return lambda j: j.reason or ""
+    return lambda j: getattr(j, sort)
+
+
+def sort_rows(rows: list[Any], sort: str, descending: bool, now: float) -> list[Any]:
+    """Sort in place as every host kind lists: by ``sort``, ties by id ascending."""
+    rows.sort(key=lambda j: j.id)
+    if sort != "id":
+        rows.sort(key=sort_key(sort, now), reverse=descending)  # stable: ties keep id order
+    elif descending:
+        rows.reverse()
+    return rows

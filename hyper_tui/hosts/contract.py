@@ -119,6 +119,11 @@ class HostClient(Protocol):
                         progress: Callable[[int, int], None] | None = None) -> int:
         """Cancel every active job that passes the filter of ``list_jobs``, in bounded
         batches, calling ``progress(done, total)`` after each; how many were cancelled."""
+    def job_position(self, ref: str, *, queue: str | None = None, state: str | None = None,
+                     match: str | None = None, regex: bool = False, sort: str = "id",
+                     descending: bool = True) -> int | None:
+        """The offset of job ``ref`` in ``list_jobs`` with these arguments (None: the filter
+        leaves it out): the TUI's jump to a job."""
 
 
 @runtime_checkable

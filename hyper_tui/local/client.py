@@ -283,6 +283,10 @@ class LocalHostClient:
     def close(self) -> None:
         self._host.close()
 
+    def job_position(self, ref: str, **query: Any) -> int | None:
+        """``HostClient.job_position``."""
+        return local_jobs.job_position(self.store, ref, **query)
+
     def cancel_matching(self, *, progress: Any = None, **filters: Any) -> int:
         """``HostClient.cancel_matching``, on a connection of its own so that the listings of
         other threads are not read inside its transactions."""

@@ -330,6 +330,30 @@ def list_jobs(store: Store, *, queue: str | None = None, state: str | None = Non
     return rows
 
 
+def job_position(store: Store, ref: str, *, queue: str | None = None, state: str | None = None,
+                 match: str | None = None, regex: bool = False, sort: str = "id",
+                 descending: bool = True) -> int | None:
+    """How many jobs come before job ``ref`` in ``list_jobs`` with the same arguments (the
+    offset of its row), or None when the filter leaves it out."""
+    job = find_jobs(store, ref)[0]
+    where, args = _where(store, queue=queue, state=state, name=None, match=match, regex=regex,
+                         sorted_by_id=False)
+    if not store.one(f"SELECT 1 FROM jobs{where}{' AND' if where else ' WHERE'} id=?",
+                     (*args, job["id"])):
+        return None
+    if sort == "id":
+        before, extra = ("id > ?" if descending else "id < ?"), [job["id"]]
+    else:
+        expr = SORT_SQL[sort]
+        t = [now()] if sort == "runtime" else []
+        value = store.one(f"SELECT {expr} FROM jobs WHERE id=?", (*t, job["id"]))[0]
+        way = ">" if descending else "<"
+        before = f"({expr} {way} ? OR ({expr} = ? AND id < ?))"
+        extra = [*t, value, *t, value, job["id"]]
+    sql = f"SELECT count(*) FROM jobs{where}{' AND' if where else ' WHERE'} {before}"
+    return store.one(sql, (*args, *extra))[0]
+
+
 def _fill_queued_reasons(store: Store, rows: list[dict[str, Any]]) -> None:
     """A queued job without a reason of its own waits for what its (queue, definition) waits
     for, as the daemon last wrote it: say so, so no job is ever silently waiting."""
@@ -516,4 +540,5 @@ def _chunks(items: Sequence[int], n: int) -> Iterable[list[int]]:
 
 
 __all__ = ["Submission", "ArraySpec", "submit", "find_jobs", "get_job", "list_jobs", "count_jobs",
-           "summary", "explain", "cancel", "cancel_matching", "release", "parse_job_ref", "format_id", "CANCELLED"]
+           "summary", "explain", "job_position", "cancel", "cancel_matching", "release",
+           "parse_job_ref", "format_id", "CANCELLED"]
