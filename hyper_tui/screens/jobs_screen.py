@@ -73,10 +73,10 @@ class JobsScreen(HyperScreen):
         Binding("l", "logs", "Logs"),
         Binding("enter", "details", "Details", show=False),
         Binding("space", "toggle_select", "Select"),
-        Binding("a", "select_all", "All"),
+        Binding("a", "select_all", "All", show=False),  # the footer is full at 80 columns: ? lists it
         Binding("slash", "focus_filter", "Filter"),
         Binding("ctrl+r", "toggle_regex", "Regex", show=False),
-        Binding("o", "sort", "Sort"),
+        Binding("o", "sort", "Sort", show=False),
         Binding("O", "reverse", "Reverse", show=False),
         Binding("right_square_bracket", "page(1)", "Next", key_display="]", show=False),
         Binding("left_square_bracket", "page(-1)", "Prev", key_display="[", show=False),
@@ -323,7 +323,7 @@ class JobsScreen(HyperScreen):
             self.query_one("#jobs-status", Static).update(status)
             return
         status.append(f"{first}-{last}{of}  ")
-        status.append("sort ", style="dim")
+        status.append("o sort ", style="dim")
         status.append(f"{self.sort_by} {'↓' if self.sort_reverse else '↑'}  ")
         if self.regex:
             status.append("regex  ", style="bold")
