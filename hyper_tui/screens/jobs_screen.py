@@ -40,7 +40,9 @@ from hyper_tui.widgets.jobs_table import SORT_KEYS, JobsTable
 PAGE = 100
 REFRESH_S = 1.0
 COUNTS_EVERY_S = 5.0
-NAMED_IN_CONFIRM = 8  # jobs named in a cancel confirmation; the rest are counted
+NAMED_IN_CONFIRM = 8
+SHORT_STATES = {"PENDING": "PEND", "QUEUED": "QUEUED", "RUNNING": "RUN", "SUCCEEDED": "DONE",
+                "FAILED": "FAIL", "CANCELLED": "CANC"}  # jobs named in a cancel confirmation; the rest are counted
 
 
 def describe(filters: dict[str, Any]) -> str:
@@ -113,7 +115,7 @@ class JobsScreen(HyperScreen):
     def compose_body(self) -> ComposeResult:
         yield Static("", id="jobs-title", classes="screen-title")
         with Horizontal(id="jobs-filters"):
-            yield Input(placeholder="/ filter name, command, reason (ctrl+r regex)", id="f-match")
+            yield Input(placeholder="/ name, command or reason", id="f-match")
             yield Select([], prompt="all queues", id="f-queue")
             yield Select([(s, s) for s in STATES], prompt="all states", id="f-state")
         yield JobsTable(id="jobs")
@@ -303,14 +305,17 @@ class JobsScreen(HyperScreen):
         return total_of(self.counts, self.filters()["state"] if self.is_mounted else None)
 
     def _render_title(self) -> None:
-        t = Text.assemble(("Jobs", "bold"), "  ")
+        narrow = self.size.width < 100  # 80 columns: short state names, so all fit
+        t = Text.assemble(("Jobs", "bold"), " " if narrow else "  ")
         total = self._total()
         if self.counts is not None:
             t.append(f"{count(total)} jobs  ", style="bold")
             for st in STATES:
                 n = self.counts.get(st, 0)
                 if n:
-                    t.append(f"{st} {count(n)}  ", style=STATE_STYLES.get(st, ""))
+                    t.append(f"{SHORT_STATES[st] if narrow else st} {count(n)} ",
+                             style=STATE_STYLES.get(st, ""))
+                    t.append(" " if not narrow else "")
         else:
             t.append("counting…  ", style="dim")
         self.query_one("#jobs-title", Static).update(t)
@@ -325,8 +330,8 @@ class JobsScreen(HyperScreen):
         status.append(f"{first}-{last}{of}  ")
         status.append("o sort ", style="dim")
         status.append(f"{self.sort_by} {'↓' if self.sort_reverse else '↑'}  ")
-        if self.regex:
-            status.append("regex  ", style="bold")
+        status.append("^r regex" if self.regex else "^r substring", style="bold" if self.regex else "dim")
+        status.append("  ")
         if self.progress is not None:
             done, n = self.progress
             status.append(f"cancelling {count(done)}/{count(n)}  ", style="bold yellow")

@@ -100,11 +100,15 @@ def build_submission(*, queue: str, definition: str, name: str, array: str, comm
 
 class SubmitModal(ModalScreen[Submission | None]):
     BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("ctrl+s", "submit", "Submit")]
+    # The dialog is "submit-form", not app.tcss's "#submit" (sized to its content): the
+    # fields scroll inside a dialog that fits the screen, the buttons stay in view.
     DEFAULT_CSS = """
-    #submit-fields { height: auto; max-height: 1fr; }
-    #submit .form-row > Vertical { height: auto; width: 1fr; padding-right: 1; }
-    #submit Input.-textual-compact, #submit Select { margin-bottom: 0; }
-    #s-hold { margin-top: 1; border: none; padding: 0; height: 1; }
+    #submit-form { height: auto; max-height: 100%; }
+    #submit-fields { height: auto; max-height: 22; }
+    SubmitModal.-short #submit-fields { max-height: 16; }
+    #submit-form .form-row { height: auto; }
+    #submit-form .form-row > Vertical { height: auto; width: 1fr; padding-right: 1; }
+    #s-hold { margin-top: 1; }
     """
 
     def __init__(self, queues: list[str], definitions: list[str],
@@ -122,7 +126,7 @@ class SubmitModal(ModalScreen[Submission | None]):
 
     def compose(self) -> ComposeResult:
         labels = {k: (lab, ph) for k, lab, ph in FIELDS}
-        with Vertical(id="submit", classes="dialog wide"):
+        with Vertical(id="submit-form", classes="dialog wide"):
             yield Label("Submit jobs", classes="dialog-title")
             with VerticalScroll(id="submit-fields"):
                 with Horizontal(classes="form-row"):
@@ -137,6 +141,9 @@ class SubmitModal(ModalScreen[Submission | None]):
                 with Horizontal(classes="form-row"):
                     yield from self._field("name", "name", "job")
                     yield from self._field("array", "array range", "", "1-100, 1-100:2, 1-100%10")
+                yield Label("command (a script run by /bin/sh; $HYPER_ARRAY_INDEX in arrays)")
+                yield TextArea("", id="s-command", soft_wrap=True, show_line_numbers=False)
+                yield Static("", id="s-command-error", classes="field-error-text")
                 with Horizontal(classes="form-row"):
                     yield from self._field("depend", *labels["depend"][:1], "", labels["depend"][1])
                     with Vertical():
@@ -147,9 +154,6 @@ class SubmitModal(ModalScreen[Submission | None]):
                 with Horizontal(classes="form-row"):
                     yield from self._field("env", labels["env"][0], "", labels["env"][1])
                     yield from self._field("cwd", labels["cwd"][0], "", os.getcwd())
-                yield Label("command (a script run by /bin/sh; $HYPER_ARRAY_INDEX in arrays)")
-                yield TextArea("", id="s-command", soft_wrap=True, show_line_numbers=False)
-                yield Static("", id="s-command-error", classes="field-error-text")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Cancel", id="cancel", compact=True)
                 yield Button("Submit", id="submit-btn", variant="success", compact=True)
