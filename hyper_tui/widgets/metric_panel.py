@@ -30,7 +30,7 @@ def bin_series(points: list[tuple[float, float]], start: float, end: float, bins
     sums = [0.0] * bins
     counts = [0] * bins
     for ts, v in points:
-        i = int((ts - start) / width)
+        i = min(int((ts - start) / width), bins - 1) if ts <= end else bins  # end: the last slot
         if 0 <= i < bins:
             sums[i] += v
             counts[i] += 1
