@@ -168,7 +168,7 @@ async def jobs_screen(n: int, rounds: int) -> dict[str, float]:
             screen.page_offset = (i % 5 + 1) * 100
             before = screen.pages_shown
             t = time.perf_counter()
-            screen.fetch_page(screen.filters(), screen.page_offset, screen.generation, False)
+            screen.fetch_page(screen.query_args(), screen.page_offset, screen.generation, False)
             while screen.pages_shown == before:
                 await asyncio.sleep(0.0005)
             refresh.append((time.perf_counter() - t) * 1000)

@@ -223,12 +223,14 @@ def get_job(store: Store, ref: str) -> dict[str, Any]:
 # job's counts up to now (the ``?``), a job that never started sorts lowest. Ties are broken by
 # id ascending whatever the direction: the table is scanned by id, so SQLite's top-N sort then
 # rejects most rows at once (with id descending, every tie would replace a kept row: 8x slower).
-# "+queue" keeps SQLite off the (queue, state) index, which makes it look up every row.
+# "+queue" and "+state" keep SQLite off the indexes that start with them: it would walk one,
+# then sort each run of equal values by id (a million jobs in one state: a second). The name
+# index is (name, id): it gives the ascending order as it is; descending is a scan like the rest.
 SORT_SQL = {
     "id": "id",
     "name": "name",
     "queue": "+queue",
-    "state": "state",
+    "state": "+state",
     "reason": "coalesce(reason, '')",
     "attempts": "attempts",
     "submitted": "submitted",
@@ -320,7 +322,8 @@ def list_jobs(store: Store, *, queue: str | None = None, state: str | None = Non
     where, args = _where(store, queue=queue, state=state, name=name, match=match, regex=regex,
                          sorted_by_id=sort == "id")
     way = "DESC" if descending else "ASC"
-    order = f"id {way}" if sort == "id" else f"{SORT_SQL[sort]} {way}, id"
+    key = "+name" if sort == "name" and descending else SORT_SQL[sort]
+    order = f"id {way}" if sort == "id" else f"{key} {way}, id"
     if sort == "runtime":
         args.append(now())
     sql = f"SELECT {JOB_COLUMNS} FROM jobs{where} ORDER BY {order} LIMIT ? OFFSET ?"
