@@ -255,18 +255,25 @@ async def cancel_all_matching(n: int) -> dict[str, float]:
         await pilot.press("a", "x")
         while not isinstance(app.screen, ConfirmModal):
             await pilot.pause(0.01)
-        table = screen.query_one(JobsTable)
+        # The event loop's pulse: a 10 ms timer; a gap between two beats is time the app
+        # could not answer a key.
+        beats: list[float] = []
+        timer = app.set_interval(0.01, lambda: beats.append(time.perf_counter()))
         t0 = time.perf_counter()
-        await pilot.press("y")
-        before = table.cursor_row
-        await pilot.press("down")  # control back: the next key is handled
-        while table.cursor_row == before:
+        app.screen.query_one("#yes").press()  # as a click: pilot.press would wait for idle
+        while app.screen is not screen:
             await pilot.pause(0.001)
-        control = time.perf_counter() - t0
+        back = time.perf_counter()
+        while not beats or beats[-1] < back:
+            await pilot.pause(0.001)
+        control = beats[-1] - t0  # the jobs screen is back and the loop answers
         while "done" not in seen:
             await pilot.pause(0.05)
+        timer.stop()
+        during = [b for b in beats if t0 <= b <= seen["done"]]
+        stall = max((b - a for a, b in zip(during, during[1:], strict=False)), default=0.0)
     return {"control_s": control, "progress_s": seen.get("progress", float("nan")) - t0,
-            "done_s": seen["done"] - t0, "cancelled": seen["cancelled"]}
+            "done_s": seen["done"] - t0, "cancelled": seen["cancelled"], "stall_s": stall}
 
 
 def main() -> None:
@@ -312,7 +319,8 @@ def main() -> None:
         print(f"  {label:40s} {ms:7.0f} ms")
     c = asyncio.run(cancel_all_matching(args.cancel))
     print(f"select all {args.cancel:,} matching jobs and cancel (a, x, y on the jobs screen):")
-    print(f"  control back (next key handled)    {c['control_s'] * 1000:7.0f} ms  (target <= 1 s)")
+    print(f"  control back (screen answers)      {c['control_s'] * 1000:7.0f} ms  (target <= 1 s)")
+    print(f"  longest stall of the app meanwhile {c['stall_s'] * 1000:7.0f} ms")
     print(f"  first progress on screen           {c['progress_s'] * 1000:7.0f} ms")
     print(f"  all {c['cancelled']:,} cancelled              {c['done_s']:7.1f} s")
     if not args.keep:
