@@ -250,8 +250,7 @@ def _regexp_function(store: Store, pattern: str) -> str:
         name = _PATTERNS[pattern] = f"hyper_rx_{len(_PATTERNS)}"
     import re  # here, not at the top: qsub imports this module
 
-    # MULTILINE: ^ and $ hold at the start and end of each field of "name\nreason".
-    search = re.compile(pattern, re.MULTILINE).search
+    search = re.compile(pattern).search
     store.db.create_function(name, 1, lambda text: text is not None and search(text) is not None,
                              deterministic=True)
     return name
@@ -275,9 +274,14 @@ def _match_sql(store: Store, match: str, regex: bool) -> tuple[str, list[Any]]:
     if regex:
         check_regex(match)
         fn = _regexp_function(store, match)
-        # One call per job (name and reason together): the Python call is what costs.
-        return (f"({fn}(name || char(10) || coalesce(reason, '')) OR spec_id IN "
-                f"(SELECT id FROM specs WHERE {fn}(command)))", [])
+        # The Python call is what costs: one per distinct name (read by seeking from one name
+        # to the next in their index, a skip scan) and per command (an array's tasks share
+        # both), one per job only for jobs that have a reason.
+        names = ("WITH RECURSIVE n(x) AS (SELECT min(name) FROM jobs UNION ALL "
+                 "SELECT (SELECT min(name) FROM jobs WHERE name > x) FROM n WHERE x IS NOT NULL) "
+                 f"SELECT x FROM n WHERE x IS NOT NULL AND {fn}(x)")
+        return (f"(name IN ({names}) OR (reason IS NOT NULL AND {fn}(reason)) "
+                f"OR spec_id IN (SELECT id FROM specs WHERE {fn}(command)))", [])
     like = "%" + match.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
     return ("(name LIKE ? ESCAPE '\\' OR reason LIKE ? ESCAPE '\\' OR spec_id IN "
             "(SELECT id FROM specs WHERE command LIKE ? ESCAPE '\\'))", [like] * 3)
