@@ -60,8 +60,10 @@ def build_app(cfg: HostConfig, *, context: dict[str, Any], outdir: str,
     assert account is not None
     ctx = {"@aws-cdk/core:defaultCrossStackReferences": "strong"}
     ctx.update({k: v for k, v in context.items() if k != LOOKUPS_CONTEXT_KEY})
-    for region in cfg.regions:
-        ctx[az_context_key(account, region)] = list(found.zones(region))
+    for name, region in cfg.regions.items():
+        zones = found.imported_vpc(name).availability_zones if region.vpc_id \
+            else found.zones(name)
+        ctx[az_context_key(account, name)] = list(zones)
     # The built-in CloudFormation validation only warns, and takes 95% of the synth time;
     # templates are checked with cfn-lint instead (tests/infra/test_nag_and_lint.py).
     app = cdk.App(outdir=outdir, context=ctx, analytics_reporting=False, stack_traces=False,

@@ -21,11 +21,13 @@ import json
 import logging
 import os
 import re
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC
 from functools import wraps
+from pathlib import Path
 from typing import Any
 
 from hyper_tui import config
@@ -36,6 +38,7 @@ from hyper_tui.aws.outbox import close_outbox, enqueue_or_fail, open_outbox
 from hyper_tui.aws.session import AwsSession, aws_errors, error_code
 from hyper_tui.aws.table import Update, batch_get, from_item, to_attr, to_item
 from hyper_tui.core import job_query
+from hyper_tui.core.host import Capabilities, HostStatus, Metrics
 from hyper_tui.core.jobs import (
     ACTIVE_STATES,
     FINAL_STATES,
@@ -58,7 +61,6 @@ from hyper_tui.errors import (
     UsageError,
     ValidationError,
 )
-from hyper_tui.hosts.contract import Capabilities, HostStatus, Metrics
 
 LOG = logging.getLogger(__name__)  # warnings only (stderr); results are returned, never printed
 JOB_REF = re.compile(r"^([A-Za-z0-9_.:#-]+?)(\[(\d*)\])?$")
@@ -148,14 +150,18 @@ class AwsHostClient:
     def save_config(self, cfg: config.HostConfig) -> dict[str, str]:
         """Save the YAML; the changed resources are CREATING/UPDATING/DELETING until the
         next ``hyper-tui deploy``."""
-        from hyper_tui.apply import apply_config
+        from hyper_tui.local.apply import apply_config
 
         config.save(cfg)
         self.cfg = cfg
-        return apply_config(cfg)
+        return apply_config(cfg, deployed=self.capabilities.deploy)
+
+    def resources(self, kind: str) -> dict[str, dict[str, Any]]:
+        """The declared resources of ``kind`` as plain dicts (what qsub reads)."""
+        return {n: r.model_dump(mode="json") for n, r in self.cfg.of_kind(kind).items()}
 
     def resource_status(self, kind: str | None = None) -> dict[tuple[str, str], tuple[str, str]]:
-        from hyper_tui.apply import open_store
+        from hyper_tui.local.apply import open_store
 
         store = open_store(self.name)
         try:
@@ -444,7 +450,7 @@ class AwsHostClient:
     def _api_target(self) -> tuple[str, str]:
         """(API URL, API key value) of the host's submit API, from its discovery values."""
         if self._api is None:
-            from hyper_tui.apply import open_store
+            from hyper_tui.local.apply import open_store
 
             store = open_store(self.name)
             try:
@@ -898,13 +904,6 @@ class AwsHostClient:
         return HostStatus(host=self.name, kind=self.kind, healthy=state == "DEPLOYED", state=state,
                           summary=f"deployment {state}", details=out)
 
-    def agent_transport(self, worker_id: str, queue: str, definition: str) -> Any:
-        """The transport of a worker agent run by hand (an on-premise node joining a queue)."""
-        from hyper_tui.agent.transports.aws import AwsTransport
-
-        return AwsTransport.for_host(self.cfg, worker_id=worker_id, queue=queue,
-                                     definition=definition)
-
     def emergency_stop(self) -> dict[str, Any]:
         from hyper_tui.aws.emergency import emergency_stop_aws
 
@@ -926,6 +925,61 @@ class AwsHostClient:
                 total.messages += r.messages
         return {"messages": total.messages, "failed": total.failed, "requeued": total.requeued,
                 "kept": total.kept}
+
+    # ---- deploying (the CDK app of hyper_tui.infra, driven by hyper_tui.aws.synth/deploy) ---
+
+    @classmethod
+    def import_host(cls, name: str, *, account: str, region: str, select: bool = True,
+                    **options: Any) -> dict[str, Any]:
+        """Register an aws deployment made elsewhere, from its CloudFormation outputs."""
+        from hyper_tui.aws.discovery import import_deployment
+
+        return import_deployment(name, account, region, select=select, **options)
+
+    def synth(self, out: str | None = None) -> list[Path]:
+        """Every CloudFormation template of the host, offline, with its stored look-ups."""
+        from hyper_tui.aws.synth import synth_host
+
+        return synth_host(self.cfg, out)
+
+    def deploy(self, out: str | None = None, *, lookups: bool = True,
+               on_event: Callable[[Any], None] | None = None,
+               cancel: threading.Event | None = None) -> Any:  # hyper_tui.aws.deploy.DeployResult
+        """Refresh the look-ups (unless ``lookups`` is False), synthesize and deploy every
+        stack, calling ``on_event`` with each ``DeployEvent`` (stack, status, line). A failed
+        deploy sends its FAILED event, is recorded on the resources, then raises."""
+        from hyper_tui.aws.deploy import LOG as LOG_LINE
+        from hyper_tui.aws.deploy import DeployEvent, deploy
+
+        if lookups:
+            if on_event is not None:
+                on_event(DeployEvent(None, LOG_LINE, "looking up zones, AMIs, VPCs and spot scores"))
+            self.refresh_lookups()
+        return deploy(self.cfg, out_dir=Path(out) if out else None, on_event=on_event,
+                      cancel=cancel)
+
+    def refresh_lookups(self) -> dict[str, Any]:
+        """Look up zones, AMIs, imported VPCs and 'auto' weights; keep them for synth."""
+        from hyper_tui.aws.lookups_refresh import refresh_lookups
+
+        return refresh_lookups(self.cfg)
+
+    def refresh_weights(self, queue: str | None = None) -> dict[str, dict[str, int]]:
+        """Recompute the 'auto' weights of ``queue`` (or of every auto queue) from spot scores."""
+        from hyper_tui.aws.weights_refresh import refresh_weights
+
+        return refresh_weights(self.cfg, queue)
+
+    # ---- the control plane: nothing of an aws host runs on this machine ------------------
+
+    def start(self) -> int | None:
+        raise _no_daemon("start-host", self.name)
+
+    def serve(self) -> int:
+        raise _no_daemon("start-host", self.name)
+
+    def stop(self) -> bool:
+        raise _no_daemon("stop-host", self.name)
 
     def close(self) -> None:
         """Nothing to release: boto3 clients close their connections when collected."""
@@ -992,6 +1046,11 @@ class AwsHostClient:
 
 # --------------------------------------------------------------------------------------------
 # Pure helpers (tested without AWS)
+
+
+def _no_daemon(what: str, name: str) -> UsageError:
+    return UsageError(f"{what}: host {name!r} is an aws host; it has no local daemon",
+                      fix="use hyper-tui deploy / emergency-stop for aws hosts")
 
 
 def _json_or_empty(raw: bytes) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """The aws scaler: a plain Python handler run every minute by a scheduled Lambda.
 
-Each pass, for every (queue, definition) of ``ScalerConfig`` (``HYPER_SCALER_CONFIG``):
+Each pass, for every (queue, definition) of ``ScalerConfig`` (a file in its Lambda asset):
 
 1. settles dead-lettered work messages (``hyper_tui.agent.transports.aws.sweep_dead_letters``): their
    jobs FAIL with the reason, or are requeued when their worker was lost;
@@ -22,7 +22,6 @@ Refreshed ``auto`` weights (``queues refresh-weights``) are read from the jobs t
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -31,7 +30,7 @@ from dataclasses import asdict, replace
 from typing import Any
 
 from hyper_tui.aws import schema
-from hyper_tui.aws.scaler_config import PairConfig, ScalerConfig
+from hyper_tui.aws.scaler_config import PairConfig, ScalerConfig, load_scaler_config
 from hyper_tui.aws.session import AwsSession, error_code
 from hyper_tui.core import scaling
 from hyper_tui.core.scaling import Launch, PairDecision, PairObservation
@@ -353,7 +352,7 @@ def publish_metrics(cw: Any, cfg: ScalerConfig, pairs: Sequence[PairConfig],
 
 def handler(event: Any, context: Any) -> dict[str, Any]:
     """The Lambda entry point (EventBridge schedule, every minute)."""
-    cfg = ScalerConfig.from_json(os.environ[schema.SCALER_CONFIG_ENV])
+    cfg = load_scaler_config()
     started = time.monotonic()
     result = run_scaler(cfg, AwsSession(cfg.main_region))
     result["seconds"] = round(time.monotonic() - started, 3)

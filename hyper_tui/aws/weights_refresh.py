@@ -110,7 +110,7 @@ def refresh_weights(cfg: Any, queue_name: str | None = None, *,
 
 def save_weights(host: str, weights: dict[str, dict[str, int]], *, store: Any = None) -> None:
     """Merge into the host's stored look-ups (``hyper_tui.infra.lookups`` shape)."""
-    from hyper_tui.apply import open_store
+    from hyper_tui.local.apply import open_store
 
     try:
         from hyper_tui.aws.synth import LOOKUPS_META_KEY

@@ -48,9 +48,8 @@ class ControlStack(Stack):
                            private_endpoint_id=endpoint)
 
         scaler_json = build_scaler_config(cfg, lookups.raw).to_json()
-        plan.check_scaler_config_size(len(scaler_json))
         self.scaler = Scaler(
-            self, "Scaler", host=host, code=code, table=self.jobs.table,
+            self, "Scaler", host=host, table=self.jobs.table,
             work_queues=dict(self.work.queues), dead_letter=dict(self.work.dead_letter),
             job_logs=self.job_logs, config_json=scaler_json, regions=sorted(cfg.regions),
             job_queues=[schema.batch_job_queue_name(host, c) for c in sorted(cfg.clusters)],

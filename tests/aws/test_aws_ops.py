@@ -178,3 +178,19 @@ def test_throttled_calls_are_retried_with_backoff(aws_host: AwsHost) -> None:
     table = s.client("dynamodb").describe_table(TableName=aws_host.res.table)["Table"]
     assert table["TableName"] == aws_host.res.table and len(sent) == 3
     assert all(u.startswith("http://127.0.0.1:") for u in sent)  # never real AWS
+
+
+def test_hosts_import_deployment_dispatches_by_kind(home, capsys) -> None:
+    """``hosts import-deployment`` goes through ``registry.import_host`` to the kind's client."""
+    from hyper_tui.cli.main import main
+    from hyper_tui.errors import UsageError
+
+    ssm = AwsSession("us-east-1").client("ssm")
+    for key in schema.OUTPUTS:
+        ssm.put_parameter(Name=schema.ssm_parameter_name("side", key), Value=f"v-{key}", Type="String")
+    assert main(["-o", "json", "hosts", "import-deployment", "--name", "side", "--account",
+                 moto_env.ACCOUNT, "--region", "us-east-1"]) == 0
+    assert json.loads(capsys.readouterr().out)["outputs"]["ApiUrl"] == "v-ApiUrl"
+    assert registry.resolve("side").kind == "aws" and registry.selected_name() == "side"
+    with pytest.raises(UsageError, match="is a local host; it needs no deployment"):
+        registry.import_host("local", "here")

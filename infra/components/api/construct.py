@@ -64,8 +64,13 @@ class JobsApi(Construct):
         table.grant(self.role, "dynamodb:BatchWriteItem", "dynamodb:PutItem",
                     "dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem",
                     "dynamodb:DeleteItem")
-        for queue in work_queues.values():
-            queue.grant_send_messages(self.role)
+        # One statement for every work queue (not one per queue): the policy grows by an ARN
+        # per pair, so 100 pairs stay within a role's policy size.
+        if work_queues:
+            self.role.add_to_policy(iam.PolicyStatement(
+                sid="SendWork",
+                actions=["sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"],
+                resources=[q.queue_arn for _, q in sorted(work_queues.items())]))
         self.role.add_to_policy(iam.PolicyStatement(
             sid="SubmittedMetric", actions=["cloudwatch:PutMetricData"], resources=["*"],
             conditions={"StringEquals": {"cloudwatch:namespace": schema.metrics_namespace(host)}}))
