@@ -455,7 +455,7 @@ class JobsScreen(HyperScreen):
                              f"({n}jobs listed, on every page)?\nQueued jobs stop at once; "
                              "running jobs are killed; finished jobs stay as they are.",
                              yes=f"Cancel {n}jobs".replace("  ", " ")),
-                lambda ok: ok and self.cancel_matching(filters))
+                lambda ok: ok and self._start_cancel_matching(filters, total))
             return
         targets = self._targets()
         if not targets:
@@ -477,6 +477,12 @@ class JobsScreen(HyperScreen):
     @work(thread=True, exclusive=True, group="jobs-cancel", exit_on_error=False)
     def cancel(self, refs: list[str]) -> None:
         self.post_message(JobsCancelled(self.client.cancel(refs)))
+
+    def _start_cancel_matching(self, filters: dict[str, Any], total: int | None) -> None:
+        """Show the cancel as under way at once (the host first finds every match)."""
+        self.progress = (0, total or 0)
+        self._render_title()
+        self.cancel_matching(filters)
 
     @work(thread=True, exclusive=True, group="jobs-cancel", exit_on_error=False)
     def cancel_matching(self, filters: dict[str, Any]) -> None:
