@@ -68,9 +68,13 @@ class SerialClient:
         self.name = client.name
         self.kind = client.kind
 
+    # Calls that open their own connection, so listings go on while they run (a cancel of
+    # every matching job takes seconds and reports its progress).
+    UNSERIALIZED = frozenset({"cancel_matching"})
+
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self._client, name)
-        if not callable(attr):
+        if not callable(attr) or name in self.UNSERIALIZED:
             return attr
 
         def call(*args: Any, **kwargs: Any) -> Any:

@@ -71,9 +71,10 @@ class JobsPage(Message):
 
     rows: list[dict[str, Any]]
     counts: dict[str, int] | None
-    offset: int
+    offset: int  # -1: counts only; -2: the query failed (``error`` says why)
     elapsed_ms: float
     generation: int
+    error: str | None = None
 
     def can_replace(self, message: Message) -> bool:
         return isinstance(message, JobsPage)
@@ -87,6 +88,33 @@ class JobsSubmitted(Message):
 @dataclass
 class JobsCancelled(Message):
     results: list[Any]  # hyper_tui.core.jobs.CancelResult
+
+
+@dataclass
+class JobsProgress(Message):
+    """How far a cancel of every matching job has got (``done`` of ``total``)."""
+
+    done: int
+    total: int
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, JobsProgress)
+
+
+@dataclass
+class JobsMatchCancelled(Message):
+    """A cancel of every job that matched ``described`` (the filter, in words) is done."""
+
+    cancelled: int
+    described: str
+
+
+@dataclass
+class JobPosition(Message):
+    """Where job ``job_id`` sits in the listing as filtered and sorted (None: not in it)."""
+
+    job_id: str
+    position: int | None
 
 
 @dataclass

@@ -37,6 +37,7 @@ from hyper_tui.aws.dependencies import deps_reason, release_holds
 from hyper_tui.aws.outbox import close_outbox, enqueue_or_fail, open_outbox
 from hyper_tui.aws.session import AwsSession, aws_errors, error_code
 from hyper_tui.aws.table import Update, array_tasks, batch_get, from_item, to_attr, to_item
+from hyper_tui.core import job_query
 from hyper_tui.core.host import Capabilities, HostStatus, Metrics
 from hyper_tui.core.jobs import (
     ACTIVE_STATES,
@@ -616,7 +617,12 @@ class AwsHostClient:
 
     @_aws("listing jobs")
     def list_jobs(self, *, queue: str | None = None, state: str | None = None,
-                  name: str | None = None, limit: int = 100, offset: int = 0) -> list[JobRow]:
+                  name: str | None = None, limit: int = 100, offset: int = 0,
+                  match: str | None = None, regex: bool = False, sort: str = "id",
+                  descending: bool = True) -> list[JobRow]:
+        if match or sort != "id" or not descending:
+            rows = self._matching(queue=queue, state=state, name=name, match=match, regex=regex)
+            return job_query.sort_rows(rows, sort, descending, time.time())[offset:offset + limit]
         need = offset + limit
         page = max(10, min(1000, need))
         if name:
@@ -634,8 +640,16 @@ class AwsHostClient:
         return [job_view(it) for it in itertools.islice(merged, offset, need)]
 
     @_aws("counting jobs")
-    def count_jobs(self, *, queue: str | None = None, name: str | None = None) -> Counts:
-        counts: dict[str, int] = {}
+    def count_jobs(self, *, queue: str | None = None, name: str | None = None,
+                   state: str | None = None, match: str | None = None,
+                   regex: bool = False) -> Counts:
+        if match or state:
+            counts: dict[str, int] = {}
+            for row in self._matching(queue=queue, state=state, name=name, match=match,
+                                      regex=regex):
+                counts[row.state] = counts.get(row.state, 0) + 1
+            return Counts(**counts)
+        counts = {}
         if name:
             parts = [self._query("by_name", schema.NAME_KEY, k, queue=queue, projection=["state"])
                      for k in schema.name_partitions(name)]
@@ -977,6 +991,57 @@ class AwsHostClient:
             return [fn(x) for x in items]
         with ThreadPoolExecutor(max_workers=min(THREADS, len(items))) as pool:
             return list(pool.map(fn, items))
+
+    def _matching(self, *, queue: str | None, state: str | None, name: str | None,
+                  match: str | None, regex: bool) -> list[JobRow]:
+        """Every job that passes the filter of ``list_jobs``, read from the index partitions
+        and filtered here (name, reason and an inline command; a spec stored apart is not
+        read)."""
+        try:
+            test = job_query.matcher(match, regex)
+        except ValueError as err:
+            raise ValidationError(f"filter: {err}", fix="escape special characters or turn "
+                                  "regex off") from None
+        if name:
+            gens = [self._query("by_name", "name", name, state=state, queue=queue)]
+        else:
+            queues = [queue] if queue else sorted(self.cfg.queues)
+            index, key = (("by_active", schema.ACTIVE_KEY) if state in ACTIVE_STATES
+                          else ("by_queue", "queue_shard"))
+            gens = [self._query(index, key, f"{q}#{s}", state=state)
+                    for q in queues for s in range(schema.QUEUE_SHARDS)]
+        out: list[JobRow] = []
+        for part in self._map(list, gens):
+            out.extend(job_view(it) for it in part if test(it.get("name")) or
+                       test(it.get("reason")) or test(it.get("command")))
+        return out
+
+    def job_position(self, ref: str, *, queue: str | None = None, state: str | None = None,
+                     match: str | None = None, regex: bool = False, sort: str = "id",
+                     descending: bool = True) -> int | None:
+        """``HostClient.job_position``: the matching jobs are read and sorted here."""
+        rows = self._matching(queue=queue, state=state, name=None, match=match, regex=regex)
+        job_query.sort_rows(rows, sort, descending, time.time())
+        return next((i for i, r in enumerate(rows) if r.job_id == ref), None)
+
+    def cancel_matching(self, *, queue: str | None = None, state: str | None = None,
+                        name: str | None = None, match: str | None = None, regex: bool = False,
+                        progress: Callable[[int, int], None] | None = None,
+                        batch: int = 500) -> int:
+        """``HostClient.cancel_matching``: the matching active jobs, cancelled ``batch`` at a
+        time through ``cancel`` (each a conditional update)."""
+        rows = [r for r in self._matching(queue=queue, state=state, name=name, match=match,
+                                          regex=regex) if r.state in ACTIVE_STATES]
+        done = 0
+        if progress:
+            progress(0, len(rows))
+        for i in range(0, len(rows), batch):
+            results = self.cancel([r.job_id for r in rows[i:i + batch]],
+                                  why="cancelled from the TUI")
+            done += sum(1 for r in results if r.outcome == "cancelled")
+            if progress:
+                progress(min(i + batch, len(rows)), len(rows))
+        return done
 
 
 # --------------------------------------------------------------------------------------------

@@ -149,6 +149,28 @@ def parse_duration(text: str, flag: str) -> float:
     return secs
 
 
+def parse_retries(text: str, flag: str = "-r") -> int:
+    """A number of retries, 0 to ``MAX_RETRIES``."""
+    t = text.strip()
+    try:
+        retries = int(t)
+    except ValueError:
+        raise ValidationError(f"{flag} {text!r} is not a whole number",
+                              fix="give the number of retries, e.g. 2") from None
+    if not 0 <= retries <= MAX_RETRIES:
+        raise ValidationError(f"{flag} {retries} is out of range", fix=f"use 0 to {MAX_RETRIES}")
+    return retries
+
+
+def parse_priority(text: str, flag: str = "--priority") -> int:
+    """A priority: a whole number, higher runs first."""
+    try:
+        return int(text.strip())
+    except ValueError:
+        raise ValidationError(f"{flag} {text!r} is not a whole number",
+                              fix="give a priority such as 0 or 10 (higher runs first)") from None
+
+
 def is_job_id(text: str) -> bool:
     """A local host's job id (digits) or an aws host's (letters, digits, ``-`` and ``_``)."""
     return bool(text) and text.isascii() and text.replace("-", "").replace("_", "").isalnum()

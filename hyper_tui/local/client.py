@@ -185,12 +185,16 @@ class LocalHostClient:
         return ids
 
     def list_jobs(self, *, queue: str | None = None, state: str | None = None,
-                  name: str | None = None, limit: int = 100, offset: int = 0) -> list[JobRow]:
+                  name: str | None = None, limit: int = 100, offset: int = 0,
+                  **query: Any) -> list[JobRow]:
+        """``query``: match, regex, sort, descending (``HostClient.list_jobs``)."""
         return [job_row(j) for j in local_jobs.list_jobs(
-            self.store, queue=queue, state=state, name=name, limit=limit, offset=offset)]
+            self.store, queue=queue, state=state, name=name, limit=limit, offset=offset, **query)]
 
-    def count_jobs(self, *, queue: str | None = None, name: str | None = None) -> Counts:
-        return Counts(**local_jobs.count_jobs(self.store, queue=queue, name=name))
+    def count_jobs(self, *, queue: str | None = None, name: str | None = None,
+                   **query: Any) -> Counts:
+        """``query``: state, match, regex (``HostClient.count_jobs``)."""
+        return Counts(**local_jobs.count_jobs(self.store, queue=queue, name=name, **query))
 
     def summary(self) -> dict[str, Counts]:
         return {q: Counts(**c) for q, c in local_jobs.summary(self.store).items()}
@@ -316,3 +320,18 @@ class LocalHostClient:
 
     def close(self) -> None:
         self._host.close()
+
+    def job_position(self, ref: str, **query: Any) -> int | None:
+        """``HostClient.job_position``."""
+        return local_jobs.job_position(self.store, ref, **query)
+
+    def cancel_matching(self, *, progress: Any = None, **filters: Any) -> int:
+        """``HostClient.cancel_matching``, on a connection of its own so that the listings of
+        other threads are not read inside its transactions."""
+        from hyper_tui.local.store import Store
+
+        store = Store(self.store.file, create=False)
+        try:
+            return local_jobs.cancel_matching(store, progress=progress, **filters)
+        finally:
+            store.close()

@@ -27,7 +27,7 @@ from hyper_tui.local.store import Store, encode, now
 TYPE_CHECKING = False  # not "from typing import": qsub must start fast
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Callable, Iterable, Sequence
     from typing import Any
 
 # --------------------------------------------------------------------------------------------
@@ -219,25 +219,146 @@ def get_job(store: Store, ref: str) -> dict[str, Any]:
     return job
 
 
-def list_jobs(store: Store, *, queue: str | None = None, state: str | None = None,
-              name: str | None = None, limit: int = 100, offset: int = 0,
-              newest_first: bool = True) -> list[dict[str, Any]]:
-    where, args = [], []
+# ``core.job_query.SORT_COLUMNS`` as SQL over ``jobs``. ``runtime`` is the real one: a running
+# job's counts up to now (the ``?``), a job that never started sorts lowest. Ties are broken by
+# id ascending whatever the direction: the table is scanned by id, so SQLite's top-N sort then
+# rejects most rows at once (with id descending, every tie would replace a kept row: 8x slower).
+# "+queue" and "+state" keep SQLite off the indexes that start with them: it would walk one,
+# then sort each run of equal values by id (a million jobs in one state: a second). The name
+# index is (name, id): it gives the ascending order as it is; descending is a scan like the rest.
+SORT_SQL = {
+    "id": "id",
+    "name": "name",
+    "queue": "+queue",
+    "state": "+state",
+    "reason": "coalesce(reason, '')",
+    "attempts": "attempts",
+    "submitted": "submitted",
+    "runtime": "CASE WHEN started IS NULL THEN -1.0 ELSE coalesce(ended, ?) - started END",
+}
+
+
+_PATTERNS: dict[str, str] = {}  # pattern -> the SQL function that matches it
+
+
+def _regexp_function(store: Store, pattern: str) -> str:
+    """The name of an SQL function of one text, registered on the store's connection, that
+    tells whether ``pattern`` matches it. One function per pattern, with the compiled pattern
+    bound: a call per job is what a regex filter costs, so it does nothing else."""
+    name = _PATTERNS.get(pattern)
+    if name is None:
+        name = _PATTERNS[pattern] = f"hyper_rx_{len(_PATTERNS)}"
+    import re  # here, not at the top: qsub imports this module
+
+    search = re.compile(pattern).search
+    store.db.create_function(name, 1, lambda text: text is not None and search(text) is not None,
+                             deterministic=True)
+    return name
+
+
+def check_regex(pattern: str) -> None:
+    """Raise ValidationError naming the fault when ``pattern`` is not a valid regex."""
+    import re
+
+    try:
+        re.compile(pattern)
+    except re.error as err:
+        raise ValidationError(f"filter: bad regular expression {pattern!r}: {err}",
+                              fix="escape special characters with \\ or turn regex off") from None
+
+
+def _match_sql(store: Store, match: str, regex: bool) -> tuple[str, list[Any]]:
+    """Jobs whose name, reason or command contain ``match`` (case-insensitive for ASCII), or
+    match it as a Python regular expression. A job's command is its spec's: the specs are
+    matched once (an array's tasks share one) and jobs are picked by spec id."""
+    if regex:
+        check_regex(match)
+        fn = _regexp_function(store, match)
+        # The Python call is what costs: one per distinct name (read by seeking from one name
+        # to the next in their index, a skip scan) and per command (an array's tasks share
+        # both), one per job only for jobs that have a reason.
+        names = ("WITH RECURSIVE n(x) AS (SELECT min(name) FROM jobs UNION ALL "
+                 "SELECT (SELECT min(name) FROM jobs WHERE name > x) FROM n WHERE x IS NOT NULL) "
+                 f"SELECT x FROM n WHERE x IS NOT NULL AND {fn}(x)")
+        return (f"(name IN ({names}) OR (reason IS NOT NULL AND {fn}(reason)) "
+                f"OR spec_id IN (SELECT id FROM specs WHERE {fn}(command)))", [])
+    like = "%" + match.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    return ("(name LIKE ? ESCAPE '\\' OR reason LIKE ? ESCAPE '\\' OR spec_id IN "
+            "(SELECT id FROM specs WHERE command LIKE ? ESCAPE '\\'))", [like] * 3)
+
+
+def _where(store: Store, *, queue: str | None, state: str | None, name: str | None,
+           match: str | None, regex: bool, sorted_by_id: bool) -> tuple[str, list[Any]]:
+    """The WHERE clause every listing, count and cancel-by-filter shares, with its arguments."""
+    where: list[str] = []
+    args: list[Any] = []
     if queue:
-        where.append("queue=?" if state else "+queue=?"); args.append(queue)
+        # Listed by id without a state: "+queue" keeps SQLite walking the ids backwards and
+        # stopping after one page rather than sorting every job of the queue.
+        where.append("queue=?" if (state or not sorted_by_id) else "+queue=?")
+        args.append(queue)
     if state:
         # Without a queue, "+state" keeps SQLite from using the claim index (state first) and
-        # then sorting every match by id; walking the ids backwards stops after one page.
-        where.append("state=?" if queue else "+state=?"); args.append(state)
+        # then sorting every match by id.
+        where.append("state=?" if (queue or not sorted_by_id) else "+state=?")
+        args.append(state)
     if name:
-        where.append("name=?"); args.append(name)
-    sql = f"SELECT {JOB_COLUMNS} FROM jobs"
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    sql += f" ORDER BY id {'DESC' if newest_first else 'ASC'} LIMIT ? OFFSET ?"
-    rows = [row_to_job(r) for r in store.read(sql, (*args, limit, offset))]
+        where.append("name=?")
+        args.append(name)
+    if match:
+        clause, values = _match_sql(store, match, regex)
+        where.append(clause)
+        args.extend(values)
+    return (" WHERE " + " AND ".join(where)) if where else "", args
+
+
+def list_jobs(store: Store, *, queue: str | None = None, state: str | None = None,
+              name: str | None = None, match: str | None = None, regex: bool = False,
+              sort: str = "id", descending: bool = True, limit: int = 100, offset: int = 0,
+              newest_first: bool | None = None) -> list[dict[str, Any]]:
+    """One page of the jobs that pass the filter, sorted by ``sort`` over ALL of them
+    (``SORT_SQL``; ties by id ascending). ``newest_first`` is the old spelling
+    of ``descending`` for the id order."""
+    if newest_first is not None:
+        descending = newest_first
+    if sort not in SORT_SQL:
+        raise ValidationError(f"sort: no column {sort!r}", fix=f"use one of {', '.join(SORT_SQL)}")
+    where, args = _where(store, queue=queue, state=state, name=name, match=match, regex=regex,
+                         sorted_by_id=sort == "id")
+    way = "DESC" if descending else "ASC"
+    key = "+name" if sort == "name" and descending else SORT_SQL[sort]
+    order = f"id {way}" if sort == "id" else f"{key} {way}, id"
+    if sort == "runtime":
+        args.append(now())
+    sql = f"SELECT {JOB_COLUMNS} FROM jobs{where} ORDER BY {order} LIMIT ? OFFSET ?"
+    args += [limit, offset]
+    rows = [row_to_job(r) for r in store.read(sql, args)]
     _fill_queued_reasons(store, rows)
     return rows
+
+
+def job_position(store: Store, ref: str, *, queue: str | None = None, state: str | None = None,
+                 match: str | None = None, regex: bool = False, sort: str = "id",
+                 descending: bool = True) -> int | None:
+    """How many jobs come before job ``ref`` in ``list_jobs`` with the same arguments (the
+    offset of its row), or None when the filter leaves it out."""
+    job = find_jobs(store, ref)[0]
+    where, args = _where(store, queue=queue, state=state, name=None, match=match, regex=regex,
+                         sorted_by_id=False)
+    if not store.one(f"SELECT 1 FROM jobs{where}{' AND' if where else ' WHERE'} id=?",
+                     (*args, job["id"])):
+        return None
+    if sort == "id":
+        before, extra = ("id > ?" if descending else "id < ?"), [job["id"]]
+    else:
+        expr = SORT_SQL[sort]
+        t = [now()] if sort == "runtime" else []
+        value = store.one(f"SELECT {expr} FROM jobs WHERE id=?", (*t, job["id"]))[0]
+        way = ">" if descending else "<"
+        before = f"({expr} {way} ? OR ({expr} = ? AND id < ?))"
+        extra = [*t, value, *t, value, job["id"]]
+    sql = f"SELECT count(*) FROM jobs{where}{' AND' if where else ' WHERE'} {before}"
+    return store.one(sql, (*args, *extra))[0]
 
 
 def _fill_queued_reasons(store: Store, rows: list[dict[str, Any]]) -> None:
@@ -253,15 +374,14 @@ def _fill_queued_reasons(store: Store, rows: list[dict[str, Any]]) -> None:
                 "waiting for the scheduler daemon"
 
 
-def count_jobs(store: Store, *, queue: str | None = None, name: str | None = None) -> dict[str, int]:
-    where, args = [], []
-    if queue:
-        where.append("queue=?"); args.append(queue)
-    if name:
-        where.append("name=?"); args.append(name)
-    sql = "SELECT state, count(*) FROM jobs" + (" WHERE " + " AND ".join(where) if where else "")
+def count_jobs(store: Store, *, queue: str | None = None, state: str | None = None,
+               name: str | None = None, match: str | None = None, regex: bool = False
+               ) -> dict[str, int]:
+    """Jobs by state among those that pass the filter (every state present)."""
+    where, args = _where(store, queue=queue, state=state, name=name, match=match, regex=regex,
+                         sorted_by_id=False)
     counts = {s: 0 for s in STATES}
-    for st, n in store.read(sql + " GROUP BY state", args):
+    for st, n in store.read(f"SELECT state, count(*) FROM jobs{where} GROUP BY state", args):
         counts[st] = n
     return counts
 
@@ -351,6 +471,51 @@ def cancel(store: Store, refs: Iterable[str] = (), *, queue: str | None = None,
     return out
 
 
+def cancel_matching(store: Store, *, queue: str | None = None, state: str | None = None,
+                    name: str | None = None, match: str | None = None, regex: bool = False,
+                    why: str = "cancelled from the TUI", batch: int = 5000,
+                    progress: Callable[[int, int], None] | None = None) -> int:
+    """Cancel every active job that passes the filter (the TUI's "select all matching"), in
+    transactions of ``batch`` jobs so the daemon and the workers are never held up for long;
+    ``progress(done, total)`` after each. Returns how many were cancelled (a job that
+    finished meanwhile is left as it is)."""
+    where, args = _where(store, queue=queue, state=state, name=name, match=match, regex=regex,
+                         sorted_by_id=False)
+    active = "state IN ('PENDING','QUEUED','RUNNING')"
+    where = f"{where} AND {active}" if where else f" WHERE {active}"
+    ids = [r[0] for r in store.read(f"SELECT id FROM jobs{where} ORDER BY id", args)]
+    total, done = len(ids), 0
+    if progress:
+        progress(0, total)
+    for i in range(0, total, batch):
+        chunk = ids[i:i + batch]
+        done += store.write(lambda db, chunk=chunk: _cancel_ids(db, chunk, now(), why))
+        if progress:
+            progress(min(i + batch, total), total)
+    return done
+
+
+def _cancel_ids(db, ids: list[int], t: float, why: str) -> int:
+    """Cancel these jobs if still active, in the caller's transaction; how many were. "+state"
+    keeps SQLite on the ids: with a long IN list it would rather walk the claim index (state
+    first) through every queued job, once per statement (0.1 s each on a million jobs)."""
+    changed = 0
+    for chunk in _chunks(ids, 500):
+        marks = ",".join("?" * len(chunk))
+        before = db.execute(f"SELECT id, state FROM jobs WHERE id IN ({marks}) AND +state IN "
+                            "('PENDING','QUEUED','RUNNING')", chunk).fetchall()
+        # A running job's attempt is recorded with its state (its worker adds the end).
+        db.execute("INSERT OR IGNORE INTO attempts (job_id, attempt, worker, started, ended, "
+                   "outcome) SELECT id, attempts, worker, started, ?, 'cancelled' FROM jobs "
+                   f"WHERE id IN ({marks}) AND +state='RUNNING'", (t, *chunk))
+        db.execute(f"UPDATE jobs SET state='CANCELLED', reason=?, ended=? WHERE id IN ({marks}) "
+                   "AND +state IN ('PENDING','QUEUED','RUNNING')", (why, t, *chunk))
+        db.executemany("INSERT INTO events (job_id, ts, type, data) VALUES (?,?,?,?)",
+                       [(jid, t, "SYSTEM", f"{why} (was {st})") for jid, st in before])
+        changed += len(before)
+    return changed
+
+
 def release(store: Store, refs: Iterable[str]) -> list[tuple[str, str]]:
     """Release held jobs (``qrls``). Jobs still waiting on dependencies stay PENDING."""
     out = []
@@ -384,4 +549,5 @@ def _chunks(items: Sequence[int], n: int) -> Iterable[list[int]]:
 
 
 __all__ = ["Submission", "ArraySpec", "submit", "find_jobs", "get_job", "list_jobs", "count_jobs",
-           "summary", "explain", "cancel", "release", "parse_job_ref", "format_id", "CANCELLED"]
+           "summary", "explain", "job_position", "cancel", "cancel_matching", "release",
+           "parse_job_ref", "format_id", "CANCELLED"]

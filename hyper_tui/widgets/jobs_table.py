@@ -1,4 +1,5 @@
-"""The jobs table: one page of jobs, updated in place so the cursor and selection stay put."""
+"""The jobs table: one page of jobs, updated in place. The cursor follows its JOB (not a row
+number) when rows are inserted or removed above it; column widths fit the terminal."""
 
 from __future__ import annotations
 
@@ -11,53 +12,88 @@ from hyper_tui.core.jobs import JobRow
 from hyper_tui.widgets.fmt import STATE_STYLES, runtime
 
 COLUMNS = (("sel", " "), ("id", "id"), ("name", "name"), ("queue", "queue"), ("state", "state"),
-           ("reason", "pending reason"), ("attempts", "attempts"), ("runtime", "runtime"))
+           ("reason", "reason"), ("attempts", "tries"), ("runtime", "runtime"))
 
-SORT_KEYS = {
-    "id": lambda j: (j.id,),
-    "name": lambda j: (j.name, j.id),
-    "queue": lambda j: (j.queue, j.id),
-    "state": lambda j: (j.state, j.id),
-    "attempts": lambda j: (j.attempts, j.id),
-    "runtime": lambda j: ((j.ended or 0) - (j.started or 0), j.id),
-}
+# Server-side sort keys, in the order ``o`` cycles through them (core.job_query.SORT_COLUMNS).
+SORT_KEYS = ("id", "name", "queue", "state", "reason", "attempts", "runtime")
+
+PAD = 2  # DataTable's cell padding, one each side
+FIXED = {"sel": 1, "state": 9, "attempts": 5, "runtime": 7}
+MIN = {"id": 4, "name": 6, "queue": 5, "reason": 8}
 
 
-def job_cells(job: JobRow, now: float, selected: bool) -> tuple[Any, ...]:
+def fit_widths(total: int, rows: list[JobRow]) -> dict[str, int]:
+    """Column widths that fill ``total`` cells without a horizontal scrollbar: ids and queues
+    as wide as the widest on the page (``4173[97000]`` is never cut), then the name and the
+    reason share what is left (the name up to its longest, the reason the rest)."""
+    def widest(key: str, header: str) -> int:
+        return max([len(header), MIN[key]] + [len(str(getattr(r, key) or "")) for r in rows])
+
+    widths = dict(FIXED)
+    widths["id"] = max([MIN["id"]] + [len(r.job_id) for r in rows])
+    widths["queue"] = min(widest("queue", "queue"), 16)
+    used = sum(widths.values()) + PAD * len(COLUMNS)
+    rest = max(total - used - 1, MIN["name"] + MIN["reason"])  # 1: the vertical scrollbar's room
+    longest_name = widest("name", "name")
+    longest_reason = widest("reason", "reason")
+    name = min(longest_name, max(MIN["name"], rest * 2 // 5))
+    if longest_reason < rest - name:  # room to spare: give it back to the name
+        name = min(longest_name, rest - longest_reason)
+    widths["name"] = name
+    widths["reason"] = max(MIN["reason"], rest - name)
+    return widths
+
+
+def ellipsis(text: str, width: int) -> str:
+    return text if len(text) <= width else text[:max(0, width - 1)] + "…"
+
+
+def job_cells(job: JobRow, now: float, selected: bool, widths: dict[str, int]) -> tuple[Any, ...]:
     state = job.state
-    reason = job.reason or ""
-    if state not in ("PENDING", "QUEUED") and not reason:
-        reason = ""
     return (
         Text("●" if selected else " ", style="bold yellow" if selected else ""),
         job.job_id,
-        job.name,
-        job.queue,
+        ellipsis(job.name, widths["name"]),
+        ellipsis(job.queue, widths["queue"]),
         Text(state, style=STATE_STYLES.get(state, "")),
-        Text(reason[:60], style="dim"),
+        Text(ellipsis(job.reason or "", widths["reason"]), style="dim"),
         str(job.attempts),
         runtime(job, now),
     )
 
 
 class JobsTable(DataTable):
-    """``show(rows, now, selected)`` replaces the page; unchanged rows are not touched."""
+    """``show(rows, now, selected)`` replaces the page; unchanged rows are not touched, and the
+    cursor stays on the job it was on wherever that job moved."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
         self.keys: list[str] = []
         self.cells: dict[str, tuple] = {}
         self.jobs: dict[str, JobRow] = {}
+        self.widths: dict[str, int] = {}
+        self.follow: str | None = None  # the job the cursor is to land on when it shows up
+        self._shown: tuple[list[JobRow], float, set[str], bool] = ([], 0.0, set(), False)
 
-    def on_mount(self) -> None:
-        widths = {"sel": 1, "id": 10, "name": 14, "queue": 9, "state": 9, "reason": 20,
-                  "attempts": 8, "runtime": 8}
+    def _columns(self, widths: dict[str, int]) -> None:
+        self.clear(columns=True)
         for key, label in COLUMNS:
             self.add_column(label, key=key, width=widths[key])
+        self.widths = widths
+        self.keys, self.cells = [], {}
 
-    def show(self, rows: list[JobRow], now: float, selected: set[str]) -> None:
+    def show(self, rows: list[JobRow], now: float, selected: set[str] | None = None,
+             all_selected: bool = False) -> None:
+        selected = selected or set()
+        self._shown = (rows, now, selected, all_selected)
+        widths = fit_widths(self.size.width or 120, rows)
+        current = self.current_job()
+        target = self.follow or (current.job_id if current else None)
+        if widths != self.widths:
+            self._columns(widths)
         keys = [r.job_id for r in rows]
-        new_cells = {r.job_id: job_cells(r, now, r.job_id in selected) for r in rows}
+        new_cells = {r.job_id: job_cells(r, now, all_selected or r.job_id in selected, widths)
+                     for r in rows}
         self.jobs = {r.job_id: r for r in rows}
         if keys == self.keys:
             for key in keys:
@@ -67,14 +103,23 @@ class JobsTable(DataTable):
                         if a != b:
                             self.update_cell(key, col, b)
             self.cells = new_cells
-            return
-        row = self.cursor_row
-        self.clear()
-        for key in keys:
-            self.add_row(*new_cells[key], key=key)
-        self.keys, self.cells = keys, new_cells
-        if keys:
-            self.move_cursor(row=min(max(row, 0), len(keys) - 1), animate=False)
+        else:
+            row = self.cursor_row
+            self.clear()
+            for key in keys:
+                self.add_row(*new_cells[key], key=key)
+            self.keys, self.cells = keys, new_cells
+            if keys:
+                row = keys.index(target) if target in new_cells else min(max(row, 0), len(keys) - 1)
+                self.move_cursor(row=row, animate=False)
+        if self.follow in new_cells:
+            self.move_cursor(row=keys.index(self.follow), animate=False)
+            self.follow = None
+
+    def on_resize(self) -> None:
+        rows = self._shown[0]
+        if rows and fit_widths(self.size.width, rows) != self.widths:
+            self.show(*self._shown)
 
     def current_job(self) -> JobRow | None:
         if not self.keys or self.cursor_row < 0 or self.cursor_row >= len(self.keys):

@@ -69,13 +69,17 @@ async def test_submit_logs_filter_cancel_real_jobs(live_home) -> None:
         assert "why" in job.to_dict()
         await pilot.press("escape")
 
-        # A long job, cancelled from the table (one job: no confirmation).
+        # A long job, cancelled from the table after a confirmation that names it.
         await _submit(pilot, "sleeper", "sleep 60")
         await settle(pilot, until=lambda: _states(app, "sleeper") in (["QUEUED"], ["RUNNING"]))
         sleeper = next(k for k, j in app.screen.query_one(JobsTable).jobs.items() if j.name == "sleeper")
         _cursor_to(app, sleeper)
         await pilot.press("x")
+        await settle(pilot, until=lambda: isinstance(app.screen, ConfirmModal))
+        assert f"job {sleeper} (sleeper)" in str(app.screen.body)
+        await pilot.click("#yes")
         await settle(pilot, until=lambda: JobsCancelled in seen)
+        assert any(f"cancelled 1 job: {sleeper}" in n.message for n in app._notifications)
         await settle(pilot, until=lambda: _states(app, "sleeper") == ["CANCELLED"], timeout=30)
 
         # An array of three; two selected with space, cancelled after confirmation.
@@ -92,16 +96,16 @@ async def test_submit_logs_filter_cancel_real_jobs(live_home) -> None:
         await settle(pilot, until=lambda: sorted(_states(app, "many")).count("CANCELLED") == 2,
                      timeout=30)
 
-        # Filters: by state, then by name.
+        # Filters: by state, then by a substring of the name.
         app.screen.query_one("#f-state", Select).value = "CANCELLED"
         await settle(pilot, until=lambda: {j.state for j in app.screen.query_one(JobsTable).jobs.values()}
                      == {"CANCELLED"})
         assert len(app.screen.query_one(JobsTable).jobs) == 3
         app.screen.query_one("#f-state", Select).clear()
-        app.screen.query_one("#f-name", Input).value = "greet"
+        app.screen.query_one("#f-match", Input).value = "gree"
         await settle(pilot, until=lambda: [j.name for j in app.screen.query_one(JobsTable).jobs.values()]
                      == ["greet"])
-        # Sorting within the page and paging never fail on a short list.
+        # Sorting and paging never fail on a short list.
         await pilot.press("escape", "o", "o", "right_square_bracket", "left_square_bracket")
         await settle(pilot)
         app.client.cancel([first.split("[")[0] + "[]"])

@@ -1,0 +1,55 @@
+"""The listing contract the TUI's jobs screen relies on, on every host kind: substring and
+regex filters, sort by any column over every matching job (ties by id ascending), counts of a
+filter, the position of a job in a listing, and cancelling every job that matches a filter."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from hyper_tui.core.job_query import SORT_COLUMNS
+from hyper_tui.errors import ValidationError
+from tests.contract.test_host_contract import _sub, host  # noqa: F401  (the fixture)
+
+
+def _submit(c, h, names: list[str]) -> list[str]:
+    ids = []
+    for n in names:
+        ids += c.submit([_sub(h, n)])
+        time.sleep(0.002)  # aws ids order by the millisecond
+    return ids
+
+
+def test_filters_sort_count_position_and_cancel_matching(host) -> None:  # noqa: F811
+    c = host.client
+    ids = _submit(c, host, ["train-b", "align", "Train-a", "train-b", "score"])
+    tb1, al, ta, tb2, sc = ids
+
+    def listed(**kw) -> list[str]:
+        return [r.job_id for r in c.list_jobs(queue=host.queue, **kw)]
+
+    assert listed(match="TRAIN") == [tb2, ta, tb1]  # any case, newest first
+    assert listed(match=r"^train-\w$", regex=True) == [tb2, tb1]  # a regex is case-sensitive
+    assert listed(match="zzz") == []
+    assert c.count_jobs(queue=host.queue, match="train").QUEUED == 3
+    assert c.count_jobs(queue=host.queue, match="train", state="PENDING").total == 0
+    # Every column sorts; ties are by id ascending in both directions.
+    for col in SORT_COLUMNS:
+        assert sorted(listed(sort=col)) == sorted(ids)
+    assert listed(sort="name", descending=False) == [ta, al, sc, tb1, tb2]
+    assert listed(sort="name") == [tb1, tb2, sc, al, ta]
+    assert listed(sort="name", limit=2, offset=1) == [tb2, sc]
+    assert c.job_position(sc, queue=host.queue, sort="name") == 2
+    assert c.job_position(al, queue=host.queue) == 3  # by id, newest first
+    assert c.job_position(al, queue=host.queue, match="train") is None
+    with pytest.raises(ValidationError, match="bad regular expression"):
+        c.list_jobs(match="(", regex=True)
+
+    progress: list[tuple[int, int]] = []
+    assert c.cancel_matching(queue=host.queue, match="train",
+                             progress=lambda d, n: progress.append((d, n))) == 3
+    assert progress[0] == (0, 3) and progress[-1] == (3, 3)
+    assert {r.job_id: r.state for r in c.list_jobs(queue=host.queue)} == {
+        tb1: "CANCELLED", tb2: "CANCELLED", ta: "CANCELLED", al: "QUEUED", sc: "QUEUED"}
+    assert c.cancel_matching(queue=host.queue, match="train") == 0  # finished: left alone
