@@ -86,7 +86,7 @@ class SerialClient:
 
 def describe_error(err: BaseException) -> str:
     """One line for a notification: what failed and, when we know, how to fix it."""
-    from hyper_tui.errors import HyperError
+    from hyper_tui.core.errors import HyperError
 
     if isinstance(err, HyperError):
         return str(err)

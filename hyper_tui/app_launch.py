@@ -7,7 +7,7 @@ def launch_tui(host: str | None = None, theme: str | None = None) -> int:
     import sys
 
     if not sys.stdout.isatty():
-        from hyper_tui.errors import UsageError
+        from hyper_tui.core.errors import UsageError
 
         raise UsageError("the full-screen app needs a terminal",
                          fix="run a command instead, e.g. hyper-tui hosts list-hosts, or --script FILE")

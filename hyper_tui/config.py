@@ -27,7 +27,7 @@ import yaml
 from pydantic import ValidationError as PydanticValidationError
 
 from hyper_tui import paths
-from hyper_tui.errors import ConflictError, NotFoundError, ValidationError
+from hyper_tui.core.errors import ConflictError, NotFoundError, ValidationError
 from hyper_tui.model import (
     RESOURCE_MODELS,
     Cluster,

@@ -220,7 +220,7 @@ def check_private(*folders: str, roots: bool = True) -> None:
 
 
 def _raise_unsafe(why: str) -> None:
-    from hyper_tui.errors import UnsafeStateError
+    from hyper_tui.core.errors import UnsafeStateError
 
     raise UnsafeStateError(f"{why}: refusing to use it (its jobs would run as you)",
                            fix="use a folder of your own (HYPER_HOME), or chown it to "

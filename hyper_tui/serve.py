@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-from hyper_tui.errors import UnavailableError, UsageError
+from hyper_tui.core.errors import UnavailableError, UsageError
 
 TOKEN_ENV = "HYPER_SERVE_TOKEN"
 COOKIE = "hyper_serve_token"

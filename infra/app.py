@@ -28,7 +28,7 @@ from hyper_tui.aws.infra.stacks.compute import ComputeStack  # noqa: E402
 from hyper_tui.aws.infra.stacks.control import ControlStack  # noqa: E402
 from hyper_tui.aws.infra.stacks.peering import PeeringStack  # noqa: E402
 from hyper_tui.config import HostConfig  # noqa: E402
-from hyper_tui.errors import ValidationError  # noqa: E402
+from hyper_tui.core.errors import ValidationError  # noqa: E402
 from hyper_tui.model import HostKind  # noqa: E402
 
 LOOKUPS_CONTEXT_KEY = "hyper:lookups"

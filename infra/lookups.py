@@ -32,7 +32,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from hyper_tui.errors import ValidationError
+from hyper_tui.core.errors import ValidationError
 
 if TYPE_CHECKING:
     from hyper_tui.config import HostConfig

@@ -14,7 +14,7 @@ from hyper_tui import paths
 from hyper_tui.aws import scaler_config, schema
 from hyper_tui.aws.infra.lookups import Lookups
 from hyper_tui.config import HostConfig
-from hyper_tui.errors import ValidationError
+from hyper_tui.core.errors import ValidationError
 from hyper_tui.model import Definition, Image, Region
 
 # The retention periods CloudWatch Logs accepts, in days.

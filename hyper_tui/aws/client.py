@@ -38,6 +38,12 @@ from hyper_tui.aws.outbox import close_outbox, enqueue_or_fail, open_outbox
 from hyper_tui.aws.session import AwsSession, aws_errors, error_code
 from hyper_tui.aws.table import Update, array_tasks, batch_get, from_item, to_attr, to_item
 from hyper_tui.core import job_query
+from hyper_tui.core.errors import (
+    NotFoundError,
+    UnavailableError,
+    UsageError,
+    ValidationError,
+)
 from hyper_tui.core.host import Capabilities, HostStatus, Metrics
 from hyper_tui.core.jobs import (
     ACTIVE_STATES,
@@ -55,12 +61,6 @@ from hyper_tui.core.jobs import (
     WorkerRow,
 )
 from hyper_tui.core.lifecycle import HELD_REASON
-from hyper_tui.errors import (
-    NotFoundError,
-    UnavailableError,
-    UsageError,
-    ValidationError,
-)
 
 LOG = logging.getLogger(__name__)  # warnings only (stderr); results are returned, never printed
 JOB_REF = re.compile(r"^([A-Za-z0-9_.:#-]+?)(\[(\d*)\])?$")

@@ -30,7 +30,7 @@ from typing import Any, NamedTuple
 from hyper_tui import paths
 from hyper_tui.aws import schema
 from hyper_tui.config import HostConfig
-from hyper_tui.errors import UnavailableError, ValidationError
+from hyper_tui.core.errors import UnavailableError, ValidationError
 
 # Statuses of a DeployEvent.
 PUBLISHING, DEPLOYING, IN_PROGRESS = "PUBLISHING", "DEPLOYING", "IN_PROGRESS"

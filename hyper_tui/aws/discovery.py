@@ -22,7 +22,7 @@ from hyper_tui import config
 from hyper_tui.aws import schema
 from hyper_tui.aws.scaler_config import CONFIG_FILE, CONFIG_FILE_ENV, ScalerConfig
 from hyper_tui.aws.session import AwsSession, aws_errors, error_code
-from hyper_tui.errors import ConflictError, NotFoundError, UnavailableError
+from hyper_tui.core.errors import ConflictError, NotFoundError, UnavailableError
 from hyper_tui.hosts import registry
 
 OUTPUTS_META_KEY = "aws_outputs"

@@ -10,8 +10,8 @@ from hyper_tui.aws import schema
 from hyper_tui.aws.scaler import Launch, active_worker_jobs, submit_workers
 from hyper_tui.aws.scaler_config import PairConfig, ScalerConfig
 from hyper_tui.aws.session import AwsSession
+from hyper_tui.core.errors import NotFoundError
 from hyper_tui.core.jobs import WorkerRow
-from hyper_tui.errors import NotFoundError
 
 STOP_REASON = "stopped by hyper-tui"
 

@@ -46,7 +46,7 @@ def imported_vpc(ec2: Any, vpc_id: str) -> dict[str, Any]:
     """Zones, CIDR, subnets and route tables of an existing VPC, grouped the way CDK groups
     them: public (routes to an internet gateway), private (routes to a NAT), isolated."""
     from hyper_tui.aws.session import error_code
-    from hyper_tui.errors import NotFoundError
+    from hyper_tui.core.errors import NotFoundError
 
     try:
         vpcs = ec2.describe_vpcs(VpcIds=[vpc_id]).get("Vpcs", [])
@@ -103,7 +103,7 @@ def refresh_lookups(cfg: HostConfig, *, session: AwsSession | None = None, store
                 if cluster.ami_name:
                     found = newest_ami(ec2, cluster.ami_name)
                     if found is None:
-                        from hyper_tui.errors import NotFoundError
+                        from hyper_tui.core.errors import NotFoundError
 
                         raise NotFoundError(
                             f"cluster {cluster.name}: no AMI named {cluster.ami_name!r} in {region}",

@@ -6,7 +6,7 @@
   client-side rate limiter), which is what AWS expects for throttled and transient errors.
 * :func:`friendly_error` turns what is left (no credentials, a wrong region, throttling that
   outlasted the retries, access denied, a missing table or queue) into a
-  :class:`~hyper_tui.errors.HyperError` with one line that says what to do; :func:`aws_errors`
+  :class:`~hyper_tui.core.errors.HyperError` with one line that says what to do; :func:`aws_errors`
   does it for a block of code. Nothing of a botocore traceback reaches a user.
 
 Standard library and boto3 only: the worker agent imports this.
@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from hyper_tui.errors import HyperError, NotFoundError, UnavailableError
+from hyper_tui.core.errors import HyperError, NotFoundError, UnavailableError
 
 ENDPOINT_ENV = "HYPER_AWS_ENDPOINT_URL"
 READ_TIMEOUT_ENV = "HYPER_AWS_READ_TIMEOUT"  # seconds; a request with no answer is retried

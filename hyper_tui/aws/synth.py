@@ -24,7 +24,7 @@ from typing import Any
 
 from hyper_tui.aws.infra.lookups import Placeholders, with_placeholders
 from hyper_tui.config import HostConfig
-from hyper_tui.errors import ValidationError
+from hyper_tui.core.errors import ValidationError
 
 LOOKUPS_META_KEY = "aws_lookups"
 PLACEHOLDERS_FILE = "hyper-placeholders.json"  # in the cloud assembly, when synth guessed

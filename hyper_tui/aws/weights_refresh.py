@@ -26,7 +26,7 @@ from typing import Any
 from hyper_tui.aws import schema
 from hyper_tui.aws.session import AwsSession, aws_errors, error_code
 from hyper_tui.core import scaling
-from hyper_tui.errors import NotFoundError, UsageError
+from hyper_tui.core.errors import NotFoundError, UsageError
 
 MAX_HALVINGS = 8
 

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from hyper_tui.cli import output
-from hyper_tui.errors import UsageError
+from hyper_tui.core.errors import UsageError
 
 
 def register(sub: argparse._SubParsersAction, parser_cls: type) -> None:

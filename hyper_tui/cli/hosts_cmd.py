@@ -7,7 +7,7 @@ from typing import Any
 
 from hyper_tui.cli import output
 from hyper_tui.cli.parsing import parse_bool
-from hyper_tui.errors import UsageError
+from hyper_tui.core.errors import UsageError
 from hyper_tui.hosts import registry
 
 

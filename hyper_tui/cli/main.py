@@ -19,7 +19,7 @@ from typing import Any, TextIO
 
 from hyper_tui import __version__
 from hyper_tui.cli.parsing import Parser
-from hyper_tui.errors import (
+from hyper_tui.core.errors import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_OK,

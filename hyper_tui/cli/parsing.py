@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import Any
 
-from hyper_tui.errors import UsageError, ValidationError
+from hyper_tui.core.errors import UsageError, ValidationError
 
 
 def common_options() -> argparse.ArgumentParser:

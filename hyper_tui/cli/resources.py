@@ -18,7 +18,7 @@ from pydantic import AliasChoices, BaseModel
 from hyper_tui import config
 from hyper_tui.cli import output
 from hyper_tui.cli.parsing import json_value, parse_bool
-from hyper_tui.errors import UsageError, ValidationError
+from hyper_tui.core.errors import UsageError, ValidationError
 from hyper_tui.model import RESOURCE_MODELS, Model
 
 # Extra original spellings that are not simply a field's name or alias with dashes.

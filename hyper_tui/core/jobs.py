@@ -65,7 +65,7 @@ MAX_ID = 2**63 - 1  # SQLite's largest integer
 
 def parse_job_ref(text: str) -> tuple[int, int | None, bool]:
     """``"12"`` -> (12, None, False); ``"12[3]"`` -> (12, 3, False); ``"12[]"`` -> (12, None, True)."""
-    from hyper_tui.errors import NotFoundError, ValidationError
+    from hyper_tui.core.errors import NotFoundError, ValidationError
 
     head, bracket, idx = text.strip().split(".", 1)[0].partition("[")
     if bracket:

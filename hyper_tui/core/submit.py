@@ -15,9 +15,9 @@ cheap to import: qsub imports it on every run, so no dataclasses, typing or re h
 
 from __future__ import annotations
 
+from hyper_tui.core.errors import ValidationError
 from hyper_tui.core.jobs import ArraySpec, Submission
 from hyper_tui.core.lifecycle import DEPEND_KINDS
-from hyper_tui.errors import ValidationError
 
 TYPE_CHECKING = False  # not "from typing import": qsub must start fast
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 
 from hyper_tui import leanjson, paths
-from hyper_tui.errors import ConflictError, NotFoundError, UsageError, ValidationError
+from hyper_tui.core.errors import ConflictError, NotFoundError, UsageError, ValidationError
 
 TYPE_CHECKING = False  # not "from typing import": qsub must start fast
 

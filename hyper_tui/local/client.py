@@ -6,6 +6,7 @@ validating config loader (pydantic) is imported by the methods that need it.
 from __future__ import annotations
 
 from hyper_tui import leanjson, paths
+from hyper_tui.core.errors import NotFoundError, UsageError
 from hyper_tui.core.jobs import (
     FINAL_STATES,
     Attempt,
@@ -21,7 +22,6 @@ from hyper_tui.core.jobs import (
     WorkerRow,
     is_final,
 )
-from hyper_tui.errors import NotFoundError, UsageError
 from hyper_tui.local import jobs as local_jobs
 
 TYPE_CHECKING = False  # not "from typing import": qsub must start fast

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hyper_tui.errors import NotFoundError
+from hyper_tui.core.errors import NotFoundError
 from hyper_tui.local.client import LocalHost
 
 

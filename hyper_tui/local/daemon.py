@@ -25,13 +25,13 @@ from pathlib import Path
 
 from hyper_tui import containment, paths
 from hyper_tui.core import scaling
+from hyper_tui.core.errors import EXIT_UNAVAILABLE, HyperError, UnavailableError
 from hyper_tui.core.lifecycle import (
     after_lost_worker,
     dependency_state,
     judge_dependencies,
     queued_reason,
 )
-from hyper_tui.errors import EXIT_UNAVAILABLE, HyperError, UnavailableError
 from hyper_tui.local import procs
 from hyper_tui.local.launcher import ProcessLauncher, pgid_file
 from hyper_tui.local.store import Store, clear_damaged, log_path, mark_damaged, unwritable

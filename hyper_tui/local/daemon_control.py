@@ -7,7 +7,7 @@ import sys
 import time
 
 from hyper_tui import paths
-from hyper_tui.errors import UnavailableError
+from hyper_tui.core.errors import UnavailableError
 from hyper_tui.local.procs import Identity, identity, is_same, read_identity, signal_if_same
 
 

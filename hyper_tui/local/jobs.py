@@ -8,6 +8,7 @@ or nothing. Job ids are integers from one sequence (short and sortable); array t
 from __future__ import annotations
 
 from hyper_tui import leanjson
+from hyper_tui.core.errors import NotFoundError, ValidationError
 from hyper_tui.core.jobs import (
     CANCELLED,
     PENDING,
@@ -21,7 +22,6 @@ from hyper_tui.core.jobs import (
     parse_job_ref,
 )
 from hyper_tui.core.lifecycle import HELD_REASON, waiting_reason
-from hyper_tui.errors import NotFoundError, ValidationError
 from hyper_tui.local.store import Store, encode, now
 
 TYPE_CHECKING = False  # not "from typing import": qsub must start fast

@@ -13,7 +13,7 @@ import sqlite3
 import time
 
 from hyper_tui import leanjson, paths
-from hyper_tui.errors import DamagedStoreError, UnavailableError
+from hyper_tui.core.errors import DamagedStoreError, UnavailableError
 
 TYPE_CHECKING = False  # not "from typing import": qsub must start fast
 

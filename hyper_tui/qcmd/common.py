@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import sys
 
-from hyper_tui.errors import EXIT_INTERRUPTED, EXIT_OK, HyperError, UsageError
+from hyper_tui.core.errors import EXIT_INTERRUPTED, EXIT_OK, HyperError, UsageError
 from hyper_tui.hosts import registry
 from hyper_tui.hosts.registry import client_for
 

@@ -15,7 +15,7 @@ import argparse
 import json
 import sys
 
-from hyper_tui.errors import UsageError
+from hyper_tui.core.errors import UsageError
 from hyper_tui.qcmd.common import client_for, parser, run_main
 
 

@@ -13,8 +13,8 @@ import sys
 import time
 from typing import TextIO
 
+from hyper_tui.core.errors import UsageError, ValidationError
 from hyper_tui.core.jobs import LogRecord
-from hyper_tui.errors import UsageError, ValidationError
 from hyper_tui.hosts.follow import follow
 from hyper_tui.qcmd.common import client_for, parser, run_main
 

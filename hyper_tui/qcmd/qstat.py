@@ -15,8 +15,8 @@ import sys
 import time
 from typing import TextIO
 
+from hyper_tui.core.errors import UsageError, ValidationError
 from hyper_tui.core.jobs import STATES, Counts, JobDetail, JobRow
-from hyper_tui.errors import UsageError, ValidationError
 from hyper_tui.hosts.contract import HostClient
 from hyper_tui.qcmd.common import client_for, parser, run_main
 

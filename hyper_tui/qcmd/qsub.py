@@ -7,6 +7,7 @@ import sys
 
 from hyper_tui import leanjson
 from hyper_tui.core import submit as building
+from hyper_tui.core.errors import NotFoundError, UsageError, ValidationError
 from hyper_tui.core.jobs import Submission
 from hyper_tui.core.submit import (
     MAX_RETRIES,
@@ -18,7 +19,6 @@ from hyper_tui.core.submit import (
     parse_duration,
     parse_env,
 )
-from hyper_tui.errors import NotFoundError, UsageError, ValidationError
 from hyper_tui.qcmd.common import client_for, open_host, run_main
 from hyper_tui.qcmd.qsub_options import QsubArgs, parse_args
 

@@ -8,7 +8,7 @@ parser every qsub runs is this module's own; it follows argparse's rules for thi
 
 from __future__ import annotations
 
-from hyper_tui.errors import UsageError
+from hyper_tui.core.errors import UsageError
 
 TYPE_CHECKING = False  # not "from typing import": qsub must start fast
 

@@ -152,7 +152,7 @@ class HostsScreen(HyperScreen):
             try:
                 registry.import_host("aws", name, account=payload.account, region=payload.region)
             except ImportError as err:
-                from hyper_tui.errors import UnavailableError
+                from hyper_tui.core.errors import UnavailableError
 
                 raise UnavailableError(f"importing an aws deployment needs the aws support ({err})",
                                        fix="pip install 'hyper-tui[aws]' and configure AWS "

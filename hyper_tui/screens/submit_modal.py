@@ -21,6 +21,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, Select, Static, TextArea
 
 from hyper_tui.core import submit as building
+from hyper_tui.core.errors import HyperError, ValidationError
 from hyper_tui.core.jobs import ArraySpec, Submission
 from hyper_tui.core.submit import (
     Defaults,
@@ -33,7 +34,6 @@ from hyper_tui.core.submit import (
     parse_retries,
 )
 from hyper_tui.core.submit import parse_array as parse_range
-from hyper_tui.errors import HyperError, ValidationError
 from hyper_tui.widgets.key_footer import KeyFooter
 
 # The form's text fields: id suffix, label, placeholder.

@@ -13,8 +13,8 @@ from hyper_tui.agent.loop import Agent, AgentOptions
 from hyper_tui.agent.transports.aws import AwsTransport
 from hyper_tui.aws import schema
 from hyper_tui.aws.table import batch_get
+from hyper_tui.core.errors import NotFoundError, UnavailableError, UsageError
 from hyper_tui.core.jobs import ArraySpec, Submission
-from hyper_tui.errors import NotFoundError, UnavailableError, UsageError
 from tests.aws.conftest import AwsHost
 
 

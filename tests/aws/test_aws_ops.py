@@ -15,8 +15,8 @@ from hyper_tui.aws.discovery import import_deployment
 from hyper_tui.aws.emergency import emergency_stop_aws
 from hyper_tui.aws.scaler_config import build_scaler_config
 from hyper_tui.aws.session import AwsSession, friendly_error
+from hyper_tui.core.errors import ConflictError, NotFoundError, UnavailableError
 from hyper_tui.core.jobs import Submission
-from hyper_tui.errors import ConflictError, NotFoundError, UnavailableError
 from hyper_tui.hosts import registry
 from tests.aws import moto_env
 from tests.aws.conftest import AwsHost, make_aws_host
@@ -185,7 +185,7 @@ def test_throttled_calls_are_retried_with_backoff(aws_host: AwsHost) -> None:
 def test_hosts_import_deployment_dispatches_by_kind(home, capsys) -> None:
     """``hosts import-deployment`` goes through ``registry.import_host`` to the kind's client."""
     from hyper_tui.cli.main import main
-    from hyper_tui.errors import UsageError
+    from hyper_tui.core.errors import UsageError
 
     ssm = AwsSession("us-east-1").client("ssm")
     for key in schema.OUTPUTS:

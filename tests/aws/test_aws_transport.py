@@ -275,7 +275,7 @@ def test_worker_environment_settings(aws_host: AwsHost, monkeypatch) -> None:
     assert t.queue_url.endswith(schema.work_queue_name(h.name, "q1", "d1"))
     assert t.keep_output is False and t.lease == 9.0 and t.retry_exit_codes == (3, 4)
     assert t.table == schema.jobs_table_name(h.name) and t.def_env == {"A": "1"}
-    from hyper_tui.errors import UsageError
+    from hyper_tui.core.errors import UsageError
 
     try:
         AwsTransport.from_environment(worker_id="w", env={}, session=h.res.session)

@@ -11,7 +11,7 @@ from botocore.stub import Stubber
 from hyper_tui.aws import schema
 from hyper_tui.aws.session import AwsSession
 from hyper_tui.aws.weights_refresh import placement_scores, refresh_weights
-from hyper_tui.errors import UnavailableError, UsageError
+from hyper_tui.core.errors import UnavailableError, UsageError
 from tests.aws.conftest import make_aws_host
 
 # Recorded shape of a GetSpotPlacementScores answer (regions scored 1-10, paged).

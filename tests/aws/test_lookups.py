@@ -4,7 +4,7 @@ import pytest
 
 from hyper_tui.aws.lookups_refresh import LOOKUPS_META_KEY, refresh_lookups
 from hyper_tui.aws.session import AwsSession
-from hyper_tui.errors import NotFoundError
+from hyper_tui.core.errors import NotFoundError
 from tests.aws import moto_env
 
 

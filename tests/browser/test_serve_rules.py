@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from hyper_tui.errors import UsageError
+from hyper_tui.core.errors import UsageError
 from hyper_tui.serve import (
     app_command,
     browser_url,

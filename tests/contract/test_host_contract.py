@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from hyper_tui.core.errors import NotFoundError
 from hyper_tui.core.jobs import (
     Attempt,
     CancelResult,
@@ -20,7 +21,6 @@ from hyper_tui.core.jobs import (
     ReleaseResult,
     Submission,
 )
-from hyper_tui.errors import NotFoundError
 from hyper_tui.hosts.contract import Capabilities, HostClient, HostStatus
 from hyper_tui.hosts.follow import follow
 from hyper_tui.hosts.registry import client_for
@@ -239,7 +239,7 @@ def test_declared_resources_give_qsub_its_defaults(host) -> None:
 
 def test_operations_a_kind_lacks_are_one_line_usage_errors(host) -> None:
     """Capabilities say which operations apply; the others refuse in one line, exit 2."""
-    from hyper_tui.errors import EXIT_USAGE, UsageError
+    from hyper_tui.core.errors import EXIT_USAGE, UsageError
     from hyper_tui.hosts import registry
 
     c = host.client

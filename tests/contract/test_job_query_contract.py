@@ -8,8 +8,8 @@ import time
 
 import pytest
 
+from hyper_tui.core.errors import ValidationError
 from hyper_tui.core.job_query import SORT_COLUMNS
-from hyper_tui.errors import ValidationError
 from tests.contract.test_host_contract import _sub, host  # noqa: F401  (the fixture)
 
 

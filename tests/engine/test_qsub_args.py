@@ -15,8 +15,8 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from hyper_tui.core.errors import UsageError, ValidationError
 from hyper_tui.core.submit import is_variable_name
-from hyper_tui.errors import UsageError, ValidationError
 from hyper_tui.qcmd import qsub
 from hyper_tui.qcmd.qsub_options import OPTIONS, build_parser, parse_args
 

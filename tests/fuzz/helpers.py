@@ -9,7 +9,7 @@ from contextlib import redirect_stderr, redirect_stdout
 
 from hypothesis import HealthCheck, settings
 
-from hyper_tui.errors import (
+from hyper_tui.core.errors import (
     EXIT_CONFLICT,
     EXIT_FAILED,
     EXIT_NOT_FOUND,

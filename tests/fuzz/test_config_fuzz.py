@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from hyper_tui.config import HostConfig, parse_config
-from hyper_tui.errors import ValidationError
+from hyper_tui.core.errors import ValidationError
 from tests.fuzz.helpers import FUZZ, assert_clean, run_inproc
 
 VALID = {

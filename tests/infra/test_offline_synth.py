@@ -11,7 +11,7 @@ import pytest
 from hyper_tui.aws import deploy as d
 from hyper_tui.aws.synth import PLACEHOLDERS_FILE, placeholders_of, synth_app
 from hyper_tui.config import parse_config
-from hyper_tui.errors import ValidationError
+from hyper_tui.core.errors import ValidationError
 
 NEW_HOST = """
 host: {name: fresh, kind: aws, account: "123456789012", main_region: us-east-1}

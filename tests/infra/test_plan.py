@@ -7,7 +7,7 @@ import pytest
 from hyper_tui.aws import schema
 from hyper_tui.aws.infra import plan
 from hyper_tui.aws.infra.lookups import Lookups
-from hyper_tui.errors import ValidationError
+from hyper_tui.core.errors import ValidationError
 from tests.infra import example
 
 

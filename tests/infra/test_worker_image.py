@@ -116,7 +116,7 @@ def test_the_installed_wheel_runs_the_image_checks_and_start(wheel, tmp_path):
     check = next(ln for ln in DOCKERFILE.read_text().splitlines() if "python -c \"import" in ln)
     imports = check.split('python -c "', 1)[1].rstrip('"')
     probe = block + imports + ("; import hyper_tui.agent.__main__, hyper_tui.agent.transports.aws, "
-                               "hyper_tui.errors; print(hyper_tui.agent.loop.__file__)")
+                               "hyper_tui.core.errors; print(hyper_tui.agent.loop.__file__)")
     ran = subprocess.run([sys.executable, "-c", probe], env=env, cwd=tmp_path,
                          capture_output=True, text=True, timeout=60)
     assert ran.returncode == 0, ran.stderr

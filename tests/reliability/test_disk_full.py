@@ -244,7 +244,7 @@ class _FlakyTransport:
     """A transport whose store is unavailable for a while: claim, heartbeat and report raise
     like the local store on a full disk, then work again."""
 
-    from hyper_tui.errors import UnavailableError as _Unavailable
+    from hyper_tui.core.errors import UnavailableError as _Unavailable
 
     transient_errors = (_Unavailable,)
     worker_id = "w-flaky"

@@ -18,7 +18,7 @@ import time
 
 import pytest
 
-from hyper_tui.errors import EXIT_UNAVAILABLE
+from hyper_tui.core.errors import EXIT_UNAVAILABLE
 from hyper_tui.local.daemon_control import daemon_status, ensure_daemon, stop_daemon
 from hyper_tui.local.store import Store
 from tests.reliability.helpers import make_host, qsub, wait_all_final, wait_until

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from hyper_tui import paths
-from hyper_tui.errors import EXIT_UNAVAILABLE, UnsafeStateError
+from hyper_tui.core.errors import EXIT_UNAVAILABLE, UnsafeStateError
 from hyper_tui.local.store import Store
 
 NOBODY = 65534

@@ -5,7 +5,7 @@ import os
 import pytest
 
 from hyper_tui import config, paths
-from hyper_tui.errors import ConflictError, NotFoundError, ValidationError
+from hyper_tui.core.errors import ConflictError, NotFoundError, ValidationError
 from hyper_tui.hosts.registry import default_local_config
 from hyper_tui.model import Cluster, Image, Queue
 

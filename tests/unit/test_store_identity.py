@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from hyper_tui.errors import EXIT_UNAVAILABLE, DamagedStoreError
+from hyper_tui.core.errors import EXIT_UNAVAILABLE, DamagedStoreError
 from hyper_tui.local.store import Store, clear_damaged, log_path, mark_damaged
 
 

@@ -150,7 +150,7 @@ class AwsTransport:
                          definition: str | None = None, env: Mapping[str, str] | None = None,
                          session: AwsSession | None = None) -> AwsTransport:
         """In a worker container: configured by the HYPER_* variables (schema.WORKER_ENV)."""
-        from hyper_tui.errors import UsageError
+        from hyper_tui.core.errors import UsageError
 
         e = dict(os.environ if env is None else env)
         queue = queue or e.get("HYPER_QUEUE")

@@ -22,8 +22,8 @@ from pathlib import Path
 
 from hyper_tui import paths
 from hyper_tui.agent.loop import LOG_CAP_BYTES, Claim, Result
+from hyper_tui.core.errors import UnavailableError
 from hyper_tui.core.lifecycle import attempt_outcome, outcome_to_state
-from hyper_tui.errors import UnavailableError
 from hyper_tui.local.launcher import pgid_file
 from hyper_tui.local.store import Store, log_path
 
