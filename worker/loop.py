@@ -375,7 +375,8 @@ class Agent:
         if c.cwd and cwd is None:
             log.append((started, "SYSTEM", f"working directory {c.cwd} is missing; using {self.scratch}"))
             cwd = self.scratch
-        out = subprocess.PIPE if c.keep_output else self._devnull
+        files = _OutputFiles.open(c, cwd or os.getcwd(), log)
+        out = subprocess.PIPE if c.keep_output or files else self._devnull
         try:
             proc = subprocess.Popen(self._resolve(argv, c), stdin=self._devnull, stdout=out, stderr=out,
                                     cwd=cwd, env=self.job_env(c), start_new_session=True,
@@ -384,11 +385,17 @@ class Agent:
             ended = time.time()
             log.append((ended, "SYSTEM", f"could not start the job: {err}"))
             self.t.append_log(c, log)
+            if files:
+                files.close()
             if tmp:
                 _unlink(tmp)
             return Result(c, "exit", 127, started, ended, f"could not start: {err}")
         self.t.job_started(c, proc.pid)
-        outcome, code, detail = self._supervise(c, proc, log)
+        try:
+            outcome, code, detail = self._supervise(c, proc, log, files)
+        finally:
+            if files:
+                files.close()
         ended = time.time()
         _killpg(proc.pid, signal.SIGKILL)  # leftovers of the job's group
         if self.subreaper:
@@ -413,9 +420,10 @@ class Agent:
         except self._transient as err:  # kept by the transport; the next flush retries
             self._unavailable("log flush", err)
 
-    def _supervise(self, c: Claim, proc, log: list) -> tuple[str, int | None, str]:
+    def _supervise(self, c: Claim, proc, log: list, files: _OutputFiles | None = None
+                   ) -> tuple[str, int | None, str]:
         sel = selectors.DefaultSelector()
-        reader = _OutputReader(log, cap=self.log_cap)
+        reader = _OutputReader(log, cap=self.log_cap) if c.keep_output else _NoReader()
         for stream, kind in ((proc.stdout, "STDOUT"), (proc.stderr, "STDERR")):
             if stream is not None:
                 os.set_blocking(stream.fileno(), False)
@@ -441,6 +449,8 @@ class Agent:
                 reader.close(kind)
             else:
                 reader.feed(kind, chunk)
+                if files:
+                    files.write(kind, chunk)
 
         pidfd = _pidfd(proc.pid)
         if pidfd is not None:
@@ -511,6 +521,72 @@ class Agent:
         if killing is not None:
             return killing[0], code, killing[1]
         return "exit", code, ""
+
+
+class _OutputFiles:
+    """The files a job asked its output to go to (qsub -o/-e, ``#PBS -o``, ``#BSUB -e``),
+    named in its environment (``core.submit.OUTPUT_FILE_ENV``/``ERROR_FILE_ENV``) with id
+    placeholders expanded for this job. Both streams to one file when they name the same path
+    (PBS's ``-j oe``). Written as the output comes, beside the job's log."""
+
+    def __init__(self, streams: dict[str, int]) -> None:
+        self.streams = streams  # STDOUT/STDERR -> fd
+
+    @classmethod
+    def open(cls, c: Claim, cwd: str, log: list) -> _OutputFiles | None:
+        from hyper_tui.core.submit import ERROR_FILE_ENV, OUTPUT_FILE_ENV, expand_output_path
+
+        streams: dict[str, int] = {}
+        by_path: dict[str, int] = {}
+        for kind, var in (("STDOUT", OUTPUT_FILE_ENV), ("STDERR", ERROR_FILE_ENV)):
+            template = (c.env or {}).get(var)
+            if not template:
+                continue
+            path = os.path.join(cwd, os.path.expanduser(expand_output_path(
+                template, job_id=c.job_id, index=c.array_index, name=c.name)))
+            c.env[var] = path  # the job sees the file it writes to, as under LSF
+            if path not in by_path:
+                try:
+                    by_path[path] = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+                except OSError as err:
+                    log.append((time.time(), "SYSTEM", f"could not open the output file {path} "
+                                                       f"({err.strerror}); output is in qlog only"))
+                    continue
+            streams[kind] = by_path[path]
+        return cls(streams) if streams else None
+
+    def write(self, kind: str, chunk: bytes) -> None:
+        fd = self.streams.get(kind)
+        if fd is None:
+            return
+        try:
+            view = memoryview(chunk)
+            while view:
+                view = view[os.write(fd, view):]
+        except OSError:  # a full disk: the log keeps the output
+            self.streams.pop(kind, None)
+
+    def close(self) -> None:
+        for fd in set(self.streams.values()):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self.streams.clear()
+
+    def __bool__(self) -> bool:
+        return True
+
+
+class _NoReader:
+    """The reader of a job whose definition keeps no output (``enable_qlog: false``): output
+    goes to its files only."""
+
+    def feed(self, kind: str, chunk: bytes) -> None:
+        pass
+
+    def close(self, kind: str) -> None:
+        pass
 
 
 class _OutputReader:

@@ -57,7 +57,7 @@ def fast(argv: list[str]):
 @example(["-q", "a", "-J", "1-5", "script.sh", "-q", "b"])
 @example(["-hq", "x"])
 @example(["-hqx", "s"])
-@example(["--priority", "-5", "-o", "json", "-v", "A=1", "-v", "B=2", "s"])
+@example(["--priority", "-5", "--output-format", "json", "-v", "A=1", "-v", "B=2", "s"])
 @example(["-q", "-5"])
 @example(["-W", "depend=afterok:1", "-l", "walltime=1:00", "x"])
 @example(["-q"])
