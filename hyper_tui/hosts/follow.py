@@ -45,6 +45,9 @@ def exit_status(job: JobDetail) -> int:
     if job.state == "SUCCEEDED":
         return 0
     code = job.exit_code
+    last = job.attempt_history[-1].outcome if job.attempt_history else None
+    if last not in (None, "succeeded", "failed"):  # a timeout, a lost worker: not its code
+        return 1
     if job.state == "FAILED" and code is not None and code != 0:
         return 128 - code if code < 0 else min(code, 255)
     return 1

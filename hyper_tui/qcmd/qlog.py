@@ -3,7 +3,11 @@
     qlog ID                   SYSTEM events, STDOUT and STDERR lines, METRICS samples, in time order
     qlog ID -t STDOUT         only one type (SYSTEM, STDOUT, STDERR, METRICS)
     qlog ID --tail 20         the last 20 records
-    qlog ID -f                follow until the job ends
+    qlog ID -f                follow until the job ends, then exit with its status
+
+With -f, the exit status is the job's, as qsub --wait gives it: 0 SUCCEEDED, the job's exit
+code when it FAILED (128+N if killed by signal N), 1 CANCELLED, timed out or lost its worker.
+Without -f: 0. A job that does not exist: 4.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from typing import TextIO
 
 from hyper_tui.core.jobs import LogRecord
 from hyper_tui.errors import UsageError, ValidationError
-from hyper_tui.hosts.follow import follow
+from hyper_tui.hosts.follow import exit_status, follow
 from hyper_tui.qcmd.common import client_for, parser, run_main
 
 TYPES = ("SYSTEM", "STDOUT", "STDERR", "METRICS")
@@ -28,7 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-q", "--queue", help="accepted for compatibility; ids are unique per host")
     p.add_argument("-t", "--log-type", dest="type", help="SYSTEM, STDOUT, STDERR or METRICS")
     p.add_argument("--tail", type=int, metavar="N", help="only the last N records")
-    p.add_argument("-f", "--follow", action="store_true", help="keep printing until the job ends")
+    p.add_argument("-f", "--follow", action="store_true",
+                   help="keep printing until the job ends; exit with its status")
     p.add_argument("--host")
     return p
 
@@ -54,12 +59,13 @@ def run(argv: list[str]) -> int:
             raise UsageError(f"qlog: {ref} is an array of {job.array_size} tasks",
                              fix=f"name one task, e.g. qlog {job.job_id}")
         out = sys.stdout
-        for chunk in follow(client, ref, tail=args.tail, poll_s=client.capabilities.log_poll_s, once=not args.follow):
+        for chunk in follow(client, ref, tail=args.tail, poll_s=client.capabilities.log_poll_s,
+                            once=not args.follow):
             write_records(chunk.records, kind_filter, out)
             out.flush()
+        return exit_status(client.get_job(ref)) if args.follow else 0
     finally:
         client.close()
-    return 0
 
 
 def write_records(records: list[LogRecord], kind_filter: str | None, out: TextIO) -> None:

@@ -241,6 +241,9 @@ def check_output_file(template: str, cwd: str, flag: str) -> None:
     while any(m in os.path.dirname(fixed) for m in ("%", "$")):
         fixed = os.path.dirname(fixed)
     folder = os.path.dirname(fixed) or "/"
+    if os.path.exists(folder) and not os.path.isdir(folder):
+        raise ValidationError(f"qsub: {flag} {template}: {folder} is not a directory",
+                              fix="give a path in a directory")
     if not os.path.isdir(folder):
         raise ValidationError(f"qsub: {flag} {template}: the directory {folder} does not exist",
                               fix="create it or give another path")
@@ -451,16 +454,22 @@ def run(argv: list[str]) -> int:
                 sys.stdout.write(leanjson.dumps({"ids": ids}) + "\n")
             else:
                 sys.stdout.write("\n".join(ids) + "\n")
-            if not args.wait:
-                return 0
-            sys.stdout.flush()
-            from hyper_tui.hosts.follow import wait_for_jobs
-
-            return wait_for_jobs(client, ids, poll_s=client.capabilities.log_poll_s)
         finally:
             client.close()
     finally:
         host.close()
+    if not args.wait:
+        return 0
+    sys.stdout.flush()
+    from hyper_tui.hosts.follow import wait_for_jobs
+
+    # A client of its own: the submitting connection sometimes kept reading the store as it
+    # was at submit (a stale WAL snapshot, seen on the local host), so it would wait forever.
+    client = client_for(name)
+    try:
+        return wait_for_jobs(client, ids, poll_s=client.capabilities.log_poll_s)
+    finally:
+        client.close()
 
 
 def main(argv: list[str] | None = None) -> int:
