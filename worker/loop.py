@@ -157,7 +157,13 @@ class Agent:
         base = self.o.base_env
         if base is None:
             base = {k: os.environ[k] for k in BASE_ENV_KEYS if k in os.environ}
-        self.base_env = base
+        self.base_env = dict(base)
+        if "USER" not in base or "LOGNAME" not in base:  # a daemon or container may not set them
+            user = _user_name()
+            if user:
+                self.base_env.setdefault("USER", user)
+                self.base_env.setdefault("LOGNAME", user)
+        self._tmpdir: str | None = None  # the running job's TMPDIR (removed after the job)
         self.scratch = self.o.scratch_dir or tempfile.gettempdir()
         self._exe_cache: dict[tuple[str, str], str] = {}
         self._devnull = os.open(os.devnull, os.O_RDWR)  # stdin (and muted output) of every job
@@ -323,6 +329,8 @@ class Agent:
             "PBS_QUEUE": c.queue, "LSB_JOBID": c.job_id, "LSB_JOBINDEX": idx or "0",
             "AWS_BATCH_JOB_ARRAY_INDEX": idx, "AWS_BATCH_JOB_ATTEMPT": str(c.attempt),
         })
+        if self._tmpdir:
+            env["TMPDIR"] = self._tmpdir
         return env
 
     def _command(self, c: Claim) -> tuple[list[str], str | None]:
@@ -358,6 +366,18 @@ class Agent:
         return [found, *argv[1:]]
 
     def run_one(self, c: Claim) -> Result:
+        """Run one started job, with its own TMPDIR (removed afterwards, whatever happened)."""
+        self._tmpdir = _job_tmpdir(self.scratch, c)
+        try:
+            return self._run_job(c)
+        finally:
+            if self._tmpdir:
+                import shutil
+
+                shutil.rmtree(self._tmpdir, ignore_errors=True)
+                self._tmpdir = None
+
+    def _run_job(self, c: Claim) -> Result:
         import subprocess
 
         started = time.time()
@@ -648,6 +668,23 @@ def _say(msg: str) -> None:
         sys.stderr.flush()
     except (OSError, ValueError):
         pass
+
+
+def _user_name() -> str | None:
+    try:
+        import pwd
+
+        return pwd.getpwuid(os.getuid()).pw_name
+    except (ImportError, KeyError, OSError):
+        return None
+
+
+def _job_tmpdir(scratch: str, c: Claim) -> str | None:
+    """A private temporary directory for one job (its TMPDIR), or None if none can be made."""
+    try:
+        return tempfile.mkdtemp(prefix=f"hyper-job-{c.key}-", dir=scratch)
+    except OSError:
+        return None
 
 
 def _pidfd(pid: int) -> int | None:
