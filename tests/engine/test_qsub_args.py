@@ -71,7 +71,7 @@ def test_same_reading_as_argparse(argv):
 def test_errors_are_one_line_usage_errors_that_name_the_option():
     for argv, text in [(["-q"], "argument -q/--queue: expected one argument"),
                        (["--priority", "x"], "argument --priority: invalid int value: 'x'"),
-                       (["-o", "xml"], "invalid choice: 'xml' (choose from 'text', 'json')"),
+                       (["--output-format", "xml"], "invalid choice: 'xml' (choose from 'text', 'json')"),
                        (["--bogus"], "unrecognized arguments: --bogus"),
                        (["--hold=1"], "argument --hold/-h: ignored explicit argument '1'")]:
         with pytest.raises(UsageError) as e:
