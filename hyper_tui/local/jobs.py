@@ -7,6 +7,8 @@ or nothing. Job ids are integers from one sequence (short and sortable); array t
 
 from __future__ import annotations
 
+import time
+
 from hyper_tui import leanjson
 from hyper_tui.core.jobs import (
     CANCELLED,
@@ -419,7 +421,9 @@ def _cancel_many(store: Store, label: str, where: str, args: tuple, why: str) ->
     finished = 0
     start = lo
     while start is not None and start <= hi:
-        window = f"id BETWEEN ? AND ? AND {where}"
+        # "+column": walk the row-id window, never an index of the whole array or queue
+        window = "id BETWEEN ? AND ? AND " + where.replace("array_id=", "+array_id=").replace(
+            "queue=", "+queue=").replace("name=", "+name=")
         wargs = (start, start + CHUNK - 1, *args)
 
         def tx(db, window=window, wargs=wargs) -> list[tuple[str, int]]:
@@ -428,6 +432,8 @@ def _cancel_many(store: Store, label: str, where: str, args: tuple, why: str) ->
             _cancel_where(db, window, wargs, t, why)
             return counts
 
+        if start != lo:
+            time.sleep(0.002)  # a gap between transactions: other writers get their turn
         for state, n in store.write(tx):
             if state in ("PENDING", "QUEUED", "RUNNING"):
                 was[state] = was.get(state, 0) + n

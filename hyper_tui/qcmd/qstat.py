@@ -45,7 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-u", "--user", help="only jobs of USER (a local host's jobs are all its "
                                         "owner's)")
     p.add_argument("-x", action="store_true", help="include finished jobs (always, here; PBS)")
-    p.add_argument("--limit", type=_limit, default=100, help="jobs per page, or all (default 100)")
+    p.add_argument("--limit", type=_limit, default=0,
+                   help="jobs per page, or all (default 100; --only-job-id-out: all)")
     p.add_argument("--offset", type=int, default=0, help="skip this many jobs")
     p.add_argument("--only-job-id-out", nargs="?", const="True", default=None, metavar="BOOL",
                    help="print only ids, one per line")
@@ -58,7 +59,7 @@ def _limit(text: str) -> int | None:
     if text.strip().lower() == "all":
         return None
     try:
-        return int(text)
+        return max(-1, int(text))  # 0 and below: refused by run(), as "not at least 1"
     except ValueError:
         raise ValidationError(f"qstat: --limit {text!r} is not a number",
                               fix="give a number of jobs, or all") from None
@@ -101,7 +102,9 @@ def run(argv: list[str]) -> int:
             args.pbs_full = True
     state = norm_state(args.state)
     ids_only = args.only_job_id_out is not None and args.only_job_id_out.lower() not in ("false", "0", "no")
-    if args.limit is not None and args.limit < 1:
+    if args.limit == 0:  # not given
+        args.limit = None if ids_only else 100
+    elif args.limit is not None and args.limit < 1:
         raise ValidationError("qstat: --limit must be at least 1", fix="or --limit all")
     if args.offset < 0:
         raise ValidationError("qstat: --offset must be at least 0")
