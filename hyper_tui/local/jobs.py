@@ -400,16 +400,17 @@ def _flush_singles(store: Store, targets: list[dict[str, Any]], why: str) -> lis
 
 def _cancel_where(db, where: str, args: Sequence[Any], t: float, why: str) -> None:
     """In one transaction: the SYSTEM event of every active job matching ``where``, the
-    attempt record of the running ones, then their state."""
+    attempt record of the running ones, then their state. ("+state": the rows ``where``
+    names, never a walk of every active job through the claim index.)"""
     db.execute("INSERT INTO events (job_id, ts, type, data) SELECT id, ?, 'SYSTEM', "
-               f"? || ' (was ' || state || ')' FROM jobs WHERE {where} AND state IN {_ACTIVE}",
+               f"? || ' (was ' || state || ')' FROM jobs WHERE {where} AND +state IN {_ACTIVE}",
                (t, why, *args))
     # A running job's attempt is recorded with its state (its worker adds the end).
     db.execute("INSERT OR IGNORE INTO attempts (job_id, attempt, worker, started, ended, "
                "outcome) SELECT id, attempts, worker, started, ?, 'cancelled' FROM jobs "
-               f"WHERE {where} AND state='RUNNING'", (t, *args))
+               f"WHERE {where} AND +state='RUNNING'", (t, *args))
     db.execute(f"UPDATE jobs SET state='CANCELLED', reason=?, ended=? WHERE {where} "
-               f"AND state IN {_ACTIVE}", (why, t, *args))
+               f"AND +state IN {_ACTIVE}", (why, t, *args))
 
 
 def _cancel_many(store: Store, label: str, where: str, args: tuple, why: str) -> CancelResult:

@@ -45,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-u", "--user", help="only jobs of USER (a local host's jobs are all its "
                                         "owner's)")
     p.add_argument("-x", action="store_true", help="include finished jobs (always, here; PBS)")
-    p.add_argument("--limit", type=_limit, default=0,
+    p.add_argument("--limit", type=_limit, default=None,
                    help="jobs per page, or all (default 100; --only-job-id-out: all)")
     p.add_argument("--offset", type=int, default=0, help="skip this many jobs")
     p.add_argument("--only-job-id-out", nargs="?", const="True", default=None, metavar="BOOL",
@@ -55,11 +55,14 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _limit(text: str) -> int | None:
+ALL = -(2**63)  # --limit all (no number a user types)
+
+
+def _limit(text: str) -> int:
     if text.strip().lower() == "all":
-        return None
+        return ALL
     try:
-        return max(-1, int(text))  # 0 and below: refused by run(), as "not at least 1"
+        return int(text)
     except ValueError:
         raise ValidationError(f"qstat: --limit {text!r} is not a number",
                               fix="give a number of jobs, or all") from None
@@ -102,10 +105,12 @@ def run(argv: list[str]) -> int:
             args.pbs_full = True
     state = norm_state(args.state)
     ids_only = args.only_job_id_out is not None and args.only_job_id_out.lower() not in ("false", "0", "no")
-    if args.limit == 0:  # not given
-        args.limit = None if ids_only else 100
-    elif args.limit is not None and args.limit < 1:
+    if args.limit is None:  # not given
+        args.limit = ALL if ids_only else 100
+    elif args.limit != ALL and args.limit < 1:
         raise ValidationError("qstat: --limit must be at least 1", fix="or --limit all")
+    if args.limit == ALL:
+        args.limit = None  # what pages() and show() read as "every match"
     if args.offset < 0:
         raise ValidationError("qstat: --offset must be at least 0")
     client = client_for(args.host)
