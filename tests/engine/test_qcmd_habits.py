@@ -343,3 +343,16 @@ def test_qdel_of_a_big_array_never_holds_the_write_lock_long(home, capsys, monke
     holds.sort()
     assert len(holds) >= 50 and holds[int(len(holds) * 0.9)] < 0.1 and holds[-1] < 0.5, holds[-5:]
     assert len(waits) > 5 and max(waits) < 1.0, max(waits)
+
+
+def test_qdel_of_a_thousand_task_ids_from_stdin_is_linear(home, capsys, monkeypatch):
+    aid = submit(capsys, "--hold", "-J", "1-1000", "--", "true")
+    head = aid[:-2]
+    t0 = time.perf_counter()
+    code, out, _ = q(capsys, "qdel", "-", stdin="".join(f"{head}[{i}]\n" for i in range(1, 1001)),
+                     monkeypatch=monkeypatch)
+    elapsed = time.perf_counter() - t0
+    assert code == 0 and out.count("cancelled (was PENDING)") == 1000
+    assert out.splitlines()[0] == f"{head}[1]: cancelled (was PENDING)"
+    assert job(aid)["array_states"] == {"CANCELLED": 1000}
+    assert elapsed < 4, elapsed  # 8 s before the (array_id, idx) index
