@@ -1,31 +1,37 @@
-"""AWS requests (and their cost) per job on an aws host: submit and run N jobs against moto.
+"""AWS requests (and their cost) per job on an aws host: submit and run jobs against moto.
 
-    .venv/bin/python bench/bench_aws_requests.py [--jobs 100] [--workers 1] [--job-seconds 0] [--json]
+    .venv/bin/python bench/bench_aws_requests.py                 # the three scenarios below
+    .venv/bin/python bench/bench_aws_requests.py --jobs 100 [--workers 1] [--job-seconds 0] [--json]
+
+Scenarios (default): 100 short jobs, 1,000 short jobs (one ``qsub --stdin`` batch each, one
+worker) and 2 jobs of 30 s on 2 workers. Each prints write units, read units, requests and
+dollars per million jobs, with the ratio to ``BASELINE``: the same scenario measured on main
+before the aws-scale work (commit 85f3d60), kept here as the first line of each scenario.
 
 A moto server on 127.0.0.1 stands in for AWS (never real AWS). The host's table, queues and
 log group are provisioned first (not counted); then every AWS call made to submit the jobs
-(``AwsHostClient.submit``: one batch, like ``qsub --stdin``) and to run them to SUCCEEDED
-(the worker agent with the aws transport, until it goes idle and exits) is counted with
-botocore event hooks on the session: ``before-call`` (API calls) and ``before-send`` (HTTP
-attempts, retries included). Each job prints a line, so logs are part of the figure.
+(``AwsHostClient.submit``) and to run them to SUCCEEDED (the worker agent with the aws
+transport, until it goes idle and exits) is counted with botocore event hooks on the session:
+``provide-client-params`` (API calls) and ``before-send`` (HTTP attempts, retries included).
 
-Cost per million jobs at list prices (us-east-1, as assumed here):
+DynamoDB write units are counted as DynamoDB bills them (moto reports no consumed capacity):
+1 per KB of the item for the table, and for each global secondary index the item is in, 1 when
+a write changes an attribute the index keys or projects, 2 when it changes the index's key (the
+old index entry is deleted, the new one written), 1 when the item enters or leaves the index.
+The meter keeps which indexes each item is in (from its puts and the keys its updates set and
+remove), so a sparse index an item is not in costs nothing. A transactional write costs twice.
+Reads: 1 unit per strongly consistent item read (items are under 4 KB), half for eventually
+consistent ones; a Query costs its items' bytes / 4 KB (counted as 1 unit per call here, the
+bench's runs query nothing).
 
-* SQS: $0.40 per million requests (a request carries up to 64 KB);
-* DynamoDB on-demand: $1.25 per million write request units (1 KB each; a transactional
-  write costs 2 per item), $0.25 per million read request units (4 KB strongly consistent).
-  A write of a job item also writes each global secondary index the item is in whose keys or
-  projected attributes (``schema.INDEX_ATTRIBUTES``) it changes: ``by_queue`` and ``by_name``
-  always, ``by_array`` for array tasks, and the sparse ``by_active`` while the job is active (its
-  removal at the end is a write too). A heartbeat changes no projected attribute: table only.
-  The meter counts index writes for puts from the item and for updates from the attributes the
-  update expression names, on ``by_queue``, ``by_name`` and ``by_active`` (the bench's jobs are
-  not array tasks; moto reports no consumed capacity to read instead);
-* CloudWatch Logs: $0.50 per GB ingested (message bytes + 26 bytes per event);
-* CloudWatch PutMetricData: $0.01 per 1,000 requests (not in the list above; shown apart).
+Where a short job's write units go now (default name, no array): submit 3 (the item, by_queue,
+by_active's QUEUED partition), start 4 (the item, by_queue, by_active moving QUEUED -> RUNNING:
+2), report 3 (the item, by_queue, by_active's exit) = 10. Reaching 6 needs by_queue written once
+(projecting only what never changes, listings re-reading their page, counts from
+hyper_tui.aws.counters) and RUNNING jobs out of by_active.
 
-The scaler Lambda (one pass a minute, whatever the number of jobs) is not per job and not
-counted.
+The scaler Lambda (one pass a minute, whatever the number of jobs) is not per job: the bench
+runs none, so its Lambda cost per job is 0 here; the row is in PRICE for the API path.
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ import os
 import re
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -44,9 +51,36 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-PRICE = {"sqs_request": 0.40e-6, "ddb_wru": 1.25e-6, "ddb_rru": 0.25e-6,
-         "logs_gb": 0.50, "metric_request": 0.01e-3}
-TARGET = 1.5
+# List prices, us-east-1, on-demand, checked 2026-12-01 (the first tier of each; free tiers not
+# applied):
+# * DynamoDB on-demand since 2024-11-01: $0.625 per million write request units, $0.125 per
+#   million read request units (aws.amazon.com/dynamodb/pricing/on-demand/, the November 2024
+#   price cut of 50%).
+# * SQS standard queues: $0.40 per million requests, each 64 KB chunk of a payload a request
+#   (cloudburn.io/blog/amazon-sqs-pricing, "all prices for US East as of March 2026";
+#   factualminds.com, "us-east-1, June 2026").
+# * CloudWatch Logs standard ingestion: $0.50 per GB (aws.amazon.com/cloudwatch/pricing/);
+#   each event counts its message bytes + 26.
+# * CloudWatch metrics API requests (PutMetricData): $0.01 per 1,000 requests
+#   (aws.amazon.com/cloudwatch/pricing/).
+# * Lambda: $0.20 per million requests + $0.0000166667 per GB-second, x86
+#   (docs.aws.amazon.com/whitepapers/latest/how-aws-pricing-works/lambda.html).
+PRICES_DATE = "2026-12-01"
+PRICE = {"ddb_wru": 0.625e-6, "ddb_rru": 0.125e-6, "sqs_request": 0.40e-6, "logs_gb": 0.50,
+         "metric_request": 0.01e-3, "lambda_request": 0.20e-6, "lambda_gb_s": 0.0000166667}
+TARGET_WRU_SHORT = 6.0          # write units per short job, end to end
+TARGET_USD_SHORT = 4.0          # $ per million short jobs, the control plane
+TARGET_REQUESTS_30S = 2.0       # requests per 30 s job besides submit, start and report
+
+# Main before the aws-scale work (85f3d60), the same scenarios and meter, at PRICE.
+BASELINE: dict[str, dict[str, float]] = {
+    "short-100": {"wru_per_job": 12.09, "rru_per_job": 1.0, "requests_per_job": 3.21,
+                  "usd_per_million_total": 8.0372},
+    "short-1000": {"wru_per_job": 12.061, "rru_per_job": 1.0, "requests_per_job": 3.105,
+                   "usd_per_million_total": 7.822},
+    "30s": {"wru_per_job": 19.5, "rru_per_job": 16.5, "requests_per_job": 41.0,
+            "usd_per_million_total": 28.68},
+}
 
 
 class Meter:
@@ -54,74 +88,107 @@ class Meter:
 
     def __init__(self) -> None:
         self.calls: Counter[str] = Counter()
-        self.sends: Counter[str] = Counter()
+        self.sends = 0
         self.wru = 0.0
         self.rru = 0.0
         self.log_bytes = 0
         self.phase = "setup"
         self.by_phase: Counter[str] = Counter()
+        self.member: dict[str, set[str]] = {}  # item id -> the indexes it is in
 
     def attach(self, session) -> None:
         session.register("provide-client-params", self.on_params)
         session.register("before-send", self.on_send)
 
     def on_params(self, params=None, model=None, **kw) -> None:
-        service = model.service_model.service_name if model is not None else "?"
-        op = f"{service}.{model.name}" if model is not None else "?"
+        if model is None:
+            return
+        op = f"{model.service_model.service_name}.{model.name}"
+        params = params or {}
         if self.phase == "setup":
+            if op in ("dynamodb.BatchWriteItem", "dynamodb.PutItem", "dynamodb.UpdateItem"):
+                self._writes(op, params)  # keep the index membership right
             return
         self.calls[op] += 1
         self.by_phase[self.phase] += 1
-        params = params or {}
-        if op == "dynamodb.BatchWriteItem":
-            for reqs in params.get("RequestItems", {}).values():
-                for r in reqs:
-                    item = (r.get("PutRequest") or {}).get("Item") or (r.get("DeleteRequest") or {}).get("Key")
-                    units = math.ceil(_size(item) / 1024)
-                    self.wru += units * (1 + _indexes_of(item))
-        elif op == "dynamodb.TransactWriteItems":
-            # items stay under 1 KB; a transactional write costs 2 units, in the indexes too
-            for t in params.get("TransactItems", []):
-                self.wru += 2 * (1 + _indexes_touched(t.get("Update") or {}))
-        elif op == "dynamodb.UpdateItem":
-            self.wru += 1 + _indexes_touched(params)
-        elif op in ("dynamodb.PutItem", "dynamodb.DeleteItem"):
-            self.wru += 1 + _indexes_of(params.get("Item") or params.get("Key"))
-        elif op == "dynamodb.BatchGetItem":
+        self.wru += self._writes(op, params)
+        if op == "dynamodb.BatchGetItem":
             for spec in params.get("RequestItems", {}).values():
                 self.rru += len(spec.get("Keys", [])) * (1 if spec.get("ConsistentRead") else 0.5)
         elif op == "dynamodb.GetItem":
             self.rru += 1 if params.get("ConsistentRead") else 0.5
-        elif op == "cloudwatch-logs.PutLogEvents" or op == "logs.PutLogEvents":
+        elif op in ("dynamodb.Query", "dynamodb.Scan"):
+            self.rru += 1
+        elif op == "logs.PutLogEvents":
             self.log_bytes += sum(len(e["message"].encode()) + 26 for e in params.get("logEvents", []))
+
+    def _writes(self, op: str, params: dict) -> float:
+        if op == "dynamodb.BatchWriteItem":
+            total = 0.0
+            for reqs in params.get("RequestItems", {}).values():
+                for r in reqs:
+                    if "PutRequest" in r:
+                        total += self._put(r["PutRequest"]["Item"])
+                    else:
+                        total += self._delete(r["DeleteRequest"]["Key"])
+            return total
+        if op == "dynamodb.PutItem":
+            return self._put(params["Item"])
+        if op == "dynamodb.DeleteItem":
+            return self._delete(params["Key"])
+        if op == "dynamodb.UpdateItem":
+            return self._update(params)
+        if op == "dynamodb.TransactWriteItems":
+            return 2 * sum(self._update(t["Update"]) for t in params.get("TransactItems", [])
+                           if "Update" in t)
+        return 0.0
+
+    def _put(self, item: dict) -> float:
+        from hyper_tui.aws import schema
+
+        jid = item["id"]["S"]
+        old = self.member.get(jid, set())
+        new = {name for name, pk, _, sk, _ in schema.INDEXES if pk in item and sk in item}
+        self.member[jid] = new
+        units = math.ceil(_size(item) / 1024)
+        return units + len(new) + len(old - new)
+
+    def _delete(self, key: dict) -> float:
+        return 1 + len(self.member.pop(key["id"]["S"], set()))
+
+    def _update(self, update: dict) -> float:
+        """1 for the table, and per index the item is in (or enters or leaves): 2 for a key
+        change, 1 for an entry, an exit or a projected attribute changed."""
+        from hyper_tui.aws import schema
+
+        jid = update["Key"]["id"]["S"]
+        names = update.get("ExpressionAttributeNames", {})
+        expr = update.get("UpdateExpression", "")
+        removed_part = re.search(r"REMOVE (.*?)(?: SET | ADD |$)", expr)
+        removed = {names.get(a, a) for a in re.findall(r"#\w+", removed_part.group(1))} \
+            if removed_part else set()
+        changed = {names.get(a, a) for a in re.findall(r"#\w+(?=\s*=|\s+:|\s*,|\s*$)", expr)}
+        changed |= removed
+        member = self.member.setdefault(jid, set())
+        units = 1.0
+        for name, pk, _, sk, _ in schema.INDEXES:
+            keys = {pk, sk}
+            if name in member:
+                if keys & removed:
+                    member.discard(name)
+                    units += 1
+                elif keys & changed:
+                    units += 2
+                elif changed & set(schema.index_attributes(name)):
+                    units += 1
+            elif keys & (changed - removed) and pk not in removed:
+                member.add(name)  # enters the (sparse) index
+                units += 1
+        return units
 
     def on_send(self, request=None, **kw) -> None:
         if self.phase != "setup":
-            self.sends[self.phase] += 1
-
-
-JOB_INDEXES = ("by_queue", "by_name", "by_active")  # the bench's jobs are not array tasks
-
-
-def _indexes_touched(update: dict) -> int:
-    """How many of a job item's indexes an UpdateItem rewrites: those whose keys or projected
-    attributes its update expression names."""
-    from hyper_tui.aws import schema
-
-    names = update.get("ExpressionAttributeNames", {})
-    changed = {names.get(a, a) for a in re.findall(r"#\w+", update.get("UpdateExpression", ""))}
-    touched = 0
-    for name, pk, _, sk, _ in schema.INDEXES:
-        if name in JOB_INDEXES and changed & ({pk, sk} | set(schema.index_attributes(name))):
-            touched += 1
-    return touched
-
-
-def _indexes_of(item) -> int:
-    """How many global secondary indexes a new item is written to (its index keys present)."""
-    from hyper_tui.aws import schema
-
-    return sum(1 for _, key, *_ in schema.INDEXES if key in (item or {}))
+            self.sends += 1
 
 
 def _size(item) -> int:
@@ -129,29 +196,28 @@ def _size(item) -> int:
 
 
 def run(jobs: int, workers: int, job_seconds: float = 0) -> dict:
-    os.environ.setdefault("HYPER_HOME", tempfile.mkdtemp(prefix="hyper-bench-"))
+    os.environ["HYPER_HOME"] = tempfile.mkdtemp(prefix="hyper-bench-")  # a fresh host per run
     from hyper_tui.agent.loop import Agent, AgentOptions
     from hyper_tui.agent.transports.aws import AwsTransport
     from hyper_tui.core.jobs import Submission
     from tests.aws import moto_env
     from tests.aws.conftest import make_aws_host
 
-    moto_env.shared_server()
+    moto_env.reset(moto_env.shared_server())
     h = make_aws_host()
     meter = Meter()
     meter.attach(h.res.session)
 
     meter.phase = "submit"
     t0 = time.monotonic()
-    ids = h.client.submit([Submission(queue="q1", definition="d1", name="bench",
+    # qsub --stdin: one batch, the default name
+    ids = h.client.submit([Submission(queue="q1", definition="d1", name="STDIN",
                                       commands=[(f"sleep {job_seconds:g}; " if job_seconds else "")
                                                 + f"echo job {i}" for i in range(jobs)])])
     submit_s = time.monotonic() - t0
     assert len(ids) == jobs
 
     meter.phase = "run"
-    import threading
-
     done: list[int] = []
     t0 = time.monotonic()
 
@@ -173,59 +239,90 @@ def run(jobs: int, workers: int, job_seconds: float = 0) -> dict:
 
     calls = sum(meter.calls.values())
     sqs = sum(n for op, n in meter.calls.items() if op.startswith("sqs."))
-    metrics = sum(n for op, n in meter.calls.items() if op.startswith("cloudwatch.PutMetricData"))
+    metrics = sum(n for op, n in meter.calls.items() if op == "cloudwatch.PutMetricData")
     per_m = 1e6 / jobs
     cost = {
-        "sqs": sqs * per_m * PRICE["sqs_request"],
         "dynamodb_writes": meter.wru * per_m * PRICE["ddb_wru"],
         "dynamodb_reads": meter.rru * per_m * PRICE["ddb_rru"],
-        "logs_ingestion": meter.log_bytes * per_m / 2**30 * PRICE["logs_gb"],
+        "sqs": sqs * per_m * PRICE["sqs_request"],
+        "logs_ingestion": meter.log_bytes * per_m / 1e9 * PRICE["logs_gb"],
+        "metrics": metrics * per_m * PRICE["metric_request"],
+        "lambda": 0.0,
     }
+    base_ops = ("dynamodb.BatchWriteItem", "sqs.SendMessageBatch")
+    submit_start_report = sum(n for op, n in meter.calls.items() if op in base_ops) \
+        + meter.by_phase["submit"] * 0 + 2 * jobs  # start and report: one UpdateItem each
     return {
-        "jobs": jobs, "workers": workers, "submit_s": round(submit_s, 2), "run_s": round(run_s, 2),
+        "jobs": jobs, "workers": workers, "job_seconds": job_seconds,
+        "submit_s": round(submit_s, 2), "run_s": round(run_s, 2),
         "requests": calls, "requests_per_job": round(calls / jobs, 3),
-        "http_attempts": sum(meter.sends.values()),
-        "submit_requests": meter.by_phase["submit"], "run_requests": meter.by_phase["run"],
+        "other_requests_per_job": round((calls - submit_start_report) / jobs, 3),
+        "http_attempts": meter.sends,
         "by_operation": dict(sorted(meter.calls.items(), key=lambda kv: -kv[1])),
-        "dynamodb_wru_per_job": round(meter.wru / jobs, 3),
-        "dynamodb_rru_per_job": round(meter.rru / jobs, 3),
+        "wru_per_job": round(meter.wru / jobs, 3),
+        "rru_per_job": round(meter.rru / jobs, 3),
         "log_bytes_per_job": round(meter.log_bytes / jobs, 1),
-        "cost_per_million_jobs_usd": {k: round(v, 4) for k, v in cost.items()},
-        "cost_per_million_jobs_total_usd": round(sum(cost.values()), 4),
-        "metrics_cost_per_million_jobs_usd": round(metrics * per_m * PRICE["metric_request"], 4),
-        "target_requests_per_job": TARGET,
+        "usd_per_million": {k: round(v, 4) for k, v in cost.items()},
+        "usd_per_million_total": round(sum(cost.values()), 4),
     }
+
+
+SCENARIOS = {"short-100": (100, 1, 0.0), "short-1000": (1000, 1, 0.0), "30s": (2, 2, 30.0)}
+FIGURES = ("wru_per_job", "rru_per_job", "requests_per_job", "usd_per_million_total")
+
+
+def _line(label: str, r: dict) -> str:
+    return (f"  {label:9s} {r['wru_per_job']:7.2f} WRU {r['rru_per_job']:6.2f} RRU "
+            f"{r['requests_per_job']:7.2f} requests   ${r['usd_per_million_total']:8.4f} per M jobs")
+
+
+def report(name: str, r: dict) -> None:
+    print(f"{name}: {r['jobs']} jobs of {r['job_seconds']:g}s on {r['workers']} worker(s): "
+          f"submit {r['submit_s']}s, run {r['run_s']}s (moto on 127.0.0.1)")
+    base = BASELINE.get(name)
+    if base:
+        print(_line("baseline", base))
+    print(_line("now", r))
+    if base:
+        print("  ratio     " + "   ".join(
+            f"{f.split('_')[0]} {r[f] / base[f]:.2f}x" if base[f] else f"{f} -" for f in FIGURES))
+    for op, n in r["by_operation"].items():
+        print(f"    {op:36s} {n:6d}  {n / r['jobs']:.3f}/job")
+    print("    $ per M jobs: " + ", ".join(f"{k} {v:.4f}" for k, v in r["usd_per_million"].items()))
+    if r["job_seconds"] == 0:
+        ok = r["wru_per_job"] <= TARGET_WRU_SHORT
+        print(f"  write units per short job end to end: {r['wru_per_job']} (target <= "
+              f"{TARGET_WRU_SHORT:g}: {'met' if ok else 'MISSED'}); control plane "
+              f"${r['usd_per_million_total']:.2f} per M (target <= ${TARGET_USD_SHORT:g}: "
+              f"{'met' if r['usd_per_million_total'] <= TARGET_USD_SHORT else 'MISSED'})")
+    else:
+        ok = r["other_requests_per_job"] <= TARGET_REQUESTS_30S
+        print(f"  requests per {r['job_seconds']:g} s job besides submit, start and report: "
+              f"{r['other_requests_per_job']} (target <= {TARGET_REQUESTS_30S:g}: "
+              f"{'met' if ok else 'MISSED'})")
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--jobs", type=int, default=100)
+    p.add_argument("--jobs", type=int, help="one custom run instead of the scenarios")
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--job-seconds", type=float, default=0,
-                   help="each job sleeps this long first (heartbeats every lease/3 = 5 s here)")
+                   help="each job sleeps this long first")
+    p.add_argument("--scenario", choices=sorted(SCENARIOS), action="append")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
-    r = run(args.jobs, args.workers, args.job_seconds)
+    if args.jobs:
+        runs = {"custom": run(args.jobs, args.workers, args.job_seconds)}
+    else:
+        runs = {n: run(*SCENARIOS[n]) for n in (args.scenario or SCENARIOS)}
     if args.json:
-        print(json.dumps(r, indent=2))
+        print(json.dumps(runs, indent=2))
         return 0
-    print(f"{r['jobs']} jobs, {r['workers']} worker(s): submit {r['submit_s']}s, run {r['run_s']}s "
-          "(moto on 127.0.0.1)")
-    print(f"AWS requests: {r['requests']} in all = {r['requests_per_job']} per job "
-          f"(submit {r['submit_requests']}, run {r['run_requests']}; "
-          f"{r['http_attempts']} HTTP attempts with retries); target <= {TARGET} per job: "
-          f"{'met' if r['requests_per_job'] <= TARGET else 'MISSED'}")
-    for op, n in r["by_operation"].items():
-        print(f"  {op:40s} {n:5d}  {n / r['jobs']:.3f}/job")
-    print(f"DynamoDB: {r['dynamodb_wru_per_job']} write units and {r['dynamodb_rru_per_job']} read "
-          f"units per job; logs: {r['log_bytes_per_job']} bytes per job")
-    print("Cost per million jobs at list prices (SQS $0.40/M requests, DynamoDB on-demand "
-          "$1.25/M writes, $0.25/M reads, CloudWatch Logs $0.50/GB):")
-    for k, v in r["cost_per_million_jobs_usd"].items():
-        print(f"  {k:18s} ${v:.4f}")
-    print(f"  {'total':18s} ${r['cost_per_million_jobs_total_usd']:.4f}"
-          f"   (+ PutMetricData at $0.01/1000: ${r['metrics_cost_per_million_jobs_usd']:.4f})")
-    return 0 if r["requests_per_job"] <= TARGET else 1
+    print(f"Prices of {PRICES_DATE} (us-east-1): DynamoDB $0.625/M writes, $0.125/M reads; SQS "
+          "$0.40/M requests; Logs $0.50/GB; PutMetricData $0.01/1000; Lambda $0.20/M requests")
+    for name, r in runs.items():
+        report(name, r)
+    return 0
 
 
 if __name__ == "__main__":

@@ -63,7 +63,7 @@ def set_cpus(n: int) -> None:
 
     cfg = config.load("local")
     cfg.update("clusters", "default", {"max_vcpus": n})
-    from hyper_tui.apply import apply_config
+    from hyper_tui.hosts.registry import apply_config
 
     config.save(cfg)
     apply_config(cfg)

@@ -67,3 +67,13 @@ class UnavailableError(HyperError):
 
 class FailedError(HyperError):
     exit_code = EXIT_FAILED
+
+
+class UnsafeStateError(UnavailableError):
+    """A config or data folder, or a store, that another user owns or can write: using it would
+    run their commands as you. Exit code 6 (unavailable), like any state that cannot be used."""
+
+
+class DamagedStoreError(UnavailableError):
+    """The store failed its integrity check or lost its WAL: nothing is accepted until it is
+    repaired (exit code 6)."""

@@ -1,7 +1,12 @@
 """Where hyper-tui keeps things: the user's config and data directories, never the CWD.
 
 ``HYPER_HOME`` relocates everything (config under ``$HYPER_HOME/config``, data under
-``$HYPER_HOME/data``); tests use it to stay isolated.
+``$HYPER_HOME/data``); tests use it to stay isolated. A relative value is resolved once, against
+the directory it was given in, and written back to the environment, so that the daemon and the
+workers (started in other directories) find the same folders.
+
+State folders and the store must be the user's own: ``check_private`` refuses (exit 6) one that
+another user owns or can write, since whoever can write a host's state runs commands as you.
 
 This module is on the ``qsub`` hot path, so it imports neither ``pathlib`` nor ``platformdirs``
 (together about 35 ms on a small machine, more than the rest of a ``qsub``):
@@ -35,9 +40,18 @@ def _xdg_dir(var: str, default: str) -> str:
     return os.path.join(base, APP_NAME)
 
 
+def _home() -> str:
+    """``HYPER_HOME`` as an absolute path ("" when unset); a relative value is resolved once."""
+    home = os.environ.get("HYPER_HOME", "")
+    if home and not os.path.isabs(home):
+        home = os.path.abspath(home)
+        os.environ["HYPER_HOME"] = home
+    return home
+
+
 def config_root() -> str:
     """The config directory, as a string (hot path)."""
-    home = os.environ.get("HYPER_HOME")
+    home = _home()
     if home:
         return os.path.join(home, "config")
     if _XDG:
@@ -49,7 +63,7 @@ def config_root() -> str:
 
 def data_root() -> str:
     """The data directory, as a string (hot path)."""
-    home = os.environ.get("HYPER_HOME")
+    home = _home()
     if home:
         return os.path.join(home, "data")
     if _XDG:
@@ -115,6 +129,7 @@ def ensure_private_dir(path: str | os.PathLike[str]) -> str | os.PathLike[str]:
     the umask's 0755), and make ``path`` 0700: a host's state is the user's alone. Returns
     ``path`` as given."""
     target = os.fspath(path)
+    check_chain(target)  # never create in (nor chmod) another user's folder
     missing = []
     p = target
     while not os.path.exists(p):
@@ -173,3 +188,61 @@ def atomic_write_text(path: str | os.PathLike[str], text: str, mode: int = 0o600
         except OSError:
             pass
         raise
+
+
+def unsafe_reason(path: str) -> str | None:
+    """Why ``path`` (an existing file or folder) is not safe to use as this user's state, or
+    None: it must be owned by the current user and not writable by group or others. A path
+    that does not exist is fine (it will be created private)."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    except OSError as err:
+        return f"{path} cannot be checked ({err.strerror})"
+    uid = os.geteuid()
+    if st.st_uid != uid:
+        return f"{path} is owned by uid {st.st_uid}, not by you (uid {uid})"
+    if st.st_mode & 0o022:
+        return f"{path} can be written by other users (mode {st.st_mode & 0o777:o})"
+    return None
+
+
+def check_private(*folders: str, roots: bool = True) -> None:
+    """Refuse (``UnsafeStateError``, exit 6) the first of ``folders`` (and, with ``roots``,
+    ``HYPER_HOME``, the config and the data folder) that another user owns or can write."""
+    home = _home()
+    first = (((home,) if home else ()) + (config_root(), data_root())) if roots else ()
+    for path in first + folders:
+        why = unsafe_reason(path)
+        if why:
+            _raise_unsafe(why)
+
+
+def _raise_unsafe(why: str) -> None:
+    from hyper_tui.errors import UnsafeStateError
+
+    raise UnsafeStateError(f"{why}: refusing to use it (its jobs would run as you)",
+                           fix="use a folder of your own (HYPER_HOME), or chown it to "
+                               "yourself and chmod go-w it")
+
+
+def check_chain(target: str) -> None:
+    """Refuse ``target`` if it, or any existing folder between it and the state root holding
+    it (``HYPER_HOME``, the config or the data folder), is another user's or writable by
+    others. Outside those roots only ``target`` itself is checked."""
+    home = _home()
+    roots = [r for r in ((home,) if home else ()) + (config_root(), data_root())
+             if target == r or target.startswith(r + os.sep)]
+    top = min(roots, key=len) if roots else target
+    p = target
+    while True:
+        why = unsafe_reason(p)
+        if why:
+            _raise_unsafe(why)
+        if p == top or len(p) <= len(top):
+            return
+        parent = os.path.dirname(p)
+        if parent == p:
+            return
+        p = parent

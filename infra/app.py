@@ -1,5 +1,5 @@
 """The CDK app of an aws host, built from its validated config. No AWS calls: whatever needs
-AWS is in ``lookups`` (see ``hyper_tui.infra.lookups``), and availability zones go into the context.
+AWS is in ``lookups`` (see ``hyper_tui.aws.infra.lookups``), and availability zones go into the context.
 
 Stacks (names from schema.py), in deployment order:
 
@@ -21,14 +21,14 @@ from typing import Any  # noqa: E402
 import aws_cdk as cdk  # noqa: E402
 
 from hyper_tui.aws import schema  # noqa: E402
+from hyper_tui.aws.infra import nag, plan  # noqa: E402
+from hyper_tui.aws.infra.components.code import project_code  # noqa: E402
+from hyper_tui.aws.infra.lookups import Lookups  # noqa: E402
+from hyper_tui.aws.infra.stacks.compute import ComputeStack  # noqa: E402
+from hyper_tui.aws.infra.stacks.control import ControlStack  # noqa: E402
+from hyper_tui.aws.infra.stacks.peering import PeeringStack  # noqa: E402
 from hyper_tui.config import HostConfig  # noqa: E402
 from hyper_tui.errors import ValidationError  # noqa: E402
-from hyper_tui.infra import nag, plan  # noqa: E402
-from hyper_tui.infra.components.code import project_code  # noqa: E402
-from hyper_tui.infra.lookups import Lookups  # noqa: E402
-from hyper_tui.infra.stacks.compute import ComputeStack  # noqa: E402
-from hyper_tui.infra.stacks.control import ControlStack  # noqa: E402
-from hyper_tui.infra.stacks.peering import PeeringStack  # noqa: E402
 from hyper_tui.model import HostKind  # noqa: E402
 
 LOOKUPS_CONTEXT_KEY = "hyper:lookups"
@@ -60,8 +60,10 @@ def build_app(cfg: HostConfig, *, context: dict[str, Any], outdir: str,
     assert account is not None
     ctx = {"@aws-cdk/core:defaultCrossStackReferences": "strong"}
     ctx.update({k: v for k, v in context.items() if k != LOOKUPS_CONTEXT_KEY})
-    for region in cfg.regions:
-        ctx[az_context_key(account, region)] = list(found.zones(region))
+    for name, region in cfg.regions.items():
+        zones = found.imported_vpc(name).availability_zones if region.vpc_id \
+            else found.zones(name)
+        ctx[az_context_key(account, name)] = list(zones)
     # The built-in CloudFormation validation only warns, and takes 95% of the synth time;
     # templates are checked with cfn-lint instead (tests/infra/test_nag_and_lint.py).
     app = cdk.App(outdir=outdir, context=ctx, analytics_reporting=False, stack_traces=False,

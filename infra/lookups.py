@@ -1,7 +1,7 @@
 """Values the CDK app needs from AWS, looked up by the tool *before* synth and passed in.
 
 Synth makes no AWS calls. Whatever depends on the account is looked up beforehand (by the aws
-client, and kept in the host's state) and handed to :func:`hyper_tui.infra.app.build_app` as a plain dict
+client, and kept in the host's state) and handed to :func:`hyper_tui.aws.infra.app.build_app` as a plain dict
 of this shape (every key optional)::
 
     {
@@ -17,16 +17,28 @@ of this shape (every key optional)::
           "public_subnet_ids": [...], "public_route_table_ids": [...]}}
     }
 
+Synth needs no look-ups at all: :func:`with_placeholders` fills in what is missing and is
+harmless to guess (zones ``<region>a/b/c``, weight 1 for every region of an ``auto`` queue) and
+names it, so that synth warns and deploy refuses until ``hyper-tui lookups`` replaces them.
+Imported VPCs and AMIs by name cannot be guessed: they still need the look-ups.
+
 Standard library only: the tool imports this to check what it stored.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hyper_tui.errors import ValidationError
+
+if TYPE_CHECKING:
+    from hyper_tui.config import HostConfig
+
+PLACEHOLDER_ZONE_SUFFIXES = ("a", "b", "c")
+RUN_LOOKUPS = "run hyper-tui lookups (it needs AWS credentials), then synth again"
 
 
 def _strs(value: Any, where: str) -> tuple[str, ...]:
@@ -34,7 +46,7 @@ def _strs(value: Any, where: str) -> tuple[str, ...]:
         return ()
     if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
         raise ValidationError(f"lookups.{where}: expected a list of strings, got {value!r}",
-                              fix="run the look-ups again (hyper-tui deploy refreshes them)")
+                              fix=RUN_LOOKUPS)
     return tuple(value)
 
 
@@ -57,7 +69,7 @@ class ImportedVpc:
         where = f"vpcs.{region}"
         if not isinstance(data, Mapping) or not data.get("vpc_id") or not data.get("cidr"):
             raise ValidationError(f"lookups.{where}: needs vpc_id and cidr",
-                                  fix="run the look-ups again (hyper-tui deploy refreshes them)")
+                                  fix=RUN_LOOKUPS)
         kw = {k: _strs(data.get(k), f"{where}.{k}") for k in (
             "availability_zones", "private_subnet_ids", "private_route_table_ids",
             "isolated_subnet_ids", "isolated_route_table_ids", "public_subnet_ids",
@@ -65,7 +77,7 @@ class ImportedVpc:
         vpc = cls(vpc_id=str(data["vpc_id"]), cidr=str(data["cidr"]), **kw)
         if not vpc.availability_zones:
             raise ValidationError(f"lookups.{where}.availability_zones: empty",
-                                  fix="run the look-ups again (hyper-tui deploy refreshes them)")
+                                  fix=RUN_LOOKUPS)
         if not (vpc.private_subnet_ids or vpc.isolated_subnet_ids or vpc.public_subnet_ids):
             raise ValidationError(f"lookups.{where}: the VPC {vpc.vpc_id} has no subnets",
                                   fix="add subnets to the VPC or import another one")
@@ -113,8 +125,7 @@ class Lookups:
                 if not isinstance(device, str) or not device.startswith("/dev/") \
                         or not isinstance(size, int) or size < 0:
                     raise ValidationError(f"lookups.ami_roots.{c}.{r}: {root!r} is not a root "
-                                          "device", fix="run the look-ups again (hyper-tui "
-                                          "deploy refreshes them)")
+                                          "device", fix=RUN_LOOKUPS)
                 roots.setdefault(c, {})[r] = (device, size)
         vpcs = {r: ImportedVpc.from_dict(r, v) for r, v in (data.get("vpcs") or {}).items()}
         return cls(availability_zones=azs, weights=weights, amis=amis, ami_roots=roots,
@@ -126,7 +137,7 @@ class Lookups:
         zones = self.availability_zones.get(region)
         if not zones:
             raise ValidationError(f"lookups: no availability zones known for region {region!r}",
-                                  fix="run the look-ups again (hyper-tui deploy refreshes them)")
+                                  fix=RUN_LOOKUPS)
         return zones
 
     def ami(self, cluster: str, region: str, ami_name: str) -> str:
@@ -134,7 +145,7 @@ class Lookups:
         if not ami:
             raise ValidationError(
                 f"lookups: no AMI id for cluster {cluster!r} (ami_name {ami_name!r}) in {region}",
-                fix="copy the AMI to that region, then run the look-ups again")
+                fix="copy the AMI to that region if needed, then " + RUN_LOOKUPS)
         return ami
 
     def ami_root(self, cluster: str, region: str) -> tuple[str, int]:
@@ -144,12 +155,64 @@ class Lookups:
         if root is None:
             raise ValidationError(f"lookups: the root device of cluster {cluster!r}'s AMI in "
                                   f"{region} is not known",
-                                  fix="run the look-ups again (hyper-tui lookups, or deploy)")
+                                  fix=RUN_LOOKUPS)
         return root
 
     def imported_vpc(self, region: str) -> ImportedVpc:
         vpc = self.vpcs.get(region)
         if vpc is None:
-            raise ValidationError(f"lookups: no subnets known for the imported VPC of {region!r}",
-                                  fix="run the look-ups again (hyper-tui deploy refreshes them)")
+            raise ValidationError(f"lookups: the imported VPC of {region!r} is not looked up "
+                                  "(its subnets and route tables)", fix=RUN_LOOKUPS)
         return vpc
+
+
+@dataclass(frozen=True)
+class Placeholders:
+    """What synth guessed because it was not looked up: regions whose zones are
+    ``<region>a/b/c`` and ``auto`` queues given weight 1 everywhere."""
+
+    zones: tuple[str, ...] = ()
+    weights: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.zones or self.weights)
+
+    def describe(self) -> str:
+        parts = []
+        if self.zones:
+            parts.append(f"availability zones of {', '.join(self.zones)} "
+                         "(<region>a, b, c)")
+        if self.weights:
+            parts.append(f"weights of queue{'s' if len(self.weights) > 1 else ''} "
+                         f"{', '.join(self.weights)} (1 per region)")
+        return " and ".join(parts)
+
+    def to_dict(self) -> dict[str, list[str]]:
+        return {"zones": list(self.zones), "weights": list(self.weights)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Placeholders:
+        return cls(tuple(data.get("zones") or ()), tuple(data.get("weights") or ()))
+
+
+def with_placeholders(cfg: HostConfig, data: Mapping[str, Any] | None
+                      ) -> tuple[dict[str, Any], Placeholders]:
+    """``data`` with placeholders for the look-ups that synth may guess, and what they are.
+    Regions with an imported VPC get no placeholder zones (their VPC must be looked up)."""
+    out = copy.deepcopy(dict(data or {}))
+    zones = out.setdefault("availability_zones", {})
+    guessed_zones = []
+    for region in sorted(cfg.regions):
+        if cfg.regions[region].vpc_id or zones.get(region):
+            continue
+        zones[region] = [f"{region}{s}" for s in PLACEHOLDER_ZONE_SUFFIXES]
+        guessed_zones.append(region)
+    weights = out.setdefault("weights", {})
+    guessed_weights = []
+    for name, queue in sorted(cfg.queues.items()):
+        declared = cfg.queue_weights(queue)
+        auto = [r for r, w in declared.items() if w == "auto"]
+        if auto and not all(r in (weights.get(name) or {}) for r in auto):
+            weights[name] = {r: 1 for r in declared} | dict(weights.get(name) or {})
+            guessed_weights.append(name)
+    return out, Placeholders(tuple(guessed_zones), tuple(guessed_weights))

@@ -11,18 +11,15 @@ import math
 from pathlib import Path
 
 from hyper_tui import paths
-from hyper_tui.aws import schema
+from hyper_tui.aws import scaler_config, schema
+from hyper_tui.aws.infra.lookups import Lookups
 from hyper_tui.config import HostConfig
 from hyper_tui.errors import ValidationError
-from hyper_tui.infra.lookups import Lookups
 from hyper_tui.model import Definition, Image, Region
 
 # The retention periods CloudWatch Logs accepts, in days.
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827,
                       2192, 2557, 2922, 3288, 3653)
-
-# Lambda allows 4 KB of environment in total; keep room for the other variables.
-MAX_SCALER_CONFIG_BYTES = 3584
 
 
 def nearest_retention(days: int) -> int:
@@ -36,8 +33,9 @@ def split_vcpus(max_vcpus: int, compute_envs: int) -> list[int]:
 
 
 def work_pairs(cfg: HostConfig) -> list[tuple[str, str]]:
-    """Every (queue, definition) pair: each has its own work queue."""
-    return [(q, d) for q in sorted(cfg.queues) for d in sorted(cfg.definitions)]
+    """The (queue, definition) pairs with a work queue: those the queue's cluster can run
+    (the rule is ``scaler_config.work_pairs``, shared with the scaler's config)."""
+    return scaler_config.work_pairs(cfg)
 
 
 def definition_image(cfg: HostConfig, definition: Definition, region: str) -> str:
@@ -67,14 +65,6 @@ def worker_environment(cfg: HostConfig, definition: Definition, region: str) -> 
         "HYPER_ENABLE_QLOG": "true" if definition.enable_qlog else "false",
     })
     return env
-
-
-def check_scaler_config_size(text_length: int) -> None:
-    if text_length > MAX_SCALER_CONFIG_BYTES:
-        raise ValidationError(
-            f"the scaler config is {text_length} bytes, more than a Lambda environment holds "
-            f"({MAX_SCALER_CONFIG_BYTES})",
-            fix="use fewer queues x definitions or shorter names")
 
 
 def vpc_cidr(region: Region, lookups: Lookups) -> str:

@@ -24,7 +24,20 @@ if [ ! -x /usr/bin/chromium ]; then
   fi
 fi
 (cd tests/browser && npm ci --no-audit --no-fund --silent)
+export HYPER_REQUIRE_BROWSER=1  # installed above: the browser test must run, not skip
+# The npm CDK CLI, once, into a cache folder in .venv: tests/aws/test_cfn_deploy.py deploys the
+# synthesized stacks with it into moto's CloudFormation.
+if [ ! -x .venv/cdk-cli/node_modules/.bin/cdk ]; then
+  npm install --prefix .venv/cdk-cli --no-audit --no-fund --loglevel error aws-cdk@2.1148.1 >/dev/null
+fi
+# The IAM evaluator the same tests run (with node) on the calls they record.
+if [ ! -d .venv/iam-sim/node_modules/@cloud-copilot/iam-simulate ]; then
+  npm install --prefix .venv/iam-sim --no-audit --no-fund --loglevel error \
+    @cloud-copilot/iam-simulate@0.1.173 >/dev/null
+fi
 .venv/bin/ruff check .
+# The import contracts of pyproject.toml: the arrows point down (core, host kinds, front ends).
+.venv/bin/lint-imports
 # Two workers for most of the suite; the fault-injection suite runs alone (it kills processes
 # and times recoveries) and prints one RELIABILITY line per scenario.
 .venv/bin/python -m pytest -q -p no:cacheprovider -n 2 --ignore=tests/reliability

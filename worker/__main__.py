@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
                                                   definition=args.definition)
     opts = AgentOptions(idle_timeout=args.idle_timeout, max_jobs=args.max_jobs,
                         heartbeat_every=args.heartbeat,
-                        scratch_dir=os.environ.get("HYPER_SCRATCH") or None)
+                        scratch_dir=os.environ.get("HYPER_SCRATCH") or None, own_process=True)
     run_agent(transport, opts)
     return 0
 

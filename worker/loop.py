@@ -19,11 +19,11 @@ here, whatever the transport:
   silent short job costs no extra write). Output past the transport's ``log_cap`` bytes is
   dropped with one SYSTEM note.
 
-A job runs as its own process group (session). Timeout and cancellation kill the whole group:
-SIGTERM first, SIGKILL after the grace period. When the job's leader exits, whatever it left
-in its group is killed too, so nothing of a finished job keeps running. A worker process is a
-child subreaper: a descendant that left the job's group (``setsid``, a double fork) is
-re-parented to the worker when its parents die, and is killed with the rest.
+A job runs as its own process group (session) inside its sandbox (``containment``: a cgroup
+per job where the machine offers one, else its group, descendants and what is re-parented to
+the worker, a child subreaper). Timeout and cancellation send the group SIGTERM, SIGKILL after
+the grace period; when the job ends, every process of its sandbox is killed, whatever it did to
+its session, group or environment, and its limits (ulimits, memory, vCPUs) held throughout.
 """
 
 from __future__ import annotations
@@ -40,7 +40,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from hyper_tui.agent.params import substitute
+from hyper_tui.containment import Limits, Sandbox, first_report
+from hyper_tui.core.params import substitute
 
 KILL_GRACE_S = 3.0
 RETRY_MAX_S = 5.0           # longest pause between two tries of an unavailable store
@@ -76,6 +77,10 @@ class Claim:
     retry_exit_codes: tuple[int, ...] = ()
     keep_output: bool = True
     receipt: object = None       # transport-specific (SQS receipt handle)
+    # The definition's limits (``hyper_tui.model.Definition``), enforced by the job's sandbox.
+    ulimits: tuple[dict, ...] = ()   # {"name": "nofile", "soft_limit": 256, "hard_limit": 256}
+    memory_mib: int | None = None
+    vcpus: int | None = None
 
 
 @dataclass
@@ -136,6 +141,10 @@ class AgentOptions:
     base_env: dict[str, str] | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
     scratch_dir: str | None = None
+    # The agent is its process's whole program (``python -m hyper_tui.agent``): it may move
+    # itself into its jobs' cgroup. An agent embedded in another program (tests, hyper-tui
+    # worker in-process) never does: the program's other children must not share its jobs' fate.
+    own_process: bool = False
 
 
 class Agent:
@@ -339,13 +348,18 @@ class Agent:
             return list(c.argv or ["true"]), None
         text = substitute(c.command, c.params or {})
         args = list(c.argv or [])
+        # Never in argv (``ps`` shows it to every local user): the text may hold ``-p`` values
+        # (qsub substitutes them into it), and those may be secrets. It runs from a 0700 file
+        # in the scratch folder instead, removed when the job ends.
+        fd, path = tempfile.mkstemp(prefix=f"hyper-{c.key}-", suffix=".job", dir=self.scratch)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        os.chmod(path, 0o700)
         if text.startswith("#!"):
-            fd, path = tempfile.mkstemp(prefix=f"hyper-{c.key}-", suffix=".job", dir=self.scratch)
-            with os.fdopen(fd, "w") as fh:
-                fh.write(text)
-            os.chmod(path, 0o700)
             return [path, *args], path
-        return ["/bin/sh", "-c", text, c.name, *args], None
+        # ``$0`` stays the job's name and ``$@`` its arguments, as with ``sh -c``.
+        return ["/bin/sh", "-c", '__hyper_script=$1; shift; . "$__hyper_script"', c.name, path,
+                *args], path
 
     def _resolve(self, argv: list[str], c: Claim) -> list[str]:
         """argv with its program resolved along the job's PATH once (cached), so the child
@@ -397,11 +411,19 @@ class Agent:
             cwd = self.scratch
         files = _OutputFiles.open(c, cwd or os.getcwd(), log)
         out = subprocess.PIPE if c.keep_output or files else self._devnull
+        sandbox = Sandbox.create(c.key, Limits.from_spec(
+            {"ulimits": c.ulimits, "memory_mib": c.memory_mib, "vcpus": c.vcpus}),
+            scope=self.t.worker_id, resident_ok=self.o.own_process)
+        log.extend((started, "SYSTEM", note)
+                   for note in sandbox.notes + first_report(c.definition, sandbox.unenforced))
         try:
-            proc = subprocess.Popen(self._resolve(argv, c), stdin=self._devnull, stdout=out, stderr=out,
-                                    cwd=cwd, env=self.job_env(c), start_new_session=True,
-                                    close_fds=True)
-        except OSError as err:
+            with sandbox.spawning():
+                proc = subprocess.Popen(self._resolve(argv, c), stdin=self._devnull, stdout=out,
+                                        stderr=out, cwd=cwd, env=self.job_env(c),
+                                        start_new_session=True, close_fds=True,
+                                        preexec_fn=sandbox.preexec())
+        except (OSError, subprocess.SubprocessError) as err:
+            sandbox.close()
             ended = time.time()
             log.append((ended, "SYSTEM", f"could not start the job: {err}"))
             self.t.append_log(c, log)
@@ -410,16 +432,15 @@ class Agent:
             if tmp:
                 _unlink(tmp)
             return Result(c, "exit", 127, started, ended, f"could not start: {err}")
+        sandbox.attach(proc.pid)
         self.t.job_started(c, proc.pid)
         try:
-            outcome, code, detail = self._supervise(c, proc, log, files)
+            outcome, code, detail = self._supervise(c, proc, log, sandbox, files)
         finally:
             if files:
                 files.close()
         ended = time.time()
-        _killpg(proc.pid, signal.SIGKILL)  # leftovers of the job's group
-        if self.subreaper:
-            _kill_children(worker_id=self.t.worker_id, job_group=proc.pid)  # left the group
+        sandbox.close()  # every process the job started, in its group or not
         if tmp:
             _unlink(tmp)
         if outcome == "exit":
@@ -440,8 +461,8 @@ class Agent:
         except self._transient as err:  # kept by the transport; the next flush retries
             self._unavailable("log flush", err)
 
-    def _supervise(self, c: Claim, proc, log: list, files: _OutputFiles | None = None
-                   ) -> tuple[str, int | None, str]:
+    def _supervise(self, c: Claim, proc, log: list, sandbox: Sandbox | None = None,
+                   files: _OutputFiles | None = None) -> tuple[str, int | None, str]:
         sel = selectors.DefaultSelector()
         reader = _OutputReader(log, cap=self.log_cap) if c.keep_output else _NoReader()
         for stream, kind in ((proc.stdout, "STDOUT"), (proc.stderr, "STDERR")):
@@ -540,6 +561,8 @@ class Agent:
                 stream.close()
         if killing is not None:
             return killing[0], code, killing[1]
+        if sandbox is not None and sandbox.oom_killed():
+            return "error", code, f"out of memory (limit {c.memory_mib} MiB)"
         return "exit", code, ""
 
 
@@ -710,95 +733,6 @@ def _become_subreaper() -> bool:
         return libc.prctl(36, 1, 0, 0, 0) == 0  # PR_SET_CHILD_SUBREAPER
     except (OSError, AttributeError):
         return False
-
-
-def _children() -> list[int]:
-    """This process's children (Linux ``/proc/PID/task/TID/children``)."""
-    me = os.getpid()
-    out: list[int] = []
-    try:
-        tasks = os.listdir(f"/proc/{me}/task")
-    except OSError:
-        return out
-    for tid in tasks:
-        try:
-            with open(f"/proc/{me}/task/{tid}/children") as fh:
-                out.extend(int(p) for p in fh.read().split())
-        except (OSError, ValueError):
-            continue
-    return out
-
-
-def _started_by(pid: int, marker: bytes) -> bool:
-    """True if process ``pid`` carries ``marker`` (``HYPER_WORKER_ID=<id>``) in its environment:
-    it was started by one of this worker's jobs."""
-    try:
-        with open(f"/proc/{pid}/environ", "rb") as fh:
-            return marker in fh.read().split(b"\0")
-    except OSError:
-        return False
-
-
-def _kill_children(timeout: float = 5.0, worker_id: str | None = None,
-                   job_group: int | None = None) -> int:
-    """Kill and reap what a finished job left behind: children of this worker (a subreaper, so
-    they were re-parented to us as their parents died; repeat until none is left). Only
-    processes started by this worker's jobs (their environment carries its HYPER_WORKER_ID)
-    are touched, so a program that runs the agent in-process keeps its own children.
-
-    A dead child has no environment any more: it is ours to reap if we killed it or it is
-    of a process group we killed (``job_group`` and the groups of the processes killed here);
-    otherwise every zombie of a finished job's tree would stay until the worker exits."""
-    own_group = os.getpgrp()
-    end = time.monotonic() + timeout
-    killed = 0
-    marker = f"HYPER_WORKER_ID={worker_id}".encode() if worker_id else None
-    groups = {job_group} if job_group else set()
-    ours: set[int] = set()
-    while True:
-        live, dead = [], []
-        for pid in _children():
-            st = _state_and_group(pid)
-            if st is None:
-                continue
-            state, group = st
-            mine = marker is None or pid in ours or group in groups
-            if state == "Z":
-                if mine:
-                    dead.append(pid)
-            elif mine or _started_by(pid, marker):  # type: ignore[arg-type]
-                live.append((pid, group))
-        if not live and not dead:
-            return killed
-        for pid, group in live:
-            if group != own_group:
-                _killpg(group, signal.SIGKILL)
-                groups.add(group)
-            try:
-                os.kill(pid, signal.SIGKILL)
-                killed += 1
-            except OSError:
-                pass
-            ours.add(pid)
-        for pid in dead + [p for p, _ in live]:
-            try:
-                os.waitpid(pid, os.WNOHANG)
-            except ChildProcessError:
-                pass
-        if time.monotonic() > end:
-            return killed
-        if live:
-            time.sleep(0.005)
-
-
-def _state_and_group(pid: int) -> tuple[str, int] | None:
-    """(state letter, process group) of ``pid`` from /proc, or None when it is gone."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            fields = fh.read().rsplit(b")", 1)[1].split()
-        return fields[0].decode(), int(fields[2])
-    except (OSError, ValueError, IndexError):
-        return None
 
 
 def _unlink(path: str) -> None:

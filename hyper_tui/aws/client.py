@@ -21,11 +21,13 @@ import json
 import logging
 import os
 import re
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC
 from functools import wraps
+from pathlib import Path
 from typing import Any
 
 from hyper_tui import config
@@ -34,7 +36,8 @@ from hyper_tui.aws.dead_letters import SweepResult, sweep_dead_letters
 from hyper_tui.aws.dependencies import deps_reason, release_holds
 from hyper_tui.aws.outbox import close_outbox, enqueue_or_fail, open_outbox
 from hyper_tui.aws.session import AwsSession, aws_errors, error_code
-from hyper_tui.aws.table import Update, batch_get, from_item, to_attr, to_item
+from hyper_tui.aws.table import Update, array_tasks, batch_get, from_item, to_attr, to_item
+from hyper_tui.core.host import Capabilities, HostStatus, Metrics
 from hyper_tui.core.jobs import (
     ACTIVE_STATES,
     FINAL_STATES,
@@ -57,7 +60,6 @@ from hyper_tui.errors import (
     UsageError,
     ValidationError,
 )
-from hyper_tui.hosts.contract import Capabilities, HostStatus, Metrics
 
 LOG = logging.getLogger(__name__)  # warnings only (stderr); results are returned, never printed
 JOB_REF = re.compile(r"^([A-Za-z0-9_.:#-]+?)(\[(\d*)\])?$")
@@ -147,14 +149,18 @@ class AwsHostClient:
     def save_config(self, cfg: config.HostConfig) -> dict[str, str]:
         """Save the YAML; the changed resources are CREATING/UPDATING/DELETING until the
         next ``hyper-tui deploy``."""
-        from hyper_tui.apply import apply_config
+        from hyper_tui.local.apply import apply_config
 
         config.save(cfg)
         self.cfg = cfg
-        return apply_config(cfg)
+        return apply_config(cfg, deployed=self.capabilities.deploy)
+
+    def resources(self, kind: str) -> dict[str, dict[str, Any]]:
+        """The declared resources of ``kind`` as plain dicts (what qsub reads)."""
+        return {n: r.model_dump(mode="json") for n, r in self.cfg.of_kind(kind).items()}
 
     def resource_status(self, kind: str | None = None) -> dict[tuple[str, str], tuple[str, str]]:
-        from hyper_tui.apply import open_store
+        from hyper_tui.local.apply import open_store
 
         store = open_store(self.name)
         try:
@@ -298,11 +304,13 @@ class AwsHostClient:
                 raise UsageError("qsub: --stdin batches cannot have --depend",
                                  fix="submit the dependent job separately")
             ids = [schema.new_job_id(now) for _ in commands]
-            return ids, [{"id": jid, **common, **schema.shard_keys(sub.queue, jid),
+            return ids, [{"id": jid, **common, **schema.shard_keys(sub.queue, jid, state=state,
+                                                                    name=sub.name),
                           **spec, "command": cmd} for jid, cmd in zip(ids, commands, strict=True)]
         if sub.array is None and sub.array_params is None:
             jid = schema.new_job_id(now)
-            return [jid], [{"id": jid, **common, **schema.shard_keys(sub.queue, jid), **spec}]
+            return [jid], [{"id": jid, **common, **spec,
+                            **schema.shard_keys(sub.queue, jid, state=state, name=sub.name)}]
         aid = schema.new_job_id(now)
         spec_id = schema.array_spec_id(aid)
         if sub.array_params is not None:
@@ -316,11 +324,14 @@ class AwsHostClient:
             raise ValidationError(f"qsub: {len(pairs):,} tasks in one array; an aws host takes up to "
                                   f"{AWS_MAX_TASKS:,} in one submission", fix="split the range")
         keep = int(self.retention_s * 2 + 30 * 86400)
+        tasks = range(len(pairs)) if sub.array_params is not None else sub.array.indices
         items: list[dict[str, Any]] = [{"id": spec_id, "kind": "spec", **spec,
+                                        "tasks": [tasks.start, tasks.stop, tasks.step],
                                         schema.TTL_ATTRIBUTE: int(now) + keep}]
         for idx, params in pairs:
             tid = schema.array_task_id(aid, idx)
-            items.append({"id": tid, **common, **schema.shard_keys(sub.queue, tid),
+            items.append({"id": tid, **common,
+                          **schema.shard_keys(sub.queue, tid, state=state, name=sub.name),
                           "array_id": aid, "idx": idx, "spec": spec_id,
                           "params": {str(k): str(v) for k, v in params.items()} if params else None})
         return [f"{aid}[]"], items
@@ -443,7 +454,7 @@ class AwsHostClient:
     def _api_target(self) -> tuple[str, str]:
         """(API URL, API key value) of the host's submit API, from its discovery values."""
         if self._api is None:
-            from hyper_tui.apply import open_store
+            from hyper_tui.local.apply import open_store
 
             store = open_store(self.name)
             try:
@@ -575,17 +586,7 @@ class AwsHostClient:
             kw["ExclusiveStartKey"] = last
 
     def _array_tasks(self, array_id: str, idx: int | None = None) -> list[dict[str, Any]]:
-        if idx is not None:
-            return list(self._query_task(array_id, idx))
-        return list(self._query("by_array", "array_id", array_id, newest_first=False))
-
-    def _query_task(self, array_id: str, idx: int) -> Iterator[dict[str, Any]]:
-        resp = self.ddb.query(TableName=self.table, IndexName="by_array",
-                              KeyConditionExpression="#k = :k AND #i = :i",
-                              ExpressionAttributeNames={"#k": "array_id", "#i": "idx"},
-                              ExpressionAttributeValues={":k": {"S": array_id}, ":i": {"N": str(idx)}})
-        for raw in resp.get("Items") or []:
-            yield from_item(raw)
+        return array_tasks(self.ddb, self.table, array_id, idx)  # by their ids: no index
 
     def find(self, ref: str) -> list[dict[str, Any]]:
         """Items named by ``ref``: a job id, an array task ``A[i]``, or an array ``A`` / ``A[]``."""
@@ -619,13 +620,15 @@ class AwsHostClient:
         need = offset + limit
         page = max(10, min(1000, need))
         if name:
-            gens = [self._query("by_name", "name", name, state=state, queue=queue, page=page)]
+            gens = [self._query("by_name", schema.NAME_KEY, k, state=state, queue=queue, page=page)
+                    for k in schema.name_partitions(name)]
         else:
             queues = [queue] if queue else sorted(self.cfg.queues)
             index, key = (("by_active", schema.ACTIVE_KEY) if state in ACTIVE_STATES
                           else ("by_queue", "queue_shard"))
-            gens = [self._query(index, key, f"{q}#{s}", state=state, page=page)
-                    for q in queues for s in range(schema.QUEUE_SHARDS)]
+            gens = [self._query(index, key, p, state=state, page=page) for q in queues
+                    for p in (schema.active_partitions(q, state) if state in ACTIVE_STATES
+                              else schema.queue_partitions(q))]
         heads = self._map(_prefetch, gens)  # the first page of every partition, in parallel
         merged = heapq.merge(*heads, key=lambda it: it["id"], reverse=True)
         return [job_view(it) for it in itertools.islice(merged, offset, need)]
@@ -634,11 +637,12 @@ class AwsHostClient:
     def count_jobs(self, *, queue: str | None = None, name: str | None = None) -> Counts:
         counts: dict[str, int] = {}
         if name:
-            parts = [self._query("by_name", "name", name, queue=queue, projection=["state"])]
+            parts = [self._query("by_name", schema.NAME_KEY, k, queue=queue, projection=["state"])
+                     for k in schema.name_partitions(name)]
         else:
             queues = [queue] if queue else sorted(self.cfg.queues)
-            parts = [self._query("by_queue", "queue_shard", f"{q}#{s}", projection=["state"])
-                     for q in queues for s in range(schema.QUEUE_SHARDS)]
+            parts = [self._query("by_queue", "queue_shard", p, projection=["state"])
+                     for q in queues for p in schema.queue_partitions(q)]
 
         def tally(gen: Iterator[dict[str, Any]]) -> dict[str, int]:
             out: dict[str, int] = {}
@@ -698,7 +702,9 @@ class AwsHostClient:
         if queue:
             self.cfg.get("queues", queue)
         if queue and name:
-            named = list(self._query("by_name", "name", name, queue=queue, newest_first=False))
+            named = [it for k in schema.name_partitions(name)
+                     for it in self._query("by_name", schema.NAME_KEY, k, queue=queue,
+                                           newest_first=False)]
             if not named:
                 raise NotFoundError(f"no job named {name!r} in queue {queue!r}")
             targets.extend(named)
@@ -747,8 +753,8 @@ class AwsHostClient:
     def _active_in_queue(self, queue: str) -> list[dict[str, Any]]:
         # The sparse by_active index holds active jobs only; the state filter covers the moment
         # an item has ended but the (eventually consistent) index does not know yet.
-        gens = [self._query("by_active", schema.ACTIVE_KEY, f"{queue}#{s}", state=ACTIVE_STATES,
-                            newest_first=False) for s in range(schema.QUEUE_SHARDS)]
+        gens = [self._query("by_active", schema.ACTIVE_KEY, p, state=ACTIVE_STATES,
+                            newest_first=False) for p in schema.active_partitions(queue)]
         out: list[dict[str, Any]] = []
         for part in self._map(list, gens):
             out.extend(part)
@@ -884,17 +890,10 @@ class AwsHostClient:
         return HostStatus(host=self.name, kind=self.kind, healthy=state == "DEPLOYED", state=state,
                           summary=f"deployment {state}", details=out)
 
-    def agent_transport(self, worker_id: str, queue: str, definition: str) -> Any:
-        """The transport of a worker agent run by hand (an on-premise node joining a queue)."""
-        from hyper_tui.agent.transports.aws import AwsTransport
-
-        return AwsTransport.for_host(self.cfg, worker_id=worker_id, queue=queue,
-                                     definition=definition)
-
     def emergency_stop(self) -> dict[str, Any]:
         from hyper_tui.aws.emergency import emergency_stop_aws
 
-        return emergency_stop_aws(self.cfg, session=self.session)
+        return emergency_stop_aws(self)
 
     @_aws("sweeping dead-letter queues")
     def sweep_dead_letters(self) -> dict[str, Any]:
@@ -913,6 +912,61 @@ class AwsHostClient:
         return {"messages": total.messages, "failed": total.failed, "requeued": total.requeued,
                 "kept": total.kept}
 
+    # ---- deploying (the CDK app of hyper_tui.aws.infra, driven by hyper_tui.aws.synth/deploy) ---
+
+    @classmethod
+    def import_host(cls, name: str, *, account: str, region: str, select: bool = True,
+                    **options: Any) -> dict[str, Any]:
+        """Register an aws deployment made elsewhere, from its CloudFormation outputs."""
+        from hyper_tui.aws.discovery import import_deployment
+
+        return import_deployment(name, account, region, select=select, **options)
+
+    def synth(self, out: str | None = None) -> list[Path]:
+        """Every CloudFormation template of the host, offline, with its stored look-ups."""
+        from hyper_tui.aws.synth import synth_host
+
+        return synth_host(self.cfg, out)
+
+    def deploy(self, out: str | None = None, *, lookups: bool = True,
+               on_event: Callable[[Any], None] | None = None,
+               cancel: threading.Event | None = None) -> Any:  # hyper_tui.aws.deploy.DeployResult
+        """Refresh the look-ups (unless ``lookups`` is False), synthesize and deploy every
+        stack, calling ``on_event`` with each ``DeployEvent`` (stack, status, line). A failed
+        deploy sends its FAILED event, is recorded on the resources, then raises."""
+        from hyper_tui.aws.deploy import LOG as LOG_LINE
+        from hyper_tui.aws.deploy import DeployEvent, deploy
+
+        if lookups:
+            if on_event is not None:
+                on_event(DeployEvent(None, LOG_LINE, "looking up zones, AMIs, VPCs and spot scores"))
+            self.refresh_lookups()
+        return deploy(self.cfg, out_dir=Path(out) if out else None, on_event=on_event,
+                      cancel=cancel)
+
+    def refresh_lookups(self) -> dict[str, Any]:
+        """Look up zones, AMIs, imported VPCs and 'auto' weights; keep them for synth."""
+        from hyper_tui.aws.lookups_refresh import refresh_lookups
+
+        return refresh_lookups(self.cfg)
+
+    def refresh_weights(self, queue: str | None = None) -> dict[str, dict[str, int]]:
+        """Recompute the 'auto' weights of ``queue`` (or of every auto queue) from spot scores."""
+        from hyper_tui.aws.weights_refresh import refresh_weights
+
+        return refresh_weights(self.cfg, queue)
+
+    # ---- the control plane: nothing of an aws host runs on this machine ------------------
+
+    def start(self) -> int | None:
+        raise _no_daemon("start-host", self.name)
+
+    def serve(self) -> int:
+        raise _no_daemon("start-host", self.name)
+
+    def stop(self) -> bool:
+        raise _no_daemon("stop-host", self.name)
+
     def close(self) -> None:
         """Nothing to release: boto3 clients close their connections when collected."""
 
@@ -927,6 +981,11 @@ class AwsHostClient:
 
 # --------------------------------------------------------------------------------------------
 # Pure helpers (tested without AWS)
+
+
+def _no_daemon(what: str, name: str) -> UsageError:
+    return UsageError(f"{what}: host {name!r} is an aws host; it has no local daemon",
+                      fix="use hyper-tui deploy / emergency-stop for aws hosts")
 
 
 def _json_or_empty(raw: bytes) -> dict[str, Any]:

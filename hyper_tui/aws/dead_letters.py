@@ -68,7 +68,7 @@ def sweep_dead_letters(session: AwsSession, *, table: str, dlq_url: str, work_ur
                 if not it:
                     continue
                 state = it.get("state")
-                u = Update(table, jid)
+                u = Update(table, jid, queue=str(it.get("queue") or ""))
                 u.when("state", "=", state).when_attempt(it)
                 if state == "QUEUED":
                     if float(it.get("queued") or it.get("submitted") or 0) > sent + 1:

@@ -31,7 +31,7 @@ from typing import Any
 from hyper_tui.aws import schema
 from hyper_tui.aws.outbox import close_outbox, enqueue_or_fail, open_outbox
 from hyper_tui.aws.session import error_code
-from hyper_tui.aws.table import Update, batch_get, from_item, run_updates
+from hyper_tui.aws.table import Update, array_tasks, batch_get, from_item, run_updates
 from hyper_tui.core.lifecycle import (
     QUEUED_REASON,
     dependency_state,
@@ -50,31 +50,20 @@ def _states(ddb: Any, table: str, dep: Mapping[str, Any]) -> list[str]:
     if not dep.get("whole"):
         item = batch_get(ddb, table, [dep["on"]]).get(dep["on"])
         return [str(item["state"])] if item and item.get("state") else []
-    kw: dict[str, Any] = {"TableName": table, "IndexName": "by_array",
-                          "KeyConditionExpression": "#k = :k", "ProjectionExpression": "#s",
-                          "ExpressionAttributeNames": {"#k": "array_id", "#s": "state"},
-                          "ExpressionAttributeValues": {":k": {"S": dep["on"]}}}
-    states: list[str] = []
-    while True:
-        resp = ddb.query(**kw)
-        states += [from_item(it).get("state", "?") for it in resp.get("Items") or []]
-        if not resp.get("LastEvaluatedKey"):
-            return states
-        kw["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+    return [str(it["state"]) for it in array_tasks(ddb, table, dep["on"])]
 
 
 def _pending(ddb: Any, table: str, queue: str) -> list[dict[str, Any]]:
     """The PENDING jobs of a queue, from the sparse by_active index."""
     out: list[dict[str, Any]] = []
-    for shard in range(schema.QUEUE_SHARDS):
+    for part in schema.active_partitions(queue, "PENDING"):  # PENDING jobs only
         kw: dict[str, Any] = {
             "TableName": table, "IndexName": "by_active", "KeyConditionExpression": "#k = :k",
             "FilterExpression": "#s = :p", "ProjectionExpression": "#i, #s, #q, #d, #h, #deps",
             "ExpressionAttributeNames": {"#k": schema.ACTIVE_KEY, "#s": "state", "#i": "id",
                                          "#q": "queue", "#d": "definition", "#h": "held",
                                          "#deps": "deps"},
-            "ExpressionAttributeValues": {":k": {"S": f"{queue}#{shard}"},
-                                          ":p": {"S": "PENDING"}}}
+            "ExpressionAttributeValues": {":k": {"S": part}, ":p": {"S": "PENDING"}}}
         while True:
             resp = ddb.query(**kw)
             out += [from_item(it) for it in resp.get("Items") or []]
@@ -84,9 +73,9 @@ def _pending(ddb: Any, table: str, queue: str) -> list[dict[str, Any]]:
     return out
 
 
-def to_queue(table: str, job_id: str, now: float) -> Update:
+def to_queue(table: str, job_id: str, queue: str, now: float) -> Update:
     """PENDING (and no longer held) -> QUEUED."""
-    u = Update(table, job_id).when("state", "=", "PENDING").when_missing("held")
+    u = Update(table, job_id, queue=queue).when("state", "=", "PENDING").when_missing("held")
     return u.set("state", "QUEUED").set("reason", QUEUED_REASON).set("queued", round(now, 3)) \
         .remove("deps")
 
@@ -122,7 +111,7 @@ def release_pending(ddb: Any, sqs: Any, table: str, queues: Iterable[str],
             else:
                 counts["waiting"] += 1
     outbox = open_outbox(ddb, table, release, retention_s=retention_s, now=now) if release else []
-    ops = [to_queue(table, job["id"], now).kwargs() for job in release]
+    ops = [to_queue(table, job["id"], job["queue"], now).kwargs() for job in release]
     ops += [Update(table, job["id"]).when("state", "=", "PENDING").set("state", "CANCELLED")
             .set("reason", why).set("ended", now).set(schema.TTL_ATTRIBUTE, int(now + retention_s))
             .kwargs() for job, why in cancel]
@@ -154,8 +143,8 @@ def release_holds(ddb: Any, sqs: Any, table: str, jobs: Iterable[Mapping[str, An
             u = Update(table, job["id"]).when("state", "=", "PENDING").remove("held")
             u.set("reason", deps_reason(job["deps"]))
         else:
-            u = Update(table, job["id"]).when("state", "=", "PENDING").remove("held")
-            u.set("state", "QUEUED").set("reason", QUEUED_REASON).set("queued", round(now, 3))
+            u = Update(table, job["id"], queue=job["queue"]).when("state", "=", "PENDING")
+            u.remove("held").set("state", "QUEUED").set("reason", QUEUED_REASON).set("queued", round(now, 3))
         try:
             ddb.update_item(**u.kwargs())
         except Exception as err:

@@ -30,7 +30,7 @@ from typing import Any, NamedTuple
 from hyper_tui import paths
 from hyper_tui.aws import schema
 from hyper_tui.config import HostConfig
-from hyper_tui.errors import UnavailableError
+from hyper_tui.errors import UnavailableError, ValidationError
 
 # Statuses of a DeployEvent.
 PUBLISHING, DEPLOYING, IN_PROGRESS = "PUBLISHING", "DEPLOYING", "IN_PROGRESS"
@@ -247,7 +247,7 @@ class DeployResult:
 def record(cfg: HostConfig, result: DeployResult, progress: Progress | None,
            store: Any = None) -> None:
     """Each resource's status and log lines after a deployment, in the host's store."""
-    from hyper_tui.apply import open_store
+    from hyper_tui.local.apply import open_store
 
     own = store is None
     store = store or open_store(cfg.host.name)
@@ -314,6 +314,22 @@ def stack_order(assembly: Path) -> list[str]:
     return [arts[n].get("properties", {}).get("stackName", n) for n in order]
 
 
+def refuse_placeholders(cfg: HostConfig, lookups: dict[str, Any] | None,
+                        assembly_dir: Path | None) -> None:
+    """Raise (one line) when the deployment would use placeholder look-ups: those of a ready
+    assembly (recorded by its synth), else those ``lookups`` would need."""
+    from hyper_tui.aws.infra.lookups import with_placeholders
+    from hyper_tui.aws.synth import placeholders_of
+
+    guessed = placeholders_of(assembly_dir) if assembly_dir is not None \
+        else with_placeholders(cfg, lookups)[1]
+    if guessed:
+        raise ValidationError(f"deploy of host {cfg.host.name!r}: the "
+                              f"{guessed.describe()} are placeholders, not looked up",
+                              fix="run hyper-tui lookups (it needs AWS credentials), then "
+                                  "deploy again")
+
+
 def deploy(cfg: HostConfig, *, lookups: dict[str, Any] | None = None,
            out_dir: Path | None = None, assembly_dir: Path | None = None,
            on_event: Callable[[DeployEvent], None] | None = None, bootstrap: bool = True,
@@ -322,6 +338,11 @@ def deploy(cfg: HostConfig, *, lookups: dict[str, Any] | None = None,
     """Synthesize (unless ``assembly_dir`` is a ready cloud assembly) and deploy every stack
     of ``cfg``'s host, calling ``on_event`` per output line; record the outcome."""
     host = cfg.host.name
+    if assembly_dir is None and lookups is None:
+        from hyper_tui.aws.synth import stored_lookups
+
+        lookups = stored_lookups(host)
+    refuse_placeholders(cfg, lookups, assembly_dir)
     data = paths.host_data_dir(host)
     log_dir = paths.ensure_private_dir(data / "deploy-logs")
     log_path = log_dir / time.strftime("deploy-%Y%m%d-%H%M%S.log")
@@ -336,12 +357,11 @@ def deploy(cfg: HostConfig, *, lookups: dict[str, Any] | None = None,
     progress: Progress | None = None
     try:
         if assembly_dir is None:
-            from hyper_tui.aws.synth import stored_lookups, synth
+            from hyper_tui.aws.synth import synth
 
             assembly_dir = Path(out_dir or data / "cdk.out")
             emit(DeployEvent(None, LOG, f"synthesizing {host} into {assembly_dir}"))
-            synth(cfg, assembly_dir, lookups=lookups if lookups is not None
-                  else stored_lookups(host))
+            synth(cfg, assembly_dir, lookups=lookups)
         stacks = stack_order(assembly_dir)
         cdk = ensure_cdk(cache_dir(), emit, which)
         env = cli_env()

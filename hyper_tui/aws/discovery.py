@@ -2,21 +2,25 @@
 
 The control stack publishes the discovery values of ``schema.OUTPUTS`` both as stack outputs
 and as SSM parameters under ``schema.ssm_prefix(host)``; either is enough. The host's
-resources are rebuilt from the scaler function's config (``HYPER_SCALER_CONFIG``: queues,
-definitions, clusters, regions and weights) when it can be read, else only the main region is
-declared. The host is written like any other (config YAML + registry), its resources marked
+resources are rebuilt from the scaler function's config (queues, definitions, clusters,
+regions and weights: the file ``scaler_config.CONFIG_FILE`` in the function's code, or the
+``HYPER_SCALER_CONFIG`` variable of older deployments) when it can be read, else only the main
+region is declared. The host is written like any other (config YAML + registry), its resources marked
 ACTIVE (they are deployed), and the discovery values kept in its state (meta ``aws_outputs``).
 """
 
 from __future__ import annotations
 
+import io
 import json
 import time
+import urllib.request
+import zipfile
 from typing import Any
 
 from hyper_tui import config
 from hyper_tui.aws import schema
-from hyper_tui.aws.scaler_config import ScalerConfig
+from hyper_tui.aws.scaler_config import CONFIG_FILE, CONFIG_FILE_ENV, ScalerConfig
 from hyper_tui.aws.session import AwsSession, aws_errors, error_code
 from hyper_tui.errors import ConflictError, NotFoundError, UnavailableError
 from hyper_tui.hosts import registry
@@ -52,14 +56,36 @@ def read_outputs(session: AwsSession, host: str, region: str) -> tuple[dict[str,
                         fix="check --name, --region and that the credentials are for --account")
 
 
+def config_from_code(archive: bytes, path: str = CONFIG_FILE) -> str | None:
+    """The text of ``path`` in a Lambda function's code archive (None when absent)."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(archive)) as z:
+            return z.read(path).decode("utf-8")
+    except (KeyError, zipfile.BadZipFile):
+        return None
+
+
+def _code_of(lam: Any, name: str) -> bytes:
+    location = lam.get_function(FunctionName=name)["Code"]["Location"]
+    with urllib.request.urlopen(location, timeout=30) as response:  # a presigned S3 URL
+        return response.read()
+
+
 def find_scaler_config(session: AwsSession, host: str, region: str) -> ScalerConfig | None:
-    """The host's scaler config, from its Lambda function's environment (None if unreadable)."""
+    """The host's scaler config, from its Lambda function's code (or environment, for older
+    deployments); None if unreadable."""
     lam = session.client("lambda", region)
     try:
         for page in lam.get_paginator("list_functions").paginate():
             for fn in page.get("Functions") or []:
                 env = ((fn.get("Environment") or {}).get("Variables") or {})
                 text = env.get(schema.SCALER_CONFIG_ENV)
+                if not text and env.get(CONFIG_FILE_ENV) and env.get("HYPER_HOST") == host:
+                    try:
+                        text = config_from_code(_code_of(lam, fn["FunctionName"]),
+                                                env[CONFIG_FILE_ENV])
+                    except OSError:
+                        text = None
                 if not text:
                     continue
                 try:
@@ -109,7 +135,8 @@ def config_from_scaler(host: str, account: str, region: str,
 def import_deployment(name: str, account: str, region: str, *,
                       session: AwsSession | None = None, select: bool = True) -> dict[str, Any]:
     """Register the aws host ``name`` deployed in ``account``/``region``; return what was found."""
-    from hyper_tui.apply import apply_config, open_store
+    from hyper_tui.hosts.registry import apply_config
+    from hyper_tui.local.apply import open_store
 
     if any(h.name == name for h in registry.list_hosts()):
         raise ConflictError(f"a host named {name!r} exists already",

@@ -119,7 +119,7 @@ def refresh_lookups(cfg: HostConfig, *, session: AwsSession | None = None, store
 
 
 def save_lookups(host: str, fresh: dict[str, Any], *, store: Any = None) -> dict[str, Any]:
-    from hyper_tui.apply import open_store
+    from hyper_tui.local.apply import open_store
 
     own = store is None
     store = store or open_store(host)

@@ -27,7 +27,8 @@ from hyper_tui.aws.work_queues import IDS_PER_CALL, send_ids
 
 OUTBOX_SHARD = "#outbox"  # not a queue shard: a queue name starts with a letter
 STALE_S = 120.0  # a writer sends within seconds; one silent this long has died
-IDS_PER_ITEM = 12_000  # ~21 bytes an id: well under DynamoDB's 400 KB item limit
+MAX_ITEM_BYTES = 400 * 1024  # DynamoDB's item size limit
+ROWS_BYTES = 360 * 1024  # the rows of one outbox item, at most: room for its other attributes
 KEEP_S = 7 * 86400  # an outbox item left by a bug expires anyway
 
 
@@ -38,15 +39,37 @@ def open_outbox(ddb: Any, table: str, jobs: Iterable[Mapping[str, Any]], *,
     now = time.time() if now is None else now
     rows = [[j["queue"], j["definition"], j["id"]] for j in jobs]
     ids = []
-    for i in range(0, len(rows), IDS_PER_ITEM):
+    for chunk in split_rows(rows):
         oid = f"outbox#{uuid.uuid4().hex}"
         ddb.put_item(TableName=table, Item=to_item({
             "id": oid, "kind": "outbox", schema.ACTIVE_KEY: OUTBOX_SHARD,
-            "jobs": rows[i:i + IDS_PER_ITEM], "created": round(now, 3),
+            "jobs": chunk, "created": round(now, 3),
             "retention_s": retention_s,  # of the jobs it marks FAILED if they cannot be sent
             schema.TTL_ATTRIBUTE: int(now + KEEP_S)}))
         ids.append(oid)
     return ids
+
+
+def row_bytes(row: list[str]) -> int:
+    """What one row costs in a DynamoDB item: a list (3 bytes) of strings, each its UTF-8
+    length plus 1 byte as a list element, plus 1 byte as an element of the outer list."""
+    return 3 + 1 + sum(len(v.encode("utf-8")) + 1 for v in row)
+
+
+def split_rows(rows: list[list[str]], budget: int = ROWS_BYTES) -> list[list[list[str]]]:
+    """``rows`` in consecutive chunks of at most ``budget`` bytes each (by
+    :func:`row_bytes`), so that no outbox item exceeds DynamoDB's item limit whatever the
+    names' lengths."""
+    chunks: list[list[list[str]]] = []
+    size = budget + 1
+    for row in rows:
+        cost = row_bytes(row)
+        if size + cost > budget:
+            chunks.append([])
+            size = 3  # the list itself
+        chunks[-1].append(row)
+        size += cost
+    return chunks
 
 
 def close_outbox(ddb: Any, table: str, outbox_ids: Iterable[str]) -> None:

@@ -1,6 +1,6 @@
 """The aws scaler: a plain Python handler run every minute by a scheduled Lambda.
 
-Each pass, for every (queue, definition) of ``ScalerConfig`` (``HYPER_SCALER_CONFIG``):
+Each pass, for every (queue, definition) of ``ScalerConfig`` (a file in its Lambda asset):
 
 1. settles dead-lettered work messages (``hyper_tui.agent.transports.aws.sweep_dead_letters``): their
    jobs FAIL with the reason, or are requeued when their worker was lost;
@@ -22,7 +22,6 @@ Refreshed ``auto`` weights (``queues refresh-weights``) are read from the jobs t
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -31,7 +30,7 @@ from dataclasses import asdict, replace
 from typing import Any
 
 from hyper_tui.aws import schema
-from hyper_tui.aws.scaler_config import PairConfig, ScalerConfig
+from hyper_tui.aws.scaler_config import PairConfig, ScalerConfig, load_scaler_config
 from hyper_tui.aws.session import AwsSession, error_code
 from hyper_tui.core import scaling
 from hyper_tui.core.scaling import Launch, PairDecision, PairObservation
@@ -124,9 +123,9 @@ def count_jobs(ddb: Any, table: str, queue: str, *, budget: int = COUNT_BUDGET
                ) -> tuple[dict[tuple[str, str], int], bool]:
     """Active jobs of a queue by (definition, state), and whether the count is complete
     (False when the budget of items read ran out first)."""
-    per_shard = max(1, budget // schema.QUEUE_SHARDS)
+    per_shard = max(1, budget // len(schema.active_partitions(queue)))
 
-    def shard(s: int) -> tuple[dict[tuple[str, str], int], bool]:
+    def shard(s: str) -> tuple[dict[tuple[str, str], int], bool]:
         counts: dict[tuple[str, str], int] = {}
         kw: dict[str, Any] = {
             "TableName": table, "IndexName": "by_active",  # sparse: active jobs only
@@ -134,7 +133,7 @@ def count_jobs(ddb: Any, table: str, queue: str, *, budget: int = COUNT_BUDGET
             "ProjectionExpression": "#d, #s",
             "ExpressionAttributeNames": {"#k": schema.ACTIVE_KEY, "#s": "state",
                                          "#d": "definition"},
-            "ExpressionAttributeValues": {":k": {"S": f"{queue}#{s}"}, ":p": {"S": "PENDING"},
+            "ExpressionAttributeValues": {":k": {"S": s}, ":p": {"S": "PENDING"},
                                           ":q": {"S": "QUEUED"}, ":r": {"S": "RUNNING"}}}
         read = 0
         while True:
@@ -153,7 +152,7 @@ def count_jobs(ddb: Any, table: str, queue: str, *, budget: int = COUNT_BUDGET
     total: dict[tuple[str, str], int] = {}
     complete = True
     with ThreadPoolExecutor(max_workers=8) as pool:
-        for counts, done in pool.map(shard, range(schema.QUEUE_SHARDS)):
+        for counts, done in pool.map(shard, schema.active_partitions(queue)):
             complete = complete and done
             for k, n in counts.items():
                 total[k] = total.get(k, 0) + n
@@ -353,7 +352,7 @@ def publish_metrics(cw: Any, cfg: ScalerConfig, pairs: Sequence[PairConfig],
 
 def handler(event: Any, context: Any) -> dict[str, Any]:
     """The Lambda entry point (EventBridge schedule, every minute)."""
-    cfg = ScalerConfig.from_json(os.environ[schema.SCALER_CONFIG_ENV])
+    cfg = load_scaler_config()
     started = time.monotonic()
     result = run_scaler(cfg, AwsSession(cfg.main_region))
     result["seconds"] = round(time.monotonic() - started, 3)

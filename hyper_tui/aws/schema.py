@@ -12,11 +12,17 @@ Data layout (designed for 10,000+ submissions per second per queue):
   exit_code (N), worker, array_id, idx (N), heartbeat (N)``.
   GSI ``by_queue``: partition ``queue_shard`` = ``f"{queue}#{shard}"`` with shard in
   ``range(QUEUE_SHARDS)`` from the id, sort key ``id`` (listing a queue = QUEUE_SHARDS queries).
-  GSI ``by_name``: partition ``name``, sort key ``id``. GSI ``by_array``: partition
-  ``array_id``, sort key ``idx``. Sparse GSI ``by_active``: partition ``active_shard``, the
-  same value as ``queue_shard`` but present only while the job is PENDING, QUEUED or RUNNING
-  (every write of a final state removes it), so the scaler's backlog count, ``qstat -s QUEUED``
-  and ``qdel --all`` read active jobs only, however many finished jobs the table keeps.
+  Sparse GSI ``by_name``: partition ``name_shard`` = ``f"{name}#{shard}"``, present only when
+  the user named the job (the default names, DEFAULT_NAMES, are shared by every unnamed job:
+  one hot key), sort key ``id``. No index per array (one partition per array is a hot key
+  while it runs): task ``i`` of array ``A`` is item ``A-i`` (``array_task_id``) and the
+  array's spec item ``spec#A`` records its range of indices (``tasks``: start, stop, step).
+  Sparse GSI ``by_active``: partition ``active_shard`` = ``f"{queue}#{state}#{shard}"``,
+  present only while the job is PENDING, QUEUED or RUNNING (every write of a state moves it,
+  :class:`hyper_tui.aws.table.Update`; a final state removes it), so the scaler's backlog,
+  the dependency release (PENDING only), ``qstat -s QUEUED`` and ``qdel --all`` read the jobs
+  of those states only, however many finished jobs the table keeps. Shard counts: see
+  QUEUE_SHARDS; every partition stays under 500 writes/s at 10,000 jobs/s into one queue.
   ``INDEXES`` lists them all, for the stack, the tests' tables and the IAM policies.
   The indexes project ``INDEX_ATTRIBUTES`` (what a listing shows and what the scaler and the
   dependency release read), not ``heartbeat`` nor the script: a worker's heartbeat, written
@@ -40,24 +46,38 @@ import re
 
 from hyper_tui.core.jobs import ACTIVE_STATES, FINAL_STATES  # noqa: F401 (the table speaks these)
 
-QUEUE_SHARDS = 16
-ACTIVE_KEY = "active_shard"  # the by_active partition key: present only while a job is active
+# Shard counts: every index partition stays under 500 writes/s (half DynamoDB's 1,000) at
+# 10,000 jobs/s into one queue (tests/aws/test_key_heat.py). A job writes its by_queue and
+# by_name partitions 3 times (submit, start, report: each changes a projected attribute), its
+# by_active partitions 2 times per active state (entering and leaving it).
+QUEUE_SHARDS = 128
+ACTIVE_SHARDS = 64
+NAME_SHARDS = 128
+ACTIVE_KEY = "active_shard"  # by_active: ``{queue}#{state}#{shard}`` while a job is active
+NAME_KEY = "name_shard"      # by_name: ``{name}#{shard}``, only for a name the user gave
+# The names a job gets when the user gives none (qsub --stdin, qsub -c, the API): shared by
+# every such job, so they are kept out of the by_name index (a hot key otherwise).
+DEFAULT_NAMES = ("STDIN", "command", "job")
 # The jobs table's GSIs: (name, partition key, its type, sort key, its type).
+# (No index per array: an array's tasks are found by their ids, ``array_task_id``, over the
+# range of indices its spec item records.)
 INDEXES = (("by_queue", "queue_shard", "S", "id", "S"),
            ("by_active", ACTIVE_KEY, "S", "id", "S"),
-           ("by_name", "name", "S", "id", "S"),
-           ("by_array", "array_id", "S", "idx", "N"))
-# The attributes every index projects besides its own keys and ``id`` (DynamoDB allows 100 in
-# all): a job's listing (client.job_view), ``held`` and ``deps`` (dependencies.py).
-INDEX_ATTRIBUTES = ("queue", "definition", "name", "state", "reason", "priority", "retries",
-                    "attempt", "timeout", "submitted", "started", "ended", "exit_code", "worker",
-                    "array_id", "idx", "held", "deps")
+           ("by_name", NAME_KEY, "S", "id", "S"))
+# What the indexes project besides their own keys and ``id`` (DynamoDB allows 100 in all):
+# what a job's listing shows (client.job_view) and ``held``; by_active also ``deps``, which the
+# dependency release reads (dependencies.py) and no listing does.
+LISTING_ATTRIBUTES = ("queue", "definition", "name", "state", "reason", "priority", "retries",
+                      "attempt", "timeout", "submitted", "started", "ended", "exit_code",
+                      "worker", "array_id", "idx", "held")
+INDEX_ATTRIBUTES = (*LISTING_ATTRIBUTES, "deps")  # every attribute some index projects
+_PROJECTIONS = {"by_active": INDEX_ATTRIBUTES}
 
 
 def index_attributes(index: str) -> tuple[str, ...]:
-    """``INDEX_ATTRIBUTES`` less ``index``'s own keys (always projected)."""
+    """What ``index`` projects, less its own keys (always projected)."""
     keys = next((pk, sk) for name, pk, _, sk, _ in INDEXES if name == index)
-    return tuple(a for a in INDEX_ATTRIBUTES if a not in keys)
+    return tuple(a for a in _PROJECTIONS.get(index, LISTING_ATTRIBUTES) if a not in keys)
 
 
 MAX_RECEIVES = 5
@@ -141,20 +161,62 @@ def ecr_repository_name(host: str) -> str:
     return f"hyper-{_safe(host).lower()}"
 
 
+def _shard(job_id: str, shards: int) -> int:
+    return int(hashlib.blake2s(job_id.encode(), digest_size=2).hexdigest(), 16) % shards
+
+
 def queue_shard(queue: str, job_id: str) -> str:
-    shard = int(hashlib.blake2s(job_id.encode(), digest_size=2).hexdigest(), 16) % QUEUE_SHARDS
-    return f"{queue}#{shard}"
+    """The job's by_queue partition: ``{queue}#{shard}``."""
+    return f"{queue}#{_shard(job_id, QUEUE_SHARDS)}"
 
 
-def shard_keys(queue: str, job_id: str) -> dict[str, str]:
-    """The index keys of a new (active) job's item: ``queue_shard`` and ``active_shard``."""
-    shard = queue_shard(queue, job_id)
-    return {"queue_shard": shard, ACTIVE_KEY: shard}
+def queue_partitions(queue: str) -> list[str]:
+    """Every by_queue partition of a queue (listing a queue queries them all)."""
+    return [f"{queue}#{s}" for s in range(QUEUE_SHARDS)]
+
+
+def active_key(queue: str, state: str, job_id: str) -> str:
+    """The job's by_active partition while it is in ``state`` (PENDING, QUEUED, RUNNING):
+    ``{queue}#{state}#{shard}``, so a lookup of one state reads only jobs in that state."""
+    return f"{queue}#{state}#{_shard(job_id, ACTIVE_SHARDS)}"
+
+
+def active_partitions(queue: str, states: tuple[str, ...] | str = ACTIVE_STATES) -> list[str]:
+    """Every by_active partition of ``queue`` for ``states``."""
+    states = (states,) if isinstance(states, str) else states
+    return [f"{queue}#{st}#{s}" for st in states for s in range(ACTIVE_SHARDS)]
+
+
+def name_key(name: str | None, job_id: str) -> str | None:
+    """The job's by_name partition, ``{name}#{shard}``; None for a default name (the job is
+    then not in by_name: a name every unnamed job shares would be one hot partition)."""
+    if not name or name in DEFAULT_NAMES:
+        return None
+    return f"{name}#{_shard(job_id, NAME_SHARDS)}"
+
+
+def name_partitions(name: str) -> list[str]:
+    """Every by_name partition of a name the user gave (none for a default name)."""
+    if not name or name in DEFAULT_NAMES:
+        return []
+    return [f"{name}#{s}" for s in range(NAME_SHARDS)]
+
+
+def shard_keys(queue: str, job_id: str, *, state: str = "QUEUED",
+               name: str | None = None) -> dict[str, str]:
+    """The index keys of a new job's item: ``queue_shard``, ``active_shard`` (for its first
+    state, PENDING or QUEUED) and, for a name the user gave, ``name_shard``."""
+    keys = {"queue_shard": queue_shard(queue, job_id), ACTIVE_KEY: active_key(queue, state, job_id)}
+    named = name_key(name, job_id)
+    if named:
+        keys[NAME_KEY] = named
+    return keys
 
 
 # ---- added for infra/ (CDK) and the submit API ---------------------------------------------
 
-# Environment variable of the scaler Lambda holding its JSON config (see hyper_tui.infra.components.scaler.construct).
+# Environment variable of the scaler Lambda holding its JSON config in older deployments
+# (see hyper_tui.aws.infra.components.scaler.construct).
 SCALER_CONFIG_ENV = "HYPER_SCALER_CONFIG"
 
 

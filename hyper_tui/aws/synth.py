@@ -5,9 +5,11 @@ validated config and the look-ups stored beforehand (no AWS call, no Docker: ima
 only staged), checks it with cdk-nag, and writes the cloud assembly to ``out_dir``: one
 ``<stack>.template.json`` per stack, plus the manifest ``cdk deploy --app out_dir`` reads.
 
-Look-ups (``hyper_tui.infra.lookups`` documents their shape) are kept in the host's store under the
+Look-ups (``hyper_tui.aws.infra.lookups`` documents their shape) are kept in the host's store under the
 meta key ``LOOKUPS_META_KEY``; availability zones from them go into the CDK context, so the
-synth never asks AWS.
+synth never asks AWS. Without them synth still works, on placeholders
+(``hyper_tui.aws.infra.lookups.with_placeholders``): it warns in one line, and records them in the
+assembly (``PLACEHOLDERS_FILE``) so that deploy refuses that assembly.
 """
 
 from __future__ import annotations
@@ -16,14 +18,16 @@ import json
 import os
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hyper_tui.aws.infra.lookups import Placeholders, with_placeholders
 from hyper_tui.config import HostConfig
 from hyper_tui.errors import ValidationError
 
 LOOKUPS_META_KEY = "aws_lookups"
+PLACEHOLDERS_FILE = "hyper-placeholders.json"  # in the cloud assembly, when synth guessed
 
 ENV = {"JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
        "CDK_DISABLE_CLI_TELEMETRY": "true"}
@@ -35,11 +39,20 @@ class SynthResult:
     assembly: Any       # aws_cdk.cx_api.CloudAssembly
     templates: list[Path]
     seconds: float
+    placeholders: Placeholders = field(default_factory=Placeholders)
+
+    def warning(self) -> str | None:
+        """The one line synth prints when it used placeholders."""
+        if not self.placeholders:
+            return None
+        return (f"hyper-tui: warning: synthesized with placeholder "
+                f"{self.placeholders.describe()}; `hyper-tui lookups` replaces them "
+                "(deploy refuses placeholders)")
 
 
 def stored_lookups(host: str) -> dict[str, Any]:
     """The look-ups the tool stored for ``host`` (empty when none were stored yet)."""
-    from hyper_tui.apply import open_store
+    from hyper_tui.local.apply import open_store
 
     store = open_store(host)
     try:
@@ -66,13 +79,15 @@ def synth_app(cfg: HostConfig, out_dir: Path | str, *,
     annotations (e.g. a cdk-nag finding without a suppression)."""
     for key, value in ENV.items():
         os.environ.setdefault(key, value)
-    from hyper_tui.infra.app import build_app  # imports aws_cdk: keep it out of the CLI's start-up
+    from hyper_tui.aws.infra.app import build_app  # imports aws_cdk: keep it out of the CLI's start-up
 
     start = time.monotonic()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    app = build_app(cfg, context=dict(context or {}), outdir=str(out),
-                    lookups=dict(lookups or {}))
+    filled, guessed = with_placeholders(cfg, lookups)
+    marker = out / PLACEHOLDERS_FILE
+    marker.unlink(missing_ok=True)
+    app = build_app(cfg, context=dict(context or {}), outdir=str(out), lookups=filled)
     assembly = app.synth()
     errors = errors_of(assembly)
     if errors:
@@ -80,7 +95,16 @@ def synth_app(cfg: HostConfig, out_dir: Path | str, *,
                               + (f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""),
                               fix=f"see {out}/manifest.json")
     templates = [out / s.template_file for s in assembly.stacks]
-    return SynthResult(app, assembly, templates, time.monotonic() - start)
+    if guessed:
+        marker.write_text(json.dumps(guessed.to_dict(), sort_keys=True))
+    return SynthResult(app, assembly, templates, time.monotonic() - start, guessed)
+
+
+def placeholders_of(assembly_dir: Path | str) -> Placeholders:
+    """What the synth of this cloud assembly guessed (empty: everything was looked up)."""
+    marker = Path(assembly_dir) / PLACEHOLDERS_FILE
+    return Placeholders.from_dict(json.loads(marker.read_text())) if marker.exists() \
+        else Placeholders()
 
 
 def synth(cfg: HostConfig, out_dir: Path | str, *,
@@ -91,8 +115,15 @@ def synth(cfg: HostConfig, out_dir: Path | str, *,
 
 
 def synth_host(cfg: HostConfig, out_dir: Path | str | None = None) -> list[Path]:
-    """``hyper-tui synth``: every template of the host, offline, with its stored look-ups."""
+    """``hyper-tui synth``: every template of the host, offline, with its stored look-ups
+    (placeholders where there are none, with a warning line on stderr)."""
+    import sys
+
     from hyper_tui import paths
 
     out = Path(out_dir) if out_dir else paths.host_data_dir(cfg.host.name) / "cdk.out"
-    return synth(cfg, out, lookups=stored_lookups(cfg.host.name))
+    result = synth_app(cfg, out, lookups=stored_lookups(cfg.host.name))
+    warning = result.warning()
+    if warning:
+        sys.stderr.write(warning + "\n")
+    return result.templates

@@ -5,7 +5,7 @@ updates, batched reads and the one paginator.
   values to DynamoDB attribute values and back; numbers come back as int or float, never
   Decimal.
 * :class:`Update` builds a conditional UpdateItem without string juggling at the call sites;
-  :func:`run_updates` applies many of them (TransactWriteItems of up to 100).
+  :func:`run_updates` applies many of them, one UpdateItem each, in parallel.
 * :func:`batch_get`: items by id, 100 per BatchGetItem, unprocessed keys retried.
 * :func:`pages`/:func:`query_items`: every page of a Query or Scan, following
   ``LastEvaluatedKey``: use them for every paged read rather than writing that loop again.
@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import math
 import time
-import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
@@ -108,11 +107,16 @@ def from_item(item: Mapping[str, Any]) -> dict[str, Any]:
 
 
 class Update:
-    """A conditional UpdateItem, built without string juggling at the call sites."""
+    """A conditional UpdateItem, built without string juggling at the call sites.
 
-    def __init__(self, table: str, key: str) -> None:
+    Setting ``state`` keeps the item's by_active key right: an active state moves the job to
+    that state's partition (``schema.active_key``; so ``queue`` must be given), a final state
+    removes the key (the job leaves the sparse index)."""
+
+    def __init__(self, table: str, key: str, *, queue: str | None = None) -> None:
         self.table = table
         self.key = key
+        self.queue = queue
         self._set: list[str] = []
         self._remove: list[str] = []
         self._add: list[str] = []
@@ -134,6 +138,12 @@ class Update:
         self._set.append(f"{self.n(attr)} = {self.v(value)}")
         if attr == "state" and value in schema.FINAL_STATES:
             self.remove(schema.ACTIVE_KEY)  # the job leaves the sparse by_active index
+        elif attr == "state":
+            if not self.queue:
+                raise ValueError(f"job {self.key}: moving it to {value} needs its queue "
+                                 "(Update(..., queue=...)) for its by_active key")
+            self._set.append(f"{self.n(schema.ACTIVE_KEY)} = "
+                             f"{self.v(schema.active_key(self.queue, value, self.key))}")
         return self
 
     def append(self, attr: str, items: list[Any]) -> Update:
@@ -197,56 +207,57 @@ class Update:
         return kw
 
 
-def run_updates(ddb: Any, ops: list[dict[str, Any]], *, tries: int = 6) -> list[str | None]:
+def run_updates(ddb: Any, ops: list[dict[str, Any]], *, tries: int = 6,
+                parallel: int = 16) -> list[str | None]:
     """Apply conditional updates; per update, ``None`` when it was applied, else the reason
-    (``ConditionalCheckFailed``...). One update is one UpdateItem; several go in
-    TransactWriteItems of up to 100 (one request instead of many); an update whose condition
-    fails is dropped and the others are tried again."""
-    codes: list[str | None] = [None] * len(ops)
-    for start in range(0, len(ops), 100):
-        todo = list(range(start, min(start + 100, len(ops))))
+    (``ConditionalCheckFailed``). Each update is one conditional UpdateItem, several run in
+    parallel (``parallel`` at a time): never TransactWriteItems, which bills every item twice
+    and buys nothing here, since every update stands alone (its condition is its own
+    guard). Throttled updates are retried with backoff, ``tries`` times."""
+    def one(op: dict[str, Any]) -> str | None:
         delay = 0.02
-        for _ in range(tries):
-            if not todo:
-                break
-            if len(todo) == 1:
-                i = todo[0]
-                try:
-                    ddb.update_item(**ops[i])
-                except Exception as err:
-                    if error_code(err) != "ConditionalCheckFailedException":
-                        raise
-                    codes[i] = "ConditionalCheckFailed"
-                todo = []
-                break
+        for attempt in range(tries):
             try:
-                ddb.transact_write_items(TransactItems=[{"Update": ops[i]} for i in todo],
-                                         ClientRequestToken=uuid.uuid4().hex)
-                todo = []
-                break
+                ddb.update_item(**op)
+                return None
             except Exception as err:
-                if error_code(err) != "TransactionCanceledException":
+                code = error_code(err)
+                if code == "ConditionalCheckFailedException":
+                    return "ConditionalCheckFailed"
+                if code not in _THROTTLED or attempt == tries - 1:
                     raise
-                reasons = getattr(err, "response", {}).get("CancellationReasons") or []
-                retry = []
-                conflict = not reasons
-                for i, reason in zip(todo, reasons or [{}] * len(todo), strict=True):
-                    code = (reason or {}).get("Code") or "None"
-                    if code == "None":
-                        retry.append(i)
-                    elif code in ("TransactionConflict", "ThrottlingError",
-                                  "ProvisionedThroughputExceeded"):
-                        retry.append(i)
-                        conflict = True
-                    else:
-                        codes[i] = code
-                todo = retry
-                if conflict:
-                    time.sleep(delay)
-                    delay *= 2
-        for i in todo:
-            codes[i] = "TransactionConflict"
-    return codes
+                time.sleep(delay)
+                delay *= 2
+        return "Throttled"  # pragma: no cover (the loop returns or raises)
+
+    if len(ops) <= 1:
+        return [one(op) for op in ops]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=min(parallel, len(ops))) as pool:
+        return list(pool.map(one, ops))
+
+
+_THROTTLED = ("ProvisionedThroughputExceededException", "ThrottlingException",
+              "RequestLimitExceeded", "TransactionConflictException")
+
+
+def array_tasks(ddb: Any, table: str, array_id: str, idx: int | None = None
+                ) -> list[dict[str, Any]]:
+    """An array's task items (task ``idx`` only, when given), in index order, found by their
+    ids (``schema.array_task_id``) over the range of indices its spec item records (``tasks``:
+    ``[start, stop, step]``): no index partition per array (a hot key while it runs)."""
+    if idx is not None:
+        ids = [schema.array_task_id(array_id, idx)]
+    else:
+        spec = batch_get(ddb, table, [schema.array_spec_id(array_id)]).get(
+            schema.array_spec_id(array_id)) or {}
+        if not spec.get("tasks"):
+            return []
+        start, stop, step = (int(x) for x in spec["tasks"])
+        ids = [schema.array_task_id(array_id, i) for i in range(start, stop, step)]
+    found = batch_get(ddb, table, ids)
+    return sorted((it for it in found.values() if it.get("state")), key=lambda it: it.get("idx", 0))
 
 
 def batch_get(ddb: Any, table: str, ids: Iterable[str], *, consistent: bool = True,

@@ -7,7 +7,7 @@ becomes an integer weight through the pure ``scaling.weights_from_scores``. The 
 kept in two places:
 
 * the host's state (store meta ``aws_lookups``, key ``weights``), which the next synth and
-  deploy use (``hyper_tui.infra.lookups``);
+  deploy use (``hyper_tui.aws.infra.lookups``);
 * the jobs table's ``schema.META_WEIGHTS_ID`` item, which the running scaler reads every pass,
   so new weights apply within a minute, without a deploy.
 
@@ -109,8 +109,8 @@ def refresh_weights(cfg: Any, queue_name: str | None = None, *,
 
 
 def save_weights(host: str, weights: dict[str, dict[str, int]], *, store: Any = None) -> None:
-    """Merge into the host's stored look-ups (``hyper_tui.infra.lookups`` shape)."""
-    from hyper_tui.apply import open_store
+    """Merge into the host's stored look-ups (``hyper_tui.aws.infra.lookups`` shape)."""
+    from hyper_tui.local.apply import open_store
 
     try:
         from hyper_tui.aws.synth import LOOKUPS_META_KEY

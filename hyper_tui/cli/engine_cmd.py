@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import os
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from hyper_tui.cli import output
@@ -57,13 +58,35 @@ def cmd_worker(ctx: Any, args: argparse.Namespace) -> int:
     cfg.get("queues", args.queue)
     cfg.get("definitions", args.definition)
     wid = f"w-{os.uname().nodename[:16]}-{uuid.uuid4().hex[:6]}"
-    with ctx.client() as client:
-        transport = client.agent_transport(wid, args.queue, args.definition)
+    with ctx.client() as client:  # opening a local host re-applies a config edited by hand
+        kind = client.kind
+    transport = TRANSPORTS[kind](cfg, wid, args.queue, args.definition)
     beat = getattr(transport, "beat_every", None) or cfg.host.settings.lease_seconds / 5
     n = run_agent(transport, AgentOptions(idle_timeout=args.idle_timeout, max_jobs=args.max_jobs,
-                                          heartbeat_every=beat))
+                                          heartbeat_every=beat, own_process=True))
     print(f"worker {wid}: ran {n} job(s)")
     return 0
+
+
+# The agent runs here, in this process: the CLI builds its transport, so that no host kind
+# imports the agent (a host kind is a folder, a line in hosts.registry.KINDS and one here).
+def _local_transport(cfg: Any, worker_id: str, queue: str, definition: str) -> Any:
+    from hyper_tui import paths
+    from hyper_tui.agent.transports.local import LocalTransport
+
+    return LocalTransport(paths.store_path(cfg.host.name), worker_id=worker_id, queue=queue,
+                          definition=definition, vcpus=cfg.get("definitions", definition).vcpus)
+
+
+def _aws_transport(cfg: Any, worker_id: str, queue: str, definition: str) -> Any:
+    """An on-premise node joining a queue of an aws host."""
+    from hyper_tui.agent.transports.aws import AwsTransport
+
+    return AwsTransport.for_host(cfg, worker_id=worker_id, queue=queue, definition=definition)
+
+
+TRANSPORTS: dict[str, Callable[[Any, str, str, str], Any]] = {
+    "local": _local_transport, "aws": _aws_transport}
 
 
 def cmd_emergency_stop(ctx: Any, args: argparse.Namespace) -> int:
@@ -85,21 +108,9 @@ def cmd_emergency_stop(ctx: Any, args: argparse.Namespace) -> int:
     return 0
 
 
-def _aws_only(ctx: Any, what: str):
-    """The config of a host that is deployed (an aws host); others have nothing to deploy."""
-    cfg = ctx.config()
-    with ctx.client() as client:
-        if not client.capabilities.deploy:
-            raise UsageError(f"{what}: host {cfg.host.name!r} is a {client.kind} host; nothing "
-                             "to synthesize", fix="select an aws host (hosts create-host --kind aws ...)")
-    return cfg
-
-
 def cmd_synth(ctx: Any, args: argparse.Namespace) -> int:
-    cfg = _aws_only(ctx, "synth")
-    from hyper_tui.aws.synth import synth_host
-
-    files = synth_host(cfg, args.out)
+    with ctx.client() as client:
+        files = client.synth(args.out)
     if ctx.json:
         output.as_json([str(f) for f in files])
     else:
@@ -109,21 +120,23 @@ def cmd_synth(ctx: Any, args: argparse.Namespace) -> int:
 
 
 def cmd_deploy(ctx: Any, args: argparse.Namespace) -> int:
-    cfg = _aws_only(ctx, "deploy")
-    from hyper_tui.aws.deploy import deploy_host_cli
+    """Progress per stack as it comes; 0 when every stack is ACTIVE."""
+    import sys
 
-    if not args.no_lookups:
-        from hyper_tui.aws.lookups_refresh import refresh_lookups
-
-        refresh_lookups(cfg)
-    return deploy_host_cli(cfg, args.out)
+    with ctx.client() as client:
+        result = client.deploy(args.out, lookups=not args.no_lookups, on_event=lambda ev: print(
+            f"{ev.stack or '-'} | {ev.status} | {ev.line}", flush=True))
+    for stack, status in result.stacks.items():
+        print(f"{stack}: {status}")
+    if result.status != "ACTIVE":
+        sys.stderr.write(f"hyper-tui: deploy failed: {result.failure}; log: {result.log_path}\n")
+        return 1
+    return 0
 
 
 def cmd_lookups(ctx: Any, args: argparse.Namespace) -> int:
-    cfg = _aws_only(ctx, "lookups")
-    from hyper_tui.aws.lookups_refresh import refresh_lookups
-
-    data = refresh_lookups(cfg)
+    with ctx.client() as client:
+        data = client.refresh_lookups()
     if ctx.json:
         output.as_json(data)
     else:

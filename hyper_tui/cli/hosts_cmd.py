@@ -130,9 +130,7 @@ def cmd_select(ctx: Any, args: argparse.Namespace) -> int:
 
 
 def cmd_import(ctx: Any, args: argparse.Namespace) -> int:
-    from hyper_tui.aws.discovery import import_deployment
-
-    info = import_deployment(args.name, args.account, args.region)
+    info = registry.import_host("aws", args.name, account=args.account, region=args.region)
     if ctx.json:
         output.as_json(info)
     else:
@@ -151,36 +149,38 @@ def cmd_delete(ctx: Any, args: argparse.Namespace) -> int:
     return 0
 
 
-def _local_host(ctx: Any, args: argparse.Namespace, what: str) -> str:
-    """The name of a host with a daemon on this machine (a local host)."""
+def _daemon_host(ctx: Any, args: argparse.Namespace, what: str) -> Any:
+    """The client of a host whose daemon runs on this machine (a local host)."""
     name = _name(args, what, ctx)
     client = registry.client_for(name)
-    try:
-        if not client.capabilities.daemon:
-            raise UsageError(f"{what}: host {name!r} is an {client.kind} host; it has no local daemon",
-                             fix="use hyper-tui deploy / emergency-stop for aws hosts")
-    finally:
+    if not client.capabilities.daemon:
         client.close()
-    return name
+        raise UsageError(f"{what}: host {name!r} is an {client.kind} host; it has no local daemon",
+                         fix="use hyper-tui deploy / emergency-stop for aws hosts")
+    return client
 
 
 def cmd_stop(ctx: Any, args: argparse.Namespace) -> int:
-    from hyper_tui.local.daemon_control import stop_daemon
-
-    name = _local_host(ctx, args, "stop-host")
-    was = stop_daemon(name)
+    client = _daemon_host(ctx, args, "stop-host")
+    try:
+        was = client.stop()
+    finally:
+        client.close()
+    name = client.name
     msg = f"host {name}: daemon stopped" if was else f"host {name}: daemon was not running"
     output.as_json({"host": name, "stopped": was}) if ctx.json else print(msg)
     return 0
 
 
 def cmd_start(ctx: Any, args: argparse.Namespace) -> int:
-    from hyper_tui.local.daemon_control import ensure_daemon, run_foreground
-
-    name = _local_host(ctx, args, "start-host")
+    client = _daemon_host(ctx, args, "start-host")
+    name = client.name
+    try:
+        pid = None if args.foreground else client.start()
+    finally:
+        client.close()  # a daemon in the foreground opens its own store
     if args.foreground:
-        return run_foreground(name)
-    pid = ensure_daemon(name, wait=True)
+        return client.serve()
     output.as_json({"host": name, "pid": pid}) if ctx.json else print(f"host {name}: daemon running (pid {pid})")
     return 0
 

@@ -424,15 +424,11 @@ def cmd_init_main(ctx: Any, args: argparse.Namespace) -> int:
 
 
 def cmd_refresh_weights(ctx: Any, args: argparse.Namespace) -> int:
-    cfg = ctx.config()
     with ctx.client() as client:
-        deploys = client.capabilities.deploy
-    if not deploys:
-        raise UsageError("queues refresh-weights: 'auto' weights come from EC2 spot placement "
-                         "scores and need an aws host", fix="select an aws host with --host")
-    from hyper_tui.aws.weights_refresh import refresh_weights
-
-    result = refresh_weights(cfg, args.name)
+        if not client.capabilities.deploy:
+            raise UsageError("queues refresh-weights: 'auto' weights come from EC2 spot placement "
+                             "scores and need an aws host", fix="select an aws host with --host")
+        result = client.refresh_weights(args.name)
     if ctx.json:
         output.as_json(result)
     else:

@@ -10,9 +10,9 @@ workers; how many is decided once, elsewhere.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from hyper_tui.core.host import Capabilities, HostStatus, Metrics, Series, Summary
 from hyper_tui.core.jobs import (
     CancelResult,
     Counts,
@@ -24,38 +24,12 @@ from hyper_tui.core.jobs import (
     WorkerRow,
 )
 
-# (timestamp, value) points of one series; metrics() returns {name: {label: points}}
-Series = list[tuple[float, float]]
-Metrics = dict[str, dict[str, Series]]
-Summary = dict[str, Counts]  # queue -> counts by state
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
 
-
-@dataclass(frozen=True)
-class Capabilities:
-    """What a host kind can do, for front ends that must not ask for its kind."""
-
-    daemon: bool  # a scheduler daemon runs on this machine (start-host, stop-host)
-    deploy: bool  # resources are deployed with synth/deploy (a cloud host)
-    local_workers: bool  # workers are processes of this machine (worker pids)
-    log_poll_s: float = 0.2  # how often a log that follows a job asks for more
-
-
-@dataclass(frozen=True)
-class HostStatus:
-    """How a host is: its daemon (local) or its deployment (aws). ``healthy`` is False when
-    it cannot run jobs as it is, ``state`` "stopped" when nothing runs but starts on demand;
-    ``summary`` is one line for a header."""
-
-    host: str
-    kind: str
-    healthy: bool
-    state: str  # "running"/"stopped" (daemon), or the deployment state (DEPLOYED, ...)
-    summary: str
-    details: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"host": self.host, "kind": self.kind, **self.details}
-
+__all__ = ["Capabilities", "HostClient", "HostStatus", "Metrics", "Series", "Summary",
+           "WorkerLauncher"]
 
 @runtime_checkable
 class HostClient(Protocol):
@@ -74,6 +48,10 @@ class HostClient(Protocol):
     @classmethod
     def shutdown(cls, name: str) -> None:
         """Stop what runs on this machine for host ``name`` (before it is deleted)."""
+    @classmethod
+    def import_host(cls, name: str, **options: Any) -> dict[str, Any]:
+        """Register host ``name`` deployed elsewhere (``hosts import-deployment``); what was
+        found. A kind with nothing deployed (``Capabilities.deploy`` False) raises UsageError."""
 
     # resources
     def load_config(self) -> Any: ...  # hyper_tui.config.HostConfig
@@ -81,6 +59,10 @@ class HostClient(Protocol):
     def resource_status(self, kind: str | None = None) -> dict[tuple[str, str], tuple[str, str]]: ...
     def require(self, kind: str, name: str, flag: str) -> None:
         """Raise NotFoundError naming ``flag`` when the host declares no such resource."""
+    def resources(self, kind: str) -> dict[str, dict[str, Any]]:
+        """The declared resources of ``kind`` as plain dicts, read without the validating
+        loader where the kind can: qsub picks its queue and definition, and the definition's
+        defaults (``core.submit.definition_defaults``), from them."""
 
     # jobs
     def submit(self, subs: list[Submission]) -> list[str]: ...
@@ -100,9 +82,27 @@ class HostClient(Protocol):
     def workers(self) -> list[WorkerRow]: ...
     def status(self) -> HostStatus: ...
     def emergency_stop(self) -> dict[str, Any]: ...
-    def agent_transport(self, worker_id: str, queue: str, definition: str) -> Any:
-        """A transport for a worker agent run by hand on this machine (``hyper-tui worker``)."""
     def close(self) -> None: ...
+
+    # deploying (Capabilities.deploy; a kind without it raises a one-line UsageError)
+    def synth(self, out: str | None = None) -> list[Path]:
+        """Write the host's deployment templates (offline); the files written."""
+    def deploy(self, out: str | None = None, *, lookups: bool = True,
+               on_event: Callable[[Any], None] | None = None, cancel: Any = None) -> Any:
+        """Deploy the host, calling ``on_event`` per progress event (``stack``, ``status``,
+        ``line``); the result has ``status``, ``stacks``, ``failure`` and ``log_path``."""
+    def refresh_lookups(self) -> dict[str, Any]:
+        """Look up what synth needs from the cloud and keep it, so that synth stays offline."""
+    def refresh_weights(self, queue: str | None = None) -> dict[str, dict[str, int]]:
+        """Recompute the 'auto' region weights of ``queue`` (default: every auto queue)."""
+
+    # the control plane on this machine (Capabilities.daemon; else a one-line UsageError)
+    def start(self) -> int | None:
+        """Start the host's daemon unless it runs; its pid."""
+    def serve(self) -> int:
+        """Run the daemon in the foreground until it stops; its exit code."""
+    def stop(self) -> bool:
+        """Stop the daemon and its workers; whether it was running."""
 
 
 @runtime_checkable

@@ -16,6 +16,8 @@ from hyper_tui.errors import ConflictError, NotFoundError, UsageError, Validatio
 TYPE_CHECKING = False  # not "from typing import": qsub must start fast
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from hyper_tui import config
     from hyper_tui.hosts.contract import HostClient
 
@@ -152,6 +154,14 @@ def client_class(kind: str) -> type:
     return getattr(importlib.import_module(module), cls)
 
 
+def apply_config(cfg: config.HostConfig, store: Any = None) -> dict[str, str]:
+    """``hyper_tui.local.apply.apply_config`` with the capability of ``cfg``'s kind (deployed or not)."""
+    from hyper_tui.local import apply
+
+    deployed = client_class(cfg.host.kind.value).kind_capabilities().deploy
+    return apply.apply_config(cfg, store, deployed=deployed)
+
+
 def client_for(name: str | None = None, **kwargs: object) -> HostClient:
     """The client of host ``name`` (default: the selected host; created on first use).
     ``kwargs`` go to the kind's ``open`` (e.g. ``start_daemon=False`` for a local host)."""
@@ -210,8 +220,6 @@ def create_local_host(name: str, *, select: bool = True, with_defaults: bool = T
         host=Host(name=name, kind=HostKind.LOCAL, main_region="local"))
     config.save(cfg)
     register(name, "local", select=select)
-    from hyper_tui.apply import apply_config
-
     apply_config(cfg)
     return cfg
 
@@ -240,10 +248,14 @@ def create_aws_host(name: str, account: str, region: str, *, select: bool = True
     cfg.regions[region] = config.validate_resource("regions", main, source="--vpc")
     config.save(cfg)
     register(name, "aws", select=select)
-    from hyper_tui.apply import apply_config
-
     apply_config(cfg)
     return cfg
+
+
+def import_host(kind: str, name: str, **options: Any) -> dict[str, Any]:
+    """Register host ``name`` of ``kind`` deployed elsewhere (``hosts import-deployment``): the
+    kind's client finds it (an aws host: from its CloudFormation stack outputs)."""
+    return client_class(kind).import_host(name, **options)
 
 
 def delete_host(name: str) -> None:

@@ -21,24 +21,25 @@ from hyper_tui.core.jobs import (
     WorkerRow,
     is_final,
 )
-from hyper_tui.errors import NotFoundError
+from hyper_tui.errors import NotFoundError, UsageError
 from hyper_tui.local import jobs as local_jobs
 
 TYPE_CHECKING = False  # not "from typing import": qsub must start fast
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
     from typing import Any
 
     from hyper_tui import config
-    from hyper_tui.hosts.contract import Capabilities, HostStatus, Metrics
+    from hyper_tui.core.host import Capabilities, HostStatus, Metrics
 
 
 class LocalHost:
-    """A host's store plus its declared resources, as plain dicts (the snapshot that config
-    changes write; only when the YAML file changed behind our back, edited by hand, is the
-    validating loader imported to re-apply it). Every kind has one: qsub builds submissions
-    from it."""
+    """A local host's store plus its declared resources, as plain dicts (the snapshot that
+    config changes write; only when the YAML file changed behind our back, edited by hand, is
+    the validating loader imported to re-apply it). qsub builds submissions from it, through
+    ``LocalHostClient.resources``."""
 
     def __init__(self, name: str) -> None:
         from hyper_tui.local.store import Store
@@ -52,9 +53,9 @@ class LocalHost:
 
     def _reapply(self) -> None:
         from hyper_tui import config
-        from hyper_tui.apply import apply_config
+        from hyper_tui.local.apply import apply_config
 
-        apply_config(config.load(self.name), self.store)
+        apply_config(config.load(self.name), self.store, deployed=False)
 
     def resources(self, kind: str) -> dict[str, dict]:
         if self._res is None:
@@ -100,9 +101,14 @@ def job_detail(job: dict[str, Any]) -> JobDetail:
     return JobDetail(**values)
 
 
+def _no_deployment(what: str, name: str) -> UsageError:
+    return UsageError(f"{what}: host {name!r} is a local host; it needs no deployment",
+                      fix="select an aws host (hosts create-host --kind aws ...)")
+
+
 def daemon_host_status(name: str, info: dict[str, Any]) -> HostStatus:
     """A local host's status from its daemon's (``daemon_control.daemon_status``)."""
-    from hyper_tui.hosts.contract import HostStatus
+    from hyper_tui.core.host import HostStatus
 
     running = info["daemon"] == "running"
     summary = (f"daemon running (pid {info['pid']})" if running
@@ -138,7 +144,7 @@ class LocalHostClient:
 
     @classmethod
     def kind_capabilities(cls) -> Capabilities:
-        from hyper_tui.hosts.contract import Capabilities  # dataclasses: off qsub's path
+        from hyper_tui.core.host import Capabilities  # dataclasses: off qsub's path
 
         return Capabilities(daemon=True, deploy=False, local_workers=True)
 
@@ -155,11 +161,14 @@ class LocalHostClient:
 
     def save_config(self, cfg: config.HostConfig) -> dict[str, str]:
         from hyper_tui import config
-        from hyper_tui.apply import apply_config
+        from hyper_tui.local.apply import apply_config
 
         config.save(cfg)
         self._host._res = None
-        return apply_config(cfg, self.store)
+        return apply_config(cfg, self.store, deployed=self.capabilities.deploy)
+
+    def resources(self, kind: str) -> dict[str, dict]:
+        return self._host.resources(kind)
 
     def resource_status(self, kind: str | None = None) -> dict[tuple[str, str], tuple[str, str]]:
         return {(r["kind"], r["name"]): (r["status"], r["log"]) for r in self.store.resources(kind)}
@@ -252,20 +261,49 @@ class LocalHostClient:
 
         return daemon_host_status(self.name, daemon_status(self.name))
 
-    def agent_transport(self, worker_id: str, queue: str, definition: str) -> Any:
-        """The transport a worker agent started by hand on this machine uses."""
-        from hyper_tui.agent.transports.local import LocalTransport
-        from hyper_tui.apply import apply_config
-
-        cfg = self.load_config()
-        apply_config(cfg, self.store)
-        return LocalTransport(paths.store_path(self.name), worker_id=worker_id, queue=queue,
-                              definition=definition, vcpus=cfg.get("definitions", definition).vcpus)
-
     def ensure_daemon(self) -> int | None:
         from hyper_tui.local.daemon_control import ensure_daemon
 
         return ensure_daemon(self.name)
+
+    # ---- the control plane: the daemon of this machine ---------------------------------
+
+    def start(self) -> int | None:
+        """Start the host's daemon unless it runs; its pid."""
+        from hyper_tui.local.daemon_control import ensure_daemon
+
+        return ensure_daemon(self.name, wait=True)
+
+    def serve(self) -> int:
+        """Run the daemon here in the foreground (for systemd and other service managers)."""
+        from hyper_tui.local.daemon_control import run_foreground
+
+        return run_foreground(self.name)
+
+    def stop(self) -> bool:
+        """Stop the daemon and its workers; whether it was running."""
+        from hyper_tui.local.daemon_control import stop_daemon
+
+        return stop_daemon(self.name)
+
+    # ---- deploying: a local host has nothing to deploy ---------------------------------
+
+    @classmethod
+    def import_host(cls, name: str, **options: Any) -> dict[str, Any]:
+        raise _no_deployment("import-deployment", name)
+
+    def synth(self, out: str | None = None) -> list[Path]:
+        raise _no_deployment("synth", self.name)
+
+    def deploy(self, out: str | None = None, *, lookups: bool = True,
+               on_event: Callable[[Any], None] | None = None, cancel: Any = None) -> Any:
+        raise _no_deployment("deploy", self.name)
+
+    def refresh_lookups(self) -> dict[str, Any]:
+        raise _no_deployment("lookups", self.name)
+
+    def refresh_weights(self, queue: str | None = None) -> dict[str, dict[str, int]]:
+        raise _no_deployment("refresh-weights", self.name)
 
     def emergency_stop(self) -> dict[str, Any]:
         from hyper_tui.local.emergency import emergency_stop_local

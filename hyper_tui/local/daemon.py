@@ -18,12 +18,12 @@ import math
 import os
 import signal
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from hyper_tui import paths
-from hyper_tui.agent.transports.local import log_path, pgid_file
+from hyper_tui import containment, paths
 from hyper_tui.core import scaling
 from hyper_tui.core.jobs import STATES
 from hyper_tui.core.lifecycle import (
@@ -32,9 +32,10 @@ from hyper_tui.core.lifecycle import (
     judge_dependencies,
     queued_reason,
 )
-from hyper_tui.errors import UnavailableError
-from hyper_tui.local.launcher import ProcessLauncher
-from hyper_tui.local.store import Store, unwritable
+from hyper_tui.errors import EXIT_UNAVAILABLE, HyperError, UnavailableError
+from hyper_tui.local import procs
+from hyper_tui.local.launcher import ProcessLauncher, pgid_file
+from hyper_tui.local.store import Store, clear_damaged, log_path, mark_damaged, unwritable
 
 LOOP_S = 0.1          # at most ten scheduling passes a second
 WAKE_S = 0.02         # how often the store is polled for news
@@ -42,6 +43,10 @@ IDLE_STEP_S = 1.0     # a pass at least this often (leases, dependencies, metric
 METRICS_EVERY_S = 2.0
 PURGE_EVERY_S = 3600.0
 MAX_SPAWN_PER_LOOP = 8
+INTEGRITY_EVERY_S = 60.0    # PRAGMA quick_check this often (the WAL is checked every pass)
+PAUSE_S = 2.0               # a tick of the pause watch this late: the daemon was paused
+PAUSE_TICK_S = 0.25
+OLD_WORKER_GRACE_S = 10.0   # a previous daemon's worker asked to stop: SIGKILL after this
 
 
 @dataclass
@@ -61,6 +66,10 @@ class Pair:
 class Daemon:
     def __init__(self, host: str) -> None:
         self.host = host
+        # Set by run(): this process is the daemon (a child subreaper whose only children are
+        # its workers and the orphans of their jobs). A Daemon used inside another program
+        # (tests, tools) never kills that program's children as orphans.
+        self.reaps_orphans = False
         self.data_dir = paths.host_data_dir(host)
         for d in (self.data_dir, self.data_dir / "logs", self.data_dir / "run"):
             paths.ensure_private_dir(d)
@@ -76,6 +85,14 @@ class Daemon:
         self.settings = self._host_settings()
         self.launcher = ProcessLauncher(host, self.store, settings=self.settings,
                                         children=self.children)
+        # Liveness (see _adopt_and_expire)
+        self.resumed_at = 0.0                # wall time this daemon last resumed from a pause
+        self._resume_seen = 0.0
+        self.stopped_since: dict[int, float] = {}          # child pid -> first seen stopped
+        self.child_idents: dict[str, procs.Identity] = {}  # wid -> identity of our child
+        self.idents: dict[str, procs.Identity] = {}        # wid -> identity of other workers
+        self.stopping_old: dict[str, float] = {}           # previous daemon's worker -> SIGKILL at
+        self.last_integrity = 0.0
 
     # ---- config from the store (the CLI applies the YAML there) -------------------------
 
@@ -106,6 +123,8 @@ class Daemon:
 
     def run(self) -> None:
         _become_subreaper()
+        self.reaps_orphans = True
+        threading.Thread(target=self._watch_pauses, name="pause-watch", daemon=True).start()
         signal.signal(signal.SIGTERM, self._on_term)
         signal.signal(signal.SIGINT, self._on_term)
         self._adopt_and_expire(startup=True)
@@ -162,6 +181,8 @@ class Daemon:
     def step(self) -> bool:
         """One scheduling pass; True while there is anything to do (jobs or workers)."""
         self.reap()
+        if self._store_damaged():
+            return True
         self._adopt_and_expire()
         self.release_dependents()
         self.scale()
@@ -193,45 +214,167 @@ class Daemon:
                 self.lost_worker(wid, f"worker {wid} died ({_describe_exit(code)})")
             else:
                 self._drop_worker_row(wid)
+                with contextlib.suppress(OSError):
+                    child_file(self.data_dir, wid).unlink()
+                containment.kill_scope(wid)  # its cgroup, and anything a job left in it
 
     def _adopt_and_expire(self, *, startup: bool = False) -> None:
-        """Workers not started by this daemon (a previous one, or by hand) are watched through
-        their heartbeat; one silent past its lease, or whose process is gone, is lost."""
+        """Judge every worker's liveness.
+
+        * A worker this daemon started is its child: its process is its liveness (``reap``
+          sees it die). A heartbeat it cannot write (the lock, a full disk, a pause) is no
+          death; only a child stopped (SIGSTOP) for a whole lease is hung, and killed.
+        * A worker of a daemon before this one (its ``run/<id>.child`` names its identity) is
+          stopped: SIGTERM (its job is interrupted and requeued without using a retry), then
+          SIGKILL after a grace period. So ``stop-host`` after a crash leaves none running.
+        * Any other worker (``hyper-tui worker``, an on-premise agent) keeps a lease: lost when
+          its process is gone or it is silent for a lease.
+
+        Signals go only to the process a worker's identity names (pid, start time, host): a
+        recycled pid is never signalled. A pause of the daemon itself (a SIGSTOP, a suspended
+        machine) extends every lease by the pause before anyone is judged."""
         lease = float(self.settings.get("lease_seconds", 15.0))
+        self._note_pause(lease)
         now = time.time()
         mine = {wid: pid for pid, wid in self.children.items()}
         lost: list[tuple[str, str]] = []
-        # A worker's last sign of life: its heartbeat row, or the mtime of its run/ file, which
-        # it touches on every heartbeat (that needs no free space: a full disk cannot hide it).
-        rows = [(wid, pid, max(beat or 0, self._touched_at(wid)))
-                for wid, pid, beat in self.store.read("SELECT id, pid, heartbeat FROM workers")]
-        # While the disk is full or read-only no worker can heartbeat: silence proves nothing,
-        # and killing them would throw away the results they keep. A worker is silent only
-        # once it had a whole lease with a writable store.
-        if any(now - max(beat or 0, self.unwritable_at) > lease for _, _, beat in rows) \
-                and not self._store_writable():
-            return
-        # Kill every silent worker first, then record: a worker hung inside a transaction holds
-        # the write lock, and the records can only be written once it is dead.
-        for wid, pid, beat in rows:
-            stale = now - max(beat or 0, self.unwritable_at) > lease
+        rows = self.store.read("SELECT id, pid, heartbeat, started FROM workers")
+        for wid, pid, beat, started in rows:
             if wid in mine:
-                if stale:  # a hung child: kill it; reap() will collect the process
+                self._remember_child(wid, mine[wid])
+                stopped = self._stopped_for(mine[wid])
+                if stopped > lease:  # our unreaped child: its pid cannot have been reused
                     self.children.pop(mine[wid], None)
                     with contextlib.suppress(OSError):
                         os.kill(mine[wid], signal.SIGKILL)
-                    lost.append((wid, f"worker {wid} missed its heartbeat for {lease:g}s"))
+                    lost.append((wid, f"worker {wid} was stopped (SIGSTOP) for {stopped:.0f}s"))
                 continue
-            alive = _pid_alive(pid)
+            who = self._identify(wid, pid, max(beat or 0, self._touched_at(wid)), started)
+            alive = procs.is_same(who)
+            previous = procs.read_identity(child_file(self.data_dir, wid))
+            if alive and previous is not None and previous == who and wid not in self.stopping_old:
+                procs.signal_if_same(who, signal.SIGTERM)
+                self.stopping_old[wid] = time.monotonic() + OLD_WORKER_GRACE_S
+                _log(f"worker {wid} (pid {pid}) of a previous daemon: asked to stop")
+                continue
+            if wid in self.stopping_old:
+                if alive and time.monotonic() < self.stopping_old[wid]:
+                    continue
+                self.stopping_old.pop(wid, None)
+                if alive:
+                    procs.signal_if_same(who, signal.SIGKILL)
+                    lost.append((wid, f"worker {wid} of a previous daemon did not stop in time"))
+                else:
+                    lost.append((wid, f"worker {wid} of a previous daemon stopped"))
+                continue
             if not alive and (startup or now - (beat or 0) > 1.0):
                 lost.append((wid, f"worker {wid} (pid {pid}) is gone"))
-            elif stale:
-                if alive:
-                    with contextlib.suppress(OSError):
-                        os.kill(pid, signal.SIGKILL)
+                continue
+            sign = max(beat or 0, self._touched_at(wid), self.unwritable_at, self.resumed_at)
+            if now - sign > lease:
+                if not self._store_writable():
+                    continue  # a full or read-only disk: nobody can heartbeat, silence proves nothing
+                procs.signal_if_same(who, signal.SIGKILL)
                 lost.append((wid, f"worker {wid} missed its heartbeat for {lease:g}s"))
         for wid, why in lost:
             self.lost_worker(wid, why)
+
+    def _finish_old_workers(self, deadline: float) -> None:
+        """At shutdown: the previous daemon's workers asked to stop are waited for until
+        ``deadline`` (monotonic), then killed; their jobs are requeued."""
+        while self.stopping_old:
+            for wid in list(self.stopping_old):
+                who = self.idents.get(wid)
+                if not procs.is_same(who):
+                    self.stopping_old.pop(wid)
+                    self.lost_worker(wid, f"worker {wid} of a previous daemon stopped")
+                elif time.monotonic() >= deadline:
+                    procs.signal_if_same(who, signal.SIGKILL)
+                    self.stopping_old.pop(wid)
+                    self.lost_worker(wid, f"worker {wid} of a previous daemon did not stop in time")
+            time.sleep(0.05)
+
+    def _store_damaged(self, *, full: bool = False) -> bool:
+        """Check the store (its WAL every pass, ``PRAGMA quick_check`` at start and every
+        INTEGRITY_EVERY_S). A damaged store is marked (``store.damaged``: qsub refuses, hosts
+        status says why) and this daemon stops: its workers are stopped, nothing more runs."""
+        now = time.monotonic()
+        if not full and now - self.last_integrity < INTEGRITY_EVERY_S:
+            if not (self.store.wal and self.store._wal_seen
+                    and not os.path.exists(self.store.file + "-wal")):
+                return False
+        self.last_integrity = now
+        why = self.store.damage()
+        if why is None:
+            return False
+        with contextlib.suppress(OSError):
+            mark_damaged(str(self.data_dir), why)
+        _log(f"the store is damaged ({why}): accepting no work and stopping; restore or repair "
+             f"{self.store.file}, then start the host again")
+        self.stopping = True
+        return True
+
+    def _note_pause(self, lease: float) -> None:
+        """After a pause of this daemon (seen by ``_watch_pauses``), children seen stopped
+        during it start their count again: the whole machine may have been stopped."""
+        if self.resumed_at != self._resume_seen:
+            self._resume_seen = self.resumed_at
+            self.stopped_since.clear()
+
+    def _watch_pauses(self) -> None:
+        """A thread ticking every PAUSE_TICK_S: a tick late by more than PAUSE_S (monotonic or
+        wall clock: a SIGSTOP stops both for us, a suspended machine only the monotonic one)
+        means this process did not run; every lease then starts again from the resume. A
+        slow pass of the loop (a store busy for seconds) does not stop this thread."""
+        mono, wall = time.monotonic(), time.time()
+        while not self.stopping:
+            time.sleep(PAUSE_TICK_S)
+            m, w = time.monotonic(), time.time()
+            gap = max(m - mono, w - wall) - PAUSE_TICK_S
+            if gap > PAUSE_S:
+                self.resumed_at = w
+                _log(f"the daemon did not run for {gap:.1f}s (paused?); every lease extended by it")
+            mono, wall = m, w
+
+    def _stopped_for(self, pid: int) -> float:
+        """How long (by this daemon's clock) child ``pid`` has been seen stopped, else 0."""
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as fh:
+                state = fh.read().rsplit(b")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            state = b""
+        if state not in (b"T", b"t"):
+            self.stopped_since.pop(pid, None)
+            return 0.0
+        return time.monotonic() - self.stopped_since.setdefault(pid, time.monotonic())
+
+    def _remember_child(self, wid: str, pid: int) -> None:
+        """Write ``run/<wid>.child``: the identity of a worker this daemon started, so that the
+        next daemon (after a crash of this one) knows it is a daemon's worker, and which."""
+        if wid in self.child_idents:
+            return
+        who = procs.identity(pid)
+        if who is None:
+            return
+        self.child_idents[wid] = who
+        with contextlib.suppress(OSError):
+            paths.atomic_write_text(child_file(self.data_dir, wid), who.line() + "\n")
+
+    def _identify(self, wid: str, pid: int | None, beat: float | None,
+                  started: float | None) -> procs.Identity | None:
+        """The identity of a worker this daemon did not start: the process at its pid the
+        first time it is seen, if that process existed before the worker's last heartbeat (a
+        process started later cannot be the one that wrote it: the pid was reused)."""
+        known = self.idents.get(wid)
+        if known is not None or not pid:
+            return known
+        who = procs.identity(pid)
+        if who is None:
+            return None
+        if procs.started_at(who) > max(beat or 0, started or 0) + 2.0:
+            return None
+        self.idents[wid] = who
+        return who
 
     def _touched_at(self, wid: str) -> float:
         try:
@@ -253,7 +396,7 @@ class Daemon:
 
     def lost_worker(self, wid: str, why: str) -> None:
         """Kill what the worker's job left running, then requeue (or fail) its jobs."""
-        self._kill_orphan_group(wid)
+        self._kill_leftovers(wid)
         now = time.time()
 
         def tx(db):
@@ -277,22 +420,48 @@ class Daemon:
         n = self.store.write(tx)
         _log(f"{why}; {n} running job(s) requeued or failed")
 
-    def _kill_orphan_group(self, wid: str) -> None:
+    def _kill_leftovers(self, wid: str) -> None:
+        """Every process a dead worker's job left: its cgroups (found by the worker's id, in
+        whatever hierarchy), else its process group (if that group is still the job's) and
+        the orphans re-parented to this daemon (a child subreaper). No environment marker."""
+        killed = containment.kill_scope(wid)
         path = pgid_file(self.data_dir, wid)
         try:
-            key, pgid = path.read_text().split()
+            _key, pgid = path.read_text().split()
             pgid_i = int(pgid)
         except (OSError, ValueError):
             pgid_i = 0
-        finally:
-            with contextlib.suppress(OSError):
-                path.unlink()
-        if pgid_i and _group_belongs_to(pgid_i, wid):
+        if pgid_i and _group_belongs_to(pgid_i, path):
             with contextlib.suppress(OSError):
                 os.killpg(pgid_i, signal.SIGKILL)
-        # What left the job's group (setsid, a double fork), or a job started just before the
-        # worker died (before it recorded the group): found by the worker id in its environment.
-        _kill_marked(wid)
+        if self.reaps_orphans:
+            killed += self._kill_orphans()
+        for f in (path, child_file(self.data_dir, wid)):
+            with contextlib.suppress(OSError):
+                f.unlink()
+        self.child_idents.pop(wid, None)
+        self.idents.pop(wid, None)
+        if killed:
+            _log(f"killed {killed} process(es) left by worker {wid}'s job")
+
+    def _kill_orphans(self) -> int:
+        """SIGKILL the children of this daemon that are not its workers (orphans of jobs,
+        re-parented here) and all their descendants; reap them."""
+        killed = 0
+        for _ in range(50):
+            roots = {p for p in containment.children_of(os.getpid()) if p not in self.children}
+            live = {p for p in roots | containment.descendants(roots) if not containment.is_zombie(p)}
+            for p in live:
+                with contextlib.suppress(OSError):
+                    os.kill(p, signal.SIGKILL)
+            killed += len(live)
+            for p in roots:
+                with contextlib.suppress(OSError):
+                    os.waitpid(p, os.WNOHANG)
+            if not live:
+                break
+            time.sleep(0.01)
+        return killed
 
     def _drop_worker_row(self, wid: str) -> None:
         self.store.write(lambda db: db.execute("DELETE FROM workers WHERE id=? AND NOT EXISTS "
@@ -524,6 +693,7 @@ class Daemon:
             with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGKILL)
             self.lost_worker(wid, f"worker {wid} did not stop in time")
+        self._finish_old_workers(deadline)
         self.reap()
         self.store.close()
 
@@ -548,62 +718,18 @@ def _describe_exit(code: int) -> str:
     return f"exit code {code}"
 
 
-def _pid_alive(pid: int | None) -> bool:
-    if not pid:
+def _group_belongs_to(pgid: int, run_file: Path) -> bool:
+    """True if the process group ``pgid`` named in a worker's run file is still the job's: its
+    leader lives on this host and started before the file was last written (a group id reused
+    by a later process has a later start)."""
+    who = procs.identity(pgid)
+    if who is None:
         return False
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            return fh.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+        written = os.stat(run_file).st_mtime
     except OSError:
-        return True
-
-
-def _group_belongs_to(pgid: int, wid: str) -> bool:
-    """True if some process of group ``pgid`` was started by worker ``wid`` (guards against a
-    recycled process group id)."""
-    marker = f"HYPER_WORKER_ID={wid}".encode()
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            with open(f"/proc/{pid}/stat", "rb") as fh:
-                if int(fh.read().rsplit(b")", 1)[1].split()[2]) != pgid:
-                    continue
-            with open(f"/proc/{pid}/environ", "rb") as fh:
-                if marker in fh.read().split(b"\0"):
-                    return True
-        except (OSError, ValueError, IndexError):
-            continue
-    return False
-
-
-def _kill_marked(wid: str) -> int:
-    """SIGKILL every process (and its process group) whose environment says it was started
-    by worker ``wid``; the daemon's own group is spared."""
-    marker = f"HYPER_WORKER_ID={wid}".encode()
-    own = {os.getpid(), os.getpgrp()}
-    killed = 0
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit() or int(pid) in own:
-            continue
-        try:
-            with open(f"/proc/{pid}/environ", "rb") as fh:
-                if marker not in fh.read().split(b"\0"):
-                    continue
-            group = os.getpgid(int(pid))
-            if group not in own:
-                os.killpg(group, signal.SIGKILL)
-            os.kill(int(pid), signal.SIGKILL)
-            killed += 1
-        except (OSError, ValueError):
-            continue
-    return killed
+        return False
+    return procs.started_at(who) <= written + 1.0
 
 
 def _become_subreaper() -> None:
@@ -616,7 +742,13 @@ def _become_subreaper() -> None:
 
 
 def pid_file(host: str) -> Path:
+    """``daemon.pid``: ``pid start-time host`` of the running daemon (``procs.Identity``)."""
     return paths.host_data_dir(host) / "daemon.pid"
+
+
+def child_file(data_dir: Path, wid: str) -> Path:
+    """``run/<wid>.child``: the identity of a worker a daemon started."""
+    return data_dir / "run" / f"{wid}.child"
 
 
 def lock_file(host: str) -> Path:
@@ -624,6 +756,16 @@ def lock_file(host: str) -> Path:
 
 
 def run_daemon(host: str) -> int:
+    """Run the host's daemon (one per host: a lock); the exit code. State another user owns or
+    can write, or an unreadable store, is refused with one line in the log (exit 6)."""
+    try:
+        return _run_daemon(host)
+    except HyperError as err:
+        _log(f"daemon for host {host} cannot start: {err}")
+        return err.exit_code
+
+
+def _run_daemon(host: str) -> int:
     paths.ensure_private_dir(paths.host_data_dir(host))
     lock_fd = os.open(lock_file(host), os.O_RDWR | os.O_CREAT, 0o600)
     try:
@@ -632,15 +774,32 @@ def run_daemon(host: str) -> int:
         _log(f"a daemon for host {host} is already running")
         with contextlib.suppress(OSError):
             marker = paths.host_data_dir(host) / "daemon.starting"
-            if marker.read_text().strip() == str(os.getpid()):
+            starting = procs.read_identity(marker)
+            if starting is not None and starting.pid == os.getpid():
                 marker.unlink()
         return 0
-    paths.atomic_write_text(pid_file(host), f"{os.getpid()}\n")
+    # A stop may come as soon as the pid file exists, before the loop handles signals: it is
+    # kept, so that the previous daemon's workers are still stopped (SIGTERM's default would
+    # end this process there and then, leaving them running).
+    early: list[int] = []
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda signum, frame: early.append(signum))
+    me = procs.identity()
+    paths.atomic_write_text(pid_file(host), f"{me.line() if me else os.getpid()}\n")
     with contextlib.suppress(OSError):
         (paths.host_data_dir(host) / "daemon.starting").unlink()
-    _log(f"daemon for host {host} started (pid {os.getpid()})")
+    _log(f"daemon for host {host} started (pid {os.getpid()}, containment: "
+         f"{containment.mechanism()})")
     try:
-        Daemon(host).run()
+        daemon = Daemon(host)
+        if daemon._store_damaged(full=True):
+            daemon.store.close()
+            return EXIT_UNAVAILABLE
+        clear_damaged(str(daemon.data_dir))  # checked healthy: accept work again
+        signal.signal(signal.SIGTERM, daemon._on_term)
+        signal.signal(signal.SIGINT, daemon._on_term)
+        daemon.stopping = bool(early)
+        daemon.run()
     finally:
         with contextlib.suppress(OSError):
             pid_file(host).unlink()

@@ -8,6 +8,7 @@ import time
 
 from hyper_tui import paths
 from hyper_tui.errors import UnavailableError
+from hyper_tui.local.procs import Identity, identity, is_same, read_identity, signal_if_same
 
 
 def _pid_file(host: str) -> str:
@@ -16,38 +17,36 @@ def _pid_file(host: str) -> str:
 
 def daemon_pid(host: str) -> int | None:
     """The running daemon's pid, or None (a stale pid file is ignored)."""
+    who = daemon_identity(host)
+    return who.pid if who else None
+
+
+def daemon_identity(host: str) -> Identity | None:
+    """The identity (pid, start time, host) of this host's running daemon, or None: a pid file
+    that names a process of another machine, a reused pid or no daemon at all is ignored."""
     return _daemon_in(_pid_file(host))
 
 
 def _starting_pid(host: str) -> int | None:
     """The pid of a daemon started moments ago that has not yet written its pid file."""
-    return _daemon_in(os.path.join(paths.host_data_root(host), "daemon.starting"))
+    who = _daemon_in(os.path.join(paths.host_data_root(host), "daemon.starting"))
+    return who.pid if who else None
 
 
-def _daemon_in(pid_file: str) -> int | None:
-    """The pid written in ``pid_file`` if it is a live daemon process (not a reused pid)."""
-    try:
-        with open(pid_file, encoding="ascii") as fh:
-            pid = int(fh.read().strip())
-    except (OSError, ValueError):
+def _daemon_in(pid_file: str) -> Identity | None:
+    """The identity written in ``pid_file`` if it is a live daemon process of this machine:
+    pid, start time and host name all match, and the process is a daemon."""
+    who = read_identity(pid_file)
+    if not is_same(who):
         return None
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return None
-    except PermissionError:
-        return pid
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+        with open(f"/proc/{who.pid}/cmdline", "rb") as fh:  # type: ignore[union-attr]
             cmdline = fh.read()
-        if b"hyper_tui.local.daemon" not in cmdline and b"start-host" not in cmdline:
-            return None
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            if fh.read().rsplit(b")", 1)[1].split()[0] == b"Z":
-                return None
     except OSError:
-        pass
-    return pid
+        return None
+    if b"hyper_tui.local.daemon" not in cmdline and b"start-host" not in cmdline:
+        return None
+    return who
 
 
 def ensure_daemon(host: str, *, wait: bool = False, timeout: float = 10.0) -> int | None:
@@ -70,13 +69,17 @@ def ensure_daemon(host: str, *, wait: bool = False, timeout: float = 10.0) -> in
     env = dict(os.environ)
     env.pop("HYPER_HOST", None)
     try:
-        proc = subprocess.Popen([sys.executable, "-m", "hyper_tui.local.daemon", "--host", host],
+        # -I: an isolated interpreter (no PYTHONPATH, no user site, no current directory):
+        # a hyper_tui or worker.py planted there is never imported in the daemon's place.
+        proc = subprocess.Popen([sys.executable, "-I", "-m", "hyper_tui.local.daemon", "--host", host],
                                 stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env,
                                 start_new_session=True, close_fds=True, cwd=str(data))
     finally:
         os.close(log)
+    who = identity(proc.pid)
     try:  # so that a stop right now waits for this daemon instead of missing it
-        paths.atomic_write_text(data / "daemon.starting", f"{proc.pid}\n")
+        if who is not None:
+            paths.atomic_write_text(data / "daemon.starting", who.line() + "\n")
     except OSError:
         pass
     if not wait:
@@ -110,27 +113,25 @@ def _wait_for_daemon(host: str, proc, timeout: float) -> int:
 def stop_daemon(host: str, timeout: float = 20.0) -> bool:
     """Stop the daemon cleanly (it stops its workers, requeueing their jobs). A daemon that is
     still starting (it holds the lock but has not written its pid file yet) is waited for."""
-    pid = daemon_pid(host)
+    who = daemon_identity(host)
     end = time.monotonic() + 10
-    while not pid and (_lock_held(host) or _starting(host)) and time.monotonic() < end:
+    while not who and (_lock_held(host) or _starting(host)) and time.monotonic() < end:
         time.sleep(0.05)
-        pid = daemon_pid(host)
-    if not pid:
+        who = daemon_identity(host)
+    if not who:
         return False
     import signal  # not at the top: it imports enum, and qsub must start fast
 
-    os.kill(pid, signal.SIGTERM)
+    if not signal_if_same(who, signal.SIGTERM):
+        return False
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         # Gone means the process too, not just its pid file (removed a moment before it exits,
         # with its files still open).
-        if daemon_pid(host) is None and not _running(pid):
+        if not is_same(who):
             return True
         time.sleep(0.05)
-    try:
-        os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
+    signal_if_same(who, signal.SIGKILL)
     return True
 
 
@@ -160,19 +161,21 @@ def _lock_held(host: str) -> bool:
         os.close(fd)
 
 
-def _running(pid: int) -> bool:
-    """True while ``pid`` exists and is not a zombie."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            return fh.read().rsplit(b")", 1)[1].split()[0] != b"Z"
-    except (OSError, IndexError):
-        return False
-
-
 def daemon_status(host: str) -> dict:
+    """The daemon's state for ``hosts status`` and the TUI: running or stopped, its pid, its
+    log, how this machine contains jobs, and ``store_damaged`` (why) when the daemon found the
+    store broken and stopped accepting work."""
+    from hyper_tui.containment import mechanism
+    from hyper_tui.local.store import damaged_reason
+
     pid = daemon_pid(host)
-    return {"daemon": "running" if pid else "stopped", "pid": pid,
-            "log": str(paths.host_data_dir(host) / "daemon.log")}
+    info: dict = {"daemon": "running" if pid else "stopped", "pid": pid,
+                  "log": str(paths.host_data_dir(host) / "daemon.log"),
+                  "containment": mechanism()}
+    damaged = damaged_reason(paths.host_data_root(host))
+    if damaged:
+        info["store_damaged"] = damaged
+    return info
 
 
 def run_foreground(host: str) -> int:

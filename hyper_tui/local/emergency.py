@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from hyper_tui.apply import open_store
 from hyper_tui.local import jobs
+from hyper_tui.local.apply import open_store
 from hyper_tui.local.daemon_control import stop_daemon
 
 

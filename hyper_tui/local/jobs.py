@@ -51,7 +51,7 @@ def submit(store: Store, subs: Sequence[Submission]) -> list[str]:
                 ids.append(_insert(db, sub, t))
         return ids
 
-    return store.write(tx)
+    return store.write_new_work(tx)  # refused while the store is marked damaged
 
 
 def _resolve_deps(db, deps: list[tuple[str, str]]) -> list[tuple[str, int, int]]:

@@ -1,8 +1,9 @@
 """The local ``WorkerLauncher``: workers are child processes of the host's daemon.
 
-``start`` records a worker row (STARTING) and runs the agent (``python -m hyper_tui.agent``)
-under a clean environment; ``live`` reads the workers table; ``stop`` sends SIGTERM (the agent
-finishes its lease cleanly; the daemon reaps it). Standard library only (the daemon's loop).
+``start`` records a worker row (STARTING) and runs the agent in an isolated interpreter
+(``procs.worker_command``: ``python -I -m hyper_tui.agent``) under a clean environment;
+``live`` reads the workers table; ``stop`` sends SIGTERM (the agent finishes its lease cleanly;
+the daemon reaps it). Standard library only (the daemon's loop).
 """
 
 from __future__ import annotations
@@ -11,18 +12,25 @@ import contextlib
 import os
 import signal
 import subprocess
-import sys
 import time
 import uuid
 
 from hyper_tui import paths
 from hyper_tui.core.jobs import WorkerRow
+from hyper_tui.local import procs
 from hyper_tui.local.store import Store
 
-WORKER_ENV_KEYS = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "TZ", "TMPDIR", "SHELL",
-                   "PYTHONPATH", "VIRTUAL_ENV")
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pathlib import Path
 _COLUMNS = ("id", "pid", "region", "queue", "definition", "vcpus", "started", "heartbeat",
             "state", "jobs_done")
+
+
+def pgid_file(data_dir: Path, worker_id: str) -> Path:
+    """Where a local worker records its process group (its agent writes it; the daemon reads it
+    to stop the worker and its jobs' processes together)."""
+    return data_dir / "run" / f"{worker_id}.pgid"
 
 
 class ProcessLauncher:
@@ -40,12 +48,11 @@ class ProcessLauncher:
     def _start_one(self, queue: str, definition: str, region: str, vcpus: int) -> str:
         wid = f"w-{uuid.uuid4().hex[:8]}"
         idle = float(self.settings.get("worker_idle_timeout_s", 30.0))
-        env = {k: os.environ[k] for k in WORKER_ENV_KEYS if k in os.environ}
-        cmd = [sys.executable, "-m", "hyper_tui.agent", "--transport", "local",
-               "--store", str(self.store.path), "--queue", queue, "--definition", definition,
-               "--region", region, "--worker-id", wid, "--vcpus", str(vcpus),
-               "--idle-timeout", str(idle),
-               "--heartbeat", str(max(0.5, float(self.settings.get("lease_seconds", 15.0)) / 5))]
+        env = {k: os.environ[k] for k in procs.WORKER_ENV_KEYS if k in os.environ}
+        cmd = procs.worker_command(
+            store=str(self.store.path), queue=queue, definition=definition, region=region,
+            worker_id=wid, vcpus=vcpus, idle_timeout=idle,
+            heartbeat=max(0.5, float(self.settings.get("lease_seconds", 15.0)) / 5))
         now = time.time()
         self.store.write(lambda db: db.execute(
             "INSERT INTO workers (id, pid, region, queue, definition, vcpus, started, heartbeat, state) "

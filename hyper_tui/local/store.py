@@ -13,7 +13,7 @@ import sqlite3
 import time
 
 from hyper_tui import leanjson, paths
-from hyper_tui.errors import UnavailableError
+from hyper_tui.errors import DamagedStoreError, UnavailableError
 
 TYPE_CHECKING = False  # not "from typing import": qsub must start fast
 
@@ -145,6 +145,9 @@ class Store:
         so that a worker hung inside a transaction cannot stall its loop past the lease."""
         self.file = os.fspath(path)
         self.write_attempts = write_attempts
+        folder = os.path.dirname(self.file)
+        # Another user's store (or one they can write) would run their jobs as you.
+        paths.check_private(folder, self.file, roots=create)
         if create:
             try:
                 paths.ensure_private_dir(os.path.dirname(self.file))
@@ -169,8 +172,32 @@ class Store:
                     except OSError:
                         pass
         except sqlite3.Error as err:
+            refuse_if_damaged(folder)  # the daemon said why: that, not SQLite's guess
             raise _friendly(err, self.file) from None
         self.wal = mode.lower() == "wal"
+        self._wal_seen = False
+
+    # ---- integrity ---------------------------------------------------------------------
+
+    def damage(self) -> str | None:
+        """What is wrong with the store, or None: ``PRAGMA quick_check`` fails, or its WAL file
+        disappeared under this connection (the commits in it are then lost to every other
+        process). Meant for the daemon: at start and periodically."""
+        if self.wal:
+            wal = os.path.exists(self.file + "-wal")
+            if self._wal_seen and not wal:
+                return f"its WAL file {self.file}-wal disappeared while the store was open"
+            self._wal_seen = self._wal_seen or wal
+        try:
+            rows = self.db.execute("PRAGMA quick_check").fetchall()
+        except sqlite3.DatabaseError as err:
+            if "locked" in str(err) or "busy" in str(err):
+                return None
+            return f"PRAGMA quick_check failed: {err}"
+        if rows and rows[0][0] != "ok":
+            return f"PRAGMA quick_check: {rows[0][0]}" + (f" (and {len(rows) - 1} more)"
+                                                         if len(rows) > 1 else "")
+        return None
 
     @property
     def path(self) -> Path:
@@ -185,6 +212,7 @@ class Store:
         if have:
             row = self.db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
             if row and int(row[0]) == SCHEMA_VERSION:
+                self._sync_store_id()
                 return
         def create(db: sqlite3.Connection) -> None:
             cols = {r[1] for r in db.execute("PRAGMA table_info(jobs)")}
@@ -194,7 +222,21 @@ class Store:
                 if stmt.strip():
                     db.execute(stmt)
             db.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
+            if not have:  # a new store: its logs live apart from any store before it
+                import uuid
+
+                db.execute("INSERT OR REPLACE INTO meta VALUES ('store_id', ?)", (uuid.uuid4().hex,))
         self.write(create)
+        self._sync_store_id()
+
+    def _sync_store_id(self) -> None:
+        """Keep ``store.id`` beside the store equal to its ``store_id`` (``log_path`` reads it
+        without opening the database)."""
+        sid = self.get_meta("store_id") or ""
+        if _read_store_id(os.path.dirname(self.file)) != sid:
+            paths.atomic_write_text(os.path.join(os.path.dirname(self.file), STORE_ID_FILE),
+                                    sid + "\n")
+            _STORE_IDS.pop(os.path.dirname(self.file), None)
 
     def close(self) -> None:
         try:
@@ -238,6 +280,20 @@ class Store:
                 raise
         raise UnavailableError(f"the store {self.file} stayed busy; nothing was changed",
                                fix="try again; if it persists, stop the daemon (hosts stop-host)")
+
+    def write_new_work(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """``write`` for new work (a submission): refused (``DamagedStoreError``, exit 6) while
+        the store is marked damaged, and checked again after the commit, so that nothing is
+        acknowledged into a store the daemon has found broken."""
+        folder = os.path.dirname(self.file)
+        refuse_if_damaged(folder)
+        try:
+            result = self.write(fn)
+        except UnavailableError:
+            refuse_if_damaged(folder)  # the daemon's finding says more than SQLite's error
+            raise
+        refuse_if_damaged(folder)
+        return result
 
     def _rollback(self) -> None:
         try:
@@ -290,11 +346,66 @@ class Store:
         return leanjson.loads(row[0]) if row else None
 
 
+STORE_ID_FILE = "store.id"
+DAMAGED_FILE = "store.damaged"
+_STORE_IDS: dict[str, str] = {}
+
+
+def _read_store_id(folder: str) -> str | None:
+    try:
+        with open(os.path.join(folder, STORE_ID_FILE), encoding="ascii") as fh:
+            return fh.read().strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
 def log_path(data_dir: Path, job_id: int | str) -> Path:
     """Where a local job's output is kept (written by its worker, read by qlog and the TUI):
-    ``<host data>/logs/<id // 10000>/<id>.log``."""
+    ``<host data>/logs/<store id>/<id // 10000>/<id>.log``, so that a store recreated by hand
+    never shows an old store's output (a store made before store ids keeps
+    ``logs/<id // 10000>/``)."""
     n = int(job_id)
-    return data_dir / "logs" / str(n // 10000) / f"{n}.log"
+    key = os.fspath(data_dir)
+    sid = _STORE_IDS.get(key)
+    if sid is None:
+        sid = _read_store_id(key) or ""
+        _STORE_IDS[key] = sid
+    base = data_dir / "logs" / sid if sid else data_dir / "logs"
+    return base / str(n // 10000) / f"{n}.log"
+
+
+def mark_damaged(folder: str, why: str) -> None:
+    """Record that the store in ``folder`` is damaged (the daemon, on a failed check): ``qsub``
+    refuses and ``hosts status`` says why until a daemon finds it healthy again."""
+    paths.atomic_write_text(os.path.join(folder, DAMAGED_FILE), why.replace("\n", " ") + "\n")
+
+
+def clear_damaged(folder: str) -> None:
+    try:
+        os.unlink(os.path.join(folder, DAMAGED_FILE))
+    except FileNotFoundError:
+        pass
+
+
+def damaged_reason(folder: str) -> str | None:
+    """Why the store in ``folder`` was found damaged, or None."""
+    try:
+        with open(os.path.join(folder, DAMAGED_FILE), encoding="utf-8") as fh:
+            return fh.read().strip() or "damaged"
+    except FileNotFoundError:
+        return None
+    except OSError as err:
+        return f"cannot read {DAMAGED_FILE}: {err.strerror}"
+
+
+def refuse_if_damaged(folder: str) -> None:
+    """Raise ``DamagedStoreError`` (exit 6) if the store in ``folder`` is marked damaged:
+    nothing may be acknowledged that could then be lost."""
+    why = damaged_reason(folder)
+    if why:
+        raise DamagedStoreError(f"the store in {folder} is damaged ({why}); nothing was accepted",
+                                fix="restore or repair store.db, then run `hyper-tui hosts "
+                                    "start-host` (it checks the store again)")
 
 
 def now() -> float:

@@ -12,7 +12,6 @@ import sys
 from hyper_tui.errors import EXIT_INTERRUPTED, EXIT_OK, HyperError, UsageError
 from hyper_tui.hosts import registry
 from hyper_tui.hosts.registry import client_for
-from hyper_tui.local.client import LocalHost  # qsub's resource snapshot (every kind has one)
 
 TYPE_CHECKING = False  # not "from typing import": qsub must start fast
 
@@ -84,4 +83,4 @@ def help_formatter(prog: str):
     return argparse.RawDescriptionHelpFormatter(prog, width=max(60, min(width, 120)))
 
 
-__all__ = ["LocalHost", "client_for", "open_host", "run_main", "parser", "help_formatter"]
+__all__ = ["client_for", "open_host", "run_main", "parser", "help_formatter"]

@@ -1,14 +1,4 @@
-"""qsub: submit jobs. PBS, LSF and original-Cyclone habits all work.
-
-    qsub [options] SCRIPT [ARGS]       a script file (its shebang picks the interpreter)
-    qsub [options] -- CMD ARGS         a command, run directly
-    qsub [options] -c "commands"       shell commands
-    qsub [options] --stdin             one command per line of stdin, one job each
-
-Directives in a script: #HYPER -n/-q/-r/-d, #PBS -N/-q/-J/-l walltime/-o/-e/-j/-p/-W/-h/-r,
-#BSUB -J/-q/-W/-o/-e/-w/-K. Flags override directives. Prints the job id (an array prints
-ID[]); --wait waits for the job and exits with its status (see the exit codes below).
-"""
+"""qsub: submit jobs; its usage text and options are ``hyper_tui.qcmd.qsub_options``."""
 
 from __future__ import annotations
 
@@ -32,8 +22,12 @@ from hyper_tui.core.submit import (
     parse_join,
 )
 from hyper_tui.errors import NotFoundError, UsageError, ValidationError
-from hyper_tui.qcmd.common import LocalHost, client_for, open_host, run_main
+from hyper_tui.qcmd.common import client_for, open_host, run_main
 from hyper_tui.qcmd.qsub_options import QsubArgs, parse_args
+
+TYPE_CHECKING = False  # not "from typing import": qsub must start fast
+if TYPE_CHECKING:
+    from hyper_tui.hosts.contract import HostClient
 
 # --------------------------------------------------------------------------------------------
 # Pure parsing helpers (unit tested); those every front end shares live in core.submit
@@ -261,7 +255,7 @@ def check_output_file(template: str, cwd: str, flag: str) -> None:
 # --------------------------------------------------------------------------------------------
 
 
-def _pick(host: LocalHost, kind: str, given: str | None, flag: str) -> str:
+def _pick(host: HostClient, kind: str, given: str | None, flag: str) -> str:
     if given:
         host.require(kind, given, flag)
         return given
@@ -274,8 +268,8 @@ def _pick(host: LocalHost, kind: str, given: str | None, flag: str) -> str:
                      "named 'default'", fix=f"pass {flag} NAME (known: {', '.join(sorted(items)) or 'none'})")
 
 
-def build_submissions(args: QsubArgs, host: LocalHost, stdin_text: str | None = None,
-                      host_kind: str = "local") -> list[Submission]:
+def build_submissions(args: QsubArgs, host: HostClient, stdin_text: str | None = None
+                      ) -> list[Submission]:
     """Turn parsed options (and the script's directives) into submissions. Validates all."""
     script_text: str | None = None
     argv: list[str] | None = None
@@ -323,7 +317,7 @@ def build_submissions(args: QsubArgs, host: LocalHost, stdin_text: str | None = 
         params = parse_params(args.params)
         if script_text is None:
             raise UsageError("qsub: -p substitutes into a script; give a script or -c")
-        from hyper_tui.agent.params import substitute
+        from hyper_tui.core.params import substitute
 
         try:
             script_text = substitute(script_text, params)
@@ -405,7 +399,7 @@ def build_submissions(args: QsubArgs, host: LocalHost, stdin_text: str | None = 
         raise UsageError("qsub: give -J/--array or -a FILE, not both")
     hold = bool(args.hold or d.get("hold"))
     stdout_path, stderr_path, join = _output_paths(args, d)
-    if host_kind == "local":  # an aws job writes its files in its container
+    if host.kind == "local":  # an aws job writes its files in its container
         for flag, path in (("-o", stdout_path), ("-e", stderr_path)):
             if path:
                 check_output_file(path, cwd, flag)
@@ -443,21 +437,16 @@ def run(argv: list[str]) -> int:
         if args.script:
             raise UsageError("qsub: give a script or -- CMD ARGS, not both")
         args.script, args.args = "--", cmd_tail
-    name, kind = open_host(args.host)
-    host = LocalHost(name)
+    name, _kind = open_host(args.host)
+    client = client_for(name)
     try:
-        subs = build_submissions(args, host, host_kind=kind)
-        client = client_for(name)
-        try:
-            ids = client.submit(subs)
-            if args.output == "json":
-                sys.stdout.write(leanjson.dumps({"ids": ids}) + "\n")
-            else:
-                sys.stdout.write("\n".join(ids) + "\n")
-        finally:
-            client.close()
+        ids = client.submit(build_submissions(args, client))
     finally:
-        host.close()
+        client.close()
+    if args.output == "json":
+        sys.stdout.write(leanjson.dumps({"ids": ids}) + "\n")
+    else:
+        sys.stdout.write("\n".join(ids) + "\n")
     if not args.wait:
         return 0
     sys.stdout.flush()

@@ -15,6 +15,18 @@ TYPE_CHECKING = False  # not "from typing import": qsub must start fast
 if TYPE_CHECKING:
     import argparse
 
+USAGE = """qsub: submit jobs. PBS, LSF and original-Cyclone habits all work.
+
+    qsub [options] SCRIPT [ARGS]       a script file (its shebang picks the interpreter)
+    qsub [options] -- CMD ARGS         a command, run directly
+    qsub [options] -c "commands"       shell commands
+    qsub [options] --stdin             one command per line of stdin, one job each
+
+Directives in a script: #HYPER -n/-q/-r/-d, #PBS -N/-q/-J/-l walltime/-o/-e/-j/-p/-W/-h/-r,
+#BSUB -J/-q/-W/-o/-e/-w/-K. Flags override directives. Prints the job id (an array prints
+ID[]); --wait waits for the job and exits with its status (see the exit codes below).
+"""
+
 EPILOG = ("exit codes: 0 ok, 2 usage, 3 invalid value, 4 unknown queue/definition/job, "
           "6 store unavailable.\n"
           "with --wait (-K, -W block=true), as sbatch --wait: 0 when the job (every task of an "
@@ -81,10 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
     """The argparse parser of the same options: it writes ``qsub --help``."""
     import argparse
 
-    from hyper_tui.qcmd import qsub
     from hyper_tui.qcmd.common import parser
 
-    p = parser("qsub", qsub.__doc__, add_help=False, epilog=EPILOG)
+    p = parser("qsub", USAGE, add_help=False, epilog=EPILOG)
     p.add_argument("script", nargs="?", help="script file to run (or - for the script on stdin)")
     p.add_argument("args", nargs=argparse.REMAINDER, help="arguments for the script")
     for flags, dest, kind, metavar, text in OPTIONS:

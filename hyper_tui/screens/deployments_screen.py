@@ -1,9 +1,9 @@
 """Deployments: CDK synth and deploy of an aws host in a background worker, or the apply log of
 a local host.
 
-The deploy worker iterates ``hyper_tui.aws.deploy.deploy_events(cfg, out_dir=None,
-cancel_event=...)`` (objects with ``.stack``, ``.status``, ``.line``) and posts them in batches,
-so the UI never blocks; ``c`` sets the cancel event. When the deploy support is missing the
+The deploy worker runs the host client's ``deploy(on_event=..., cancel=...)`` (events with
+``.stack``, ``.status``, ``.line``) in a thread and posts its events in batches, so the UI never
+blocks; ``c`` sets the cancel event. When the deploy support is missing the
 screen says so and the app keeps working.
 """
 
@@ -85,15 +85,8 @@ class DeploymentsScreen(HyperScreen):
     def load_status(self) -> None:
         client = self.client
         if client is None:
-            from hyper_tui.apply import open_store
-
-            store = open_store(self.app.host_state[0])
-            try:
-                status = {(r["kind"], r["name"]): (r["status"], r["log"]) for r in store.resources()}
-            finally:
-                store.close()
-        else:
-            status = client.resource_status()
+            return  # not connected yet: the screen reloads when the host connects
+        status = client.resource_status()
         rows = [{"kind": k, "name": n, "status": s, "log": lg} for (k, n), (s, lg) in sorted(status.items())]
         self.post_message(ApplyLogLoaded(rows))
 
@@ -138,24 +131,20 @@ class DeploymentsScreen(HyperScreen):
 
     @work(thread=True, exclusive=True, group="deploy", exit_on_error=False)
     def deploy(self, host: str, cancel: threading.Event) -> None:
-        try:
-            from hyper_tui.aws.deploy import deploy_events
-        except ImportError as err:
-            self.post_message(DeployFinished(False, "deploying needs hyper_tui.aws.deploy and the aws "
-                                                    f"extra (pip install 'hyper-tui[aws]'): {err}"))
-            return
-        from hyper_tui import config
+        from hyper_tui.hosts.registry import client_for
 
-        cfg = config.load(host)
-        # The generator may block for minutes (CloudFormation); a pump thread feeds a queue so
-        # that what arrived is shown every BATCH_S whatever the generator does.
+        # A deploy may block for minutes (CloudFormation); a pump thread feeds a queue so that
+        # what arrived is shown every BATCH_S whatever the deploy does.
         events: queue.Queue = queue.Queue()
         done = object()
 
         def pump() -> None:
             try:
-                for ev in deploy_events(cfg, out_dir=None, cancel_event=cancel):
-                    events.put(ev)
+                client = client_for(host)
+                try:
+                    client.deploy(on_event=events.put, cancel=cancel)
+                finally:
+                    client.close()
                 events.put(done)
             except BaseException as err:  # noqa: BLE001 - handed to the worker below
                 events.put(err)
@@ -178,6 +167,10 @@ class DeploymentsScreen(HyperScreen):
                 continue
             if item is done:
                 break
+            if isinstance(item, ImportError):  # the aws extra (boto3, the deploy support) is missing
+                self.post_message(DeployFinished(False, "deploying needs the aws extra (pip "
+                                                        f"install 'hyper-tui[aws]'): {item}"))
+                return
             if isinstance(item, BaseException):
                 self.post_message(DeployFinished(False, f"deploy failed: {item}"))
                 return

@@ -150,14 +150,13 @@ class HostsScreen(HyperScreen):
             registry.select(name)
         elif op == "import":
             try:
-                from hyper_tui.aws.discovery import import_deployment
+                registry.import_host("aws", name, account=payload.account, region=payload.region)
             except ImportError as err:
                 from hyper_tui.errors import UnavailableError
 
                 raise UnavailableError(f"importing an aws deployment needs the aws support ({err})",
                                        fix="pip install 'hyper-tui[aws]' and configure AWS "
                                            "credentials") from None
-            import_deployment(name, payload.account, payload.region)
         elif op == "delete":
             registry.delete_host(name)
         self.post_message(HostChanged(op, name, select=op in ("select", "import")))

@@ -2,14 +2,20 @@
 
 It is a copy of the ``hyper_tui`` package this synth runs from (a checkout or site-packages),
 minus what a Lambda never runs: the TUI (screens, widgets, styles), the q-commands' front end,
-the CDK app (constructs, stacks; of ``hyper_tui.infra.components`` only the Lambda handlers,
+the CDK app (constructs, stacks; of ``hyper_tui.aws.infra.components`` only the Lambda handlers,
 ``<component>/handler.py``, are kept), the worker image files, tests and caches. The copy is
 made once per synth process, in a temporary folder.
+
+A function that needs files of its own (the scaler's config, ``scaler_config.CONFIG_FILE``) gets
+:func:`code_with`: the same copy, hard-linked (cheap), plus those files; its asset hash then
+follows them.
 """
 
 from __future__ import annotations
 
 import atexit
+import hashlib
+import os
 import shutil
 import tempfile
 from functools import cache
@@ -24,9 +30,9 @@ RUNTIME = lambda_.Runtime.PYTHON_3_14
 PACKAGE = Path(hyper_tui.__file__).parent
 # Paths inside the package that the asset leaves out (folders and files, relative).
 LEFT_OUT = {"screens", "widgets", "app.py", "app_launch.py", "app.tcss", "ui_settings.py",
-            "agent/Dockerfile", "agent/start.sh", "infra/app.py", "infra/plan.py", "infra/nag.py",
-            "infra/lookups.py", "infra/stacks", "infra/README.md"}
-COMPONENTS = Path("infra/components")
+            "agent/Dockerfile", "agent/start.sh", "aws/infra/app.py", "aws/infra/plan.py",
+            "aws/infra/nag.py", "aws/infra/lookups.py", "aws/infra/stacks", "aws/infra/README.md"}
+COMPONENTS = Path("aws/infra/components")
 HANDLER = "handler.py"
 
 
@@ -58,3 +64,19 @@ def _staged() -> Path:
 
 def project_code() -> lambda_.Code:
     return lambda_.Code.from_asset(str(_staged()))
+
+
+@cache
+def _staged_with(files: tuple[tuple[str, str], ...]) -> Path:
+    digest = hashlib.sha256(repr(files).encode()).hexdigest()[:16]
+    root = Path(tempfile.mkdtemp(prefix=f"hyper-lambda-code-{digest}-"))
+    atexit.register(shutil.rmtree, root, True)
+    shutil.copytree(_staged(), root, dirs_exist_ok=True, copy_function=os.link)
+    for rel, text in files:
+        (root / rel).write_text(text, encoding="utf-8")
+    return root
+
+
+def code_with(files: dict[str, str]) -> lambda_.Code:
+    """The project code plus ``files`` (path inside the asset -> text)."""
+    return lambda_.Code.from_asset(str(_staged_with(tuple(sorted(files.items())))))

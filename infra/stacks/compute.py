@@ -8,20 +8,25 @@ from aws_cdk import Annotations, Environment, Stack
 from constructs import Construct
 
 from hyper_tui.aws import schema
-from hyper_tui.config import HostConfig
-from hyper_tui.infra import plan
-from hyper_tui.infra.components.batch.construct import ClusterCompute, JobDefinitions, security_group
-from hyper_tui.infra.components.images.construct import ImageRepository
-from hyper_tui.infra.components.logs.construct import NamedLogGroup, retention
-from hyper_tui.infra.components.network.construct import Network
-from hyper_tui.infra.components.peering.construct import (
+from hyper_tui.aws.infra import plan
+from hyper_tui.aws.infra.components.batch.construct import ClusterCompute, JobDefinitions, security_group
+from hyper_tui.aws.infra.components.images.construct import ImageRepository
+from hyper_tui.aws.infra.components.logs.construct import NamedLogGroup, retention
+from hyper_tui.aws.infra.components.network.construct import Network
+from hyper_tui.aws.infra.components.peering.construct import (
     CrossRegionParameter,
     HubPeering,
     NetworkParameter,
     suppress_sdk_provider,
 )
-from hyper_tui.infra.lookups import Lookups
+from hyper_tui.aws.infra.lookups import Lookups
+from hyper_tui.config import HostConfig
 from hyper_tui.model import Region, SubnetConfig
+
+
+def route_table_parameter(host: str, region: str, index: int) -> str:
+    """The SSM parameter holding the id of a worker route table of ``region``'s VPC."""
+    return schema.network_parameter_name(host, region, f"route-table-{index}")
 
 
 class ComputeStack(Stack):
@@ -66,6 +71,12 @@ class ComputeStack(Stack):
             worker_log_group=self.worker_logs.log_group_name)
         NetworkParameter(self, "VpcIdParameter", value=self.network.vpc.vpc_id,
                          name=schema.network_parameter_name(host, region.name, "vpc-id"))
+        if region.main and any(r.peer_with_main for r in cfg.regions.values()):
+            # The peering stack reads these (no cross-stack export, which would pin the route
+            # tables and so the main VPC: CloudFormation refuses to replace an exported value).
+            for i, table in enumerate(self.network.worker_route_table_ids):
+                NetworkParameter(self, f"RouteTableParameter{i}", value=table,
+                                 name=route_table_parameter(host, region.name, i))
         if region.main and cfg.host.settings.private_api:
             NetworkParameter(self, "ApiEndpointParameter",
                              value=self.network.add_api_endpoint().vpc_endpoint_id,

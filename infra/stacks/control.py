@@ -9,18 +9,18 @@ from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from hyper_tui.aws import schema
+from hyper_tui.aws.infra import plan
+from hyper_tui.aws.infra.components.api.construct import JobsApi
+from hyper_tui.aws.infra.components.dashboard.construct import Dashboard
+from hyper_tui.aws.infra.components.discovery.construct import Discovery
+from hyper_tui.aws.infra.components.images.construct import Images, Replication
+from hyper_tui.aws.infra.components.jobs_table.construct import JobsTable
+from hyper_tui.aws.infra.components.logs.construct import NamedLogGroup, retention
+from hyper_tui.aws.infra.components.scaler.construct import Scaler
+from hyper_tui.aws.infra.components.work_queues.construct import WorkQueues
+from hyper_tui.aws.infra.lookups import Lookups
 from hyper_tui.aws.scaler_config import build_scaler_config
 from hyper_tui.config import HostConfig
-from hyper_tui.infra import plan
-from hyper_tui.infra.components.api.construct import JobsApi
-from hyper_tui.infra.components.dashboard.construct import Dashboard
-from hyper_tui.infra.components.discovery.construct import Discovery
-from hyper_tui.infra.components.images.construct import Images, Replication
-from hyper_tui.infra.components.jobs_table.construct import JobsTable
-from hyper_tui.infra.components.logs.construct import NamedLogGroup, retention
-from hyper_tui.infra.components.scaler.construct import Scaler
-from hyper_tui.infra.components.work_queues.construct import WorkQueues
-from hyper_tui.infra.lookups import Lookups
 
 
 class ControlStack(Stack):
@@ -48,9 +48,8 @@ class ControlStack(Stack):
                            private_endpoint_id=endpoint)
 
         scaler_json = build_scaler_config(cfg, lookups.raw).to_json()
-        plan.check_scaler_config_size(len(scaler_json))
         self.scaler = Scaler(
-            self, "Scaler", host=host, code=code, table=self.jobs.table,
+            self, "Scaler", host=host, table=self.jobs.table,
             work_queues=dict(self.work.queues), dead_letter=dict(self.work.dead_letter),
             job_logs=self.job_logs, config_json=scaler_json, regions=sorted(cfg.regions),
             job_queues=[schema.batch_job_queue_name(host, c) for c in sorted(cfg.clusters)],

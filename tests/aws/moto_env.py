@@ -151,8 +151,8 @@ def make_host(name: str = "acme", *, queues: tuple[str, ...] = ("q1",),
               lease: float = 15.0, weights: dict[str, int] | None = None) -> Any:
     """An aws host registered in the current HYPER_HOME with a cluster, queues, definitions."""
     from hyper_tui import config
-    from hyper_tui.apply import apply_config
     from hyper_tui.hosts import registry
+    from hyper_tui.hosts.registry import apply_config
 
     cfg = registry.create_aws_host(name, ACCOUNT, regions[0], select=True)
     for r in regions[1:]:
@@ -191,7 +191,7 @@ def batch_setup(session: AwsSession, host: str, cluster: str, definitions: list[
     except iam.exceptions.EntityAlreadyExistsException:
         profile = iam.get_instance_profile(InstanceProfileName="batch-instance")["InstanceProfile"]["Arn"]
     batch = session.client("batch", region)
-    ce_name = schema.compute_environment_name(host, cluster, 0)
+    ce_name = schema.compute_environment_name(host, cluster, 1)  # the stacks count from 1
     ce = batch.create_compute_environment(
         computeEnvironmentName=ce_name, type="MANAGED", state="ENABLED", serviceRole=role,
         computeResources={"type": "EC2", "minvCpus": 0, "maxvCpus": max_vcpus, "desiredvCpus": 0,

@@ -207,7 +207,7 @@ def test_submit_through_the_api(aws_host: AwsHost, monkeypatch) -> None:
     import http.server
     import threading
 
-    from hyper_tui.infra.components.api import handler as api
+    from hyper_tui.aws.infra.components.api import handler as api
 
     h = aws_host
     s = h.res.session
@@ -241,7 +241,7 @@ def test_submit_through_the_api(aws_host: AwsHost, monkeypatch) -> None:
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        from hyper_tui.apply import open_store
+        from hyper_tui.local.apply import open_store
 
         store = open_store(h.name)
         store.set_meta("aws_outputs", json.dumps({
@@ -277,11 +277,11 @@ def test_submit_through_the_api(aws_host: AwsHost, monkeypatch) -> None:
 def _active_index(h: AwsHost) -> set[str]:
     ddb = h.res.session.client("dynamodb")
     found: set[str] = set()
-    for s in range(schema.QUEUE_SHARDS):
+    for part in schema.active_partitions("q1"):
         resp = ddb.query(TableName=h.res.table, IndexName="by_active",
                          KeyConditionExpression="#k = :k",
                          ExpressionAttributeNames={"#k": schema.ACTIVE_KEY},
-                         ExpressionAttributeValues={":k": {"S": f"q1#{s}"}})
+                         ExpressionAttributeValues={":k": {"S": part}})
         found |= {it["id"]["S"] for it in resp.get("Items", [])}
     return found
 

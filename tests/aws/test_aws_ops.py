@@ -10,6 +10,7 @@ import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
 
 from hyper_tui.aws import schema
+from hyper_tui.aws.client import AwsHostClient
 from hyper_tui.aws.discovery import import_deployment
 from hyper_tui.aws.emergency import emergency_stop_aws
 from hyper_tui.aws.scaler_config import build_scaler_config
@@ -45,6 +46,7 @@ def test_emergency_stop_cancels_jobs_and_scales_to_zero(home, capsys) -> None:
     assert report["compute_environments_stopped"] == 1 and report["errors"] == []
     counts = h.client.count_jobs(queue="q1")
     assert counts["CANCELLED"] == 5, counts
+    t._last_beat -= t.beat_every  # the next heartbeat is due (a cancel is learnt within 5 s)
     assert all(t.is_cancelled(c) for c in running)  # the workers kill their jobs
     attrs = s.client("sqs").get_queue_attributes(QueueUrl=h.res.work_urls[("q1", "d1")],
                                                  AttributeNames=["ApproximateNumberOfMessages"])
@@ -53,7 +55,7 @@ def test_emergency_stop_cancels_jobs_and_scales_to_zero(home, capsys) -> None:
     calls: list[dict] = []
     s.register("provide-client-params.batch.UpdateComputeEnvironment",
                lambda params=None, **kw: calls.append(dict(params)))
-    result = emergency_stop_aws(h.cfg, session=s)  # again: idempotent, nothing left to do
+    result = emergency_stop_aws(AwsHostClient(h.cfg, session=s))  # again: idempotent, nothing left to do
     assert calls == [{"computeEnvironment": names["compute_environment"], "computeResources": {
         "minvCpus": 0, "maxvCpus": 0, "desiredvCpus": 0}}]
     assert result["jobs_cancelled"] == 0 and result["compute_environments_stopped"] == 1
@@ -178,3 +180,19 @@ def test_throttled_calls_are_retried_with_backoff(aws_host: AwsHost) -> None:
     table = s.client("dynamodb").describe_table(TableName=aws_host.res.table)["Table"]
     assert table["TableName"] == aws_host.res.table and len(sent) == 3
     assert all(u.startswith("http://127.0.0.1:") for u in sent)  # never real AWS
+
+
+def test_hosts_import_deployment_dispatches_by_kind(home, capsys) -> None:
+    """``hosts import-deployment`` goes through ``registry.import_host`` to the kind's client."""
+    from hyper_tui.cli.main import main
+    from hyper_tui.errors import UsageError
+
+    ssm = AwsSession("us-east-1").client("ssm")
+    for key in schema.OUTPUTS:
+        ssm.put_parameter(Name=schema.ssm_parameter_name("side", key), Value=f"v-{key}", Type="String")
+    assert main(["-o", "json", "hosts", "import-deployment", "--name", "side", "--account",
+                 moto_env.ACCOUNT, "--region", "us-east-1"]) == 0
+    assert json.loads(capsys.readouterr().out)["outputs"]["ApiUrl"] == "v-ApiUrl"
+    assert registry.resolve("side").kind == "aws" and registry.selected_name() == "side"
+    with pytest.raises(UsageError, match="is a local host; it needs no deployment"):
+        registry.import_host("local", "here")

@@ -191,6 +191,40 @@ def test_cancel_kills_the_running_job(aws_host: AwsHost) -> None:
     t.close()
 
 
+def test_cancel_is_learnt_within_5s_without_a_read_per_job(aws_host: AwsHost) -> None:
+    """At the production lease (heartbeats 20 s apart), a worker running 3 jobs learns of a
+    cancel within CANCEL_NOTICE_S from one control read for all of them (a BatchGetItem),
+    never a GetItem per job; at a short lease (heartbeats 5 s apart) the heartbeat's own
+    conditional write tells, and nothing else is read."""
+    from hyper_tui.agent.transports.aws import CANCEL_NOTICE_S
+
+    h = aws_host
+    ids = submit(h, 3, "sleep 60")
+    t = transport(h, "w-n", lease=60.0)
+    running = take(t, 3)
+    assert len(running) == 3 and t.beat_every > CANCEL_NOTICE_S
+    calls: list[str] = []
+    h.res.session.register("provide-client-params.dynamodb",
+                           lambda model=None, **kw: calls.append(model.name))
+    h.client.cancel([ids[1]])
+    calls.clear()
+    t0 = time.monotonic()
+    while not any(t.is_cancelled(c) for c in running):
+        assert time.monotonic() - t0 < CANCEL_NOTICE_S + 1, "the cancel was not learnt in time"
+        time.sleep(0.25)
+    assert [c.key for c in running if t.is_cancelled(c)] == [ids[1]]
+    assert calls == ["BatchGetItem"], calls  # one read for the worker's 3 jobs
+    short = transport(h, "w-s", lease=15.0)
+    assert short.beat_every <= CANCEL_NOTICE_S
+    calls.clear()
+    short._running = {c.key: c for c in running}
+    for _ in range(8):
+        short.is_cancelled(running[0])
+    assert calls == []  # between heartbeats nothing is read
+    t.close()
+    short.close()
+
+
 def test_cancelled_queued_job_is_never_run(aws_host: AwsHost) -> None:
     h = aws_host
     ids = submit(h, 3, "true")

@@ -39,7 +39,7 @@ def test_zones_amis_and_imported_vpc_are_stored(home):
     imported = data["vpcs"][region]
     assert imported["vpc_id"] == vpc and imported["cidr"] == "10.42.0.0/16"
     assert sub in sum((imported.get(f"{k}_subnet_ids", []) for k in ("public", "private", "isolated")), [])
-    from hyper_tui.apply import open_store
+    from hyper_tui.local.apply import open_store
 
     store = open_store(cfg.host.name)
     assert LOOKUPS_META_KEY in dict(store.read("SELECT key, value FROM meta"))

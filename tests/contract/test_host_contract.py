@@ -227,3 +227,43 @@ def test_metrics_series(host) -> None:
     for labels in m.values():
         for points in labels.values():
             assert all(isinstance(ts, float) and isinstance(v, float) for ts, v in points)
+
+
+def test_declared_resources_give_qsub_its_defaults(host) -> None:
+    from hyper_tui.core.submit import Defaults, definition_defaults
+
+    c = host.client
+    assert host.queue in c.resources("queues") and host.definition in c.resources("definitions")
+    assert isinstance(definition_defaults(c.resources("definitions")[host.definition]), Defaults)
+
+
+def test_operations_a_kind_lacks_are_one_line_usage_errors(host) -> None:
+    """Capabilities say which operations apply; the others refuse in one line, exit 2."""
+    from hyper_tui.errors import EXIT_USAGE, UsageError
+    from hyper_tui.hosts import registry
+
+    c = host.client
+    lacking = []
+    if not c.capabilities.deploy:
+        lacking += [c.synth, c.deploy, c.refresh_lookups, c.refresh_weights,
+                    lambda: registry.import_host(c.kind, "elsewhere", account="1", region="r")]
+    if not c.capabilities.daemon:
+        lacking += [c.start, c.serve, c.stop]
+    assert lacking
+    for op in lacking:
+        with pytest.raises(UsageError) as err:
+            op()
+        assert err.value.exit_code == EXIT_USAGE and "\n" not in err.value.line()
+        assert c.name in err.value.line()
+
+
+def test_the_daemon_starts_and_stops_through_the_client(host) -> None:
+    c = host.client
+    if not c.capabilities.daemon:
+        pytest.skip("this kind runs no daemon on this machine")
+    assert c.stop() is False  # not running yet
+    try:
+        assert c.start() and c.status().state == "running"
+    finally:
+        assert c.stop() is True
+    assert c.status().state == "stopped"

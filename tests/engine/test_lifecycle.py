@@ -318,9 +318,9 @@ def test_a_worker_that_touches_its_run_file_is_alive_without_heartbeat_rows(home
     import sys
 
     from hyper_tui import config, paths
-    from hyper_tui.agent.transports.local import pgid_file
-    from hyper_tui.apply import apply_config
+    from hyper_tui.hosts.registry import apply_config
     from hyper_tui.local.daemon_control import ensure_daemon
+    from hyper_tui.local.launcher import pgid_file
     from hyper_tui.local.store import Store
 
     submit(capsys, "--hold", "--", "true")  # first use: the host exists

@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 
 from hyper_tui.aws import schema
-from hyper_tui.infra.components.api import handler as h
+from hyper_tui.aws.infra.components.api import handler as h
 
 CONFIG = h.ApiConfig(host="demo", table="demo-jobs", queues=frozenset({"fast", "cheap"}),
                      definitions={"sim": {"retries": 3, "timeout": 600,

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from hyper_tui.apply import apply_config, open_store
 from hyper_tui.aws import deploy as d
 from hyper_tui.aws import schema
+from hyper_tui.hosts.registry import apply_config
+from hyper_tui.local.apply import open_store
 from tests.infra import example
 
 DATA = Path(__file__).parent / "data"

@@ -11,9 +11,9 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk.assertions import Match, Template
 
-from hyper_tui.infra.components.images import handler as copy
-from hyper_tui.infra.components.images.construct import Images
-from hyper_tui.infra.components.logs.construct import retention
+from hyper_tui.aws.infra.components.images import handler as copy
+from hyper_tui.aws.infra.components.images.construct import Images
+from hyper_tui.aws.infra.components.logs.construct import retention
 from hyper_tui.model import Image
 
 

@@ -9,7 +9,7 @@ import pytest
 from aws_cdk import aws_sqs as sqs
 from aws_cdk.assertions import Annotations, Match
 
-from hyper_tui.infra import nag
+from hyper_tui.aws.infra import nag
 
 # cfn-lint warnings accepted, and why:
 #   W3010  "Avoid hardcoding availability zones": the zones are looked up before synth and

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from hyper_tui.aws import schema
+from hyper_tui.aws.infra import plan
+from hyper_tui.aws.infra.lookups import Lookups
 from hyper_tui.errors import ValidationError
-from hyper_tui.infra import plan
-from hyper_tui.infra.lookups import Lookups
 from tests.infra import example
 
 
@@ -86,14 +86,34 @@ def test_image_directory_needs_a_dockerfile(tmp_path):
         plan.image_directory(cfg, Image(name="i", directory=str(tmp_path / "nope")))
 
 
-def test_scaler_config_size_is_checked():
-    plan.check_scaler_config_size(100)
-    with pytest.raises(ValidationError, match="more than a Lambda environment holds"):
-        plan.check_scaler_config_size(10_000)
+def test_pairs_are_what_a_cluster_can_run():
+    from hyper_tui.config import parse_config
+
+    cfg = parse_config("""
+host: {name: p, kind: aws, account: "123456789012", main_region: us-east-1}
+regions: {us-east-1: {main: true, vpc_cidr: 10.0.0.0/16}}
+clusters:
+  small: {instance_types: [optimal], max_vcpus: 16, compute_envs: 2}
+  gpu: {instance_types: [g5.xlarge, c6i.large], max_vcpus: 64}
+queues: {cpu: {cluster: small}, ml: {cluster: gpu}}
+definitions:
+  tiny: {image_uri: python:3.12, vcpus: 8}
+  wide: {image_uri: python:3.12, vcpus: 9}
+  train: {image_uri: python:3.12, vcpus: 4, gpus: 1}
+""", "p.yaml")
+    # 'wide' needs 9 vCPUs and a compute environment of 'small' has 8; 'train' needs a GPU
+    assert plan.work_pairs(cfg) == [("cpu", "tiny"), ("ml", "tiny"), ("ml", "train"),
+                                    ("ml", "wide")]
+    from hyper_tui.aws.scaler_config import build_scaler_config, why_not_runnable
+
+    assert [(p.queue, p.definition) for p in build_scaler_config(cfg).pairs] == \
+        plan.work_pairs(cfg)
+    assert "8" in why_not_runnable(cfg.clusters["small"], cfg.definitions["wide"])
+    assert "GPU" in why_not_runnable(cfg.clusters["small"], cfg.definitions["train"])
 
 
 def test_only_aws_hosts_are_built():
-    from hyper_tui.infra.app import build_app
+    from hyper_tui.aws.infra.app import build_app
 
     cfg = example.config()
     cfg.host.kind = "local"
@@ -102,7 +122,7 @@ def test_only_aws_hosts_are_built():
 
 
 def test_az_context_key_matches_cdk():
-    from hyper_tui.infra.app import az_context_key
+    from hyper_tui.aws.infra.app import az_context_key
 
     assert az_context_key("123456789012", "eu-west-1") == (
         "availability-zones:account=123456789012:region=eu-west-1")
@@ -111,5 +131,6 @@ def test_az_context_key_matches_cdk():
 def test_synth_without_lookups_says_what_is_missing(tmp_path):
     from hyper_tui.aws.synth import synth
 
-    with pytest.raises(ValidationError, match="no availability zones known for region"):
+    # zones are guessed when not looked up; an imported VPC cannot be
+    with pytest.raises(ValidationError, match="imported VPC of 'ap-southeast-1' is not looked up"):
         synth(example.config(), tmp_path, lookups={})

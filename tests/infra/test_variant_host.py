@@ -54,8 +54,8 @@ def test_only_control_and_one_compute_stack(solo):
 
 
 def test_public_layout_in_a_bare_stack(tmp_path):
-    from hyper_tui.infra.components.logs.construct import retention
-    from hyper_tui.infra.components.network.construct import Network
+    from hyper_tui.aws.infra.components.logs.construct import retention
+    from hyper_tui.aws.infra.components.network.construct import Network
     from hyper_tui.model import Region
 
     app = cdk.App(outdir=str(tmp_path), builtin_cloud_formation_validation=False)

@@ -78,8 +78,8 @@ def make_host(*, workers: int = 4, lease: float = 4.0, idle: float = 30.0) -> Re
     """Create the default local host in the current HYPER_HOME with ``workers`` worker slots,
     a short lease (so lost workers are noticed quickly) and the given idle timeout."""
     from hyper_tui import config
-    from hyper_tui.apply import apply_config
     from hyper_tui.hosts import registry
+    from hyper_tui.hosts.registry import apply_config
 
     registry.resolve(None)  # first use: creates host "local"
     cfg = config.load("local")

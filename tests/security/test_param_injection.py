@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-from hyper_tui.agent.params import substitute
+from hyper_tui.core.params import substitute
 
 HOSTILE = [
     "; touch pwned", "$(touch pwned)", "`touch pwned`", '"; touch pwned; echo "',
@@ -60,7 +60,7 @@ def test_values_stay_data_in_every_context(context, tmp_path):
 
 
 def test_a_value_that_would_end_a_here_document_is_refused():
-    from hyper_tui.agent.params import SubstitutionError
+    from hyper_tui.core.params import SubstitutionError
 
     for template, value in (("cat <<EOF\nVALUE\nEOF\n", "EOF\ntouch pwned"),
                             ("cat <<'EOF'\nVALUE\nEOF\n", "x\nEOF\ntouch pwned"),

@@ -142,9 +142,13 @@ async def test_deploy_streams_progress_and_cancels(live_home, monkeypatch) -> No
         yield types.SimpleNamespace(stack="hyper-cloud-compute-us-east-1", status="CANCELLED",
                                     line="stopped")
 
-    fake = types.ModuleType("hyper_tui.aws.deploy")
-    fake.deploy_events = deploy_events
-    monkeypatch.setitem(sys.modules, "hyper_tui.aws.deploy", fake)
+    def deploy(self, out=None, *, lookups=True, on_event=None, cancel=None):  # the client's
+        for ev in deploy_events(self.cfg, out, cancel_event=cancel):
+            on_event(ev)
+
+    from hyper_tui.aws.client import AwsHostClient
+
+    monkeypatch.setattr(AwsHostClient, "deploy", deploy)
     seen: list = []
     app = make_app(host="cloud", start="deployments", live=False, remember=False)
     async with app.run_test(size=(120, 40), message_hook=seen.append) as pilot:

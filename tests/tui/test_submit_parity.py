@@ -10,7 +10,7 @@ from textual.widgets import Input, Select, TextArea
 from hyper_tui.app import make_app
 from hyper_tui.cli.main import main
 from hyper_tui.core.submit import Defaults, definition_defaults
-from hyper_tui.qcmd.common import LocalHost
+from hyper_tui.local.client import LocalHost
 from hyper_tui.qcmd.qsub import build_submissions
 from hyper_tui.qcmd.qsub_options import parse_args
 from hyper_tui.screens.submit_modal import SubmitModal, build_submission

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from hyper_tui.aws.infra.components.api import handler as api
 from hyper_tui.core.jobs import ArraySpec, Submission
 from hyper_tui.core.submit import (
     Defaults,
@@ -15,7 +16,6 @@ from hyper_tui.core.submit import (
     parse_env,
 )
 from hyper_tui.errors import ValidationError
-from hyper_tui.infra.components.api import handler as api
 
 
 def test_definition_defaults():

@@ -1,8 +1,8 @@
 """What the wheel installs: one top-level package, ``hyper_tui``, with every subpackage listed.
 
 The repository keeps the agent in ``worker/`` and the CDK app in ``infra/``; ``pyproject.toml``
-maps them to ``hyper_tui.agent`` and ``hyper_tui.infra`` (``hyper_tui/agent`` and
-``hyper_tui/infra`` are symlinks to them, so a checkout imports the same names).
+maps them to ``hyper_tui.agent`` and ``hyper_tui.aws.infra`` (``hyper_tui/agent`` and
+``hyper_tui/aws/infra`` are symlinks to them, so a checkout imports the same names).
 """
 
 from __future__ import annotations
@@ -34,10 +34,10 @@ def test_every_package_is_listed_and_only_hyper_tui_is_top_level():
     assert {p.split(".")[0] for p in listed} == {"hyper_tui"}
     found = set()
     for top, base in (("hyper_tui", ROOT / "hyper_tui"), ("hyper_tui.agent", ROOT / "worker"),
-                      ("hyper_tui.infra", ROOT / "infra")):
+                      ("hyper_tui.aws.infra", ROOT / "infra")):
         for init in base.rglob("__init__.py"):
             rel = init.parent.relative_to(base).parts
-            if top == "hyper_tui" and rel[:1] in (("agent",), ("infra",)):
+            if top == "hyper_tui" and (rel[:1] == ("agent",) or rel[:2] == ("aws", "infra")):
                 continue  # the symlinks: listed under their own folders
             found.add(".".join((top, *rel)))
     assert found == listed, f"pyproject.toml packages differ: missing {sorted(found - listed)}, " \

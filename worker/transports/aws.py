@@ -14,7 +14,10 @@ ids (``{"ids": [...]}``); the jobs themselves are items of the host's jobs table
 * **heartbeat**: extend the visibility of the messages this worker holds and write
   ``heartbeat`` on its running jobs (conditional on the attempt; a failed condition tells us
   the job was cancelled, or that another worker took it over and this one is lost).
-* **is_cancelled**: the job item's state, read at most every ``cancel_poll`` seconds.
+* **is_cancelled**: a heartbeat whose conditional write fails tells the worker its job was
+  cancelled (or taken over); between heartbeats further apart than ``cancel_notice``, one
+  control read per worker (a BatchGetItem of its running jobs) every ``cancel_notice``
+  seconds: never a read per job every few seconds.
 * **append_log**: records are buffered and sent with PutLogEvents in batches to this worker's
   own stream (``schema.worker_log_stream_name``), each message ``<job id> TYPE | data``.
 * **report**: one result at a time, as soon as its job ends: write the final state
@@ -56,7 +59,7 @@ from hyper_tui.core.lifecycle import after_lost_worker, attempt_outcome, outcome
 
 POLL_WAIT_S = 5            # long poll of an idle worker's claim
 HANDBACK_AFTER_S = 10.0    # a job running this long hands its message's other jobs back
-CANCEL_POLL_S = 2.0        # the job item is read at most this often for cancellation
+CANCEL_NOTICE_S = 5.0      # a running job learns of its cancel within this (plus replication)
 LOG_FLUSH_S = 1.0          # buffered log records older than this go out (logs stream)
 METRICS_EVERY_S = 60.0
 MAX_LOG_EVENT = 200_000    # bytes of one log event (CloudWatch allows 256 KiB)
@@ -87,7 +90,7 @@ class AwsTransport:
                  region: str | None = None, lease: float = schema.LEASE_SECONDS,
                  poll_wait: float = POLL_WAIT_S, retry_exit_codes: Sequence[int] = (),
                  keep_output: bool = True, def_env: Mapping[str, str] | None = None,
-                 handback_after: float = HANDBACK_AFTER_S, cancel_poll: float = CANCEL_POLL_S,
+                 handback_after: float = HANDBACK_AFTER_S, cancel_poll: float = CANCEL_NOTICE_S,
                  retention_days: float = 30, namespace: str | None = None, vcpus: int = 1,
                  publish_metrics: bool = True, log_cap: int = LOG_CAP_BYTES) -> None:
         self.session = session
@@ -105,7 +108,7 @@ class AwsTransport:
         self.keep_output = keep_output
         self.def_env = {str(k): str(v) for k, v in (def_env or {}).items()}
         self.handback_after = handback_after
-        self.cancel_poll = cancel_poll
+        self.cancel_notice = cancel_poll
         self.retention_s = float(retention_days) * 86400
         self.namespace = namespace or schema.metrics_namespace(host)
         self.vcpus = vcpus
@@ -125,7 +128,8 @@ class AwsTransport:
         self._claimed: dict[str, tuple[_Message, float]] = {}  # job id -> (message, monotonic)
         self._specs: dict[str, dict[str, Any]] = {}
         self._cancelled: set[str] = set()
-        self._checked: dict[str, float] = {}
+        self._running: dict[str, Claim] = {}  # started, not reported: what a control read reads
+        self._last_control = 0.0
         self._alive = True
         self._last_beat = time.monotonic()
         self._last_wait = 0.0
@@ -328,7 +332,7 @@ class AwsTransport:
         for msg, item, claim in take:
             jid = item["id"]
             attempt = int(item.get("attempt") or 0)
-            u = Update(self.table, jid)
+            u = Update(self.table, jid, queue=str(item.get("queue") or self.queue))
             if item.get("state") == "QUEUED":
                 u.when("state", "=", "QUEUED")
                 u.when_attempt(item)
@@ -365,6 +369,7 @@ class AwsTransport:
                 if note:
                     self.append_log(claim, [(now, "SYSTEM", f"attempt {claim.attempt - 1} lost: {note}")])
                 started.add(jid)
+                self._running[jid] = claim
                 continue
             if code is None and kind == "fail":
                 self._log_line(jid, now, "SYSTEM", note)
@@ -411,7 +416,7 @@ class AwsTransport:
                                       attempt=c.attempt, retries=c.retries,
                                       retry_exit_codes=c.retry_exit_codes)
                 state, reason = tr.state, tr.reason
-                u = Update(self.table, c.key)
+                u = Update(self.table, c.key, queue=c.queue)
                 u.append("history", [{
                     "attempt": c.attempt, "worker": self.worker_id, "started": r.started,
                     "ended": r.ended, "exit_code": r.exit_code,
@@ -455,7 +460,7 @@ class AwsTransport:
                     _warn(f"job {jid} was requeued but could not be sent to the work queue")
             for c, _ in plan:
                 self._claimed.pop(c.key, None)
-                self._checked.pop(c.key, None)
+                self._running.pop(c.key, None)
                 self._cancelled.discard(c.key)
                 if isinstance(c.receipt, _Message):
                     self._settle(c.receipt, c.key)
@@ -522,31 +527,45 @@ class AwsTransport:
                     _warn(f"could not extend a work message's lease: {f.get('Code')}")
 
     def is_cancelled(self, claim: Claim) -> bool:
+        """Whether the job was cancelled (or taken over): learnt from the heartbeat's
+        conditional write failing, and, when heartbeats are further apart than
+        ``cancel_notice``, from one control read per worker (a BatchGetItem of every job it
+        runs, eventually consistent) at most every ``cancel_notice`` seconds since the last
+        heartbeat or read: never a read per job."""
         now = time.monotonic()
         if now - self._last_beat >= self.beat_every:
             # The agent polls this every quarter second while a job runs: keep the lease
-            # alive from here too, whatever heartbeat interval the agent was given.
-            self.heartbeat([claim])
+            # alive from here too, whatever heartbeat interval the agent was given: every job
+            # this worker runs, so that each learns of its cancel from this heartbeat.
+            self.heartbeat(list({claim.key: claim, **self._running}.values()))
         if claim.key in self._cancelled:
             return True
-        if now - self._checked.get(claim.key, -1e9) < self.cancel_poll:
+        if self.beat_every <= self.cancel_notice:
+            return False  # the heartbeat's conditional write tells, often enough
+        if now - max(self._last_beat, self._last_control) < self.cancel_notice:
             return False
-        self._checked[claim.key] = now
+        self._last_control = now
+        self._control_read()
+        return claim.key in self._cancelled
+
+    def _control_read(self) -> None:
+        """One read of every job this worker runs: those no longer RUNNING by this worker's
+        attempt are marked cancelled."""
+        running = {c.key: c.attempt for c in self._running.values()}
+        if not running:
+            return
         try:
-            resp = self.ddb.get_item(TableName=self.table, Key={"id": {"S": claim.key}},
-                                     ConsistentRead=True,
-                                     ProjectionExpression="#s, #w, #a",
-                                     ExpressionAttributeNames={"#s": "state", "#w": "worker",
-                                                               "#a": "attempt"})
+            items = batch_get(self.ddb, self.table, running, consistent=False,
+                              projection="#i, #s, #w, #a",
+                              names={"#i": "id", "#s": "state", "#w": "worker", "#a": "attempt"})
         except Exception as err:  # a network blip must not kill a job
-            _warn(f"could not check job {claim.job_id} for cancellation: {_short(err)}")
-            return False
-        item = from_item(resp.get("Item") or {})
-        gone = (not item or item.get("state") != "RUNNING" or item.get("worker") != self.worker_id
-                or int(item.get("attempt") or -1) != claim.attempt)
-        if gone:
-            self._cancelled.add(claim.key)
-        return gone
+            _warn(f"could not check running jobs for cancellation: {_short(err)}")
+            return
+        for key, attempt in running.items():
+            item = items.get(key) or {}
+            if (item.get("state") != "RUNNING" or item.get("worker") != self.worker_id
+                    or int(item.get("attempt") or -1) != attempt):
+                self._cancelled.add(key)
 
     def job_started(self, claim: Claim, pgid: int) -> None:
         """Nothing to record: a lost worker's jobs end with its container or machine."""

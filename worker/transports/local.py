@@ -24,11 +24,8 @@ from hyper_tui import paths
 from hyper_tui.agent.loop import LOG_CAP_BYTES, Claim, Result
 from hyper_tui.core.lifecycle import attempt_outcome, outcome_to_state
 from hyper_tui.errors import UnavailableError
+from hyper_tui.local.launcher import pgid_file
 from hyper_tui.local.store import Store, log_path
-
-
-def pgid_file(data_dir: Path, worker_id: str) -> Path:
-    return data_dir / "run" / f"{worker_id}.pgid"
 
 
 class LocalTransport:
@@ -48,6 +45,9 @@ class LocalTransport:
         self.retry_exit_codes = tuple(spec.get("retry_exit_codes") or ())
         self.keep_output = bool(spec.get("enable_qlog", True))
         self.def_env = {str(k): str(v) for k, v in (spec.get("environment") or {}).items()}
+        self.ulimits = tuple(spec.get("ulimits") or ())  # the job's sandbox enforces these
+        self.memory_mib = spec.get("memory_mib")
+        self.vcpus = spec.get("vcpus")
         qspec = self.store.resource_spec("queues", queue) or {}
         self.max_running = qspec.get("max_running")
         settings = self._host_settings()
@@ -138,7 +138,8 @@ class LocalTransport:
                 command=cmd, argv=argv, env={**self.def_env, **env}, cwd=cwd, timeout=timeout,
                 array_index=idx if aid is not None else None,
                 params=json.loads(params) if params else None, retries=retries,
-                retry_exit_codes=self.retry_exit_codes, keep_output=self.keep_output))
+                retry_exit_codes=self.retry_exit_codes, keep_output=self.keep_output,
+                ulimits=self.ulimits, memory_mib=self.memory_mib, vcpus=self.vcpus))
         return claims
 
     def start(self, claim: Claim, finished: Result | None = None) -> bool:

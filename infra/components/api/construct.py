@@ -18,8 +18,8 @@ from aws_cdk.aws_dynamodb import ITable
 from constructs import Construct
 
 from hyper_tui.aws import schema
-from hyper_tui.infra.components.code import RUNTIME
-from hyper_tui.infra.nag import INDEX_ARNS, suppress
+from hyper_tui.aws.infra.components.code import RUNTIME
+from hyper_tui.aws.infra.nag import INDEX_ARNS, suppress
 from hyper_tui.model import Definition
 
 SUBMIT_SCHEMA = apigw.JsonSchema(
@@ -53,7 +53,7 @@ class JobsApi(Construct):
         self.function = lambda_.Function(
             self, "Function",
             runtime=RUNTIME, architecture=lambda_.Architecture.ARM_64,
-            code=code, handler="hyper_tui.infra.components.api.handler.handler",
+            code=code, handler="hyper_tui.aws.infra.components.api.handler.handler",
             memory_size=1024, timeout=Duration.seconds(29), role=self.role,
             log_group=self.log_group,
             environment={"HYPER_HOST": host, "HYPER_JOBS_TABLE": table.table_name,
@@ -64,8 +64,13 @@ class JobsApi(Construct):
         table.grant(self.role, "dynamodb:BatchWriteItem", "dynamodb:PutItem",
                     "dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem",
                     "dynamodb:DeleteItem")
-        for queue in work_queues.values():
-            queue.grant_send_messages(self.role)
+        # One statement for every work queue (not one per queue): the policy grows by an ARN
+        # per pair, so 100 pairs stay within a role's policy size.
+        if work_queues:
+            self.role.add_to_policy(iam.PolicyStatement(
+                sid="SendWork",
+                actions=["sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"],
+                resources=[q.queue_arn for _, q in sorted(work_queues.items())]))
         self.role.add_to_policy(iam.PolicyStatement(
             sid="SubmittedMetric", actions=["cloudwatch:PutMetricData"], resources=["*"],
             conditions={"StringEquals": {"cloudwatch:namespace": schema.metrics_namespace(host)}}))

@@ -173,7 +173,7 @@ def job_item(job: Job, job_id: str, now: float, caller: str) -> dict[str, Any]:
         "state": "QUEUED", "reason": QUEUED_REASON, "attempt": 0,
         "retries": job.retries, "priority": job.priority,
         "submitted": Decimal(str(round(now, 3))), "queued": Decimal(str(round(now, 3))),
-        **schema.shard_keys(job.queue, job_id), "submitted_by": caller,
+        **schema.shard_keys(job.queue, job_id, name=job.name), "submitted_by": caller,
     }
     if job.command is not None:
         item["command"] = job.command
@@ -403,27 +403,31 @@ def query_jobs(params: dict[str, str], backend: Any) -> tuple[int, dict[str, Any
     if extra or len(keys) != 1:
         raise BadRequest("give exactly one of queue (with optional state), name or array_id")
     key = keys[0]
-    if key == "name":
-        items, last = backend.query("by_name", "name", params["name"], limit=limit,
-                                    start=token, state=state)
-        return 200, {"jobs": plain(items), "next": encode_token(last)}
-    if key == "array_id":
-        items, last = backend.query("by_array", "array_id", params["array_id"], limit=limit,
-                                    start=token, state=state)
-        return 200, {"jobs": plain(items), "next": encode_token(last)}
-    # by_queue is sharded: walk the shards in order, carrying (shard, key) in the token.
-    queue = params["queue"]
+    if key == "array_id":  # an array's tasks by their ids (schema.array_task_id): no index
+        aid = params["array_id"]
+        first, stop, step = (int(x) for x in (backend.get(schema.array_spec_id(aid)) or {}
+                                              ).get("tasks") or (0, 0, 1))
+        indices = list(range(int((token or {}).get("at", first)), stop, step))[:limit]
+        items = [it for it in (backend.get(schema.array_task_id(aid, i)) for i in indices)
+                 if it and (not state or it.get("state") == state)]
+        more = {"at": indices[-1] + step} if indices and indices[-1] + step < stop else None
+        return 200, {"jobs": plain(items), "next": encode_token(more)}
+    # by_queue and by_name are sharded: walk the shards in order, carrying (shard, key) in the
+    # token (a default name is in no index: schema.name_partitions gives none).
+    index, pk, parts = (("by_name", schema.NAME_KEY, schema.name_partitions(params["name"]))
+                        if key == "name" else
+                        ("by_queue", "queue_shard", schema.queue_partitions(params["queue"])))
     shard, start = (token or {}).get("shard", 0), (token or {}).get("key")
     out: list[dict[str, Any]] = []
-    while shard < schema.QUEUE_SHARDS and len(out) < limit:
-        items, last = backend.query("by_queue", "queue_shard", f"{queue}#{shard}",
+    while shard < len(parts) and len(out) < limit:
+        items, last = backend.query(index, pk, parts[shard],
                                     limit=limit - len(out), start=start, state=state)
         out.extend(items)
         if last:
             start = last
         else:
             shard, start = shard + 1, None
-    more = {"shard": shard, "key": start} if shard < schema.QUEUE_SHARDS else None
+    more = {"shard": shard, "key": start} if shard < len(parts) else None
     return 200, {"jobs": plain(out), "next": encode_token(more)}
 
 

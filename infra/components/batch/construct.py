@@ -10,8 +10,8 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from hyper_tui.aws import schema
-from hyper_tui.infra import plan
-from hyper_tui.infra.nag import suppress
+from hyper_tui.aws.infra import plan
+from hyper_tui.aws.infra.nag import suppress
 from hyper_tui.model import AllocationStrategy, CapacityType, Cluster, Definition
 
 CE = batch.CfnComputeEnvironment
@@ -46,8 +46,11 @@ class ClusterCompute(Construct):
             device_name=device,
             volume=ec2.BlockDeviceVolume.ebs(max(ROOT_VOLUME_GIB, size), encrypted=True,
                                              volume_type=ec2.EbsDeviceVolumeType.GP3))]
+        # IMDSv2 with a hop limit of 1: the ECS agent (host network) reaches the instance
+        # metadata, a job's container (one hop further) does not, so no job falls back to the
+        # instance role's credentials; jobs and the worker agent use their job role.
         self.launch_template = ec2.LaunchTemplate(
-            self, "LaunchTemplate", require_imdsv2=True, http_put_response_hop_limit=2,
+            self, "LaunchTemplate", require_imdsv2=True, http_put_response_hop_limit=1,
             block_devices=block_devices)
         spot = cluster.type is CapacityType.SPOT
         fleet_role = None
@@ -83,8 +86,10 @@ class ClusterCompute(Construct):
                 update_to_latest_image_version=ami_id is None,
                 tags=tags)
             self.compute_environments.append(CE(
+                # No name: CloudFormation generates one, so that a replacing update (SPOT to
+                # ON_DEMAND, another allocation strategy) can create the new one first.
+                # emergency-stop finds them through the job queue.
                 self, f"Env{i}", type="MANAGED", state="ENABLED",
-                compute_environment_name=schema.compute_environment_name(host, cluster.name, i),
                 replace_compute_environment=cluster.allocation_strategy
                 is AllocationStrategy.BEST_FIT,
                 compute_resources=resources, tags=tags))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aws_cdk import CustomResource, Duration, Stack
+from aws_cdk import CustomResource, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_iam as iam
@@ -19,8 +19,8 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from hyper_tui.infra.components.code import RUNTIME
-from hyper_tui.infra.nag import suppress
+from hyper_tui.aws.infra.components.code import RUNTIME
+from hyper_tui.aws.infra.nag import suppress
 from hyper_tui.model import Image
 
 # The copier's own asset: this folder, of which its Lambda runs handler.py only.
@@ -35,6 +35,7 @@ class ImageRepository(Construct):
         super().__init__(scope, id)
         self.repository = ecr.Repository(
             self, "Repository", repository_name=name,
+            removal_policy=RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,  # retried after a rollback
             image_scan_on_push=True,
             encryption=ecr.RepositoryEncryption.KMS,
             image_tag_mutability=ecr.TagMutability.MUTABLE,

@@ -24,7 +24,9 @@ class JobsTable(Construct):
             point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
                 point_in_time_recovery_enabled=True),
             time_to_live_attribute="expires",
-            removal_policy=RemovalPolicy.RETAIN,
+            # Kept when the stack is deleted or the table replaced, but deleted when its own
+            # creation rolls back, so a failed first deploy leaves no name behind.
+            removal_policy=RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
         )
         types = {"S": S, "N": N}
         for name, pk, pk_type, sk, sk_type in schema.INDEXES:

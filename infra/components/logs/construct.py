@@ -6,7 +6,7 @@ from aws_cdk import RemovalPolicy
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from hyper_tui.infra import plan
+from hyper_tui.aws.infra import plan
 
 _BY_DAYS = {
     1: "ONE_DAY", 3: "THREE_DAYS", 5: "FIVE_DAYS", 7: "ONE_WEEK", 14: "TWO_WEEKS",
@@ -24,10 +24,11 @@ def retention(days: int) -> logs.RetentionDays:
 
 
 class NamedLogGroup(Construct):
-    """``log_group``: a log group with a schema.py name, kept when its stack is deleted."""
+    """``log_group``: a log group with a schema.py name, kept when its stack is deleted or it
+    is replaced, deleted when its creation rolls back (a failed first deploy can be retried)."""
 
     def __init__(self, scope: Construct, id: str, *, name: str, days: int) -> None:
         super().__init__(scope, id)
         self.log_group = logs.LogGroup(self, "LogGroup", log_group_name=name,
                                        retention=retention(days),
-                                       removal_policy=RemovalPolicy.RETAIN)
+                                       removal_policy=RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE)

@@ -6,8 +6,8 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from hyper_tui.infra.lookups import ImportedVpc
-from hyper_tui.infra.nag import suppress
+from hyper_tui.aws.infra.lookups import ImportedVpc
+from hyper_tui.aws.infra.nag import suppress
 from hyper_tui.model import Region, SubnetConfig, VpcEndpoints
 
 GATEWAY = {"S3": ec2.GatewayVpcEndpointAwsService.S3,

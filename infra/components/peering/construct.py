@@ -23,7 +23,7 @@ from aws_cdk import aws_ssm as ssm
 from aws_cdk import custom_resources as cr
 from constructs import Construct
 
-from hyper_tui.infra.nag import suppress
+from hyper_tui.aws.infra.nag import suppress
 
 
 class NetworkParameter(Construct):

@@ -2,7 +2,8 @@
 
 Its code is ``handler.py`` beside this file, which runs a pass of ``hyper_tui.aws.scaler``
 (shared with the rest of the package); its config is ``hyper_tui.aws.scaler_config.ScalerConfig``
-as JSON in ``HYPER_SCALER_CONFIG``.
+as JSON in the file ``scaler_config.CONFIG_FILE`` of its own code asset (the project code plus
+that file), named by ``HYPER_SCALER_CONFIG_FILE``: no environment-size limit.
 """
 
 from __future__ import annotations
@@ -18,13 +19,14 @@ from aws_cdk.aws_dynamodb import ITable
 from constructs import Construct
 
 from hyper_tui.aws import schema
-from hyper_tui.infra.components.code import RUNTIME
-from hyper_tui.infra.nag import INDEX_ARNS, suppress
+from hyper_tui.aws.infra.components.code import RUNTIME, code_with
+from hyper_tui.aws.infra.nag import INDEX_ARNS, suppress
+from hyper_tui.aws.scaler_config import CONFIG_FILE, CONFIG_FILE_ENV
 
 
 class Scaler(Construct):
-    def __init__(self, scope: Construct, id: str, *, host: str, code: lambda_.Code,
-                 table: ITable, work_queues: dict[tuple[str, str], sqs.IQueue],
+    def __init__(self, scope: Construct, id: str, *, host: str, table: ITable,
+                 work_queues: dict[tuple[str, str], sqs.IQueue],
                  dead_letter: dict[tuple[str, str], sqs.IQueue], job_logs: logs.ILogGroup,
                  config_json: str, regions: list[str], job_queues: list[str],
                  job_definitions: list[str], retention: logs.RetentionDays) -> None:
@@ -38,7 +40,7 @@ class Scaler(Construct):
         self.function = lambda_.Function(
             self, "Function",
             runtime=RUNTIME, architecture=lambda_.Architecture.ARM_64,
-            code=code, handler="hyper_tui.infra.components.scaler.handler.handler",
+            code=code_with({CONFIG_FILE: config_json}), handler="hyper_tui.aws.infra.components.scaler.handler.handler",
             # A pass ends before the next one starts (55 s < 1 minute). No reserved
             # concurrency: new accounts (limit 10) cannot reserve any.
             memory_size=512, timeout=Duration.seconds(55), role=self.role,
@@ -46,7 +48,7 @@ class Scaler(Construct):
             environment={"HYPER_HOST": host, "HYPER_JOBS_TABLE": table.table_name,
                          "HYPER_MAIN_REGION": stack.region,
                          "HYPER_LOG_GROUP": schema.log_group_name(host),
-                         schema.SCALER_CONFIG_ENV: config_json},
+                         CONFIG_FILE_ENV: CONFIG_FILE},
         )
         self.rule = events.Rule(
             self, "EveryMinute", schedule=events.Schedule.rate(Duration.minutes(1)),
@@ -56,11 +58,18 @@ class Scaler(Construct):
 
         # Jobs: backlog counts, lost-worker requeues, state changes.
         table.grant_read_write_data(self.role)
-        for queue in work_queues.values():
-            queue.grant_send_messages(self.role)  # requeue the jobs of lost workers
-            queue.grant(self.role, "sqs:GetQueueAttributes")
-        for queue in dead_letter.values():  # settle dead-lettered messages every pass
-            queue.grant_consume_messages(self.role)
+        # One statement per use, listing every queue (not one statement per queue), so that
+        # 100 pairs stay within a role's policy size.
+        if work_queues:
+            self.role.add_to_policy(iam.PolicyStatement(  # requeue the jobs of lost workers
+                sid="Requeue", actions=["sqs:SendMessage", "sqs:GetQueueAttributes",
+                                        "sqs:GetQueueUrl"],
+                resources=[q.queue_arn for _, q in sorted(work_queues.items())]))
+            self.role.add_to_policy(iam.PolicyStatement(  # settle dead-lettered messages
+                sid="SettleDeadLetters",
+                actions=["sqs:ReceiveMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueUrl",
+                         "sqs:DeleteMessage", "sqs:GetQueueAttributes"],
+                resources=[q.queue_arn for _, q in sorted(dead_letter.items())]))
         job_logs.grant_write(self.role)  # SYSTEM events (worker lost, requeued)
         def arn(region: str, kind: str, name: str) -> str:
             return f"arn:{Aws.PARTITION}:batch:{region}:{stack.account}:{kind}/{name}"
@@ -70,6 +79,11 @@ class Scaler(Construct):
             resources=[arn(r, "job-queue", q) for r in regions for q in job_queues]
                       + [arn(r, "job-definition", name) for r in regions for d in job_definitions
                          for name in (d, f"{d}:*")]))
+        # SubmitJob with tags is tag-on-create: Batch authorizes batch:TagResource on the new
+        # job's ARN (job/<id>, unknown beforehand), limited here to the host's regions.
+        self.role.add_to_policy(iam.PolicyStatement(
+            sid="TagWorkersOnCreate", actions=["batch:TagResource"],
+            resources=[arn(r, "job", "*") for r in regions]))
         self.role.add_to_policy(iam.PolicyStatement(
             sid="CountWorkers", actions=["batch:ListJobs", "batch:DescribeJobs",
                                          "batch:DescribeJobQueues",
@@ -90,3 +104,7 @@ class Scaler(Construct):
                  "this host's own definitions only. Index ARNs are needed to query the jobs table's "
                  "GSIs; log-stream ARNs are per worker (one stream per worker id).",
                  [r"re:job-definition/", INDEX_ARNS, r"re:log-group:.*:\*$"])
+        suppress(self.role, "AwsSolutions-IAM5",
+                 "Tag-on-create of the Batch jobs the scaler submits: a job's ARN (job/<id>) "
+                 "exists only once it is submitted, so batch:TagResource needs job/* (of the "
+                 "host's regions and account only).", [r"re:batch:.*:job/\*$"])

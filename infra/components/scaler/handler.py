@@ -1,8 +1,8 @@
 """The scaler's Lambda entry point (EventBridge schedule, every minute).
 
 A thin door: the pass itself is ``hyper_tui.aws.scaler`` (the client runs the same code on
-demand); its config is ``hyper_tui.aws.scaler_config.ScalerConfig`` as JSON in the
-``HYPER_SCALER_CONFIG`` environment variable (``schema.SCALER_CONFIG_ENV``).
+demand); its config is ``hyper_tui.aws.scaler_config.ScalerConfig`` as JSON in ``config.json``
+beside this file, written into the Lambda asset at synth (``scaler_config.CONFIG_FILE``).
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Applying a saved config to a host's state.
+"""Applying a saved config to a host's state, in this machine's SQLite store (for every kind:
+an aws host keeps its resources' states here too).
 
 Status is state, kept apart from the declared config: each resource's lifecycle status and its
 deploy log live in the host's store (``resources`` table). On a local host nothing needs
@@ -21,17 +22,17 @@ def open_store(host: str) -> Store:
     return Store(paths.store_path(host))
 
 
-def apply_config(cfg: HostConfig, store: Store | None = None) -> dict[str, str]:
-    """Record every resource of ``cfg`` in the store with its new status.
+def apply_config(cfg: HostConfig, store: Store | None = None, *, deployed: bool) -> dict[str, str]:
+    """Record every resource of ``cfg`` in the store with its new status. ``deployed`` is the
+    kind's capability (``Capabilities.deploy``): its client passes it, and
+    ``hosts.registry.apply_config`` looks it up by kind, so this module imports no host kind.
 
     Returns ``{"kind/name": status}`` for what changed.
     """
     own = store is None
     store = store or open_store(cfg.host.name)
-    from hyper_tui.hosts.registry import client_class
-
     # A kind that is not deployed (local) provisions nothing: a change is ACTIVE at once.
-    local = not client_class(cfg.host.kind.value).kind_capabilities().deploy
+    local = not deployed
     stamp = paths.config_stamp(cfg.host.name)
     now = time.time()
     changed: dict[str, str] = {}

@@ -1,0 +1,215 @@
+"""The minimal adapter between a synthesized cloud assembly and moto's CloudFormation.
+
+moto's CloudFormation runs most of what the stacks declare; each rewrite here works around one
+of *its* gaps, never a fault of the templates (a real CloudFormation needs none of them). The
+rewrites act on a copy of the assembly, one template at a time; ``tests/aws/test_cfn_adapter``
+checks each on a small template, and ``test_cfn_deploy`` deploys the result through the CDK CLI.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+Template = dict[str, Any]
+
+MOTO_BATCH_ROLE = "MotoBatchServiceRole"
+
+
+def batch_service_role(t: Template) -> list[str]:
+    """moto: ``AWS::Batch::ComputeEnvironment`` without ``ServiceRole`` fails with
+    KeyError('ServiceRole') (real Batch uses its service-linked role). Adds a role and names it."""
+    envs = [k for k, r in t["Resources"].items() if r["Type"] == "AWS::Batch::ComputeEnvironment"
+            and "ServiceRole" not in r["Properties"]]
+    if not envs:
+        return []
+    t["Resources"][MOTO_BATCH_ROLE] = {"Type": "AWS::IAM::Role", "Properties": {
+        "AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Action": "sts:AssumeRole",
+            "Principal": {"Service": "batch.amazonaws.com"}}]}}}
+    for k in envs:
+        t["Resources"][k]["Properties"]["ServiceRole"] = {"Fn::GetAtt": [MOTO_BATCH_ROLE, "Arn"]}
+    return envs
+
+
+# (type, attribute) whose value real CloudFormation also returns as the resource's Ref
+REF_EQUALS_ATTRIBUTE = {("AWS::Batch::ComputeEnvironment", "ComputeEnvironmentArn"),
+                        ("AWS::Batch::JobQueue", "JobQueueArn")}
+
+
+def _walk(node: Any, fix: Callable[[Any], Any]) -> Any:
+    node = fix(node)
+    if isinstance(node, dict):
+        return {k: _walk(v, fix) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_walk(v, fix) for v in node]
+    return node
+
+
+def batch_arns_by_ref(t: Template) -> list[str]:
+    """moto: Batch resources have no ``Fn::GetAtt`` (AttributeError get_cfn_attribute); their
+    Ref is the same ARN in moto and in CloudFormation, so GetAtt of the ARN becomes a Ref."""
+    types = {k: r["Type"] for k, r in t["Resources"].items()}
+    hits: list[str] = []
+
+    def fix(node: Any) -> Any:
+        if isinstance(node, dict) and list(node) == ["Fn::GetAtt"]:
+            target, attribute = node["Fn::GetAtt"]
+            if (types.get(target), attribute) in REF_EQUALS_ATTRIBUTE:
+                hits.append(target)
+                return {"Ref": target}
+        return node
+
+    for key in ("Resources", "Outputs"):
+        if key in t:
+            t[key] = _walk(t[key], fix)
+    return sorted(set(hits))
+
+
+def ssm_tags_as_list(t: Template) -> list[str]:
+    """moto: ``AWS::SSM::Parameter`` Tags must be a list of Key/Value (TypeError: string
+    indices); CloudFormation's type declares them a map, as CDK writes them."""
+    hits = []
+    for k, r in t["Resources"].items():
+        tags = r.get("Properties", {}).get("Tags")
+        if r["Type"] == "AWS::SSM::Parameter" and isinstance(tags, dict):
+            r["Properties"]["Tags"] = [{"Key": a, "Value": b} for a, b in sorted(tags.items())]
+            hits.append(k)
+    return hits
+
+
+def _refs(node: Any, names: set[str]) -> set[str]:
+    found: set[str] = set()
+    if isinstance(node, dict):
+        if "Ref" in node and node["Ref"] in names:
+            found.add(node["Ref"])
+        if "Fn::GetAtt" in node:
+            target = node["Fn::GetAtt"]
+            target = target[0] if isinstance(target, list) else str(target).split(".")[0]
+            if target in names:
+                found.add(target)
+        if "Fn::Sub" in node:
+            text = node["Fn::Sub"][0] if isinstance(node["Fn::Sub"], list) else node["Fn::Sub"]
+            found |= {n for n in names if "${" + n in str(text)}
+        for v in node.values():
+            found |= _refs(v, names)
+    elif isinstance(node, list):
+        for v in node:
+            found |= _refs(v, names)
+    return found
+
+
+def dependencies_first(t: Template) -> list[str]:
+    """moto: resources are created in template order, and ``DependsOn`` is not followed (an
+    API Gateway deployment listed before its methods fails: "The REST API doesn't contain any
+    methods"). Orders the resources so that each comes after what it references or depends on."""
+    resources = t["Resources"]
+    names = set(resources)
+    needs = {}
+    for k, r in resources.items():
+        depends = r.get("DependsOn") or []
+        needs[k] = (_refs(r, names) | set([depends] if isinstance(depends, str) else depends)) - {k}
+    order: list[str] = []
+    done: set[str] = set()
+
+    def visit(k: str, path: tuple[str, ...] = ()) -> None:
+        if k in done or k in path:
+            return
+        for d in sorted(needs[k]):
+            visit(d, (*path, k))
+        done.add(k)
+        order.append(k)
+
+    for k in resources:
+        visit(k)
+    moved = [k for i, k in enumerate(order) if list(resources)[i] != k]
+    t["Resources"] = {k: resources[k] for k in order}
+    return moved
+
+
+# Types moto's CloudFormation skips ("No Moto CloudFormation support for ..."): it creates
+# nothing, and a Ref to them resolves to an empty string.
+MOTO_SKIPS = {"AWS::ApiGateway::ApiKey", "AWS::ApiGateway::Stage", "AWS::ApiGateway::UsagePlan",
+              "AWS::ApiGateway::UsagePlanKey", "AWS::ApiGateway::Model",
+              "AWS::ApiGateway::RequestValidator", "AWS::ApiGateway::Account",
+              "AWS::SQS::QueuePolicy", "AWS::S3::BucketPolicy"}
+
+
+def refs_to_skipped_types(t: Template) -> list[str]:
+    """moto: a Ref to a resource of a type it skips is '' (and an SSM parameter of that value
+    fails: "Member must have length greater than or equal to 1"). A Stage's Ref becomes its
+    StageName (what CloudFormation returns); any other becomes ``moto-skipped-<logical id>``."""
+    skipped = {k: r for k, r in t["Resources"].items() if r["Type"] in MOTO_SKIPS}
+    hits: set[str] = set()
+
+    def fix(node: Any) -> Any:
+        if isinstance(node, dict) and list(node) == ["Ref"] and node["Ref"] in skipped:
+            target = skipped[node["Ref"]]
+            hits.add(node["Ref"])
+            if target["Type"] == "AWS::ApiGateway::Stage":
+                return target["Properties"]["StageName"]
+            return f"moto-skipped-{node['Ref']}"
+        return node
+
+    for key in ("Resources", "Outputs"):
+        if key in t:
+            t[key] = _walk(t[key], fix)
+    return sorted(hits)
+
+
+REWRITES: list[Callable[[Template], list[str]]] = [batch_service_role, batch_arns_by_ref,
+                                                   ssm_tags_as_list, refs_to_skipped_types,
+                                                   dependencies_first]
+
+
+def adapt_assembly(source: Path, target: Path) -> dict[str, dict[str, list[str]]]:
+    """Copy the cloud assembly ``source`` to ``target`` and adapt each template there; returns
+    {template file: {rewrite: [logical ids it changed]}}."""
+    shutil.copytree(source, target, dirs_exist_ok=True)
+    done: dict[str, dict[str, list[str]]] = {}
+    for path in sorted(target.glob("*.template.json")):
+        t = json.loads(path.read_text())
+        changes = {f.__name__: hit for f in REWRITES if (hit := f(t))}
+        path.write_text(json.dumps(t, indent=1))
+        done[path.name] = changes
+    return done
+
+
+# moto's own server, with two patches to ``ChangeSet.apply`` (how the CDK CLI deploys):
+# 1. a stack created through a change set keeps the outputs of its empty REVIEW_IN_PROGRESS
+#    template: apply updates the resources but never rebuilds the output map (update_stack
+#    does). Without outputs, ``cdk deploy --outputs-file`` and ``hyper-tui deploy`` find nothing.
+# 2. a failed creation is not rolled back ("TODO: handle execution errors and implement
+#    rollback" in moto): the stack stays REVIEW_IN_PROGRESS with what it had created, and the
+#    next deploy cannot even describe its change set. CloudFormation deletes what the failed
+#    creation made (Retain resources excepted: moto's delete keeps "Retain" only, so
+#    RetainExceptOnCreate resources go, as in CloudFormation) and marks it ROLLBACK_COMPLETE,
+#    which the CDK CLI deletes before it creates the stack again.
+MOTO_SERVER = """
+import sys
+from moto.cloudformation import models
+
+_apply = models.ChangeSet.apply
+
+
+def apply(self):
+    try:
+        _apply(self)
+    except Exception:
+        if self.change_set_type == "CREATE":
+            self.stack.resource_map.delete()
+            self.stack._add_stack_event("ROLLBACK_COMPLETE")
+            self.stack.status = "ROLLBACK_COMPLETE"
+        raise
+    self.stack.template_dict = self.template_dict
+    self.stack.output_map = self.stack._create_output_map()
+
+
+models.ChangeSet.apply = apply
+from moto.server import main
+
+main(sys.argv[1:])
+"""

@@ -1,0 +1,113 @@
+"""Counters fed by the jobs table's stream (moto's DynamoDB Streams): they agree with counting
+the jobs, and reading them costs the same however many jobs the table keeps."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hyper_tui.aws import counters
+from hyper_tui.core.jobs import Submission
+from tests.aws.conftest import AwsHost, make_aws_host
+from tests.aws.test_aws_client import run_worker
+
+
+def with_stream(h: AwsHost) -> str:
+    ddb = h.res.session.client("dynamodb")
+    resp = ddb.update_table(TableName=h.res.table, StreamSpecification={
+        "StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"})
+    return resp["TableDescription"]["LatestStreamArn"]
+
+
+class Stream:
+    """Reads every new record of a moto table stream (all shards)."""
+
+    def __init__(self, h: AwsHost, arn: str) -> None:
+        self.client = h.res.session.client("dynamodbstreams")
+        shards = self.client.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]
+        self.iterators = [self.client.get_shard_iterator(
+            StreamArn=arn, ShardId=s["ShardId"], ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+            for s in shards]
+
+    def read(self) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        for i, it in enumerate(self.iterators):
+            while it:
+                resp = self.client.get_records(ShardIterator=it)
+                out += resp.get("Records") or []
+                it, self.iterators[i] = resp.get("NextShardIterator"), resp.get("NextShardIterator")
+                if not resp.get("Records"):
+                    break
+        return out
+
+
+def test_counters_follow_submit_run_and_cancel(home) -> None:
+    h = make_aws_host()
+    stream = Stream(h, with_stream(h))
+    ddb = h.res.session.client("dynamodb")
+    sub = Submission(queue="q1", definition="d1", name="STDIN",
+                     commands=["true", "true", "false"])
+    h.client.submit([sub])
+    h.client.submit([Submission(queue="q1", definition="d1", name="held", command="true",
+                                hold=True)])
+    counters.apply_stream_records(ddb, h.res.table, stream.read())
+    assert counters.read_counts(ddb, h.res.table, ["q1"])["q1"] == {
+        "PENDING": 1, "QUEUED": 3, "RUNNING": 0, "SUCCEEDED": 0, "FAILED": 0, "CANCELLED": 0}
+    run_worker(h)
+    [held] = [j for j in h.client.list_jobs(queue="q1") if j.name == "held"]
+    h.client.cancel([held.job_id])
+    counters.apply_stream_records(ddb, h.res.table, stream.read())
+    counted = counters.read_counts(ddb, h.res.table, ["q1"])["q1"]
+    assert counted == {"PENDING": 0, "QUEUED": 0, "RUNNING": 0, "SUCCEEDED": 2, "FAILED": 1,
+                       "CANCELLED": 1}
+    by_reading = h.client.count_jobs(queue="q1")
+    assert all(counted[s] == by_reading[s] for s in counted)
+    # The counter items are in no index and are no job: listings do not show them.
+    assert len(h.client.list_jobs(queue="q1")) == 4
+
+
+def test_reading_counts_costs_the_same_for_any_number_of_jobs(home) -> None:
+    h = make_aws_host()
+    stream = Stream(h, with_stream(h))
+    ddb = h.res.session.client("dynamodb")
+    keys_read: list[int] = []
+
+    def count(params=None, **kw):
+        keys_read.append(sum(len(s["Keys"]) for s in params["RequestItems"].values()))
+
+    h.res.session.register("provide-client-params.dynamodb.BatchGetItem", count)
+    for n in (10, 1000):
+        h.client.submit([Submission(queue="q1", definition="d1", name="STDIN",
+                                    commands=["true"] * n)])
+        records = stream.read()
+        assert counters.apply_stream_records(ddb, h.res.table, records) == 1  # one write a batch
+        keys_read.clear()
+        got = counters.read_counts(ddb, h.res.table, ["q1"])["q1"]
+        assert got["QUEUED"] == (10 if n == 10 else 1010)
+        print(f"\n{got['QUEUED']} queued jobs: counts read {keys_read} items")
+        assert keys_read == [counters.COUNTER_SHARDS]
+
+
+def test_the_stream_handler_applies_a_batch(home, monkeypatch) -> None:
+    h = make_aws_host()
+    stream = Stream(h, with_stream(h))
+    ddb = h.res.session.client("dynamodb")
+    h.client.submit([Submission(queue="q1", definition="d1", name="STDIN", commands=["true"] * 3)])
+    monkeypatch.setenv("HYPER_JOBS_TABLE", h.res.table)
+    out = counters.handler({"Records": stream.read()}, None, ddb=ddb)
+    assert out["writes"] == 1 and out["records"] >= 3
+    assert counters.read_counts(ddb, h.res.table, ["q1"])["q1"]["QUEUED"] == 3
+
+
+def test_deltas_ignore_items_that_are_not_jobs() -> None:
+    from hyper_tui.aws.table import to_item
+
+    records = [
+        {"dynamodb": {"NewImage": to_item({"id": "spec#a", "kind": "spec", "command": "x"})}},
+        {"dynamodb": {"NewImage": to_item({"id": "j1", "queue": "q", "state": "QUEUED"})}},
+        {"dynamodb": {"OldImage": to_item({"id": "j1", "queue": "q", "state": "QUEUED"}),
+                      "NewImage": to_item({"id": "j1", "queue": "q", "state": "QUEUED",
+                                           "heartbeat": 5})}},
+        {"dynamodb": {"OldImage": to_item({"id": "j2", "queue": "q", "state": "RUNNING"}),
+                      "NewImage": to_item({"id": "j2", "queue": "q", "state": "SUCCEEDED"})}},
+    ]
+    assert counters.stream_deltas(records) == {"q": {"QUEUED": 1, "RUNNING": -1, "SUCCEEDED": 1}}
