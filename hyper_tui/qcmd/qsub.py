@@ -399,7 +399,7 @@ def build_submissions(args: QsubArgs, host: HostClient, stdin_text: str | None =
         raise UsageError("qsub: give -J/--array or -a FILE, not both")
     hold = bool(args.hold or d.get("hold"))
     stdout_path, stderr_path, join = _output_paths(args, d)
-    if host.kind == "local":  # an aws job writes its files in its container
+    if getattr(host, "kind", "local") == "local":  # an aws job writes its files in its container
         for flag, path in (("-o", stdout_path), ("-e", stderr_path)):
             if path:
                 check_output_file(path, cwd, flag)
