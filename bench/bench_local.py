@@ -342,8 +342,65 @@ def bench_scale(quick: bool) -> None:
         c.close()
 
 
+def _run_measured(argv: list[str]) -> tuple[float, float, str]:
+    """(wall seconds, peak RSS MiB, first output line) of one command in its own process."""
+    t = time.perf_counter()
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    out = proc.stdout.read() if proc.stdout else ""
+    _, _, usage = os.wait4(proc.pid, 0)
+    proc.returncode = 0
+    return time.perf_counter() - t, usage.ru_maxrss / 1024, (out.splitlines() or [""])[0]
+
+
+def _cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat", "rb") as fh:
+        fields = fh.read().rsplit(b")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def bench_array1m(quick: bool) -> None:
+    """qstat -i, qlog and qdel on a 1,000,000-task array (each <= 2 s and 200 MB), and the
+    daemon's CPU with a job that depends on that array against without it."""
+    from hyper_tui.core.jobs import ArraySpec, Submission
+    from hyper_tui.local.daemon_control import daemon_pid
+
+    n = 200_000 if quick else 1_000_000
+    fresh_home()
+    c = client()
+    [ref] = c.submit([Submission("default", "default", "big", argv=["true"], hold=True,
+                                 array=ArraySpec(1, n))])
+    head = ref[:-2]
+    c.ensure_daemon()
+    time.sleep(2)
+    pid = daemon_pid("local")
+    window = 5.0 if quick else 10.0
+    before = _cpu_seconds(pid)
+    time.sleep(window)
+    idle = _cpu_seconds(pid) - before
+    c.submit([Submission("default", "default", "after", argv=["true"],
+                         depends=[("afterok", ref)])])
+    time.sleep(1)
+    before = _cpu_seconds(pid)
+    time.sleep(window)
+    waiting = _cpu_seconds(pid) - before
+    report(f"daemon CPU, {window:g}s, no dependent job", idle * 1000, "ms", "baseline")
+    report(f"daemon CPU, {window:g}s, a job after {n:,}-task array", waiting * 1000, "ms",
+           "<= baseline + noise")
+    for what, argv in (("qstat -i", [str(BIN / "qstat"), "-i", ref]),
+                       ("qlog of a task", [str(BIN / "qlog"), f"{head}[{n // 2}]"]),
+                       ("qdel", [str(BIN / "qdel"), ref])):
+        secs, rss, line = _run_measured(argv)
+        report(f"{what} on a {n:,}-task array: time", secs * 1000, "ms", "<= 2000 ms")
+        report(f"{what} on a {n:,}-task array: peak RSS", rss, "MiB", "<= 200 MB")
+        if what == "qdel":
+            print(f"    {line}")
+    stop()
+    c.close()
+
+
 BENCHES = {"submit": bench_submit, "qsub": bench_qsub, "throughput": bench_throughput,
-           "latency": bench_latency, "perjob": bench_perjob, "scale": bench_scale}
+           "latency": bench_latency, "perjob": bench_perjob, "scale": bench_scale,
+           "array1m": bench_array1m}
 
 
 def main() -> None:

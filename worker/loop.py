@@ -166,7 +166,13 @@ class Agent:
         base = self.o.base_env
         if base is None:
             base = {k: os.environ[k] for k in BASE_ENV_KEYS if k in os.environ}
-        self.base_env = base
+        self.base_env = dict(base)
+        if "USER" not in base or "LOGNAME" not in base:  # a daemon or container may not set them
+            user = _user_name()
+            if user:
+                self.base_env.setdefault("USER", user)
+                self.base_env.setdefault("LOGNAME", user)
+        self._tmpdir: str | None = None  # the running job's TMPDIR (removed after the job)
         self.scratch = self.o.scratch_dir or tempfile.gettempdir()
         self._exe_cache: dict[tuple[str, str], str] = {}
         self._devnull = os.open(os.devnull, os.O_RDWR)  # stdin (and muted output) of every job
@@ -332,6 +338,8 @@ class Agent:
             "PBS_QUEUE": c.queue, "LSB_JOBID": c.job_id, "LSB_JOBINDEX": idx or "0",
             "AWS_BATCH_JOB_ARRAY_INDEX": idx, "AWS_BATCH_JOB_ATTEMPT": str(c.attempt),
         })
+        if self._tmpdir:
+            env["TMPDIR"] = self._tmpdir
         return env
 
     def _command(self, c: Claim) -> tuple[list[str], str | None]:
@@ -372,6 +380,18 @@ class Agent:
         return [found, *argv[1:]]
 
     def run_one(self, c: Claim) -> Result:
+        """Run one started job, with its own TMPDIR (removed afterwards, whatever happened)."""
+        self._tmpdir = _job_tmpdir(self.scratch, c)
+        try:
+            return self._run_job(c)
+        finally:
+            if self._tmpdir:
+                import shutil
+
+                shutil.rmtree(self._tmpdir, ignore_errors=True)
+                self._tmpdir = None
+
+    def _run_job(self, c: Claim) -> Result:
         import subprocess
 
         started = time.time()
@@ -389,7 +409,8 @@ class Agent:
         if c.cwd and cwd is None:
             log.append((started, "SYSTEM", f"working directory {c.cwd} is missing; using {self.scratch}"))
             cwd = self.scratch
-        out = subprocess.PIPE if c.keep_output else self._devnull
+        files = _OutputFiles.open(c, cwd or os.getcwd(), log)
+        out = subprocess.PIPE if c.keep_output or files else self._devnull
         sandbox = Sandbox.create(c.key, Limits.from_spec(
             {"ulimits": c.ulimits, "memory_mib": c.memory_mib, "vcpus": c.vcpus}),
             scope=self.t.worker_id, resident_ok=self.o.own_process)
@@ -406,12 +427,18 @@ class Agent:
             ended = time.time()
             log.append((ended, "SYSTEM", f"could not start the job: {err}"))
             self.t.append_log(c, log)
+            if files:
+                files.close()
             if tmp:
                 _unlink(tmp)
             return Result(c, "exit", 127, started, ended, f"could not start: {err}")
         sandbox.attach(proc.pid)
         self.t.job_started(c, proc.pid)
-        outcome, code, detail = self._supervise(c, proc, log, sandbox)
+        try:
+            outcome, code, detail = self._supervise(c, proc, log, sandbox, files)
+        finally:
+            if files:
+                files.close()
         ended = time.time()
         sandbox.close()  # every process the job started, in its group or not
         if tmp:
@@ -434,10 +461,10 @@ class Agent:
         except self._transient as err:  # kept by the transport; the next flush retries
             self._unavailable("log flush", err)
 
-    def _supervise(self, c: Claim, proc, log: list,
-                   sandbox: Sandbox | None = None) -> tuple[str, int | None, str]:
+    def _supervise(self, c: Claim, proc, log: list, sandbox: Sandbox | None = None,
+                   files: _OutputFiles | None = None) -> tuple[str, int | None, str]:
         sel = selectors.DefaultSelector()
-        reader = _OutputReader(log, cap=self.log_cap)
+        reader = _OutputReader(log, cap=self.log_cap) if c.keep_output else _NoReader()
         for stream, kind in ((proc.stdout, "STDOUT"), (proc.stderr, "STDERR")):
             if stream is not None:
                 os.set_blocking(stream.fileno(), False)
@@ -463,6 +490,8 @@ class Agent:
                 reader.close(kind)
             else:
                 reader.feed(kind, chunk)
+                if files:
+                    files.write(kind, chunk)
 
         pidfd = _pidfd(proc.pid)
         if pidfd is not None:
@@ -537,6 +566,72 @@ class Agent:
         return "exit", code, ""
 
 
+class _OutputFiles:
+    """The files a job asked its output to go to (qsub -o/-e, ``#PBS -o``, ``#BSUB -e``),
+    named in its environment (``core.submit.OUTPUT_FILE_ENV``/``ERROR_FILE_ENV``) with id
+    placeholders expanded for this job. Both streams to one file when they name the same path
+    (PBS's ``-j oe``). Written as the output comes, beside the job's log."""
+
+    def __init__(self, streams: dict[str, int]) -> None:
+        self.streams = streams  # STDOUT/STDERR -> fd
+
+    @classmethod
+    def open(cls, c: Claim, cwd: str, log: list) -> _OutputFiles | None:
+        from hyper_tui.core.submit import ERROR_FILE_ENV, OUTPUT_FILE_ENV, expand_output_path
+
+        streams: dict[str, int] = {}
+        by_path: dict[str, int] = {}
+        for kind, var in (("STDOUT", OUTPUT_FILE_ENV), ("STDERR", ERROR_FILE_ENV)):
+            template = (c.env or {}).get(var)
+            if not template:
+                continue
+            path = os.path.join(cwd, os.path.expanduser(expand_output_path(
+                template, job_id=c.job_id, index=c.array_index, name=c.name)))
+            c.env[var] = path  # the job sees the file it writes to, as under LSF
+            if path not in by_path:
+                try:
+                    by_path[path] = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+                except OSError as err:
+                    log.append((time.time(), "SYSTEM", f"could not open the output file {path} "
+                                                       f"({err.strerror}); output is in qlog only"))
+                    continue
+            streams[kind] = by_path[path]
+        return cls(streams) if streams else None
+
+    def write(self, kind: str, chunk: bytes) -> None:
+        fd = self.streams.get(kind)
+        if fd is None:
+            return
+        try:
+            view = memoryview(chunk)
+            while view:
+                view = view[os.write(fd, view):]
+        except OSError:  # a full disk: the log keeps the output
+            self.streams.pop(kind, None)
+
+    def close(self) -> None:
+        for fd in set(self.streams.values()):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self.streams.clear()
+
+    def __bool__(self) -> bool:
+        return True
+
+
+class _NoReader:
+    """The reader of a job whose definition keeps no output (``enable_qlog: false``): output
+    goes to its files only."""
+
+    def feed(self, kind: str, chunk: bytes) -> None:
+        pass
+
+    def close(self, kind: str) -> None:
+        pass
+
+
 class _OutputReader:
     """Turns a job's output chunks into log records, one per line, in time linear in the
     output (a line is joined once, however many chunks it came in), and keeps at most ``cap``
@@ -596,6 +691,23 @@ def _say(msg: str) -> None:
         sys.stderr.flush()
     except (OSError, ValueError):
         pass
+
+
+def _user_name() -> str | None:
+    try:
+        import pwd
+
+        return pwd.getpwuid(os.getuid()).pw_name
+    except (ImportError, KeyError, OSError):
+        return None
+
+
+def _job_tmpdir(scratch: str, c: Claim) -> str | None:
+    """A private temporary directory for one job (its TMPDIR), or None if none can be made."""
+    try:
+        return tempfile.mkdtemp(prefix=f"hyper-job-{c.key}-", dir=scratch)
+    except OSError:
+        return None
 
 
 def _pidfd(pid: int) -> int | None:

@@ -44,7 +44,7 @@ class Parser(argparse.ArgumentParser):
         if "invalid choice:" in message and message.startswith(("argument COMMAND", "argument GROUP")):
             raise _unknown_command(leaf, message)
         if message.startswith("unrecognized arguments:"):
-            hint = _suggest_flag(leaf, message.split(":", 1)[1].split())
+            hint = suggest_flag(leaf, message.split(":", 1)[1].split())
             if hint:
                 raise UsageError(f"{leaf.prog}: {message}", fix=hint)
         raise UsageError(f"{leaf.prog}: {message}", fix=f"see {leaf.prog} --help")
@@ -79,7 +79,8 @@ def _unknown_command(parser: argparse.ArgumentParser, message: str) -> UsageErro
     return UsageError(f"{parser.prog}: unknown command {word!r}", fix=fix)
 
 
-def _suggest_flag(parser: argparse.ArgumentParser, words: list[str]) -> str | None:
+def suggest_flag(parser: argparse.ArgumentParser, words: list[str]) -> str | None:
+    """"did you mean --queue?" for the first of ``words`` close to one of the parser's flags."""
     import difflib
 
     flags = [f for a in parser._actions for f in a.option_strings]

@@ -30,6 +30,14 @@ MAX_RETRIES = 100
 DEFAULT_NAME = "job"
 MAX_ARRAY = 10_000_000
 DEFAULT_PATH = "/usr/bin:/bin"
+MAX_TIMEOUT_S = 366 * 86400.0  # a year: past this a timeout is a typo (and overflows time types)
+MAX_PRIORITY = 2**31 - 1
+MAX_INDEX = 2**31 - 1  # array indices (PBS and Slurm cap them lower)
+# Output files (qsub -o/-e, #PBS -o/-e, #BSUB -o/-e) travel in the job's environment under
+# LSF's names, which LSF jobs see too: the worker expands them per task and writes the files.
+OUTPUT_FILE_ENV = "LSB_OUTPUTFILE"
+ERROR_FILE_ENV = "LSB_ERRORFILE"
+JOIN_VALUES = ("oe", "eo", "n")  # PBS -j: stderr into stdout, stdout into stderr, no join
 
 
 class Defaults:
@@ -63,9 +71,15 @@ def build(*, queue: str, definition: str, defaults: Defaults, name: str | None =
           cwd: str | None = None, retries: int | None = None, timeout: float | None = None,
           priority: int = 0, hold: bool = False, depends: list[tuple[str, str]] | None = None,
           array: ArraySpec | None = None, array_params: list[dict[str, Any]] | None = None,
-          commands: list[str] | None = None) -> Submission:
+          commands: list[str] | None = None, stdout_path: str | None = None,
+          stderr_path: str | None = None, join: str | None = None) -> Submission:
     """One submission; what the caller leaves None comes from ``defaults`` (retries, timeout)
-    or ``default_name``. Values are parsed and checked by the caller (with the helpers below)."""
+    or ``default_name``. Values are parsed and checked by the caller (with the helpers below).
+    ``stdout_path``/``stderr_path`` (templates, see :func:`expand_output_path`) and PBS's
+    ``join`` go into the job's environment (:func:`output_env`)."""
+    if stdout_path or stderr_path or join in ("oe", "eo"):
+        env = {**(env or {}), **output_env(stdout_path, stderr_path, join,
+                                           name=name or default_name)}
     return Submission(
         queue=queue, definition=definition, name=name or default_name, command=command,
         argv=argv, env=env, cwd=cwd,
@@ -82,6 +96,83 @@ def job_env(variables: Mapping[str, str], *, environ: Mapping[str, str], cwd: st
     env.update(variables)
     env.setdefault("PBS_O_WORKDIR", cwd)
     return env
+
+
+def output_env(stdout_path: str | None, stderr_path: str | None, join: str | None, *,
+               name: str) -> dict[str, str]:
+    """The environment entries that ask the worker to write a job's output to files. PBS's
+    join: ``oe`` sends stderr to the stdout file, ``eo`` stdout to the stderr file; a joined
+    stream without a file goes to PBS's default name, ``NAME.oID`` (or ``NAME.eID``)."""
+    if join == "oe":
+        stdout_path = stdout_path or f"{name}.o%J"
+        stderr_path = stdout_path
+    elif join == "eo":
+        stderr_path = stderr_path or f"{name}.e%J"
+        stdout_path = stderr_path
+    out = {}
+    if stdout_path:
+        out[OUTPUT_FILE_ENV] = stdout_path
+    if stderr_path:
+        out[ERROR_FILE_ENV] = stderr_path
+    return out
+
+
+def expand_output_path(template: str, *, job_id: str, index: int | None, name: str) -> str:
+    """An output file's name for one job: LSF's ``%J`` (the job id; an array task's array id)
+    and ``%I`` (the array index, 0 outside an array), ``%%`` for a percent sign, and PBS's
+    ``$PBS_JOBID``, ``$PBS_JOBNAME``, ``$PBS_ARRAY_INDEX`` (also as ``${...}``)."""
+    head = job_id.split("[", 1)[0]
+    idx = "0" if index is None else str(index)
+    values = {"PBS_JOBID": job_id, "PBS_JOBNAME": name, "PBS_ARRAY_INDEX": "" if index is None else idx}
+    out = []
+    i = 0
+    while i < len(template):
+        c = template[i]
+        nxt = template[i + 1:i + 2]
+        if c == "%" and nxt in ("J", "I", "%"):
+            out.append({"J": head, "I": idx, "%": "%"}[nxt])
+            i += 2
+            continue
+        if c == "$":
+            for var, value in values.items():
+                for form in (f"${{{var}}}", f"${var}"):
+                    if template.startswith(form, i):
+                        out.append(value)
+                        i += len(form)
+                        break
+                else:
+                    continue
+                break
+            else:
+                out.append(c)
+                i += 1
+            continue
+        out.append(c)
+        i += 1
+    return "".join(out)
+
+
+def check_priority(priority: int, flag: str = "--priority") -> int:
+    if not -MAX_PRIORITY <= priority <= MAX_PRIORITY:
+        raise ValidationError(f"{flag} {priority} is out of range",
+                              fix=f"use {-MAX_PRIORITY} to {MAX_PRIORITY}")
+    return priority
+
+
+def check_text(value: str | None, what: str) -> None:
+    """A NUL byte cannot reach a process (argv, environment, script): refuse it at submit."""
+    if value is not None and "\0" in value:
+        raise ValidationError(f"{what} contains a NUL byte", fix="remove it")
+
+
+def parse_join(value: str | None, flag: str = "-j") -> str | None:
+    """PBS's ``-j oe|eo|n`` (``n``: no join, the default)."""
+    if value is None:
+        return None
+    v = value.strip().lower()
+    if v not in JOIN_VALUES:
+        raise ValidationError(f"{flag} {value!r} is not a join", fix="use oe, eo or n")
+    return None if v == "n" else v
 
 
 # --------------------------------------------------------------------------------------------
@@ -122,9 +213,15 @@ def parse_array(text: str) -> ArraySpec:
         raise ValidationError(f"--array {text!r}: the step must be at least 1")
     if spec.max_running is not None and spec.max_running < 1:
         raise ValidationError(f"--array {text!r}: %max-running must be at least 1")
-    if len(spec.indices) > MAX_ARRAY:
-        raise ValidationError(f"--array {text!r} has {len(spec.indices)} tasks",
+    if spec.end > MAX_INDEX:
+        raise ValidationError(f"--array {text!r}: an index is past {MAX_INDEX}",
+                              fix="use smaller indices")
+    count = (spec.end - spec.start) // spec.step + 1  # not len(range): no overflow
+    if count > MAX_ARRAY:
+        raise ValidationError(f"--array {text!r} has {count} tasks",
                               fix=f"split it; the limit is {MAX_ARRAY}")
+    if spec.max_running is not None and spec.max_running > MAX_INDEX:
+        spec.max_running = MAX_INDEX  # "at most more than there can be": no limit in effect
     return spec
 
 
@@ -144,8 +241,11 @@ def parse_duration(text: str, flag: str) -> float:
     except ValueError:
         raise ValidationError(f"{flag} {text!r} is not a duration",
                               fix="give seconds or HH:MM:SS") from None
-    if secs <= 0:
+    if not secs > 0:  # also NaN
         raise ValidationError(f"{flag} {text!r} must be positive")
+    if secs > MAX_TIMEOUT_S:
+        raise ValidationError(f"{flag} {text!r} is longer than a year",
+                              fix=f"give at most {MAX_TIMEOUT_S:.0f} seconds")
     return secs
 
 

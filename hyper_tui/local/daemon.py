@@ -26,6 +26,7 @@ from pathlib import Path
 from hyper_tui import containment, paths
 from hyper_tui.core import scaling
 from hyper_tui.core.errors import EXIT_UNAVAILABLE, HyperError, UnavailableError
+from hyper_tui.core.jobs import STATES
 from hyper_tui.core.lifecycle import (
     after_lost_worker,
     dependency_state,
@@ -487,10 +488,12 @@ class Daemon:
                 self._set_batch(head, "QUEUED", None, None, only_unheld=True)
 
     def _dep_states(self, dep_id: int) -> list[str]:
-        """The states of what a dependency waits for (a negative id: every task of an array)."""
+        """The states of what a dependency waits for (a negative id: every task of an array).
+        ``dependency_state`` needs only which states occur, so an array costs one probe of
+        the (array_id, state) index per state, never a read of its tasks."""
         if dep_id < 0:
-            return [s for (s,) in self.store.read("SELECT state FROM jobs WHERE array_id=?",
-                                                  (-dep_id,))]
+            return [s for s in STATES if self.store.one(
+                "SELECT 1 FROM jobs WHERE array_id=? AND state=? LIMIT 1", (-dep_id, s))]
         return [s for (s,) in self.store.read("SELECT state FROM jobs WHERE id=?", (dep_id,))]
 
     def _set_batch(self, head: int, state: str, reason: str | None, ended: float | None,

@@ -7,6 +7,8 @@ or nothing. Job ids are integers from one sequence (short and sortable); array t
 
 from __future__ import annotations
 
+import time
+
 from hyper_tui import leanjson
 from hyper_tui.core.errors import NotFoundError, ValidationError
 from hyper_tui.core.jobs import (
@@ -192,9 +194,36 @@ def find_jobs(store: Store, ref: str) -> list[dict[str, Any]]:
     return [row_to_job(r) for r in rows]
 
 
+def _array_of(store: Store, ref: str) -> int | None:
+    """The array id when ``ref`` names a whole array (``ID`` of its head, or ``ID[]``)."""
+    jid, idx, whole = parse_job_ref(ref)
+    if idx is not None:
+        return None
+    head = store.one("SELECT array_id FROM jobs WHERE id=?", (jid,))
+    if head is None or head[0] is None:
+        return None
+    return head[0] if (head[0] == jid or whole) else None
+
+
+def array_counts(store: Store, array_id: int) -> dict[str, int]:
+    """Tasks of an array by state: one aggregate over the (array_id, state) index."""
+    return {st: n for st, n in store.read(
+        "SELECT state, count(*) FROM jobs WHERE array_id=? GROUP BY state", (array_id,))}
+
+
 def get_job(store: Store, ref: str) -> dict[str, Any]:
-    """One job (for an array id: the array's first task), with spec, deps and attempts."""
-    jobs = find_jobs(store, ref)
+    """One job (for an array id: the array's first task, with its tasks counted by state, in
+    one aggregate query: a million-task array is never read row by row), with spec, deps and
+    attempts."""
+    array_id = _array_of(store, ref)
+    if array_id is not None:
+        first = store.read(f"SELECT {JOB_COLUMNS} FROM jobs WHERE array_id=? ORDER BY idx LIMIT 1",
+                           (array_id,))
+        jobs = [row_to_job(first[0])]
+        counts = array_counts(store, array_id)
+    else:
+        jobs = find_jobs(store, ref)[:1]
+        counts = {}
     job = jobs[0]
     spec = store.one("SELECT command, argv, env, cwd FROM specs WHERE id=?", (job["spec_id"],))
     if spec:
@@ -209,11 +238,8 @@ def get_job(store: Store, ref: str) -> dict[str, Any]:
     head = job["array_id"] if job["array_id"] is not None else job["id"]
     job["depends"] = [{"kind": k, "on": (f"{-d}[]" if d < 0 else str(d))}
                       for d, k in store.read("SELECT dep_id, kind FROM deps WHERE job_id=?", (head,))]
-    if len(jobs) > 1:
-        job["array_size"] = len(jobs)
-        counts: dict[str, int] = {}
-        for j in jobs:
-            counts[j["state"]] = counts.get(j["state"], 0) + 1
+    if sum(counts.values()) > 1:
+        job["array_size"] = sum(counts.values())
         job["array_states"] = counts
     job["why"] = explain(store, job)
     return job
@@ -416,46 +442,66 @@ def explain(store: Store, job: dict[str, Any]) -> str | None:
 # Change
 
 
+SUMMARY_AFTER = 100  # an array or filter matching more jobs is reported in one line
+CHUNK = 2000  # rows per cancel transaction: the write lock is held for milliseconds
+_ACTIVE = "('PENDING','QUEUED','RUNNING')"
+
+
 def cancel(store: Store, refs: Iterable[str] = (), *, queue: str | None = None,
            name: str | None = None, everything: bool = False, why: str = "cancelled by qdel"
            ) -> list[CancelResult]:
     """Cancel jobs: queued ones at once, running ones too (their worker sees the state change
     and kills the process group: SIGTERM, then SIGKILL after the grace period). Finished jobs
-    are left as they are and reported so."""
-    targets: list[dict[str, Any]] = []
+    are left as they are and reported so.
+
+    Jobs and array tasks are reported one by one; a whole array, or a ``queue``/``name``
+    filter, that matches more than SUMMARY_AFTER jobs is cancelled in transactions of CHUNK
+    rows (never one long write lock) and reported in one summary result (``before`` "")."""
+    out: list[CancelResult] = []
+    singles: list[dict[str, Any]] = []
     for ref in refs:
-        targets.extend(find_jobs(store, ref))
+        array_id = _array_of(store, ref)
+        if array_id is not None:
+            size = store.one("SELECT count(*) FROM jobs WHERE array_id=?", (array_id,))[0]
+            if size > SUMMARY_AFTER:
+                out.extend(_flush_singles(store, singles, why))
+                out.append(_cancel_many(store, f"{array_id}[]", "array_id=?", (array_id,), why))
+                continue
+        singles.extend(find_jobs(store, ref))
+        if len(singles) >= CHUNK:
+            out.extend(_flush_singles(store, singles, why))
     if queue and (name or everything):
-        sql = f"SELECT {JOB_COLUMNS} FROM jobs WHERE queue=?"
-        args: list[Any] = [queue]
-        if name:
-            sql += " AND name=?"; args.append(name)
-        rows = store.read(sql + " ORDER BY id", args)
-        if not rows and name:
+        where, args = ("queue=? AND name=?", (queue, name)) if name else ("queue=?", (queue,))
+        matched = store.one(f"SELECT count(*) FROM jobs WHERE {where}", args)[0]
+        if not matched and name:
             raise NotFoundError(f"no job named {name!r} in queue {queue!r}")
-        targets.extend(row_to_job(r) for r in rows)
+        if matched > SUMMARY_AFTER:
+            label = f"queue {queue}" + (f", name {name}" if name else "")
+            out.extend(_flush_singles(store, singles, why))
+            out.append(_cancel_many(store, label, where, args, why))
+        else:
+            singles.extend(row_to_job(r) for r in store.read(
+                f"SELECT {JOB_COLUMNS} FROM jobs WHERE {where} ORDER BY id", args))
+    out.extend(_flush_singles(store, singles, why))
+    return out
+
+
+def _flush_singles(store: Store, targets: list[dict[str, Any]], why: str) -> list[CancelResult]:
+    """Cancel ``targets`` (and empty the list): one result per job."""
+    if not targets:
+        return []
     t = now()
-    ids = [j["id"] for j in targets]
-
-    def tx(db) -> dict[int, str]:
-        changed: dict[int, str] = {}
-        for chunk in _chunks(ids, 500):
+    ids = list(dict.fromkeys(j["id"] for j in targets))
+    changed: dict[int, str] = {}
+    for chunk in _chunks(ids, 500):
+        def tx(db, chunk=chunk) -> dict[int, str]:
             marks = ",".join("?" * len(chunk))
-            for jid, before in db.execute(
-                    f"SELECT id, state FROM jobs WHERE id IN ({marks}) AND state IN "
-                    "('PENDING','QUEUED','RUNNING')", chunk).fetchall():
-                changed[jid] = before
-            # A running job's attempt is recorded with its state (its worker adds the end).
-            db.execute("INSERT OR IGNORE INTO attempts (job_id, attempt, worker, started, ended, "
-                       f"outcome) SELECT id, attempts, worker, started, ?, 'cancelled' FROM jobs "
-                       f"WHERE id IN ({marks}) AND state='RUNNING'", (t, *chunk))
-            db.execute(f"UPDATE jobs SET state='CANCELLED', reason=?, ended=? WHERE id IN ({marks}) "
-                       "AND state IN ('PENDING','QUEUED','RUNNING')", (why, t, *chunk))
-        db.executemany("INSERT INTO events (job_id, ts, type, data) VALUES (?,?,?,?)",
-                       [(jid, t, "SYSTEM", f"{why} (was {before})") for jid, before in changed.items()])
-        return changed
+            got = dict(db.execute(f"SELECT id, state FROM jobs WHERE id IN ({marks}) AND state IN "
+                                  f"{_ACTIVE}", chunk).fetchall())
+            _cancel_where(db, f"id IN ({marks})", chunk, t, why)
+            return got
 
-    changed = store.write(tx)
+        changed.update(store.write(tx))
     out = []
     seen = set()
     for j in targets:
@@ -468,6 +514,7 @@ def cancel(store: Store, refs: Iterable[str] = (), *, queue: str | None = None,
             current = store.one("SELECT state FROM jobs WHERE id=?", (j["id"],))
             out.append(CancelResult(j["job_id"], current[0] if current else j["state"],
                                     "already finished"))
+    targets.clear()
     return out
 
 
@@ -514,6 +561,60 @@ def _cancel_ids(db, ids: list[int], t: float, why: str) -> int:
                        [(jid, t, "SYSTEM", f"{why} (was {st})") for jid, st in before])
         changed += len(before)
     return changed
+
+
+def _cancel_where(db, where: str, args: Sequence[Any], t: float, why: str) -> None:
+    """In one transaction: the SYSTEM event of every active job matching ``where``, the
+    attempt record of the running ones, then their state. ("+state": the rows ``where``
+    names, never a walk of every active job through the claim index.)"""
+    db.execute("INSERT INTO events (job_id, ts, type, data) SELECT id, ?, 'SYSTEM', "
+               f"? || ' (was ' || state || ')' FROM jobs WHERE {where} AND +state IN {_ACTIVE}",
+               (t, why, *args))
+    # A running job's attempt is recorded with its state (its worker adds the end).
+    db.execute("INSERT OR IGNORE INTO attempts (job_id, attempt, worker, started, ended, "
+               "outcome) SELECT id, attempts, worker, started, ?, 'cancelled' FROM jobs "
+               f"WHERE {where} AND +state='RUNNING'", (t, *args))
+    db.execute(f"UPDATE jobs SET state='CANCELLED', reason=?, ended=? WHERE {where} "
+               f"AND +state IN {_ACTIVE}", (why, t, *args))
+
+
+def _cancel_many(store: Store, label: str, where: str, args: tuple, why: str) -> CancelResult:
+    """Cancel every job matching ``where`` a window of CHUNK row ids at a time (each window
+    its own short transaction, memory constant), and sum it up in one result."""
+    lo, hi = store.one(f"SELECT min(id), max(id) FROM jobs WHERE {where}", args)
+    t = now()
+    was: dict[str, int] = {}
+    finished = 0
+    start = lo
+    while start is not None and start <= hi:
+        # "+column": walk the row-id window, never an index of the whole array or queue
+        window = "id BETWEEN ? AND ? AND " + where.replace("array_id=", "+array_id=").replace(
+            "queue=", "+queue=").replace("name=", "+name=")
+        wargs = (start, start + CHUNK - 1, *args)
+
+        def tx(db, window=window, wargs=wargs) -> list[tuple[str, int]]:
+            counts = db.execute(f"SELECT state, count(*) FROM jobs WHERE {window} GROUP BY state",
+                                wargs).fetchall()
+            _cancel_where(db, window, wargs, t, why)
+            return counts
+
+        if start != lo:
+            time.sleep(0.002)  # a gap between transactions: other writers get their turn
+        for state, n in store.write(tx):
+            if state in ("PENDING", "QUEUED", "RUNNING"):
+                was[state] = was.get(state, 0) + n
+            else:
+                finished += n
+        start += CHUNK
+    cancelled = sum(was.values())
+    parts = [f"cancelled {cancelled} of {cancelled + finished} jobs"]
+    if was:
+        parts[0] += " (was " + ", ".join(f"{s} {n}" for s, n in sorted(was.items())) + ")"
+    if was.get("RUNNING"):
+        parts.append("running ones: process groups sent SIGTERM")
+    if finished:
+        parts.append(f"{finished} already finished, left as they are")
+    return CancelResult(label, "", "; ".join(parts))
 
 
 def release(store: Store, refs: Iterable[str]) -> list[tuple[str, str]]:

@@ -24,7 +24,8 @@ if TYPE_CHECKING:
 
     T = TypeVar("T")
 
-SCHEMA_VERSION = 2  # 2: jobs.lease_until (a QUEUED job reserved by ``worker`` until then)
+SCHEMA_VERSION = 3  # 2: jobs.lease_until (a QUEUED job reserved by ``worker`` until then)
+# 3: index jobs_array_idx (an array task by its index: qdel/qstat of ID[i] in O(log n))
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
@@ -51,6 +52,7 @@ CREATE INDEX IF NOT EXISTS jobs_claim ON jobs (state, queue, definition, priorit
 CREATE INDEX IF NOT EXISTS jobs_queue_state ON jobs (queue, state);
 CREATE INDEX IF NOT EXISTS jobs_name ON jobs (name);
 CREATE INDEX IF NOT EXISTS jobs_array ON jobs (array_id, state) WHERE array_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS jobs_array_idx ON jobs (array_id, idx) WHERE array_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS jobs_worker ON jobs (worker) WHERE state = 'RUNNING';
 CREATE INDEX IF NOT EXISTS jobs_reserved ON jobs (worker) WHERE state = 'QUEUED' AND worker IS NOT NULL;
 CREATE INDEX IF NOT EXISTS jobs_ended ON jobs (ended) WHERE ended IS NOT NULL;

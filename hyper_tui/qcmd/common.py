@@ -60,7 +60,12 @@ def parser(prog: str, doc: str | None, **kwargs: Any):
 
     class QParser(argparse.ArgumentParser):
         def error(self, message: str) -> None:  # type: ignore[override]
-            raise UsageError(f"{prog}: {message}", fix=f"see {prog} --help")
+            hint = None
+            if message.startswith("unrecognized arguments:"):  # "did you mean", as hyper-tui
+                from hyper_tui.cli.parsing import suggest_flag
+
+                hint = suggest_flag(self, message.split(":", 1)[1].split())
+            raise UsageError(f"{prog}: {message}", fix=hint or f"see {prog} --help")
 
     return QParser(prog=prog, description=doc, formatter_class=help_formatter, allow_abbrev=False,
                    **kwargs)

@@ -1,10 +1,14 @@
 """qstat: see jobs.
 
     qstat                      one line per queue with counts by state
-    qstat -q QUEUE             the queue's jobs, newest first (--limit, --offset)
+    qstat -q QUEUE             the queue's jobs, newest first (--limit N|all, --offset)
     qstat -i ID                every field of one job: why it waits, its attempts
-    qstat -j NAME              jobs of that name;  -s STATE  only that state
-    qstat --only-job-id-out    ids only, one per line (for qdel -)
+    qstat -f ID                the same as PBS prints it (Job Id: ..., key = value)
+    qstat -j NAME              jobs of that name;  -s STATE  only that state;  -u USER
+    qstat --only-job-id-out    every matching id, one per line (for qdel -)
+
+Finished jobs are listed too (PBS's -x is accepted). The paging hint and the totals count the
+jobs that match every filter given.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Iterator
 from typing import TextIO
 
 from hyper_tui.core.errors import UsageError, ValidationError
@@ -32,15 +37,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-q", "--queue")
     p.add_argument("-i", "--job-id", dest="job_id")
     p.add_argument("-j", "--job-name", dest="name")
-    p.add_argument("-s", "-f", "--state", "--filter-status", dest="state",
+    p.add_argument("-s", "--state", "--filter-status", dest="state",
                    help="PENDING, QUEUED, RUNNING, SUCCEEDED, FAILED or CANCELLED")
-    p.add_argument("--limit", type=int, default=100, help="jobs per page (default 100)")
+    p.add_argument("-f", dest="full", metavar="ID",
+                   help="the full record of job ID, as PBS prints it (a state name filters, "
+                        "as in Cyclone)")
+    p.add_argument("-u", "--user", help="only jobs of USER (a local host's jobs are all its "
+                                        "owner's)")
+    p.add_argument("-x", action="store_true", help="include finished jobs (always, here; PBS)")
+    p.add_argument("--limit", type=_limit, default=None,
+                   help="jobs per page, or all (default 100; --only-job-id-out: all)")
     p.add_argument("--offset", type=int, default=0, help="skip this many jobs")
     p.add_argument("--only-job-id-out", nargs="?", const="True", default=None, metavar="BOOL",
                    help="print only ids, one per line")
     p.add_argument("--host")
     p.add_argument("-o", "--output", choices=("table", "json"), default="table")
     return p
+
+
+ALL = -(2**63)  # --limit all (no number a user types)
+
+
+def _limit(text: str) -> int:
+    if text.strip().lower() == "all":
+        return ALL
+    try:
+        return int(text)
+    except ValueError:
+        raise ValidationError(f"qstat: --limit {text!r} is not a number",
+                              fix="give a number of jobs, or all") from None
 
 
 def norm_state(text: str | None) -> str | None:
@@ -69,10 +94,25 @@ def _runtime(job: JobRow) -> str:
 
 def run(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
+    args.pbs_full = False
+    if args.full is not None:
+        if args.full.strip().upper() in STATES or args.full.strip().upper() in STATE_ALIASES:
+            if args.state:
+                raise UsageError("qstat: two state filters (-s and -f)", fix="give one")
+            args.state = args.full  # Cyclone's -f STATE
+        else:
+            args.ids = list(args.ids) + [args.full]
+            args.pbs_full = True
     state = norm_state(args.state)
     ids_only = args.only_job_id_out is not None and args.only_job_id_out.lower() not in ("false", "0", "no")
-    if args.limit < 1:
-        raise ValidationError("qstat: --limit must be at least 1")
+    if args.limit is None:  # not given
+        args.limit = ALL if ids_only else 100
+    elif args.limit != ALL and args.limit < 1:
+        raise ValidationError("qstat: --limit must be at least 1", fix="or --limit all")
+    if args.limit == ALL:
+        args.limit = None  # what pages() and show() read as "every match"
+    if args.offset < 0:
+        raise ValidationError("qstat: --offset must be at least 0")
     client = client_for(args.host)
     try:
         if args.queue:
@@ -96,31 +136,78 @@ def show(src: HostClient, args: argparse.Namespace, *, state: str | None, ids_on
         elif args.output == "json":
             shown = redact([d.to_dict() for d in details])
             out.write(json.dumps(shown if len(shown) > 1 else shown[0], indent=2, default=str) + "\n")
+        elif getattr(args, "pbs_full", False):
+            for d in details:
+                print_pbs_full(d, out, redact, owner(src))
         else:
             for d in details:
                 _print_detail(d)
         return 0
-    if not args.queue and not args.name and not state:
+    user = getattr(args, "user", None)
+    if user and user != owner(src):
+        if not ids_only:
+            out.write(f"no jobs of user {user} on host {src.name}\n")
+        return 0
+    if not args.queue and not args.name and not state and not (ids_only and user):
         summary = src.summary()
         if args.output == "json":
             out.write(json.dumps({q: c.to_dict() for q, c in summary.items()}, indent=2) + "\n")
             return 0
         if ids_only:
-            raise UsageError("qstat: --only-job-id-out needs -q QUEUE or -j NAME")
+            raise UsageError("qstat: --only-job-id-out needs -q QUEUE, -j NAME, -s STATE or -u USER")
         print_summary(summary, out)
         return 0
-    rows = src.list_jobs(queue=args.queue, state=state, name=args.name, limit=args.limit,
-                         offset=args.offset)
     if ids_only:
-        out.write("".join(f"{j.job_id}\n" for j in rows))
+        for page in pages(src, queue=args.queue, state=state, name=args.name,
+                          limit=args.limit, offset=args.offset):
+            out.write("".join(f"{j.job_id}\n" for j in page))
         return 0
+    if args.limit is None:
+        rows = [j for page in pages(src, queue=args.queue, state=state, name=args.name,
+                                    limit=None, offset=args.offset) for j in page]
+    else:
+        rows = src.list_jobs(queue=args.queue, state=state, name=args.name, limit=args.limit,
+                             offset=args.offset)
     counts = src.count_jobs(queue=args.queue, name=args.name)
+    if state:  # the totals of what matches every filter
+        counts = Counts(**{state: counts[state]})
     if args.output == "json":
         out.write(json.dumps({"jobs": redact([j.to_dict() for j in rows]),
                               "counts": counts.to_dict()}, indent=2, default=str) + "\n")
         return 0
-    print_listing(rows, counts, args.offset, out)
+    print_listing(rows, counts, args.offset, out, user=owner(src))
     return 0
+
+
+PAGE = 5000
+
+
+def pages(src: HostClient, *, queue: str | None, state: str | None, name: str | None,
+          limit: int | None, offset: int) -> Iterator[list[JobRow]]:
+    """Every matching job (or the first ``limit``), a page at a time: memory stays bounded
+    and the first ids reach a pipe (``| qdel -``) at once. Newest first, so jobs submitted
+    meanwhile shift the pages by repeating an id, never by skipping one."""
+    left = limit
+    while left is None or left > 0:
+        n = PAGE if left is None else min(PAGE, left)
+        page = src.list_jobs(queue=queue, state=state, name=name, limit=n, offset=offset)
+        if not page:
+            return
+        yield page
+        offset += len(page)
+        if left is not None:
+            left -= len(page)
+        if len(page) < n:
+            return
+
+
+def owner(src: HostClient) -> str:
+    """Whose jobs a host holds: a local host's store is private to the user who runs it."""
+    if src.kind == "local":
+        import getpass
+
+        return getpass.getuser()
+    return "-"
 
 
 def print_summary(summary: dict[str, Counts], out: TextIO) -> None:
@@ -131,27 +218,72 @@ def print_summary(summary: dict[str, Counts], out: TextIO) -> None:
         out.write(f"{q:<{width}}  " + "  ".join(f"{counts.get(c, 0):>9}" for c in STATES) + "\n")
 
 
-def print_listing(rows: list[JobRow], counts: Counts, offset: int, out: TextIO) -> None:
-    """A page of jobs, newest first, then the counters by state (qstat -q / -j / -s)."""
+def print_listing(rows: list[JobRow], counts: Counts, offset: int, out: TextIO,
+                  user: str = "-") -> None:
+    """A page of jobs, newest first, then the counters of the jobs that match (qstat -q / -j
+    / -s): the paging hint counts those, not the whole host."""
     if not rows:
         out.write("no jobs match\n")
     else:
         w = max(6, *(len(j.job_id) for j in rows))
         nw = max(4, *(min(30, len(j.name)) for j in rows))
-        out.write(f"{'JOB ID':<{w}}  {'NAME':<{nw}}  {'QUEUE':<10}  {'STATE':<9}  {'TRY':>3}  "
-                  f"{'RUNTIME':>8}  REASON\n")
+        uw = max(4, min(12, len(user)))
+        out.write(f"{'JOB ID':<{w}}  {'NAME':<{nw}}  {'USER':<{uw}}  {'QUEUE':<10}  "
+                  f"{'STATE':<9}  {'SUBMITTED':<19}  {'TRY':>3}  {'RUNTIME':>8}  {'EXIT':>4}  "
+                  "REASON\n")
         for j in rows:
             reason = j.reason or ""
             if j.state == "FAILED" and j.exit_code is not None and not reason:
                 reason = f"exit code {j.exit_code}"
-            out.write(f"{j.job_id:<{w}}  {j.name[:30]:<{nw}}  {j.queue[:10]:<10}  "
-                      f"{j.state:<9}  {j.attempts:>3}  {_runtime(j):>8}  {reason}\n")
+            code = "-" if j.exit_code is None else str(j.exit_code)
+            out.write(f"{j.job_id:<{w}}  {j.name[:30]:<{nw}}  {user[:12]:<{uw}}  "
+                      f"{j.queue[:10]:<10}  {j.state:<9}  {_ts(j.submitted):<19}  "
+                      f"{j.attempts:>3}  {_runtime(j):>8}  {code:>4}  {reason}\n")
         total = counts.total
-        if len(rows) < total:
+        if offset + len(rows) < total:
             out.write(f"(showing {len(rows)} of {total}; --offset {offset + len(rows)} "
                       "for more)\n")
     out.write("Total: " + str(counts.total) + "  " +
               "  ".join(f"{k.title()}: {v}" for k, v in counts.items()) + "\n")
+
+
+_PBS_STATES = {"PENDING": "H", "QUEUED": "Q", "RUNNING": "R", "SUCCEEDED": "F", "FAILED": "F",
+               "CANCELLED": "F"}
+
+
+def print_pbs_full(d: JobDetail, out: TextIO, redact, user: str = "-") -> None:
+    """``qstat -f ID`` as PBS prints it: ``Job Id:`` then indented ``key = value`` lines."""
+    def pbs_ts(t: float | None) -> str | None:
+        return time.strftime("%a %b %d %H:%M:%S %Y", time.localtime(t)) if t else None
+
+    env = redact(d.env or {})
+    fields = [
+        ("Job_Name", d.name), ("Job_Owner", user), ("job_state", _PBS_STATES.get(d.state, "?")),
+        ("hyper_state", d.state), ("queue", d.queue), ("definition", d.definition),
+        ("qtime", pbs_ts(d.submitted)), ("stime", pbs_ts(d.started)),
+        ("obittime", pbs_ts(d.ended)), ("Exit_status", d.exit_code),
+        ("Priority", d.priority), ("run_count", d.attempts), ("Rerunable", "True" if d.retries else "False"),
+        ("Resource_List.walltime", _walltime(d.timeout)), ("exec_host", d.worker),
+        ("comment", d.why), ("depend", ",".join(f"{x.kind}:{x.on}" for x in d.depends) or None),
+        ("array_indices_submitted", f"{d.array_size} tasks" if d.array_size else None),
+        ("array_state_count", " ".join(f"{k}:{v}" for k, v in (d.array_states or {}).items())
+         if d.array_size else None),
+        ("Output_Path", env.get("LSB_OUTPUTFILE")), ("Error_Path", env.get("LSB_ERRORFILE")),
+        ("PBS_O_WORKDIR", d.cwd),
+        ("Variable_List", ",".join(f"{k}={v}" for k, v in sorted(env.items())) or None),
+    ]
+    out.write(f"Job Id: {d.job_id}\n")
+    for k, v in fields:
+        if v is not None and v != "":
+            out.write(f"    {k} = {v}\n")
+    out.write("\n")
+
+
+def _walltime(secs: float | None) -> str | None:
+    if not secs:
+        return None
+    s = int(secs)
+    return f"{s // 3600:02d}:{s % 3600 // 60:02d}:{s % 60:02d}"
 
 def _print_detail(d: JobDetail) -> None:
     out = sys.stdout

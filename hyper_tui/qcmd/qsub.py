@@ -11,6 +11,8 @@ from hyper_tui.core.errors import NotFoundError, UsageError, ValidationError
 from hyper_tui.core.jobs import Submission
 from hyper_tui.core.submit import (
     MAX_RETRIES,
+    check_priority,
+    check_text,
     definition_defaults,
     is_job_name,
     job_env,
@@ -18,6 +20,7 @@ from hyper_tui.core.submit import (
     parse_depend,
     parse_duration,
     parse_env,
+    parse_join,
 )
 from hyper_tui.qcmd.common import client_for, open_host, run_main
 from hyper_tui.qcmd.qsub_options import QsubArgs, parse_args
@@ -128,20 +131,28 @@ def parse_directives(text: str) -> dict[str, str]:
                                "-j": "name", "-J": "array", "-t": "timeout"}.get(flag)
                     elif prefix == "#PBS":
                         key = {"-N": "name", "-q": "queue", "-J": "array", "-l": "resource",
-                               "-t": "array", "-r": "_rerun", "-W": "depend", "-p": "priority",
-                               "-h": "_hold"}.get(flag)
+                               "-t": "array", "-r": "rerun", "-W": "depend", "-p": "priority",
+                               "-h": "_hold", "-o": "stdout", "-e": "stderr",
+                               "-j": "join"}.get(flag)
                         if flag == "-h":
                             out["hold"] = "1"
                             i -= 1
                             continue
                     else:
                         key = {"-J": "lsf_name", "-q": "queue", "-W": "lsf_walltime",
-                               "-w": "lsf_depend"}.get(flag)
+                               "-w": "lsf_depend", "-o": "stdout", "-e": "stderr",
+                               "-K": "_wait"}.get(flag)
+                        if flag == "-K":
+                            out["wait"] = "1"
+                            i -= 1
+                            continue
                     if key == "resource":
                         for res in val.split(","):
                             k, _, v = res.partition("=")
                             if k.strip() == "walltime":
                                 put("walltime", v)
+                    elif key == "depend" and val.strip().lower() in ("block=true", "block=t"):
+                        out["wait"] = "1"
                     elif key and not key.startswith("_"):
                         put(key, val)
                 break
@@ -155,6 +166,90 @@ def parse_directives(text: str) -> dict[str, str]:
                 out.setdefault("name", name)
             out.setdefault("array", array)
     return out
+
+
+_LSF_CONDITIONS = {"done": "afterok", "ended": "afterany", "exit": "afternotok"}
+
+
+def parse_lsf_depend(text: str) -> list[str]:
+    """LSF ``-w "done(12) && ended(13)"`` -> ``["afterok:12", "afterany:13"]`` (a bare id is
+    ``done``). Other LSF conditions (``||``, ``started``, exit-code tests) are refused."""
+    out = []
+    for part in text.split("&&"):
+        p = part.strip()
+        cond, paren, rest = p.partition("(")
+        cond = cond.strip().lower()
+        if not paren and p.isdecimal():
+            cond, rest = "done", p + ")"
+        ref = rest[:-1].strip().strip('"') if rest.endswith(")") else ""
+        if cond not in _LSF_CONDITIONS or not ref or "||" in p or "," in ref:
+            raise ValidationError(f"#BSUB -w {text!r}: only done(ID), ended(ID) and exit(ID) "
+                                  "joined by && are supported",
+                                  fix="write e.g. #BSUB -w \"done(12) && ended(13)\"")
+        out.append(f"{_LSF_CONDITIONS[cond]}:{ref}")
+    return out
+
+
+def _rerun_retries(text: str) -> int | None:
+    """PBS ``-r n`` (not rerunnable): no retries; ``-r y``: the definition's."""
+    v = text.strip().lower()
+    if v in ("n", "false"):
+        return 0
+    if v in ("y", "true"):
+        return None
+    raise ValidationError(f"#PBS -r {text!r} is not y or n", fix="write #PBS -r y or #PBS -r n")
+
+
+def _output_paths(args: QsubArgs, d: dict[str, str]) -> tuple[str | None, str | None, str | None]:
+    """(stdout file, stderr file, join) from the flags, else the directives."""
+    j = args.j.strip().lower() if args.j else None
+    join = parse_join(j) if j in ("oe", "eo", "n") else None
+    if j not in ("oe", "eo", "n"):
+        join = parse_join(d["join"], "#PBS -j") if d.get("join") else None
+    out, err = args.stdout_path or d.get("stdout"), args.stderr_path or d.get("stderr")
+    if args.stdout_path in ("json", "text"):
+        raise UsageError(f"qsub: -o {args.stdout_path} now names the job's output file, as in "
+                         "PBS and LSF", fix=f"for qsub's own output write --output-format "
+                                            f"{args.stdout_path}")
+    if join == "oe" and err:
+        raise UsageError(f"qsub: -j oe sends stderr to the output file; the error file {err} "
+                         "would stay empty", fix="drop -e, or drop -j oe")
+    if join == "eo" and out:
+        raise UsageError(f"qsub: -j eo sends stdout to the error file; the output file {out} "
+                         "would stay empty", fix="drop -o, or drop -j eo")
+    for flag, path in (("-o", out), ("-e", err)):
+        if path is not None and not path.strip():
+            raise ValidationError(f"qsub: {flag} needs a file name", fix=f"write {flag} FILE")
+        check_text(path, f"qsub: {flag}")
+    return out, err, join
+
+
+def check_output_file(template: str, cwd: str, flag: str) -> None:
+    """Refuse at submit an output file the job could not write (its directory missing or not
+    writable, or a directory by that name), rather than losing the output at run time. A
+    directory part with an id placeholder is checked up to the last fixed directory."""
+    from hyper_tui.core.submit import expand_output_path
+
+    path = os.path.join(cwd, os.path.expanduser(template))
+    fixed = path
+    while any(m in os.path.dirname(fixed) for m in ("%", "$")):
+        fixed = os.path.dirname(fixed)
+    folder = os.path.dirname(fixed) or "/"
+    if os.path.exists(folder) and not os.path.isdir(folder):
+        raise ValidationError(f"qsub: {flag} {template}: {folder} is not a directory",
+                              fix="give a path in a directory")
+    if not os.path.isdir(folder):
+        raise ValidationError(f"qsub: {flag} {template}: the directory {folder} does not exist",
+                              fix="create it or give another path")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ValidationError(f"qsub: {flag} {template}: the directory {folder} is not writable",
+                              fix="give a path in a directory you can write")
+    sample = expand_output_path(path, job_id="1", index=None, name="job")
+    if os.path.isdir(sample):
+        raise ValidationError(f"qsub: {flag} {template} is a directory", fix="name a file")
+    if os.path.exists(sample) and not os.access(sample, os.W_OK):
+        raise ValidationError(f"qsub: {flag} {template}: the file is not writable",
+                              fix="give another path, or make it writable")
 
 
 # --------------------------------------------------------------------------------------------
@@ -233,12 +328,18 @@ def build_submissions(args: QsubArgs, host: HostClient, stdin_text: str | None =
     queue = _pick(host, "queues", args.queue or d.get("queue"), "-q")
     definition = _pick(host, "definitions", args.definition or d.get("definition"), "-d")
     defaults = definition_defaults(host.resources("definitions")[definition])
-    name = args.name or d.get("name") or default_name
+    j_name = args.j if args.j and args.j.strip().lower() not in ("oe", "eo", "n") else None
+    if args.name and j_name and args.name != j_name:
+        raise UsageError(f"qsub: two job names, {args.name!r} (-N) and {j_name!r} (-j)",
+                         fix="give one")
+    name = args.name or j_name or d.get("name") or default_name
     if not is_job_name(name):
         raise ValidationError(f"qsub: job name {name!r} is not valid",
                               fix="use up to 128 letters, digits and ._-+@:")
     retries_text = args.retries if args.retries is not None else d.get("retries")
     retries = None
+    if retries_text is None and d.get("rerun"):
+        retries = _rerun_retries(d["rerun"])
     if retries_text is not None:
         try:
             retries = int(str(retries_text))
@@ -266,7 +367,28 @@ def build_submissions(args: QsubArgs, host: HostClient, stdin_text: str | None =
         timeout = parse_lsf_minutes(d["lsf_walltime"])
     if timeout is None and d.get("timeout"):
         timeout = parse_duration(d["timeout"], "#HYPER -t")
-    depends = parse_depend(args.depend or ([d["depend"]] if d.get("depend") else []))
+    depend_flags = [v for v in args.depend or []
+                    if v.strip().lower() not in ("block=true", "block=t")]
+    wait = bool(args.wait or len(depend_flags) < len(args.depend or []) or d.get("wait"))
+    if depend_flags:
+        depends = parse_depend(depend_flags)
+    elif d.get("depend") and d["depend"].strip().lower() not in ("block=true", "block=t"):
+        depends = parse_depend([d["depend"]], "#PBS -W")
+    elif d.get("lsf_depend"):
+        depends = parse_depend(parse_lsf_depend(d["lsf_depend"]), "#BSUB -w")
+    else:
+        depends = []
+    args.wait = wait
+    if args.priority is not None:
+        priority = check_priority(args.priority)
+    elif d.get("priority"):
+        try:
+            priority = check_priority(int(d["priority"]), "#PBS -p")
+        except ValueError:
+            raise ValidationError(f"#PBS -p {d['priority']!r} is not a whole number",
+                                  fix="write a priority like #PBS -p 10") from None
+    else:
+        priority = 0
     cwd = os.path.abspath(args.cwd) if args.cwd else os.getcwd()
     if args.cwd and not os.path.isdir(cwd):
         raise NotFoundError(f"qsub: --cwd {args.cwd} is not a directory", fix="create it or fix the path")
@@ -276,12 +398,22 @@ def build_submissions(args: QsubArgs, host: HostClient, stdin_text: str | None =
     if array and array_params:
         raise UsageError("qsub: give -J/--array or -a FILE, not both")
     hold = bool(args.hold or d.get("hold"))
+    stdout_path, stderr_path, join = _output_paths(args, d)
+    if getattr(host, "kind", "local") == "local":  # an aws job writes its files in its container
+        for flag, path in (("-o", stdout_path), ("-e", stderr_path)):
+            if path:
+                check_output_file(path, cwd, flag)
+    for what, text in (("the script", script_text), ("the command", " ".join(argv or []))):
+        check_text(text, f"qsub: {what}")
+    for k, v in env.items():
+        check_text(k + v, f"qsub: -v {k}")
     common = dict(queue=queue, definition=definition, defaults=defaults, env=env, cwd=cwd,
-                  retries=retries, timeout=timeout, priority=args.priority, hold=hold,
-                  depends=depends)
+                  retries=retries, timeout=timeout, priority=priority, hold=hold,
+                  depends=depends, stdout_path=stdout_path, stderr_path=stderr_path, join=join)
     if args.stdin:
         text = stdin_text if stdin_text is not None else sys.stdin.read()
         commands = [c for c in (ln.strip() for ln in text.splitlines()) if c and not c.startswith("#")]
+        check_text(text, "qsub --stdin: the commands")
         if not commands:
             raise ValidationError("qsub --stdin: no commands on stdin", fix="give one command per line")
         if array or array_params:
@@ -315,7 +447,18 @@ def run(argv: list[str]) -> int:
         sys.stdout.write(leanjson.dumps({"ids": ids}) + "\n")
     else:
         sys.stdout.write("\n".join(ids) + "\n")
-    return 0
+    if not args.wait:
+        return 0
+    sys.stdout.flush()
+    from hyper_tui.hosts.follow import wait_for_jobs
+
+    # A client of its own: the submitting connection sometimes kept reading the store as it
+    # was at submit (a stale WAL snapshot, seen on the local host), so it would wait forever.
+    client = client_for(name)
+    try:
+        return wait_for_jobs(client, ids, poll_s=client.capabilities.log_poll_s)
+    finally:
+        client.close()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -22,12 +22,21 @@ USAGE = """qsub: submit jobs. PBS, LSF and original-Cyclone habits all work.
     qsub [options] -c "commands"       shell commands
     qsub [options] --stdin             one command per line of stdin, one job each
 
-Directives in a script: #HYPER -n/-q/-r/-d, #PBS -N/-q/-J/-l walltime, #BSUB -J/-q/-W.
-Flags override directives. Prints the job id (an array prints ID[]).
+Directives in a script: #HYPER -n/-q/-r/-d, #PBS -N/-q/-J/-l walltime/-o/-e/-j/-p/-W/-h/-r,
+#BSUB -J/-q/-W/-o/-e/-w/-K. Flags override directives. Prints the job id (an array prints
+ID[]); --wait waits for the job and exits with its status (see the exit codes below).
 """
 
 EPILOG = ("exit codes: 0 ok, 2 usage, 3 invalid value, 4 unknown queue/definition/job, "
-          "6 store unavailable")
+          "6 store unavailable.\n"
+          "with --wait (-K, -W block=true), as sbatch --wait: 0 when the job (every task of an "
+          "array) SUCCEEDED,\nthe job's exit code when it FAILED (128+N if killed by signal N), "
+          "1 when it was CANCELLED, timed out,\nlost its worker or an array task did not "
+          "succeed; 4 when the job disappeared while waited for.\n"
+          "output files (-o, -e, #PBS -o/-e, #BSUB -o/-e): %J is the job id (an array's id), "
+          "%I the array index\n(0 outside an array); $PBS_JOBID, $PBS_JOBNAME and "
+          "$PBS_ARRAY_INDEX work too. -j oe / -j eo join\nstderr into stdout (or the other "
+          "way); any other -j value is the job name.")
 
 # (option strings, dest, kind, metavar, help); kind is "value", "append", "int", "flag" or a
 # tuple of choices.
@@ -35,7 +44,14 @@ OPTIONS: tuple[tuple[tuple[str, ...], str, object, str | None, str], ...] = (
     (("-q", "--queue"), "queue", "value", None, "queue (default: the host's default queue)"),
     (("-d", "--definition"), "definition", "value", None,
      "job definition (default: the host's default)"),
-    (("-j", "-N", "--job-name", "--name"), "name", "value", None, "job name"),
+    (("-N", "--job-name", "--name"), "name", "value", None, "job name"),
+    (("-j",), "j", "value", "NAME|oe|eo|n",
+     "job name (Cyclone), or PBS's join: oe (stderr into stdout), eo, n (no join)"),
+    (("-o",), "stdout_path", "value", "FILE", "write the job's stdout to FILE (also its stderr "
+                                              "with -j oe); %%J job id, %%I array index"),
+    (("-e",), "stderr_path", "value", "FILE", "write the job's stderr to FILE"),
+    (("--wait", "-K"), "wait", "flag", None,
+     "wait until the job ends and exit with its status (also -W block=true); see below"),
     (("-r", "--retries"), "retries", "value", None,
      "retries after a lost worker (default: the definition's)"),
     (("-c", "--commands"), "commands", "value", None, "shell commands to run instead of a script file"),
@@ -54,9 +70,10 @@ OPTIONS: tuple[tuple[tuple[str, ...], str, object, str | None, str], ...] = (
     (("--hold", "-h"), "hold", "flag", None, "submit held; release with qrls"),
     (("--stdin",), "stdin", "flag", None, "one command per stdin line, one job each"),
     (("--host",), "host", "value", None, "host to submit to (default: selected host)"),
-    (("-o", "--output"), "output", ("text", "json"), None, "output format (default text)"),
+    (("--output-format",), "output", ("text", "json"), None,
+     "qsub's own output: text (the ids) or json (default text)"),
 )
-DEFAULTS = {"priority": 0, "output": "text"}
+DEFAULTS = {"priority": None, "output": "text"}
 
 
 class QsubArgs:
@@ -203,5 +220,14 @@ def parse_args(argv: list[str]) -> QsubArgs:
             else:
                 setattr(out, dest, attached)
     if unknown:
-        raise _usage(f"unrecognized arguments: {' '.join(unknown)}")
+        raise unrecognized(unknown)
     return out
+
+
+def unrecognized(words: list[str]) -> UsageError:
+    """argparse's "unrecognized arguments" error, with hyper-tui's "did you mean" hint (read
+    from the argparse parser of the same table: only on this error path)."""
+    from hyper_tui.cli.parsing import suggest_flag
+
+    message = f"qsub: unrecognized arguments: {' '.join(words)}"
+    return UsageError(message, fix=suggest_flag(build_parser(), words) or "see qsub --help")

@@ -11,13 +11,14 @@ import time
 from textual.widgets import Log
 
 from hyper_tui.core.jobs import LogRecord
+from hyper_tui.safe_text import escape_controls
 
 MAX_LINES = 200_000
 
 
 def format_record(ts: float, kind: str, data: str) -> str:
     stamp = time.strftime("%H:%M:%S", time.localtime(ts)) + f".{int(ts % 1 * 1000):03d}"
-    return f"{stamp} {kind:<6} {data}"
+    return f"{stamp} {kind:<6} {escape_controls(data, keep_newlines=False)}"  # shown, never obeyed
 
 
 class JobLog(Log):

@@ -205,7 +205,7 @@ def test_bad_array_file_line_is_all_or_nothing(home, capsys, tmp_path):
 
 
 def test_qsub_json_output(home, capsys):
-    code, out, _ = q(capsys, "qsub", "-o", "json", "--hold", "--", "true")
+    code, out, _ = q(capsys, "qsub", "--output-format", "json", "--hold", "--", "true")
     assert json.loads(out) == {"ids": ["1"]}
 
 

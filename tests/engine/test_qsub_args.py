@@ -57,7 +57,7 @@ def fast(argv: list[str]):
 @example(["-q", "a", "-J", "1-5", "script.sh", "-q", "b"])
 @example(["-hq", "x"])
 @example(["-hqx", "s"])
-@example(["--priority", "-5", "-o", "json", "-v", "A=1", "-v", "B=2", "s"])
+@example(["--priority", "-5", "--output-format", "json", "-v", "A=1", "-v", "B=2", "s"])
 @example(["-q", "-5"])
 @example(["-W", "depend=afterok:1", "-l", "walltime=1:00", "x"])
 @example(["-q"])
@@ -71,7 +71,7 @@ def test_same_reading_as_argparse(argv):
 def test_errors_are_one_line_usage_errors_that_name_the_option():
     for argv, text in [(["-q"], "argument -q/--queue: expected one argument"),
                        (["--priority", "x"], "argument --priority: invalid int value: 'x'"),
-                       (["-o", "xml"], "invalid choice: 'xml' (choose from 'text', 'json')"),
+                       (["--output-format", "xml"], "invalid choice: 'xml' (choose from 'text', 'json')"),
                        (["--bogus"], "unrecognized arguments: --bogus"),
                        (["--hold=1"], "argument --hold/-h: ignored explicit argument '1'")]:
         with pytest.raises(UsageError) as e:

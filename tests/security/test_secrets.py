@@ -75,7 +75,7 @@ def test_secrets_never_leak(planted, tmp_path):
         "fails": ["-N", "fails", "-d", "withkey", "-r", "0", "-c", "echo no >&2; exit 3"],
         "slow": ["-N", "train", "--timeout", "1", "-c", "echo epoch 1; sleep 30"],
     }.items():
-        code, out, err = keep(f"qsub {name}", qsub("-o", "json", *argv))
+        code, out, err = keep(f"qsub {name}", qsub("--output-format", "json", *argv))
         assert code == 0, err
         ids[name] = json.loads(out)["ids"][0]
     wait_all_final(h, len(ids), timeout=120)
