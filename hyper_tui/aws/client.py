@@ -36,7 +36,7 @@ from hyper_tui.aws.dead_letters import SweepResult, sweep_dead_letters
 from hyper_tui.aws.dependencies import deps_reason, release_holds
 from hyper_tui.aws.outbox import close_outbox, enqueue_or_fail, open_outbox
 from hyper_tui.aws.session import AwsSession, aws_errors, error_code
-from hyper_tui.aws.table import Update, array_tasks, batch_get, from_item, to_attr, to_item
+from hyper_tui.aws.table import Update, array_tasks, batch_get, from_item, query_items, to_attr, to_item
 from hyper_tui.core import job_query
 from hyper_tui.core.errors import (
     NotFoundError,
@@ -577,14 +577,7 @@ class AwsHostClient:
             kw["ProjectionExpression"] = ", ".join(names)
         if extra:
             kw.update(extra)
-        while True:
-            resp = self.ddb.query(**kw)
-            for raw in resp.get("Items") or []:
-                yield from_item(raw)
-            last = resp.get("LastEvaluatedKey")
-            if not last:
-                return
-            kw["ExclusiveStartKey"] = last
+        yield from query_items(self.ddb, **kw)
 
     def _array_tasks(self, array_id: str, idx: int | None = None) -> list[dict[str, Any]]:
         return array_tasks(self.ddb, self.table, array_id, idx)  # by their ids: no index

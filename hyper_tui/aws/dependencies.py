@@ -31,7 +31,7 @@ from typing import Any
 from hyper_tui.aws import schema
 from hyper_tui.aws.outbox import close_outbox, enqueue_or_fail, open_outbox
 from hyper_tui.aws.session import error_code
-from hyper_tui.aws.table import Update, array_tasks, batch_get, from_item, run_updates
+from hyper_tui.aws.table import Update, array_tasks, batch_get, query_items, run_updates
 from hyper_tui.core.lifecycle import (
     QUEUED_REASON,
     dependency_state,
@@ -64,12 +64,7 @@ def _pending(ddb: Any, table: str, queue: str) -> list[dict[str, Any]]:
                                          "#q": "queue", "#d": "definition", "#h": "held",
                                          "#deps": "deps"},
             "ExpressionAttributeValues": {":k": {"S": part}, ":p": {"S": "PENDING"}}}
-        while True:
-            resp = ddb.query(**kw)
-            out += [from_item(it) for it in resp.get("Items") or []]
-            if not resp.get("LastEvaluatedKey"):
-                break
-            kw["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+        out += query_items(ddb, **kw)
     return out
 
 

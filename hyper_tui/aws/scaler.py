@@ -32,6 +32,7 @@ from typing import Any
 from hyper_tui.aws import schema
 from hyper_tui.aws.scaler_config import PairConfig, ScalerConfig, load_scaler_config
 from hyper_tui.aws.session import AwsSession, error_code
+from hyper_tui.aws.table import pages
 from hyper_tui.core import scaling
 from hyper_tui.core.scaling import Launch, PairDecision, PairObservation
 
@@ -136,18 +137,16 @@ def count_jobs(ddb: Any, table: str, queue: str, *, budget: int = COUNT_BUDGET
             "ExpressionAttributeValues": {":k": {"S": s}, ":p": {"S": "PENDING"},
                                           ":q": {"S": "QUEUED"}, ":r": {"S": "RUNNING"}}}
         read = 0
-        while True:
-            resp = ddb.query(**kw)
+        for resp in pages(ddb.query, **kw):  # stops early: no page is asked past the budget
             read += int(resp.get("ScannedCount", 0))
             for it in resp.get("Items") or []:
                 key = (it.get("definition", {}).get("S", "?"), it.get("state", {}).get("S", "?"))
                 counts[key] = counts.get(key, 0) + 1
-            last = resp.get("LastEvaluatedKey")
-            if not last:
+            if not resp.get("LastEvaluatedKey"):
                 return counts, True
             if read >= per_shard:
                 return counts, False
-            kw["ExclusiveStartKey"] = last
+        return counts, True
 
     total: dict[tuple[str, str], int] = {}
     complete = True

@@ -399,7 +399,9 @@ def build_submissions(args: QsubArgs, host: HostClient, stdin_text: str | None =
         raise UsageError("qsub: give -J/--array or -a FILE, not both")
     hold = bool(args.hold or d.get("hold"))
     stdout_path, stderr_path, join = _output_paths(args, d)
-    if getattr(host, "kind", "local") == "local":  # an aws job writes its files in its container
+    # Where workers are this machine's processes, an output file must be writable here now
+    # (an aws job writes its files in its container).
+    if (stdout_path or stderr_path) and host.capabilities.local_workers:
         for flag, path in (("-o", stdout_path), ("-e", stderr_path)):
             if path:
                 check_output_file(path, cwd, flag)
@@ -421,7 +423,8 @@ def build_submissions(args: QsubArgs, host: HostClient, stdin_text: str | None =
         if depends:
             raise UsageError("qsub: --stdin batches cannot have --depend",
                              fix="submit the dependent job separately")
-        return [building.build(name=args.name, default_name="STDIN", commands=commands, **common)]
+        return [building.build(name=args.name or j_name, default_name="STDIN", commands=commands,
+                               **common)]
     return [building.build(name=name, command=script_text, argv=argv, array=array,
                            array_params=array_params, **common)]
 

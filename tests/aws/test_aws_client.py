@@ -72,7 +72,7 @@ def test_qsub_qstat_qdel_qlog(aws_host: AwsHost, capsys, monkeypatch, tmp_path) 
     d = json.loads(out)
     assert d["state"] == "FAILED" and d["exit_code"] == 4 and d["reason"] == "exit code 4"
     code, out, _ = q(capsys, "qstat", "--host", "acme", "-q", "q1", "-s", "SUCCEEDED", "--limit", "2")
-    assert "(showing 2 of 8" in out
+    assert "(showing 2 of 6" in out  # of the 6 SUCCEEDED (the hint honours -s; issue 11)
 
     code, out, err = q(capsys, "qlog", "--host", "acme", jid)
     assert code == 0, err
