@@ -343,7 +343,16 @@ def _kill_cgroup_dirs(dirs: dict[str, str], timeout: float = KILL_WAIT_S,
 _RESIDENT: dict[str, str] = {}  # controller -> the cgroup this worker process moved itself to
 _PINNED: list[int] | None = None  # the CPUs a resident worker keeps between its jobs
 _UNPINNED: list[set[int]] = []     # its CPUs before that
-_OOM_SEEN: dict[str, int] = {}  # the resident memory cgroup -> its OOM kill count at the last job's end
+_OOM_SEEN: dict[str, int] = {}  # resident memory cgroup -> its OOM kills at the last job's end
+# The limit files of a resident worker's cgroup that hold a job's limit: path -> (the value, the
+# value that lifts it). Kept between jobs; the next job with other limits changes or lifts them.
+_HELD: dict[str, tuple[str, str]] = {}
+MEMORY_SLACK = 4 << 20  # a kept memory limit may be this far from job + worker's usage now
+
+
+def _kept(path: str, value: int, slack: int = 0) -> bool:
+    held = _HELD.get(path)
+    return held is not None and held[0].isdigit() and abs(int(held[0]) - value) <= slack
 
 
 def _enter_scope(plan: _Plan, scope_dir: str) -> bool:
@@ -386,6 +395,7 @@ def _leave_scope(plan: _Plan) -> None:
     """At exit: back to the cgroup the worker came from, and its own removed."""
     _leave(dict(_RESIDENT), plan)
     _RESIDENT.clear()
+    _HELD.clear()
 
 
 @dataclass(eq=False)
@@ -407,7 +417,7 @@ class Sandbox:
     _closed: bool = False
     resident: bool = False         # the cgroup is the worker's own (see create)
     _oom_before: int = 0
-    _resets: list[tuple[str, str]] = field(default_factory=list)  # (limit file, its "no limit")
+    _limited: list[str] = field(default_factory=list)  # the limit files this job set (or kept)
 
     @classmethod
     def create(cls, job_key: str, limits: Limits, *, scope: str | None = None,
@@ -445,6 +455,9 @@ class Sandbox:
         if sb.mechanism == MECH_PG:
             _become_subreaper()  # what leaves the job's group comes back to us when orphaned
         sb._plan_limits(plan)
+        if sb.resident:  # a limit the last job had and this one has not is lifted now
+            for f in sorted((f for f in _HELD if f not in sb._limited), key=lambda f: "memsw" not in f):
+                _write(f, _HELD.pop(f)[1])  # memsw first: it may never go below memory
         _LIVE.add(sb)
         return sb
 
@@ -470,6 +483,20 @@ class Sandbox:
             want = " ".join(f"+{c}" for c in ("memory", "pids", "cpuset") if c in plan.v2_controllers)
             _write(os.path.join(os.path.dirname(scope), "cgroup.subtree_control"), want)
             _write(os.path.join(scope, "cgroup.subtree_control"), want)
+
+    def _limit(self, path: str, value: str, unlimited: str, *, slack: int = 0) -> bool:
+        """Write one limit file of the job's cgroup; True if it holds ``value`` (within
+        ``slack``). A resident worker keeps a limit from one job to the next one that has the
+        same (a write of a cgroup v1 memory limit is dear): ``_HELD``."""
+        if self.resident and _kept(path, int(value), slack):
+            self._limited.append(path)
+            return True
+        if not _write(path, value):
+            return False
+        self._limited.append(path)
+        if self.resident:
+            _HELD[path] = (value, unlimited)
+        return True
 
     def _file(self, ctrl: str, name: str) -> str | None:
         d = self.dirs.get(ctrl)
@@ -504,9 +531,8 @@ class Sandbox:
             extra = 0
             if self.resident:  # the worker's own threads count in its cgroup
                 extra = len(_read(os.path.join(self.dirs.get("pids", ""), "tasks")).split())
-            if pids_max and _write(pids_max, str(nproc + extra)):
-                # a per-job count that also holds for root, and for a job's own threads
-                self._resets.append((pids_max, "max"))
+            if pids_max and self._limit(pids_max, str(nproc + extra), "max"):
+                pass  # a per-job count that also holds for root, and for a job's own threads
             elif am_root:
                 self.unenforced.append(f"ulimit nproc {nproc} is not enforced: jobs run as root and no "
                                   "pids cgroup is available")
@@ -520,20 +546,19 @@ class Sandbox:
                 limit += int(usage) if usage.isdigit() else 0
             if self.mechanism == MECH_V1:
                 f = self._file("memory", "memory.limit_in_bytes")
-                done = bool(f and _write(f, str(limit)))
                 sw = self._file("memory", "memory.memsw.limit_in_bytes")
-                if done and sw and _write(sw, str(limit)):  # no escape into swap
-                    self._resets.append((sw, "-1"))  # memsw first: it may not go below memory
-                if done:
-                    self._resets.append((f, "-1"))
+                if f and self.resident and not _kept(f, limit, MEMORY_SLACK) and sw in _HELD:
+                    _write(sw, "-1")  # memsw may never go below memory: lift it, then set both
+                    _HELD.pop(sw)
+                done = bool(f and self._limit(f, str(limit), "-1", slack=MEMORY_SLACK))
+                if done and sw:
+                    self._limit(sw, str(limit), "-1", slack=MEMORY_SLACK)  # no escape into swap
             elif self.mechanism == MECH_V2:
                 f = self._file("", "memory.max")
-                done = bool(f and _write(f, str(limit)))
+                done = bool(f and self._limit(f, str(limit), "max", slack=MEMORY_SLACK))
                 sw = self._file("", "memory.swap.max")
-                if done and sw and _write(sw, "0"):
-                    self._resets.append((sw, "max"))
-                if done:
-                    self._resets.append((f, "max"))
+                if done and sw:
+                    self._limit(sw, "0", "max")
             if not done:
                 self.rlimits.append((resource.RLIMIT_AS, limit, limit))
                 self.notes.append(f"memory_mib {lim.memory_mib} is enforced with RLIMIT_AS (address "
@@ -697,10 +722,7 @@ class Sandbox:
         self._closed = True
         try:
             self.kill_all()
-            if self.resident:  # the worker idles unconstrained until its next job
-                for f, value in self._resets:  # the limits this job set, nothing else
-                    _write(f, value)
-            else:
+            if not self.resident:  # a resident worker's limits stay for its next job (create)
                 self._remove_dirs()
         finally:
             _LIVE.discard(self)
