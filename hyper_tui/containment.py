@@ -224,6 +224,16 @@ def is_zombie(pid: int) -> bool:
         return True
 
 
+def _zombie_child() -> bool:
+    """True if this process has a child waiting to be reaped (one system call, nothing read)."""
+    try:
+        return os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+    except ChildProcessError:
+        return False
+    except (OSError, AttributeError):
+        return True  # cannot tell: look
+
+
 def _kill(pid: int) -> None:
     with contextlib.suppress(OSError):
         os.kill(pid, signal.SIGKILL)
@@ -254,7 +264,7 @@ def _cpus_for(vcpus: int, salt: int) -> list[int] | None:
     """``vcpus`` of the CPUs this process may use, starting at ``salt`` (spreads workers), or
     None when that is all of them."""
     try:
-        allowed = sorted(os.sched_getaffinity(0))
+        allowed = sorted(_allowed_cpus())
     except (AttributeError, OSError):
         return None
     if vcpus >= len(allowed):
@@ -263,12 +273,27 @@ def _cpus_for(vcpus: int, salt: int) -> list[int] | None:
     return sorted(allowed[(start + i) % len(allowed)] for i in range(vcpus))
 
 
+def _allowed_cpus() -> set[int]:
+    """The CPUs this process may use, before it pinned itself to its jobs' (``spawning``)."""
+    return set(_UNPINNED[0]) if _UNPINNED else os.sched_getaffinity(0)
+
+
 def _procs_in(directory: str) -> set[int]:
+    """Every process in the cgroup ``directory`` and below."""
     out: set[int] = set()
-    for folder, _dirs, _files in os.walk(directory):
-        for p in _read(os.path.join(folder, "cgroup.procs")).split():
-            with contextlib.suppress(ValueError):
-                out.add(int(p))
+    for p in _read(os.path.join(directory, "cgroup.procs")).split():
+        with contextlib.suppress(ValueError):
+            out.add(int(p))
+    try:  # a cgroup directory's link count is 2 + its subdirectories: walk only if it has some
+        nested = os.stat(directory).st_nlink > 2
+    except OSError:
+        return out
+    if nested:
+        for folder, _dirs, _files in os.walk(directory):
+            if folder != directory:
+                for p in _read(os.path.join(folder, "cgroup.procs")).split():
+                    with contextlib.suppress(ValueError):
+                        out.add(int(p))
     return out
 
 
@@ -316,6 +341,18 @@ def _kill_cgroup_dirs(dirs: dict[str, str], timeout: float = KILL_WAIT_S,
 
 
 _RESIDENT: dict[str, str] = {}  # controller -> the cgroup this worker process moved itself to
+_PINNED: list[int] | None = None  # the CPUs a resident worker keeps between its jobs
+_UNPINNED: list[set[int]] = []     # its CPUs before that
+_OOM_SEEN: dict[str, int] = {}  # resident memory cgroup -> its OOM kills at the last job's end
+# The limit files of a resident worker's cgroup that hold a job's limit: path -> (the value, the
+# value that lifts it). Kept between jobs; the next job with other limits changes or lifts them.
+_HELD: dict[str, tuple[str, str]] = {}
+MEMORY_SLACK = 4 << 20  # a kept memory limit may be this far from job + worker's usage now
+
+
+def _kept(path: str, value: int, slack: int = 0) -> bool:
+    held = _HELD.get(path)
+    return held is not None and held[0].isdigit() and abs(int(held[0]) - value) <= slack
 
 
 def _enter_scope(plan: _Plan, scope_dir: str) -> bool:
@@ -358,6 +395,7 @@ def _leave_scope(plan: _Plan) -> None:
     """At exit: back to the cgroup the worker came from, and its own removed."""
     _leave(dict(_RESIDENT), plan)
     _RESIDENT.clear()
+    _HELD.clear()
 
 
 @dataclass(eq=False)
@@ -379,6 +417,7 @@ class Sandbox:
     _closed: bool = False
     resident: bool = False         # the cgroup is the worker's own (see create)
     _oom_before: int = 0
+    _limited: list[str] = field(default_factory=list)  # the limit files this job set (or kept)
 
     @classmethod
     def create(cls, job_key: str, limits: Limits, *, scope: str | None = None,
@@ -387,7 +426,6 @@ class Sandbox:
         live in its jobs' cgroup (faster on cgroup v1); otherwise each job gets its own."""
         plan = _plan()
         sb = cls(key=str(job_key), limits=limits, mechanism=plan.mechanism)
-        sb._before = {p for p in children_of(os.getpid()) if not is_zombie(p)}
         scope_dir = f"hyper-tui-{_safe(scope or str(os.getpid()))}"
         job_dir = f"job-{_safe(str(job_key))}"
         if plan.mechanism in (MECH_V1, MECH_V2):
@@ -398,7 +436,10 @@ class Sandbox:
                     # RCU grace period (~10 ms) per cgroup on cgroup v1.
                     sb.dirs = dict(_RESIDENT)
                     sb.resident = True
-                    sb._oom_before = sb._oom_count()
+                    # The count the previous job ended with (nothing can hit a limit between
+                    # two jobs: none is set then); read once, for the first job.
+                    seen = _OOM_SEEN.get(sb.dirs.get("memory", sb.dirs.get("", "")))
+                    sb._oom_before = sb._oom_count() if seen is None else seen
                 else:  # another job of this process runs (agents in threads): one cgroup each
                     sb._make_cgroups(plan, scope_dir, job_dir)
             except OSError as err:
@@ -407,9 +448,16 @@ class Sandbox:
                 sb.mechanism = MECH_PG
                 sb.notes.append(f"containment: no cgroup for this job ({err.strerror}); using "
                                 f"{MECH_PG}")
+        if not sb.resident:
+            # A resident worker is its process's whole program (``resident_ok``): every child
+            # it has is a job's. Otherwise the children it had before are not this job's.
+            sb._before = {p for p in children_of(os.getpid()) if not is_zombie(p)}
         if sb.mechanism == MECH_PG:
             _become_subreaper()  # what leaves the job's group comes back to us when orphaned
         sb._plan_limits(plan)
+        if sb.resident:  # a limit the last job had and this one has not is lifted now
+            for f in sorted((f for f in _HELD if f not in sb._limited), key=lambda f: "memsw" not in f):
+                _write(f, _HELD.pop(f)[1])  # memsw first: it may never go below memory
         _LIVE.add(sb)
         return sb
 
@@ -435,6 +483,20 @@ class Sandbox:
             want = " ".join(f"+{c}" for c in ("memory", "pids", "cpuset") if c in plan.v2_controllers)
             _write(os.path.join(os.path.dirname(scope), "cgroup.subtree_control"), want)
             _write(os.path.join(scope, "cgroup.subtree_control"), want)
+
+    def _limit(self, path: str, value: str, unlimited: str, *, slack: int = 0) -> bool:
+        """Write one limit file of the job's cgroup; True if it holds ``value`` (within
+        ``slack``). A resident worker keeps a limit from one job to the next one that has the
+        same (a write of a cgroup v1 memory limit is dear): ``_HELD``."""
+        if self.resident and _kept(path, int(value), slack):
+            self._limited.append(path)
+            return True
+        if not _write(path, value):
+            return False
+        self._limited.append(path)
+        if self.resident:
+            _HELD[path] = (value, unlimited)
+        return True
 
     def _file(self, ctrl: str, name: str) -> str | None:
         d = self.dirs.get(ctrl)
@@ -469,7 +531,7 @@ class Sandbox:
             extra = 0
             if self.resident:  # the worker's own threads count in its cgroup
                 extra = len(_read(os.path.join(self.dirs.get("pids", ""), "tasks")).split())
-            if pids_max and _write(pids_max, str(nproc + extra)):
+            if pids_max and self._limit(pids_max, str(nproc + extra), "max"):
                 pass  # a per-job count that also holds for root, and for a job's own threads
             elif am_root:
                 self.unenforced.append(f"ulimit nproc {nproc} is not enforced: jobs run as root and no "
@@ -484,16 +546,19 @@ class Sandbox:
                 limit += int(usage) if usage.isdigit() else 0
             if self.mechanism == MECH_V1:
                 f = self._file("memory", "memory.limit_in_bytes")
-                done = bool(f and _write(f, str(limit)))
                 sw = self._file("memory", "memory.memsw.limit_in_bytes")
+                if f and self.resident and not _kept(f, limit, MEMORY_SLACK) and sw in _HELD:
+                    _write(sw, "-1")  # memsw may never go below memory: lift it, then set both
+                    _HELD.pop(sw)
+                done = bool(f and self._limit(f, str(limit), "-1", slack=MEMORY_SLACK))
                 if done and sw:
-                    _write(sw, str(limit))  # no escape into swap
+                    self._limit(sw, str(limit), "-1", slack=MEMORY_SLACK)  # no escape into swap
             elif self.mechanism == MECH_V2:
                 f = self._file("", "memory.max")
-                done = bool(f and _write(f, str(limit)))
+                done = bool(f and self._limit(f, str(limit), "max", slack=MEMORY_SLACK))
                 sw = self._file("", "memory.swap.max")
                 if done and sw:
-                    _write(sw, "0")
+                    self._limit(sw, "0", "max")
             if not done:
                 self.rlimits.append((resource.RLIMIT_AS, limit, limit))
                 self.notes.append(f"memory_mib {lim.memory_mib} is enforced with RLIMIT_AS (address "
@@ -501,7 +566,7 @@ class Sandbox:
         if lim.vcpus:
             self.cpus = _cpus_for(lim.vcpus, os.getpid())
             try:
-                n = len(os.sched_getaffinity(0))
+                n = len(_allowed_cpus())
             except (AttributeError, OSError):
                 n = 0
                 self.unenforced.append(f"vcpus {lim.vcpus}: this machine cannot pin jobs to CPUs")
@@ -538,7 +603,19 @@ class Sandbox:
     @contextlib.contextmanager
     def spawning(self) -> Iterator[None]:
         """Around the Popen of the job: this thread is pinned to the job's CPUs while it
-        starts the job, which inherits them from its first instruction; restored after."""
+        starts the job, which inherits them from its first instruction; restored after. A
+        resident worker (its process's whole program) stays pinned from one job to the next
+        while their CPUs are the same: two system calls a job fewer."""
+        global _PINNED
+        if self.resident:
+            if self.cpus != _PINNED:
+                with contextlib.suppress(OSError):
+                    if _PINNED is None:
+                        _UNPINNED.append(os.sched_getaffinity(0))
+                    os.sched_setaffinity(0, self.cpus if self.cpus is not None else _UNPINNED[0])
+                    _PINNED = self.cpus
+            yield
+            return
         if self.cpus is None:
             yield
             return
@@ -612,13 +689,18 @@ class Sandbox:
         """Dead children of this process that appeared since the job started (its killed
         processes, re-parented to this subreaper), except other live sandboxes' leaders (their
         Popen reaps those)."""
+        if not _zombie_child():
+            return set()
         others = {sb.pid for sb in list(_LIVE) if sb is not self and sb.pid is not None}
         return {p for p in children_of(os.getpid())
                 if p not in self._before and p not in others and is_zombie(p)}
 
     def oom_killed(self) -> bool:
         """True if the kernel killed a process of the job for its memory limit."""
-        return self._oom_count() > self._oom_before
+        count = self._oom_count()
+        if self.resident:
+            _OOM_SEEN[self.dirs.get("memory", self.dirs.get("", ""))] = count
+        return count > self._oom_before
 
     def _oom_count(self) -> int:
         if self.mechanism == MECH_V1:
@@ -640,15 +722,7 @@ class Sandbox:
         self._closed = True
         try:
             self.kill_all()
-            if self.resident:  # the worker idles unconstrained until its next job
-                for ctrl, name, value in (("memory", "memory.limit_in_bytes", "-1"),
-                                          ("memory", "memory.memsw.limit_in_bytes", "-1"),
-                                          ("", "memory.max", "max"), ("pids", "pids.max", "max"),
-                                          ("", "pids.max", "max")):
-                    f = self._file(ctrl, name)
-                    if f and (ctrl or self.mechanism == MECH_V2):
-                        _write(f, value)
-            else:
+            if not self.resident:  # a resident worker's limits stay for its next job (create)
                 self._remove_dirs()
         finally:
             _LIVE.discard(self)

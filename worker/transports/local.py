@@ -56,6 +56,9 @@ class LocalTransport:
         self._specs: dict[int, tuple] = {}
         self._events: list[tuple[int, float, str, str]] = []  # SYSTEM records not yet written
         self._version = self.store.data_version()
+        self._row: tuple[str, float] = ("IDLE", 0.0)  # the worker row as last written: state, when
+        self._row_next: tuple[str, float, int] | None = None
+        self._done_unwritten = 0  # jobs done that the worker row does not count yet
         paths.ensure_private_dir(self.data_dir / "run")
         self._pgid_fd = os.open(pgid_file(self.data_dir, worker_id), os.O_RDWR | os.O_CREAT, 0o600)
         t = time.time()
@@ -157,12 +160,13 @@ class LocalTransport:
                 db.execute("UPDATE jobs SET worker=NULL, lease_until=NULL WHERE id=? AND worker=? "
                            "AND lease_until IS NOT NULL", (int(claim.key), self.worker_id))
             if started or finished is not None:
-                db.execute("UPDATE workers SET state=?, heartbeat=?, jobs_done=jobs_done+? "
-                           "WHERE id=?", ("BUSY" if started else "IDLE", t,
-                                          finished is not None, self.worker_id))
+                self._worker_row(db, "BUSY" if started else "IDLE", t, finished is not None)
             return started
 
-        return self._write(tx)
+        self._row_next = None
+        started = self._write(tx)
+        self._row_committed()
+        return started
 
     def release(self, claims: list[Claim]) -> None:
         if not claims:
@@ -200,10 +204,33 @@ class LocalTransport:
         def tx(db) -> None:
             t = time.time()
             self._record(db, result, t)
-            db.execute("UPDATE workers SET state='IDLE', heartbeat=?, jobs_done=jobs_done+1 "
-                       "WHERE id=?", (t, self.worker_id))
+            self._worker_row(db, "IDLE", t, True)
 
+        self._row_next = None
         self._write(tx)
+        self._row_committed()
+
+    # The worker row says BUSY or IDLE at once; while the worker stays busy, its count of jobs
+    # done is written at most this often (a stream of short jobs writes it once, not per job).
+    ROW_EVERY_S = 1.0
+
+    def _worker_row(self, db, state: str, t: float, finished: bool) -> None:
+        """The worker row, in the caller's transaction, when its state changes or its count is
+        ``ROW_EVERY_S`` old (liveness is ``heartbeat``'s own write). Safe to run again when the
+        store retries the transaction: what it changes is kept aside until ``_row_committed``."""
+        done = self._done_unwritten + finished
+        if state == self._row[0] and t - self._row[1] < self.ROW_EVERY_S:
+            self._row_next = (self._row[0], self._row[1], done)
+            return
+        db.execute("UPDATE workers SET state=?, heartbeat=?, jobs_done=jobs_done+? WHERE id=?",
+                   (state, t, done, self.worker_id))
+        self._row_next = (state, t, 0)
+
+    def _row_committed(self) -> None:
+        if self._row_next is not None:
+            state, t, self._done_unwritten = self._row_next
+            self._row = (state, t)
+            self._row_next = None
 
     def _record(self, db, r: Result, t: float) -> None:
         """The one place where a result becomes a state: the job row and its attempt row,
