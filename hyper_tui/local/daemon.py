@@ -602,8 +602,10 @@ class Daemon:
         for q, d, pid in candidates:
             if (q, d) in busy_pairs or (q, d) == (p.queue, p.definition):
                 continue
-            with contextlib.suppress(OSError):
-                os.kill(pid, signal.SIGTERM)
+            wid = self.children.get(pid)
+            if wid is None:  # not this daemon's child: never signalled (a recycled pid)
+                continue
+            self.launcher.stop([wid])
             for key, xs in idle.items():
                 idle[key] = [x for x in xs if x[2] != pid]
             return

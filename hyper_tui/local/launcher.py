@@ -80,11 +80,13 @@ class ProcessLauncher:
         return [WorkerRow(count=1, **dict(zip(_COLUMNS, r, strict=True))) for r in rows]
 
     def stop(self, worker_ids: list[str]) -> int:
+        """SIGTERM these workers. Only this launcher's own unreaped children are signalled: a
+        child's pid cannot be recycled before it is reaped, so no stranger is ever hit."""
         wanted = set(worker_ids)
         stopped = 0
-        for w in self.live():
-            if w.id in wanted and w.pid:
+        for pid, wid in list(self.children.items()):
+            if wid in wanted:
                 with contextlib.suppress(OSError):
-                    os.kill(w.pid, signal.SIGTERM)
+                    os.kill(pid, signal.SIGTERM)
                     stopped += 1
         return stopped
