@@ -21,7 +21,6 @@ import contextlib
 import os
 import signal
 import subprocess
-import time
 
 import pytest
 
@@ -111,7 +110,7 @@ def test_the_v2_path_contains_kills_and_falls_back_to_rlimit_as(cg2, tmp_path):
             killed = sb.kill_all()
         else:  # a worker living in its jobs' cgroup spares itself: no cgroup.kill, a walk
             killed = containment._kill_cgroup_dirs(sb.dirs, spare=os.getpid())
-        wait_until(lambda: not [e for e in escapees if alive(e)], timeout=15,
+        wait_until(lambda es=escapees: not [e for e in es if alive(e)], timeout=15,
                    what=f"the escapees killed ({how})")
         assert "populated 0" in open(os.path.join(job_dir, "cgroup.events")).read()
         sb.close()
@@ -162,4 +161,3 @@ def test_a_local_host_on_cgroup_v2_kills_escapes_at_end_and_after_a_killed_worke
     assert leaked == 0 and a.lost == 0 and not a.disagree
     assert rows[ended] == "SUCCEEDED" and rows[victim] == "SUCCEEDED", rows
     assert len(note) == 1, note
-    time.sleep(0)  # nothing else: the fixture unmounts

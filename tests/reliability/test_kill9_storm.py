@@ -27,6 +27,7 @@ import signal
 import time
 from collections import Counter
 
+from hyper_tui.containment import children_of
 from hyper_tui.local.daemon_control import ensure_daemon
 from tests.reliability.helpers import (
     alive,
@@ -49,6 +50,21 @@ JOB = ('echo "$HYPER_ARRAY_INDEX $HYPER_ATTEMPT" >> {ran}; '
        'while [ -e {hold} ]; do sleep 0.2; done; fi')
 
 
+def _cmdline(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            return fh.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def _workers(daemon: int | None) -> list[int]:
+    """The daemon's live workers (its children running the agent)."""
+    if not daemon:
+        return []
+    return [p for p in children_of(daemon) if "hyper_tui.agent" in _cmdline(p) and alive(p)]
+
+
 def _kill_all_at_once(h) -> tuple[int, list[int]]:
     """SIGKILL the daemon's process group (the daemon and all its workers) in one call; the
     pids killed and the job processes alive at that moment."""
@@ -56,9 +72,12 @@ def _kill_all_at_once(h) -> tuple[int, list[int]]:
     assert daemon, "no daemon to kill"
     pgid = os.getpgid(daemon)
     assert pgid == daemon, "the daemon leads its own process group"
+    workers = _workers(daemon)
+    assert workers, "the daemon has no worker to kill"
     jobs = pids_with_env(h.marker)
     os.killpg(pgid, signal.SIGKILL)
-    wait_until(lambda: not alive(daemon), timeout=30, what="the daemon to die")
+    wait_until(lambda: not alive(daemon) and not [p for p in workers if alive(p)], timeout=30,
+               what="the daemon and every worker to die")
     return daemon, jobs
 
 
@@ -81,7 +100,7 @@ def test_kill9_daemon_and_all_workers_ten_times(home, tmp_path):
         target = n * k // (KILLS + 1)
         wait_until(lambda t=target: state_counts(h).get("SUCCEEDED", 0) >= t,
                    timeout=120, what=f"{target} tasks SUCCEEDED before kill {k}")
-        wait_until(lambda: h.worker_pids(), timeout=60, what="a worker to kill")
+        wait_until(lambda: _workers(h.daemon_pid()), timeout=60, what="a worker to kill")
         if k == KILLS:
             hold.unlink()  # from now on no job sleeps: the last kill's sleepers are leftovers
         _daemon, jobs = _kill_all_at_once(h)

@@ -27,6 +27,7 @@ import time
 
 from hyper_tui.core.errors import EXIT_UNAVAILABLE
 from hyper_tui.local.daemon_control import daemon_status, ensure_daemon, stop_daemon
+from tests.conftest import ROOT
 from tests.reliability.helpers import (
     assert_no_leftovers,
     make_host,
@@ -35,7 +36,6 @@ from tests.reliability.helpers import (
     wait_all_final,
     wait_until,
 )
-from tests.conftest import ROOT
 
 
 def _results(path) -> list[dict]:
