@@ -164,6 +164,7 @@ class Store:
         wal_before = _wal_orphaned(self.file)
         self.wal = False  # until the journal mode is known (the migration below writes)
         self._wal_fd: tuple[int, int, int] | None = None  # (fd, st_dev, st_ino) of our -wal
+        self._wal_scan_after = 0.0
         try:
             self.db = sqlite3.connect(self.file, timeout=busy_timeout, isolation_level=None,
                                       check_same_thread=False)
@@ -184,8 +185,10 @@ class Store:
         self.wal = mode.lower() == "wal"
         if self.wal:
             fd = self._wal_handle()
-            if fd is not None and wal_before is not None and os.fstat(fd).st_ino != wal_before:
-                # Deleted between the check above and SQLite's open: it made a new one.
+            if (fd is not None and wal_before[0] is not None and os.fstat(fd).st_ino != wal_before[0]
+                    and wal_before[1] is not None and _ino(self.file + "-shm") == wal_before[1]):
+                # Deleted between the check above and SQLite's open, which made a new one under
+                # the same index (a last connection closing deletes its index first).
                 self.close()
                 self._refuse_lost_wal(f"its WAL file {self.file}-wal was replaced while the store "
                                       "was opened")
@@ -222,6 +225,9 @@ class Store:
             except OSError:
                 pass
             self._wal_fd = None
+        if time.monotonic() < self._wal_scan_after:
+            return None  # not found a moment ago: a scan per write would cost too much
+        self._wal_scan_after = time.monotonic() + 1.0
         want = os.path.realpath(self.file) + "-wal"
         try:
             fds = os.listdir("/proc/self/fd")
@@ -270,11 +276,7 @@ class Store:
         """Mark the store damaged (qsub refuses, the daemon saves what it can and stops) and
         raise DamagedStoreError."""
         folder = os.path.dirname(self.file)
-        try:
-            if damaged_reason(folder) is None:
-                mark_damaged(folder, why)
-        except OSError:
-            pass
+        _mark_first(folder, why)
         raise DamagedStoreError(
             f"the store in {folder} is damaged ({why}); "
             + ("this submission may not have been kept: it is not acknowledged" if committed
@@ -499,27 +501,28 @@ def log_path(data_dir: Path, job_id: int | str) -> Path:
     return base / str(n // 10000) / f"{n}.log"
 
 
-def _wal_orphaned(file: str) -> int | None:
-    """Before a connection opens ``file``: raise DamagedStoreError if its WAL was deleted while
-    other processes have the store open (its ``-shm`` index is in use, its ``-wal`` gone);
-    else the WAL's inode (None when there is none)."""
+def _ino(path: str) -> int | None:
     try:
-        return os.stat(file + "-wal").st_ino
+        return os.stat(path).st_ino
     except OSError:
-        pass
+        return None
+
+
+def _wal_orphaned(file: str) -> tuple[int | None, int | None]:
+    """Before a connection opens ``file``: raise DamagedStoreError if its WAL was deleted while
+    other processes have the store open (its ``-shm`` index is in use, its ``-wal`` gone: a
+    last connection closing deletes the index first, so only a hand can leave this); else the
+    inodes of the WAL and the index (None for a missing one)."""
+    wal = _ino(file + "-wal")
     try:
         shm = os.stat(file + "-shm")
     except OSError:
-        return None  # no index either: a store closed cleanly (or new)
-    if not _locked(shm.st_dev, shm.st_ino):
-        return None  # a leftover index nobody uses: SQLite rebuilds it
+        return wal, None  # no index: a store closed cleanly (or new)
+    if wal is not None or not _locked(shm.st_dev, shm.st_ino):
+        return wal, shm.st_ino  # a leftover index nobody uses: SQLite rebuilds it
     folder = os.path.dirname(file)
     why = f"its WAL file {file}-wal was deleted while the store was open"
-    try:
-        if damaged_reason(folder) is None:
-            mark_damaged(folder, why)
-    except OSError:
-        pass
+    _mark_first(folder, why)
     raise DamagedStoreError(f"the store in {folder} is damaged ({why}); nothing was accepted",
                             fix="stop the host (hyper-tui hosts stop-host: its daemon saves the "
                                 "deleted WAL's commits), then start it again")
@@ -534,6 +537,18 @@ def _locked(dev: int, ino: int) -> bool:
     except OSError:
         return True  # cannot tell: assume in use
     return any(want in line.split() for line in text.splitlines())
+
+
+def _mark_first(folder: str, why: str) -> None:
+    """``mark_damaged`` unless the store is marked already (the daemon's reason says more)."""
+    try:
+        fd = os.open(os.path.join(folder, DAMAGED_FILE), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError:
+        return
+    try:
+        os.write(fd, (why.replace("\n", " ") + "\n").encode())
+    finally:
+        os.close(fd)
 
 
 def mark_damaged(folder: str, why: str) -> None:

@@ -74,8 +74,8 @@ def test_wal_deleted_under_a_running_daemon_loses_no_acknowledged_job(home, tmp_
         for p in subs:
             p.wait(timeout=120)
     results = [r for o in outs for r in _results(o)]
-    status = wait_until(lambda: (lambda s: s if s.get("store_damaged") else None)(daemon_status(h.name)),
-                        timeout=30, what="the daemon to mark the store damaged")
+    wait_until(lambda: (lambda s: s if s.get("store_damaged") else None)(daemon_status(h.name)),
+               timeout=30, what="the daemon to mark the store damaged")
     wait_until(lambda: daemon_status(h.name)["daemon"] == "stopped", timeout=60,
                what="the damaged daemon to stop")
     # Recovery: every process of the host gone, then the host started again.
@@ -95,11 +95,14 @@ def test_wal_deleted_under_a_running_daemon_loses_no_acknowledged_job(home, tmp_
     counts = wait_all_final(h, len(have), timeout=240)
     leaked = len(pids_with_env(h.marker))
     assert_no_leftovers(h)
+    log = (h.data_dir / "daemon.log").read_text()
+    saved = "its commits were saved into the database file" in log
     print(f"\nRELIABILITY wal-deleted-while-submitting: jobs={len(have)} faults=1 lost={len(lost)} "
           f"duplicated=0 leaked={leaked} acknowledged={len(acked)} refused={len(refused)} "
           f"integrity={h.rows('PRAGMA integrity_check')[0][0]} "
-          f"damaged={status['store_damaged'][-60:]!r} states={dict(sorted(counts.items()))}")
+          f"daemon_saved_deleted_wal={saved} states={dict(sorted(counts.items()))}")
     assert not lost, f"acknowledged and lost: {lost[:20]}"
+    assert saved, log[-2000:]  # the daemon checkpointed what only the deleted file held
     assert not bad, bad[:5]
     assert refused, "no submission was refused after the deletion"
     assert h.rows("PRAGMA integrity_check")[0][0] == "ok"
