@@ -9,7 +9,7 @@ import json
 import os
 import signal
 
-from hyper_tui.local.daemon_control import daemon_pid, ensure_daemon
+from hyper_tui.local.daemon_control import daemon_pid, ensure_daemon, stop_daemon
 from hyper_tui.local.store import clear_damaged, mark_damaged
 from tests.conftest import run_cli, wait_for
 from tests.reliability.helpers import alive, make_host, pids_with_env, qsub
@@ -38,8 +38,10 @@ def test_a_dead_daemon_is_said_not_shown_as_running(home, tmp_path):
     assert r.returncode == 0 and r.stderr == "", r.stderr  # a live daemon: no note
     (wid,) = h.worker_pids()
     daemon = daemon_pid("local")
+    worker = h.worker_pids()[wid]
     os.killpg(daemon, signal.SIGKILL)  # the daemon and its worker; the job lives on
-    wait_for(lambda: not alive(daemon), timeout=30, what="the daemon to die")
+    wait_for(lambda: not alive(daemon) and not alive(worker), timeout=30,
+             what="the daemon and its worker to die")
 
     st = _status()
     assert st.daemon_running is False and not st.healthy
@@ -84,7 +86,7 @@ def test_a_damaged_store_is_in_the_status(home):
     h = make_host(workers=1)
     code, out, err = qsub("--hold", "--", "true")
     assert code == 0, err
-    assert ensure_daemon("local", wait=True, timeout=60)  # started: it checked the store already
+    stop_daemon("local")  # a daemon starting now would check the store and clear the mark
     mark_damaged(str(h.data_dir), "PRAGMA quick_check: page 7 is broken")
     try:
         st = _status()

@@ -44,7 +44,7 @@ from tests.reliability.helpers import (
 
 KILLS = 10
 WORKERS = 4
-SLEEPER_EVERY = 150      # task idx % this == this // 2 hangs in attempt 1 while ``hold`` exists
+SLEEPER_EVERY = 200      # task idx % this == this // 2 hangs in attempt 1 while ``hold`` exists
 JOB = ('echo "$HYPER_ARRAY_INDEX $HYPER_ATTEMPT" >> {ran}; '
        'if [ $((HYPER_ARRAY_INDEX % {every})) -eq {half} ] && [ "$HYPER_ATTEMPT" = 1 ]; then '
        'while [ -e {hold} ]; do sleep 0.2; done; fi')
@@ -95,6 +95,7 @@ def test_kill9_daemon_and_all_workers_ten_times(home, tmp_path):
     killed_during: Counter = Counter()   # task idx -> kills it was RUNNING during
     orphans_at_kill = 0
     leaked_at_kills: set[int] = set()
+    restart_s = 0.0   # from each kill to the new daemon's first worker
     for k in range(1, KILLS + 1):
         # Spread the kills over the run: the k-th once k/(KILLS+1) of the tasks SUCCEEDED.
         target = n * k // (KILLS + 1)
@@ -108,7 +109,10 @@ def test_kill9_daemon_and_all_workers_ten_times(home, tmp_path):
         killed_during.update(i for (i,) in h.rows(
             "SELECT idx FROM jobs WHERE array_id=? AND state='RUNNING'", (head,)))
         orphans_at_kill += len(jobs)
+        t_kill = time.monotonic()
         assert ensure_daemon(h.name, wait=True, timeout=60)
+        wait_until(lambda: _workers(h.daemon_pid()), timeout=60, what="the new daemon's workers")
+        restart_s += time.monotonic() - t_kill
         # The job processes of the killed workers (the sleepers wait for ``hold``: only the
         # new daemon can end them) are gone.
         try:
@@ -162,7 +166,7 @@ def test_kill9_daemon_and_all_workers_ten_times(home, tmp_path):
     print(f"\nRELIABILITY kill9-daemon-and-workers: jobs={n} faults={KILLS} lost={lost} "
           f"duplicated={duplicated} leaked={leaked} reran={reran} "
           f"requeued_after_lost_worker={a.lost_attempts} job_processes_at_kills={orphans_at_kill} "
-          f"seconds={seconds:.0f} states={dict(sorted(counts.items()))}")
+          f"seconds={seconds:.0f} restarts_s={restart_s:.0f} states={dict(sorted(counts.items()))}")
     assert not problems, problems[:10]
     assert not a.disagree, a.disagree[:10]
     assert lost == 0 and duplicated == 0 and leaked == 0
