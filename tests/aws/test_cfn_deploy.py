@@ -47,7 +47,7 @@ clusters:
 queues:
   q1: {{cluster: c1}}
 definitions:
-  d1: {{image_uri: public.ecr.aws/docker/library/python:3.12-slim}}
+  d1: {{image_uri: public.ecr.aws/docker/library/python:3.12-slim, has_agent: true}}
 """
 LOOKUPS = {"availability_zones": {r: [f"{r}a", f"{r}b"] for r in (REGION, HUB)}}
 CLI_ENV = {"JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",

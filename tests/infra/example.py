@@ -28,6 +28,7 @@ queues:
 definitions:
   sim:
     image_uri: 123456789012.dkr.ecr._REGION_.amazonaws.com/sim:latest
+    has_agent: true
     vcpus: 2
     memory_mib: 4096
     jobs_to_workers_ratio: 10
@@ -43,6 +44,7 @@ definitions:
     log_options: {max-size: 10m}
   plain:
     image_uri: public.ecr.aws/docker/library/python:3.11-slim
+    has_agent: true
 """
 
 LOOKUPS = {
