@@ -40,6 +40,7 @@ definitions:
     linux_parameters: {init_process_enabled: true, shared_memory_size: 256}
     privileged: true
     user: worker
+    iam_policies: [sim-data-read]
     log_driver: json-file
     log_options: {max-size: 10m}
   plain:

@@ -155,7 +155,8 @@ class JobDefinitions(Construct):
                 max_session_duration=Duration.hours(1),  # role chaining: 1 hour at most
                 managed_policies=[iam.ManagedPolicy.from_managed_policy_name(
                     self, f"Policy-{name}-{i}", p) for i, p in enumerate(d.iam_policies)] or None)
-            job_role.grant_assume_role(role)
+            role.add_to_policy(iam.PolicyStatement(sid="JobRole", actions=["sts:AssumeRole"],
+                                                   resources=[job_role.role_arn]))
             self.job_roles[name] = job_role
             for statement in worker_statements(host, main_region, [
                     arn("sqs", schema.work_queue_name(host, q, name)) for q in queues]):
