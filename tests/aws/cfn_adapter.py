@@ -202,6 +202,7 @@ def adapt_assembly(source: Path, target: Path) -> dict[str, dict[str, list[str]]
 MOTO_SERVER = """
 import json
 import sys
+import traceback
 from moto.cloudformation import models
 from moto.cloudformation import custom_model
 from moto.ec2.models import vpc_peering_connections as pcx
@@ -228,7 +229,8 @@ def custom(cls, resource_name, cloudformation_json, account_id, region_name, **k
                                         call.get("physicalResourceId", {}).get("id")
                                         or resource_name)
     resource.set_data({"Parameter.Name": found.name, "Parameter.Value": found.value,
-                       "Parameter.Type": found.type, "Parameter.Version": str(found.version)})
+                       "Parameter.Type": getattr(found, "parameter_type", "String"),
+                       "Parameter.Version": str(getattr(found, "version", 1))})
     return resource
 
 
@@ -257,6 +259,7 @@ def apply(self):
     try:
         _apply(self)
     except Exception:
+        traceback.print_exc()  # into the server's log: what failed, for the test's report
         if self.change_set_type == "CREATE":
             self.stack.resource_map.delete()
             self.stack._add_stack_event("ROLLBACK_COMPLETE")

@@ -140,6 +140,8 @@ def arn_of(kind: str, physical: str, *, account: str, region: str) -> str:
         return _sqs_arn(physical, region)
     if kind == "AWS::Logs::LogGroup":
         return f"arn:aws:logs:{region}:{account}:log-group:{physical}:*"
+    if kind == "AWS::IAM::Role":
+        return physical if physical.startswith("arn:") else f"arn:aws:iam::{account}:role/{physical}"
     return physical if physical.startswith("arn:") else f"unresolved:{kind}:{physical}"
 
 
