@@ -48,12 +48,12 @@ def worker_statements(host: str, region: str, work_queue_arns: list[str]
     """A worker agent's: its work queues, jobs-table items (not Scan, not DeleteItem), its log
     streams in the job log group, metrics in the host's namespace."""
     logs = host_arn(region, "logs", f"log-group:{schema.log_group_name(host)}")
-    return [
-        iam.PolicyStatement(
-            sid="WorkQueues",
-            actions=["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility",
-                     "sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"],
-            resources=work_queue_arns),
+    queues = [iam.PolicyStatement(
+        sid="WorkQueues",
+        actions=["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility",
+                 "sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"],
+        resources=work_queue_arns)] if work_queue_arns else []  # a host with no pair yet
+    return queues + [
         iam.PolicyStatement(
             sid="JobItems",
             actions=["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem",
@@ -102,11 +102,11 @@ class AccessPolicies(Construct):
             "Submitters": reading([("POST", "/jobs"), *gets]) + [
                 iam.PolicyStatement(sid="WriteJobs", actions=ITEM_WRITES,
                                     resources=table_arns(host, region)[:1]),
+                metrics_statement(host)] + ([
                 iam.PolicyStatement(
                     sid="SendWork",
                     actions=["sqs:SendMessage", "sqs:GetQueueUrl", "sqs:GetQueueAttributes"],
-                    resources=work_queue_arns),
-                metrics_statement(host)],
+                    resources=work_queue_arns)] if work_queue_arns else []),
             "ReadOnly": reading(gets),
             "OnPremWorkers": worker_statements(host, region, work_queue_arns),
         }
