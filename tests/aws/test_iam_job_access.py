@@ -75,6 +75,12 @@ def test_a_role_that_cannot_be_assumed_is_a_note_not_a_crash():
     assert "AWS_ACCESS_KEY_ID" not in env
 
 
+def test_the_job_role_variable_is_the_job_definitions():
+    from hyper_tui.aws import schema
+
+    assert jc.JOB_ROLE_ENV == schema.JOB_ROLE_ENV
+
+
 def test_job_user_falls_back_to_nobody():
     assert JobUser.named("no-such-user-here").uid == 65534
     assert JobUser.named("0").name == "root"
