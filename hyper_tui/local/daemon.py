@@ -39,7 +39,7 @@ from hyper_tui.core.lifecycle import (
     queued_reason,
 )
 from hyper_tui.local import procs
-from hyper_tui.local.launcher import ProcessLauncher, pgid_file
+from hyper_tui.local.launcher import ProcessLauncher, child_file, pgid_file
 from hyper_tui.local.store import Store, clear_damaged, log_path, mark_damaged, unwritable
 
 LOOP_S = 0.1          # at most ten scheduling passes a second
@@ -370,6 +370,8 @@ class Daemon:
         if who is None:
             return
         self.child_idents[wid] = who
+        if procs.read_identity(child_file(self.data_dir, wid)) == who:
+            return  # written by the launcher as it started the worker
         with contextlib.suppress(OSError):
             paths.atomic_write_text(child_file(self.data_dir, wid), who.line() + "\n")
 
@@ -765,11 +767,6 @@ def _become_subreaper() -> None:
 def pid_file(host: str) -> Path:
     """``daemon.pid``: ``pid start-time host`` of the running daemon (``procs.Identity``)."""
     return paths.host_data_dir(host) / "daemon.pid"
-
-
-def child_file(data_dir: Path, wid: str) -> Path:
-    """``run/<wid>.child``: the identity of a worker a daemon started."""
-    return data_dir / "run" / f"{wid}.child"
 
 
 def lock_file(host: str) -> Path:

@@ -171,3 +171,43 @@ def test_kill9_daemon_and_all_workers_ten_times(home, tmp_path):
     assert not a.disagree, a.disagree[:10]
     assert lost == 0 and duplicated == 0 and leaked == 0
     assert counts["SUCCEEDED"] == n
+
+
+def test_kill9_of_the_daemon_right_after_it_started_a_worker(home, tmp_path):
+    """The daemon killed between starting a worker and its next pass: the next daemon must
+    still know the worker is a daemon's (``run/<wid>.child``, written as it is started) and
+    stop it at ``stop-host``, not leave it running as a stranger with a lease."""
+    from hyper_tui.local.daemon_control import stop_daemon
+    from hyper_tui.local.launcher import child_file
+
+    h = make_host(workers=1, lease=4.0)
+    code, out, err = qsub(*h.qsub_env_args(), "-r", "2", "--", "sleep", "300")
+    assert code == 0, err
+    jid = int(out)
+    daemon = wait_until(h.daemon_pid, timeout=60, what="the daemon")
+    end = time.monotonic() + 60
+    seen = []
+    while not seen and time.monotonic() < end:
+        seen = h.rows("SELECT id, pid FROM workers WHERE pid IS NOT NULL")
+        if not seen:
+            time.sleep(0.001)
+    assert seen, "no worker started"
+    os.kill(daemon, signal.SIGSTOP)  # before its next pass (at least 0.1 s away)
+    (wid, pid), = seen
+    had_identity = child_file(h.data_dir, wid).exists()
+    os.kill(daemon, signal.SIGKILL)
+    wait_until(lambda: not alive(daemon), timeout=30, what="the daemon to die")
+    wait_until(lambda: h.rows("SELECT state FROM jobs WHERE id=?", (jid,))[0][0] == "RUNNING",
+               timeout=60, what="the orphaned worker to run the job")
+    job_pids = pids_with_env(h.marker)
+    assert ensure_daemon(h.name, wait=True, timeout=60)
+    assert stop_daemon(h.name, timeout=40)
+    wait_until(lambda: not alive(pid) and not [p for p in job_pids if alive(p)], timeout=30,
+               what="the worker of the killed daemon and its job stopped")
+    state = h.rows("SELECT state FROM jobs WHERE id=?", (jid,))[0][0]
+    leaked = int(alive(pid)) + len([p for p in job_pids if alive(p)])
+    print(f"\nRELIABILITY kill9-daemon-before-its-next-pass: jobs=1 faults=1 "
+          f"lost={int(state not in ('QUEUED', 'SUCCEEDED'))} duplicated=0 leaked={leaked} "
+          f"identity_on_disk={had_identity} state={state}")
+    assert had_identity, "the worker was recorded before its identity was on disk"
+    assert leaked == 0 and state == "QUEUED"
