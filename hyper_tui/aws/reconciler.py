@@ -132,8 +132,9 @@ class Reconciler:
     def run(self, queues: Sequence[str], empty_pairs: Iterable[tuple[str, str]], *,
             deadline: float | None = None, now: float | None = None) -> ReconcileResult:
         """Read from the cursor on, settle what is stranded, save the cursor. ``queues``: the
-        host's queues; ``empty_pairs``: (queue, definition) pairs whose work queue holds no
-        message at all; ``deadline``: on ``clock``; ``now``: epoch seconds (tests)."""
+        queues with RUNNING jobs (the scaler's count says which); ``empty_pairs``: (queue,
+        definition) pairs whose work queue holds no message at all; ``deadline``: on
+        ``clock``; ``now``: epoch seconds (tests)."""
         now = time.time() if now is None else now
         out = ReconcileResult()
         empty = {(q, d) for q, d in empty_pairs}

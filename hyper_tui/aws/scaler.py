@@ -247,6 +247,7 @@ class Observed:
     observed: dict[tuple[str, str], PairObservation]
     jobs: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # region -> workers
     empty: set[tuple[str, str]] = field(default_factory=set)  # no message at all
+    running: set[str] = field(default_factory=set)  # queues with RUNNING jobs (or maybe)
     stuck: dict[tuple[str, str], dict[str, int]] = field(default_factory=dict)  # RUNNABLE
 
 
@@ -386,6 +387,8 @@ class ScalerPass:
                 workers=workers, estimated=estimated)
             if m is not None and not any(m.values()) and (queued or not complete):
                 seen.empty.add(key)  # QUEUED jobs (or maybe some) and not one message
+            if c.get((p.definition, "RUNNING")) or not complete:
+                seen.running.add(p.queue)
         seen.stuck = stuck
         return seen
 
@@ -478,8 +481,7 @@ class ScalerPass:
         r = Reconciler(self.ddb, self.sqs, self.cfg.jobs_table, self._url_of,
                        lease=self.cfg.lease_seconds, retention_s=self.cfg.retention_days * 86400,
                        clock=self.clock)
-        out = r.run(sorted({p.queue for p in seen.pairs}), seen.empty, deadline=deadline,
-                    now=self.now)
+        out = r.run(sorted(seen.running), seen.empty, deadline=deadline, now=self.now)
         self.errors.extend(f"reconcile: {e}" for e in out.errors)
         return out
 
