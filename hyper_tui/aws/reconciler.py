@@ -25,7 +25,8 @@ conflict, sends nothing and is looked at again on a later pass.
 
 Bounded: the partitions are read in a fixed order from a cursor kept in the jobs table
 (item ``CURSOR_ID``), at most ``max_items`` items a pass (index items scanned plus items
-fetched) and until its deadline; the next pass resumes where this one stopped. Standard
+fetched; a Query that finds nothing counts one) and until its deadline; the next pass resumes
+where this one stopped. Standard
 library and boto3 clients only.
 """
 
@@ -161,7 +162,7 @@ class Reconciler:
         return out
 
     def _out_of(self, deadline: float | None, out: ReconcileResult) -> bool:
-        if out.items_read >= self.max_items:
+        if out.items_read + 2 > self.max_items:  # a page costs 2 at least (1 + 1 fetched)
             out.stopped = "items"
             return True
         if deadline is not None and self.clock() >= deadline:
@@ -196,11 +197,12 @@ class Reconciler:
                 "TableName": self.table, "IndexName": "by_active",
                 "KeyConditionExpression": "#k = :k", "FilterExpression": filt,
                 "ExpressionAttributeNames": names, "ExpressionAttributeValues": values,
-                "Limit": max(1, min(PAGE, self.max_items - out.items_read))}
+                # each index item read may cost one item fetched: half the items left
+                "Limit": max(1, min(PAGE, (self.max_items - out.items_read) // 2))}
             if key:
                 kw["ExclusiveStartKey"] = key
             resp = self.ddb.query(**kw)
-            out.items_read += int(resp.get("ScannedCount", 0))
+            out.items_read += max(1, int(resp.get("ScannedCount", 0)))  # an empty page: 1
             cands = [from_item(raw) for raw in resp.get("Items") or []]
             if cands:
                 out.items_read += len(cands)
