@@ -56,6 +56,12 @@ class Faults:
                            "before": before})
         return self
 
+    def answer(self, op: str, fn: Callable[[dict], dict]) -> Faults:
+        """Answer ``op`` with ``fn(body)`` (a success) instead of sending it."""
+        self.rules.append({"op": op, "code": None, "left": None, "when": None, "before": None,
+                           "answer": fn})
+        return self
+
     def clear(self) -> None:
         self.rules.clear()
 
@@ -76,6 +82,8 @@ class Faults:
                 continue
             if rule["left"] is not None:
                 rule["left"] -= 1
+            if rule.get("answer") is not None:
+                return SimpleNamespace(status_code=200, headers={}), rule["answer"](body)
             if rule["before"] is not None:  # something that happens meanwhile (a race)
                 rule["before"]()
                 return None  # then the call itself goes through
