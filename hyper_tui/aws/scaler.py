@@ -197,6 +197,8 @@ def count_jobs(ddb: Any, table: str, queue: str, *, budget: int = COUNT_BUDGET,
             "ExpressionAttributeValues": {":k": {"S": s}, ":p": {"S": "PENDING"},
                                           ":q": {"S": "QUEUED"}, ":r": {"S": "RUNNING"}}}
         read = 0
+        if deadline is not None and clock() >= deadline:
+            return counts, False
         for resp in pages(ddb.query, **kw):  # stops early: no page is asked past the budget
             read += int(resp.get("ScannedCount", 0))
             for it in resp.get("Items") or []:
