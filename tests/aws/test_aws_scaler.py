@@ -202,6 +202,7 @@ def test_launches_go_through_the_worker_launcher_and_come_first(home) -> None:
     launch step uses up the pass's time, the upkeep steps are skipped, never the launch."""
     from hyper_tui.aws.launcher import BatchLauncher
     from hyper_tui.aws.scaler import StepBudgets
+    from hyper_tui.hosts.contract import WorkerLauncher
 
     h = make_aws_host()
     moto_env.batch_setup(h.res.session, h.name, "c1", ["d1"])
@@ -221,6 +222,7 @@ def test_launches_go_through_the_worker_launcher_and_come_first(home) -> None:
             return ids
 
     launcher = Slow(h.res.session, sc)
+    assert isinstance(launcher, WorkerLauncher)
     out = run_scaler(sc, h.res.session, launcher=launcher, clock=lambda: clock["t"],
                      budgets=StepBudgets())
     assert [(q, d, r, n) for q, d, r, n, _ in Slow.started] == [("q1", "d1", "us-east-1", 3)]
