@@ -483,8 +483,23 @@ class ScalerPass:
         r = Reconciler(self.ddb, self.sqs, self.cfg.jobs_table, self._url_of,
                        lease=self.cfg.lease_seconds, retention_s=self.cfg.retention_days * 86400,
                        clock=self.clock)
-        out = r.run(sorted(seen.running), seen.empty, deadline=deadline, now=self.now)
+        out = r.run(sorted(seen.running), self._still_empty(seen.empty), deadline=deadline,
+                    now=self.now)
         self.errors.extend(f"reconcile: {e}" for e in out.errors)
+        return out
+
+    def _still_empty(self, pairs: set[tuple[str, str]]) -> set[tuple[str, str]]:
+        """The pairs whose work queue is still empty now (the outbox and dependency steps
+        of this pass may have sent messages since the observation)."""
+        out = set()
+        for q, d in sorted(pairs):
+            attrs = self.attempt(f"work queue of {q}/{d}", self.sqs.get_queue_attributes,
+                                 QueueUrl=self._url_of(q, d), AttributeNames=[
+                                     "ApproximateNumberOfMessages",
+                                     "ApproximateNumberOfMessagesNotVisible",
+                                     "ApproximateNumberOfMessagesDelayed"])
+            if attrs and not any(int(v) for v in attrs["Attributes"].values()):
+                out.add((q, d))
         return out
 
     def _vcpus(self, x: Launch) -> int:
