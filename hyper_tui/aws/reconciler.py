@@ -42,7 +42,7 @@ from typing import Any
 from hyper_tui.aws import schema
 from hyper_tui.aws.outbox import close_outbox, open_outbox
 from hyper_tui.aws.session import error_code
-from hyper_tui.aws.table import Update, batch_get, from_item, is_stale, run_updates, to_item
+from hyper_tui.aws.table import Update, batch_get, from_item, run_updates, to_item
 from hyper_tui.aws.work_queues import send_ids
 from hyper_tui.core.lifecycle import after_lost_worker
 
@@ -76,11 +76,34 @@ class Stranded:
 
 
 def partitions(queues: Iterable[str], unsent_queues: Iterable[str]) -> list[str]:
-    """The by_active partitions a lap reads, in a fixed order: every queue's RUNNING ones,
-    and the QUEUED ones of queues with a pair whose work queue is empty."""
-    names = [p for q in sorted(set(queues)) for p in schema.active_partitions(q, "RUNNING")]
-    names += [p for q in sorted(set(unsent_queues)) for p in schema.active_partitions(q, "QUEUED")]
+    """The by_active partitions a lap reads, in a fixed order: those holding the RUNNING jobs
+    of ``queues``, and those holding the QUEUED jobs of ``unsent_queues`` (queues with a pair
+    whose work queue is empty); a partition that holds both is read once."""
+    names = {p for q in set(queues) for p in schema.active_partitions(q, "RUNNING")}
+    names |= {p for q in set(unsent_queues) for p in schema.active_partitions(q, "QUEUED")}
     return sorted(names)
+
+
+def _filter(empty: set[tuple[str, str]], queue: str, now: float, lease_cut: float,
+            queued_cut: float) -> tuple[str, dict[str, str], dict[str, Any]] | None:
+    """A FilterExpression keeping only the candidates, when the index projects what it
+    needs (state, started, submitted, definition); None when it does not (KEYS_ONLY): then
+    every entry read is a candidate and its item decides."""
+    if not {"state", "started", "submitted", "definition"} <= set(
+            schema.index_attributes("by_active")):
+        return None
+    names = {"#s": "state", "#t": "started"}
+    values: dict[str, Any] = {":run": {"S": "RUNNING"}, ":cut": {"N": repr(round(lease_cut, 3))}}
+    # heartbeat >= started: a job that started within the grace is alive
+    expr = "(#s = :run AND #t < :cut)"
+    defs = sorted(d for q, d in empty if q == queue)
+    if defs:
+        names.update({"#u": "submitted", "#d": "definition"})
+        values.update({":q": {"S": "QUEUED"}, ":qcut": {"N": repr(round(queued_cut, 3))}})
+        values.update({f":d{k}": {"S": d} for k, d in enumerate(defs)})
+        expr += (" OR (#s = :q AND #u < :qcut AND #d IN ("
+                 + ", ".join(f":d{k}" for k in range(len(defs))) + "))")
+    return expr, names, values
 
 
 def lost_worker_update(table: str, it: Mapping[str, Any], now: float, why: str, *,
@@ -177,25 +200,22 @@ class Reconciler:
                         ) -> tuple[dict[str, Any] | None, bool]:
         """Read one partition from ``key``, settling what each page finds; returns (where
         to resume, whether it stopped before the partition's end)."""
-        queue, state, _ = part.rsplit("#", 2)
+        queue = part.rsplit("#", 2)[0]
         names = {"#k": schema.ACTIVE_KEY}
         values: dict[str, Any] = {":k": {"S": part}}
-        if state == "RUNNING":  # heartbeat >= started: a job started recently is alive
-            names["#t"] = "started"
-            values[":cut"] = {"N": repr(round(now - self.grace_leases * self.lease, 3))}
-        else:
-            defs = sorted(d for q, d in empty if q == queue)
-            names["#t"], names["#d"] = "submitted", "definition"
-            values[":cut"] = {"N": repr(round(now - self.queued_grace, 3))}
-            values.update({f":d{k}": {"S": d} for k, d in enumerate(defs)})
-        filt = "#t < :cut" + ("" if state == "RUNNING" else " AND #d IN (" + ", ".join(
-            k for k in values if k.startswith(":d")) + ")")
+        filt = _filter(empty, queue, now, now - self.grace_leases * self.lease,
+                       now - self.queued_grace)
+        extra: dict[str, Any] = {}
+        if filt is not None:
+            extra["FilterExpression"] = filt[0]
+            names.update(filt[1])
+            values.update(filt[2])
         while True:
             if self._out_of(deadline, out):
                 return key, True
             kw: dict[str, Any] = {
                 "TableName": self.table, "IndexName": "by_active",
-                "KeyConditionExpression": "#k = :k", "FilterExpression": filt,
+                "KeyConditionExpression": "#k = :k", **extra,
                 "ExpressionAttributeNames": names, "ExpressionAttributeValues": values,
                 # each index item read may cost one item fetched: half the items left
                 "Limit": max(1, min(PAGE, (self.max_items - out.items_read) // 2))}
@@ -206,26 +226,27 @@ class Reconciler:
             cands = [from_item(raw) for raw in resp.get("Items") or []]
             if cands:
                 out.items_read += len(cands)
-                self._settle(self._check(state, cands, empty, now), now, out)
+                self._settle(self._check(cands, empty, now), now, out)
             key = resp.get("LastEvaluatedKey")
             if not key:
                 return None, False
 
-    def _check(self, state: str, cands: list[dict[str, Any]], empty: set[tuple[str, str]],
+    def _check(self, cands: list[dict[str, Any]], empty: set[tuple[str, str]],
                now: float) -> list[Stranded]:
         """The stranded ones of the candidates, read from their items (the index has no
-        heartbeat, lease nor queued time)."""
+        heartbeat, lease nor queued time): RUNNING ones past their grace, QUEUED ones of an
+        empty pair queued longer than ``queued_grace``."""
         found: list[Stranded] = []
         items = batch_get(self.ddb, self.table, [c["id"] for c in cands])
         for c in cands:
             it = items.get(c["id"])
-            if not it or it.get("state") != state:
-                continue
+            state = (it or {}).get("state")
             if state == "RUNNING":
                 lease = float(it.get("lease") or self.lease)
-                if is_stale(it, now, self.grace_leases * lease):
+                beat = float(it.get("heartbeat") or it.get("started") or 0)
+                if beat + self.grace_leases * lease < now:  # silent for the grace's leases
                     found.append(Stranded("lost", it))
-            elif (str(it.get("queue")), str(it.get("definition"))) in empty:
+            elif state == "QUEUED" and (str(it.get("queue")), str(it.get("definition"))) in empty:
                 since = float(it.get("queued") or it.get("submitted") or now)
                 if since < now - self.queued_grace:
                     found.append(Stranded("unsent", it))

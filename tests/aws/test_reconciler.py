@@ -204,8 +204,12 @@ def test_a_dead_workers_job_is_requeued_exactly_once_then_runs_once(home) -> Non
     assert item(h, jid)["attempt"] == 2 and finish(h, "w-third") == []
 
 
-def test_a_live_worker_is_left_alone_and_no_retries_left_fails(home) -> None:
+@pytest.mark.parametrize("projected", [True, False], ids=["filtered", "keys-only"])
+def test_a_live_worker_is_left_alone_and_no_retries_left_fails(home, monkeypatch,
+                                                               projected: bool) -> None:
     h = make_aws_host(lease=15.0)
+    if not projected:  # an index that projects keys only: every entry read is a candidate
+        monkeypatch.setattr(schema, "index_attributes", lambda index: ())
     ids = submit(h, 2, retries=0)
     a = transport(h, "w-a")
     assert len(take(a, 2)) == 2
@@ -223,8 +227,11 @@ def test_a_live_worker_is_left_alone_and_no_retries_left_fails(home) -> None:
 # ---- QUEUED with no message --------------------------------------------------------------------
 
 
-def test_a_queued_job_with_no_message_gets_one(home) -> None:
+@pytest.mark.parametrize("projected", [True, False], ids=["filtered", "keys-only"])
+def test_a_queued_job_with_no_message_gets_one(home, monkeypatch, projected: bool) -> None:
     h = make_aws_host()
+    if not projected:
+        monkeypatch.setattr(schema, "index_attributes", lambda index: ())
     [jid] = submit(h, 1)
     assert drop_messages(h) == 1  # a worker deleted its message and wrote nothing
     sc = build_scaler_config(h.cfg)
