@@ -142,3 +142,18 @@ def test_workers_runnable_too_long_in_a_shift_its_share_until_they_start(home) -
     sc.pairs[0].failover_after_s = 0
     out = run_scaler(sc, h.res.session, now=created + 5000, **kw)
     assert out["failover"] == [] and launched(out) == {A: 1, B: 2}, out
+
+
+def test_the_queue_setting_is_validated_with_one_line() -> None:
+    import pytest
+
+    from hyper_tui import config
+    from hyper_tui.core.errors import HyperError
+
+    q = config.validate_resource("queues", {"name": "q", "cluster": "c",
+                                            "failover_after_seconds": 60})
+    assert q.failover_after_s == 60
+    assert config.validate_resource("queues", {"name": "q", "cluster": "c"}).failover_after_s is None
+    with pytest.raises(HyperError) as err:
+        config.validate_resource("queues", {"name": "q", "cluster": "c", "failover_after_s": -1})
+    assert str(err.value).splitlines()[0].startswith("failover_after_s: must be at least 0")
