@@ -39,6 +39,11 @@ class HostStatus:
     state: str  # "running"/"stopped" (daemon), or the deployment state (DEPLOYED, ...)
     summary: str
     details: dict[str, Any] = field(default_factory=dict)
+    # Faults a front end shows as such (None: the kind does not know or say). ``daemon_running``
+    # False: a local host's daemon is down, so RUNNING jobs are as it left them, not live.
+    # ``store_damaged``: why the store refuses new work (the daemon found it broken).
+    daemon_running: bool | None = None
+    store_damaged: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"host": self.host, "kind": self.kind, **self.details}

@@ -113,8 +113,10 @@ def daemon_host_status(name: str, info: dict[str, Any]) -> HostStatus:
     running = info["daemon"] == "running"
     summary = (f"daemon running (pid {info['pid']})" if running
                else "daemon stopped (starts on submit)")
-    return HostStatus(host=name, kind="local", healthy=running,
-                      state="running" if running else "stopped", summary=summary, details=info)
+    damaged = info.get("store_damaged") or None
+    return HostStatus(host=name, kind="local", healthy=running and not damaged,
+                      state="running" if running else "stopped", summary=summary, details=info,
+                      daemon_running=running, store_damaged=damaged)
 
 
 class LocalHostClient:

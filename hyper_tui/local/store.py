@@ -24,8 +24,10 @@ if TYPE_CHECKING:
 
     T = TypeVar("T")
 
-SCHEMA_VERSION = 3  # 2: jobs.lease_until (a QUEUED job reserved by ``worker`` until then)
+SCHEMA_VERSION = 4  # 2: jobs.lease_until (a QUEUED job reserved by ``worker`` until then)
 # 3: index jobs_array_idx (an array task by its index: qdel/qstat of ID[i] in O(log n))
+# 4: jobs.user (who submitted it); an older store's jobs read as its owner's (the default of
+#    the added column: no rewrite of the rows, a store is private to the user who runs it)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
@@ -47,7 +49,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     retries INTEGER NOT NULL DEFAULT 0, attempts INTEGER NOT NULL DEFAULT 0,
     timeout REAL, submitted REAL NOT NULL, started REAL, ended REAL,
     exit_code INTEGER, worker TEXT, pgid INTEGER, held INTEGER NOT NULL DEFAULT 0,
-    lease_until REAL);
+    lease_until REAL, user TEXT);
 CREATE INDEX IF NOT EXISTS jobs_claim ON jobs (state, queue, definition, priority DESC, id);
 CREATE INDEX IF NOT EXISTS jobs_queue_state ON jobs (queue, state);
 CREATE INDEX IF NOT EXISTS jobs_name ON jobs (name);
@@ -218,6 +220,11 @@ class Store:
             cols = {r[1] for r in db.execute("PRAGMA table_info(jobs)")}
             if cols and "lease_until" not in cols:  # a version 1 store
                 db.execute("ALTER TABLE jobs ADD COLUMN lease_until REAL")
+            if cols and "user" not in cols:  # a store before version 4
+                from hyper_tui.core.submit import submitting_user
+
+                owner = submitting_user().replace("'", "''")
+                db.execute(f"ALTER TABLE jobs ADD COLUMN user TEXT DEFAULT '{owner}'")
             for stmt in SCHEMA.split(";"):
                 if stmt.strip():
                     db.execute(stmt)
