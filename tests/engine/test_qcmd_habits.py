@@ -276,11 +276,11 @@ def test_qstat_u_lists_the_jobs_a_user_submitted_with_their_user(home, capsys):
 
     me = submitting_user()
     mine = submit(capsys, "--hold", "-N", "mine", "--", "true")
+    hers = int(submit(capsys, "--hold", "-N", "hers", "--", "true"))
     client = LocalHostClient("local", start_daemon=False)
     try:
         client.store.write(lambda db: db.execute("UPDATE jobs SET user='carol' WHERE id=?",
-                                                 (int(submit(capsys, "--hold", "-N", "hers", "--",
-                                                             "true")),)))
+                                                 (hers,)))
     finally:
         client.close()
     code, out, _ = q(capsys, "qstat", "-u", me)
