@@ -121,10 +121,10 @@ class JobsScreen(HyperScreen):
     def compose_body(self) -> ComposeResult:
         yield Static("", id="jobs-title", classes="screen-title")
         with Horizontal(id="jobs-filters"):
-            yield Input(placeholder="/ name, command or reason", id="f-match")
-            yield Select([], prompt="all queues", id="f-queue")
-            yield Select([(s, s) for s in STATES], prompt="all states", id="f-state")
-            yield Select([], prompt="all users", id="f-user")
+            yield Input(placeholder="/ name, cmd or reason", id="f-match")
+            yield Select([], prompt="any queue", id="f-queue")
+            yield Select([(s, s) for s in STATES], prompt="any state", id="f-state")
+            yield Select([], prompt="any user", id="f-user")
         yield Static(STALE_RUNNING, id="jobs-stale", classes="warning-line")
         yield JobsTable(id="jobs")
         yield Static("", id="jobs-status", classes="status-line")

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from hyper_tui.hosts.contract import HostStatus
 
 # Levels of detail, most first; ``status_text`` takes the first that fits.
-FULL, NO_LABELS, SHORT, TINY = range(4)
+FULL, NO_LABELS, SHORT, TINY, MICRO = range(5)
 
 
 def faults(status: HostStatus | None) -> list[tuple[str, str, str]]:
@@ -38,8 +38,10 @@ def _status_part(status: HostStatus, level: int) -> list[tuple[str, str]]:
         words = status.summary
     elif daemon is not None:  # a host with a daemon: its state in two words
         pid = (status.details or {}).get("pid")
-        if level == SHORT:
-            words = f"daemon pid {pid}" if daemon and pid else f"daemon {'up' if daemon else 'down'}"
+        if level == SHORT and daemon and pid:
+            words = f"daemon pid {pid}"
+        elif level <= TINY:
+            words = f"daemon {'up' if daemon else 'down'}"
         else:
             words = "up" if daemon else "down"
     else:
@@ -55,7 +57,7 @@ def status_text(host: str | None, kind: str | None, status: HostStatus | None,
     """The header line as Rich text (pure: tested without a terminal), as detailed as fits
     in ``width`` cells (None: in full)."""
     text = Text()
-    for level in (FULL, NO_LABELS, SHORT, TINY):
+    for level in (FULL, NO_LABELS, SHORT, TINY, MICRO):
         text = _line(host, kind, status, section, error, level)
         if width is None or text.cell_len <= width:
             return text
@@ -65,7 +67,7 @@ def status_text(host: str | None, kind: str | None, status: HostStatus | None,
 
 def _line(host: str | None, kind: str | None, status: HostStatus | None, section: str,
           error: str | None, level: int) -> Text:
-    text = Text.assemble((" hyper-tui " if level < TINY else " ht ", "bold reverse"),
+    text = Text.assemble((" hyper-tui " if level < MICRO else " ht ", "bold reverse"),
                          "  " if level < SHORT else " ")
     gap = "  " if level < SHORT else " "
     if host is None:
@@ -86,7 +88,7 @@ def _line(host: str | None, kind: str | None, status: HostStatus | None, section
         else:  # a hosts.contract.HostStatus
             for i, (piece, style) in enumerate(_status_part(status, level)):
                 text.append((gap if i else "") + piece, style=style)
-    text.append(f"{gap}▸ " if level < TINY else " ▸ ", style="dim")
+    text.append(f"{gap}▸ ", style="dim")
     text.append(section, style="bold")
     return text
 

@@ -13,7 +13,7 @@ from hyper_tui.widgets.fmt import STATE_STYLES, runtime
 
 COLUMNS = (("sel", " "), ("id", "id"), ("name", "name"), ("queue", "queue"), ("user", "user"),
            ("state", "state"), ("reason", "reason"), ("attempts", "tries"), ("runtime", "runtime"))
-USER_FROM = 110  # the user column shows from this width up (at 80 columns the reason needs it)
+USER_FROM = 90  # the user column shows from this width up (at 80 columns the reason needs it)
 
 # Server-side sort keys, in the order ``o`` cycles through them (core.job_query.SORT_COLUMNS).
 SORT_KEYS = ("id", "name", "queue", "state", "reason", "attempts", "runtime")
