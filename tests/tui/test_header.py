@@ -49,10 +49,10 @@ def test_the_header_is_whole_when_there_is_room():
 
 
 def test_the_local_status_carries_the_daemon_and_store_faults(home):
+    from hyper_tui import paths
     from hyper_tui.hosts import registry
     from hyper_tui.local.client import LocalHostClient
     from hyper_tui.local.store import clear_damaged, mark_damaged
-    from hyper_tui import paths
 
     registry.resolve(None)
     client = LocalHostClient("local", start_daemon=False)
