@@ -46,7 +46,7 @@ SHOTS: dict[str, tuple[str, list[str], str, tuple[int, int]]] = {
     "jobs": ("jobs", [], "hyper-dark", BIG),
     "jobs-light": ("jobs", [], "hyper-light", BIG),
     "jobs-80x24": ("jobs", [], "hyper-dark", SMALL),
-    "jobs-filtered": ("jobs", ["FILTER:frame", "USER"], "hyper-dark", BIG),
+    "jobs-filtered": ("jobs", ["FILTER:render", "STATE:FAILED", "USER:me"], "hyper-dark", BIG),
     "dashboard": ("dashboard", [], "hyper-dark", BIG),
     "dashboard-80x24": ("dashboard", [], "hyper-dark", SMALL),
     "deployments": ("deployments", [], "hyper-dark", BIG),
@@ -157,9 +157,12 @@ async def shoot(name: str, section: str, keys: list[str], theme: str, out: Path,
                 app.push_screen(LogScreen(job.job_id, job.name))
             elif key.startswith("FILTER:"):
                 app.screen.query_one("#f-match", Input).value = key[7:]
-            elif key == "USER":  # the first user the filter offers
-                sel = app.screen.query_one("#f-user", Select)
-                sel.value = next(v for _, v in sel._options if v is not Select.NULL)
+            elif key.startswith(("STATE:", "USER:")):  # a choice of the state or user filter
+                from hyper_tui.core.submit import submitting_user
+
+                kind, value = key.split(":", 1)
+                value = submitting_user() if value == "me" else value
+                app.screen.query_one(f"#f-{kind.lower()}", Select).value = value
             else:
                 await pilot.press(key)
             await settle()

@@ -277,7 +277,8 @@ def _print_detail(d: JobDetail) -> None:
     out = sys.stdout
     fields = [
         ("job id", d.job_id), ("name", d.name), ("queue", d.queue),
-        ("definition", d.definition), ("state", d.state), ("why", d.why or "-"),
+        ("definition", d.definition), ("user", d.user or "-"), ("state", d.state),
+        ("why", d.why or "-"),
         ("priority", d.priority), ("attempts", d.attempts),
         ("retries left", max(0, d.retries - max(0, d.attempts - 1))),
         ("timeout", f"{d.timeout:g}s" if d.timeout else "none"),

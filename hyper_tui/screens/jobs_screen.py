@@ -360,6 +360,14 @@ class JobsScreen(HyperScreen):
             status.append(self.filter_error, style="bold red")
             self.query_one("#jobs-status", Static).update(status)
             return
+        if not self.rows and self.loaded_once and total == 0:
+            f = self.filters()
+            if any(f[k] for k in ("queue", "state", "match", "user")):
+                status.append(f"no job {describe(f)}; esc clears the filters", style="bold")
+            else:
+                status.append("no jobs yet: s submits one (or qsub from a shell)", style="bold")
+            self.query_one("#jobs-status", Static).update(status)
+            return
         status.append(f"{first}-{last}{of}  ")
         status.append("o sort ", style="dim")
         status.append(f"{self.sort_by} {'↓' if self.sort_reverse else '↑'}  ")
