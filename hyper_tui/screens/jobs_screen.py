@@ -3,8 +3,8 @@
 Only the visible page is queried (``list_jobs(limit, offset)``) in a thread worker on a timer;
 a tick is skipped while the previous one is in flight, and pages come back as coalescing
 ``JobsPage`` messages. Filtering (substring or regex over name, command and reason; queue;
-state; the submitting user) and sorting (any column) happen on the host over ALL jobs; counts by state refresh on a
-slower timer in their own worker, and at once when the screen comes back. The cursor follows
+state; the submitting user) and sorting (any column) happen on the host over ALL jobs; counts
+by state refresh on a slower timer in their own worker, and at once when the screen comes back. The cursor follows
 its job through refreshes. ``a`` selects every job that matches the filter: a cancel then acts
 on the whole match set through the host (``cancel_matching``), with its progress shown.
 """
