@@ -43,13 +43,16 @@ def submit(store: Store, subs: Sequence[Submission]) -> list[str]:
         return []
     t = now()
 
+    owner = store_owner(store)
+
     def tx(db) -> list[str]:
         ids: list[str] = []
         for sub in subs:
+            user = None if sub.user in (None, owner) else sub.user  # NULL: the owner's
             if sub.commands is not None:
-                ids.extend(_insert_batch(db, sub, t))
+                ids.extend(_insert_batch(db, sub, t, user))
             else:
-                ids.append(_insert(db, sub, t))
+                ids.append(_insert(db, sub, t, user))
         return ids
 
     return store.write_new_work(tx)  # refused while the store is marked damaged
@@ -73,7 +76,7 @@ def _resolve_deps(db, deps: list[tuple[str, str]]) -> list[tuple[str, int, int]]
     return out
 
 
-def _insert_batch(db, sub: Submission, t: float) -> list[str]:
+def _insert_batch(db, sub: Submission, t: float, user: str | None) -> list[str]:
     """One job per command of ``sub.commands`` (qsub --stdin), in two statements."""
     assert sub.commands is not None
     if sub.depends or sub.hold:
@@ -93,11 +96,11 @@ def _insert_batch(db, sub: Submission, t: float) -> list[str]:
                "timeout, submitted, held, user) SELECT ?,?,?,?,?,?, id, ?,?,?,?,? FROM specs "
                "WHERE id BETWEEN ? AND ? ORDER BY id",
                (sub.name, sub.queue, sub.definition, state, reason, sub.priority, sub.retries,
-                sub.timeout, t, 1 if sub.hold else 0, _user(sub), first, last))
+                sub.timeout, t, 1 if sub.hold else 0, user, first, last))
     return [str(r[0]) for r in db.execute("SELECT id FROM jobs WHERE id > ? ORDER BY id", (lo,))]
 
 
-def _insert(db, sub: Submission, t: float) -> str:
+def _insert(db, sub: Submission, t: float, user: str | None) -> str:
     cur = db.execute("INSERT INTO specs (command, argv, env, cwd) VALUES (?,?,?,?)",
                      (sub.command, encode(sub.argv), encode(sub.env or None), sub.cwd))
     spec_id = cur.lastrowid
@@ -110,7 +113,7 @@ def _insert(db, sub: Submission, t: float) -> str:
     else:
         reason = None
     base = (sub.name, sub.queue, sub.definition, state, reason, sub.priority, spec_id,
-            sub.retries, sub.timeout, t, 1 if sub.hold else 0, _user(sub))
+            sub.retries, sub.timeout, t, 1 if sub.hold else 0, user)
     cols = ("name, queue, definition, state, reason, priority, spec_id, retries, timeout, "
             "submitted, held, user")
     if sub.array is None and sub.array_params is None:
@@ -155,10 +158,17 @@ def _insert(db, sub: Submission, t: float) -> str:
     return f"{head}[]"
 
 
-def _user(sub: Submission) -> str:
-    """Who submitted ``sub``: as recorded by the submission builder, else this process's user
-    (a local store is private to the user who runs it)."""
-    return sub.user or submitting_user()
+_OWNERS: dict[str, str] = {}
+
+
+def store_owner(store: Store) -> str:
+    """Whose store this is (meta 'owner', written when it was made or upgraded): its jobs
+    with no user of their own are this user's."""
+    owner = _OWNERS.get(store.file)
+    if owner is None:
+        owner = store.get_meta("owner") or submitting_user()
+        _OWNERS[store.file] = owner
+    return owner
 
 
 def _insert_deps(db, head: int, deps: list[tuple[str, int, int]]) -> None:
@@ -170,14 +180,16 @@ def _insert_deps(db, head: int, deps: list[tuple[str, int, int]]) -> None:
 # --------------------------------------------------------------------------------------------
 # Read
 
-JOB_COLUMNS = ("id, array_id, idx, name, queue, definition, state, reason, priority, retries, "
-               "attempts, timeout, submitted, started, ended, exit_code, worker, held, spec_id, params, "
-               "user")
+# A job's user: its own, else the store's owner (NULL costs a row nothing; one lookup a query).
+USER_SQL = "coalesce(user, (SELECT value FROM meta WHERE key='owner'))"
+JOB_KEYS = ("id", "array_id", "idx", "name", "queue", "definition", "state", "reason", "priority",
+            "retries", "attempts", "timeout", "submitted", "started", "ended", "exit_code",
+            "worker", "held", "spec_id", "params", "user")
+JOB_COLUMNS = ", ".join(JOB_KEYS[:-1]) + f", {USER_SQL}"
 
 
 def row_to_job(row: tuple) -> dict[str, Any]:
-    keys = [c.strip() for c in JOB_COLUMNS.split(",")]
-    job = dict(zip(keys, row, strict=True))
+    job = dict(zip(JOB_KEYS, row, strict=True))
     job["job_id"] = format_id(job["id"], job["array_id"], job["idx"])
     return job
 
@@ -344,7 +356,7 @@ def _where(store: Store, *, queue: str | None, state: str | None, name: str | No
     if user:
         # No index (none to keep up on submit): a store is mostly one user's jobs, so a listing
         # by id walks the ids and stops after a page.
-        where.append("user=?")
+        where.append(f"{USER_SQL}=?")
         args.append(user)
     if match:
         clause, values = _match_sql(store, match, regex)

@@ -26,8 +26,9 @@ if TYPE_CHECKING:
 
 SCHEMA_VERSION = 4  # 2: jobs.lease_until (a QUEUED job reserved by ``worker`` until then)
 # 3: index jobs_array_idx (an array task by its index: qdel/qstat of ID[i] in O(log n))
-# 4: jobs.user (who submitted it); an older store's jobs read as its owner's (the default of
-#    the added column: no rewrite of the rows, a store is private to the user who runs it)
+# 4: jobs.user (who submitted it), NULL for the store's owner (meta 'owner': a store is private
+#    to the user who runs it), so the common case costs a row nothing; an older store's jobs
+#    are its owner's, and no row is rewritten
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
@@ -221,14 +222,14 @@ class Store:
             if cols and "lease_until" not in cols:  # a version 1 store
                 db.execute("ALTER TABLE jobs ADD COLUMN lease_until REAL")
             if cols and "user" not in cols:  # a store before version 4
-                from hyper_tui.core.submit import submitting_user
-
-                owner = submitting_user().replace("'", "''")
-                db.execute(f"ALTER TABLE jobs ADD COLUMN user TEXT DEFAULT '{owner}'")
+                db.execute("ALTER TABLE jobs ADD COLUMN user TEXT")
             for stmt in SCHEMA.split(";"):
                 if stmt.strip():
                     db.execute(stmt)
             db.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
+            from hyper_tui.core.submit import submitting_user
+
+            db.execute("INSERT OR IGNORE INTO meta VALUES ('owner', ?)", (submitting_user(),))
             if not have:  # a new store: its logs live apart from any store before it
                 import uuid
 

@@ -1,6 +1,6 @@
 """A store made before jobs recorded their submitter (schema 3) opens as schema 4: its jobs
 read as its owner's (a store is private to the user who runs it), new jobs record theirs, and
-no row is rewritten."""
+no row is rewritten. The owner's own jobs store no name (NULL: a row costs nothing more)."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ def test_a_schema_3_store_gains_the_user_column(tmp_path):
     db = sqlite3.connect(folder / "store.db")  # back to schema 3: jobs without a user column
     db.execute("ALTER TABLE jobs DROP COLUMN user")
     db.execute("UPDATE meta SET value='3' WHERE key='schema'")
+    db.execute("DELETE FROM meta WHERE key='owner'")
     db.commit()
     db.close()
 
@@ -31,4 +32,11 @@ def test_a_schema_3_store_gains_the_user_column(tmp_path):
     assert users == {"old": submitting_user(), "new": "dora"}
     assert [j["job_id"] for j in local_jobs.list_jobs(s, user="dora")] == new
     assert [j["job_id"] for j in local_jobs.list_jobs(s, user=submitting_user())] == old
+    assert s.get_meta("owner") == submitting_user()
+    mine = local_jobs.submit(s, [Submission(queue="q", definition="d", name="mine", command="true",
+                                            user=submitting_user())])
+    stored = dict(s.read("SELECT name, user FROM jobs"))
+    assert stored == {"old": None, "new": "dora", "mine": None}  # the owner's: NULL
+    assert local_jobs.count_jobs(s, user=submitting_user())["QUEUED"] == 2
+    assert local_jobs.get_job(s, mine[0])["user"] == submitting_user()
     s.close()
