@@ -25,8 +25,11 @@ if TYPE_CHECKING:
 
     T = TypeVar("T")
 
-SCHEMA_VERSION = 3  # 2: jobs.lease_until (a QUEUED job reserved by ``worker`` until then)
+SCHEMA_VERSION = 4  # 2: jobs.lease_until (a QUEUED job reserved by ``worker`` until then)
 # 3: index jobs_array_idx (an array task by its index: qdel/qstat of ID[i] in O(log n))
+# 4: jobs.user (who submitted it), NULL for the store's owner (meta 'owner': a store is private
+#    to the user who runs it), so the common case costs a row nothing; an older store's jobs
+#    are its owner's, and no row is rewritten
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
@@ -48,7 +51,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     retries INTEGER NOT NULL DEFAULT 0, attempts INTEGER NOT NULL DEFAULT 0,
     timeout REAL, submitted REAL NOT NULL, started REAL, ended REAL,
     exit_code INTEGER, worker TEXT, pgid INTEGER, held INTEGER NOT NULL DEFAULT 0,
-    lease_until REAL);
+    lease_until REAL, user TEXT);
 CREATE INDEX IF NOT EXISTS jobs_claim ON jobs (state, queue, definition, priority DESC, id);
 CREATE INDEX IF NOT EXISTS jobs_queue_state ON jobs (queue, state);
 CREATE INDEX IF NOT EXISTS jobs_name ON jobs (name);
@@ -338,10 +341,15 @@ class Store:
             cols = {r[1] for r in db.execute("PRAGMA table_info(jobs)")}
             if cols and "lease_until" not in cols:  # a version 1 store
                 db.execute("ALTER TABLE jobs ADD COLUMN lease_until REAL")
+            if cols and "user" not in cols:  # a store before version 4
+                db.execute("ALTER TABLE jobs ADD COLUMN user TEXT")
             for stmt in SCHEMA.split(";"):
                 if stmt.strip():
                     db.execute(stmt)
             db.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
+            from hyper_tui.core.submit import submitting_user
+
+            db.execute("INSERT OR IGNORE INTO meta VALUES ('owner', ?)", (submitting_user(),))
             if not have:  # a new store: its logs live apart from any store before it
                 import uuid
 
