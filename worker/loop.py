@@ -177,6 +177,10 @@ class Agent:
         self.scratch = self.o.scratch_dir or tempfile.gettempdir()
         self._exe_cache: dict[tuple[str, str], str] = {}
         self._devnull = os.open(os.devnull, os.O_RDWR)  # stdin (and muted output) of every job
+        try:
+            self._home = os.getcwd()  # where a spawn returns to after a job's cwd
+        except OSError:
+            self._home = "/"
 
     # ---- lifecycle ---------------------------------------------------------------------
 
@@ -464,11 +468,16 @@ class Agent:
         log.extend((started, "SYSTEM", note)
                    for note in sandbox.notes + first_report(c.definition, sandbox.unenforced))
         try:
+            preexec = sandbox.preexec()
             with sandbox.spawning():
-                proc = subprocess.Popen(self._resolve(argv, c), stdin=self._devnull, stdout=out,
-                                        stderr=out, cwd=cwd, env=self.job_env(c),
-                                        start_new_session=True, close_fds=True,
-                                        preexec_fn=sandbox.preexec())
+                if preexec is None and self.o.own_process and _SPAWN:
+                    proc = self._spawn(self._resolve(argv, c), cwd, self.job_env(c),
+                                       capture=out is subprocess.PIPE)
+                else:
+                    proc = subprocess.Popen(self._resolve(argv, c), stdin=self._devnull,
+                                            stdout=out, stderr=out, cwd=cwd,
+                                            env=self.job_env(c), start_new_session=True,
+                                            close_fds=True, preexec_fn=preexec)
         except (OSError, subprocess.SubprocessError) as err:
             sandbox.close()
             ended = time.time()
@@ -497,6 +506,43 @@ class Agent:
         self.t.append_log(c, log)
         return Result(c, outcome, code, started, ended, detail)
 
+    def _spawn(self, argv: list[str], cwd: str | None, env: dict[str, str], *,
+               capture: bool) -> _Spawned:
+        """Start a job with ``posix_spawn`` (a vfork and an exec, set up in C): what Popen
+        does for a job whose sandbox needs nothing done in the child, at a fraction of its
+        cost. Only in an agent that is its process's whole program: it changes the process's
+        working directory for the moment of the spawn. Every descriptor of this process but
+        the three given is close-on-exec (Python opens them so, SQLite too)."""
+        dup2 = os.POSIX_SPAWN_DUP2
+        pipes: list[int] = []
+        try:
+            if capture:
+                r_out, w_out = os.pipe()
+                pipes += [r_out, w_out]
+                r_err, w_err = os.pipe()
+                pipes += [r_err, w_err]
+                actions = [(dup2, self._devnull, 0), (dup2, w_out, 1), (dup2, w_err, 2)]
+            else:
+                actions = [(dup2, self._devnull, 0), (dup2, self._devnull, 1),
+                           (dup2, self._devnull, 2)]
+            if cwd is not None:
+                os.chdir(cwd)
+            try:
+                pid = os.posix_spawn(argv[0], argv, env, file_actions=actions, setsid=True,
+                                     setsigdef=_SPAWN_SIGDEF)
+            finally:
+                if cwd is not None:
+                    os.chdir(self._home)
+        except BaseException:
+            for fd in pipes:
+                os.close(fd)
+            raise
+        if not capture:
+            return _Spawned(pid, None, None)
+        os.close(w_out)
+        os.close(w_err)
+        return _Spawned(pid, _Fd(r_out), _Fd(r_err))
+
     def _stream_log(self, c: Claim, log: list) -> None:
         """A running job's records so far, made visible now (``qlog -f`` follows them)."""
         if not log:
@@ -510,7 +556,8 @@ class Agent:
 
     def _supervise(self, c: Claim, proc, log: list, sandbox: Sandbox | None = None,
                    files: _OutputFiles | None = None) -> tuple[str, int | None, str]:
-        sel = selectors.DefaultSelector()
+        # poll, not epoll: a job's two pipes and its pidfd need no kernel object of their own
+        sel = _Selector()
         reader = _OutputReader(log, cap=self.log_cap) if c.keep_output else _NoReader()
         for stream, kind in ((proc.stdout, "STDOUT"), (proc.stderr, "STDERR")):
             if stream is not None:
@@ -611,6 +658,52 @@ class Agent:
         if sandbox is not None and sandbox.oom_killed():
             return "error", code, f"out of memory (limit {c.memory_mib} MiB)"
         return "exit", code, ""
+
+
+_SPAWN = hasattr(os, "posix_spawn") and hasattr(os, "POSIX_SPAWN_DUP2")
+_SPAWN_SIGDEF = tuple(getattr(signal, n) for n in ("SIGPIPE", "SIGXFSZ", "SIGXFZ")
+                      if hasattr(signal, n))  # what Popen's restore_signals resets
+_Selector = getattr(selectors, "PollSelector", selectors.DefaultSelector)
+
+
+class _Fd:
+    """A pipe's read end, as the supervisor needs it (``fileno``, ``close``)."""
+
+    __slots__ = ("fd",)
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def fileno(self) -> int:
+        return self.fd
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+
+class _Spawned:
+    """A job started by ``posix_spawn``: what the supervisor uses of a ``Popen``."""
+
+    __slots__ = ("pid", "stdout", "stderr", "returncode")
+
+    def __init__(self, pid: int, stdout: _Fd | None, stderr: _Fd | None) -> None:
+        self.pid = pid
+        self.stdout = stdout
+        self.stderr = stderr
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            try:
+                pid, status = os.waitpid(self.pid, os.WNOHANG)
+            except ChildProcessError:  # reaped elsewhere: as Popen says then
+                self.returncode = 0
+                return 0
+            if pid:
+                self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
 
 
 class _OutputFiles:
