@@ -209,6 +209,7 @@ def _xargs_rate(n: int) -> tuple[float, float]:
     """What this machine can do at best: ``n`` ``sh -c true`` by xargs on every core (jobs/s,
     and the CPU seconds xargs and its shells used)."""
     lines = "".join(f"{i}\n" for i in range(n))
+    _reap_children()  # the stopped daemon: its CPU must not count as xargs'
     before = os.times()
     t = time.perf_counter()
     subprocess.run(["xargs", "-P", str(os.cpu_count() or 1), "-n1", "sh", "-c", "true"],
@@ -218,6 +219,14 @@ def _xargs_rate(n: int) -> tuple[float, float]:
     cpu = (after.children_user - before.children_user) + (after.children_system -
                                                           before.children_system)
     return rate, cpu
+
+
+def _reap_children() -> None:
+    while True:
+        try:
+            os.waitpid(-1, 0)
+        except ChildProcessError:
+            return
 
 
 def _pct(values: list[float], q: float) -> float:

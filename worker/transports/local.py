@@ -338,9 +338,12 @@ class LocalTransport:
             self._write(lambda db: None)
 
     def job_started(self, claim: Claim, pgid: int) -> None:
-        data = f"{claim.key} {pgid}\n".encode()
+        # One fixed-width write over the last one: no truncation (a journalled metadata
+        # change) per job. Readers split on whitespace.
+        data = f"{claim.key} {pgid}".ljust(39).encode() + b"\n"
         try:
-            os.ftruncate(self._pgid_fd, 0)
+            if len(data) > 40:
+                os.ftruncate(self._pgid_fd, 0)
             os.pwrite(self._pgid_fd, data, 0)
         except OSError:
             pass  # full disk: the daemon then finds the job's processes by their environment
