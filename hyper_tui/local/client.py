@@ -184,16 +184,20 @@ class LocalHostClient:
             self.ensure_daemon()
         return ids
 
+    # list_jobs and count_jobs take ``finished_since`` (qstat without -x): active jobs and
+    # the finished ones that ended since then.
+    lists_recent_finished = True
+
     def list_jobs(self, *, queue: str | None = None, state: str | None = None,
                   name: str | None = None, limit: int = 100, offset: int = 0,
                   **query: Any) -> list[JobRow]:
-        """``query``: match, regex, sort, descending (``HostClient.list_jobs``)."""
+        """``query``: match, regex, sort, descending (``HostClient.list_jobs``), finished_since."""
         return [job_row(j) for j in local_jobs.list_jobs(
             self.store, queue=queue, state=state, name=name, limit=limit, offset=offset, **query)]
 
     def count_jobs(self, *, queue: str | None = None, name: str | None = None,
                    **query: Any) -> Counts:
-        """``query``: state, match, regex (``HostClient.count_jobs``)."""
+        """``query``: state, match, regex (``HostClient.count_jobs``), finished_since."""
         return Counts(**local_jobs.count_jobs(self.store, queue=queue, name=name, **query))
 
     def summary(self) -> dict[str, Counts]:

@@ -314,10 +314,16 @@ def _match_sql(store: Store, match: str, regex: bool) -> tuple[str, list[Any]]:
 
 
 def _where(store: Store, *, queue: str | None, state: str | None, name: str | None,
-           match: str | None, regex: bool, sorted_by_id: bool) -> tuple[str, list[Any]]:
-    """The WHERE clause every listing, count and cancel-by-filter shares, with its arguments."""
+           match: str | None, regex: bool, sorted_by_id: bool,
+           finished_since: float | None = None) -> tuple[str, list[Any]]:
+    """The WHERE clause every listing, count and cancel-by-filter shares, with its arguments.
+    ``finished_since``: active jobs, and finished ones only if they ended since then (qstat
+    without -x)."""
     where: list[str] = []
     args: list[Any] = []
+    if finished_since is not None:
+        where.append(f"(+state IN {_ACTIVE} OR ended >= ?)")
+        args.append(finished_since)
     if queue:
         # Listed by id without a state: "+queue" keeps SQLite walking the ids backwards and
         # stopping after one page rather than sorting every job of the queue.
@@ -341,7 +347,8 @@ def _where(store: Store, *, queue: str | None, state: str | None, name: str | No
 def list_jobs(store: Store, *, queue: str | None = None, state: str | None = None,
               name: str | None = None, match: str | None = None, regex: bool = False,
               sort: str = "id", descending: bool = True, limit: int = 100, offset: int = 0,
-              newest_first: bool | None = None) -> list[dict[str, Any]]:
+              newest_first: bool | None = None, finished_since: float | None = None
+              ) -> list[dict[str, Any]]:
     """One page of the jobs that pass the filter, sorted by ``sort`` over ALL of them
     (``SORT_SQL``; ties by id ascending). ``newest_first`` is the old spelling
     of ``descending`` for the id order."""
@@ -350,7 +357,7 @@ def list_jobs(store: Store, *, queue: str | None = None, state: str | None = Non
     if sort not in SORT_SQL:
         raise ValidationError(f"sort: no column {sort!r}", fix=f"use one of {', '.join(SORT_SQL)}")
     where, args = _where(store, queue=queue, state=state, name=name, match=match, regex=regex,
-                         sorted_by_id=sort == "id")
+                         sorted_by_id=sort == "id", finished_since=finished_since)
     way = "DESC" if descending else "ASC"
     key = "+name" if sort == "name" and descending else SORT_SQL[sort]
     order = f"id {way}" if sort == "id" else f"{key} {way}, id"
@@ -401,13 +408,24 @@ def _fill_queued_reasons(store: Store, rows: list[dict[str, Any]]) -> None:
 
 
 def count_jobs(store: Store, *, queue: str | None = None, state: str | None = None,
-               name: str | None = None, match: str | None = None, regex: bool = False
-               ) -> dict[str, int]:
-    """Jobs by state among those that pass the filter (every state present)."""
+               name: str | None = None, match: str | None = None, regex: bool = False,
+               finished_since: float | None = None) -> dict[str, int]:
+    """Jobs by state among those that pass the filter (every state present). With
+    ``finished_since``, finished jobs count only if they ended since then: the active ones
+    are counted by the index, the recent finished ones by the ``ended`` index."""
     where, args = _where(store, queue=queue, state=state, name=name, match=match, regex=regex,
                          sorted_by_id=False)
     counts = {s: 0 for s in STATES}
-    for st, n in store.read(f"SELECT state, count(*) FROM jobs{where} GROUP BY state", args):
+    if finished_since is None:
+        for st, n in store.read(f"SELECT state, count(*) FROM jobs{where} GROUP BY state", args):
+            counts[st] = n
+        return counts
+    glue = " AND " if where else " WHERE "
+    for st, n in store.read(f"SELECT state, count(*) FROM jobs{where}{glue}state IN {_ACTIVE} "
+                            "GROUP BY state", args):
+        counts[st] = n
+    for st, n in store.read(f"SELECT state, count(*) FROM jobs{where}{glue}ended >= ? AND "
+                            f"+state NOT IN {_ACTIVE} GROUP BY state", (*args, finished_since)):
         counts[st] = n
     return counts
 

@@ -362,3 +362,42 @@ def test_qdel_of_a_thousand_task_ids_from_stdin_is_linear(home, capsys, monkeypa
     assert out.splitlines()[0] == f"{head}[1]: cancelled (was PENDING)"
     assert job(aid)["array_states"] == {"CANCELLED": 1000}
     assert elapsed < 4, elapsed  # 8 s before the (array_id, idx) index
+
+
+# ---- qstat -x: finished jobs beyond the last minutes ------------------------------------------
+
+def test_qstat_lists_active_and_recent_jobs_and_x_adds_every_finished_one(home, capsys):
+    from hyper_tui.local.client import LocalHost
+
+    code, old, _ = q(capsys, "qsub", "--wait", "-N", "oldjob", "--", "true")
+    assert code == 0
+    code, recent, _ = q(capsys, "qsub", "--wait", "-N", "recentjob", "--", "true")
+    assert code == 0
+    code, held, _ = q(capsys, "qsub", "--hold", "-N", "heldjob", "--", "true")
+    old, recent, held = old.strip(), recent.strip(), held.strip()
+    h = LocalHost("local")
+    try:  # the first one finished an hour ago
+        h.store.write(lambda db: db.execute("UPDATE jobs SET ended=ended-3600 WHERE id=?",
+                                            (int(old),)))
+    finally:
+        h.close()
+
+    def ids(*args: str) -> list[str]:
+        code, out, err = q(capsys, "qstat", *args, "--only-job-id-out")
+        assert code == 0, err
+        return out.split()
+
+    assert ids("-q", "default") == [held, recent]
+    assert ids("-q", "default", "-x") == [held, recent, old]
+    assert ids("-s", "SUCCEEDED") == [recent, old]  # a final state finds every finished job
+    assert ids("-j", "oldjob") == []
+    assert ids("-j", "oldjob", "-x") == [old]
+    code, out, _ = q(capsys, "qstat", "-q", "default")
+    assert code == 0 and "oldjob" not in out and "recentjob" in out
+    assert out.splitlines()[-1].startswith("Total: 2 ")  # the totals honour the window too
+    code, out, _ = q(capsys, "qstat", "-q", "default", "-x")
+    assert out.splitlines()[-1].startswith("Total: 3 ")
+    code, out, _ = q(capsys, "qstat", "-i", old)  # one job by id: always found
+    assert code == 0 and "SUCCEEDED" in out
+    code, out, _ = q(capsys, "qstat", "-f", old)
+    assert code == 0 and f"Job Id: {old}" in out
