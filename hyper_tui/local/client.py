@@ -227,8 +227,8 @@ class LocalHostClient:
         from hyper_tui.local.store import log_path
 
         job = local_jobs.find_jobs(self.store, ref)[0]
-        state = self.store.one("SELECT state FROM jobs WHERE id=?", (job["id"],))
-        final = state is None or state[0] in FINAL_STATES  # read first: then the log is whole
+        state = local_jobs.job_states(self.store, [job["id"]]).get(job["id"])
+        final = state is None or state in FINAL_STATES  # read first: then the log is whole
         path = log_path(self.store.path.parent, job["id"])
         file_at, last_event = divmod(offset, _EVENTS) if offset else (1, 0)
         if tail is not None and offset == 0:
@@ -241,6 +241,14 @@ class LocalHostClient:
         events = self.store.read("SELECT id, ts, type, data FROM events WHERE job_id=? AND id > ? "
                                  "ORDER BY id", (job["id"], last_event))
         records += [LogRecord(ts, typ, data) for _, ts, typ, data in events]
+        if offset == 0 and state == "CANCELLED" and job["array_id"] is not None:
+            # A waiting task of an array cancelled whole has no event row of its own.
+            mark = self.store.one("SELECT cancelled, cancel_reason FROM arrays WHERE id=?",
+                                  (job["array_id"],))
+            if mark and mark[0] is not None and job["ended"] == mark[0] and not any(
+                    ts == mark[0] for _, ts, _, _ in events):
+                records.append(LogRecord(mark[0], "SYSTEM", f"{mark[1]} (the whole array "
+                                                            f"{job['array_id']}[])"))
         records.sort(key=lambda r: r.ts)
         if tail is not None and offset == 0:
             records = records[-tail:]

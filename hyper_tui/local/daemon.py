@@ -26,13 +26,13 @@ from pathlib import Path
 from hyper_tui import containment, paths
 from hyper_tui.core import scaling
 from hyper_tui.core.errors import EXIT_UNAVAILABLE, HyperError, UnavailableError
-from hyper_tui.core.jobs import STATES
 from hyper_tui.core.lifecycle import (
     after_lost_worker,
     dependency_state,
     judge_dependencies,
     queued_reason,
 )
+from hyper_tui.local import jobs as local_jobs
 from hyper_tui.local import procs
 from hyper_tui.local.launcher import ProcessLauncher, pgid_file
 from hyper_tui.local.store import Store, clear_damaged, log_path, mark_damaged, unwritable
@@ -184,6 +184,7 @@ class Daemon:
         if self._store_damaged():
             return True
         self._adopt_and_expire()
+        local_jobs.sweep_cancelled(self.store)  # arrays cancelled whole: their rows, bit by bit
         self.release_dependents()
         self.scale()
         now = time.time()
@@ -491,10 +492,9 @@ class Daemon:
         """The states of what a dependency waits for (a negative id: every task of an array).
         ``dependency_state`` needs only which states occur, so an array costs one probe of
         the (array_id, state) index per state, never a read of its tasks."""
-        if dep_id < 0:
-            return [s for s in STATES if self.store.one(
-                "SELECT 1 FROM jobs WHERE array_id=? AND state=? LIMIT 1", (-dep_id, s))]
-        return [s for (s,) in self.store.read("SELECT state FROM jobs WHERE id=?", (dep_id,))]
+        if dep_id < 0:  # (an array cancelled whole counts as cancelled before its rows are)
+            return local_jobs.array_states(self.store, -dep_id)
+        return list(local_jobs.job_states(self.store, [dep_id]).values())
 
     def _set_batch(self, head: int, state: str, reason: str | None, ended: float | None,
                    only_unheld: bool = False) -> None:
@@ -612,7 +612,8 @@ class Daemon:
 
     def _count(self, state: str, p: Pair, *, limit: int) -> int:
         row = self.store.one("SELECT count(*) FROM (SELECT 1 FROM jobs WHERE state=? AND queue=? "
-                             "AND definition=? AND (state != 'QUEUED' OR worker IS NULL) LIMIT ?)",  # reserved: taken
+                             "AND definition=? AND (state != 'QUEUED' OR worker IS NULL) "  # reserved: taken
+                             f"AND NOT {local_jobs.WAITING_IN_CANCELLED} LIMIT ?)",  # cancelled whole
                              (state, p.queue, p.definition, limit))
         return row[0] if row else 0
 

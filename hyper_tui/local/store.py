@@ -24,8 +24,10 @@ if TYPE_CHECKING:
 
     T = TypeVar("T")
 
-SCHEMA_VERSION = 3  # 2: jobs.lease_until (a QUEUED job reserved by ``worker`` until then)
+SCHEMA_VERSION = 4  # 2: jobs.lease_until (a QUEUED job reserved by ``worker`` until then)
 # 3: index jobs_array_idx (an array task by its index: qdel/qstat of ID[i] in O(log n))
+# 4: arrays.cancelled/cancel_reason/swept/swept_upto: a whole array cancelled at once, its
+#    waiting tasks' rows turned CANCELLED afterwards by the daemon (jobs.sweep_cancelled)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
@@ -36,7 +38,9 @@ CREATE TABLE IF NOT EXISTS resources (
 CREATE TABLE IF NOT EXISTS specs (
     id INTEGER PRIMARY KEY, command TEXT, argv TEXT, env TEXT, cwd TEXT);
 CREATE TABLE IF NOT EXISTS arrays (
-    id INTEGER PRIMARY KEY, size INTEGER NOT NULL, max_running INTEGER);
+    id INTEGER PRIMARY KEY, size INTEGER NOT NULL, max_running INTEGER,
+    cancelled REAL, cancel_reason TEXT, swept INTEGER NOT NULL DEFAULT 0, swept_upto INTEGER);
+CREATE INDEX IF NOT EXISTS arrays_unswept ON arrays (id) WHERE cancelled IS NOT NULL AND swept = 0;
 CREATE TABLE IF NOT EXISTS jobs (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     array_id INTEGER, idx INTEGER,
@@ -218,6 +222,11 @@ class Store:
             cols = {r[1] for r in db.execute("PRAGMA table_info(jobs)")}
             if cols and "lease_until" not in cols:  # a version 1 store
                 db.execute("ALTER TABLE jobs ADD COLUMN lease_until REAL")
+            acols = {r[1] for r in db.execute("PRAGMA table_info(arrays)")}
+            if acols and "cancelled" not in acols:  # before version 4
+                for col in ("cancelled REAL", "cancel_reason TEXT",
+                            "swept INTEGER NOT NULL DEFAULT 0", "swept_upto INTEGER"):
+                    db.execute(f"ALTER TABLE arrays ADD COLUMN {col}")
             for stmt in SCHEMA.split(";"):
                 if stmt.strip():
                     db.execute(stmt)

@@ -94,6 +94,10 @@ class LocalTransport:
             sql = (f"SELECT id, array_id FROM jobs WHERE state='QUEUED' AND queue=? AND "
                    f"definition=? AND {self._FREE}")
             args: list = [self.queue, self.definition, t]
+            # Arrays cancelled whole whose waiting tasks are not swept yet: none of theirs.
+            gone = [r[0] for r in db.execute("SELECT id FROM arrays WHERE cancelled IS NOT NULL "
+                                             "AND swept=0")]
+            blocked = set(blocked) | set(gone)
             if blocked:
                 sql += f" AND (array_id IS NULL OR array_id NOT IN ({','.join('?' * len(blocked))}))"
                 args += list(blocked)
@@ -154,7 +158,9 @@ class LocalTransport:
             # again meanwhile (our lease lapsed) is another worker's now.
             started = db.execute(
                 "UPDATE jobs SET state='RUNNING', attempts=attempts+1, started=?, reason=NULL, "
-                "lease_until=NULL WHERE id=? AND state='QUEUED' AND worker=? AND attempts=?",
+                "lease_until=NULL WHERE id=? AND state='QUEUED' AND worker=? AND attempts=? AND "
+                "(array_id IS NULL OR NOT EXISTS (SELECT 1 FROM arrays a WHERE a.id=jobs.array_id "
+                "AND a.cancelled IS NOT NULL))",
                 (t, int(claim.key), self.worker_id, claim.attempt - 1)).rowcount > 0
             if not started:  # cancelled (or taken) while reserved: drop what is left of our lease
                 db.execute("UPDATE jobs SET worker=NULL, lease_until=NULL WHERE id=? AND worker=? "
