@@ -445,6 +445,20 @@ def bench_array1m(quick: bool) -> None:
         report(f"{what} on a {n:,}-task array: peak RSS", rss, "MiB", "<= 200 MB")
         if what == "qdel":
             print(f"    {line}")
+    secs, rss, _ = _run_measured([str(BIN / "qstat"), "-i", ref])
+    state = subprocess.run([str(BIN / "qstat"), "-i", f"{head}[{n // 2}]"], capture_output=True,
+                           text=True).stdout
+    shown = next((ln.split()[-1] for ln in state.splitlines() if ln.strip().startswith("state")),
+                 "?")
+    report(f"qstat -i right after qdel: time (task shows {shown})", secs * 1000, "ms",
+           "<= 2000 ms")
+    t = time.perf_counter()
+    while c.store.one("SELECT 1 FROM arrays WHERE id=? AND swept=0", (int(head),)):
+        if time.perf_counter() - t > 600:
+            break
+        time.sleep(0.2)
+    report("daemon: every task row CANCELLED after (background)", time.perf_counter() - t, "s",
+           "reference")
     stop()
     c.close()
 

@@ -184,7 +184,7 @@ class Daemon:
         if self._store_damaged():
             return True
         self._adopt_and_expire()
-        local_jobs.sweep_cancelled(self.store)  # arrays cancelled whole: their rows, bit by bit
+        self._sweep()
         self.release_dependents()
         self.scale()
         now = time.time()
@@ -195,6 +195,31 @@ class Daemon:
         return bool(self.children) or self.store.one(
             "SELECT 1 FROM jobs WHERE state IN ('PENDING','QUEUED','RUNNING') "
             "UNION ALL SELECT 1 FROM workers LIMIT 1") is not None
+
+    def _sweep(self) -> None:
+        """Arrays cancelled whole (qdel): their waiting tasks' rows are turned CANCELLED by a
+        thread of their own, on its own connection, in short transactions (``jobs.
+        sweep_cancelled``), so that this loop is never held up by a million rows."""
+        thread = getattr(self, "_sweeper", None)
+        if (thread is not None and thread.is_alive()) or not local_jobs.cancelled_arrays(self.store):
+            return
+
+        def sweep() -> None:
+            try:
+                store = Store(self.store.path, create=False)
+            except HyperError as err:
+                _log(f"sweep of cancelled arrays: {err}")
+                return
+            try:
+                while local_jobs.cancelled_arrays(store):
+                    local_jobs.sweep_cancelled(store, budget_s=1.0)
+            except HyperError as err:  # busy or full: the next pass starts another
+                _log(f"sweep of cancelled arrays: {err}")
+            finally:
+                store.close()
+
+        self._sweeper = threading.Thread(target=sweep, name="sweep-cancelled", daemon=True)
+        self._sweeper.start()
 
     # ---- workers -----------------------------------------------------------------------
 

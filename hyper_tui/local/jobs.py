@@ -731,7 +731,7 @@ def _cancel_array(store: Store, array_id: int, why: str) -> CancelResult:
     return CancelResult(f"{array_id}[]", "", "; ".join(parts))
 
 
-SWEEP_ROWS = 2000  # task rows turned CANCELLED per transaction: the write lock for milliseconds
+SWEEP_ROWS = 1000  # task rows turned CANCELLED per transaction: the write lock for milliseconds
 
 
 def sweep_cancelled(store: Store, budget_s: float = 0.05) -> int:
