@@ -176,6 +176,7 @@ class Agent:
         self._spare_tmp: str | None = None  # the next job's TMPDIR, under another name
         self.scratch = self.o.scratch_dir or tempfile.gettempdir()
         self._exe_cache: dict[tuple[str, str], str] = {}
+        self._derives = bool(getattr(transport, "derives_attempt_lines", False))
         self._devnull = os.open(os.devnull, os.O_RDWR)  # stdin (and muted output) of every job
         try:
             self._home = os.getcwd()  # where a spawn returns to after a job's cwd
@@ -446,7 +447,10 @@ class Agent:
         import subprocess
 
         started = time.time()
-        log: list[tuple[float, str, str]] = [
+        # A transport that ``derives_attempt_lines`` (local: from the job and attempt rows)
+        # stores no record for the start and the exit of an attempt; the others get them here.
+        derived = self._derives
+        log: list[tuple[float, str, str]] = [] if derived else [
             (started, "SYSTEM", f"started attempt {c.attempt} on worker {self.t.worker_id} "
                                 f"({self.hostname})")]
         try:
@@ -500,7 +504,8 @@ class Agent:
         if tmp:
             _unlink(tmp)
         if outcome == "exit":
-            log.append((ended, "SYSTEM", f"exit code {code} after {ended - started:.3f}s"))
+            if not derived:
+                log.append((ended, "SYSTEM", f"exit code {code} after {ended - started:.3f}s"))
         else:
             log.append((ended, "SYSTEM", f"{outcome}: {detail}"))
         self.t.append_log(c, log)

@@ -544,7 +544,9 @@ def cancel(store: Store, refs: Iterable[str] = (), *, queue: str | None = None,
     for ref in refs:
         array_id = _array_of(store, ref)
         if array_id is not None:
-            size = store.one("SELECT count(*) FROM jobs WHERE array_id=?", (array_id,))[0]
+            row = store.one("SELECT size FROM arrays WHERE id=?", (array_id,))  # not a count
+            size = row[0] if row else store.one("SELECT count(*) FROM jobs WHERE array_id=?",
+                                                (array_id,))[0]
             if size > SUMMARY_AFTER:
                 out.extend(_flush_singles(store, singles, why))
                 out.append(_cancel_array(store, array_id, why))

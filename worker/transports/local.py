@@ -32,6 +32,10 @@ class LocalTransport:
     # The store cannot be written just now (disk full, read-only, busy): the agent keeps its
     # results and retries.
     transient_errors = (UnavailableError, OSError)
+    # The SYSTEM lines "started attempt N on worker W (host)" and "exit code C after Ts" are
+    # not stored: qlog derives them from the job's row and its attempt rows (two event rows a
+    # job fewer). ``hyper_tui.local.client.attempt_lines`` writes them.
+    derives_attempt_lines = True
 
     def __init__(self, store_path: str | Path, *, worker_id: str, queue: str, definition: str,
                  region: str = "local", vcpus: int = 1) -> None:
