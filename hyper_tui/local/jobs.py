@@ -669,7 +669,8 @@ def _cancel_many(store: Store, label: str, where: str, args: tuple, why: str) ->
         wargs = (start, start + CHUNK - 1, *args)
 
         def tx(db, window=window, wargs=wargs) -> list[tuple[str, int]]:
-            counts = db.execute(f"SELECT state, count(*) FROM jobs WHERE {window} GROUP BY state",
+            counts = db.execute(f"SELECT CASE WHEN {WAITING_IN_CANCELLED} THEN 'CANCELLED' ELSE "
+                                f"state END AS s, count(*) FROM jobs WHERE {window} GROUP BY s",
                                 wargs).fetchall()
             _cancel_where(db, window, wargs, t, why)
             return counts

@@ -341,14 +341,25 @@ def test_qdel_of_a_big_array_never_holds_the_write_lock_long(home, capsys, monke
         stop.set()
         t.join()
     assert code == 0 and "cancelled 100000 of 100000" in out
-    # Each transaction changes at most 2,000 jobs (their events and states): about 30 ms
-    # here. This machine's 2 cores are shared (load 4-8 while this was written) and a process
-    # can lose its core while it holds the lock, so the time bound is on the median; the
-    # row bound is the mechanism, and holds whatever the load.
-    assert len(rows) >= 50 and max(rows) <= 2 * 2000 + 1, max(rows)
+    # qdel marks the array in one transaction of a few rows; the waiting tasks' rows are turned
+    # CANCELLED afterwards (the daemon's sweep; here also this process's), at most SWEEP_ROWS
+    # a transaction. This machine's 2 cores are shared (load 4-8 while this was written) and a
+    # process can lose its core while it holds the lock, so the time bound is on the median;
+    # the row bound is the mechanism, and holds whatever the load.
+    from hyper_tui.local import jobs as local_jobs
+
+    assert len(rows) <= 2 and max(rows) <= 10, rows
+    h = LocalHost("local")
+    try:
+        while local_jobs.cancelled_arrays(h.store):
+            local_jobs.sweep_cancelled(h.store, budget_s=1.0)
+        assert h.store.one("SELECT count(*) FROM jobs WHERE state != 'CANCELLED'")[0] == 0
+    finally:
+        h.close()
+    assert max(rows) <= local_jobs.SWEEP_ROWS + 1, max(rows)
     holds.sort()
     assert holds[len(holds) // 2] < 0.1, holds[-5:]
-    assert len(waits) > 5  # the other writer got the lock again and again meanwhile
+    assert len(waits) >= 1  # the other writer got the lock meanwhile
 
 
 def test_qdel_of_a_thousand_task_ids_from_stdin_is_linear(home, capsys, monkeypatch):
