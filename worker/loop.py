@@ -38,7 +38,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from hyper_tui.containment import Limits, Sandbox, first_report
 from hyper_tui.core.params import substitute
@@ -145,6 +145,9 @@ class AgentOptions:
     # itself into its jobs' cgroup. An agent embedded in another program (tests, hyper-tui
     # worker in-process) never does: the program's other children must not share its jobs' fate.
     own_process: bool = False
+    # What a job gets instead of the agent's access (``job_credentials.JobAccess``: the job
+    # role's credentials, its own uid); None: the agent's environment rules alone.
+    job_access: Any = None
 
 
 class Agent:
@@ -471,17 +474,21 @@ class Agent:
             scope=self.t.worker_id, resident_ok=self.o.own_process)
         log.extend((started, "SYSTEM", note)
                    for note in sandbox.notes + first_report(c.definition, sandbox.unenforced))
+        env, preexec = self.job_env(c), sandbox.preexec()
+        if self.o.job_access is not None:
+            log.extend((started, "SYSTEM", note)
+                       for note in self.o.job_access.prepare(env, [tmp, self._tmpdir]))
+            preexec = self.o.job_access.preexec(preexec)
         try:
-            preexec = sandbox.preexec()
             with sandbox.spawning():
                 if preexec is None and self.o.own_process and _SPAWN:
-                    proc = self._spawn(self._resolve(argv, c), cwd, self.job_env(c),
+                    proc = self._spawn(self._resolve(argv, c), cwd, env,
                                        capture=out is subprocess.PIPE)
                 else:
                     proc = subprocess.Popen(self._resolve(argv, c), stdin=self._devnull,
-                                            stdout=out, stderr=out, cwd=cwd,
-                                            env=self.job_env(c), start_new_session=True,
-                                            close_fds=True, preexec_fn=preexec)
+                                            stdout=out, stderr=out, cwd=cwd, env=env,
+                                            start_new_session=True, close_fds=True,
+                                            preexec_fn=preexec)
         except (OSError, subprocess.SubprocessError) as err:
             sandbox.close()
             ended = time.time()
