@@ -675,7 +675,56 @@ class Agent:
 _SPAWN = hasattr(os, "posix_spawn") and hasattr(os, "POSIX_SPAWN_DUP2")
 _SPAWN_SIGDEF = tuple(getattr(signal, n) for n in ("SIGPIPE", "SIGXFSZ", "SIGXFZ")
                       if hasattr(signal, n))  # what Popen's restore_signals resets
-_Selector = getattr(selectors, "PollSelector", selectors.DefaultSelector)
+
+
+class _Key:
+    __slots__ = ("fileobj", "fd", "data")
+
+    def __init__(self, fileobj, fd: int, data) -> None:
+        self.fileobj, self.fd, self.data = fileobj, fd, data
+
+
+class _PollSelector:
+    """The part of ``selectors`` the supervisor uses, on one ``select.poll``: a job's pipes and
+    pidfd cost no kernel object, and each call a few dictionary operations."""
+
+    def __init__(self) -> None:
+        import select
+
+        self._poll = select.poll()
+        self._keys: dict[int, _Key] = {}
+        self._by_obj: dict[int, int] = {}
+
+    def register(self, fileobj, events, data=None) -> None:
+        fd = fileobj if isinstance(fileobj, int) else fileobj.fileno()
+        self._keys[fd] = _Key(fileobj, fd, data)
+        self._by_obj[id(fileobj)] = fd
+        self._poll.register(fd, 0x001 | 0x008 | 0x010)  # POLLIN | POLLERR | POLLHUP
+
+    def unregister(self, fileobj) -> None:
+        fd = self._by_obj.pop(id(fileobj), None)
+        if fd is None:
+            fd = fileobj if isinstance(fileobj, int) else fileobj.fileno()
+        self._keys.pop(fd, None)
+        try:
+            self._poll.unregister(fd)
+        except (KeyError, ValueError):
+            pass
+
+    def select(self, timeout: float | None = None) -> list[tuple[_Key, int]]:
+        ms = None if timeout is None else max(0, int(timeout * 1000 + 0.999))
+        keys = self._keys
+        return [(keys[fd], ev) for fd, ev in self._poll.poll(ms) if fd in keys]
+
+    def get_map(self) -> dict[int, _Key]:
+        return self._keys
+
+    def close(self) -> None:
+        self._keys.clear()
+        self._by_obj.clear()
+
+
+_Selector = _PollSelector if hasattr(__import__("select"), "poll") else selectors.DefaultSelector
 
 
 class _Fd:
