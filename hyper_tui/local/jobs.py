@@ -595,9 +595,8 @@ def _flush_singles(store: Store, targets: list[dict[str, Any]], why: str) -> lis
         if j["id"] in changed:
             out.append(CancelResult(j["job_id"], changed[j["id"]], "cancelled"))
         else:
-            current = store.one("SELECT state FROM jobs WHERE id=?", (j["id"],))
-            out.append(CancelResult(j["job_id"], current[0] if current else j["state"],
-                                    "already finished"))
+            current = job_states(store, [j["id"]]).get(j["id"])
+            out.append(CancelResult(j["job_id"], current or j["state"], "already finished"))
     targets.clear()
     return out
 
@@ -805,7 +804,7 @@ def release(store: Store, refs: Iterable[str]) -> list[tuple[str, str]]:
     out = []
     for ref in refs:
         jobs = find_jobs(store, ref)
-        ids = [j["id"] for j in jobs if j["held"]]
+        ids = [j["id"] for j in jobs if j["held"] and j["state"] == PENDING]  # not cancelled
         if not ids:
             out.append((ref, "not held"))
             continue

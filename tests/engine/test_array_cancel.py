@@ -65,6 +65,8 @@ def test_a_cancelled_array_is_cancelled_everywhere_at_once(home):
     # qdel again: nothing left to cancel
     [again] = c.cancel([ref])
     assert again.outcome.startswith("cancelled 0 of 500 jobs") and "500 already finished" in again.outcome
+    [one] = c.cancel([f"{head}[7]"])  # one task of it: cancelled already
+    assert (one.job_id, one.outcome) == (f"{head}[7]", "already finished") and one.before == "CANCELLED"
     # qlog of a waiting task says why it ended
     chunk = c.logs(f"{head}[300]")
     assert chunk.final and any("cancelled by qdel (the whole array" in r.data for r in chunk.records)
