@@ -24,10 +24,12 @@ if TYPE_CHECKING:
 
     T = TypeVar("T")
 
-SCHEMA_VERSION = 4  # 2: jobs.lease_until (a QUEUED job reserved by ``worker`` until then)
+SCHEMA_VERSION = 5  # 2: jobs.lease_until (a QUEUED job reserved by ``worker`` until then)
 # 3: index jobs_array_idx (an array task by its index: qdel/qstat of ID[i] in O(log n))
 # 4: arrays.cancelled/cancel_reason/swept/swept_upto: a whole array cancelled at once, its
 #    waiting tasks' rows turned CANCELLED afterwards by the daemon (jobs.sweep_cancelled)
+# 5: no index jobs_worker: a worker's running jobs are found through jobs_claim (state
+#    first; running jobs are few), and each start and end of a job writes one index less
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
@@ -57,7 +59,6 @@ CREATE INDEX IF NOT EXISTS jobs_queue_state ON jobs (queue, state);
 CREATE INDEX IF NOT EXISTS jobs_name ON jobs (name);
 CREATE INDEX IF NOT EXISTS jobs_array ON jobs (array_id, state) WHERE array_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS jobs_array_idx ON jobs (array_id, idx) WHERE array_id IS NOT NULL;
-CREATE INDEX IF NOT EXISTS jobs_worker ON jobs (worker) WHERE state = 'RUNNING';
 CREATE INDEX IF NOT EXISTS jobs_reserved ON jobs (worker) WHERE state = 'QUEUED' AND worker IS NOT NULL;
 CREATE INDEX IF NOT EXISTS jobs_ended ON jobs (ended) WHERE ended IS NOT NULL;
 CREATE TABLE IF NOT EXISTS deps (
@@ -227,6 +228,7 @@ class Store:
                 for col in ("cancelled REAL", "cancel_reason TEXT",
                             "swept INTEGER NOT NULL DEFAULT 0", "swept_upto INTEGER"):
                     db.execute(f"ALTER TABLE arrays ADD COLUMN {col}")
+            db.execute("DROP INDEX IF EXISTS jobs_worker")
             for stmt in SCHEMA.split(";"):
                 if stmt.strip():
                     db.execute(stmt)
