@@ -110,3 +110,34 @@ def test_qdel_of_a_whole_array_through_the_daemon(home, capsys):
                  what="the daemon to sweep the cancelled array's rows")
     finally:
         c.close()
+
+
+def test_a_store_from_before_the_array_mark_is_migrated(tmp_path):
+    """A schema-3 store (arrays without the cancel mark, the jobs_worker index) opens as
+    schema 5: the columns added, the index gone, its arrays cancellable by the mark."""
+    import sqlite3
+
+    from hyper_tui.local.store import SCHEMA_VERSION, Store
+
+    path = tmp_path / "data" / "store.db"
+    Store(path).close()
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("DROP TABLE arrays")
+    db.execute("CREATE TABLE arrays (id INTEGER PRIMARY KEY, size INTEGER NOT NULL, "
+               "max_running INTEGER)")
+    db.execute("CREATE INDEX jobs_worker ON jobs (worker) WHERE state = 'RUNNING'")
+    db.execute("UPDATE meta SET value='3' WHERE key='schema'")
+    db.close()
+    s = Store(path)
+    try:
+        assert s.get_meta("schema") == str(SCHEMA_VERSION) == "5"
+        cols = {r[1] for r in s.read("PRAGMA table_info(arrays)")}
+        assert {"cancelled", "cancel_reason", "swept", "swept_upto"} <= cols
+        assert "jobs_worker" not in {r[1] for r in s.read("PRAGMA index_list(jobs)")}
+        [ref] = jobs.submit(s, [Submission("default", "default", "a", argv=["true"],
+                                           array=ArraySpec(1, 150))])
+        [res] = jobs.cancel(s, [ref])
+        assert res.outcome.startswith("cancelled 150 of 150 jobs (was QUEUED 150)")
+        assert jobs.count_jobs(s)["CANCELLED"] == 150
+    finally:
+        s.close()
