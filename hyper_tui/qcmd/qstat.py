@@ -146,6 +146,8 @@ def show(src: HostClient, args: argparse.Namespace, *, state: str | None, ids_on
         else:
             for d in details:
                 _print_detail(d)
+        daemon_note(src, sum(d.state == "RUNNING" for d in details),
+                    [(d.job_id, d.worker) for d in details if d.state == "RUNNING"])
         return 0
     user = getattr(args, "user", None)
     if user and user != owner(src):
@@ -160,6 +162,7 @@ def show(src: HostClient, args: argparse.Namespace, *, state: str | None, ids_on
         if ids_only:
             raise UsageError("qstat: --only-job-id-out needs -q QUEUE, -j NAME, -s STATE or -u USER")
         print_summary(summary, out)
+        daemon_note(src, sum(c.get("RUNNING", 0) for c in summary.values()))
         return 0
     recent = _window(src, args, state)
     if ids_only:
@@ -181,7 +184,28 @@ def show(src: HostClient, args: argparse.Namespace, *, state: str | None, ids_on
                               "counts": counts.to_dict()}, indent=2, default=str) + "\n")
         return 0
     print_listing(rows, counts, args.offset, out, user=owner(src))
+    daemon_note(src, sum(j.state == "RUNNING" for j in rows))
     return 0
+
+
+def daemon_note(src: HostClient, running: int, jobs: list[tuple[str, str | None]] = ()) -> None:
+    """On stderr, when RUNNING jobs were shown but the host's daemon is down (so they are the
+    record of before it stopped) or its store is damaged: one line from the host's status
+    (``HostStatus.warning``), and for each job of ``jobs`` (id, worker) whose worker process
+    is gone, a line saying so. Asked only of a host with a daemon, and only then."""
+    if not running or not src.capabilities.daemon:
+        return
+    st = src.status()
+    if st.daemon_running is not False and not st.store_damaged:
+        return
+    note = st.warning or f"the daemon of host {src.name} is not running"
+    sys.stderr.write(f"qstat: {note}\n")
+    lost = set(st.lost_workers)
+    for job_id, worker in jobs:
+        if worker and worker in lost:
+            sys.stderr.write(f"qstat: job {job_id}: its worker {worker} is no longer running; "
+                             "the job is not running either (the daemon, once started, "
+                             "requeues or fails it)\n")
 
 
 PAGE = 5000
