@@ -84,7 +84,38 @@ class LocalHost:
         self.store.close()
 
 
-_EVENTS = 2**48  # the log cursor: (file offset + 1) * _EVENTS + last event id
+_EVENTS = 2**48  # the log cursor: (file offset + 1) * _EVENTS + last event id,
+_DERIVED = 1024  # times _DERIVED, plus how many attempt lines (attempt_lines) were read
+
+
+def attempt_lines(store, job_id: int) -> list[tuple[float, str]]:
+    """The SYSTEM lines of a job's attempts, which local workers do not store: "started
+    attempt N on worker W (host)" for each attempt (the running one from the job's row) and
+    "exit code C after Ts" for each that exited. In attempt order, so the list only grows (a
+    follower counts what it read). A line an older worker stored as an event is not repeated."""
+    import socket
+
+    host = socket.gethostname()
+    rows = store.read("SELECT attempt, worker, started, ended, exit_code, outcome FROM attempts "
+                      "WHERE job_id=? ORDER BY attempt", (job_id,))
+    cur = store.one("SELECT state, attempts, worker, started FROM jobs WHERE id=?", (job_id,))
+    if cur and cur[0] == "RUNNING" and cur[3] is not None and all(r[0] < cur[1] for r in rows):
+        rows.append((cur[1], cur[2], cur[3], None, None, None))
+    stored = {d for (d,) in store.read(
+        "SELECT data FROM events WHERE job_id=? AND type='SYSTEM' AND (data LIKE 'started attempt %'"
+        " OR data LIKE 'exit code %')", (job_id,))}
+    out: list[tuple[float, str]] = []
+    for attempt, worker, started, ended, code, outcome in rows:
+        if started is None:
+            continue
+        line = f"started attempt {attempt} on worker {worker} ({host})"
+        if line not in stored:
+            out.append((started, line))
+        if outcome in ("succeeded", "failed") and ended is not None and code is not None:
+            line = f"exit code {code} after {ended - started:.3f}s"
+            if line not in stored:
+                out.append((ended, line))
+    return out
 
 
 def job_row(job: dict[str, Any]) -> JobRow:
@@ -204,16 +235,20 @@ class LocalHostClient:
             self.ensure_daemon()
         return ids
 
+    # list_jobs and count_jobs take ``finished_since`` (qstat without -x): active jobs and
+    # the finished ones that ended since then.
+    lists_recent_finished = True
+
     def list_jobs(self, *, queue: str | None = None, state: str | None = None,
                   name: str | None = None, limit: int = 100, offset: int = 0,
                   **query: Any) -> list[JobRow]:
-        """``query``: match, regex, sort, descending (``HostClient.list_jobs``)."""
+        """``query``: match, regex, sort, descending (``HostClient.list_jobs``), finished_since."""
         return [job_row(j) for j in local_jobs.list_jobs(
             self.store, queue=queue, state=state, name=name, limit=limit, offset=offset, **query)]
 
     def count_jobs(self, *, queue: str | None = None, name: str | None = None,
                    **query: Any) -> Counts:
-        """``query``: state, match, regex (``HostClient.count_jobs``)."""
+        """``query``: state, match, regex (``HostClient.count_jobs``), finished_since."""
         return Counts(**local_jobs.count_jobs(self.store, queue=queue, name=name, **query))
 
     def summary(self) -> dict[str, Counts]:
@@ -243,10 +278,11 @@ class LocalHostClient:
         from hyper_tui.local.store import log_path
 
         job = local_jobs.find_jobs(self.store, ref)[0]
-        state = self.store.one("SELECT state FROM jobs WHERE id=?", (job["id"],))
-        final = state is None or state[0] in FINAL_STATES  # read first: then the log is whole
+        state = local_jobs.job_states(self.store, [job["id"]]).get(job["id"])
+        final = state is None or state in FINAL_STATES  # read first: then the log is whole
         path = log_path(self.store.path.parent, job["id"])
-        file_at, last_event = divmod(offset, _EVENTS) if offset else (1, 0)
+        base, derived_seen = divmod(offset, _DERIVED) if offset else (0, 0)
+        file_at, last_event = divmod(base, _EVENTS) if base else (1, 0)
         if tail is not None and offset == 0:
             records, end = tail_log_file(path, tail)
         else:
@@ -257,11 +293,22 @@ class LocalHostClient:
         events = self.store.read("SELECT id, ts, type, data FROM events WHERE job_id=? AND id > ? "
                                  "ORDER BY id", (job["id"], last_event))
         records += [LogRecord(ts, typ, data) for _, ts, typ, data in events]
+        derived = attempt_lines(self.store, job["id"])[:_DERIVED - 1]
+        records += [LogRecord(ts, "SYSTEM", text) for ts, text in derived[derived_seen:]]
+        if offset == 0 and state == "CANCELLED" and job["array_id"] is not None:
+            # A waiting task of an array cancelled whole has no event row of its own.
+            mark = self.store.one("SELECT cancelled, cancel_reason FROM arrays WHERE id=?",
+                                  (job["array_id"],))
+            if mark and mark[0] is not None and job["ended"] == mark[0] and not any(
+                    ts == mark[0] for _, ts, _, _ in events):
+                records.append(LogRecord(mark[0], "SYSTEM", f"{mark[1]} (the whole array "
+                                                            f"{job['array_id']}[])"))
         records.sort(key=lambda r: r.ts)
         if tail is not None and offset == 0:
             records = records[-tail:]
         last_event = events[-1][0] if events else last_event
-        return LogChunk(records=records, offset=(end + 1) * _EVENTS + last_event, final=final)
+        return LogChunk(records=records, offset=((end + 1) * _EVENTS + last_event) * _DERIVED
+                        + len(derived), final=final)
 
     def job_finished(self, ref: str) -> bool:
         return all(is_final(j["state"]) for j in local_jobs.find_jobs(self.store, ref))

@@ -31,13 +31,13 @@ from hyper_tui.core.errors import (
     HyperError,
     UnavailableError,
 )
-from hyper_tui.core.jobs import STATES
 from hyper_tui.core.lifecycle import (
     after_lost_worker,
     dependency_state,
     judge_dependencies,
     queued_reason,
 )
+from hyper_tui.local import jobs as local_jobs
 from hyper_tui.local import procs
 from hyper_tui.local.launcher import ProcessLauncher, child_file, pgid_file
 from hyper_tui.local.store import Store, clear_damaged, log_path, mark_damaged, unwritable
@@ -192,6 +192,7 @@ class Daemon:
             return True
         self.reap()
         self._adopt_and_expire()
+        self._sweep()
         self.release_dependents()
         self.scale()
         now = time.time()
@@ -202,6 +203,31 @@ class Daemon:
         return bool(self.children) or self.store.one(
             "SELECT 1 FROM jobs WHERE state IN ('PENDING','QUEUED','RUNNING') "
             "UNION ALL SELECT 1 FROM workers LIMIT 1") is not None
+
+    def _sweep(self) -> None:
+        """Arrays cancelled whole (qdel): their waiting tasks' rows are turned CANCELLED by a
+        thread of their own, on its own connection, in short transactions (``jobs.
+        sweep_cancelled``), so that this loop is never held up by a million rows."""
+        thread = getattr(self, "_sweeper", None)
+        if (thread is not None and thread.is_alive()) or not local_jobs.cancelled_arrays(self.store):
+            return
+
+        def sweep() -> None:
+            try:
+                store = Store(self.store.path, create=False)
+            except HyperError as err:
+                _log(f"sweep of cancelled arrays: {err}")
+                return
+            try:
+                while local_jobs.cancelled_arrays(store):
+                    local_jobs.sweep_cancelled(store, budget_s=1.0)
+            except HyperError as err:  # busy or full: the next pass starts another
+                _log(f"sweep of cancelled arrays: {err}")
+            finally:
+                store.close()
+
+        self._sweeper = threading.Thread(target=sweep, name="sweep-cancelled", daemon=True)
+        self._sweeper.start()
 
     # ---- workers -----------------------------------------------------------------------
 
@@ -512,10 +538,9 @@ class Daemon:
         """The states of what a dependency waits for (a negative id: every task of an array).
         ``dependency_state`` needs only which states occur, so an array costs one probe of
         the (array_id, state) index per state, never a read of its tasks."""
-        if dep_id < 0:
-            return [s for s in STATES if self.store.one(
-                "SELECT 1 FROM jobs WHERE array_id=? AND state=? LIMIT 1", (-dep_id, s))]
-        return [s for (s,) in self.store.read("SELECT state FROM jobs WHERE id=?", (dep_id,))]
+        if dep_id < 0:  # (an array cancelled whole counts as cancelled before its rows are)
+            return local_jobs.array_states(self.store, -dep_id)
+        return list(local_jobs.job_states(self.store, [dep_id]).values())
 
     def _set_batch(self, head: int, state: str, reason: str | None, ended: float | None,
                    only_unheld: bool = False) -> None:
@@ -633,7 +658,8 @@ class Daemon:
 
     def _count(self, state: str, p: Pair, *, limit: int) -> int:
         row = self.store.one("SELECT count(*) FROM (SELECT 1 FROM jobs WHERE state=? AND queue=? "
-                             "AND definition=? AND (state != 'QUEUED' OR worker IS NULL) LIMIT ?)",  # reserved: taken
+                             "AND definition=? AND (state != 'QUEUED' OR worker IS NULL) "  # reserved: taken
+                             f"AND NOT {local_jobs.WAITING_IN_CANCELLED} LIMIT ?)",  # cancelled whole
                              (state, p.queue, p.definition, limit))
         return row[0] if row else 0
 

@@ -25,11 +25,15 @@ if TYPE_CHECKING:
 
     T = TypeVar("T")
 
-SCHEMA_VERSION = 4  # 2: jobs.lease_until (a QUEUED job reserved by ``worker`` until then)
+SCHEMA_VERSION = 6  # 2: jobs.lease_until (a QUEUED job reserved by ``worker`` until then)
 # 3: index jobs_array_idx (an array task by its index: qdel/qstat of ID[i] in O(log n))
 # 4: jobs.user (who submitted it), NULL for the store's owner (meta 'owner': a store is private
 #    to the user who runs it), so the common case costs a row nothing; an older store's jobs
 #    are its owner's, and no row is rewritten
+# 5: arrays.cancelled/cancel_reason/swept/swept_upto: a whole array cancelled at once, its
+#    waiting tasks' rows turned CANCELLED afterwards by the daemon (jobs.sweep_cancelled)
+# 6: no index jobs_worker: a worker's running jobs are found through jobs_claim (state
+#    first; running jobs are few), and each start and end of a job writes one index less
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
@@ -40,7 +44,9 @@ CREATE TABLE IF NOT EXISTS resources (
 CREATE TABLE IF NOT EXISTS specs (
     id INTEGER PRIMARY KEY, command TEXT, argv TEXT, env TEXT, cwd TEXT);
 CREATE TABLE IF NOT EXISTS arrays (
-    id INTEGER PRIMARY KEY, size INTEGER NOT NULL, max_running INTEGER);
+    id INTEGER PRIMARY KEY, size INTEGER NOT NULL, max_running INTEGER,
+    cancelled REAL, cancel_reason TEXT, swept INTEGER NOT NULL DEFAULT 0, swept_upto INTEGER);
+CREATE INDEX IF NOT EXISTS arrays_unswept ON arrays (id) WHERE cancelled IS NOT NULL AND swept = 0;
 CREATE TABLE IF NOT EXISTS jobs (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     array_id INTEGER, idx INTEGER,
@@ -57,7 +63,6 @@ CREATE INDEX IF NOT EXISTS jobs_queue_state ON jobs (queue, state);
 CREATE INDEX IF NOT EXISTS jobs_name ON jobs (name);
 CREATE INDEX IF NOT EXISTS jobs_array ON jobs (array_id, state) WHERE array_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS jobs_array_idx ON jobs (array_id, idx) WHERE array_id IS NOT NULL;
-CREATE INDEX IF NOT EXISTS jobs_worker ON jobs (worker) WHERE state = 'RUNNING';
 CREATE INDEX IF NOT EXISTS jobs_reserved ON jobs (worker) WHERE state = 'QUEUED' AND worker IS NOT NULL;
 CREATE INDEX IF NOT EXISTS jobs_ended ON jobs (ended) WHERE ended IS NOT NULL;
 CREATE TABLE IF NOT EXISTS deps (
@@ -343,6 +348,12 @@ class Store:
                 db.execute("ALTER TABLE jobs ADD COLUMN lease_until REAL")
             if cols and "user" not in cols:  # a store before version 4
                 db.execute("ALTER TABLE jobs ADD COLUMN user TEXT")
+            acols = {r[1] for r in db.execute("PRAGMA table_info(arrays)")}
+            if acols and "cancelled" not in acols:  # before version 5
+                for col in ("cancelled REAL", "cancel_reason TEXT",
+                            "swept INTEGER NOT NULL DEFAULT 0", "swept_upto INTEGER"):
+                    db.execute(f"ALTER TABLE arrays ADD COLUMN {col}")
+            db.execute("DROP INDEX IF EXISTS jobs_worker")
             for stmt in SCHEMA.split(";"):
                 if stmt.strip():
                     db.execute(stmt)

@@ -7,8 +7,10 @@
     qstat -j NAME              jobs of that name;  -s STATE  only that state;  -u USER
     qstat --only-job-id-out    every matching id, one per line (for qdel -)
 
-Finished jobs are listed too (PBS's -x is accepted). The paging hint and the totals count the
-jobs that match every filter given.
+A listing shows active jobs (PENDING, QUEUED, RUNNING) and the jobs that finished in the last
+5 minutes, as PBS and Slurm do; -x includes every finished job. -s STATE, -i ID and -f ID
+always find finished jobs. The paging hint and the totals count the jobs that match every
+filter given.
 """
 
 from __future__ import annotations
@@ -44,7 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "as in Cyclone)")
     p.add_argument("-u", "--user", help="only jobs USER submitted (the name each job records; "
                                         "on aws the submit API's caller)")
-    p.add_argument("-x", action="store_true", help="include finished jobs (always, here; PBS)")
+    p.add_argument("-x", action="store_true",
+                   help="include every finished job (default: only those that finished in the "
+                        "last 5 minutes; PBS)")
     p.add_argument("--limit", type=_limit, default=None,
                    help="jobs per page, or all (default 100; --only-job-id-out: all)")
     p.add_argument("--offset", type=int, default=0, help="skip this many jobs")
@@ -156,18 +160,21 @@ def show(src: HostClient, args: argparse.Namespace, *, state: str | None, ids_on
         print_summary(summary, out)
         daemon_note(src, sum(c.get("RUNNING", 0) for c in summary.values()))
         return 0
+    recent = _window(src, args, state)
     if ids_only:
         for page in pages(src, queue=args.queue, state=state, name=args.name, user=user,
-                          limit=args.limit, offset=args.offset):
+                          limit=args.limit, offset=args.offset, **recent):
             out.write("".join(f"{j.job_id}\n" for j in page))
         return 0
     if args.limit is None:
         rows = [j for page in pages(src, queue=args.queue, state=state, name=args.name,
-                                    user=user, limit=None, offset=args.offset) for j in page]
+                                    user=user, limit=None, offset=args.offset, **recent)
+                for j in page]
     else:
         rows = src.list_jobs(queue=args.queue, state=state, name=args.name, limit=args.limit,
-                             offset=args.offset, **({"user": user} if user else {}))
-    counts = src.count_jobs(queue=args.queue, name=args.name, **({"user": user} if user else {}))
+                             offset=args.offset, **({"user": user} if user else {}), **recent)
+    counts = src.count_jobs(queue=args.queue, name=args.name, **({"user": user} if user else {}),
+                            **recent)
     if state:  # the totals of what matches every filter
         counts = Counts(**{state: counts[state]})
     if args.output == "json":
@@ -200,10 +207,20 @@ def daemon_note(src: HostClient, running: int, jobs: list[tuple[str, str | None]
 
 
 PAGE = 5000
+RECENT_S = 300.0  # a listing without -x shows the jobs that finished this recently (Slurm's MinJobAge)
+
+
+def _window(src: HostClient, args: argparse.Namespace, state: str | None) -> dict:
+    """The keyword that keeps old finished jobs out of a listing, for a host that supports it:
+    none with -x or -s STATE."""
+    if getattr(args, "x", False) or state or not getattr(src, "lists_recent_finished", False):
+        return {}
+    return {"finished_since": time.time() - RECENT_S}
 
 
 def pages(src: HostClient, *, queue: str | None, state: str | None, name: str | None,
-          limit: int | None, offset: int, user: str | None = None) -> Iterator[list[JobRow]]:
+          limit: int | None, offset: int, user: str | None = None,
+          **recent: float) -> Iterator[list[JobRow]]:
     """Every matching job (or the first ``limit``), a page at a time: memory stays bounded
     and the first ids reach a pipe (``| qdel -``) at once. Newest first, so jobs submitted
     meanwhile shift the pages by repeating an id, never by skipping one."""
@@ -211,7 +228,7 @@ def pages(src: HostClient, *, queue: str | None, state: str | None, name: str | 
     while left is None or left > 0:
         n = PAGE if left is None else min(PAGE, left)
         page = src.list_jobs(queue=queue, state=state, name=name, limit=n, offset=offset,
-                             **({"user": user} if user else {}))
+                             **({"user": user} if user else {}), **recent)
         if not page:
             return
         yield page

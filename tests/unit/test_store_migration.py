@@ -25,7 +25,7 @@ def test_a_schema_3_store_gains_the_user_column(tmp_path):
     db.close()
 
     s = Store(folder / "store.db")
-    assert s.get_meta("schema") == str(SCHEMA_VERSION) == "4"
+    assert s.get_meta("schema") == str(SCHEMA_VERSION) == "6"
     new = local_jobs.submit(s, [Submission(queue="q", definition="d", name="new", command="true",
                                            user="dora")])
     users = {j["name"]: j["user"] for j in local_jobs.list_jobs(s)}
