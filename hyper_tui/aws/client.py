@@ -937,19 +937,67 @@ class AwsHostClient:
 
     def deploy(self, out: str | None = None, *, lookups: bool = True,
                on_event: Callable[[Any], None] | None = None,
-               cancel: threading.Event | None = None) -> Any:  # hyper_tui.aws.deploy.DeployResult
-        """Refresh the look-ups (unless ``lookups`` is False), synthesize and deploy every
-        stack, calling ``on_event`` with each ``DeployEvent`` (stack, status, line). A failed
-        deploy sends its FAILED event, is recorded on the resources, then raises."""
-        from hyper_tui.aws.deploy import LOG as LOG_LINE
-        from hyper_tui.aws.deploy import DeployEvent, deploy
+               cancel: threading.Event | None = None, assembly: str | Path | None = None,
+               approved: bool = False, stdin_tty: bool = False, bootstrap: bool = True) -> Any:
+        """Refresh the look-ups (unless ``lookups`` is False or ``assembly`` is given: the
+        cloud assembly a :meth:`diff` showed), synthesize, bootstrap with the scoped policies
+        and deploy every stack, calling ``on_event`` with each ``DeployEvent`` (stack, status,
+        line). ``approved``: a person approved the diff (``--yes``, the TUI's confirm), so cdk
+        runs with ``--require-approval never``; otherwise cdk asks before security-sensitive
+        changes (on this terminal when ``stdin_tty``). A failed deploy sends its FAILED event,
+        is recorded on the resources, then raises or returns a FAILED result.
+        Returns ``hyper_tui.aws.deploy.DeployResult``."""
+        from hyper_tui.aws.deploy import APPROVED, BROADENING, deploy
 
-        if lookups:
-            if on_event is not None:
-                on_event(DeployEvent(None, LOG_LINE, "looking up zones, AMIs, VPCs and spot scores"))
-            self.refresh_lookups()
+        if lookups and assembly is None:
+            self._refresh_lookups_for(on_event)
         return deploy(self.cfg, out_dir=Path(out) if out else None, on_event=on_event,
-                      cancel=cancel)
+                      cancel=cancel, assembly_dir=Path(assembly) if assembly else None,
+                      approval=APPROVED if approved else BROADENING, stdin_tty=stdin_tty,
+                      bootstrap=bootstrap)
+
+    def diff(self, out: str | None = None, *, lookups: bool = True,
+             on_event: Callable[[Any], None] | None = None,
+             cancel: threading.Event | None = None,
+             assembly: str | Path | None = None) -> Any:
+        """``cdk diff`` of every stack against CloudFormation (changes nothing), of a fresh
+        synth (or of the ready cloud assembly ``assembly``). Returns
+        ``hyper_tui.aws.deploy.DiffResult``, whose ``assembly`` is what :meth:`deploy`
+        should deploy."""
+        from hyper_tui.aws.deploy import diff
+
+        if lookups and assembly is None:
+            self._refresh_lookups_for(on_event)
+        return diff(self.cfg, out_dir=Path(out) if out else None, on_event=on_event,
+                    cancel=cancel, assembly_dir=Path(assembly) if assembly else None)
+
+    def bootstrap(self, *, on_event: Callable[[Any], None] | None = None,
+                  cancel: threading.Event | None = None) -> Any:
+        """Create the scoped execution policy and permissions boundary, then ``cdk bootstrap``
+        every region with them. Returns ``hyper_tui.aws.deploy.BootstrapPolicies``."""
+        from hyper_tui.aws.deploy import bootstrap
+
+        return bootstrap(self.cfg, on_event=on_event, cancel=cancel, session=self._session)
+
+    def last_deploy(self) -> dict[str, Any] | None:
+        """How the last deploy from this machine ended (status, at, stacks, failure, log),
+        from the host's store; None before the first."""
+        from hyper_tui.local.apply import open_store
+
+        store = open_store(self.name)
+        try:
+            text = store.get_meta("last_deploy")
+        finally:
+            store.close()
+        return json.loads(text) if text else None
+
+    def _refresh_lookups_for(self, on_event: Callable[[Any], None] | None) -> None:
+        from hyper_tui.aws.deploy import LOG as LOG_LINE
+        from hyper_tui.aws.deploy import DeployEvent
+
+        if on_event is not None:
+            on_event(DeployEvent(None, LOG_LINE, "looking up zones, AMIs, VPCs and spot scores"))
+        self.refresh_lookups()
 
     def refresh_lookups(self) -> dict[str, Any]:
         """Look up zones, AMIs, imported VPCs and 'auto' weights; keep them for synth."""
