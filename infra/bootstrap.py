@@ -176,12 +176,10 @@ def permissions_boundary(host: str, account: str, partition: str = "aws") -> dic
     return {"Version": VERSION, "Statement": [
         {"Sid": "RunTimeServices", "Effect": "Allow",
          "Action": [f"{s}:*" for s in _SERVICES_AT_RUN_TIME], "Resource": "*"},
+        # Nothing else of IAM: a boundary is a ceiling, so every IAM write is out of reach.
         {"Sid": "PassOnlyTheHostsRoles", "Effect": "Allow",
-         "Action": ["iam:PassRole", "iam:GetRole", "iam:ListRoles"],
+         "Action": ["iam:PassRole", "iam:GetRole"],
          "Resource": [f"{iam}:role/hyper-{_safe(host)}-*"]},
-        {"Sid": "NoIamWrites", "Effect": "Deny",
-         "NotAction": ["iam:PassRole", "iam:GetRole", "iam:ListRoles"],
-         "Resource": [f"{iam}:*"]},
     ]}
 
 

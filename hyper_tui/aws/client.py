@@ -83,6 +83,20 @@ def _aws(what: str) -> Callable:
     return deco
 
 
+def deployment_state(statuses: list[str]) -> str:
+    """One word for a host's stacks (pure): DEPLOYED (all complete), NOT_DEPLOYED (none
+    exists), FAILED (one failed or rolled back), else the first status in progress."""
+    if not statuses or all(s == "NOT_DEPLOYED" for s in statuses):
+        return "NOT_DEPLOYED"
+    if any("FAILED" in s or "ROLLBACK" in s for s in statuses):
+        return "FAILED"
+    if all(s.endswith("_COMPLETE") and "DELETE" not in s for s in statuses):
+        return "DEPLOYED"
+    if all(s.endswith("_COMPLETE") or s == "NOT_DEPLOYED" for s in statuses):
+        return "PARTIAL"  # some stacks deployed, some not yet
+    return next((s for s in statuses if not s.endswith("_COMPLETE")), "PARTIAL")
+
+
 class AwsHostClient:
     kind = "aws"
     capabilities = Capabilities(daemon=False, deploy=True, local_workers=False, log_poll_s=1.0)
@@ -879,23 +893,33 @@ class AwsHostClient:
         return BatchLauncher(self.session, build_scaler_config(self.cfg))
 
     def status(self) -> HostStatus:
+        """The deployment's state from CloudFormation (DEPLOYED, NOT_DEPLOYED, FAILED or a
+        stack's status in progress); when CloudFormation cannot be read, how the last deploy
+        from here ended, said as such (never just "unknown")."""
         out: dict[str, Any] = {"account": self.cfg.host.account, "main_region": self.region}
+        last = None
+        try:
+            last = self.last_deploy()
+        except Exception:  # noqa: BLE001 - the store is optional here
+            pass
         try:
             stacks = self.stacks()
         except Exception as err:
-            out["deployment"] = "unknown"
             out["error"] = str(err)
+            if last is None:
+                state, summary = "NOT_DEPLOYED", "not deployed from here (CloudFormation unreadable)"
+            else:
+                state = "DEPLOYED" if last.get("status") == "ACTIVE" else "FAILED"
+                summary = (f"last deploy {last.get('status', '?')} (CloudFormation unreadable)")
         else:
             out["stacks"] = stacks
-
-            def healthy(st: str) -> bool:
-                return st.endswith("_COMPLETE") and "ROLLBACK" not in st and "DELETE" not in st
-
-            bad = [s for s in stacks if not healthy(s["status"])]
-            out["deployment"] = "DEPLOYED" if not bad else bad[0]["status"]
-        state = out["deployment"]
+            state = deployment_state([s["status"] for s in stacks])
+            summary = {"DEPLOYED": "deployed", "NOT_DEPLOYED": "not deployed",
+                       "FAILED": "deploy FAILED", "PARTIAL": "partly deployed"}.get(
+                           state, f"deployment {state}")
+        out["deployment"] = state
         return HostStatus(host=self.name, kind=self.kind, healthy=state == "DEPLOYED", state=state,
-                          summary=f"deployment {state}", details=out)
+                          summary=summary, details=out)
 
     def emergency_stop(self) -> dict[str, Any]:
         from hyper_tui.aws.emergency import emergency_stop_aws

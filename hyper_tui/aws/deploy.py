@@ -117,7 +117,9 @@ class Progress:
         return {s: ACTIVE if self.status.get(s) == ACTIVE else FAILED for s in self.stacks}
 
 
-_DIFF_STACK = re.compile(r"^Stack (?P<stack>\S+)\s*$")
+_DIFF_STACK = re.compile(r"^Stack (?P<stack>\S+)(?: \(aws://[^)]*\))?\s*$")
+# notes cdk prints between stacks (an environment not bootstrapped yet: diff still works)
+_DIFF_NOISE = re.compile(r"^(SSM parameter /cdk-bootstrap/|Parameter /cdk-bootstrap/|\(node:\d+\))")
 _DIFF_END = re.compile(r"^\s*✨\s+Number of stacks with differences")
 _DIFF_ITEM = re.compile(r"^\[(?P<op>[+~-])\] (?P<type>\S+) ")
 NO_DIFFERENCES = "There were no differences"
@@ -159,7 +161,7 @@ def parse_diff(raw_lines: Iterable[str], stacks: Iterable[str]) -> dict[str, Sta
         if _DIFF_END.match(line):
             current = None
             continue
-        if current is None:
+        if current is None or _DIFF_NOISE.match(line):
             continue
         current.lines.append(line)
         if (m := _DIFF_ITEM.match(line)) and m["type"].startswith(("AWS::", "Custom::")):
@@ -244,7 +246,7 @@ def deploy_command(cdk: list[str], assembly: Path, outputs: Path,
 def diff_command(cdk: list[str], assembly: Path, stacks: list[str] | None = None) -> list[str]:
     """``cdk diff`` of every stack against what CloudFormation holds (a stack that does not
     exist yet shows every resource added)."""
-    return [*cdk, "diff", "--app", str(assembly), *(stacks or ["--all"]), "--no-notices",
+    return [*cdk, "diff", "--app", str(assembly), *(stacks or []), "--no-notices",
             "--no-color", "--no-change-set"]
 
 
