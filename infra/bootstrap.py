@@ -106,6 +106,14 @@ _SERVICES_AT_RUN_TIME = ("batch", "cloudwatch", "dynamodb", "ec2", "ecr", "ecs",
                          "xray", "autoscaling", "application-autoscaling", "apigateway")
 
 
+def service_of(resource_type: str) -> str | None:
+    """The IAM service that creates ``resource_type`` (any ``Custom::`` type is a
+    Lambda-backed custom resource); None when the type is not mapped yet."""
+    if resource_type.startswith("Custom::"):
+        return "lambda"
+    return SERVICE_OF_TYPE.get(resource_type)
+
+
 def _safe(host: str) -> str:
     return re.sub(r"[^A-Za-z0-9-]", "-", host)
 
