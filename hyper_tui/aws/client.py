@@ -962,13 +962,13 @@ class AwsHostClient:
     def deploy(self, out: str | None = None, *, lookups: bool = True,
                on_event: Callable[[Any], None] | None = None,
                cancel: threading.Event | None = None, assembly: str | Path | None = None,
-               approved: bool = False, stdin_tty: bool = False, bootstrap: bool = True) -> Any:
+               approved: bool = False, bootstrap: bool = True) -> Any:
         """Refresh the look-ups (unless ``lookups`` is False or ``assembly`` is given: the
         cloud assembly a :meth:`diff` showed), synthesize, bootstrap with the scoped policies
         and deploy every stack, calling ``on_event`` with each ``DeployEvent`` (stack, status,
-        line). ``approved``: a person approved the diff (``--yes``, the TUI's confirm), so cdk
-        runs with ``--require-approval never``; otherwise cdk asks before security-sensitive
-        changes (on this terminal when ``stdin_tty``). A failed deploy sends its FAILED event,
+        line). ``approved``: a person approved the diff (``--yes``, y to the CLI's question,
+        the TUI's confirm), so cdk runs with ``--require-approval never``; otherwise cdk
+        refuses security-sensitive changes. A failed deploy sends its FAILED event,
         is recorded on the resources, then raises or returns a FAILED result.
         Returns ``hyper_tui.aws.deploy.DeployResult``."""
         from hyper_tui.aws.deploy import APPROVED, BROADENING, deploy
@@ -977,8 +977,7 @@ class AwsHostClient:
             self._refresh_lookups_for(on_event)
         return deploy(self.cfg, out_dir=Path(out) if out else None, on_event=on_event,
                       cancel=cancel, assembly_dir=Path(assembly) if assembly else None,
-                      approval=APPROVED if approved else BROADENING, stdin_tty=stdin_tty,
-                      bootstrap=bootstrap)
+                      approval=APPROVED if approved else BROADENING, bootstrap=bootstrap)
 
     def diff(self, out: str | None = None, *, lookups: bool = True,
              on_event: Callable[[Any], None] | None = None,

@@ -228,9 +228,10 @@ def install_command(cache: Path) -> list[str]:
             "--loglevel", "error", CLI_PACKAGE]
 
 
-# --require-approval: "never" only when the person approved the diff (``--yes``, or the TUI's
-# confirm of the diff it shows); otherwise cdk's default, "broadening", which asks again before
-# an IAM or security-group widening (on a terminal) or refuses it (without one).
+# --require-approval: "never" only when a person approved the diff that ``diff`` showed (the
+# CLI's --yes or its y/N question, the TUI's confirm): that diff holds cdk's own IAM-statement
+# and security-group tables, what cdk's approval question would show. Otherwise cdk's
+# default, "broadening": an IAM or security-group widening is refused (cdk gets no terminal).
 APPROVED, BROADENING = "never", "broadening"
 
 
@@ -279,16 +280,15 @@ def cli_env(base: dict[str, str] | None = None) -> dict[str, str]:
 
 
 def run_lines(argv: list[str], *, cwd: Path, env: dict[str, str],
-              cancel: threading.Event | None = None,
-              stdin_tty: bool = False) -> Iterator[str | int]:
+              cancel: threading.Event | None = None) -> Iterator[str | int]:
     """Run ``argv``; yield each output line (stdout and stderr), then the exit code.
     Setting ``cancel`` terminates the process (the CDK CLI stops its deployment cleanly).
-    With ``stdin_tty`` the process reads this terminal (cdk's own approval question), and a
-    question waiting for its answer (no line end yet) is yielded as a line of its own."""
+    The process never reads a terminal: cdk cannot ask anything (its approval question hangs
+    when its output is a pipe), so approval is decided before it runs (``APPROVED``)."""
     try:
         proc = subprocess.Popen(argv, cwd=str(cwd), env=env, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT,
-                                stdin=None if stdin_tty else subprocess.DEVNULL)
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True,
+                                encoding="utf-8", errors="replace", bufsize=1)
     except FileNotFoundError as err:
         raise UnavailableError(f"cannot run {argv[0]}: {err.strerror}",
                                fix="install Node.js (npm) or the CDK CLI (npm i -g aws-cdk)") \
@@ -301,18 +301,8 @@ def run_lines(argv: list[str], *, cwd: Path, env: dict[str, str],
                     proc.terminate()
                     return
         threading.Thread(target=watch, daemon=True, name="cdk-cancel").start()
-    fd = proc.stdout.fileno()
-    pending = b""
     with proc.stdout:
-        while chunk := os.read(fd, 65536):
-            *whole, pending = (pending + chunk).split(b"\n")
-            for raw in whole:
-                yield raw.decode("utf-8", "replace") + "\n"
-            if stdin_tty and pending.rstrip().endswith((b"?", b"(y/n)")):
-                yield pending.decode("utf-8", "replace")
-                pending = b""
-        if pending:
-            yield pending.decode("utf-8", "replace")
+        yield from proc.stdout
     code = proc.wait()
     if cancel is not None and cancel.is_set():
         raise UnavailableError(f"{os.path.basename(argv[0])} was cancelled",
@@ -625,15 +615,14 @@ def deploy(cfg: HostConfig, *, lookups: dict[str, Any] | None = None,
            out_dir: Path | None = None, assembly_dir: Path | None = None,
            on_event: Callable[[DeployEvent], None] | None = None, bootstrap: bool = True,
            which: Callable[[str], str | None] = shutil.which,
-           cancel: threading.Event | None = None, approval: str = BROADENING,
-           stdin_tty: bool = False) -> DeployResult:
+           cancel: threading.Event | None = None,
+           approval: str = BROADENING) -> DeployResult:
     """Synthesize (unless ``assembly_dir`` is a ready cloud assembly, e.g. the one a
     :func:`diff` showed), bootstrap with the scoped policies (``bootstrap``), and deploy every
     stack of ``cfg``'s host, calling ``on_event`` per output line; record the outcome.
 
-    ``approval`` is ``APPROVED`` only when a person approved the diff (``--yes``, or the TUI's
-    confirm); otherwise cdk asks again before security-sensitive changes, reading the answer
-    from this terminal when ``stdin_tty``, and refuses them without one."""
+    ``approval`` is ``APPROVED`` only when a person approved the diff (``--yes``, y to the
+    CLI's question, or the TUI's confirm); otherwise cdk refuses security-sensitive changes."""
     lookups = _lookups(cfg, lookups, assembly_dir)
     run = _Run(cfg, "deploy", on_event)
     emit, log_path = run.emit, run.log_path
@@ -650,7 +639,7 @@ def deploy(cfg: HostConfig, *, lookups: dict[str, Any] | None = None,
         progress = Progress(stacks)
         code = 1
         for item in run_lines(deploy_command(cdk, assembly_dir, outputs_file, approval=approval),
-                              cwd=assembly_dir, env=env, cancel=cancel, stdin_tty=stdin_tty):
+                              cwd=assembly_dir, env=env, cancel=cancel):
             if isinstance(item, int):
                 code = item
             else:

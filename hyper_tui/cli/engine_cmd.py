@@ -40,9 +40,10 @@ def register(sub: argparse._SubParsersAction, parser_cls: type) -> None:
                        "with the scoped policies (see bootstrap) and run 'cdk deploy' of exactly "
                        "what was shown (npm package aws-cdk: found on PATH or installed on "
                        "demand into a cache). Progress is printed per stack and recorded on the "
-                       "resources. Without a terminal it refuses (exit 2) unless --yes is given; "
-                       "with --yes, cdk runs with --require-approval never; otherwise cdk asks "
-                       "again before IAM or security-group widenings. Exit 1 when a stack failed.")
+                       "resources. Without a terminal it refuses (exit 2) unless --yes is given. "
+                       "cdk runs with --require-approval never only once the diff (which shows "
+                       "its IAM and security-group changes) was approved: --yes, or y. Exit 1 "
+                       "when a stack failed.")
     d.add_argument("--out", default=None, help="cloud assembly directory")
     d.add_argument("--app", default=None, metavar="DIR",
                    help="diff and deploy this ready cloud assembly (e.g. from synth --out) "
@@ -201,9 +202,9 @@ def cmd_deploy(ctx: Any, args: argparse.Namespace) -> int:
             if answer.strip().lower() not in ("y", "yes"):
                 print("nothing deployed")
                 return 0
+        # --yes, or y to the diff shown (cdk's IAM and security-group tables are in it)
         result = client.deploy(assembly=shown.assembly, lookups=False, on_event=_print_event,
-                               approved=args.yes, stdin_tty=not args.yes and tty,
-                               bootstrap=not args.no_bootstrap)
+                               approved=True, bootstrap=not args.no_bootstrap)
     for stack, status in result.stacks.items():
         print(f"{stack}: {status}")
     if result.status != "ACTIVE":

@@ -201,18 +201,17 @@ def test_deploy_without_a_terminal_refuses_unless_yes(first, host, tmp_path_fact
     assert "no differences, nothing to deploy" in r.stdout
 
 
-def test_deploy_on_a_terminal_shows_the_diff_and_asks(first, host, tmp_path_factory):
-    changed = with_max_vcpus(48)
-    assembly = synth_adapted(changed, tmp_path_factory.mktemp("tty"))
+def on_a_terminal(argv: list[str], answer: bytes, timeout: float = 150) -> tuple[int, str]:
+    """Run the CLI with a terminal (pty) as stdin and stdout; answer its [y/N] question."""
     env = dict(os.environ)
     env["PATH"] = f"{Path(cdk_cli_path()).parent}{os.pathsep}{env.get('PATH', '')}"
     pid, fd = pty.fork()
     if pid == 0:  # the child: the CLI on a terminal
         os.chdir(REPO)
         os.execve(sys.executable, [sys.executable, "-m", "hyper_tui.cli.main", "--host", HOST,
-                                   "deploy", "--app", str(assembly)], env)
+                                   *argv], env)
     out = b""
-    deadline = time.monotonic() + 300
+    deadline = time.monotonic() + timeout
     answered = False
     while time.monotonic() < deadline:
         ready, _, _ = select.select([fd], [], [], 1)
@@ -226,11 +225,33 @@ def test_deploy_on_a_terminal_shows_the_diff_and_asks(first, host, tmp_path_fact
             break
         out += chunk
         if not answered and b"[y/N]" in out:
-            os.write(fd, b"n\n")
+            os.write(fd, answer + b"\n")
             answered = True
-    _, status = os.waitpid(pid, 0)
     text = out.decode("utf-8", "replace")
+    if time.monotonic() >= deadline:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+        os.close(fd)
+        raise AssertionError(f"the CLI did not end within {timeout} s: {text[-3000:]}")
+    _, status = os.waitpid(pid, 0)
+    os.close(fd)
     assert answered, text[-2000:]
-    assert os.waitstatus_to_exitcode(status) == 0, text[-2000:]
+    return os.waitstatus_to_exitcode(status), text
+
+
+def test_deploy_on_a_terminal_shows_the_diff_and_asks(first, host, tmp_path_factory):
+    """n: nothing deployed. y: deployed (y approved the diff shown), and the next diff is
+    empty."""
+    assembly = synth_adapted(with_max_vcpus(48), tmp_path_factory.mktemp("tty"))
+    code, text = on_a_terminal(["deploy", "--app", str(assembly), "--no-bootstrap"], b"n")
+    assert code == 0, text[-2000:]
     assert "[~] AWS::Batch::ComputeEnvironment" in text
-    assert "Deploy these changes to" in text and "nothing deployed" in text
+    assert "Deploy these changes to 2 stack(s) of host dif? [y/N]" in text
+    assert "nothing deployed" in text
+    start = time.monotonic()
+    code, text = on_a_terminal(["deploy", "--app", str(assembly), "--no-bootstrap"], b"y")
+    TIMINGS["deploy of one change (CLI, y)"] = time.monotonic() - start
+    assert code == 0, text[-3000:]
+    assert f"{schema.compute_stack_name(HOST, REGION)}: ACTIVE" in text
+    r = cli("diff", "--app", str(assembly))
+    assert r.returncode == 0 and "no differences" in r.stdout, r.stdout[-2000:]
