@@ -1,16 +1,23 @@
-"""Deploy an aws host: synth (offline), then the CDK CLI, with progress per stack.
+"""Deploy an aws host: synth (offline), ``cdk diff``, a scoped ``cdk bootstrap``, then
+``cdk deploy`` of exactly the assembly the diff showed, with progress per stack.
 
-``deploy(cfg, on_event=...)`` synthesizes the host's stacks (``hyper_tui.aws.synth``), finds
-the CDK CLI (``cdk`` on PATH, else npm package ``aws-cdk`` installed once into the user cache
-directory), optionally bootstraps the host's environments, then runs::
+``diff(cfg)`` synthesizes the host's stacks (``hyper_tui.aws.synth``), finds the CDK CLI
+(``cdk`` on PATH, else npm package ``aws-cdk`` installed once into the user cache directory)
+and runs ``cdk diff``; :func:`parse_diff` (pure) splits its output per stack
+(:class:`StackDiff`: lines and the count of resources to add, change and remove).
+``deploy(cfg, assembly_dir=diff.assembly, approval=APPROVED)`` bootstraps (``run_bootstrap``:
+the execution policy and permissions boundary of ``infra/bootstrap.py`` created in IAM, then
+``cdk bootstrap --cloudformation-execution-policies ... --custom-permissions-boundary ...``)
+and runs::
 
-    cdk deploy --app <cloud assembly> --all --require-approval never --progress events
-               --no-notices --no-color --ci --outputs-file <dir>/outputs.json
+    cdk deploy --app <cloud assembly> --all --require-approval <never|broadening>
+               --progress events --no-notices --no-color --ci --outputs-file <dir>/outputs.json
 
-with ``CDK_DISABLE_CLI_TELEMETRY=true``. Each output line becomes a :class:`DeployEvent`
-``(stack, status, line)`` — :func:`parse_line` is pure, so the TUI and the CLI show the same
-progress. At the end every resource of the host gets its status (ACTIVE, or FAILED when a
-stack it lives in did not deploy) and the relevant log lines in the store.
+with ``CDK_DISABLE_CLI_TELEMETRY=true``; ``never`` only when a person approved the diff.
+Each output line becomes a :class:`DeployEvent` ``(stack, status, line)`` — :func:`parse_line`
+is pure, so the TUI and the CLI show the same progress. At the end every resource of the host
+gets its status (ACTIVE, or FAILED when a stack it lives in did not deploy) and the relevant
+log lines in the store, and the store keeps the last deploy (``last_deploy``).
 """
 
 from __future__ import annotations
