@@ -290,8 +290,8 @@ def run_lines(argv: list[str], *, cwd: Path, env: dict[str, str],
               cancel: threading.Event | None = None) -> Iterator[str | int]:
     """Run ``argv``; yield each output line (stdout and stderr), then the exit code.
     Setting ``cancel`` terminates the process (the CDK CLI stops its deployment cleanly).
-    The process never reads a terminal: cdk cannot ask anything (its approval question hangs
-    when its output is a pipe), so approval is decided before it runs (``APPROVED``)."""
+    The process never reads a terminal: cdk asks its approval question only when its output
+    is a terminal (here a pipe), so approval is decided before it runs (``APPROVED``)."""
     try:
         proc = subprocess.Popen(argv, cwd=str(cwd), env=env, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True,

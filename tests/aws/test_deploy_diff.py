@@ -175,10 +175,11 @@ def test_a_config_change_shows_only_that_change(first, host, which, tmp_path_fac
 # ---- the CLI: diff, the question, --yes ----------------------------------------------------------
 
 
-def cli(*args: str, stdin=subprocess.DEVNULL, timeout: float = 300) -> subprocess.CompletedProcess:
+def cli(*args: str, stdin=subprocess.DEVNULL, timeout: float = 300,
+        host: str = HOST) -> subprocess.CompletedProcess:
     env = dict(os.environ)
     env["PATH"] = f"{Path(cdk_cli_path()).parent}{os.pathsep}{env.get('PATH', '')}"
-    return subprocess.run([sys.executable, "-m", "hyper_tui.cli.main", "--host", HOST, *args],
+    return subprocess.run([sys.executable, "-m", "hyper_tui.cli.main", "--host", host, *args],
                           capture_output=True, text=True, stdin=stdin, env=env, timeout=timeout,
                           cwd=REPO)
 
@@ -201,14 +202,15 @@ def test_deploy_without_a_terminal_refuses_unless_yes(first, host, tmp_path_fact
     assert "no differences, nothing to deploy" in r.stdout
 
 
-def on_a_terminal(argv: list[str], answer: bytes, timeout: float = 150) -> tuple[int, str]:
+def on_a_terminal(host: str, argv: list[str], answer: bytes,
+                  timeout: float = 150) -> tuple[int, str]:
     """Run the CLI with a terminal (pty) as stdin and stdout; answer its [y/N] question."""
     env = dict(os.environ)
     env["PATH"] = f"{Path(cdk_cli_path()).parent}{os.pathsep}{env.get('PATH', '')}"
     pid, fd = pty.fork()
     if pid == 0:  # the child: the CLI on a terminal
         os.chdir(REPO)
-        os.execve(sys.executable, [sys.executable, "-m", "hyper_tui.cli.main", "--host", HOST,
+        os.execve(sys.executable, [sys.executable, "-m", "hyper_tui.cli.main", "--host", host,
                                    *argv], env)
     out = b""
     deadline = time.monotonic() + timeout
@@ -240,18 +242,30 @@ def on_a_terminal(argv: list[str], answer: bytes, timeout: float = 150) -> tuple
 
 
 def test_deploy_on_a_terminal_shows_the_diff_and_asks(first, host, tmp_path_factory):
-    """n: nothing deployed. y: deployed (y approved the diff shown), and the next diff is
-    empty."""
+    """n: nothing deployed, whatever the diff shows."""
     assembly = synth_adapted(with_max_vcpus(48), tmp_path_factory.mktemp("tty"))
-    code, text = on_a_terminal(["deploy", "--app", str(assembly), "--no-bootstrap"], b"n")
+    code, text = on_a_terminal(HOST, ["deploy", "--app", str(assembly), "--no-bootstrap"], b"n")
     assert code == 0, text[-2000:]
     assert "[~] AWS::Batch::ComputeEnvironment" in text
     assert "Deploy these changes to 2 stack(s) of host dif? [y/N]" in text
     assert "nothing deployed" in text
+
+
+def test_y_on_a_terminal_deploys_what_was_shown(first, tmp_path_factory):
+    """y: a second host is created (moto's change sets cannot update a stack: cdk then waits
+    for ever, so the y path is proven on a creation)."""
+    other = "dif2"
+    cfg = register(CONFIG.replace(f"name: {HOST}", f"name: {other}")
+                   .replace("10.0.0.0/16", "10.2.0.0/16"), other)
+    assembly = synth_adapted(cfg, tmp_path_factory.mktemp("tty-y"))
     start = time.monotonic()
-    code, text = on_a_terminal(["deploy", "--app", str(assembly), "--no-bootstrap"], b"y")
-    TIMINGS["deploy of one change (CLI, y)"] = time.monotonic() - start
+    code, text = on_a_terminal(other, ["deploy", "--app", str(assembly), "--no-bootstrap"], b"y")
+    TIMINGS["CLI deploy of a new host (y)"] = time.monotonic() - start
+    print(f"\nTIMING CLI deploy of a new host (y): {TIMINGS['CLI deploy of a new host (y)']:.1f} s")
     assert code == 0, text[-3000:]
-    assert f"{schema.compute_stack_name(HOST, REGION)}: ACTIVE" in text
-    r = cli("diff", "--app", str(assembly))
+    assert "Deploy these changes to 2 stack(s) of host dif2? [y/N]" in text
+    for stack in (schema.compute_stack_name(other, REGION), schema.control_stack_name(other, REGION)):
+        assert f"{stack}: ACTIVE" in text, text[-3000:]
+        assert f"{stack} | IN_PROGRESS |" in text  # the CLI's progress events, per stack
+    r = cli("diff", "--app", str(assembly), host=other)
     assert r.returncode == 0 and "no differences" in r.stdout, r.stdout[-2000:]
