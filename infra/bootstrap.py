@@ -2,27 +2,28 @@
 the permissions boundary of every role the host's stacks create.
 
 ``cdk bootstrap`` gives CloudFormation ``AdministratorAccess`` unless told otherwise. Instead
-``hyper-tui bootstrap`` creates two customer managed policies per host and account, then runs
+``hyper-tui bootstrap`` creates two customer managed policies in the account, then runs
 ``cdk bootstrap --cloudformation-execution-policies <execution policy ARN>
 --custom-permissions-boundary <boundary name>``:
 
 * the **execution policy** (:func:`execution_policy`): the actions of the services whose
   resources the stacks declare (:data:`SERVICE_OF_TYPE` maps each CloudFormation type to its
   IAM service prefix; a test checks that every type of the synthesized templates is there).
-  IAM is narrower: roles named after the host's stacks only, created only with the host's
-  permissions boundary attached, and never the boundary itself removed or rewritten.
-* the **permissions boundary** (:func:`permissions_boundary`): the most any role of the host
+  IAM is narrower: roles named after hyper-tui's stacks only (``hyper-*``), created only with
+  the permissions boundary attached, and never the boundary itself removed or rewritten.
+* the **permissions boundary** (:func:`permissions_boundary`): the most any role of a host
   may ever do (the services the scaler, the API, the workers and jobs call), and no IAM write
   at all, so that no role the stacks create can grant itself more. ``synth`` attaches it to
   every role of the app (CDK context ``@aws-cdk/core:permissionsBoundary``), and
   ``--custom-permissions-boundary`` attaches it to the bootstrap's own roles.
 
-Pure data: no CDK, no boto3. ``hyper-tui bootstrap --show-policies`` prints both documents.
+Both are per account, not per host: CDK bootstraps an (account, region) once, and every
+host deployed there shares its CloudFormation execution role. Pure data: no CDK, no boto3.
+``hyper-tui bootstrap --show-policies`` prints both documents.
 """
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 VERSION = "2012-10-17"
@@ -114,29 +115,28 @@ def service_of(resource_type: str) -> str | None:
     return SERVICE_OF_TYPE.get(resource_type)
 
 
-def _safe(host: str) -> str:
-    return re.sub(r"[^A-Za-z0-9-]", "-", host)
+PREFIX = "hyper-"  # every stack, and so every generated role name, of every host
 
 
-def execution_policy_name(host: str) -> str:
-    return f"hyper-{_safe(host)}-cfn-execution"
+def execution_policy_name() -> str:
+    return "hyper-tui-cfn-execution"
 
 
-def boundary_name(host: str) -> str:
-    return f"hyper-{_safe(host)}-boundary"
+def boundary_name() -> str:
+    return "hyper-tui-boundary"
 
 
 def policy_arn(account: str, name: str, partition: str = "aws") -> str:
     return f"arn:{partition}:iam::{account}:policy/{name}"
 
 
-def execution_policy(host: str, account: str, partition: str = "aws") -> dict[str, Any]:
-    """What CloudFormation may do when it deploys ``host``'s stacks in ``account``."""
-    prefix = f"hyper-{_safe(host)}-"
+def execution_policy(account: str, partition: str = "aws") -> dict[str, Any]:
+    """What CloudFormation may do when it deploys hyper-tui stacks in ``account``."""
+    prefix = PREFIX
     iam = f"arn:{partition}:iam::{account}"
-    roles = [f"{iam}:role/{prefix}*", f"{iam}:role/cdk-*"]
-    boundary = policy_arn(account, boundary_name(host), partition)
-    own = [boundary, policy_arn(account, execution_policy_name(host), partition)]
+    roles = [f"{iam}:role/{prefix}*"]
+    boundary = policy_arn(account, boundary_name(), partition)
+    own = [boundary, policy_arn(account, execution_policy_name(), partition)]
     return {"Version": VERSION, "Statement": [
         {"Sid": "ServicesTheStacksCreate", "Effect": "Allow",
          "Action": [f"{s}:*" for s in _SERVICES_FOR_CLOUDFORMATION], "Resource": "*"},
@@ -177,9 +177,9 @@ def execution_policy(host: str, account: str, partition: str = "aws") -> dict[st
     ]}
 
 
-def permissions_boundary(host: str, account: str, partition: str = "aws") -> dict[str, Any]:
-    """The ceiling of every role ``host``'s stacks create: the run-time services, and no IAM
-    write (``iam:PassRole`` of the host's own roles only)."""
+def permissions_boundary(account: str, partition: str = "aws") -> dict[str, Any]:
+    """The ceiling of every role hyper-tui's stacks create: the run-time services, and no IAM
+    write (``iam:PassRole`` of hyper-tui's own roles only)."""
     iam = f"arn:{partition}:iam::{account}"
     return {"Version": VERSION, "Statement": [
         {"Sid": "RunTimeServices", "Effect": "Allow",
@@ -187,13 +187,13 @@ def permissions_boundary(host: str, account: str, partition: str = "aws") -> dic
         # Nothing else of IAM: a boundary is a ceiling, so every IAM write is out of reach.
         {"Sid": "PassOnlyTheHostsRoles", "Effect": "Allow",
          "Action": ["iam:PassRole", "iam:GetRole"],
-         "Resource": [f"{iam}:role/hyper-{_safe(host)}-*"]},
+         "Resource": [f"{iam}:role/{PREFIX}*"]},
     ]}
 
 
-def boundary_context(host: str) -> dict[str, Any]:
+def boundary_context() -> dict[str, Any]:
     """The CDK context that attaches the boundary to every role of the app."""
-    return {PERMISSIONS_BOUNDARY_CONTEXT: {"name": boundary_name(host)}}
+    return {PERMISSIONS_BOUNDARY_CONTEXT: {"name": boundary_name()}}
 
 
 def allowed_services(policy: dict[str, Any]) -> set[str]:

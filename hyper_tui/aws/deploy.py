@@ -486,26 +486,27 @@ def ensure_policy(iam: Any, arn: str, document: dict[str, Any], description: str
 
 def ensure_bootstrap_policies(cfg: HostConfig, emit: Callable[[DeployEvent], None],
                               session: Any = None) -> BootstrapPolicies:
-    """The host's execution policy and permissions boundary (``infra/bootstrap.py``), created or
-    brought up to date in its account (IAM is global: once per account)."""
+    """The execution policy and permissions boundary (``infra/bootstrap.py``), created or
+    brought up to date in the host's account (IAM is global, bootstrap per account and region:
+    one pair per account, shared by its hosts)."""
     from hyper_tui.aws.infra import bootstrap as policies
     from hyper_tui.aws.session import AwsSession, aws_errors
 
-    host, account, region = cfg.host.name, cfg.host.account, cfg.host.main_region
+    account, region = cfg.host.account, cfg.host.main_region
     partition = _partition(region)
     iam = (session or AwsSession(region)).client("iam")
-    execution = policies.policy_arn(account, policies.execution_policy_name(host), partition)
-    boundary = policies.policy_arn(account, policies.boundary_name(host), partition)
+    execution = policies.policy_arn(account, policies.execution_policy_name(), partition)
+    boundary = policies.policy_arn(account, policies.boundary_name(), partition)
     with aws_errors("the bootstrap policies (IAM)", region=region):
         for arn, doc, what in (
-                (boundary, policies.permissions_boundary(host, account, partition),
-                 f"hyper-tui: the most any role of host {host} may do"),
-                (execution, policies.execution_policy(host, account, partition),
-                 f"hyper-tui: what CloudFormation may do for host {host}")):
+                (boundary, policies.permissions_boundary(account, partition),
+                 "hyper-tui: the most any role of a hyper-tui host may do"),
+                (execution, policies.execution_policy(account, partition),
+                 "hyper-tui: what CloudFormation may do for hyper-tui hosts")):
             state = ensure_policy(iam, arn, doc, what)
             emit(DeployEvent(None, LOG, f"policy {arn}: {state}"))
     # The execution role is bounded by its own policy: attaching more to it later gains nothing.
-    return BootstrapPolicies(execution, policies.execution_policy_name(host))
+    return BootstrapPolicies(execution, policies.execution_policy_name())
 
 
 def _run(argv: list[str], *, cwd: Path, env: dict[str, str], cancel: threading.Event | None,
@@ -519,14 +520,37 @@ def _run(argv: list[str], *, cwd: Path, env: dict[str, str], cancel: threading.E
     return code
 
 
+def bootstrapped_with(session: Any, region: str, scoped: BootstrapPolicies) -> bool:
+    """Whether the region's CDKToolkit stack is complete with these scoped policies."""
+    try:
+        stack = session.client("cloudformation", region).describe_stacks(
+            StackName="CDKToolkit")["Stacks"][0]
+    except Exception:  # noqa: BLE001 - not bootstrapped, or not readable: bootstrap
+        return False
+    params = {p["ParameterKey"]: p.get("ParameterValue", "") for p in stack.get("Parameters", [])}
+    return (stack["StackStatus"] in ("CREATE_COMPLETE", "UPDATE_COMPLETE")
+            and scoped.execution_policy_arn in params.get("CloudFormationExecutionPolicies", "")
+            and params.get("InputPermissionsBoundary") == scoped.boundary)
+
+
 def run_bootstrap(cfg: HostConfig, cdk: list[str], emit: Callable[[DeployEvent], None], *,
                   cancel: threading.Event | None = None, session: Any = None,
-                  log_path: Path | None = None) -> BootstrapPolicies:
+                  log_path: Path | None = None, force: bool = False) -> BootstrapPolicies:
     """``cdk bootstrap`` of every environment (account, region) of the host, with the scoped
-    execution policy and permissions boundary instead of AdministratorAccess."""
+    execution policy and permissions boundary instead of AdministratorAccess. Environments
+    bootstrapped with them already are left alone unless ``force``."""
+    from hyper_tui.aws.session import AwsSession
+
+    session = session or AwsSession(cfg.host.main_region)
     scoped = ensure_bootstrap_policies(cfg, emit, session)
+    envs = environments(cfg)
+    if not force:
+        envs = [e for e in envs if not bootstrapped_with(session, e.rsplit("/", 1)[1], scoped)]
+        if not envs:
+            emit(DeployEvent(None, LOG, "every region is bootstrapped with the scoped policies"))
+            return scoped
     cwd = paths.host_data_dir(cfg.host.name)
-    code = _run(bootstrap_command(cdk, environments(cfg), scoped), cwd=cwd, env=cli_env(),
+    code = _run(bootstrap_command(cdk, envs, scoped), cwd=cwd, env=cli_env(),
                 cancel=cancel, on_line=lambda ln: emit(DeployEvent(None, LOG, clean(ln))))
     if code != 0:
         raise UnavailableError(f"cdk bootstrap failed (exit {code})",
@@ -542,7 +566,7 @@ def bootstrap(cfg: HostConfig, *, on_event: Callable[[DeployEvent], None] | None
     try:
         cdk = ensure_cdk(cache_dir(), run.emit, which)
         return run_bootstrap(cfg, cdk, run.emit, cancel=cancel, session=session,
-                             log_path=run.log_path)
+                             log_path=run.log_path, force=True)
     finally:
         run.log.close()
 

@@ -90,7 +90,7 @@ def synth_app(cfg: HostConfig, out_dir: Path | str, *,
     from hyper_tui.aws.infra.bootstrap import boundary_context
 
     # every role of the app gets the host's permissions boundary (hyper-tui bootstrap makes it)
-    app = build_app(cfg, context={**boundary_context(cfg.host.name), **(context or {})},
+    app = build_app(cfg, context={**boundary_context(), **(context or {})},
                     outdir=str(out), lookups=filled)
     assembly = app.synth()
     errors = errors_of(assembly)

@@ -72,8 +72,8 @@ def register(sub: argparse._SubParsersAction, parser_cls: type) -> None:
     b = sub.add_parser("bootstrap", help="prepare an AWS account for deploys, with scoped "
                        "permissions",
                        description="Create (or update) two customer managed policies in the "
-                       "host's account: hyper-HOST-cfn-execution, what CloudFormation may do for "
-                       "the host's stacks, and hyper-HOST-boundary, the permissions boundary of "
+                       "host's account: hyper-tui-cfn-execution, what CloudFormation may do for "
+                       "hyper-tui's stacks, and hyper-tui-boundary, the permissions boundary of "
                        "every role they create; then run 'cdk bootstrap' of every region with "
                        "--cloudformation-execution-policies and --custom-permissions-boundary "
                        "instead of AdministratorAccess (infra/README.md, Deploying).")
@@ -217,10 +217,9 @@ def cmd_bootstrap(ctx: Any, args: argparse.Namespace) -> int:
     if args.show_policies:
         from hyper_tui.aws.infra import bootstrap as policies
 
-        host, account = ctx.host.name, ctx.config().host.account
-        output.as_json({policies.execution_policy_name(host):
-                        policies.execution_policy(host, account),
-                        policies.boundary_name(host): policies.permissions_boundary(host, account)})
+        account = ctx.config().host.account
+        output.as_json({policies.execution_policy_name(): policies.execution_policy(account),
+                        policies.boundary_name(): policies.permissions_boundary(account)})
         return 0
     with ctx.client() as client:
         scoped = client.bootstrap(on_event=_print_event)

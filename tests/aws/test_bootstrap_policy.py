@@ -58,8 +58,8 @@ def resource_types(templates: list[dict]) -> set[str]:
 
 
 def test_policies_are_valid_iam_json():
-    for doc in (policies.execution_policy("demo", ACCOUNT),
-                policies.permissions_boundary("demo", ACCOUNT)):
+    for doc in (policies.execution_policy(ACCOUNT),
+                policies.permissions_boundary(ACCOUNT)):
         text = json.dumps(doc)
         assert len(text) <= 6144, len(text)  # a managed policy's size limit
         back = json.loads(text)
@@ -73,7 +73,7 @@ def test_policies_are_valid_iam_json():
 
 
 def test_every_resource_type_of_the_templates_is_granted(hosts):
-    granted = policies.allowed_services(policies.execution_policy("demo", ACCOUNT))
+    granted = policies.allowed_services(policies.execution_policy(ACCOUNT))
     for host, templates in hosts.items():
         types = resource_types(templates)
         unknown = {t for t in types if policies.service_of(t) is None}
@@ -84,20 +84,20 @@ def test_every_resource_type_of_the_templates_is_granted(hosts):
 
 
 def test_every_role_of_the_stacks_has_the_boundary(hosts):
-    for host, templates in hosts.items():
+    for _host, templates in hosts.items():
         roles = [r for t in templates for r in t["Resources"].values()
                  if r["Type"] == "AWS::IAM::Role"]
         assert roles
         for role in roles:
             text = json.dumps(role["Properties"].get("PermissionsBoundary"))
-            assert f"policy/{policies.boundary_name(host)}" in text, role
+            assert f"policy/{policies.boundary_name()}" in text, role
 
 
 def test_what_the_roles_may_do_is_under_the_boundary(hosts):
     """Every action in every role's policies (inline and AWS::IAM::Policy) is within the
     boundary's services, so the boundary takes nothing the system uses away."""
     for host, templates in hosts.items():
-        ceiling = policies.allowed_services(policies.permissions_boundary(host, ACCOUNT))
+        ceiling = policies.allowed_services(policies.permissions_boundary(ACCOUNT))
         actions: set[str] = set()
         for t in templates:
             for r in t["Resources"].values():
@@ -129,9 +129,8 @@ def test_cloudformation_may_create_a_role_only_with_the_boundary():
     denied without it or with another; the boundary policy cannot be rewritten."""
     from tests.aws.iam_check import Request, simulate
 
-    host = "demo"
     role = f"arn:aws:iam::{ACCOUNT}:role/hyper-demo-control-us-east-1-ScalerRole-ABC"
-    boundary = policies.policy_arn(ACCOUNT, policies.boundary_name(host))
+    boundary = policies.policy_arn(ACCOUNT, policies.boundary_name())
     requests = {
         Request("iam:CreateRole", role, (("iam:PermissionsBoundary", boundary),)),
         Request("iam:CreateRole", role, ()),
@@ -146,7 +145,7 @@ def test_cloudformation_may_create_a_role_only_with_the_boundary():
         Request("iam:PassRole", role, ()),
     }
     results = simulate(iam_simulator(), f"arn:aws:iam::{ACCOUNT}:role/cdk-hnb659fds-cfn-exec-role",
-                       ACCOUNT, [policies.execution_policy(host, ACCOUNT)], requests)
+                       ACCOUNT, [policies.execution_policy(ACCOUNT)], requests)
     verdict = {req: r["result"] for req, r in zip(sorted(requests, key=str), results, strict=True)}
     print("\n" + "\n".join(f"  {v}: {q.action} {q.resource} {dict(q.context)}"
                            for q, v in verdict.items()))

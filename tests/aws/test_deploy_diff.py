@@ -116,13 +116,13 @@ def test_bootstrap_is_scoped_and_the_deploy_succeeds(first, cloud):  # noqa: F81
     _, result, events = first
     assert result.status == d.ACTIVE, (result.failure, [e.line for e in events][-20:])
     lines = [e.line for e in events]
-    exec_arn = policies.policy_arn(ACCOUNT, policies.execution_policy_name(HOST))
+    exec_arn = policies.policy_arn(ACCOUNT, policies.execution_policy_name())
     assert any(f"policy {exec_arn}: " in ln for ln in lines)
     iam = cloud.session.client("iam")
     doc = iam.get_policy_version(PolicyArn=exec_arn, VersionId=iam.get_policy(
         PolicyArn=exec_arn)["Policy"]["DefaultVersionId"])["PolicyVersion"]["Document"]
     doc = json.loads(doc) if isinstance(doc, str) else doc
-    assert doc == policies.execution_policy(HOST, ACCOUNT)
+    assert doc == policies.execution_policy(ACCOUNT)
     # the bootstrap stack got the scoped policy and the boundary, not AdministratorAccess
     cf = cloud.session.client("cloudformation")
     params = {p["ParameterKey"]: p["ParameterValue"] for p in
@@ -130,13 +130,13 @@ def test_bootstrap_is_scoped_and_the_deploy_succeeds(first, cloud):  # noqa: F81
     # (a CommaDelimitedList: moto shows it as the list's repr)
     assert exec_arn in params["CloudFormationExecutionPolicies"]
     assert "AdministratorAccess" not in params["CloudFormationExecutionPolicies"]
-    assert params["InputPermissionsBoundary"] == policies.execution_policy_name(HOST)
+    assert params["InputPermissionsBoundary"] == policies.execution_policy_name()
     role = iam.get_role(RoleName=f"cdk-hnb659fds-cfn-exec-role-{ACCOUNT}-{REGION}")["Role"]
     attached = iam.list_attached_role_policies(RoleName=role["RoleName"])["AttachedPolicies"]
     assert "AdministratorAccess" not in str(attached)
     assert role["PermissionsBoundary"]["PermissionsBoundaryArn"] == exec_arn
     # every role the stacks created carries the host's boundary
-    boundary = policies.policy_arn(ACCOUNT, policies.boundary_name(HOST))
+    boundary = policies.policy_arn(ACCOUNT, policies.boundary_name())
     made = [r for r in iam.list_roles()["Roles"] if r["RoleName"].startswith(f"hyper-{HOST}-")
             and MOTO_BATCH_ROLE not in r["RoleName"]]  # that one is the adapter's, not ours
     assert made
