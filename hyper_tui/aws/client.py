@@ -907,10 +907,10 @@ class AwsHostClient:
         except Exception as err:
             out["error"] = str(err)
             if last is None:
-                state, summary = "NOT_DEPLOYED", "not deployed from here (CloudFormation unreadable)"
+                state, summary = "NOT_DEPLOYED", "not deployed (cloud unreachable)"
             else:
                 state = "DEPLOYED" if last.get("status") == "ACTIVE" else "FAILED"
-                summary = (f"last deploy {last.get('status', '?')} (CloudFormation unreadable)")
+                summary = f"last deploy {last.get('status', '?')} (cloud unreachable)"
         else:
             out["stacks"] = stacks
             state = deployment_state([s["status"] for s in stacks])

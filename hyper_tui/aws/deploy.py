@@ -59,7 +59,8 @@ class DeployEvent(NamedTuple):
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 _OK = re.compile(r"^\s*✅\s+(?P<stack>\S+)")
-_FAILED = re.compile(r"^\s*❌\s+(?P<stack>\S+) failed:")
+_FAILED = re.compile(r"^\s*❌\s+(?P<stack>\S+) failed(?::| to deploy)")
+_REASON = re.compile(r"^\s*‣\s+(?P<why>.+)$")  # the line after a failure: its cause
 _DEPLOY_FAILED = re.compile(r"^\s*❌\s+Deployment failed:")
 _EVENT = re.compile(r"^(?P<stack>[A-Za-z][A-Za-z0-9-]*) \|(?:\s*\d+/\d+ \|)?\s*[^|]+\|\s*"
                     r"(?P<status>[A-Z_]+)\s*\|")
@@ -107,6 +108,7 @@ class Progress:
     status: dict[str, str] = field(default_factory=dict)
     lines: dict[str | None, list[str]] = field(default_factory=dict)
     failure: str | None = None
+    reason_due: bool = False  # the line after the first failure may give its cause
 
     def feed(self, raw: str) -> DeployEvent:
         event = parse_line(raw, self.stacks)
@@ -116,6 +118,11 @@ class Progress:
                 self.status[event.stack] = event.status
         if event.status == FAILED and self.failure is None:
             self.failure = event.line.strip()
+            self.reason_due = True
+        elif self.reason_due:
+            self.reason_due = False
+            if (m := _REASON.match(event.line)) and self.failure is not None:
+                self.failure = f"{self.failure}: {m['why'].strip()}"
         return event
 
     def final(self, returncode: int) -> dict[str, str]:

@@ -69,9 +69,6 @@ class DeploymentsScreen(HyperScreen):
     ]
     DEFAULT_CSS = """
     DeploymentsScreen #deploy-state { height: auto; }
-    DeploymentsScreen #stacks { height: auto; max-height: 8; }
-    DeploymentsScreen #deploy-diff { height: 1fr; border: round $panel; }
-    DeploymentsScreen #deploy-diff.-empty { display: none; }
     """
 
     def __init__(self) -> None:
@@ -96,6 +93,7 @@ class DeploymentsScreen(HyperScreen):
     def on_mount(self) -> None:
         self._columns()
         self._title()
+        self.call_after_refresh(self._refit)  # the table's real width is known after layout
 
     @property
     def kind(self) -> str | None:
@@ -113,11 +111,15 @@ class DeploymentsScreen(HyperScreen):
 
     # ---- layout --------------------------------------------------------------------------------
 
-    def _columns(self) -> None:
-        """Columns that fit the terminal: the last one takes what the others leave."""
+    def _rest_width(self) -> int:
         table = self.query_one("#deploy-resources", DataTable)
-        width = max(self.size.width or self.app.size.width, 40)
-        rest = max(12, width - sum(w for _, w in FIXED) - 2 * (len(FIXED) + 1) - 2)
+        width = table.scrollable_content_region.width or max(self.app.size.width - 24, 40)
+        return max(12, width - sum(w for _, w in FIXED) - 2 * (len(FIXED) + 1) - 1)
+
+    def _columns(self) -> None:
+        """Columns that fit the table: the last one takes what the others leave."""
+        table = self.query_one("#deploy-resources", DataTable)
+        rest = self._rest_width()
         table.clear(columns=True)
         for col, w in (*FIXED, ("last log line", rest)):
             table.add_column(col, key=col, width=w)
@@ -125,9 +127,10 @@ class DeploymentsScreen(HyperScreen):
         self._fill(self._rows)
 
     def on_resize(self) -> None:
-        width = max(self.size.width, 40)
-        rest = max(12, width - sum(w for _, w in FIXED) - 2 * (len(FIXED) + 1) - 2)
-        if rest != getattr(self, "_last_width", None):
+        self.call_after_refresh(self._refit)
+
+    def _refit(self) -> None:
+        if self._rest_width() != getattr(self, "_last_width", None):
             self._columns()
 
     def _title(self) -> None:
@@ -342,9 +345,10 @@ class DeploymentsScreen(HyperScreen):
         self.diff_result = result
         pane = self.query_one("#deploy-diff", RichLog)
         pane.clear()
-        pane.write(diff_text(result))
+        pane.write(diff_text(result), scroll_end=False)
         pane.remove_class("-empty")
         pane.border_title = "cdk diff"
+        pane.scroll_home(animate=False)
         self._panels(list(result.stacks), {s: ("waiting" if d.differs else "no differences")
                                            for s, d in result.stacks.items()})
 
@@ -356,6 +360,7 @@ class DeploymentsScreen(HyperScreen):
         self.cancel_event = threading.Event()
         self.query_one("#deploy-log", Log).clear()
         self._state()
+        self._fill(self._rows)  # CREATING now means it
         self.run_deploy(result.assembly, self.cancel_event)
 
     @work(thread=True, exclusive=True, group="deploy", exit_on_error=False)

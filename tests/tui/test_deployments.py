@@ -222,6 +222,6 @@ async def test_a_failed_deploy_stays_failed(moto_cdk, adapted_synth) -> None:
     # the state line, not a toast (those go): it stays until the next deploy
     assert "last deploy FAILED" in got["state"], got["state"]
     assert got["statuses"][f"regions/{REGION}"] == "FAILED", got["statuses"]
-    assert any("FAILED" in line for line in got["log"])
+    assert any(f"❌  {compute} failed" in line for line in got["log"]), got["log"][-20:]
     assert "deploy FAILED" in got["header"] and "unknown" not in got["header"], got["header"]
     assert "20%" not in got["state"]
