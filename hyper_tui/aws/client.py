@@ -914,6 +914,8 @@ class AwsHostClient:
         else:
             out["stacks"] = stacks
             state = deployment_state([s["status"] for s in stacks])
+            if state in ("NOT_DEPLOYED", "PARTIAL") and last and last.get("status") != "ACTIVE":
+                state = "FAILED"  # a failed creation leaves nothing: say how it ended
             summary = {"DEPLOYED": "deployed", "NOT_DEPLOYED": "not deployed",
                        "FAILED": "deploy FAILED", "PARTIAL": "partly deployed"}.get(
                            state, f"deployment {state}")
@@ -1021,6 +1023,14 @@ class AwsHostClient:
         finally:
             store.close()
         return json.loads(text) if text else None
+
+    def bootstrap_policies(self) -> dict[str, dict[str, Any]]:
+        """The documents ``bootstrap`` creates, by policy name (``infra/bootstrap.py``)."""
+        from hyper_tui.aws.infra import bootstrap as policies
+
+        account = self.cfg.host.account
+        return {policies.execution_policy_name(): policies.execution_policy(account),
+                policies.boundary_name(): policies.permissions_boundary(account)}
 
     def _refresh_lookups_for(self, on_event: Callable[[Any], None] | None) -> None:
         from hyper_tui.aws.deploy import LOG as LOG_LINE

@@ -214,14 +214,10 @@ def cmd_deploy(ctx: Any, args: argparse.Namespace) -> int:
 
 
 def cmd_bootstrap(ctx: Any, args: argparse.Namespace) -> int:
-    if args.show_policies:
-        from hyper_tui.aws.infra import bootstrap as policies
-
-        account = ctx.config().host.account
-        output.as_json({policies.execution_policy_name(): policies.execution_policy(account),
-                        policies.boundary_name(): policies.permissions_boundary(account)})
-        return 0
     with ctx.client() as client:
+        if args.show_policies:
+            output.as_json(client.bootstrap_policies())
+            return 0
         scoped = client.bootstrap(on_event=_print_event)
     print(f"bootstrapped with --cloudformation-execution-policies {scoped.execution_policy_arn} "
           f"--custom-permissions-boundary {scoped.boundary}")

@@ -106,6 +106,8 @@ class HostClient(Protocol):
     def bootstrap(self, *, on_event: Callable[[Any], None] | None = None,
                   cancel: Any = None) -> Any:
         """Prepare the cloud account for deploys, with scoped permissions."""
+    def bootstrap_policies(self) -> dict[str, dict[str, Any]]:
+        """The policy documents ``bootstrap`` creates, by name."""
     def refresh_lookups(self) -> dict[str, Any]:
         """Look up what synth needs from the cloud and keep it, so that synth stays offline."""
     def refresh_weights(self, queue: str | None = None) -> dict[str, dict[str, int]]:

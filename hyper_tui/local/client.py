@@ -311,6 +311,9 @@ class LocalHostClient:
                   cancel: Any = None) -> Any:
         raise _no_deployment("bootstrap", self.name)
 
+    def bootstrap_policies(self) -> dict[str, dict[str, Any]]:
+        raise _no_deployment("bootstrap", self.name)
+
     def refresh_lookups(self) -> dict[str, Any]:
         raise _no_deployment("lookups", self.name)
 
