@@ -36,7 +36,7 @@ clusters:
 queues:
   q1: {{cluster: c1}}
 definitions:
-  d1: {{image_uri: public.ecr.aws/docker/library/python:3.12-slim}}
+  d1: {{image_uri: public.ecr.aws/docker/library/python:3.12-slim, has_agent: true}}
 """
 
 
