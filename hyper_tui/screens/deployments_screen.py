@@ -143,8 +143,7 @@ class DeploymentsScreen(HyperScreen):
             t.append("c", style="bold")
             t.append(" cancel")
         elif self.kind is not None:
-            t.append("a local host needs no deployment: every change applies at once. "
-                     "The apply log of each resource:", style="dim")
+            t.append("a local host needs no deployment: changes apply at once", style="dim")
         self.query_one("#deploy-title", Static).update(t)
         self.query_one("#stacks").display = self.aws
         self.query_one("#deploy-state").display = self.aws
