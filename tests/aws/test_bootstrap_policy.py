@@ -155,3 +155,27 @@ def test_cloudformation_may_create_a_role_only_with_the_boundary():
         Request("dynamodb:CreateTable", f"arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/demo-jobs",
                 ()),
         Request("iam:PassRole", role, ())}, verdict
+
+
+def test_the_cli_prints_both_policies(tmp_path):
+    """``hyper-tui bootstrap --show-policies``: the documents, as JSON, without any AWS call."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.aws.test_cfn_deploy import REPO
+
+    env = {**os.environ, "HYPER_HOME": str(tmp_path / "home")}
+    code = ("from hyper_tui import config; from hyper_tui.hosts import registry; "
+            "cfg = config.parse_config(open(0).read(), 'p.yaml'); config.save(cfg); "
+            "registry.register('p', 'aws', select=True)")
+    subprocess.run([sys.executable, "-c", code], input=SOLO.replace("solo", "p").replace(
+        "tools: {directory: DIR}", "").replace("d: {image: tools}",
+        "d: {image_uri: x.dkr.ecr.us-west-2.amazonaws.com/w:1, has_agent: true}")
+        .replace("images:\n", ""), text=True, env=env, check=True, cwd=REPO)
+    r = subprocess.run([sys.executable, "-m", "hyper_tui.cli.main", "bootstrap", "--show-policies"],
+                       capture_output=True, text=True, env=env, cwd=REPO, timeout=120)
+    assert r.returncode == 0, r.stderr
+    docs = json.loads(r.stdout)
+    assert docs == {policies.execution_policy_name(): policies.execution_policy(ACCOUNT),
+                    policies.boundary_name(): policies.permissions_boundary(ACCOUNT)}
