@@ -269,3 +269,19 @@ def test_y_on_a_terminal_deploys_what_was_shown(first, tmp_path_factory):
         assert f"{stack} | IN_PROGRESS |" in text  # the CLI's progress events, per stack
     r = cli("diff", "--app", str(assembly), host=other)
     assert r.returncode == 0 and "no differences" in r.stdout, r.stdout[-2000:]
+
+
+def test_an_unapproved_deploy_is_refused_by_cdk(first, which, tmp_path_factory, cloud):  # noqa: F811
+    """Without approval cdk keeps its own check (--require-approval broadening): IAM and
+    security-group changes are refused, since it has no terminal to ask; nothing is created."""
+    other = "dif3"
+    cfg = register(CONFIG.replace(f"name: {HOST}", f"name: {other}")
+                   .replace("10.0.0.0/16", "10.3.0.0/16"), other)
+    events: list[d.DeployEvent] = []
+    result = d.deploy(cfg, assembly_dir=synth_adapted(cfg, tmp_path_factory.mktemp("unapproved")),
+                      on_event=events.append, which=which, bootstrap=False)
+    assert result.status == d.FAILED
+    assert any("security-sensitive" in e.line and "not attached" in e.line for e in events)
+    cf = cloud.session.client("cloudformation")
+    names = {s["StackName"] for s in cf.list_stacks()["StackSummaries"]}
+    assert not any(n.startswith(f"hyper-{other}-") for n in names), names
