@@ -34,6 +34,11 @@ MECH_V1 = "cgroup v1"
 MECH_PG = "process groups + subreaper"
 
 CGROUP_ROOT = "/sys/fs/cgroup"
+# The cgroup v2 hierarchy to use, given explicitly (a mount point, e.g. of ``mount -t cgroup2``
+# on a machine whose controllers are all bound to v1): then cgroup v2 is preferred, with the
+# controllers it has; without memory and pids it still tracks and kills every process of a
+# job, and memory falls back to RLIMIT_AS. Passed on to workers (``procs.WORKER_ENV_KEYS``).
+CGROUP2_ROOT_ENV = "HYPER_CGROUP2_ROOT"
 V1_CONTROLLERS = ("memory", "pids", "cpuset", "freezer")
 KILL_WAIT_S = 5.0
 
@@ -95,8 +100,12 @@ def _own_cgroups() -> dict[str, str]:
 
 
 def _mounts() -> dict[str, str]:
-    """controller -> mount point of its v1 hierarchy, and "" -> the v2 mount point."""
+    """controller -> mount point of its v1 hierarchy, and "" -> the v2 mount point (the one
+    HYPER_CGROUP2_ROOT names, if set)."""
     out: dict[str, str] = {}
+    given = os.environ.get(CGROUP2_ROOT_ENV)
+    if given:
+        out[""] = given
     try:
         with open("/proc/self/mounts") as fh:
             lines = fh.read().splitlines()
@@ -154,10 +163,21 @@ def _plan() -> _Plan:
     return _PLAN
 
 
-def _discover() -> _Plan:
+def _discover(v2_root: str | None = None) -> _Plan:
+    """What this machine offers. ``v2_root`` (default: HYPER_CGROUP2_ROOT) names a cgroup v2
+    mount to use in preference to v1, with whatever controllers it has."""
     if os.environ.get("HYPER_CONTAINMENT") == "pg":  # tests of the fallback on a cgroup machine
         return _Plan(MECH_PG, {})
     mounts, own = _mounts(), _own_cgroups()
+    v2_root = v2_root or os.environ.get(CGROUP2_ROOT_ENV)
+    if v2_root and "" in own:
+        mounts[""] = v2_root
+        base = os.path.join(v2_root, own[""].lstrip("/"))
+        if _is_cgroup2(v2_root) and _writable_dir(base):
+            ctrls = frozenset(_read(os.path.join(base, "cgroup.controllers")).split())
+            # Without memory and pids (bound to v1): tracking and kill only, no controller
+            # enabled below (memory then falls back to RLIMIT_AS, see _plan_limits).
+            return _Plan(MECH_V2, {"": base}, ctrls if {"memory", "pids"} <= ctrls else frozenset())
     v2 = mounts.get("")
     if v2 is not None and "" in own:
         base = os.path.join(v2, own[""].lstrip("/"))
@@ -174,6 +194,18 @@ def _discover() -> _Plan:
         if _writable_dir(base) and os.path.exists(os.path.join(base, "cgroup.kill")):
             return _Plan(MECH_V2, {"": base}, frozenset())  # tracking and kill, no limits
     return _Plan(MECH_PG, {})
+
+
+def _is_cgroup2(path: str) -> bool:
+    """True if ``path`` is where a cgroup v2 hierarchy is mounted (/proc/self/mounts)."""
+    want = os.path.realpath(path)
+    try:
+        with open("/proc/self/mounts") as fh:
+            lines = fh.read().splitlines()
+    except OSError:
+        return False
+    return any(len(p) > 2 and p[2] == "cgroup2" and os.path.realpath(p[1]) == want
+               for p in (line.split() for line in lines))
 
 
 def mechanism() -> str:

@@ -61,6 +61,7 @@ from hyper_tui.core.jobs import (
     WorkerRow,
 )
 from hyper_tui.core.lifecycle import HELD_REASON
+from hyper_tui.core.submit import submitting_user
 
 LOG = logging.getLogger(__name__)  # warnings only (stderr); results are returned, never printed
 JOB_REF = re.compile(r"^([A-Za-z0-9_.:#-]+?)(\[(\d*)\])?$")
@@ -305,6 +306,7 @@ class AwsHostClient:
             "submitted": round(now, 3), "queued": round(now, 3),
             "timeout": float(sub.timeout) if sub.timeout else None,
             "retry_exit_codes": list(d.retry_exit_codes) or None,
+            "user": sub.user or submitting_user(),
         }
         if sub.hold:
             common["held"] = True
@@ -626,9 +628,10 @@ class AwsHostClient:
     def list_jobs(self, *, queue: str | None = None, state: str | None = None,
                   name: str | None = None, limit: int = 100, offset: int = 0,
                   match: str | None = None, regex: bool = False, sort: str = "id",
-                  descending: bool = True) -> list[JobRow]:
-        if match or sort != "id" or not descending:
-            rows = self._matching(queue=queue, state=state, name=name, match=match, regex=regex)
+                  descending: bool = True, user: str | None = None) -> list[JobRow]:
+        if match or user or sort != "id" or not descending:
+            rows = self._matching(queue=queue, state=state, name=name, match=match, regex=regex,
+                                  user=user)
             return job_query.sort_rows(rows, sort, descending, time.time())[offset:offset + limit]
         need = offset + limit
         page = max(10, min(1000, need))
@@ -649,11 +652,11 @@ class AwsHostClient:
     @_aws("counting jobs")
     def count_jobs(self, *, queue: str | None = None, name: str | None = None,
                    state: str | None = None, match: str | None = None,
-                   regex: bool = False) -> Counts:
-        if match or state:
+                   regex: bool = False, user: str | None = None) -> Counts:
+        if match or state or user:
             counts: dict[str, int] = {}
             for row in self._matching(queue=queue, state=state, name=name, match=match,
-                                      regex=regex):
+                                      regex=regex, user=user):
                 counts[row.state] = counts.get(row.state, 0) + 1
             return Counts(**counts)
         counts = {}
@@ -1075,45 +1078,50 @@ class AwsHostClient:
             return list(pool.map(fn, items))
 
     def _matching(self, *, queue: str | None, state: str | None, name: str | None,
-                  match: str | None, regex: bool) -> list[JobRow]:
+                  match: str | None, regex: bool, user: str | None = None) -> list[JobRow]:
         """Every job that passes the filter of ``list_jobs``, read from the index partitions
         and filtered here (name, reason and an inline command; a spec stored apart is not
-        read)."""
+        read; ``user`` exactly)."""
         try:
             test = job_query.matcher(match, regex)
         except ValueError as err:
             raise ValidationError(f"filter: {err}", fix="escape special characters or turn "
                                   "regex off") from None
         if name:
-            gens = [self._query("by_name", "name", name, state=state, queue=queue)]
+            gens = [self._query("by_name", schema.NAME_KEY, k, state=state, queue=queue)
+                    for k in schema.name_partitions(name)]
         else:
+            # The same partitions as list_jobs reads (an active state: only its partitions).
             queues = [queue] if queue else sorted(self.cfg.queues)
             index, key = (("by_active", schema.ACTIVE_KEY) if state in ACTIVE_STATES
                           else ("by_queue", "queue_shard"))
-            gens = [self._query(index, key, f"{q}#{s}", state=state)
-                    for q in queues for s in range(schema.QUEUE_SHARDS)]
+            gens = [self._query(index, key, p, state=state) for q in queues
+                    for p in (schema.active_partitions(q, state) if state in ACTIVE_STATES
+                              else schema.queue_partitions(q))]
         out: list[JobRow] = []
         for part in self._map(list, gens):
-            out.extend(job_view(it) for it in part if test(it.get("name")) or
-                       test(it.get("reason")) or test(it.get("command")))
+            out.extend(job_view(it) for it in part if (not user or it.get("user") == user) and (
+                test(it.get("name")) or test(it.get("reason")) or test(it.get("command"))))
         return out
 
     def job_position(self, ref: str, *, queue: str | None = None, state: str | None = None,
                      match: str | None = None, regex: bool = False, sort: str = "id",
-                     descending: bool = True) -> int | None:
+                     descending: bool = True, user: str | None = None) -> int | None:
         """``HostClient.job_position``: the matching jobs are read and sorted here."""
-        rows = self._matching(queue=queue, state=state, name=None, match=match, regex=regex)
+        rows = self._matching(queue=queue, state=state, name=None, match=match, regex=regex,
+                              user=user)
         job_query.sort_rows(rows, sort, descending, time.time())
         return next((i for i, r in enumerate(rows) if r.job_id == ref), None)
 
     def cancel_matching(self, *, queue: str | None = None, state: str | None = None,
                         name: str | None = None, match: str | None = None, regex: bool = False,
+                        user: str | None = None,
                         progress: Callable[[int, int], None] | None = None,
                         batch: int = 500) -> int:
         """``HostClient.cancel_matching``: the matching active jobs, cancelled ``batch`` at a
         time through ``cancel`` (each a conditional update)."""
         rows = [r for r in self._matching(queue=queue, state=state, name=name, match=match,
-                                          regex=regex) if r.state in ACTIVE_STATES]
+                                          regex=regex, user=user) if r.state in ACTIVE_STATES]
         done = 0
         if progress:
             progress(0, len(rows))
@@ -1167,7 +1175,8 @@ def job_view(item: dict[str, Any]) -> JobRow:
         retries=int(item.get("retries") or 0), attempts=int(item.get("attempt") or 0),
         timeout=item.get("timeout"), submitted=item.get("submitted"),
         started=item.get("started"), ended=item.get("ended"),
-        exit_code=item.get("exit_code"), worker=item.get("worker"), held=bool(item.get("held")))
+        exit_code=item.get("exit_code"), worker=item.get("worker"), held=bool(item.get("held")),
+        user=item.get("user"))
 
 
 def explain(item: dict[str, Any]) -> str | None:

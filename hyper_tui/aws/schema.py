@@ -69,7 +69,7 @@ INDEXES = (("by_queue", "queue_shard", "S", "id", "S"),
 # dependency release reads (dependencies.py) and no listing does.
 LISTING_ATTRIBUTES = ("queue", "definition", "name", "state", "reason", "priority", "retries",
                       "attempt", "timeout", "submitted", "started", "ended", "exit_code",
-                      "worker", "array_id", "idx", "held")
+                      "worker", "array_id", "idx", "held", "user")
 INDEX_ATTRIBUTES = (*LISTING_ATTRIBUTES, "deps")  # every attribute some index projects
 _PROJECTIONS = {"by_active": INDEX_ATTRIBUTES}
 

@@ -69,14 +69,14 @@ class HostClient(Protocol):
     def list_jobs(self, *, queue: str | None = None, state: str | None = None,
                   name: str | None = None, limit: int = 100, offset: int = 0,
                   match: str | None = None, regex: bool = False, sort: str = "id",
-                  descending: bool = True) -> list[JobRow]:
+                  descending: bool = True, user: str | None = None) -> list[JobRow]:
         """One page of the jobs that pass the filter, sorted by ``sort`` (one of
         ``core.job_query.SORT_COLUMNS``) over all of them. ``match`` is a substring
         (case-insensitive) of the name, the command or the reason, or a regular expression
-        when ``regex``."""
+        when ``regex``; ``user`` the submitting user's name, exactly."""
     def count_jobs(self, *, queue: str | None = None, name: str | None = None,
                    state: str | None = None, match: str | None = None,
-                   regex: bool = False) -> Counts: ...
+                   regex: bool = False, user: str | None = None) -> Counts: ...
     def summary(self) -> Summary: ...
     def get_job(self, ref: str) -> JobDetail: ...
     def cancel(self, refs: list[str], *, queue: str | None = None, name: str | None = None,
@@ -124,12 +124,13 @@ class HostClient(Protocol):
     # jobs by filter (the TUI's "select all matching")
     def cancel_matching(self, *, queue: str | None = None, state: str | None = None,
                         name: str | None = None, match: str | None = None, regex: bool = False,
+                        user: str | None = None,
                         progress: Callable[[int, int], None] | None = None) -> int:
         """Cancel every active job that passes the filter of ``list_jobs``, in bounded
         batches, calling ``progress(done, total)`` after each; how many were cancelled."""
     def job_position(self, ref: str, *, queue: str | None = None, state: str | None = None,
                      match: str | None = None, regex: bool = False, sort: str = "id",
-                     descending: bool = True) -> int | None:
+                     descending: bool = True, user: str | None = None) -> int | None:
         """The offset of job ``ref`` in ``list_jobs`` with these arguments (None: the filter
         leaves it out): the TUI's jump to a job."""
 

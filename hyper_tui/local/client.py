@@ -106,15 +106,35 @@ def _no_deployment(what: str, name: str) -> UsageError:
                       fix="select an aws host (hosts create-host --kind aws ...)")
 
 
-def daemon_host_status(name: str, info: dict[str, Any]) -> HostStatus:
-    """A local host's status from its daemon's (``daemon_control.daemon_status``)."""
+def daemon_host_status(name: str, info: dict[str, Any], *, stale_running: int = 0,
+                       lost_workers: list[str] | tuple[str, ...] = ()) -> HostStatus:
+    """A local host's status from its daemon's (``daemon_control.daemon_status``), the jobs
+    recorded RUNNING while it is down and the workers whose process is gone."""
+    import time
+
     from hyper_tui.core.host import HostStatus
 
     running = info["daemon"] == "running"
+    damaged = info.get("store_damaged")
+    seen = info.get("daemon_last_seen")
     summary = (f"daemon running (pid {info['pid']})" if running
                else "daemon stopped (starts on submit)")
-    return HostStatus(host=name, kind="local", healthy=running,
-                      state="running" if running else "stopped", summary=summary, details=info)
+    warning = None
+    if damaged:
+        summary = "store damaged: accepting nothing"
+        warning = (f"the store of host {name} is damaged ({damaged}): nothing is accepted; "
+                   "repair it, then `hyper-tui hosts start-host`")
+    elif not running and stale_running:
+        since = f" (since {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(seen))})" if seen else ""
+        summary = f"daemon not running{since}: {stale_running} RUNNING job(s) are stale"
+        warning = (f"the daemon of host {name} is not running{since}: the {stale_running} "
+                   "RUNNING job(s) shown are from before it stopped; `hyper-tui hosts "
+                   "start-host` (or any qsub) starts it and re-checks them")
+    return HostStatus(host=name, kind="local", healthy=running and not damaged,
+                      state="running" if running else "stopped", summary=summary, details=info,
+                      daemon_running=running, daemon_last_seen=None if running else seen,
+                      store_damaged=damaged, stale_running=stale_running if not running else 0,
+                      lost_workers=tuple(lost_workers), warning=warning)
 
 
 class LocalHostClient:
@@ -261,9 +281,14 @@ class LocalHostClient:
         return ProcessLauncher(self.name, self.store).live()
 
     def status(self) -> HostStatus:
-        from hyper_tui.local.daemon_control import daemon_status
+        from hyper_tui.local.daemon_control import daemon_status, lost_workers
 
-        return daemon_host_status(self.name, daemon_status(self.name))
+        info = daemon_status(self.name)
+        stale, lost = 0, []
+        if info["daemon"] != "running":  # what the store still says is running is stale
+            stale = self.store.one("SELECT count(*) FROM jobs WHERE state='RUNNING'")[0]
+            lost = lost_workers(self.name, self.store.read("SELECT id, pid FROM workers"))
+        return daemon_host_status(self.name, info, stale_running=stale, lost_workers=lost)
 
     def ensure_daemon(self) -> int | None:
         from hyper_tui.local.daemon_control import ensure_daemon

@@ -24,6 +24,7 @@ from hyper_tui.core.jobs import (
     parse_job_ref,
 )
 from hyper_tui.core.lifecycle import HELD_REASON, waiting_reason
+from hyper_tui.core.submit import submitting_user
 from hyper_tui.local.store import Store, encode, now
 
 TYPE_CHECKING = False  # not "from typing import": qsub must start fast
@@ -42,13 +43,16 @@ def submit(store: Store, subs: Sequence[Submission]) -> list[str]:
         return []
     t = now()
 
+    owner = store_owner(store)
+
     def tx(db) -> list[str]:
         ids: list[str] = []
         for sub in subs:
+            user = None if sub.user in (None, owner) else sub.user  # NULL: the owner's
             if sub.commands is not None:
-                ids.extend(_insert_batch(db, sub, t))
+                ids.extend(_insert_batch(db, sub, t, user))
             else:
-                ids.append(_insert(db, sub, t))
+                ids.append(_insert(db, sub, t, user))
         return ids
 
     return store.write_new_work(tx)  # refused while the store is marked damaged
@@ -72,7 +76,7 @@ def _resolve_deps(db, deps: list[tuple[str, str]]) -> list[tuple[str, int, int]]
     return out
 
 
-def _insert_batch(db, sub: Submission, t: float) -> list[str]:
+def _insert_batch(db, sub: Submission, t: float, user: str | None) -> list[str]:
     """One job per command of ``sub.commands`` (qsub --stdin), in two statements."""
     assert sub.commands is not None
     if sub.depends or sub.hold:
@@ -89,14 +93,14 @@ def _insert_batch(db, sub: Submission, t: float) -> list[str]:
     last = first + len(sub.commands) - 1
     lo = db.execute("SELECT coalesce(max(id), 0) FROM jobs").fetchone()[0]
     db.execute("INSERT INTO jobs (name, queue, definition, state, reason, priority, spec_id, retries, "
-               "timeout, submitted, held) SELECT ?,?,?,?,?,?, id, ?,?,?,? FROM specs "
+               "timeout, submitted, held, user) SELECT ?,?,?,?,?,?, id, ?,?,?,?,? FROM specs "
                "WHERE id BETWEEN ? AND ? ORDER BY id",
                (sub.name, sub.queue, sub.definition, state, reason, sub.priority, sub.retries,
-                sub.timeout, t, 1 if sub.hold else 0, first, last))
+                sub.timeout, t, 1 if sub.hold else 0, user, first, last))
     return [str(r[0]) for r in db.execute("SELECT id FROM jobs WHERE id > ? ORDER BY id", (lo,))]
 
 
-def _insert(db, sub: Submission, t: float) -> str:
+def _insert(db, sub: Submission, t: float, user: str | None) -> str:
     cur = db.execute("INSERT INTO specs (command, argv, env, cwd) VALUES (?,?,?,?)",
                      (sub.command, encode(sub.argv), encode(sub.env or None), sub.cwd))
     spec_id = cur.lastrowid
@@ -109,11 +113,11 @@ def _insert(db, sub: Submission, t: float) -> str:
     else:
         reason = None
     base = (sub.name, sub.queue, sub.definition, state, reason, sub.priority, spec_id,
-            sub.retries, sub.timeout, t, 1 if sub.hold else 0)
+            sub.retries, sub.timeout, t, 1 if sub.hold else 0, user)
     cols = ("name, queue, definition, state, reason, priority, spec_id, retries, timeout, "
-            "submitted, held")
+            "submitted, held, user")
     if sub.array is None and sub.array_params is None:
-        cur = db.execute(f"INSERT INTO jobs ({cols}) VALUES (?,?,?,?,?,?,?,?,?,?,?)", base)
+        cur = db.execute(f"INSERT INTO jobs ({cols}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", base)
         head = cur.lastrowid
         _insert_deps(db, head, deps)
         return str(head)
@@ -132,25 +136,39 @@ def _insert(db, sub: Submission, t: float) -> str:
         raise ValidationError("the array is empty", fix="check the range or the array file")
     first_idx = next(iter(indices))
     cur = db.execute(
-        f"INSERT INTO jobs ({cols}, idx, params) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        f"INSERT INTO jobs ({cols}, idx, params) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
         (*base, first_idx, params[0] if params else None))
     head = cur.lastrowid
     db.execute("INSERT INTO arrays (id, size, max_running) VALUES (?,?,?)", (head, count, max_running))
     if params:
         rows = ((*base, head, i, params[i]) for i in range(1, count))
         db.executemany(
-            f"INSERT INTO jobs ({cols}, array_id, idx, params) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+            f"INSERT INTO jobs ({cols}, array_id, idx, params) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            rows)
     elif count > 1:
         # One statement generates the other tasks inside SQLite: no per-row Python work.
         assert sub.array is not None
         step = sub.array.step
         db.execute(
             "WITH RECURSIVE seq(i) AS (SELECT ? UNION ALL SELECT i + ? FROM seq WHERE i + ? <= ?) "
-            f"INSERT INTO jobs ({cols}, array_id, idx) SELECT ?,?,?,?,?,?,?,?,?,?,?,?, i FROM seq",
+            f"INSERT INTO jobs ({cols}, array_id, idx) SELECT ?,?,?,?,?,?,?,?,?,?,?,?,?, i FROM seq",
             (first_idx + step, step, step, sub.array.end, *base, head))
     db.execute("UPDATE jobs SET array_id=? WHERE id=?", (head, head))
     _insert_deps(db, head, deps)
     return f"{head}[]"
+
+
+_OWNERS: dict[str, str] = {}
+
+
+def store_owner(store: Store) -> str:
+    """Whose store this is (meta 'owner', written when it was made or upgraded): its jobs
+    with no user of their own are this user's."""
+    owner = _OWNERS.get(store.file)
+    if owner is None:
+        owner = store.get_meta("owner") or submitting_user()
+        _OWNERS[store.file] = owner
+    return owner
 
 
 def _insert_deps(db, head: int, deps: list[tuple[str, int, int]]) -> None:
@@ -162,13 +180,16 @@ def _insert_deps(db, head: int, deps: list[tuple[str, int, int]]) -> None:
 # --------------------------------------------------------------------------------------------
 # Read
 
-JOB_COLUMNS = ("id, array_id, idx, name, queue, definition, state, reason, priority, retries, "
-               "attempts, timeout, submitted, started, ended, exit_code, worker, held, spec_id, params")
+# A job's user: its own, else the store's owner (NULL costs a row nothing; one lookup a query).
+USER_SQL = "coalesce(user, (SELECT value FROM meta WHERE key='owner'))"
+JOB_KEYS = ("id", "array_id", "idx", "name", "queue", "definition", "state", "reason", "priority",
+            "retries", "attempts", "timeout", "submitted", "started", "ended", "exit_code",
+            "worker", "held", "spec_id", "params", "user")
+JOB_COLUMNS = ", ".join(JOB_KEYS[:-1]) + f", {USER_SQL}"
 
 
 def row_to_job(row: tuple) -> dict[str, Any]:
-    keys = [c.strip() for c in JOB_COLUMNS.split(",")]
-    job = dict(zip(keys, row, strict=True))
+    job = dict(zip(JOB_KEYS, row, strict=True))
     job["job_id"] = format_id(job["id"], job["array_id"], job["idx"])
     return job
 
@@ -314,7 +335,8 @@ def _match_sql(store: Store, match: str, regex: bool) -> tuple[str, list[Any]]:
 
 
 def _where(store: Store, *, queue: str | None, state: str | None, name: str | None,
-           match: str | None, regex: bool, sorted_by_id: bool) -> tuple[str, list[Any]]:
+           match: str | None, regex: bool, sorted_by_id: bool, user: str | None = None
+           ) -> tuple[str, list[Any]]:
     """The WHERE clause every listing, count and cancel-by-filter shares, with its arguments."""
     where: list[str] = []
     args: list[Any] = []
@@ -331,6 +353,11 @@ def _where(store: Store, *, queue: str | None, state: str | None, name: str | No
     if name:
         where.append("name=?")
         args.append(name)
+    if user:
+        # No index (none to keep up on submit): a store is mostly one user's jobs, so a listing
+        # by id walks the ids and stops after a page.
+        where.append(f"{USER_SQL}=?")
+        args.append(user)
     if match:
         clause, values = _match_sql(store, match, regex)
         where.append(clause)
@@ -340,6 +367,7 @@ def _where(store: Store, *, queue: str | None, state: str | None, name: str | No
 
 def list_jobs(store: Store, *, queue: str | None = None, state: str | None = None,
               name: str | None = None, match: str | None = None, regex: bool = False,
+              user: str | None = None,
               sort: str = "id", descending: bool = True, limit: int = 100, offset: int = 0,
               newest_first: bool | None = None) -> list[dict[str, Any]]:
     """One page of the jobs that pass the filter, sorted by ``sort`` over ALL of them
@@ -350,7 +378,7 @@ def list_jobs(store: Store, *, queue: str | None = None, state: str | None = Non
     if sort not in SORT_SQL:
         raise ValidationError(f"sort: no column {sort!r}", fix=f"use one of {', '.join(SORT_SQL)}")
     where, args = _where(store, queue=queue, state=state, name=name, match=match, regex=regex,
-                         sorted_by_id=sort == "id")
+                         sorted_by_id=sort == "id", user=user)
     way = "DESC" if descending else "ASC"
     key = "+name" if sort == "name" and descending else SORT_SQL[sort]
     order = f"id {way}" if sort == "id" else f"{key} {way}, id"
@@ -365,12 +393,12 @@ def list_jobs(store: Store, *, queue: str | None = None, state: str | None = Non
 
 def job_position(store: Store, ref: str, *, queue: str | None = None, state: str | None = None,
                  match: str | None = None, regex: bool = False, sort: str = "id",
-                 descending: bool = True) -> int | None:
+                 descending: bool = True, user: str | None = None) -> int | None:
     """How many jobs come before job ``ref`` in ``list_jobs`` with the same arguments (the
     offset of its row), or None when the filter leaves it out."""
     job = find_jobs(store, ref)[0]
     where, args = _where(store, queue=queue, state=state, name=None, match=match, regex=regex,
-                         sorted_by_id=False)
+                         sorted_by_id=False, user=user)
     if not store.one(f"SELECT 1 FROM jobs{where}{' AND' if where else ' WHERE'} id=?",
                      (*args, job["id"])):
         return None
@@ -401,11 +429,11 @@ def _fill_queued_reasons(store: Store, rows: list[dict[str, Any]]) -> None:
 
 
 def count_jobs(store: Store, *, queue: str | None = None, state: str | None = None,
-               name: str | None = None, match: str | None = None, regex: bool = False
-               ) -> dict[str, int]:
+               name: str | None = None, match: str | None = None, regex: bool = False,
+               user: str | None = None) -> dict[str, int]:
     """Jobs by state among those that pass the filter (every state present)."""
     where, args = _where(store, queue=queue, state=state, name=name, match=match, regex=regex,
-                         sorted_by_id=False)
+                         sorted_by_id=False, user=user)
     counts = {s: 0 for s in STATES}
     for st, n in store.read(f"SELECT state, count(*) FROM jobs{where} GROUP BY state", args):
         counts[st] = n
@@ -520,14 +548,14 @@ def _flush_singles(store: Store, targets: list[dict[str, Any]], why: str) -> lis
 
 def cancel_matching(store: Store, *, queue: str | None = None, state: str | None = None,
                     name: str | None = None, match: str | None = None, regex: bool = False,
-                    why: str = "cancelled from the TUI", batch: int = 5000,
+                    user: str | None = None, why: str = "cancelled from the TUI", batch: int = 5000,
                     progress: Callable[[int, int], None] | None = None) -> int:
     """Cancel every active job that passes the filter (the TUI's "select all matching"), in
     transactions of ``batch`` jobs so the daemon and the workers are never held up for long;
     ``progress(done, total)`` after each. Returns how many were cancelled (a job that
     finished meanwhile is left as it is)."""
     where, args = _where(store, queue=queue, state=state, name=name, match=match, regex=regex,
-                         sorted_by_id=False)
+                         sorted_by_id=False, user=user)
     active = "state IN ('PENDING','QUEUED','RUNNING')"
     where = f"{where} AND {active}" if where else f" WHERE {active}"
     ids = [r[0] for r in store.read(f"SELECT id FROM jobs{where} ORDER BY id", args)]

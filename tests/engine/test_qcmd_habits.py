@@ -268,6 +268,36 @@ def test_qstat_hint_and_totals_honour_every_filter(home, capsys):
     assert code == 3 and "--limit" in err
 
 
+def test_qstat_u_lists_the_jobs_a_user_submitted_with_their_user(home, capsys):
+    """Each job records its submitter; ``qstat -u`` filters by it and the USER column shows it
+    (a job another account submitted into the same store, e.g. by an older store's owner)."""
+    from hyper_tui.core.submit import submitting_user
+    from hyper_tui.local.client import LocalHostClient
+
+    me = submitting_user()
+    mine = submit(capsys, "--hold", "-N", "mine", "--", "true")
+    hers = int(submit(capsys, "--hold", "-N", "hers", "--", "true"))
+    client = LocalHostClient("local", start_daemon=False)
+    try:
+        client.store.write(lambda db: db.execute("UPDATE jobs SET user='carol' WHERE id=?",
+                                                 (hers,)))
+    finally:
+        client.close()
+    code, out, _ = q(capsys, "qstat", "-u", me)
+    lines = out.splitlines()
+    assert code == 0 and lines[0].split()[:3] == ["JOB", "ID", "NAME"] and "USER" in lines[0]
+    assert [ln.split()[:3] for ln in lines[1:-1]] == [[mine, "mine", me[:12]]]
+    assert lines[-1].startswith("Total: 1")
+    code, out, _ = q(capsys, "qstat", "-u", "carol")
+    assert [ln.split()[1:3] for ln in out.splitlines()[1:-1]] == [["hers", "carol"]]
+    code, out, _ = q(capsys, "qstat", "-u", "carol", "-j", "mine")
+    assert out.startswith("no jobs match")
+    code, out, _ = q(capsys, "qstat", "-u", "carol", "--only-job-id-out")
+    assert len(out.split()) == 1
+    code, out, _ = q(capsys, "qstat", "-f", mine)
+    assert f"    Job_Owner = {me}\n" in out
+
+
 def test_qdel_names_tasks_and_sums_up_big_arrays_and_filters(home, capsys):
     small = submit(capsys, "--hold", "-J", "1-3", "--", "true")
     head = int(small[:-2])
