@@ -84,6 +84,20 @@ def _aws(what: str) -> Callable:
     return deco
 
 
+def deployment_state(statuses: list[str]) -> str:
+    """One word for a host's stacks (pure): DEPLOYED (all complete), NOT_DEPLOYED (none
+    exists), FAILED (one failed or rolled back), else the first status in progress."""
+    if not statuses or all(s == "NOT_DEPLOYED" for s in statuses):
+        return "NOT_DEPLOYED"
+    if any("FAILED" in s or "ROLLBACK" in s for s in statuses):
+        return "FAILED"
+    if all(s.endswith("_COMPLETE") and "DELETE" not in s for s in statuses):
+        return "DEPLOYED"
+    if all(s.endswith("_COMPLETE") or s == "NOT_DEPLOYED" for s in statuses):
+        return "PARTIAL"  # some stacks deployed, some not yet
+    return next((s for s in statuses if not s.endswith("_COMPLETE")), "PARTIAL")
+
+
 class AwsHostClient:
     kind = "aws"
     capabilities = Capabilities(daemon=False, deploy=True, local_workers=False, log_poll_s=1.0)
@@ -882,23 +896,35 @@ class AwsHostClient:
         return BatchLauncher(self.session, build_scaler_config(self.cfg))
 
     def status(self) -> HostStatus:
+        """The deployment's state from CloudFormation (DEPLOYED, NOT_DEPLOYED, FAILED or a
+        stack's status in progress); when CloudFormation cannot be read, how the last deploy
+        from here ended, said as such (never just "unknown")."""
         out: dict[str, Any] = {"account": self.cfg.host.account, "main_region": self.region}
+        last = None
+        try:
+            last = self.last_deploy()
+        except Exception:  # noqa: BLE001 - the store is optional here
+            pass
         try:
             stacks = self.stacks()
         except Exception as err:
-            out["deployment"] = "unknown"
             out["error"] = str(err)
+            if last is None:
+                state, summary = "NOT_DEPLOYED", "not deployed (cloud unreachable)"
+            else:
+                state = "DEPLOYED" if last.get("status") == "ACTIVE" else "FAILED"
+                summary = f"last deploy {last.get('status', '?')} (cloud unreachable)"
         else:
             out["stacks"] = stacks
-
-            def healthy(st: str) -> bool:
-                return st.endswith("_COMPLETE") and "ROLLBACK" not in st and "DELETE" not in st
-
-            bad = [s for s in stacks if not healthy(s["status"])]
-            out["deployment"] = "DEPLOYED" if not bad else bad[0]["status"]
-        state = out["deployment"]
+            state = deployment_state([s["status"] for s in stacks])
+            if state in ("NOT_DEPLOYED", "PARTIAL") and last and last.get("status") != "ACTIVE":
+                state = "FAILED"  # a failed creation leaves nothing: say how it ended
+            summary = {"DEPLOYED": "deployed", "NOT_DEPLOYED": "not deployed",
+                       "FAILED": "deploy FAILED", "PARTIAL": "partly deployed"}.get(
+                           state, f"deployment {state}")
+        out["deployment"] = state
         return HostStatus(host=self.name, kind=self.kind, healthy=state == "DEPLOYED", state=state,
-                          summary=f"deployment {state}", details=out)
+                          summary=summary, details=out)
 
     def emergency_stop(self) -> dict[str, Any]:
         from hyper_tui.aws.emergency import emergency_stop_aws
@@ -948,19 +974,74 @@ class AwsHostClient:
 
     def deploy(self, out: str | None = None, *, lookups: bool = True,
                on_event: Callable[[Any], None] | None = None,
-               cancel: threading.Event | None = None) -> Any:  # hyper_tui.aws.deploy.DeployResult
-        """Refresh the look-ups (unless ``lookups`` is False), synthesize and deploy every
-        stack, calling ``on_event`` with each ``DeployEvent`` (stack, status, line). A failed
-        deploy sends its FAILED event, is recorded on the resources, then raises."""
-        from hyper_tui.aws.deploy import LOG as LOG_LINE
-        from hyper_tui.aws.deploy import DeployEvent, deploy
+               cancel: threading.Event | None = None, assembly: str | Path | None = None,
+               approved: bool = False, bootstrap: bool = True) -> Any:
+        """Refresh the look-ups (unless ``lookups`` is False or ``assembly`` is given: the
+        cloud assembly a :meth:`diff` showed), synthesize, bootstrap with the scoped policies
+        and deploy every stack, calling ``on_event`` with each ``DeployEvent`` (stack, status,
+        line). ``approved``: a person approved the diff (``--yes``, y to the CLI's question,
+        the TUI's confirm), so cdk runs with ``--require-approval never``; otherwise cdk
+        refuses security-sensitive changes. A failed deploy sends its FAILED event,
+        is recorded on the resources, then raises or returns a FAILED result.
+        Returns ``hyper_tui.aws.deploy.DeployResult``."""
+        from hyper_tui.aws.deploy import APPROVED, BROADENING, deploy
 
-        if lookups:
-            if on_event is not None:
-                on_event(DeployEvent(None, LOG_LINE, "looking up zones, AMIs, VPCs and spot scores"))
-            self.refresh_lookups()
+        if lookups and assembly is None:
+            self._refresh_lookups_for(on_event)
         return deploy(self.cfg, out_dir=Path(out) if out else None, on_event=on_event,
-                      cancel=cancel)
+                      cancel=cancel, assembly_dir=Path(assembly) if assembly else None,
+                      approval=APPROVED if approved else BROADENING, bootstrap=bootstrap)
+
+    def diff(self, out: str | None = None, *, lookups: bool = True,
+             on_event: Callable[[Any], None] | None = None,
+             cancel: threading.Event | None = None,
+             assembly: str | Path | None = None) -> Any:
+        """``cdk diff`` of every stack against CloudFormation (changes nothing), of a fresh
+        synth (or of the ready cloud assembly ``assembly``). Returns
+        ``hyper_tui.aws.deploy.DiffResult``, whose ``assembly`` is what :meth:`deploy`
+        should deploy."""
+        from hyper_tui.aws.deploy import diff
+
+        if lookups and assembly is None:
+            self._refresh_lookups_for(on_event)
+        return diff(self.cfg, out_dir=Path(out) if out else None, on_event=on_event,
+                    cancel=cancel, assembly_dir=Path(assembly) if assembly else None)
+
+    def bootstrap(self, *, on_event: Callable[[Any], None] | None = None,
+                  cancel: threading.Event | None = None) -> Any:
+        """Create the scoped execution policy and permissions boundary, then ``cdk bootstrap``
+        every region with them. Returns ``hyper_tui.aws.deploy.BootstrapPolicies``."""
+        from hyper_tui.aws.deploy import bootstrap
+
+        return bootstrap(self.cfg, on_event=on_event, cancel=cancel, session=self._session)
+
+    def last_deploy(self) -> dict[str, Any] | None:
+        """How the last deploy from this machine ended (status, at, stacks, failure, log),
+        from the host's store; None before the first."""
+        from hyper_tui.local.apply import open_store
+
+        store = open_store(self.name)
+        try:
+            text = store.get_meta("last_deploy")
+        finally:
+            store.close()
+        return json.loads(text) if text else None
+
+    def bootstrap_policies(self) -> dict[str, dict[str, Any]]:
+        """The documents ``bootstrap`` creates, by policy name (``infra/bootstrap.py``)."""
+        from hyper_tui.aws.infra import bootstrap as policies
+
+        account = self.cfg.host.account
+        return {policies.execution_policy_name(): policies.execution_policy(account),
+                policies.boundary_name(): policies.permissions_boundary(account)}
+
+    def _refresh_lookups_for(self, on_event: Callable[[Any], None] | None) -> None:
+        from hyper_tui.aws.deploy import LOG as LOG_LINE
+        from hyper_tui.aws.deploy import DeployEvent
+
+        if on_event is not None:
+            on_event(DeployEvent(None, LOG_LINE, "looking up zones, AMIs, VPCs and spot scores"))
+        self.refresh_lookups()
 
     def refresh_lookups(self) -> dict[str, Any]:
         """Look up zones, AMIs, imported VPCs and 'auto' weights; keep them for synth."""

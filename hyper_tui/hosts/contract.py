@@ -99,6 +99,15 @@ class HostClient(Protocol):
                on_event: Callable[[Any], None] | None = None, cancel: Any = None) -> Any:
         """Deploy the host, calling ``on_event`` per progress event (``stack``, ``status``,
         ``line``); the result has ``status``, ``stacks``, ``failure`` and ``log_path``."""
+    def diff(self, out: str | None = None, *, lookups: bool = True,
+             on_event: Callable[[Any], None] | None = None, cancel: Any = None) -> Any:
+        """What a deploy would change, per stack (``stacks``: each with ``summary()`` and
+        ``lines``), and ``assembly``, the templates to deploy for exactly that."""
+    def bootstrap(self, *, on_event: Callable[[Any], None] | None = None,
+                  cancel: Any = None) -> Any:
+        """Prepare the cloud account for deploys, with scoped permissions."""
+    def bootstrap_policies(self) -> dict[str, dict[str, Any]]:
+        """The policy documents ``bootstrap`` creates, by name."""
     def refresh_lookups(self) -> dict[str, Any]:
         """Look up what synth needs from the cloud and keep it, so that synth stays offline."""
     def refresh_weights(self, queue: str | None = None) -> dict[str, dict[str, int]]:

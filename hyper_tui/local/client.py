@@ -375,6 +375,17 @@ class LocalHostClient:
                on_event: Callable[[Any], None] | None = None, cancel: Any = None) -> Any:
         raise _no_deployment("deploy", self.name)
 
+    def diff(self, out: str | None = None, *, lookups: bool = True,
+             on_event: Callable[[Any], None] | None = None, cancel: Any = None) -> Any:
+        raise _no_deployment("diff", self.name)
+
+    def bootstrap(self, *, on_event: Callable[[Any], None] | None = None,
+                  cancel: Any = None) -> Any:
+        raise _no_deployment("bootstrap", self.name)
+
+    def bootstrap_policies(self) -> dict[str, dict[str, Any]]:
+        raise _no_deployment("bootstrap", self.name)
+
     def refresh_lookups(self) -> dict[str, Any]:
         raise _no_deployment("lookups", self.name)
 

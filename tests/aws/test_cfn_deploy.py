@@ -167,8 +167,10 @@ def deployed(cloud, cdk_cli, host_home, tmp_path_factory) -> Deployed:
     rewrites = adapt_assembly(out / "synth", out / "adapted")
     def run() -> tuple[d.DeployResult, list[d.DeployEvent]]:
         events: list[d.DeployEvent] = []
+        # approved, as by hyper-tui deploy --yes (unapproved, cdk refuses the IAM changes)
         result = d.deploy(cfg, assembly_dir=out / "adapted", on_event=events.append,
-                          which=lambda name: cdk_cli if name == "cdk" else None)
+                          which=lambda name: cdk_cli if name == "cdk" else None,
+                          approval=d.APPROVED)
         return result, events
 
     # First a deploy that fails: the job log group's name is taken, so the control stack
