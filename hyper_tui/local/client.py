@@ -197,7 +197,7 @@ class LocalHostClient:
     def kind_capabilities(cls) -> Capabilities:
         from hyper_tui.core.host import Capabilities  # dataclasses: off qsub's path
 
-        return Capabilities(daemon=True, deploy=False, local_workers=True)
+        return Capabilities(daemon=True, deploy=False, local_workers=True, finished_since=True)
 
     @property
     def capabilities(self) -> Capabilities:
@@ -234,10 +234,6 @@ class LocalHostClient:
         if self.start_daemon:
             self.ensure_daemon()
         return ids
-
-    # list_jobs and count_jobs take ``finished_since`` (qstat without -x): active jobs and
-    # the finished ones that ended since then.
-    lists_recent_finished = True
 
     def list_jobs(self, *, queue: str | None = None, state: str | None = None,
                   name: str | None = None, limit: int = 100, offset: int = 0,

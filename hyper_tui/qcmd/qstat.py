@@ -213,7 +213,7 @@ RECENT_S = 300.0  # a listing without -x shows the jobs that finished this recen
 def _window(src: HostClient, args: argparse.Namespace, state: str | None) -> dict:
     """The keyword that keeps old finished jobs out of a listing, for a host that supports it:
     none with -x or -s STATE."""
-    if getattr(args, "x", False) or state or not getattr(src, "lists_recent_finished", False):
+    if getattr(args, "x", False) or state or not src.capabilities.finished_since:
         return {}
     return {"finished_since": time.time() - RECENT_S}
 
