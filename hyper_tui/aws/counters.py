@@ -25,7 +25,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from hyper_tui.aws.table import Update, batch_get, from_item
-from hyper_tui.core.jobs import STATES
+from hyper_tui.core.jobs import ACTIVE_STATES, STATES
 
 COUNTER_SHARDS = 16
 COUNTER_PREFIX = "count#"
@@ -35,8 +35,9 @@ def counter_id(queue: str, shard: int) -> str:
     return f"{COUNTER_PREFIX}{queue}#{shard}"
 
 
-def _job(image: Mapping[str, Any] | None) -> tuple[str, str] | None:
-    """(queue, state) of a stream image that is a job's item; None for any other item."""
+def _job(image: Mapping[str, Any] | None) -> tuple[str, str, str] | None:
+    """(queue, state, definition) of a stream image that is a job's item; None for any
+    other item."""
     if not image:
         return None
     item = from_item(image)
@@ -45,12 +46,19 @@ def _job(image: Mapping[str, Any] | None) -> tuple[str, str] | None:
     queue, state = item.get("queue"), item.get("state")
     if not queue or state not in STATES:
         return None
-    return str(queue), str(state)
+    return str(queue), str(state), str(item.get("definition") or "")
+
+
+def pair_attribute(definition: str, state: str) -> str:
+    """The counter attribute of one (definition, state) of a queue, beside the state's total:
+    the scaler sizes each (queue, definition) pair by these."""
+    return f"{definition}#{state}"
 
 
 def stream_deltas(records: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, int]]:
-    """Per queue, per state, how many jobs entered (+) or left (-) it in ``records`` (DynamoDB
-    stream records with old and new images)."""
+    """Per queue, per counter attribute (each state, and ``pair_attribute`` of each active
+    state), how many jobs entered (+) or left (-) it in ``records`` (DynamoDB stream records
+    with old and new images)."""
     out: dict[str, dict[str, int]] = {}
     for record in records:
         change = record.get("dynamodb") or {}
@@ -61,6 +69,9 @@ def stream_deltas(records: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, i
             if key:
                 by_state = out.setdefault(key[0], {})
                 by_state[key[1]] = by_state.get(key[1], 0) + sign
+                if key[1] in ACTIVE_STATES:
+                    attr = pair_attribute(key[2], key[1])
+                    by_state[attr] = by_state.get(attr, 0) + sign
     return {q: {s: n for s, n in d.items() if n} for q, d in out.items()
             if any(d.values())}
 
@@ -101,7 +112,24 @@ def read_counts(ddb: Any, table: str, queues: Iterable[str]) -> dict[str, dict[s
     return out
 
 
-def handler(event: Mapping[str, Any], context: Any = None, *, ddb: Any = None) -> dict[str, int]:
+def backlog(ddb: Any, table: str, queue: str) -> tuple[dict[tuple[str, str], int], bool]:
+    """The scaler's view of a queue: its active jobs by (definition, state) (PENDING,
+    QUEUED, RUNNING), from the queue's ``COUNTER_SHARDS`` counter items (one BatchGetItem,
+    whatever the backlog), and True: the count is whole (the shape of the count it replaces,
+    which could stop at a budget of items read)."""
+    items = batch_get(ddb, table, [counter_id(queue, s) for s in range(COUNTER_SHARDS)],
+                      consistent=False)
+    out: dict[tuple[str, str], int] = {}
+    for item in items.values():
+        for attr, n in item.items():
+            definition, _, state = str(attr).rpartition("#")
+            if definition and state in ACTIVE_STATES and isinstance(n, int):
+                out[(definition, state)] = out.get((definition, state), 0) + n
+    return {k: max(0, n) for k, n in out.items() if n}, True
+
+
+def handler(event: Mapping[str, Any], context: Any = None, *, ddb: Any = None,
+            table: str | None = None) -> dict[str, int]:
     """The stream consumer's Lambda entry point (a DynamoDB stream event source on the jobs
     table, view NEW_AND_OLD_IMAGES; ``HYPER_JOBS_TABLE`` names the table): one batch of
     records into the counters. An error fails the batch, which the event source retries."""
@@ -113,4 +141,5 @@ def handler(event: Mapping[str, Any], context: Any = None, *, ddb: Any = None) -
         ddb = boto3.client("dynamodb")
     records = event.get("Records") or []
     return {"records": len(records),
-            "writes": apply_stream_records(ddb, os.environ["HYPER_JOBS_TABLE"], records)}
+            "writes": apply_stream_records(ddb, table or os.environ["HYPER_JOBS_TABLE"],
+                                           records)}

@@ -226,9 +226,11 @@ def run_scaler(cfg: ScalerConfig, session: AwsSession, *, sweep: bool = True,
                     sorted({p.queue for p in pairs}), lambda q, d: urls[(q, d)],
                     retention_s=cfg.retention_days * 86400)
 
+    from hyper_tui.aws.counters import backlog  # counter items: reads do not grow with jobs
+
     counts: dict[str, tuple[dict[tuple[str, str], int], bool]] = {}
     for q in sorted({p.queue for p in pairs}):
-        got = step(f"counting jobs of {q}", count_jobs, ddb, cfg.jobs_table, q)
+        got = step(f"counting jobs of {q}", backlog, ddb, cfg.jobs_table, q)
         counts[q] = got if got is not None else ({}, False)
 
     visible: dict[tuple[str, str], int | None] = {}
