@@ -75,7 +75,7 @@ from hyper_tui.core.lifecycle import HELD_REASON
 LOG = logging.getLogger(__name__)  # warnings only (stderr); results are returned, never printed
 JOB_REF = re.compile(r"^([A-Za-z0-9_.:#-]+?)(\[(\d*)\])?$")
 MAX_ITEM_BYTES = 350_000    # DynamoDB allows 400 KB an item; keep room for the other fields
-SUMMARY_CACHE_S = 10.0      # the dashboard asks every 2 s; counting a queue reads its items
+SUMMARY_CACHE_S = 10.0      # the dashboard asks every 2 s; the counts are the counter items
 METRICS_CACHE_S = 30.0      # CloudWatch metrics have one point a minute
 THREADS = 8
 AWS_MAX_TASKS = 200_000     # one submission is held in memory while it is written
@@ -862,6 +862,13 @@ class AwsHostClient:
             queries.append(("backlog", d, schema.METRIC_BACKLOG, {"Definition": d}, "Average"))
         out = read_metrics(self.session.client("cloudwatch"), self.namespace, queries,
                            start=since, end=now)
+        # The gauges end at this moment, from the counter items (one BatchGetItem of
+        # COUNTER_SHARDS items a queue, whatever the number of jobs): the scaler's minutely
+        # points alone lag by up to a minute.
+        for q, per in read_counts(self.ddb, self.table, sorted(self.cfg.queues)).items():
+            for st in ACTIVE_STATES:
+                series = out.setdefault(f"jobs_{st.lower()}", {}).setdefault(q, [])
+                series.append((now, float(per.get(st, 0))))
         self._metrics = (now, since, out)
         return out
 

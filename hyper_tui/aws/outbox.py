@@ -137,14 +137,15 @@ def enqueue_or_fail(ddb: Any, sqs: Any, table: str, url_of: Callable[[str, str],
     by_pair: dict[tuple[str, str], list[str]] = {}
     for job in jobs:
         by_pair.setdefault((job["queue"], job["definition"]), []).append(job["id"])
-    tasks = [(url_of(*pair), ids[i:i + IDS_PER_CALL]) for pair, ids in sorted(by_pair.items())
-             for i in range(0, len(ids), IDS_PER_CALL)]
+    # (url, ids, ids per message): a burst spreads one job a message (schema.ids_per_message)
+    tasks = [(url_of(*pair), ids[i:i + IDS_PER_CALL], schema.ids_per_message(len(ids)))
+             for pair, ids in sorted(by_pair.items()) for i in range(0, len(ids), IDS_PER_CALL)]
     errors: list[str] = []
 
-    def send(task: tuple[str, list[str]]) -> set[str]:
-        url, ids = task
+    def send(task: tuple[str, list[str], int]) -> set[str]:
+        url, ids, per_message = task
         try:
-            return send_ids(sqs, url, ids, stamp=now)
+            return send_ids(sqs, url, ids, per_message=per_message, stamp=now)
         except Exception as err:  # the whole call failed: every id of it
             errors.append(str(err))
             return set(ids)

@@ -270,7 +270,18 @@ def network_parameter_name(host: str, region: str, key: str) -> str:
 
 # ---- added for the aws data plane (worker transport, client, scaler) ---------------------------
 
-IDS_PER_MESSAGE = 10      # job ids per work-queue message: {"ids": [...], "t": epoch seconds?}
+IDS_PER_MESSAGE = 10      # job ids per work-queue message at most: {"ids": [...], "t": ...}
+SPREAD_MESSAGES = 64      # a burst goes out in at least this many messages (up to one a job)
+
+
+def ids_per_message(jobs: int) -> int:
+    """Job ids per message for a send of ``jobs`` jobs to one work queue: a small burst goes
+    one job a message, so that every idle worker takes one and the scaler (one new worker per
+    visible message at most) launches a worker per job; a big one 10 a message (SQS requests
+    are what a short job costs there): ``ceil(jobs / SPREAD_MESSAGES)``, 1 to 10. 8 jobs of
+    30 s on 4 workers then take 60 s, not 240 s (tests/aws/test_bursts.py)."""
+    return max(1, min(IDS_PER_MESSAGE, -(-int(jobs) // SPREAD_MESSAGES)))
+
 TTL_ATTRIBUTE = "expires"  # epoch seconds; set when a job reaches a final state (table TTL)
 META_WEIGHTS_ID = "meta#weights"  # jobs-table item: {"weights": {queue: {region: int}}}, the
                                   # refreshed 'auto' weights the scaler applies every pass
