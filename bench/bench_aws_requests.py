@@ -202,7 +202,7 @@ class Meter:
         member = self.member.setdefault(jid, set())
         keys = self.keys.setdefault(jid, {})
         units = float(max(1, math.ceil(self.sizes.get(jid, 0) / 1024)))
-        for name, pk, _, sk, _ in schema.INDEXES:
+        for name, pk, *_ in schema.INDEXES:
             if name in member:
                 if pk in removed:
                     member.discard(name)

@@ -32,11 +32,11 @@ from typing import Any
 
 from hyper_tui import config
 from hyper_tui.aws import schema
+from hyper_tui.aws.counters import read_counts
 from hyper_tui.aws.dead_letters import SweepResult, sweep_dead_letters
 from hyper_tui.aws.dependencies import deps_reason, release_holds
 from hyper_tui.aws.outbox import close_outbox, enqueue_or_fail, open_outbox
 from hyper_tui.aws.session import AwsSession, aws_errors, error_code
-from hyper_tui.aws.counters import read_counts
 from hyper_tui.aws.table import (
     Update,
     array_tasks,

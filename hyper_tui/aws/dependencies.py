@@ -31,7 +31,7 @@ from typing import Any
 from hyper_tui.aws import schema
 from hyper_tui.aws.outbox import close_outbox, enqueue_or_fail, open_outbox
 from hyper_tui.aws.session import error_code
-from hyper_tui.aws.table import Update, array_tasks, batch_get, query_items, run_updates
+from hyper_tui.aws.table import Update, array_tasks, batch_get, hydrate, query_items, run_updates
 from hyper_tui.core.lifecycle import (
     QUEUED_REASON,
     dependency_state,
