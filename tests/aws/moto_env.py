@@ -173,7 +173,7 @@ class StreamPump:
         out: list[dict[str, Any]] = []
         for sid, it in self._iterators.items():
             while it:
-                resp = streams.get_records(ShardIterator=it, Limit=1000)
+                resp = streams.get_records(ShardIterator=it, Limit=100)
                 got = resp.get("Records") or []
                 out += got
                 it = resp.get("NextShardIterator") or it
