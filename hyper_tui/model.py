@@ -577,6 +577,11 @@ class Definition(Model):
         step="Image",
         help="Or any image URI; _REGION_ is replaced by each region's code.", kinds=("aws",),
     )
+    has_agent: Bool = field(
+        False, step="Image",
+        help="The image_uri is built FROM the hyper-tui worker base image (it has the agent "
+             "and /start.sh; hyper-tui images init writes such a Dockerfile).", kinds=("aws",),
+    )
     vcpus: int = field(1, ge=1, le=256, step="Resources", help="vCPUs each worker reserves.")
     memory_mib: int = field(
         1024, ge=4, le=2_000_000, step="Resources", help="Memory each worker reserves, MiB.",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import math
+import re
 from pathlib import Path
 
 from hyper_tui import paths
@@ -15,7 +16,7 @@ from hyper_tui.aws import scaler_config, schema
 from hyper_tui.aws.infra.lookups import Lookups
 from hyper_tui.config import HostConfig
 from hyper_tui.core.errors import ValidationError
-from hyper_tui.model import Definition, Image, Region
+from hyper_tui.model import Cluster, Definition, Image, Region
 
 # The retention periods CloudWatch Logs accepts, in days.
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827,
@@ -44,7 +45,60 @@ def definition_image(cfg: HostConfig, definition: Definition, region: str) -> st
     if not image:
         raise ValidationError(f"definitions.{definition.name}: an aws host needs an image",
                               fix="set image (a host image) or image_uri")
+    if definition.image_uri and not definition.has_agent:
+        # The job definition runs /start.sh (the agent): any other image fails to start
+        # (CannotStartContainerError). Only the one who built the image knows what is in it.
+        raise ValidationError(
+            f"definitions.{definition.name}.image_uri: {definition.image_uri} must be built "
+            "FROM the hyper-tui worker base image (the job definition runs its /start.sh)",
+            fix="build it from a Dockerfile of 'hyper-tui images init DIR' and set "
+                "has_agent: true, or use image: (a host image built by hyper-tui)")
     return image
+
+
+# Graviton instance types and families (c7g, m7gd, c6gn, t4g, im4gn, x2gd, g5g, a1...).
+_ARM64 = re.compile(r"^(a1|[a-z]+\d+g[a-z]*)(\.|$)")
+
+
+def instance_architecture(instance_type: str) -> str:
+    """``arm64`` for Graviton types and families, else ``x86_64`` (``optimal`` included)."""
+    return "arm64" if _ARM64.match(instance_type.strip().lower()) else "x86_64"
+
+
+def cluster_architecture(cluster: Cluster) -> str:
+    """The one CPU architecture of a cluster's instance types."""
+    arches = {instance_architecture(t): t for t in cluster.instance_types}
+    if len(arches) > 1:
+        raise ValidationError(
+            f"clusters.{cluster.name}.instance_types: mixes arm64 ({arches['arm64']}) and "
+            f"x86_64 ({arches['x86_64']}) types; a cluster runs one architecture",
+            fix="split them into two clusters")
+    return next(iter(arches), "x86_64")
+
+
+def definition_architectures(cfg: HostConfig) -> dict[str, set[str]]:
+    """Each definition's architectures: those of the clusters whose queues run it."""
+    out: dict[str, set[str]] = {name: set() for name in cfg.definitions}
+    for q, d in work_pairs(cfg):
+        out[d].add(cluster_architecture(cfg.clusters[cfg.queues[q].cluster]))
+    return out
+
+
+def image_platform(cfg: HostConfig, image: Image) -> str:
+    """The Docker platform a host image is built for (``linux/arm64`` on Graviton
+    clusters); an image that both architectures would run is refused."""
+    arches: set[str] = set()
+    users: dict[str, str] = {}
+    for name, archs in definition_architectures(cfg).items():
+        if cfg.definitions[name].image == image.name:
+            arches |= archs
+            users.update({a: name for a in archs})
+    if len(arches) > 1:
+        raise ValidationError(
+            f"images.{image.name}: definitions {users['arm64']} (arm64) and {users['x86_64']} "
+            "(x86_64) use it; an image is built for one architecture",
+            fix="declare one image per architecture, each used by the definitions of one")
+    return "linux/arm64" if arches == {"arm64"} else "linux/amd64"
 
 
 def worker_environment(cfg: HostConfig, definition: Definition, region: str) -> dict[str, str]:

@@ -28,6 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.queue or not args.definition:
         p.error("--queue and --definition are required (or HYPER_QUEUE / HYPER_DEFINITION)")
     wid = args.worker_id or f"w-{uuid.uuid4().hex[:8]}"
+    access = None
     from hyper_tui.agent.loop import AgentOptions, run_agent
 
     if args.transport == "local":
@@ -38,13 +39,20 @@ def main(argv: list[str] | None = None) -> int:
         transport = LocalTransport(args.store, worker_id=wid, queue=args.queue,
                                    definition=args.definition, region=args.region, vcpus=args.vcpus)
     else:
+        from hyper_tui.agent.job_credentials import JobAccess, protect_agent
         from hyper_tui.agent.transports.aws import AwsTransport
 
         transport = AwsTransport.from_environment(worker_id=wid, queue=args.queue,
                                                   definition=args.definition)
+        # Jobs get their role's credentials and a uid of their own, never the agent's.
+        access = JobAccess.from_environment(dict(os.environ), transport.session, worker_id=wid,
+                                            region=args.region if args.region != "local"
+                                            else transport.session.region)
+        protect_agent()
     opts = AgentOptions(idle_timeout=args.idle_timeout, max_jobs=args.max_jobs,
                         heartbeat_every=args.heartbeat,
-                        scratch_dir=os.environ.get("HYPER_SCRATCH") or None, own_process=True)
+                        scratch_dir=os.environ.get("HYPER_SCRATCH") or None, own_process=True,
+                        job_access=access)
     run_agent(transport, opts)
     return 0
 

@@ -38,7 +38,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from hyper_tui.containment import Limits, Sandbox, first_report
 from hyper_tui.core.params import substitute
@@ -145,6 +145,9 @@ class AgentOptions:
     # itself into its jobs' cgroup. An agent embedded in another program (tests, hyper-tui
     # worker in-process) never does: the program's other children must not share its jobs' fate.
     own_process: bool = False
+    # What a job gets instead of the agent's access (``job_credentials.JobAccess``: the job
+    # role's credentials, its own uid); None: the agent's environment rules alone.
+    job_access: Any = None
 
 
 class Agent:
@@ -416,12 +419,17 @@ class Agent:
             scope=self.t.worker_id, resident_ok=self.o.own_process)
         log.extend((started, "SYSTEM", note)
                    for note in sandbox.notes + first_report(c.definition, sandbox.unenforced))
+        env, preexec = self.job_env(c), sandbox.preexec()
+        if self.o.job_access is not None:
+            log.extend((started, "SYSTEM", note)
+                       for note in self.o.job_access.prepare(env, [tmp, self._tmpdir]))
+            preexec = self.o.job_access.preexec(preexec)
         try:
             with sandbox.spawning():
                 proc = subprocess.Popen(self._resolve(argv, c), stdin=self._devnull, stdout=out,
-                                        stderr=out, cwd=cwd, env=self.job_env(c),
+                                        stderr=out, cwd=cwd, env=env,
                                         start_new_session=True, close_fds=True,
-                                        preexec_fn=sandbox.preexec())
+                                        preexec_fn=preexec)
         except (OSError, subprocess.SubprocessError) as err:
             sandbox.close()
             ended = time.time()

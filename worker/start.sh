@@ -5,6 +5,10 @@
 #   HYPER_HOST HYPER_MAIN_REGION HYPER_JOBS_TABLE HYPER_LOG_GROUP HYPER_DEFINITION HYPER_REGION
 #   (and HYPER_VCPUS, HYPER_IDLE_TIMEOUT); the scaler adds, per submitted worker,
 #   HYPER_QUEUE and HYPER_WORK_QUEUE_URL.
+#   The job definition also sets HYPER_JOB_ROLE_ARN: the agent assumes that role for its
+#   jobs and hands each job temporary credentials of it (hyper_tui/agent/job_credentials.py).
+# The agent runs as root (the container's user) and runs every job as HYPER_JOB_USER (default
+# "worker", uid 1000 of the base image), which cannot read the agent's environment.
 # An image may add its own setup (mounts, licences...) as /etc/hyper/start.d/*.sh: each is
 # sourced, in name order, before the agent starts.
 set -eu
@@ -27,6 +31,10 @@ if [ -d /etc/hyper/start.d ]; then
         . "$part"
     done
 fi
+
+# The agent's STS calls (the jobs' credentials) go to the region's own endpoint (reachable
+# through an STS VPC endpoint from subnets without internet).
+export AWS_STS_REGIONAL_ENDPOINTS=regional
 
 # One worker id per container: the Batch job id (array children end in :<index>).
 raw_id="${AWS_BATCH_JOB_ID:-$(hostname)}"

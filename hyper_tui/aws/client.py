@@ -934,6 +934,14 @@ class AwsHostClient:
 
         return import_deployment(name, account, region, select=select, **options)
 
+    def init_image(self, directory: str, *, name: str | None = None, base: str | None = None,
+                   force: bool = False) -> list[Path]:
+        """``hyper-tui images init DIR``: a host image's build context FROM the worker base
+        image (hyper_tui.aws.images)."""
+        from hyper_tui.aws.images import init_image_dir
+
+        return init_image_dir(self.cfg, directory, name=name, base=base, force=force)
+
     def synth(self, out: str | None = None) -> list[Path]:
         """Every CloudFormation template of the host, offline, with its stored look-ups."""
         from hyper_tui.aws.synth import synth_host

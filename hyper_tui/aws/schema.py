@@ -101,6 +101,9 @@ WORKER_ENV = (
     "HYPER_DEFINITION",
     "HYPER_REGION",        # the region the worker runs in
 )
+# The role the worker agent assumes for its jobs (set by the job definition; the agent hands
+# the job temporary credentials of it: hyper_tui/agent/job_credentials.py).
+JOB_ROLE_ENV = "HYPER_JOB_ROLE_ARN"
 
 _SAFE = re.compile(r"[^A-Za-z0-9_-]")
 

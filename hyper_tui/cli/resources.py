@@ -224,6 +224,18 @@ def register(sub: argparse._SubParsersAction, parser_cls: type[argparse.Argument
             _region_extras(init)
             init.add_argument("--name", dest="name", help="defaults to the host's main region")
             init.set_defaults(func=cmd_init_main, kind=kind)
+        if kind == "images":
+            ini = cmds.add_parser(
+                "init", help="write a worker image directory FROM the base image",
+                description="Write DIR/Dockerfile (FROM the host's worker base image: the agent "
+                "and /start.sh), DIR/start.d/ and DIR/README.md (how to build the base); then "
+                "declare it with add-image.")
+            ini.add_argument("directory", metavar="DIR")
+            ini.add_argument("--name", "-n", help="the image's name (default: DIR's name)")
+            ini.add_argument("--base", help="the base image (default: the host's ECR "
+                             "repository, tag base-<version>)")
+            ini.add_argument("--force", action="store_true", help="overwrite a Dockerfile")
+            ini.set_defaults(func=cmd_init_image, kind=kind)
         if kind == "queues":
             rw = cmds.add_parser("refresh-weights", help="recompute 'auto' region weights",
                                  description="Recompute a queue's 'auto' region weights from "
@@ -293,6 +305,25 @@ def _check_image_dir(data: dict[str, Any]) -> None:
             raise ValidationError(f"directory: {d!r} has no Dockerfile",
                                   fix="add one based on worker/Dockerfile")
         data["directory"] = str(path.resolve())
+
+
+def cmd_init_image(ctx: Any, args: argparse.Namespace) -> int:
+    with ctx.client() as client:
+        init = getattr(client, "init_image", None)
+        if init is None:
+            raise UsageError(f"images init: host {client.name!r} is a {client.kind} host; "
+                             "worker images are for aws hosts",
+                             fix="select an aws host (--host NAME)")
+        written = init(args.directory, name=args.name, base=args.base, force=args.force)
+    if ctx.json:
+        output.as_json({"written": [str(p) for p in written]})
+        return 0
+    for path in written:
+        print(f"wrote {path}")
+    folder = Path(args.directory).expanduser().resolve()
+    print(f"next: build the base image (see {folder / 'README.md'}), then "
+          f"hyper-tui images add-image --name {args.name or folder.name} --directory {folder}")
+    return 0
 
 
 def cmd_add(ctx: Any, args: argparse.Namespace) -> int:

@@ -61,6 +61,16 @@ class ComputeStack(Stack):
                 if cluster.ami_name else None,
                 ami_root=lookups.ami_root(name, region.name) if cluster.ami_name else None)
             for name, cluster in sorted(cfg.clusters.items())}
+        for cluster in cfg.clusters.values():
+            plan.cluster_architecture(cluster)  # one architecture each (refused otherwise)
+        arches = plan.definition_architectures(cfg)
+        for name, d in sorted(cfg.definitions.items()):
+            if d.image_uri and "arm64" in arches[name]:
+                Annotations.of(self).add_warning_v2(
+                    "hyper:arm64-image-uri",
+                    f"definitions.{name}: runs on arm64 (Graviton) instances; its image_uri "
+                    f"{d.image_uri} must have a linux/arm64 variant (docker buildx build "
+                    "--platform linux/arm64).")
         self.job_definitions = JobDefinitions(
             self, "JobDefinitions", host=host, main_region=cfg.host.main_region,
             queues=sorted(cfg.queues), definitions=cfg.definitions,

@@ -10,6 +10,7 @@ from constructs import Construct
 
 from hyper_tui.aws import schema
 from hyper_tui.aws.infra import plan
+from hyper_tui.aws.infra.components.access.construct import AccessPolicies
 from hyper_tui.aws.infra.components.api.construct import JobsApi
 from hyper_tui.aws.infra.components.counters.construct import Counters
 from hyper_tui.aws.infra.components.dashboard.construct import Dashboard
@@ -50,6 +51,12 @@ class ControlStack(Stack):
                            definitions=cfg.definitions, retention=keep,
                            private_endpoint_id=endpoint)
 
+        # Scoped policies for submitters, read-only users and on-prem workers (outputs).
+        self.access = AccessPolicies(
+            self, "Access", host=host,
+            work_queue_arns=[q.queue_arn for _, q in sorted(self.work.queues.items())],
+            api=self.api.api, api_key_id=self.api.api_key.key_id)
+
         scaler_json = build_scaler_config(cfg, lookups.raw).to_json()
         self.scaler = Scaler(
             self, "Scaler", host=host, table=self.jobs.table,
@@ -75,6 +82,7 @@ class ControlStack(Stack):
         if cfg.images:
             self.images = Images(
                 self, "Images", images=cfg.images, repository_name=repo, retention=keep,
+                platforms={n: plan.image_platform(cfg, i) for n, i in cfg.images.items()},
                 directories={n: plan.image_directory(cfg, i) for n, i in cfg.images.items()})
             if self.replication is not None:
                 for copy in self.images.copies.values():

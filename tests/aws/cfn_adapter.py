@@ -188,9 +188,69 @@ def adapt_assembly(source: Path, target: Path) -> dict[str, dict[str, list[str]]
 #    creation made (Retain resources excepted: moto's delete keeps "Retain" only, so
 #    RetainExceptOnCreate resources go, as in CloudFormation) and marks it ROLLBACK_COMPLETE,
 #    which the CDK CLI deletes before it creates the stack again.
+# 3. a Lambda-backed custom resource runs only by invoking its function in Docker
+#    (moto/cloudformation/custom_model.py); with no Docker nothing ever answers CloudFormation
+#    and the stack stays CREATE_IN_PROGRESS. The stacks' only ones are CDK's AwsCustomResource
+#    calls of SSM getParameter in another region (a hub reads the main VPC id, the peering stack
+#    each hub's peering id): they are answered from moto's SSM backend of the call's region,
+#    with the flattened response the function returns (``Parameter.Value``...). Any other
+#    custom resource goes to moto as before.
+# 4. ``AWS::EC2::VPCPeeringConnection`` looks its ``PeerVpcId`` up in the stack's own region
+#    and ignores ``PeerRegion`` (InvalidVpcID.NotFound for a cross-region peering); the peer
+#    VPC is looked up in ``PeerRegion``, and the connection is accepted, as CloudFormation
+#    does for two VPCs of one account.
 MOTO_SERVER = """
+import json
 import sys
+import traceback
 from moto.cloudformation import models
+from moto.cloudformation import custom_model
+from moto.ec2.models import vpc_peering_connections as pcx
+
+_custom = custom_model.CustomModel.create_from_cloudformation_json.__func__
+
+
+def custom(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+    props = cloudformation_json["Properties"]
+    call = props.get("Create")
+    call = json.loads(call) if isinstance(call, str) else call
+    if kwargs.get("ResourceType") != "Custom::AWS" or not call \
+            or (call.get("service"), call.get("action")) not in (("SSM", "getParameter"),
+                                                                 ("ssm", "GetParameter")):
+        return _custom(cls, resource_name, cloudformation_json, account_id, region_name,
+                       **kwargs)
+    from moto.ssm.models import ssm_backends
+
+    region = call.get("region") or region_name
+    found = ssm_backends[account_id][region].get_parameter(call["parameters"]["Name"])
+    if found is None:
+        raise ValueError(f"SSM parameter {call['parameters']['Name']} not in {region}")
+    resource = custom_model.CustomModel(region_name, "moto", kwargs["LogicalId"],
+                                        call.get("physicalResourceId", {}).get("id")
+                                        or resource_name)
+    resource.set_data({"Parameter.Name": found.name, "Parameter.Value": found.value,
+                       "Parameter.Type": getattr(found, "parameter_type", "String"),
+                       "Parameter.Version": str(getattr(found, "version", 1))})
+    return resource
+
+
+custom_model.CustomModel.create_from_cloudformation_json = classmethod(custom)
+
+
+def peering(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+    from moto.ec2.models import ec2_backends
+
+    props = cloudformation_json["Properties"]
+    backend = ec2_backends[account_id][region_name]
+    peer = ec2_backends[props.get("PeerOwnerId") or account_id][
+        props.get("PeerRegion") or region_name]
+    connection = backend.create_vpc_peering_connection(backend.get_vpc(props["VpcId"]),
+                                                       peer.get_vpc(props["PeerVpcId"]))
+    connection._status.accept()
+    return connection
+
+
+pcx.VPCPeeringConnection.create_from_cloudformation_json = classmethod(peering)
 
 _apply = models.ChangeSet.apply
 
@@ -199,6 +259,7 @@ def apply(self):
     try:
         _apply(self)
     except Exception:
+        traceback.print_exc()  # into the server's log: what failed, for the test's report
         if self.change_set_type == "CREATE":
             self.stack.resource_map.delete()
             self.stack._add_stack_event("ROLLBACK_COMPLETE")

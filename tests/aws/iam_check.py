@@ -25,6 +25,7 @@ const input = JSON.parse(require('fs').readFileSync(0, 'utf8'));
     const response = await sim.runSimulation({
       identityPolicies: input.policies.map((p, i) => ({name: 'p' + i, policy: p})),
       serviceControlPolicies: [], resourceControlPolicies: [],
+      resourcePolicy: input.resourcePolicy || undefined,
       request: {action: r.action, principal: input.principal,
                 resource: {accountId: input.account, resource: r.resource},
                 contextVariables: r.context}}, {});
@@ -111,6 +112,21 @@ def iam_requests(calls: list[tuple[str, str, str, dict]], *, account: str,
         elif service == "monitoring" and op == "PutMetricData":
             out.add(Request("cloudwatch:PutMetricData", "*",
                             (("cloudwatch:namespace", p["Namespace"]),)))
+        elif service == "monitoring" and op == "GetMetricData":
+            out.add(Request("cloudwatch:GetMetricData", "*"))
+        elif service == "sts" and op == "AssumeRole":
+            out.add(Request("sts:AssumeRole", p["RoleArn"]))
+        elif service == "sts" and op == "GetCallerIdentity":
+            continue  # needs no permission
+        elif service == "s3" and op in ("GetObject", "PutObject"):
+            out.add(Request(f"s3:{op}", f"arn:aws:s3:::{p['Bucket']}/{p['Key']}"))
+        elif service == "s3" and op == "ListObjectsV2":
+            out.add(Request("s3:ListBucket", f"arn:aws:s3:::{p['Bucket']}"))
+        elif service == "ssm" and op == "GetParameter":
+            out.add(Request("ssm:GetParameter", f"{base}:parameter{p['Name']}"))
+        elif service == "apigateway" and op == "GetApiKey":
+            out.add(Request("apigateway:GET", f"arn:aws:apigateway:{region}::/apikeys/"
+                                              f"{p['apiKey']}"))
         else:
             unknown.add(f"{service}:{op}")
     return out, unknown
@@ -124,6 +140,8 @@ def arn_of(kind: str, physical: str, *, account: str, region: str) -> str:
         return _sqs_arn(physical, region)
     if kind == "AWS::Logs::LogGroup":
         return f"arn:aws:logs:{region}:{account}:log-group:{physical}:*"
+    if kind == "AWS::IAM::Role":
+        return physical if physical.startswith("arn:") else f"arn:aws:iam::{account}:role/{physical}"
     return physical if physical.startswith("arn:") else f"unresolved:{kind}:{physical}"
 
 
@@ -172,8 +190,11 @@ def role_policies(template: dict, role: str, *, account: str, region: str,
 
 
 def simulate(node_modules: Path, principal: str, account: str, policies: list[dict],
-             requests: set[Request]) -> list[dict]:
+             requests: set[Request], *, resource_policy: dict | None = None) -> list[dict]:
+    """Each request by ``principal`` with identity ``policies`` (and the resource's own
+    ``resource_policy``, such as a role's trust policy)."""
     payload = {"principal": principal, "account": account, "policies": policies,
+               "resourcePolicy": resource_policy,
                "requests": [{"action": r.action, "resource": r.resource,
                              "context": dict(r.context)} for r in sorted(requests, key=str)]}
     out = subprocess.run(["node", "-e", NODE_SCRIPT, str(node_modules)],

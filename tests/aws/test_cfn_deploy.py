@@ -47,7 +47,7 @@ clusters:
 queues:
   q1: {{cluster: c1}}
 definitions:
-  d1: {{image_uri: public.ecr.aws/docker/library/python:3.12-slim}}
+  d1: {{image_uri: public.ecr.aws/docker/library/python:3.12-slim, has_agent: true}}
 """
 LOOKUPS = {"availability_zones": {r: [f"{r}a", f"{r}b"] for r in (REGION, HUB)}}
 CLI_ENV = {"JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
@@ -292,7 +292,7 @@ def test_jobs_run_on_the_stack_created_resources(deployed, cloud):
 WORKER_CALLS: list = []  # the worker agent's calls in the job flow above
 
 
-def test_every_call_of_the_worker_agent_is_allowed_by_its_job_role(deployed, cdk_cli):
+def test_every_call_of_the_worker_agent_is_allowed_by_its_job_role(deployed, cloud):
     """The worker agent runs in a Batch container with the job role of its definition: each
     call it made in the job flow, as IAM sees it, is evaluated against that role's policies
     from the synthesized compute template by a real IAM evaluator (iam-simulate)."""
@@ -305,7 +305,10 @@ def test_every_call_of_the_worker_agent_is_allowed_by_its_job_role(deployed, cdk
     definition = next(r for r in template["Resources"].values()
                       if r["Type"] == "AWS::Batch::JobDefinition")
     role = definition["Properties"]["ContainerProperties"]["JobRoleArn"]["Fn::GetAtt"][0]
-    policies = role_policies(template, role, account=ACCOUNT, region=REGION)
+    deployed_ids = {r["LogicalResourceId"]: (r["ResourceType"], r["PhysicalResourceId"])
+                    for r in stack_resources(cloud.session, schema.compute_stack_name(HOST, REGION))}
+    policies = role_policies(template, role, account=ACCOUNT, region=REGION,
+                             deployed=deployed_ids)  # its jobs' role ARN (sts:AssumeRole)
     results = simulate(iam_simulator(), f"arn:aws:iam::{ACCOUNT}:role/{role}", ACCOUNT,
                        policies, requests)
     denied = [r for r in results if r["result"] != "Allowed"]

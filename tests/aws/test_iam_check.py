@@ -15,14 +15,21 @@ def test_calls_map_to_iam_requests():
              ("", "dynamodb", "Query", {"TableName": "t", "IndexName": "by_queue"}),
              ("", "dynamodb", "TransactWriteItems", {"TransactItems": [
                  {"Update": {"TableName": "t"}}, {"ConditionCheck": {"TableName": "t"}}]}),
-             ("", "s3", "GetObject", {"Bucket": "b", "Key": "k"})]
+             ("", "s3", "GetObject", {"Bucket": "b", "Key": "k"}),
+             ("", "sts", "AssumeRole", {"RoleArn": "arn:aws:iam::123456789012:role/j",
+                                        "RoleSessionName": "w"}),
+             ("", "ssm", "GetParameter", {"Name": "/hyper/h/ApiUrl"}),
+             ("", "s3", "DeleteBucket", {"Bucket": "b"})]
     requests, unknown = iam_requests(calls, account=ACCOUNT, default_region="eu-west-1")
     assert requests == {
         Request("sqs:DeleteMessage", "arn:aws:sqs:us-east-1:123456789012:q"),
         Request("dynamodb:Query", "arn:aws:dynamodb:eu-west-1:123456789012:table/t/index/by_queue"),
         Request("dynamodb:UpdateItem", "arn:aws:dynamodb:eu-west-1:123456789012:table/t"),
-        Request("dynamodb:ConditionCheckItem", "arn:aws:dynamodb:eu-west-1:123456789012:table/t")}
-    assert unknown == {"s3:GetObject"}
+        Request("dynamodb:ConditionCheckItem", "arn:aws:dynamodb:eu-west-1:123456789012:table/t"),
+        Request("s3:GetObject", "arn:aws:s3:::b/k"),
+        Request("sts:AssumeRole", "arn:aws:iam::123456789012:role/j"),
+        Request("ssm:GetParameter", "arn:aws:ssm:eu-west-1:123456789012:parameter/hyper/h/ApiUrl")}
+    assert unknown == {"s3:DeleteBucket"}
 
 
 def test_the_evaluator_denies_what_is_not_granted():

@@ -28,6 +28,7 @@ queues:
 definitions:
   sim:
     image_uri: 123456789012.dkr.ecr._REGION_.amazonaws.com/sim:latest
+    has_agent: true
     vcpus: 2
     memory_mib: 4096
     jobs_to_workers_ratio: 10
@@ -39,10 +40,12 @@ definitions:
     linux_parameters: {init_process_enabled: true, shared_memory_size: 256}
     privileged: true
     user: worker
+    iam_policies: [sim-data-read]
     log_driver: json-file
     log_options: {max-size: 10m}
   plain:
     image_uri: public.ecr.aws/docker/library/python:3.11-slim
+    has_agent: true
 """
 
 LOOKUPS = {

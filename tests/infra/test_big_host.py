@@ -37,7 +37,7 @@ def big_config(queues: int = 10, definitions: int = 10,
               for q in range(queues)]
     lines.append("definitions:")
     lines += [f"  simulation-definition-{d:02d}: {{image_uri: "
-              f"public.ecr.aws/docker/library/python:3.12-slim, vcpus: {1 + d % 4}}}"
+              f"public.ecr.aws/docker/library/python:3.12-slim, has_agent: true, vcpus: {1 + d % 4}}}"
               for d in range(definitions)]
     return parse_config("\n".join(lines) + "\n", "big.yaml")
 

@@ -11,7 +11,8 @@ def test_cli_synth_writes_every_template(home, tmp_path, capsys):
                  "--region", "us-east-1", "--vpc", "10.0.0.0/16"]) == 0
     assert main(["clusters", "add-cluster", "--name", "c1", "--max-vCPUs", "64"]) == 0
     assert main(["queues", "add-queue", "--name", "q1", "--cluster", "c1"]) == 0
-    assert main(["definitions", "add-definition", "--name", "d1", "--image-uri", "python:3.11"]) == 0
+    assert main(["definitions", "add-definition", "--name", "d1", "--image-uri", "python:3.11",
+                 "--has-agent", "true"]) == 0
     capsys.readouterr()
     # without look-ups, synth writes templates on placeholders and says, in one line, what
     # replaces them

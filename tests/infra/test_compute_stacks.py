@@ -195,7 +195,10 @@ def test_job_role_least_privilege(ap):
     policies = ap.find_resources("AWS::IAM::Policy")
     sim = next(p for k, p in policies.items() if "Rolesim" in k)
     statements = {s["Sid"]: s for s in sim["Properties"]["PolicyDocument"]["Statement"]}
-    assert set(statements) == {"WorkQueues", "JobItems", "JobLogs", "Metrics"}
+    assert set(statements) == {"WorkQueues", "JobItems", "JobLogs", "Metrics", "JobRole"}
+    job = next(k for k in ap.find_resources("AWS::IAM::Role") if "JobRolesim" in k)
+    assert statements["JobRole"]["Action"] == "sts:AssumeRole"
+    assert statements["JobRole"]["Resource"] == {"Fn::GetAtt": [job, "Arn"]}
     queues = json.dumps(statements["WorkQueues"]["Resource"])
     assert schema.work_queue_name(HOST, "fast", "sim") in queues
     assert schema.work_queue_name(HOST, "cheap", "sim") in queues
@@ -212,6 +215,31 @@ def test_job_role_least_privilege(ap):
         Match.object_like({"Principal": {"Service": "ecs-tasks.amazonaws.com"},
                            "Condition": trust})]}})
     assert trust.as_object() == {"StringEquals": {"aws:SourceAccount": "123456789012"}}
+
+
+def test_jobs_get_a_role_of_their_own(ap):
+    """The definition's Batch job role is the agent's; its jobs' role trusts the agent role
+    only, carries the definition's iam_policies and nothing of the host, and the job
+    definition names it (HYPER_JOB_ROLE_ARN) for the agent to assume."""
+    roles = ap.find_resources("AWS::IAM::Role")
+    agent = next(k for k in roles if "Rolesim" in k and "JobRole" not in k)
+    job = next(k for k in roles if "JobRolesim" in k)
+    props = roles[job]["Properties"]
+    assert props["AssumeRolePolicyDocument"]["Statement"] == [{
+        "Action": "sts:AssumeRole", "Effect": "Allow",
+        "Principal": {"AWS": {"Fn::GetAtt": [agent, "Arn"]}}}]
+    assert props["MaxSessionDuration"] == 3600
+    assert json.dumps(props["ManagedPolicyArns"]).count("policy/sim-data-read") == 1
+    assert "ManagedPolicyArns" not in roles[agent]["Properties"]  # iam_policies: jobs only
+    attached = [p for p in ap.find_resources("AWS::IAM::Policy").values()
+                if {"Ref": job} in p["Properties"]["Roles"]]
+    assert attached == []  # no inline grant: no jobs table, no work queue
+    definition = next(d for d in ap.find_resources("AWS::Batch::JobDefinition").values()
+                      if d["Properties"]["JobDefinitionName"].endswith("sim"))
+    container = definition["Properties"]["ContainerProperties"]
+    assert container["JobRoleArn"] == {"Fn::GetAtt": [agent, "Arn"]}
+    env = {e["Name"]: e["Value"] for e in container["Environment"]}
+    assert env[schema.JOB_ROLE_ENV] == {"Fn::GetAtt": [job, "Arn"]}
 
 
 def test_ecr_repository_scans_and_encrypts(synthesized):

@@ -23,7 +23,7 @@ clusters:
 queues:
   q1: {cluster: c1, weights: {us-east-1: auto, eu-west-1: auto}}
 definitions:
-  d1: {image_uri: public.ecr.aws/docker/library/python:3.12-slim}
+  d1: {image_uri: public.ecr.aws/docker/library/python:3.12-slim, has_agent: true}
 """
 
 

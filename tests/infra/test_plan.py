@@ -97,9 +97,9 @@ clusters:
   gpu: {instance_types: [g5.xlarge, c6i.large], max_vcpus: 64}
 queues: {cpu: {cluster: small}, ml: {cluster: gpu}}
 definitions:
-  tiny: {image_uri: python:3.12, vcpus: 8}
-  wide: {image_uri: python:3.12, vcpus: 9}
-  train: {image_uri: python:3.12, vcpus: 4, gpus: 1}
+  tiny: {image_uri: python:3.12, has_agent: true, vcpus: 8}
+  wide: {image_uri: python:3.12, has_agent: true, vcpus: 9}
+  train: {image_uri: python:3.12, has_agent: true, vcpus: 4, gpus: 1}
 """, "p.yaml")
     # 'wide' needs 9 vCPUs and a compute environment of 'small' has 8; 'train' needs a GPU
     assert plan.work_pairs(cfg) == [("cpu", "tiny"), ("ml", "tiny"), ("ml", "train"),

@@ -69,6 +69,7 @@ CASES = [
     (Definition, "linux_parameters", {"init_process_enabled": "True", "shared_memory_size": 10}, None,
      {"shared_memory_size": 0}),
     (Definition, "privileged", "True", True, "root"),
+    (Definition, "has_agent", "yes", True, "perhaps"),
     (Definition, "user", "nobody", "nobody", 12),
     (Definition, "iam_policies", ["p"], ["p"], "p"),
     (Definition, "log_driver", "JSON_FILE", "json-file", "papertrail"),

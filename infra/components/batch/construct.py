@@ -3,7 +3,7 @@ definition (with its least-privilege job role) per host definition."""
 
 from __future__ import annotations
 
-from aws_cdk import Aws, Stack
+from aws_cdk import Aws, Duration, Stack
 from aws_cdk import aws_batch as batch
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
@@ -11,6 +11,7 @@ from constructs import Construct
 
 from hyper_tui.aws import schema
 from hyper_tui.aws.infra import plan
+from hyper_tui.aws.infra.components.access.construct import worker_statements
 from hyper_tui.aws.infra.nag import suppress
 from hyper_tui.model import AllocationStrategy, CapacityType, Cluster, Definition
 
@@ -114,11 +115,18 @@ class ClusterCompute(Construct):
 
 
 class JobDefinitions(Construct):
-    """``roles[name]`` and ``definitions[name]`` for each host definition in this region.
+    """``roles[name]`` (the worker agent's), ``job_roles[name]`` (its jobs') and
+    ``definitions[name]`` for each host definition in this region.
 
-    A job role may only: use its own definition's work queues (one per queue), read and
-    write jobs-table items (and query its indexes), write its job logs and put metrics in
-    the host's namespace. Everything lives in the main region, named by schema.py."""
+    The definition's Batch job role is the *agent's*: it may only use its own definition's
+    work queues (one per queue), read and write jobs-table items (and query its indexes),
+    write its job logs, put metrics in the host's namespace and assume its jobs' role.
+    Everything lives in the main region, named by schema.py.
+
+    The jobs get a role of their own (``JobRole-<name>``), carrying the definition's
+    ``iam_policies`` and nothing of the host: it trusts the agent role only; the agent assumes
+    it and hands the job its temporary credentials (``worker/job_credentials.py``), so job code
+    can neither write the jobs table nor read the work queues."""
 
     def __init__(self, scope: Construct, id: str, *, host: str, main_region: str,
                  queues: list[str], definitions: dict[str, Definition],
@@ -131,37 +139,28 @@ class JobDefinitions(Construct):
         def arn(service: str, resource: str) -> str:
             return f"arn:{Aws.PARTITION}:{service}:{main_region}:{account}:{resource}"
 
-        table = arn("dynamodb", f"table/{schema.jobs_table_name(host)}")
-        job_logs = arn("logs", f"log-group:{schema.log_group_name(host)}")
         self.roles: dict[str, iam.Role] = {}
+        self.job_roles: dict[str, iam.Role] = {}
         self.definitions: dict[str, JD] = {}
         for name, d in sorted(definitions.items()):
             role = iam.Role(
                 self, f"Role-{name}",
                 assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com", conditions={
                     "StringEquals": {"aws:SourceAccount": account}}),
-                description=f"hyper-tui {host}: workers of definition {name}",
+                description=f"hyper-tui {host}: worker agents of definition {name}")
+            job_role = iam.Role(
+                self, f"JobRole-{name}", assumed_by=iam.ArnPrincipal(role.role_arn),
+                description=f"hyper-tui {host}: jobs of definition {name} (assumed by its "
+                            "worker agent only)",
+                max_session_duration=Duration.hours(1),  # role chaining: 1 hour at most
                 managed_policies=[iam.ManagedPolicy.from_managed_policy_name(
                     self, f"Policy-{name}-{i}", p) for i, p in enumerate(d.iam_policies)] or None)
-            role.add_to_policy(iam.PolicyStatement(
-                sid="WorkQueues",
-                actions=["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility",
-                         "sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"],
-                resources=[arn("sqs", schema.work_queue_name(host, q, name)) for q in queues]))
-            role.add_to_policy(iam.PolicyStatement(
-                sid="JobItems",
-                actions=["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem",
-                         "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem", "dynamodb:Query"],
-                resources=[table] + [f"{table}/index/{i}"
-                                     for i, *_ in schema.INDEXES]))
-            role.add_to_policy(iam.PolicyStatement(
-                sid="JobLogs",
-                actions=["logs:CreateLogStream", "logs:PutLogEvents", "logs:GetLogEvents"],
-                resources=[f"{job_logs}:*"]))
-            role.add_to_policy(iam.PolicyStatement(
-                sid="Metrics", actions=["cloudwatch:PutMetricData"], resources=["*"],
-                conditions={"StringEquals": {
-                    "cloudwatch:namespace": schema.metrics_namespace(host)}}))
+            role.add_to_policy(iam.PolicyStatement(sid="JobRole", actions=["sts:AssumeRole"],
+                                                   resources=[job_role.role_arn]))
+            self.job_roles[name] = job_role
+            for statement in worker_statements(host, main_region, [
+                    arn("sqs", schema.work_queue_name(host, q, name)) for q in queues]):
+                role.add_to_policy(statement)
             suppress(role, "AwsSolutions-IAM5",
                      "A worker writes its own log stream (named after the worker, created at "
                      "start) into the host's job log group (log-group:<name>:*), and "
@@ -176,7 +175,8 @@ class JobDefinitions(Construct):
                 retry_strategy=JD.RetryStrategyProperty(attempts=1),
                 timeout=(JD.TimeoutProperty(attempt_duration_seconds=d.timeout_minutes * 60)
                          if d.timeout_minutes else None),
-                container_properties=self._container(d, images[name], environments[name],
+                container_properties=self._container(d, images[name], {
+                    **environments[name], schema.JOB_ROLE_ENV: job_role.role_arn},
                                                      role.role_arn, worker_log_group,
                                                      stack.region),
                 tags={"hyper:host": host, "hyper:definition": name})

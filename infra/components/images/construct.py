@@ -71,7 +71,9 @@ class Images(Construct):
 
     def __init__(self, scope: Construct, id: str, *, images: dict[str, Image],
                  directories: dict[str, Path], repository_name: str,
-                 retention: logs.RetentionDays) -> None:
+                 retention: logs.RetentionDays, platforms: dict[str, str] | None = None) -> None:
+        """``platforms[name]``: ``linux/arm64`` for an image of Graviton clusters
+        (``plan.image_platform``); default ``linux/amd64``."""
         super().__init__(scope, id)
         repository = ecr.Repository.from_repository_name(self, "Repository", repository_name)
         self.role = iam.Role(self, "CopyRole",
@@ -92,7 +94,7 @@ class Images(Construct):
             asset = ecr_assets.DockerImageAsset(
                 self, f"Asset-{name}", directory=str(directories[name]),
                 build_args=dict(image.build_args) or None,
-                platform=ecr_assets.Platform.LINUX_AMD64)
+                platform=ecr_assets.Platform.custom((platforms or {}).get(name, "linux/amd64")))
             asset.repository.grant_pull(self.role)
             self.assets[name] = asset
             self.copies[name] = CustomResource(

@@ -1,0 +1,1 @@
+"""Scoped IAM policies for the people and machines around a host (stack outputs)."""
