@@ -312,7 +312,8 @@ def run(jobs: int, workers: int, job_seconds: float = 0) -> dict:
     counts = h.client.count_jobs(queue="q1")
     assert counts["SUCCEEDED"] == jobs, counts
     ddb = h.res.session.client("dynamodb")
-    items = [raw for page in ddb.get_paginator("scan").paginate(TableName=h.res.table)
+    items = [raw for page in ddb.get_paginator("scan").paginate(
+                 TableName=h.res.table, PaginationConfig={"PageSize": 100})
              for raw in page.get("Items", [])]
     job_items = [it for it in items if "state" in it and "kind" not in it]
     sizes = sorted(item_size(it) for it in job_items)
