@@ -20,15 +20,19 @@ listing ever shows them.
 
 from __future__ import annotations
 
+import hashlib
 import random
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from hyper_tui.aws.session import error_code
 from hyper_tui.aws.table import Update, batch_get, from_item
 from hyper_tui.core.jobs import ACTIVE_STATES, STATES
 
 COUNTER_SHARDS = 16
 COUNTER_PREFIX = "count#"
+MARK_PREFIX = "b#"  # the last stream batches counted on a counter item (one per slot)
+MARK_SLOTS = 16
 
 
 def counter_id(queue: str, shard: int) -> str:
@@ -77,24 +81,46 @@ def stream_deltas(records: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, i
 
 
 def apply_deltas(ddb: Any, table: str, deltas: Mapping[str, Mapping[str, int]], *,
-                 shard: int | None = None) -> int:
-    """Add ``deltas`` to the counter items, one UpdateItem per queue; returns the requests."""
+                 shard: int | None = None, batch: str | None = None) -> int:
+    """Add ``deltas`` to the counter items, one UpdateItem per queue; returns the requests.
+
+    ``batch`` (a stream batch's id: its first record's sequence number) makes a retried batch
+    count once: it picks the counter shard (so a retry writes the same item) and one of
+    ``MARK_SLOTS`` marks on it, and the update applies only while that mark is not the batch
+    (a retry after a partial failure skips the queues already counted). Only another batch
+    marking the same slot of the same item in between defeats it (1 in 256)."""
     requests = 0
     for queue, by_state in sorted(deltas.items()):
         if not by_state:
             continue
-        s = random.randrange(COUNTER_SHARDS) if shard is None else shard
+        if batch is not None:
+            h = int(hashlib.blake2s(batch.encode(), digest_size=2).hexdigest(), 16)
+            s = h % COUNTER_SHARDS if shard is None else shard
+        else:
+            s = random.randrange(COUNTER_SHARDS) if shard is None else shard
         u = Update(table, counter_id(queue, s))
         for state, n in sorted(by_state.items()):
             u.add(state, int(n))
-        ddb.update_item(**u.kwargs())
+        if batch is not None:
+            mark = f"{MARK_PREFIX}{(h // COUNTER_SHARDS) % MARK_SLOTS}"
+            u.set(mark, batch)
+            u._cond.append(f"attribute_not_exists({u.n(mark)}) OR {u.n(mark)} <> {u.v(batch)}")
+        try:
+            ddb.update_item(**u.kwargs())
+        except Exception as err:
+            if error_code(err) != "ConditionalCheckFailedException":
+                raise  # the batch fails and is retried
         requests += 1
     return requests
 
 
 def apply_stream_records(ddb: Any, table: str, records: Iterable[Mapping[str, Any]]) -> int:
-    """A stream batch into the counters (the stream consumer's whole job)."""
-    return apply_deltas(ddb, table, stream_deltas(records))
+    """A stream batch into the counters (the stream consumer's whole job); a retried batch
+    (same first record) counts once (``apply_deltas``'s ``batch``)."""
+    records = list(records)
+    first = next((str((r.get("dynamodb") or {}).get("SequenceNumber") or "") for r in records),
+                 "")
+    return apply_deltas(ddb, table, stream_deltas(records), batch=first or None)
 
 
 def read_counts(ddb: Any, table: str, queues: Iterable[str]) -> dict[str, dict[str, int]]:

@@ -95,3 +95,23 @@ def test_deltas_ignore_items_that_are_not_jobs() -> None:
     ]
     assert counters.stream_deltas(records) == {"q": {"QUEUED": 1, "RUNNING": -1, "SUCCEEDED": 1,
                                                      "#QUEUED": 1, "#RUNNING": -1}}
+
+
+def test_a_retried_stream_batch_counts_once(home) -> None:
+    """The event source retries a failed batch whole: the queues it already counted are
+    not counted again (the batch's mark on its counter item)."""
+    h = make_aws_host(queues=("q1", "q2"))
+    stream = Stream(h)
+    ddb = h.res.session.client("dynamodb")
+    h.client.submit([Submission(queue="q1", definition="d1", name="STDIN", commands=["true"] * 3),
+                     Submission(queue="q2", definition="d1", name="STDIN", commands=["true"] * 2)])
+    records = stream.read()
+    counters.apply_stream_records(ddb, h.res.table, records)
+    counters.apply_stream_records(ddb, h.res.table, records)  # the retry
+    got = counters.read_counts(ddb, h.res.table, ["q1", "q2"])
+    assert got["q1"]["QUEUED"] == 3 and got["q2"]["QUEUED"] == 2
+    assert counters.backlog(ddb, h.res.table, "q1")[0] == {("d1", "QUEUED"): 3}
+    # Another batch (other first record) counts.
+    h.client.submit([Submission(queue="q1", definition="d1", name="STDIN", commands=["true"])])
+    counters.apply_stream_records(ddb, h.res.table, stream.read())
+    assert counters.read_counts(ddb, h.res.table, ["q1"])["q1"]["QUEUED"] == 4
