@@ -179,8 +179,9 @@ def test_metrics_read_back(aws_host: AwsHost) -> None:
     obs = {("q1", "d1"): PairObservation(queued=7, running=2, workers={"us-east-1": 3})}
     assert publish_metrics(h.res.session.client("cloudwatch"), sc, sc.pairs, obs, {"q1": 1}) >= 6
     m = h.client.metrics(t0 - 120)
-    assert m["jobs_queued"]["q1"][-1][1] == 7
-    assert m["jobs_running"]["q1"][-1][1] == 2
+    # The scaler's published gauges, then the live counts (the counter items) as the last point.
+    assert m["jobs_queued"]["q1"][-2][1] == 7 and m["jobs_queued"]["q1"][-1][1] == 3
+    assert m["jobs_running"]["q1"][-2][1] == 2 and m["jobs_running"]["q1"][-1][1] == 0
     assert m["workers"]["us-east-1"][-1][1] == 3
     assert m["vcpus"]["us-east-1"][-1][1] == 3
     assert m["backlog"]["d1"][-1][1] == 7
