@@ -24,14 +24,16 @@ Reads: 1 unit per strongly consistent item read (items are under 4 KB), half for
 consistent ones; a Query costs its items' bytes / 4 KB (counted as 1 unit per call here, the
 bench's runs query nothing).
 
-Where a short job's write units go now (default name, no array): submit 3 (the item, by_queue,
-by_active's QUEUED partition), start 4 (the item, by_queue, by_active moving QUEUED -> RUNNING:
-2), report 3 (the item, by_queue, by_active's exit) = 10. Reaching 6 needs by_queue written once
-(projecting only what never changes, listings re-reading their page, counts from
-hyper_tui.aws.counters) and RUNNING jobs out of by_active.
+Where a short job's write units go now (default name, no array; the indexes project keys
+only): submit 3 (the item, by_queue, by_active's QUEUED group), start 1 (the item: RUNNING
+shares QUEUED's by_active group), report 2 (the item, leaving by_active) = 6, plus each job's
+share of the outbox (one put and one delete per send) and of the counters Lambda's writes (one
+UpdateItem per queue per batch of 1,000 stream records). ``wru_by`` prints it per run.
+Storage: the bench prints a job item's bytes and its index entries' (keys only, plus the 100
+bytes DynamoDB counts per entry).
 
 The scaler Lambda (one pass a minute, whatever the number of jobs) is not per job: the bench
-runs none, so its Lambda cost per job is 0 here; the row is in PRICE for the API path.
+runs none. The counters Lambda is: its calls (one per batch) are priced in the lambda row.
 """
 
 from __future__ import annotations
