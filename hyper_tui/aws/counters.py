@@ -154,6 +154,35 @@ def backlog(ddb: Any, table: str, queue: str) -> tuple[dict[tuple[str, str], int
     return {k: max(0, n) for k, n in out.items() if n}, True
 
 
+def rebuild(ddb: Any, table: str, queues: Iterable[str]) -> dict[str, dict[str, int]]:
+    """Counter items recomputed from the jobs themselves (one Scan of the table): for a table
+    whose jobs predate its counters, or whose stream consumer lost records. Run it while no
+    job changes state (a change meanwhile is counted twice or not at all); returns the
+    counts written. Shard 0 of each queue gets the totals, the other shards are emptied."""
+    from hyper_tui.aws.table import pages, to_item
+
+    queues = list(queues)
+    totals: dict[str, dict[str, int]] = {q: {} for q in queues}
+    for resp in pages(ddb.scan, TableName=table, ConsistentRead=True,
+                      ProjectionExpression="#i, #q, #s, #d, #k",
+                      ExpressionAttributeNames={"#i": "id", "#q": "queue", "#s": "state",
+                                                "#d": "definition", "#k": "kind"}):
+        for raw in resp.get("Items") or []:
+            job = _job(raw)
+            if job is None or job[0] not in totals:
+                continue
+            per = totals[job[0]]
+            per[job[1]] = per.get(job[1], 0) + 1
+            if job[1] in ACTIVE_STATES:
+                attr = pair_attribute(job[2], job[1])
+                per[attr] = per.get(attr, 0) + 1
+    for q in queues:
+        for shard in range(COUNTER_SHARDS):
+            ddb.put_item(TableName=table, Item=to_item(
+                {"id": counter_id(q, shard), **(totals[q] if shard == 0 else {})}))
+    return {q: {s: n for s, n in per.items() if s in STATES} for q, per in totals.items()}
+
+
 def handler(event: Mapping[str, Any], context: Any = None, *, ddb: Any = None,
             table: str | None = None) -> dict[str, int]:
     """The stream consumer's Lambda entry point (a DynamoDB stream event source on the jobs
