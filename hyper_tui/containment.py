@@ -34,6 +34,11 @@ MECH_V1 = "cgroup v1"
 MECH_PG = "process groups + subreaper"
 
 CGROUP_ROOT = "/sys/fs/cgroup"
+# The cgroup v2 hierarchy to use, given explicitly (a mount point, e.g. of ``mount -t cgroup2``
+# on a machine whose controllers are all bound to v1): then cgroup v2 is preferred, with the
+# controllers it has; without memory and pids it still tracks and kills every process of a
+# job, and memory falls back to RLIMIT_AS. Passed on to workers (``procs.WORKER_ENV_KEYS``).
+CGROUP2_ROOT_ENV = "HYPER_CGROUP2_ROOT"
 V1_CONTROLLERS = ("memory", "pids", "cpuset", "freezer")
 KILL_WAIT_S = 5.0
 
@@ -95,8 +100,12 @@ def _own_cgroups() -> dict[str, str]:
 
 
 def _mounts() -> dict[str, str]:
-    """controller -> mount point of its v1 hierarchy, and "" -> the v2 mount point."""
+    """controller -> mount point of its v1 hierarchy, and "" -> the v2 mount point (the one
+    HYPER_CGROUP2_ROOT names, if set)."""
     out: dict[str, str] = {}
+    given = os.environ.get(CGROUP2_ROOT_ENV)
+    if given:
+        out[""] = given
     try:
         with open("/proc/self/mounts") as fh:
             lines = fh.read().splitlines()
@@ -117,20 +126,38 @@ def _mounts() -> dict[str, str]:
 
 
 def _read(path: str) -> str:
+    """A cgroup (or /proc) file's text, "" if it cannot be read. Plain system calls, no file
+    object: the agent reads a few of these per job."""
     try:
-        with open(path) as fh:
-            return fh.read()
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except OSError:
         return ""
+    try:
+        chunks = []
+        while True:
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+        return b"".join(chunks).decode(errors="replace")
+    except OSError:
+        return ""
+    finally:
+        os.close(fd)
 
 
 def _write(path: str, value: str) -> bool:
     try:
-        with open(path, "w") as fh:
-            fh.write(value)
+        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        os.write(fd, value.encode())
         return True
     except OSError:
         return False
+    finally:
+        os.close(fd)
 
 
 def _writable_dir(path: str) -> bool:
@@ -154,10 +181,21 @@ def _plan() -> _Plan:
     return _PLAN
 
 
-def _discover() -> _Plan:
+def _discover(v2_root: str | None = None) -> _Plan:
+    """What this machine offers. ``v2_root`` (default: HYPER_CGROUP2_ROOT) names a cgroup v2
+    mount to use in preference to v1, with whatever controllers it has."""
     if os.environ.get("HYPER_CONTAINMENT") == "pg":  # tests of the fallback on a cgroup machine
         return _Plan(MECH_PG, {})
     mounts, own = _mounts(), _own_cgroups()
+    v2_root = v2_root or os.environ.get(CGROUP2_ROOT_ENV)
+    if v2_root and "" in own:
+        mounts[""] = v2_root
+        base = os.path.join(v2_root, own[""].lstrip("/"))
+        if _is_cgroup2(v2_root) and _writable_dir(base):
+            ctrls = frozenset(_read(os.path.join(base, "cgroup.controllers")).split())
+            # Without memory and pids (bound to v1): tracking and kill only, no controller
+            # enabled below (memory then falls back to RLIMIT_AS, see _plan_limits).
+            return _Plan(MECH_V2, {"": base}, ctrls if {"memory", "pids"} <= ctrls else frozenset())
     v2 = mounts.get("")
     if v2 is not None and "" in own:
         base = os.path.join(v2, own[""].lstrip("/"))
@@ -174,6 +212,18 @@ def _discover() -> _Plan:
         if _writable_dir(base) and os.path.exists(os.path.join(base, "cgroup.kill")):
             return _Plan(MECH_V2, {"": base}, frozenset())  # tracking and kill, no limits
     return _Plan(MECH_PG, {})
+
+
+def _is_cgroup2(path: str) -> bool:
+    """True if ``path`` is where a cgroup v2 hierarchy is mounted (/proc/self/mounts)."""
+    want = os.path.realpath(path)
+    try:
+        with open("/proc/self/mounts") as fh:
+            lines = fh.read().splitlines()
+    except OSError:
+        return False
+    return any(len(p) > 2 and p[2] == "cgroup2" and os.path.realpath(p[1]) == want
+               for p in (line.split() for line in lines))
 
 
 def mechanism() -> str:
@@ -348,6 +398,10 @@ _OOM_SEEN: dict[str, int] = {}  # resident memory cgroup -> its OOM kills at the
 # value that lifts it). Kept between jobs; the next job with other limits changes or lifts them.
 _HELD: dict[str, tuple[str, str]] = {}
 MEMORY_SLACK = 4 << 20  # a kept memory limit may be this far from job + worker's usage now
+# A resident worker's last plan of limits: [limits, when, rlimits, cpus, notes, unenforced,
+# limit files]; the next job with the same limits reuses it for REPLAN_S seconds.
+_PLANNED: list = []
+REPLAN_S = 1.0
 
 
 def _kept(path: str, value: int, slack: int = 0) -> bool:
@@ -396,6 +450,7 @@ def _leave_scope(plan: _Plan) -> None:
     _leave(dict(_RESIDENT), plan)
     _RESIDENT.clear()
     _HELD.clear()
+    _PLANNED.clear()
 
 
 @dataclass(eq=False)
@@ -440,6 +495,9 @@ class Sandbox:
                     # two jobs: none is set then); read once, for the first job.
                     seen = _OOM_SEEN.get(sb.dirs.get("memory", sb.dirs.get("", "")))
                     sb._oom_before = sb._oom_count() if seen is None else seen
+                    if sb._reuse_plan():
+                        _LIVE.add(sb)
+                        return sb
                 else:  # another job of this process runs (agents in threads): one cgroup each
                     sb._make_cgroups(plan, scope_dir, job_dir)
             except OSError as err:
@@ -458,8 +516,21 @@ class Sandbox:
         if sb.resident:  # a limit the last job had and this one has not is lifted now
             for f in sorted((f for f in _HELD if f not in sb._limited), key=lambda f: "memsw" not in f):
                 _write(f, _HELD.pop(f)[1])  # memsw first: it may never go below memory
+            _PLANNED[:] = [sb.limits, time.monotonic(), tuple(sb.rlimits), sb.cpus,
+                           tuple(sb.notes), tuple(sb.unenforced), tuple(sb._limited)]
         _LIVE.add(sb)
         return sb
+
+    def _reuse_plan(self) -> bool:
+        """A resident worker's job with the limits of the job before it, planned less than
+        ``REPLAN_S`` ago: its cgroup holds them already (``_HELD``), nothing is read or
+        written. (The memory limit follows the worker's own usage within that delay.)"""
+        if not _PLANNED or _PLANNED[0] != self.limits or time.monotonic() - _PLANNED[1] > REPLAN_S:
+            return False
+        _, _, rlimits, self.cpus, notes, unenforced, limited = _PLANNED
+        self.rlimits, self.notes = list(rlimits), list(notes)
+        self.unenforced, self._limited = list(unenforced), list(limited)
+        return True
 
     # ---- setting up --------------------------------------------------------------------
 
@@ -668,6 +739,9 @@ class Sandbox:
             with contextlib.suppress(OSError):
                 os.killpg(self.pid, signal.SIGKILL)
         if self.dirs:  # the cgroup holds every process of the job, re-parented or not
+            if self.resident and not self._others_in_resident():
+                _reap(self._leftover_zombies())
+                return killed  # nothing of the job is left: the common end of a job
             killed += _kill_cgroup_dirs(self.dirs, spare=os.getpid() if self.resident else None)
             _reap(self._leftover_zombies())
             return killed
@@ -684,6 +758,19 @@ class Sandbox:
             if not live or time.monotonic() > end:
                 return killed
             time.sleep(0.005)
+
+    def _others_in_resident(self) -> bool:
+        """True if the resident cgroup holds a process besides this worker: one read of one
+        hierarchy's member list (each of the job's processes is in every hierarchy's
+        cgroup of the worker's, since they all started from it)."""
+        d = self.dirs.get("pids") or self.dirs.get("freezer") or next(iter(self.dirs.values()))
+        me = str(os.getpid())
+        if any(p != me for p in _read(os.path.join(d, "cgroup.procs")).split()):
+            return True
+        try:  # a nested cgroup (made by a job running as root) is looked into by the full kill
+            return os.stat(d).st_nlink > 2
+        except OSError:
+            return True
 
     def _leftover_zombies(self) -> set[int]:
         """Dead children of this process that appeared since the job started (its killed

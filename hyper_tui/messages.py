@@ -159,10 +159,24 @@ class DeployLines(Message):
 class DeployFinished(Message):
     ok: bool
     message: str
+    stacks: dict[str, str] | None = None  # stack -> ACTIVE / FAILED, when the deploy ran
+    log: str | None = None                # the deploy's log file
+
+
+@dataclass
+class DiffReady(Message):
+    """A ``cdk diff`` of every stack (``hyper_tui.aws.deploy.DiffResult``), or why it failed;
+    ``confirm``: ask to deploy it."""
+
+    result: Any
+    error: str | None
+    confirm: bool
 
 
 @dataclass
 class ApplyLogLoaded(Message):
-    """A local host's resources with their status and apply log."""
+    """A host's resources with their status and apply log, and the last deploy (aws hosts:
+    status, at, stacks, failure, log)."""
 
     rows: list[dict[str, Any]]
+    last_deploy: dict[str, Any] | None = None

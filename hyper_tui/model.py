@@ -457,6 +457,13 @@ class Queue(Model):
     max_running: int | None = field(
         None, ge=1, step="Limits", help="Most jobs of this queue running at once (none: no limit)."
     )
+    failover_after_s: int | None = field(
+        None, ge=0, le=86400, step="Regions",
+        help="Region failover: a region whose worker launches fail, or whose workers wait "
+        "RUNNABLE longer than this many seconds, hands its share to the queue's other regions "
+        "until it recovers (none: 900; 0: never).",
+        aliases=("failover_after_seconds", "runnable_limit_s"), kinds=("aws",),
+    )
 
     @field_validator("name")
     @classmethod

@@ -71,6 +71,7 @@ from hyper_tui.core.jobs import (
     WorkerRow,
 )
 from hyper_tui.core.lifecycle import HELD_REASON
+from hyper_tui.core.submit import submitting_user
 
 LOG = logging.getLogger(__name__)  # warnings only (stderr); results are returned, never printed
 JOB_REF = re.compile(r"^([A-Za-z0-9_.:#-]+?)(\[(\d*)\])?$")
@@ -91,6 +92,20 @@ def _aws(what: str) -> Callable:
                 return fn(self, *args, **kwargs)
         return run
     return deco
+
+
+def deployment_state(statuses: list[str]) -> str:
+    """One word for a host's stacks (pure): DEPLOYED (all complete), NOT_DEPLOYED (none
+    exists), FAILED (one failed or rolled back), else the first status in progress."""
+    if not statuses or all(s == "NOT_DEPLOYED" for s in statuses):
+        return "NOT_DEPLOYED"
+    if any("FAILED" in s or "ROLLBACK" in s for s in statuses):
+        return "FAILED"
+    if all(s.endswith("_COMPLETE") and "DELETE" not in s for s in statuses):
+        return "DEPLOYED"
+    if all(s.endswith("_COMPLETE") or s == "NOT_DEPLOYED" for s in statuses):
+        return "PARTIAL"  # some stacks deployed, some not yet
+    return next((s for s in statuses if not s.endswith("_COMPLETE")), "PARTIAL")
 
 
 class AwsHostClient:
@@ -301,6 +316,7 @@ class AwsHostClient:
             "submitted": round(now, 3), "queued": round(now, 3),
             "timeout": float(sub.timeout) if sub.timeout else None,
             "retry_exit_codes": list(d.retry_exit_codes) or None,
+            "user": sub.user or submitting_user(),
         }
         if sub.hold:
             common["held"] = True
@@ -625,9 +641,10 @@ class AwsHostClient:
     def list_jobs(self, *, queue: str | None = None, state: str | None = None,
                   name: str | None = None, limit: int = 100, offset: int = 0,
                   match: str | None = None, regex: bool = False, sort: str = "id",
-                  descending: bool = True) -> list[JobRow]:
-        if match or sort != "id" or not descending:
-            rows = self._matching(queue=queue, state=state, name=name, match=match, regex=regex)
+                  descending: bool = True, user: str | None = None) -> list[JobRow]:
+        if match or user or sort != "id" or not descending:
+            rows = self._matching(queue=queue, state=state, name=name, match=match, regex=regex,
+                                  user=user)
             return job_query.sort_rows(rows, sort, descending, time.time())[offset:offset + limit]
         need = offset + limit
         page = max(10, min(1000, need))
@@ -641,10 +658,10 @@ class AwsHostClient:
     @_aws("counting jobs")
     def count_jobs(self, *, queue: str | None = None, name: str | None = None,
                    state: str | None = None, match: str | None = None,
-                   regex: bool = False) -> Counts:
+                   regex: bool = False, user: str | None = None) -> Counts:
         """Without a filter: the counter items (``hyper_tui.aws.counters``), one BatchGetItem
         whatever the number of jobs the table keeps. With one: the matching jobs, read."""
-        if not (match or state or name):
+        if not (match or state or name or user):
             queues = [queue] if queue else sorted(self.cfg.queues)
             by_queue = read_counts(self.ddb, self.table, queues)
             total: dict[str, int] = {}
@@ -654,7 +671,7 @@ class AwsHostClient:
             return Counts(**total)
         counts: dict[str, int] = {}
         for row in self._matching(queue=queue, state=state, name=name, match=match,
-                                  regex=regex):
+                                  regex=regex, user=user):
             counts[row.state] = counts.get(row.state, 0) + 1
         return Counts(**counts)
 
@@ -884,23 +901,35 @@ class AwsHostClient:
         return BatchLauncher(self.session, build_scaler_config(self.cfg))
 
     def status(self) -> HostStatus:
+        """The deployment's state from CloudFormation (DEPLOYED, NOT_DEPLOYED, FAILED or a
+        stack's status in progress); when CloudFormation cannot be read, how the last deploy
+        from here ended, said as such (never just "unknown")."""
         out: dict[str, Any] = {"account": self.cfg.host.account, "main_region": self.region}
+        last = None
+        try:
+            last = self.last_deploy()
+        except Exception:  # noqa: BLE001 - the store is optional here
+            pass
         try:
             stacks = self.stacks()
         except Exception as err:
-            out["deployment"] = "unknown"
             out["error"] = str(err)
+            if last is None:
+                state, summary = "NOT_DEPLOYED", "not deployed (cloud unreachable)"
+            else:
+                state = "DEPLOYED" if last.get("status") == "ACTIVE" else "FAILED"
+                summary = f"last deploy {last.get('status', '?')} (cloud unreachable)"
         else:
             out["stacks"] = stacks
-
-            def healthy(st: str) -> bool:
-                return st.endswith("_COMPLETE") and "ROLLBACK" not in st and "DELETE" not in st
-
-            bad = [s for s in stacks if not healthy(s["status"])]
-            out["deployment"] = "DEPLOYED" if not bad else bad[0]["status"]
-        state = out["deployment"]
+            state = deployment_state([s["status"] for s in stacks])
+            if state in ("NOT_DEPLOYED", "PARTIAL") and last and last.get("status") != "ACTIVE":
+                state = "FAILED"  # a failed creation leaves nothing: say how it ended
+            summary = {"DEPLOYED": "deployed", "NOT_DEPLOYED": "not deployed",
+                       "FAILED": "deploy FAILED", "PARTIAL": "partly deployed"}.get(
+                           state, f"deployment {state}")
+        out["deployment"] = state
         return HostStatus(host=self.name, kind=self.kind, healthy=state == "DEPLOYED", state=state,
-                          summary=f"deployment {state}", details=out)
+                          summary=summary, details=out)
 
     def emergency_stop(self) -> dict[str, Any]:
         from hyper_tui.aws.emergency import emergency_stop_aws
@@ -950,19 +979,74 @@ class AwsHostClient:
 
     def deploy(self, out: str | None = None, *, lookups: bool = True,
                on_event: Callable[[Any], None] | None = None,
-               cancel: threading.Event | None = None) -> Any:  # hyper_tui.aws.deploy.DeployResult
-        """Refresh the look-ups (unless ``lookups`` is False), synthesize and deploy every
-        stack, calling ``on_event`` with each ``DeployEvent`` (stack, status, line). A failed
-        deploy sends its FAILED event, is recorded on the resources, then raises."""
-        from hyper_tui.aws.deploy import LOG as LOG_LINE
-        from hyper_tui.aws.deploy import DeployEvent, deploy
+               cancel: threading.Event | None = None, assembly: str | Path | None = None,
+               approved: bool = False, bootstrap: bool = True) -> Any:
+        """Refresh the look-ups (unless ``lookups`` is False or ``assembly`` is given: the
+        cloud assembly a :meth:`diff` showed), synthesize, bootstrap with the scoped policies
+        and deploy every stack, calling ``on_event`` with each ``DeployEvent`` (stack, status,
+        line). ``approved``: a person approved the diff (``--yes``, y to the CLI's question,
+        the TUI's confirm), so cdk runs with ``--require-approval never``; otherwise cdk
+        refuses security-sensitive changes. A failed deploy sends its FAILED event,
+        is recorded on the resources, then raises or returns a FAILED result.
+        Returns ``hyper_tui.aws.deploy.DeployResult``."""
+        from hyper_tui.aws.deploy import APPROVED, BROADENING, deploy
 
-        if lookups:
-            if on_event is not None:
-                on_event(DeployEvent(None, LOG_LINE, "looking up zones, AMIs, VPCs and spot scores"))
-            self.refresh_lookups()
+        if lookups and assembly is None:
+            self._refresh_lookups_for(on_event)
         return deploy(self.cfg, out_dir=Path(out) if out else None, on_event=on_event,
-                      cancel=cancel)
+                      cancel=cancel, assembly_dir=Path(assembly) if assembly else None,
+                      approval=APPROVED if approved else BROADENING, bootstrap=bootstrap)
+
+    def diff(self, out: str | None = None, *, lookups: bool = True,
+             on_event: Callable[[Any], None] | None = None,
+             cancel: threading.Event | None = None,
+             assembly: str | Path | None = None) -> Any:
+        """``cdk diff`` of every stack against CloudFormation (changes nothing), of a fresh
+        synth (or of the ready cloud assembly ``assembly``). Returns
+        ``hyper_tui.aws.deploy.DiffResult``, whose ``assembly`` is what :meth:`deploy`
+        should deploy."""
+        from hyper_tui.aws.deploy import diff
+
+        if lookups and assembly is None:
+            self._refresh_lookups_for(on_event)
+        return diff(self.cfg, out_dir=Path(out) if out else None, on_event=on_event,
+                    cancel=cancel, assembly_dir=Path(assembly) if assembly else None)
+
+    def bootstrap(self, *, on_event: Callable[[Any], None] | None = None,
+                  cancel: threading.Event | None = None) -> Any:
+        """Create the scoped execution policy and permissions boundary, then ``cdk bootstrap``
+        every region with them. Returns ``hyper_tui.aws.deploy.BootstrapPolicies``."""
+        from hyper_tui.aws.deploy import bootstrap
+
+        return bootstrap(self.cfg, on_event=on_event, cancel=cancel, session=self._session)
+
+    def last_deploy(self) -> dict[str, Any] | None:
+        """How the last deploy from this machine ended (status, at, stacks, failure, log),
+        from the host's store; None before the first."""
+        from hyper_tui.local.apply import open_store
+
+        store = open_store(self.name)
+        try:
+            text = store.get_meta("last_deploy")
+        finally:
+            store.close()
+        return json.loads(text) if text else None
+
+    def bootstrap_policies(self) -> dict[str, dict[str, Any]]:
+        """The documents ``bootstrap`` creates, by policy name (``infra/bootstrap.py``)."""
+        from hyper_tui.aws.infra import bootstrap as policies
+
+        account = self.cfg.host.account
+        return {policies.execution_policy_name(): policies.execution_policy(account),
+                policies.boundary_name(): policies.permissions_boundary(account)}
+
+    def _refresh_lookups_for(self, on_event: Callable[[Any], None] | None) -> None:
+        from hyper_tui.aws.deploy import LOG as LOG_LINE
+        from hyper_tui.aws.deploy import DeployEvent
+
+        if on_event is not None:
+            on_event(DeployEvent(None, LOG_LINE, "looking up zones, AMIs, VPCs and spot scores"))
+        self.refresh_lookups()
 
     def refresh_lookups(self) -> dict[str, Any]:
         """Look up zones, AMIs, imported VPCs and 'auto' weights; keep them for synth."""
@@ -999,10 +1083,10 @@ class AwsHostClient:
             return list(pool.map(fn, items))
 
     def _matching(self, *, queue: str | None, state: str | None, name: str | None,
-                  match: str | None, regex: bool) -> list[JobRow]:
+                  match: str | None, regex: bool, user: str | None = None) -> list[JobRow]:
         """Every job that passes the filter of ``list_jobs``, read from the index partitions
         and filtered here (name, reason and an inline command; a spec stored apart is not
-        read)."""
+        read; ``user`` exactly)."""
         try:
             test = job_query.matcher(match, regex)
         except ValueError as err:
@@ -1013,26 +1097,28 @@ class AwsHostClient:
                            queue=queue if name else None) for p in parts]
         out: list[JobRow] = []
         for part in self._map(list, gens):
-            out.extend(job_view(it) for it in part if test(it.get("name")) or
-                       test(it.get("reason")) or test(it.get("command")))
+            out.extend(job_view(it) for it in part if (not user or it.get("user") == user) and (
+                test(it.get("name")) or test(it.get("reason")) or test(it.get("command"))))
         return out
 
     def job_position(self, ref: str, *, queue: str | None = None, state: str | None = None,
                      match: str | None = None, regex: bool = False, sort: str = "id",
-                     descending: bool = True) -> int | None:
+                     descending: bool = True, user: str | None = None) -> int | None:
         """``HostClient.job_position``: the matching jobs are read and sorted here."""
-        rows = self._matching(queue=queue, state=state, name=None, match=match, regex=regex)
+        rows = self._matching(queue=queue, state=state, name=None, match=match, regex=regex,
+                              user=user)
         job_query.sort_rows(rows, sort, descending, time.time())
         return next((i for i, r in enumerate(rows) if r.job_id == ref), None)
 
     def cancel_matching(self, *, queue: str | None = None, state: str | None = None,
                         name: str | None = None, match: str | None = None, regex: bool = False,
+                        user: str | None = None,
                         progress: Callable[[int, int], None] | None = None,
                         batch: int = 500) -> int:
         """``HostClient.cancel_matching``: the matching active jobs, cancelled ``batch`` at a
         time through ``cancel`` (each a conditional update)."""
         rows = [r for r in self._matching(queue=queue, state=state, name=name, match=match,
-                                          regex=regex) if r.state in ACTIVE_STATES]
+                                          regex=regex, user=user) if r.state in ACTIVE_STATES]
         done = 0
         if progress:
             progress(0, len(rows))
@@ -1086,7 +1172,8 @@ def job_view(item: dict[str, Any]) -> JobRow:
         retries=int(item.get("retries") or 0), attempts=int(item.get("attempt") or 0),
         timeout=item.get("timeout"), submitted=item.get("submitted"),
         started=item.get("started"), ended=item.get("ended"),
-        exit_code=item.get("exit_code"), worker=item.get("worker"), held=bool(item.get("held")))
+        exit_code=item.get("exit_code"), worker=item.get("worker"), held=bool(item.get("held")),
+        user=item.get("user"))
 
 
 def explain(item: dict[str, Any]) -> str | None:

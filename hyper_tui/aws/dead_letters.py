@@ -13,10 +13,10 @@ from typing import Any
 
 from hyper_tui.aws import schema
 from hyper_tui.aws.outbox import close_outbox, open_outbox
+from hyper_tui.aws.reconciler import lost_worker_update
 from hyper_tui.aws.session import AwsSession
 from hyper_tui.aws.table import Update, batch_get, is_stale, run_updates
 from hyper_tui.aws.work_queues import parse_body, send_ids
-from hyper_tui.core.lifecycle import after_lost_worker
 
 
 @dataclass
@@ -39,7 +39,7 @@ def sweep_dead_letters(session: AwsSession, *, table: str, dlq_url: str, work_ur
 
     * QUEUED (and no newer message carries it): FAILED with the reason;
     * RUNNING on a worker that stopped heartbeating: a lost worker, requeued (a new message)
-      or FAILED by ``core.lifecycle.after_lost_worker``;
+      or FAILED by ``core.lifecycle.after_lost_worker`` (``reconciler.lost_worker_update``);
     * RUNNING on a live worker: the message is kept and looked at again next pass;
     * anything else is settled already. Settled messages are deleted.
     """
@@ -82,24 +82,12 @@ def sweep_dead_letters(session: AwsSession, *, table: str, dlq_url: str, work_ur
                     if not is_stale(it, t, default_lease):
                         keep.add(m["ReceiptHandle"])
                         continue
-                    attempt = int(it.get("attempt") or 0)
                     w = str(it.get("worker") or "?")
-                    o = after_lost_worker(
-                        attempts=attempt, retries=int(it.get("retries") or 0),
-                        why=f"worker {w} was lost (its work message was dead-lettered)")
-                    u.when("worker", "=", w).when_equal_or_missing("heartbeat", it.get("heartbeat"))
-                    u.append("history", [{"attempt": attempt, "worker": w,
-                                          "started": it.get("started"), "ended": t,
-                                          "exit_code": None, "outcome": "lost"}])
-                    u.set("state", o.state).set("reason", o.reason)
-                    u.remove("worker", "heartbeat")
-                    if o.state == "QUEUED":
-                        u.set("queued", t)
-                        plan.append(("requeued", it))
-                    else:
-                        u.set("ended", t).set(schema.TTL_ATTRIBUTE, int(t + retention_days * 86400))
-                        plan.append(("failed", it))
-                    ops.append(u.kwargs())
+                    lost, to = lost_worker_update(
+                        table, it, t, f"worker {w} was lost (its work message was dead-lettered)",
+                        retention_s=retention_days * 86400)
+                    plan.append(("requeued" if to == "QUEUED" else "failed", it))
+                    ops.append(lost.kwargs())
         outbox = open_outbox(ddb, table, [it for kind, it in plan if kind == "requeued"],
                              retention_s=retention_days * 86400, now=t) \
             if any(kind == "requeued" for kind, _ in plan) else []

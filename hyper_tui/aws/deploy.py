@@ -1,16 +1,23 @@
-"""Deploy an aws host: synth (offline), then the CDK CLI, with progress per stack.
+"""Deploy an aws host: synth (offline), ``cdk diff``, a scoped ``cdk bootstrap``, then
+``cdk deploy`` of exactly the assembly the diff showed, with progress per stack.
 
-``deploy(cfg, on_event=...)`` synthesizes the host's stacks (``hyper_tui.aws.synth``), finds
-the CDK CLI (``cdk`` on PATH, else npm package ``aws-cdk`` installed once into the user cache
-directory), optionally bootstraps the host's environments, then runs::
+``diff(cfg)`` synthesizes the host's stacks (``hyper_tui.aws.synth``), finds the CDK CLI
+(``cdk`` on PATH, else npm package ``aws-cdk`` installed once into the user cache directory)
+and runs ``cdk diff``; :func:`parse_diff` (pure) splits its output per stack
+(:class:`StackDiff`: lines and the count of resources to add, change and remove).
+``deploy(cfg, assembly_dir=diff.assembly, approval=APPROVED)`` bootstraps (``run_bootstrap``:
+the execution policy and permissions boundary of ``infra/bootstrap.py`` created in IAM, then
+``cdk bootstrap --cloudformation-execution-policies ... --custom-permissions-boundary ...``)
+and runs::
 
-    cdk deploy --app <cloud assembly> --all --require-approval never --progress events
-               --no-notices --no-color --ci --outputs-file <dir>/outputs.json
+    cdk deploy --app <cloud assembly> --all --require-approval <never|broadening>
+               --progress events --no-notices --no-color --ci --outputs-file <dir>/outputs.json
 
-with ``CDK_DISABLE_CLI_TELEMETRY=true``. Each output line becomes a :class:`DeployEvent`
-``(stack, status, line)`` — :func:`parse_line` is pure, so the TUI and the CLI show the same
-progress. At the end every resource of the host gets its status (ACTIVE, or FAILED when a
-stack it lives in did not deploy) and the relevant log lines in the store.
+with ``CDK_DISABLE_CLI_TELEMETRY=true``; ``never`` only when a person approved the diff.
+Each output line becomes a :class:`DeployEvent` ``(stack, status, line)`` — :func:`parse_line`
+is pure, so the TUI and the CLI show the same progress. At the end every resource of the host
+gets its status (ACTIVE, or FAILED when a stack it lives in did not deploy) and the relevant
+log lines in the store, and the store keeps the last deploy (``last_deploy``).
 """
 
 from __future__ import annotations
@@ -52,7 +59,8 @@ class DeployEvent(NamedTuple):
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 _OK = re.compile(r"^\s*✅\s+(?P<stack>\S+)")
-_FAILED = re.compile(r"^\s*❌\s+(?P<stack>\S+) failed:")
+_FAILED = re.compile(r"^\s*❌\s+(?P<stack>\S+) failed(?::| to deploy)")
+_REASON = re.compile(r"^\s*‣\s+(?P<why>.+)$")  # the line after a failure: its cause
 _DEPLOY_FAILED = re.compile(r"^\s*❌\s+Deployment failed:")
 _EVENT = re.compile(r"^(?P<stack>[A-Za-z][A-Za-z0-9-]*) \|(?:\s*\d+/\d+ \|)?\s*[^|]+\|\s*"
                     r"(?P<status>[A-Z_]+)\s*\|")
@@ -100,6 +108,7 @@ class Progress:
     status: dict[str, str] = field(default_factory=dict)
     lines: dict[str | None, list[str]] = field(default_factory=dict)
     failure: str | None = None
+    reason_due: bool = False  # the line after the first failure may give its cause
 
     def feed(self, raw: str) -> DeployEvent:
         event = parse_line(raw, self.stacks)
@@ -109,12 +118,96 @@ class Progress:
                 self.status[event.stack] = event.status
         if event.status == FAILED and self.failure is None:
             self.failure = event.line.strip()
+            self.reason_due = True
+        elif self.reason_due:
+            self.reason_due = False
+            if (m := _REASON.match(event.line)) and self.failure is not None:
+                self.failure = f"{self.failure}: {m['why'].strip()}"
         return event
 
     def final(self, returncode: int) -> dict[str, str]:
         """ACTIVE or FAILED for every stack (a stack never reached failed with the run)."""
         del returncode  # a stack that printed its tick deployed, whatever came after it
         return {s: ACTIVE if self.status.get(s) == ACTIVE else FAILED for s in self.stacks}
+
+
+_DIFF_STACK = re.compile(r"^Stack (?P<stack>\S+)(?: \(aws://[^)]*\))?\s*$")
+# notes cdk prints between stacks (an environment not bootstrapped yet: diff still works)
+_DIFF_NOISE = re.compile(r"^(SSM parameter /cdk-bootstrap/|Parameter /cdk-bootstrap/|\(node:\d+\))")
+_DIFF_END = re.compile(r"^\s*✨\s+Number of stacks with differences")
+_DIFF_ITEM = re.compile(r"^\[(?P<op>[+~-])\] (?P<type>\S+) ")
+NO_DIFFERENCES = "There were no differences"
+
+
+@dataclass
+class StackDiff:
+    """What ``cdk diff`` says about one stack: its lines and the count of each change."""
+
+    stack: str
+    lines: list[str] = field(default_factory=list)
+    added: int = 0
+    changed: int = 0
+    removed: int = 0
+
+    @property
+    def differs(self) -> bool:
+        return bool(self.added or self.changed or self.removed) or (
+            bool(self.lines) and not any(NO_DIFFERENCES in ln for ln in self.lines))
+
+    def summary(self) -> str:
+        if not self.differs:
+            return "no differences"
+        return f"{self.added} to add, {self.changed} to change, {self.removed} to remove"
+
+
+def parse_diff(raw_lines: Iterable[str], stacks: Iterable[str]) -> dict[str, StackDiff]:
+    """``cdk diff`` output split per stack (pure). Lines before the first ``Stack X`` header
+    (synth and credential notes) belong to no stack and are dropped here."""
+    known = list(stacks)
+    out = {s: StackDiff(s) for s in known}
+    current: StackDiff | None = None
+    for raw in raw_lines:
+        line = clean(raw)
+        if m := _DIFF_STACK.match(line):
+            name = m["stack"]
+            current = out.setdefault(name, StackDiff(name))
+            continue
+        if _DIFF_END.match(line):
+            current = None
+            continue
+        if current is None or _DIFF_NOISE.match(line):
+            continue
+        current.lines.append(line)
+        if (m := _DIFF_ITEM.match(line)) and m["type"].startswith(("AWS::", "Custom::")):
+            attr = {"+": "added", "~": "changed", "-": "removed"}[m["op"]]
+            setattr(current, attr, getattr(current, attr) + 1)
+    for d in out.values():  # trailing blank lines
+        while d.lines and not d.lines[-1].strip():
+            d.lines.pop()
+    return out
+
+
+@dataclass
+class DiffResult:
+    """Every stack's diff, and the cloud assembly it was computed on: deploying that same
+    assembly (``deploy(assembly_dir=result.assembly)``) deploys what was shown."""
+
+    assembly: Path
+    stacks: dict[str, StackDiff]   # in deployment order
+    log_path: Path | None = None
+
+    @property
+    def differs(self) -> bool:
+        return any(d.differs for d in self.stacks.values())
+
+    def text(self) -> str:
+        """The diff as a person reads it: each stack's header, summary and lines."""
+        parts = []
+        for d in self.stacks.values():
+            parts.append(f"Stack {d.stack}: {d.summary()}")
+            if d.differs:
+                parts.extend(f"  {ln}" for ln in d.lines)
+        return "\n".join(parts)
 
 
 # ---- the CDK CLI -------------------------------------------------------------------------------
@@ -149,15 +242,49 @@ def install_command(cache: Path) -> list[str]:
             "--loglevel", "error", CLI_PACKAGE]
 
 
+# --require-approval: "never" only when a person approved the diff that ``diff`` showed (the
+# CLI's --yes or its y/N question, the TUI's confirm): that diff holds cdk's own IAM-statement
+# and security-group tables, what cdk's approval question would show. Otherwise cdk's
+# default, "broadening": an IAM or security-group widening is refused (cdk gets no terminal).
+APPROVED, BROADENING = "never", "broadening"
+
+
 def deploy_command(cdk: list[str], assembly: Path, outputs: Path,
-                   stacks: list[str] | None = None) -> list[str]:
+                   stacks: list[str] | None = None, *, approval: str = BROADENING) -> list[str]:
+    if approval not in (APPROVED, BROADENING):
+        raise ValueError(f"approval {approval!r}")
     return [*cdk, "deploy", "--app", str(assembly), *(stacks or ["--all"]),
-            "--require-approval", "never", "--progress", "events", "--no-notices",
+            "--require-approval", approval, "--progress", "events", "--no-notices",
             "--no-color", "--ci", "--outputs-file", str(outputs)]
 
 
-def bootstrap_command(cdk: list[str], assembly: Path) -> list[str]:
-    return [*cdk, "bootstrap", "--app", str(assembly), "--no-notices", "--no-color", "--ci"]
+def diff_command(cdk: list[str], assembly: Path, stacks: list[str] | None = None) -> list[str]:
+    """``cdk diff`` of every stack against what CloudFormation holds (a stack that does not
+    exist yet shows every resource added)."""
+    return [*cdk, "diff", "--app", str(assembly), *(stacks or []), "--no-notices",
+            "--no-color", "--no-change-set"]
+
+
+@dataclass(frozen=True)
+class BootstrapPolicies:
+    """What ``cdk bootstrap`` is given instead of AdministratorAccess (``infra/bootstrap.py``)."""
+
+    execution_policy_arn: str   # --cloudformation-execution-policies
+    boundary: str               # --custom-permissions-boundary (a policy name)
+
+
+def environments(cfg: HostConfig) -> list[str]:
+    """``aws://ACCOUNT/REGION`` of every region the host's stacks go to."""
+    regions = sorted({cfg.host.main_region, *cfg.regions})
+    return [f"aws://{cfg.host.account}/{r}" for r in regions]
+
+
+def bootstrap_command(cdk: list[str], envs: list[str],
+                      policies: BootstrapPolicies | None = None) -> list[str]:
+    scoped = [] if policies is None else [
+        "--cloudformation-execution-policies", policies.execution_policy_arn,
+        "--custom-permissions-boundary", policies.boundary]
+    return [*cdk, "bootstrap", *envs, *scoped, "--no-notices", "--no-color", "--ci"]
 
 
 def cli_env(base: dict[str, str] | None = None) -> dict[str, str]:
@@ -169,7 +296,9 @@ def cli_env(base: dict[str, str] | None = None) -> dict[str, str]:
 def run_lines(argv: list[str], *, cwd: Path, env: dict[str, str],
               cancel: threading.Event | None = None) -> Iterator[str | int]:
     """Run ``argv``; yield each output line (stdout and stderr), then the exit code.
-    Setting ``cancel`` terminates the process (the CDK CLI stops its deployment cleanly)."""
+    Setting ``cancel`` terminates the process (the CDK CLI stops its deployment cleanly).
+    The process never reads a terminal: cdk asks its approval question only when its output
+    is a terminal (here a pipe), so approval is decided before it runs (``APPROVED``)."""
     try:
         proc = subprocess.Popen(argv, cwd=str(cwd), env=env, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True,
@@ -282,7 +411,7 @@ def record(cfg: HostConfig, result: DeployResult, progress: Progress | None,
                        (json.dumps(result.outputs, sort_keys=True),))
         db.execute("INSERT OR REPLACE INTO meta VALUES ('last_deploy', ?)",
                    (json.dumps({"status": result.status, "at": now, "stacks": result.stacks,
-                                "log": str(result.log_path or "")}),))
+                                "failure": result.failure, "log": str(result.log_path or "")}),))
 
     try:
         store.write(tx)
@@ -330,56 +459,224 @@ def refuse_placeholders(cfg: HostConfig, lookups: dict[str, Any] | None,
                                   "deploy again")
 
 
+def _partition(region: str) -> str:
+    return "aws-cn" if region.startswith("cn-") else \
+        "aws-us-gov" if region.startswith("us-gov-") else "aws"
+
+
+def ensure_policy(iam: Any, arn: str, document: dict[str, Any], description: str) -> str:
+    """Create the customer managed policy ``arn`` with ``document``, or make ``document`` its
+    default version when it differs (IAM keeps 5 versions: the oldest other one goes)."""
+    from urllib.parse import unquote
+
+    name = arn.rsplit("/", 1)[1]
+    text = json.dumps(document, sort_keys=True)
+    try:
+        iam.create_policy(PolicyName=name, PolicyDocument=text, Description=description)
+        return "created"
+    except iam.exceptions.EntityAlreadyExistsException:
+        pass
+    default = iam.get_policy(PolicyArn=arn)["Policy"]["DefaultVersionId"]
+    held = iam.get_policy_version(PolicyArn=arn, VersionId=default)["PolicyVersion"]["Document"]
+    if isinstance(held, str):
+        held = json.loads(unquote(held))
+    if held == json.loads(text):
+        return "unchanged"
+    versions = iam.list_policy_versions(PolicyArn=arn)["Versions"]
+    if len(versions) >= 5:
+        oldest = min((v for v in versions if not v["IsDefaultVersion"]),
+                     key=lambda v: v["CreateDate"])
+        iam.delete_policy_version(PolicyArn=arn, VersionId=oldest["VersionId"])
+    iam.create_policy_version(PolicyArn=arn, PolicyDocument=text, SetAsDefault=True)
+    return "updated"
+
+
+def ensure_bootstrap_policies(cfg: HostConfig, emit: Callable[[DeployEvent], None],
+                              session: Any = None) -> BootstrapPolicies:
+    """The execution policy and permissions boundary (``infra/bootstrap.py``), created or
+    brought up to date in the host's account (IAM is global, bootstrap per account and region:
+    one pair per account, shared by its hosts)."""
+    from hyper_tui.aws.infra import bootstrap as policies
+    from hyper_tui.aws.session import AwsSession, aws_errors
+
+    account, region = cfg.host.account, cfg.host.main_region
+    partition = _partition(region)
+    iam = (session or AwsSession(region)).client("iam")
+    execution = policies.policy_arn(account, policies.execution_policy_name(), partition)
+    boundary = policies.policy_arn(account, policies.boundary_name(), partition)
+    with aws_errors("the bootstrap policies (IAM)", region=region):
+        for arn, doc, what in (
+                (boundary, policies.permissions_boundary(account, partition),
+                 "hyper-tui: the most any role of a hyper-tui host may do"),
+                (execution, policies.execution_policy(account, partition),
+                 "hyper-tui: what CloudFormation may do for hyper-tui hosts")):
+            state = ensure_policy(iam, arn, doc, what)
+            emit(DeployEvent(None, LOG, f"policy {arn}: {state}"))
+    # The execution role is bounded by its own policy: attaching more to it later gains nothing.
+    return BootstrapPolicies(execution, policies.execution_policy_name())
+
+
+def _run(argv: list[str], *, cwd: Path, env: dict[str, str], cancel: threading.Event | None,
+         on_line: Callable[[str], None]) -> int:
+    code = 1
+    for item in run_lines(argv, cwd=cwd, env=env, cancel=cancel):
+        if isinstance(item, int):
+            code = item
+        else:
+            on_line(item)
+    return code
+
+
+def bootstrapped_with(session: Any, region: str, scoped: BootstrapPolicies) -> bool:
+    """Whether the region's CDKToolkit stack is complete with these scoped policies."""
+    try:
+        stack = session.client("cloudformation", region).describe_stacks(
+            StackName="CDKToolkit")["Stacks"][0]
+    except Exception:  # noqa: BLE001 - not bootstrapped, or not readable: bootstrap
+        return False
+    params = {p["ParameterKey"]: p.get("ParameterValue", "") for p in stack.get("Parameters", [])}
+    return (stack["StackStatus"] in ("CREATE_COMPLETE", "UPDATE_COMPLETE")
+            and scoped.execution_policy_arn in params.get("CloudFormationExecutionPolicies", "")
+            and params.get("InputPermissionsBoundary") == scoped.boundary)
+
+
+def run_bootstrap(cfg: HostConfig, cdk: list[str], emit: Callable[[DeployEvent], None], *,
+                  cancel: threading.Event | None = None, session: Any = None,
+                  log_path: Path | None = None, force: bool = False) -> BootstrapPolicies:
+    """``cdk bootstrap`` of every environment (account, region) of the host, with the scoped
+    execution policy and permissions boundary instead of AdministratorAccess. Environments
+    bootstrapped with them already are left alone unless ``force``."""
+    from hyper_tui.aws.session import AwsSession
+
+    session = session or AwsSession(cfg.host.main_region)
+    scoped = ensure_bootstrap_policies(cfg, emit, session)
+    envs = environments(cfg)
+    if not force:
+        envs = [e for e in envs if not bootstrapped_with(session, e.rsplit("/", 1)[1], scoped)]
+        if not envs:
+            emit(DeployEvent(None, LOG, "every region is bootstrapped with the scoped policies"))
+            return scoped
+    cwd = paths.host_data_dir(cfg.host.name)
+    code = _run(bootstrap_command(cdk, envs, scoped), cwd=cwd, env=cli_env(),
+                cancel=cancel, on_line=lambda ln: emit(DeployEvent(None, LOG, clean(ln))))
+    if code != 0:
+        raise UnavailableError(f"cdk bootstrap failed (exit {code})",
+                               fix=f"see {log_path}" if log_path else "see its output above")
+    return scoped
+
+
+def bootstrap(cfg: HostConfig, *, on_event: Callable[[DeployEvent], None] | None = None,
+              which: Callable[[str], str | None] = shutil.which,
+              cancel: threading.Event | None = None, session: Any = None) -> BootstrapPolicies:
+    """``hyper-tui bootstrap``: the scoped policies, then ``cdk bootstrap`` of every region."""
+    run = _Run(cfg, "bootstrap", on_event)
+    try:
+        cdk = ensure_cdk(cache_dir(), run.emit, which)
+        return run_bootstrap(cfg, cdk, run.emit, cancel=cancel, session=session,
+                             log_path=run.log_path, force=True)
+    finally:
+        run.log.close()
+
+
+class _Run:
+    """One CLI run of a host (diff or deploy): its log file, emit, and the cloud assembly."""
+
+    def __init__(self, cfg: HostConfig, what: str, on_event: Callable[[DeployEvent], None] | None):
+        self.cfg = cfg
+        self.on_event = on_event
+        log_dir = paths.ensure_private_dir(paths.host_data_dir(cfg.host.name) / "deploy-logs")
+        self.log_path = log_dir / time.strftime(f"{what}-%Y%m%d-%H%M%S.log")
+        # deploy output may name account details: owner only
+        self.log = os.fdopen(os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600),
+                             "w", encoding="utf-8")
+
+    def emit(self, event: DeployEvent) -> None:
+        self.log.write(event.line + "\n")
+        self.log.flush()
+        if self.on_event is not None:
+            self.on_event(event)
+
+    def assembly(self, lookups: dict[str, Any] | None, out_dir: Path | None,
+                 assembly_dir: Path | None) -> Path:
+        if assembly_dir is not None:
+            return Path(assembly_dir)
+        from hyper_tui.aws.synth import synth
+
+        host = self.cfg.host.name
+        target = Path(out_dir or paths.host_data_dir(host) / "cdk.out")
+        self.emit(DeployEvent(None, LOG, f"synthesizing {host} into {target}"))
+        synth(self.cfg, target, lookups=lookups)
+        return target
+
+
+def _lookups(cfg: HostConfig, lookups: dict[str, Any] | None,
+             assembly_dir: Path | None) -> dict[str, Any] | None:
+    if assembly_dir is None and lookups is None:
+        from hyper_tui.aws.synth import stored_lookups
+
+        lookups = stored_lookups(cfg.host.name)
+    refuse_placeholders(cfg, lookups, assembly_dir)
+    return lookups
+
+
+def diff(cfg: HostConfig, *, lookups: dict[str, Any] | None = None,
+         out_dir: Path | None = None, assembly_dir: Path | None = None,
+         on_event: Callable[[DeployEvent], None] | None = None,
+         which: Callable[[str], str | None] = shutil.which,
+         cancel: threading.Event | None = None) -> DiffResult:
+    """Synthesize (unless ``assembly_dir`` is given) and run ``cdk diff`` of every stack against
+    what CloudFormation holds; nothing is changed. ``on_event`` gets each output line."""
+    lookups = _lookups(cfg, lookups, assembly_dir)
+    run = _Run(cfg, "diff", on_event)
+    lines: list[str] = []
+    try:
+        assembly = run.assembly(lookups, out_dir, assembly_dir)
+        stacks = stack_order(assembly)
+        cdk = ensure_cdk(cache_dir(), run.emit, which)
+
+        def line(raw: str) -> None:
+            lines.append(raw)
+            run.emit(DeployEvent(None, LOG, clean(raw)))
+
+        code = _run(diff_command(cdk, assembly), cwd=assembly, env=cli_env(), cancel=cancel,
+                    on_line=line)
+        if code != 0:
+            last = next((clean(x).strip() for x in reversed(lines) if clean(x).strip()), "")
+            raise UnavailableError(f"cdk diff failed (exit {code}): {last}",
+                                   fix=f"see {run.log_path}")
+        return DiffResult(assembly, parse_diff(lines, stacks), run.log_path)
+    finally:
+        run.log.close()
+
+
 def deploy(cfg: HostConfig, *, lookups: dict[str, Any] | None = None,
            out_dir: Path | None = None, assembly_dir: Path | None = None,
            on_event: Callable[[DeployEvent], None] | None = None, bootstrap: bool = True,
            which: Callable[[str], str | None] = shutil.which,
-           cancel: threading.Event | None = None) -> DeployResult:
-    """Synthesize (unless ``assembly_dir`` is a ready cloud assembly) and deploy every stack
-    of ``cfg``'s host, calling ``on_event`` per output line; record the outcome."""
-    host = cfg.host.name
-    if assembly_dir is None and lookups is None:
-        from hyper_tui.aws.synth import stored_lookups
+           cancel: threading.Event | None = None,
+           approval: str = BROADENING) -> DeployResult:
+    """Synthesize (unless ``assembly_dir`` is a ready cloud assembly, e.g. the one a
+    :func:`diff` showed), bootstrap with the scoped policies (``bootstrap``), and deploy every
+    stack of ``cfg``'s host, calling ``on_event`` per output line; record the outcome.
 
-        lookups = stored_lookups(host)
-    refuse_placeholders(cfg, lookups, assembly_dir)
-    data = paths.host_data_dir(host)
-    log_dir = paths.ensure_private_dir(data / "deploy-logs")
-    log_path = log_dir / time.strftime("deploy-%Y%m%d-%H%M%S.log")
-    log = os.fdopen(os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w",
-                    encoding="utf-8")  # deploy output may name account details: owner only
-
-    def emit(event: DeployEvent) -> None:
-        log.write(event.line + "\n")
-        if on_event is not None:
-            on_event(event)
-
+    ``approval`` is ``APPROVED`` only when a person approved the diff (``--yes``, y to the
+    CLI's question, or the TUI's confirm); otherwise cdk refuses security-sensitive changes."""
+    lookups = _lookups(cfg, lookups, assembly_dir)
+    run = _Run(cfg, "deploy", on_event)
+    emit, log_path = run.emit, run.log_path
     progress: Progress | None = None
     try:
-        if assembly_dir is None:
-            from hyper_tui.aws.synth import synth
-
-            assembly_dir = Path(out_dir or data / "cdk.out")
-            emit(DeployEvent(None, LOG, f"synthesizing {host} into {assembly_dir}"))
-            synth(cfg, assembly_dir, lookups=lookups)
+        assembly_dir = run.assembly(lookups, out_dir, assembly_dir)
         stacks = stack_order(assembly_dir)
         cdk = ensure_cdk(cache_dir(), emit, which)
         env = cli_env()
         if bootstrap:
-            code = 1
-            for item in run_lines(bootstrap_command(cdk, assembly_dir), cwd=assembly_dir, env=env,
-                                  cancel=cancel):
-                if isinstance(item, int):
-                    code = item
-                else:
-                    emit(DeployEvent(None, LOG, clean(item)))
-            if code != 0:
-                raise UnavailableError(f"cdk bootstrap failed (exit {code})",
-                                       fix=f"see {log_path}")
+            run_bootstrap(cfg, cdk, emit, cancel=cancel, log_path=log_path)
         outputs_file = assembly_dir / "outputs.json"
+        outputs_file.unlink(missing_ok=True)
         progress = Progress(stacks)
         code = 1
-        for item in run_lines(deploy_command(cdk, assembly_dir, outputs_file),
+        for item in run_lines(deploy_command(cdk, assembly_dir, outputs_file, approval=approval),
                               cwd=assembly_dir, env=env, cancel=cancel):
             if isinstance(item, int):
                 code = item
@@ -398,6 +695,6 @@ def deploy(cfg: HostConfig, *, lookups: dict[str, Any] | None = None,
         record(cfg, result, progress)
         raise
     finally:
-        log.close()
+        run.log.close()
     record(cfg, result, progress)
     return result

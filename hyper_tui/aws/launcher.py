@@ -1,19 +1,89 @@
 """The aws ``WorkerLauncher``: workers are AWS Batch jobs (an array job for several).
 
-It only wraps the scaler's ``submit_workers`` and ``active_worker_jobs``; the scaler decides
-how many (``core`` rules), this starts, lists and stops them.
+The scaler decides how many (``core.scaling.decide``); this starts, lists and stops them, and
+is the only part of the aws host that talks to AWS Batch about workers: the scaler launches
+through :meth:`BatchLauncher.start` and observes through :meth:`BatchLauncher.active`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 from hyper_tui.aws import schema
-from hyper_tui.aws.scaler import Launch, active_worker_jobs, submit_workers
 from hyper_tui.aws.scaler_config import PairConfig, ScalerConfig
-from hyper_tui.aws.session import AwsSession
+from hyper_tui.aws.session import AwsSession, error_code
 from hyper_tui.core.errors import NotFoundError
 from hyper_tui.core.jobs import WorkerRow
+from hyper_tui.core.scaling import Launch
 
 STOP_REASON = "stopped by hyper-tui"
+ACTIVE_BATCH_STATUSES = ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING")
+
+
+def worker_environment(cfg: ScalerConfig, p: PairConfig, region: str) -> dict[str, str]:
+    """The HYPER_* environment (schema.WORKER_ENV) of a worker container of ``p``."""
+    return {
+        "HYPER_HOST": cfg.host, "HYPER_MAIN_REGION": cfg.main_region,
+        "HYPER_JOBS_TABLE": cfg.jobs_table, "HYPER_WORK_QUEUE_URL": p.work_queue_url,
+        "HYPER_LOG_GROUP": schema.log_group_name(cfg.host), "HYPER_QUEUE": p.queue,
+        "HYPER_DEFINITION": p.definition, "HYPER_REGION": region,
+        "HYPER_METRICS_NAMESPACE": cfg.namespace,
+    }
+
+
+def submit_workers(session: AwsSession, cfg: ScalerConfig, p: PairConfig, x: Launch) -> str:
+    """Submit ``x.count`` workers as one Batch job (an array job when more than one)."""
+    env = worker_environment(cfg, p, x.region)
+    kw: dict[str, Any] = {
+        "jobName": schema.worker_batch_job_name(p.queue, p.definition),
+        "jobQueue": x.job_queue, "jobDefinition": x.job_definition,
+        "containerOverrides": {"environment": [{"name": k, "value": v}
+                                               for k, v in sorted(env.items())]},
+        "tags": {"hyper:host": cfg.host, "hyper:queue": p.queue, "hyper:definition": p.definition},
+        "propagateTags": True,
+    }
+    if x.count > 1:
+        kw["arrayProperties"] = {"size": int(x.count)}
+    return session.client("batch", x.region).submit_job(**kw)["jobId"]
+
+
+def active_worker_jobs(batch: Any, job_queues: Sequence[str]) -> list[dict[str, Any]]:
+    """Active worker (array) jobs on Batch job queues: ``{id, name, status, count, runnable,
+    created}``, ``count`` = array tasks not finished yet, ``runnable`` = those of them waiting
+    RUNNABLE for an instance."""
+    found: list[dict[str, Any]] = []
+    for jq in job_queues:
+        try:
+            for status in ACTIVE_BATCH_STATUSES:
+                for page in batch.get_paginator("list_jobs").paginate(jobQueue=jq,
+                                                                      jobStatus=status):
+                    for j in page.get("jobSummaryList") or []:
+                        size = (j.get("arrayProperties") or {}).get("size")
+                        st = j.get("status", status)
+                        found.append({"id": j["jobId"], "name": j.get("jobName", ""),
+                                      "status": st, "size": size,
+                                      "count": 1 if not size else int(size),
+                                      "runnable": 0 if size else int(st == "RUNNABLE"),
+                                      "created": (j.get("createdAt") or 0) / 1000.0})
+        except Exception as err:
+            if error_code(err) == "ClientException" and "does not exist" in str(err):
+                continue  # the cluster is not deployed in this region (yet)
+            raise
+    arrays = [j for j in found if j["size"]]
+    for i in range(0, len(arrays), 100):
+        chunk = arrays[i:i + 100]
+        by_id = {j["id"]: j for j in chunk}
+        for d in batch.describe_jobs(jobs=list(by_id)).get("jobs") or []:
+            j = by_id.get(d.get("jobId"))
+            summary = (d.get("arrayProperties") or {}).get("statusSummary") or {}
+            if j is not None and summary:
+                j["count"] = max(0, int(j["size"]) - int(summary.get("SUCCEEDED", 0))
+                                 - int(summary.get("FAILED", 0)))
+                j["runnable"] = int(summary.get("RUNNABLE", 0))
+            elif j is not None:
+                j["runnable"] = j["count"] if j["status"] == "RUNNABLE" else 0
+    return [j for j in found if j["count"] > 0]
 
 
 class BatchLauncher:
@@ -39,25 +109,36 @@ class BatchLauncher:
                    job_definition=p.batch_job_definition[region])
         return [submit_workers(self.session, self.cfg, p, x)]
 
-    def _job_queues(self) -> dict[str, list[str]]:
+    def job_queues(self) -> dict[str, list[str]]:
+        """Region -> the Batch job queues of the host's pairs there."""
         out: dict[str, set[str]] = {}
         for p in self.cfg.pairs:
             for region, jq in p.batch_job_queue.items():
                 out.setdefault(region, set()).add(jq)
         return {r: sorted(q) for r, q in sorted(out.items())}
 
+    def active(self, region: str) -> list[dict[str, Any]]:
+        """The active worker jobs of ``region`` (:func:`active_worker_jobs`), each with the
+        ``(queue, definition)`` it works for in ``pair`` (None: not one of this host's)."""
+        names = {schema.worker_batch_job_name(p.queue, p.definition): (p.queue, p.definition)
+                 for p in self.cfg.pairs}
+        jobs = active_worker_jobs(self.session.client("batch", region),
+                                  self.job_queues().get(region, []))
+        for j in jobs:
+            j["pair"] = names.get(j["name"])
+        return jobs
+
     def live(self, queue: str | None = None, definition: str | None = None,
              region: str | None = None) -> list[WorkerRow]:
-        names = {schema.worker_batch_job_name(p.queue, p.definition): p for p in self.cfg.pairs}
         out = []
-        for r, job_queues in self._job_queues().items():
+        for r in self.job_queues():
             if region is not None and r != region:
                 continue
-            for job in active_worker_jobs(self.session.client("batch", r), job_queues):
-                p = names.get(job["name"])
-                q, d = (p.queue, p.definition) if p else ("?", "?")
+            for job in self.active(r):
+                q, d = job["pair"] or ("?", "?")
                 if (queue is not None and q != queue) or (definition is not None and d != definition):
                     continue
+                p = self._pairs.get((q, d))
                 out.append(WorkerRow(id=job["id"], pid=None, region=r, queue=q, definition=d,
                                      vcpus=(p.vcpus if p else 1) * job["count"],
                                      count=job["count"], started=job.get("created"),

@@ -1,22 +1,32 @@
 """The aws scaler: a plain Python handler run every minute by a scheduled Lambda.
 
-Each pass, for every (queue, definition) of ``ScalerConfig`` (a file in its Lambda asset):
+A pass is a sequence of steps, each a method of :class:`ScalerPass` with its own time budget
+(:class:`StepBudgets`) inside the pass's (under the Lambda's 55 s); a step that fails is
+reported in ``errors`` and the others still run, a step the pass has no time left for is
+reported in ``skipped``. Launching comes first, upkeep after:
 
-1. settles dead-lettered work messages (``hyper_tui.agent.transports.aws.sweep_dead_letters``): their
-   jobs FAIL with the reason, or are requeued when their worker was lost;
-2. observes the backlog: QUEUED / RUNNING / PENDING jobs from the jobs table (the by_queue
-   index, read up to a budget; past it the backlog is estimated from SQS
-   ``ApproximateNumberOfMessages`` x ids per message), the visible work messages, and the
-   workers already there (active AWS Batch jobs of the pair, per region);
-3. decides with ``hyper_tui.core.scaling.decide`` - the decision the local daemon makes too -
-   how many workers each region still needs, within each cluster's max vCPUs;
-4. launches them as AWS Batch array jobs (``submit_job`` with ``arrayProperties`` when more
-   than one, the HYPER_* worker environment in ``containerOverrides``);
-5. publishes metrics: jobs by state per queue, backlog per definition, workers and vCPUs per
+1. **observe**: the refreshed ``auto`` weights (``schema.META_WEIGHTS_ID``), the backlog
+   (QUEUED / RUNNING / PENDING jobs from the by_active index, read up to a budget of items
+   and time; past it the backlog is estimated from SQS ``ApproximateNumberOfMessages`` x ids
+   per message), the work messages (visible, in flight, delayed) and the workers already
+   there (active AWS Batch jobs of the pair per region, through the launcher);
+2. **launch**: decide with ``hyper_tui.core.scaling.decide`` (the local daemon's decision
+   too), within each cluster's max vCPUs, and start the workers through the
+   ``WorkerLauncher`` (``hyper_tui.aws.launcher.BatchLauncher``: Batch array jobs). **Region
+   failover** (a queue's ``failover_after_s``, 0: off): a region whose launch fails, or
+   whose workers of the queue wait RUNNABLE longer than that, hands its share to the
+   queue's other regions for as long as it stays so: a failed launch is decided again at
+   once without it, and the next pass tries it again (that try is the probe; it gets its
+   share back the pass it succeeds); workers stuck RUNNABLE are not counted as workers, so
+   the other regions start the ones they stand for, until they start or go;
+3. **dead letters** (``dead_letters.sweep_dead_letters``): their jobs FAIL with the reason,
+   or are requeued when their worker was lost;
+4. **outbox** (``outbox.sweep_outbox``): jobs a crashed writer left QUEUED unsent are sent;
+5. **dependencies** (``dependencies.release_pending``);
+6. **reconcile** (``reconciler.Reconciler``): RUNNING jobs whose heartbeat expired and
+   QUEUED jobs with no message are requeued or failed, a bounded number of items a pass;
+7. **metrics**: jobs by state per queue, backlog per definition, workers and vCPUs per
    region, dead-lettered jobs per queue.
-
-Refreshed ``auto`` weights (``queues refresh-weights``) are read from the jobs table's
-``schema.META_WEIGHTS_ID`` item every pass, so they apply without a redeploy.
 """
 
 from __future__ import annotations
@@ -24,21 +34,43 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from hyper_tui.aws import schema
+from hyper_tui.aws.launcher import (  # noqa: F401 (re-exported: the scaler's Batch side)
+    ACTIVE_BATCH_STATUSES,
+    BatchLauncher,
+    active_worker_jobs,
+    submit_workers,
+    worker_environment,
+)
 from hyper_tui.aws.scaler_config import PairConfig, ScalerConfig, load_scaler_config
 from hyper_tui.aws.session import AwsSession, error_code
 from hyper_tui.aws.table import pages
 from hyper_tui.core import scaling
-from hyper_tui.core.scaling import Launch, PairDecision, PairObservation
+from hyper_tui.core.scaling import Launch, PairDecision, PairObservation  # noqa: F401
 
-ACTIVE_BATCH_STATUSES = ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING")
 COUNT_BUDGET = 20_000     # items read per queue per pass; past it the backlog is estimated
 MAX_ARRAY_SIZE = 10_000   # AWS Batch's largest array job
+
+
+@dataclass(frozen=True)
+class StepBudgets:
+    """Seconds each step of a pass may take, and the pass in all (the Lambda stops at 55 s).
+    A step starts only while the pass has time left, and gets the smaller of its own budget
+    and what is left; steps that read in pages (the count, the reconciler) stop at it."""
+
+    observe: float = 15.0
+    launch: float = 10.0
+    dead_letters: float = 5.0
+    outbox: float = 4.0
+    dependencies: float = 6.0
+    reconcile: float = 8.0
+    metrics: float = 3.0
+    total: float = 50.0
 
 
 # --------------------------------------------------------------------------------------------
@@ -58,17 +90,6 @@ def decide(pairs: Sequence[PairConfig], observed: Mapping[tuple[str, str], PairO
     return scaling.decide(pairs, observed, max_launch=max_launch, target=batch_target)
 
 
-def worker_environment(cfg: ScalerConfig, p: PairConfig, region: str) -> dict[str, str]:
-    """The HYPER_* environment (schema.WORKER_ENV) of a worker container of ``p``."""
-    return {
-        "HYPER_HOST": cfg.host, "HYPER_MAIN_REGION": cfg.main_region,
-        "HYPER_JOBS_TABLE": cfg.jobs_table, "HYPER_WORK_QUEUE_URL": p.work_queue_url,
-        "HYPER_LOG_GROUP": schema.log_group_name(cfg.host), "HYPER_QUEUE": p.queue,
-        "HYPER_DEFINITION": p.definition, "HYPER_REGION": region,
-        "HYPER_METRICS_NAMESPACE": cfg.namespace,
-    }
-
-
 def apply_weights(pairs: Sequence[PairConfig], weights: Mapping[str, Mapping[str, int]]
                   ) -> list[PairConfig]:
     """Pairs with refreshed weights for their queues (regions without compute are ignored)."""
@@ -85,45 +106,84 @@ def apply_weights(pairs: Sequence[PairConfig], weights: Mapping[str, Mapping[str
 
 
 # --------------------------------------------------------------------------------------------
+# Region failover (pure)
+
+
+def stuck_workers(pairs: Sequence[PairConfig], jobs: Mapping[str, Sequence[Mapping[str, Any]]],
+                  now: float) -> dict[tuple[str, str], dict[str, int]]:
+    """Worker tasks waiting RUNNABLE longer than their queue's ``failover_after_s``, per pair
+    and region (``jobs``: region -> active worker jobs with their ``pair``)."""
+    limit = {(p.queue, p.definition): p.failover_after_s for p in pairs}
+    out: dict[tuple[str, str], dict[str, int]] = {}
+    for region, found in jobs.items():
+        for j in found:
+            key = j.get("pair")
+            after = limit.get(key) if key else None
+            if after and j.get("runnable") and now - float(j.get("created") or now) > after:
+                per = out.setdefault(key, {})
+                per[region] = per.get(region, 0) + int(j["runnable"])
+    return out
+
+
+def regions_down(pairs: Sequence[PairConfig], stuck: Mapping[tuple[str, str], Mapping[str, int]],
+                 failed: Mapping[tuple[str, str], str]) -> dict[tuple[str, str], str]:
+    """``(queue, region) -> why`` for the regions that hand their share of a queue to the
+    others: launches that failed (``failed``, by (queue, region)) and workers stuck RUNNABLE;
+    only for queues with failover on."""
+    on = {p.queue for p in pairs if p.failover_after_s > 0}
+    after = {p.queue: p.failover_after_s for p in pairs}
+    down = {k: why for k, why in failed.items() if k[0] in on}
+    for (q, _), per in stuck.items():
+        for region, n in per.items():
+            if q in on and n > 0:
+                down.setdefault((q, region), f"{n} worker(s) RUNNABLE for more than "
+                                             f"{after[q]}s")
+    return down
+
+
+def fail_over(pairs: Sequence[PairConfig], observed: Mapping[tuple[str, str], PairObservation],
+              stuck: Mapping[tuple[str, str], Mapping[str, int]],
+              down: Mapping[tuple[str, str], str]
+              ) -> tuple[list[PairConfig], dict[tuple[str, str], PairObservation]]:
+    """The pairs and observations the decision sees with the ``down`` regions out: their
+    weight 0 (their share goes to the queue's other live regions), their stuck workers not
+    counted, their healthy workers counted in the queue's heaviest live region (so that the
+    others start only what is missing); the vCPUs every worker holds stay where they are.
+    A queue whose live regions are all down is left as it is: there is no one to hand to."""
+    out_pairs: list[PairConfig] = []
+    out_obs = dict(observed)
+    for p in pairs:
+        key = (p.queue, p.definition)
+        live = {r for r, w in p.weights.items() if int(w) > 0}
+        gone = {r for r in live if (p.queue, r) in down}
+        if not gone or gone == live:
+            out_pairs.append(p)
+            continue
+        o = observed.get(key) or PairObservation()
+        held = dict(o.vcpus) if o.vcpus is not None else {
+            r: n * p.vcpus for r, n in o.workers.items()}
+        workers = {r: n for r, n in o.workers.items() if r not in gone}
+        to = max(sorted(live - gone), key=lambda r: int(p.weights[r]))
+        for r in gone:
+            healthy = max(0, o.workers.get(r, 0) - (stuck.get(key) or {}).get(r, 0))
+            if healthy:
+                workers[to] = workers.get(to, 0) + healthy
+        out_pairs.append(replace(p, weights={r: (0 if r in gone else w)
+                                             for r, w in p.weights.items()}))
+        out_obs[key] = replace(o, workers=workers, vcpus=held)
+    return out_pairs, out_obs
+
+
+# --------------------------------------------------------------------------------------------
 # Observing
 
 
-def active_worker_jobs(batch: Any, job_queues: Sequence[str]) -> list[dict[str, Any]]:
-    """Active worker (array) jobs on Batch job queues: ``{id, name, status, count, created}``,
-    ``count`` = array tasks not finished yet."""
-    found: list[dict[str, Any]] = []
-    for jq in job_queues:
-        try:
-            for status in ACTIVE_BATCH_STATUSES:
-                for page in batch.get_paginator("list_jobs").paginate(jobQueue=jq,
-                                                                      jobStatus=status):
-                    for j in page.get("jobSummaryList") or []:
-                        size = (j.get("arrayProperties") or {}).get("size")
-                        found.append({"id": j["jobId"], "name": j.get("jobName", ""),
-                                      "status": j.get("status", status), "size": size,
-                                      "count": 1 if not size else int(size),
-                                      "created": (j.get("createdAt") or 0) / 1000.0})
-        except Exception as err:
-            if error_code(err) == "ClientException" and "does not exist" in str(err):
-                continue  # the cluster is not deployed in this region (yet)
-            raise
-    arrays = [j for j in found if j["size"]]
-    for i in range(0, len(arrays), 100):
-        chunk = arrays[i:i + 100]
-        by_id = {j["id"]: j for j in chunk}
-        for d in batch.describe_jobs(jobs=list(by_id)).get("jobs") or []:
-            j = by_id.get(d.get("jobId"))
-            summary = (d.get("arrayProperties") or {}).get("statusSummary") or {}
-            if j is not None and summary:
-                j["count"] = max(0, int(j["size"]) - int(summary.get("SUCCEEDED", 0))
-                                 - int(summary.get("FAILED", 0)))
-    return [j for j in found if j["count"] > 0]
-
-
-def count_jobs(ddb: Any, table: str, queue: str, *, budget: int = COUNT_BUDGET
+def count_jobs(ddb: Any, table: str, queue: str, *, budget: int = COUNT_BUDGET,
+               deadline: float | None = None, clock: Callable[[], float] = time.monotonic
                ) -> tuple[dict[tuple[str, str], int], bool]:
     """Active jobs of a queue by (definition, state), and whether the count is complete
-    (False when the budget of items read ran out first)."""
+    (False when the budget of items read, or the time to ``deadline`` on ``clock``, ran out
+    first)."""
     per_shard = max(1, budget // len(schema.active_partitions(queue)))
 
     def shard(s: str) -> tuple[dict[tuple[str, str], int], bool]:
@@ -137,6 +197,8 @@ def count_jobs(ddb: Any, table: str, queue: str, *, budget: int = COUNT_BUDGET
             "ExpressionAttributeValues": {":k": {"S": s}, ":p": {"S": "PENDING"},
                                           ":q": {"S": "QUEUED"}, ":r": {"S": "RUNNING"}}}
         read = 0
+        if deadline is not None and clock() >= deadline:
+            return counts, False
         for resp in pages(ddb.query, **kw):  # stops early: no page is asked past the budget
             read += int(resp.get("ScannedCount", 0))
             for it in resp.get("Items") or []:
@@ -144,7 +206,7 @@ def count_jobs(ddb: Any, table: str, queue: str, *, budget: int = COUNT_BUDGET
                 counts[key] = counts.get(key, 0) + 1
             if not resp.get("LastEvaluatedKey"):
                 return counts, True
-            if read >= per_shard:
+            if read >= per_shard or (deadline is not None and clock() >= deadline):
                 return counts, False
         return counts, True
 
@@ -174,42 +236,229 @@ def read_weights(ddb: Any, table: str) -> dict[str, dict[str, int]]:
             for q, per in weights.items() if isinstance(per, dict)}
 
 
+
 # --------------------------------------------------------------------------------------------
 # One pass
 
 
-def run_scaler(cfg: ScalerConfig, session: AwsSession, *, sweep: bool = True,
-               publish: bool = True, launch: bool = True) -> dict[str, Any]:
-    """One scaler pass; returns what it saw and did (JSON-able). A failing step is reported
-    in ``errors`` and the others still run."""
-    from hyper_tui.aws.dead_letters import sweep_dead_letters
-    from hyper_tui.aws.dependencies import release_pending
-    from hyper_tui.aws.outbox import sweep_outbox
+@dataclass
+class Observed:
+    """What the observe step saw."""
 
-    errors: list[str] = []
-    ddb = session.client("dynamodb")
-    sqs = session.client("sqs")
-    pairs = list(cfg.pairs)
+    pairs: list[PairConfig]
+    observed: dict[tuple[str, str], PairObservation]
+    jobs: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # region -> workers
+    empty: set[tuple[str, str]] = field(default_factory=set)  # no message at all
+    running: set[str] = field(default_factory=set)  # queues with RUNNING jobs (or maybe)
+    stuck: dict[tuple[str, str], dict[str, int]] = field(default_factory=dict)  # RUNNABLE
 
-    def step(what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+
+class ScalerPass:
+    """One scaler pass (see the module's docstring): one method per step."""
+
+    def __init__(self, cfg: ScalerConfig, session: AwsSession, *,
+                 launcher: Any | None = None, budgets: StepBudgets | None = None,
+                 clock: Callable[[], float] = time.monotonic, now: float | None = None) -> None:
+        self.cfg, self.session = cfg, session
+        self.launcher = launcher or BatchLauncher(session, cfg)
+        self.budgets = budgets or StepBudgets()
+        self.clock = clock
+        self.now = time.time() if now is None else now
+        self.ddb = session.client("dynamodb")
+        self.sqs = session.client("sqs")
+        self.errors: list[str] = []
+        self.skipped: list[str] = []
+        self.seconds: dict[str, float] = {}
+        self.over: list[str] = []
+        self._end = clock() + self.budgets.total
+        self.urls = {(p.queue, p.definition): p.work_queue_url for p in cfg.pairs}
+
+    # ---- running steps -------------------------------------------------------------------
+
+    def step(self, name: str, budget: float, fn: Callable[[float], Any]) -> Any:
+        """``fn(deadline)`` within ``budget`` seconds and what the pass has left; None when
+        it failed (in ``errors``) or there was no time left (in ``skipped``)."""
+        start = self.clock()
+        if start >= self._end:
+            self.skipped.append(name)
+            return None
+        try:
+            return fn(min(start + budget, self._end))
+        except Exception as err:
+            self.errors.append(f"{name}: {type(err).__name__}: {err}")
+            return None
+        finally:
+            took = self.clock() - start
+            self.seconds[name] = round(took, 3)
+            if took > budget:
+                self.over.append(name)
+
+    def attempt(self, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """A part of a step: its failure is reported and the step goes on."""
         try:
             return fn(*args, **kwargs)
         except Exception as err:
-            errors.append(f"{what}: {type(err).__name__}: {err}")
+            self.errors.append(f"{what}: {type(err).__name__}: {err}")
             return None
 
-    weights = step("reading refreshed weights", read_weights, ddb, cfg.jobs_table)
-    if weights:
-        pairs = apply_weights(pairs, weights)
+    def run(self, *, sweep: bool = True, publish: bool = True, launch: bool = True,
+            reconcile: bool = True) -> dict[str, Any]:
+        b = self.budgets
+        seen = self.step("observe", b.observe, self.observe) or Observed(list(self.cfg.pairs), {})
+        launched: list[dict[str, Any]] = []
+        down: dict[tuple[str, str], str] = {}
+        decisions = self.step("launch", b.launch,
+                              lambda deadline: self.launch(seen, deadline, launched, down,
+                                                           act=launch)) or []
+        swept = {"failed": 0, "requeued": 0, "kept": 0}
+        dead: dict[str, int] = {}
+        if sweep:
+            self.step("dead letters", b.dead_letters,
+                      lambda deadline: self.sweep_dead_letters(seen.pairs, deadline, swept, dead))
+        resent = self.step("outbox", b.outbox, self.sweep_outbox)
+        released = self.step("dependencies", b.dependencies,
+                             lambda deadline: self.release_dependencies(seen.pairs))
+        rec = None
+        if reconcile:
+            rec = self.step("reconcile", b.reconcile,
+                            lambda deadline: self.reconcile(seen, deadline))
+        if publish:
+            self.step("metrics", b.metrics,
+                      lambda deadline: publish_metrics(self.session.client("cloudwatch"),
+                                                       self.cfg, seen.pairs, seen.observed, dead))
+        return {
+            "host": self.cfg.host, "errors": self.errors, "skipped": self.skipped,
+            "over_budget": self.over, "step_seconds": self.seconds, "swept": swept,
+            "launched": launched, "dependencies": released or {},
+            "resent_from_outbox": resent or 0,
+            "reconciled": asdict(rec) if rec is not None else None,
+            "failover": [{"queue": q, "region": r, "reason": why}
+                         for (q, r), why in sorted(down.items())],
+            "pairs": [{"queue": d.queue, "definition": d.definition, "desired": d.desired,
+                       "split": d.split, "reason": d.reason,
+                       **asdict(seen.observed.get((d.queue, d.definition)) or PairObservation())}
+                      for d in decisions],
+        }
 
-    dead: dict[str, int] = {}
-    swept = {"failed": 0, "requeued": 0, "kept": 0}
-    if sweep:
+    # ---- 1. observe ----------------------------------------------------------------------
+
+    def observe(self, deadline: float) -> Observed:
+        pairs = list(self.cfg.pairs)
+        weights = self.attempt("reading refreshed weights", read_weights, self.ddb,
+                               self.cfg.jobs_table)
+        if weights:
+            pairs = apply_weights(pairs, weights)
+        counts: dict[str, tuple[dict[tuple[str, str], int], bool]] = {}
+        for q in sorted({p.queue for p in pairs}):
+            from hyper_tui.aws.counters import backlog  # counter items: reads do not grow with jobs
+
+            got = self.attempt(f"counting jobs of {q}", backlog, self.ddb, self.cfg.jobs_table, q)
+            counts[q] = got if got is not None else ({}, False)
+        msgs: dict[tuple[str, str], dict[str, int] | None] = {}
         for p in pairs:
-            r = step(f"dead-letter sweep of {p.queue}/{p.definition}", sweep_dead_letters,
-                     session, table=cfg.jobs_table,
-                     dlq_url=dead_letter_url(p.work_queue_url, cfg.host, p.queue, p.definition),
-                     work_url=p.work_queue_url)
+            attrs = self.attempt(
+                f"work queue of {p.queue}/{p.definition}", self.sqs.get_queue_attributes,
+                QueueUrl=p.work_queue_url,
+                AttributeNames=["ApproximateNumberOfMessages",
+                                "ApproximateNumberOfMessagesNotVisible",
+                                "ApproximateNumberOfMessagesDelayed"])
+            msgs[(p.queue, p.definition)] = (
+                {k: int(v) for k, v in attrs["Attributes"].items()} if attrs else None)
+        jobs: dict[str, list[dict[str, Any]]] = {}
+        for region in sorted({r for p in pairs for r in p.batch_job_queue}):
+            found = self.attempt(f"Batch jobs in {region}", self.launcher.active, region)
+            jobs[region] = found or []
+        stuck = stuck_workers(pairs, jobs, self.now)
+        seen = Observed(pairs, {}, jobs)
+        for p in pairs:
+            key = (p.queue, p.definition)
+            c, complete = counts.get(p.queue, ({}, False))
+            m = msgs.get(key)
+            vis = m.get("ApproximateNumberOfMessages", 0) if m is not None else None
+            queued = c.get((p.definition, "QUEUED"), 0)
+            estimated = not complete and vis is not None
+            if estimated:
+                queued = max(queued, (vis or 0) * schema.IDS_PER_MESSAGE)
+            workers: dict[str, int] = {}
+            for region, found in jobs.items():
+                n = sum(j["count"] for j in found if j.get("pair") == key)
+                if n:
+                    workers[region] = n
+            seen.observed[key] = PairObservation(
+                queued=queued, running=c.get((p.definition, "RUNNING"), 0),
+                pending=c.get((p.definition, "PENDING"), 0), visible_messages=vis,
+                workers=workers, estimated=estimated)
+            if m is not None and not any(m.values()) and (queued or not complete):
+                seen.empty.add(key)  # QUEUED jobs (or maybe some) and not one message
+            if c.get((p.definition, "RUNNING")) or not complete:
+                seen.running.add(p.queue)
+        seen.stuck = stuck
+        return seen
+
+    # ---- 2. launch -----------------------------------------------------------------------
+
+    def launch(self, seen: Observed, deadline: float, launched: list[dict[str, Any]],
+               down: dict[tuple[str, str], str], *, act: bool = True) -> list[PairDecision]:
+        """Decide and launch; a region whose launch fails is decided again without it
+        (failover), at most once per region, while the step has time."""
+        stuck = seen.stuck
+        failed: dict[tuple[str, str], str] = {}
+        observed = dict(seen.observed)
+        decisions: list[PairDecision] = []
+        for _ in range(1 + len({r for p in seen.pairs for r in p.weights})):
+            down.clear()
+            down.update(regions_down(seen.pairs, stuck, failed))
+            pairs, obs = fail_over(seen.pairs, observed, stuck, down)
+            decisions = decide(pairs, obs)
+            if not act:
+                return decisions
+            new_failures = False
+            for d in decisions:
+                for x in d.launches:
+                    if self.clock() >= deadline:
+                        self.skipped.append(f"launching {x.count} worker(s) of "
+                                            f"{x.queue}/{x.definition} in {x.region}")
+                        continue
+                    try:
+                        ids = self.launcher.start(x.queue, x.definition, x.region, x.count)
+                    except Exception as err:
+                        self.errors.append(f"launching {x.count} worker(s) of {x.queue}/"
+                                           f"{x.definition} in {x.region}: "
+                                           f"{type(err).__name__}: {err}")
+                        if (x.queue, x.region) not in failed:
+                            failed[(x.queue, x.region)] = (f"launch failed: "
+                                                           f"{error_code(err) or type(err).__name__}")
+                            new_failures = True
+                        continue
+                    launched.append({**asdict(x), "batch_job_id": ids[0] if ids else None})
+                    o = observed.get((x.queue, x.definition)) or PairObservation()
+                    w = dict(o.workers)
+                    w[x.region] = w.get(x.region, 0) + x.count
+                    held = None if o.vcpus is None else {
+                        **o.vcpus, x.region: o.vcpus.get(x.region, 0) + x.count * self._vcpus(x)}
+                    observed[(x.queue, x.definition)] = replace(o, workers=w, vcpus=held)
+            if not new_failures:
+                break
+        down.clear()
+        down.update(regions_down(seen.pairs, stuck, failed))
+        return decisions
+
+    # ---- 3-6. upkeep ---------------------------------------------------------------------
+
+    def sweep_dead_letters(self, pairs: Sequence[PairConfig], deadline: float,
+                           swept: dict[str, int], dead: dict[str, int]) -> None:
+        from hyper_tui.aws.dead_letters import sweep_dead_letters
+
+        for p in pairs:
+            if self.clock() >= deadline:
+                self.skipped.append(f"dead-letter sweep of {p.queue}/{p.definition}")
+                continue
+            r = self.attempt(f"dead-letter sweep of {p.queue}/{p.definition}", sweep_dead_letters,
+                             self.session, table=self.cfg.jobs_table,
+                             dlq_url=dead_letter_url(p.work_queue_url, self.cfg.host, p.queue,
+                                                     p.definition),
+                             work_url=p.work_queue_url, default_lease=self.cfg.lease_seconds,
+                             retention_days=self.cfg.retention_days)
             if r is not None:
                 swept["failed"] += r.failed
                 swept["requeued"] += r.requeued
@@ -217,98 +466,60 @@ def run_scaler(cfg: ScalerConfig, session: AwsSession, *, sweep: bool = True,
                 for q, n in r.failed_by_queue.items():
                     dead[q] = dead.get(q, 0) + n
 
-    # Jobs a crashed writer left QUEUED without a message are sent again (the outbox); then
-    # dependent jobs whose dependencies are met (or never can be) move on before the count.
-    urls = {(p.queue, p.definition): p.work_queue_url for p in pairs}
-    resent = step("sweeping the outbox", sweep_outbox, ddb, sqs, cfg.jobs_table,
-                  lambda q, d: urls[(q, d)])
-    released = step("releasing dependent jobs", release_pending, ddb, sqs, cfg.jobs_table,
-                    sorted({p.queue for p in pairs}), lambda q, d: urls[(q, d)],
-                    retention_s=cfg.retention_days * 86400)
+    def sweep_outbox(self, deadline: float) -> int:
+        from hyper_tui.aws.outbox import sweep_outbox
 
-    from hyper_tui.aws.counters import backlog  # counter items: reads do not grow with jobs
+        return sweep_outbox(self.ddb, self.sqs, self.cfg.jobs_table, self._url_of)
 
-    counts: dict[str, tuple[dict[tuple[str, str], int], bool]] = {}
-    for q in sorted({p.queue for p in pairs}):
-        got = step(f"counting jobs of {q}", backlog, ddb, cfg.jobs_table, q)
-        counts[q] = got if got is not None else ({}, False)
+    def release_dependencies(self, pairs: Sequence[PairConfig]) -> dict[str, Any]:
+        from hyper_tui.aws.dependencies import release_pending
 
-    visible: dict[tuple[str, str], int | None] = {}
-    for p in pairs:
-        attrs = step(f"work queue of {p.queue}/{p.definition}", sqs.get_queue_attributes,
-                     QueueUrl=p.work_queue_url, AttributeNames=["ApproximateNumberOfMessages"])
-        visible[(p.queue, p.definition)] = (
-            int(attrs["Attributes"].get("ApproximateNumberOfMessages", 0)) if attrs else None)
+        return release_pending(self.ddb, self.sqs, self.cfg.jobs_table,
+                               sorted({p.queue for p in pairs}), self._url_of,
+                               retention_s=self.cfg.retention_days * 86400)
 
-    names = {schema.worker_batch_job_name(p.queue, p.definition): (p.queue, p.definition)
-             for p in pairs}
-    workers: dict[tuple[str, str], dict[str, int]] = {}
-    by_region: dict[str, set[str]] = {}
-    for p in pairs:
-        for region, jq in p.batch_job_queue.items():
-            by_region.setdefault(region, set()).add(jq)
-    for region, jqs in sorted(by_region.items()):
-        jobs = step(f"Batch jobs in {region}", active_worker_jobs,
-                    session.client("batch", region), sorted(jqs))
-        for j in jobs or []:
-            key = names.get(j["name"])
-            if key:
-                per = workers.setdefault(key, {})
-                per[region] = per.get(region, 0) + j["count"]
+    def reconcile(self, seen: Observed, deadline: float) -> Any:
+        from hyper_tui.aws.reconciler import Reconciler
 
-    observed: dict[tuple[str, str], PairObservation] = {}
-    for p in pairs:
-        key = (p.queue, p.definition)
-        c, complete = counts.get(p.queue, ({}, False))
-        vis = visible.get(key)
-        queued = c.get((p.definition, "QUEUED"), 0)
-        estimated = not complete and vis is not None
-        if estimated:
-            queued = max(queued, (vis or 0) * schema.IDS_PER_MESSAGE)
-        observed[key] = PairObservation(
-            queued=queued, running=c.get((p.definition, "RUNNING"), 0),
-            pending=c.get((p.definition, "PENDING"), 0), visible_messages=vis,
-            workers=workers.get(key, {}), estimated=estimated)
+        r = Reconciler(self.ddb, self.sqs, self.cfg.jobs_table, self._url_of,
+                       lease=self.cfg.lease_seconds, retention_s=self.cfg.retention_days * 86400,
+                       clock=self.clock)
+        out = r.run(sorted(seen.running), self._still_empty(seen.empty), deadline=deadline,
+                    now=self.now)
+        self.errors.extend(f"reconcile: {e}" for e in out.errors)
+        return out
 
-    decisions = decide(pairs, observed)
-    launched: list[dict[str, Any]] = []
-    if launch:
-        by_key = {(p.queue, p.definition): p for p in pairs}
-        for d in decisions:
-            for x in d.launches:
-                p = by_key[(x.queue, x.definition)]
-                job_id = step(f"launching {x.count} worker(s) of {x.queue}/{x.definition} in "
-                              f"{x.region}", submit_workers, session, cfg, p, x)
-                if job_id:
-                    launched.append({**asdict(x), "batch_job_id": job_id})
+    def _still_empty(self, pairs: set[tuple[str, str]]) -> set[tuple[str, str]]:
+        """The pairs whose work queue is still empty now (the outbox and dependency steps
+        of this pass may have sent messages since the observation)."""
+        out = set()
+        for q, d in sorted(pairs):
+            attrs = self.attempt(f"work queue of {q}/{d}", self.sqs.get_queue_attributes,
+                                 QueueUrl=self._url_of(q, d), AttributeNames=[
+                                     "ApproximateNumberOfMessages",
+                                     "ApproximateNumberOfMessagesNotVisible",
+                                     "ApproximateNumberOfMessagesDelayed"])
+            if attrs and not any(int(v) for v in attrs["Attributes"].values()):
+                out.add((q, d))
+        return out
 
-    if publish:
-        step("publishing metrics", publish_metrics, session.client("cloudwatch"), cfg, pairs,
-             observed, dead)
-    return {
-        "host": cfg.host, "errors": errors, "swept": swept, "launched": launched,
-        "dependencies": released or {}, "resent_from_outbox": resent or 0,
-        "pairs": [{"queue": d.queue, "definition": d.definition, "desired": d.desired,
-                   "split": d.split, "reason": d.reason,
-                   **{k: v for k, v in asdict(observed[(d.queue, d.definition)]).items()}}
-                  for d in decisions],
-    }
+    def _vcpus(self, x: Launch) -> int:
+        return next((p.vcpus for p in self.cfg.pairs
+                     if (p.queue, p.definition) == (x.queue, x.definition)), 1)
+
+    def _url_of(self, queue: str, definition: str) -> str:
+        return self.urls[(queue, definition)]
 
 
-def submit_workers(session: AwsSession, cfg: ScalerConfig, p: PairConfig, x: Launch) -> str:
-    """Submit ``x.count`` workers as one Batch job (an array job when more than one)."""
-    env = worker_environment(cfg, p, x.region)
-    kw: dict[str, Any] = {
-        "jobName": schema.worker_batch_job_name(p.queue, p.definition),
-        "jobQueue": x.job_queue, "jobDefinition": x.job_definition,
-        "containerOverrides": {"environment": [{"name": k, "value": v}
-                                               for k, v in sorted(env.items())]},
-        "tags": {"hyper:host": cfg.host, "hyper:queue": p.queue, "hyper:definition": p.definition},
-        "propagateTags": True,
-    }
-    if x.count > 1:
-        kw["arrayProperties"] = {"size": int(x.count)}
-    return session.client("batch", x.region).submit_job(**kw)["jobId"]
+def run_scaler(cfg: ScalerConfig, session: AwsSession, *, sweep: bool = True,
+               publish: bool = True, launch: bool = True, reconcile: bool = True,
+               launcher: Any | None = None, budgets: StepBudgets | None = None,
+               clock: Callable[[], float] = time.monotonic, now: float | None = None
+               ) -> dict[str, Any]:
+    """One scaler pass (:class:`ScalerPass`); returns what it saw and did (JSON-able)."""
+    return ScalerPass(cfg, session, launcher=launcher, budgets=budgets, clock=clock,
+                      now=now).run(sweep=sweep, publish=publish, launch=launch,
+                                   reconcile=reconcile)
 
 
 def publish_metrics(cw: Any, cfg: ScalerConfig, pairs: Sequence[PairConfig],
@@ -355,7 +566,11 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
     """The Lambda entry point (EventBridge schedule, every minute)."""
     cfg = load_scaler_config()
     started = time.monotonic()
-    result = run_scaler(cfg, AwsSession(cfg.main_region))
+    left = getattr(context, "get_remaining_time_in_millis", None)
+    budgets = StepBudgets()
+    if left is not None:  # end a few seconds before the Lambda is stopped
+        budgets = replace(budgets, total=min(budgets.total, left() / 1000.0 - 3.0))
+    result = run_scaler(cfg, AwsSession(cfg.main_region), budgets=budgets)
     result["seconds"] = round(time.monotonic() - started, 3)
     sys.stdout.write(json.dumps(result, default=str, separators=(",", ":")) + "\n")
     return result

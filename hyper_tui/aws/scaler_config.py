@@ -21,6 +21,9 @@ from hyper_tui.aws import schema
 
 CONFIG_FILE = "hyper_tui/aws/infra/components/scaler/config.json"  # inside the Lambda asset
 CONFIG_FILE_ENV = "HYPER_SCALER_CONFIG_FILE"
+# A region whose launches fail, or whose workers wait RUNNABLE this long, hands its share of
+# a queue to the queue's other regions (the queue's ``failover_after_s``; 0: never).
+DEFAULT_FAILOVER_AFTER_S = 900
 
 
 @dataclass
@@ -38,6 +41,7 @@ class PairConfig:
     batch_job_queue: dict[str, str] = field(default_factory=dict)       # region -> name
     batch_job_definition: dict[str, str] = field(default_factory=dict)  # region -> name
     max_running: int | None = None  # the queue's: its workers (one job each at a time), at most
+    failover_after_s: int = DEFAULT_FAILOVER_AFTER_S  # the queue's; 0: no region failover
 
 
 @dataclass
@@ -49,6 +53,7 @@ class ScalerConfig:
     namespace: str
     pairs: list[PairConfig]
     retention_days: int = 30  # finished jobs' items expire after this (their TTL)
+    lease_seconds: float = schema.LEASE_SECONDS  # the host's: a worker's heartbeat lease
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), separators=(",", ":"), sort_keys=True)
@@ -114,6 +119,8 @@ def build_scaler_config(cfg: Any, lookups: dict[str, Any] | None = None) -> Scal
         weights = resolved_weights(cfg, q, lookups)
         pairs.append(PairConfig(
             queue=q.name, definition=d.name, cluster=q.cluster, max_running=q.max_running,
+            failover_after_s=(DEFAULT_FAILOVER_AFTER_S if q.failover_after_s is None
+                              else int(q.failover_after_s)),
             work_queue_url=queue_url(account, main, schema.work_queue_name(host, q.name, d.name)),
             ratio=float(d.jobs_to_workers_ratio), vcpus=d.vcpus, max_vcpus=cluster.max_vcpus,
             weights=weights,
@@ -123,7 +130,8 @@ def build_scaler_config(cfg: Any, lookups: dict[str, Any] | None = None) -> Scal
     return ScalerConfig(host=host, account=account, main_region=main,
                         jobs_table=schema.jobs_table_name(host),
                         namespace=schema.metrics_namespace(host), pairs=pairs,
-                        retention_days=int(cfg.host.settings.job_retention_days))
+                        retention_days=int(cfg.host.settings.job_retention_days),
+                        lease_seconds=float(cfg.host.settings.lease_seconds))
 
 
 def load_scaler_config(environ: dict[str, str] | None = None) -> ScalerConfig:

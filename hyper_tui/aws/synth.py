@@ -87,7 +87,11 @@ def synth_app(cfg: HostConfig, out_dir: Path | str, *,
     filled, guessed = with_placeholders(cfg, lookups)
     marker = out / PLACEHOLDERS_FILE
     marker.unlink(missing_ok=True)
-    app = build_app(cfg, context=dict(context or {}), outdir=str(out), lookups=filled)
+    from hyper_tui.aws.infra.bootstrap import boundary_context
+
+    # every role of the app gets the host's permissions boundary (hyper-tui bootstrap makes it)
+    app = build_app(cfg, context={**boundary_context(), **(context or {})},
+                    outdir=str(out), lookups=filled)
     assembly = app.synth()
     errors = errors_of(assembly)
     if errors:

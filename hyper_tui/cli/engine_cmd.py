@@ -1,5 +1,5 @@
 """Engine commands: ``worker`` (run the agent here), ``emergency-stop``, and for aws hosts
-``synth`` and ``deploy``."""
+``synth``, ``diff``, ``bootstrap`` and ``deploy``."""
 
 from __future__ import annotations
 
@@ -34,14 +34,52 @@ def register(sub: argparse._SubParsersAction, parser_cls: type) -> None:
     s.add_argument("--out", default=None, help="output directory (default: the host's data dir)")
     s.set_defaults(func=cmd_synth)
 
-    d = sub.add_parser("deploy", help="synthesize and deploy an aws host with the CDK CLI",
-                       description="Refresh the AWS look-ups, synthesize every stack and run "
-                       "'cdk deploy' (npm package aws-cdk: found on PATH or installed on demand "
-                       "into a cache). Progress is printed per stack and recorded on the resources.")
+    d = sub.add_parser("deploy", help="show the diff of an aws host, ask, and deploy it",
+                       description="Refresh the AWS look-ups, synthesize every stack, show "
+                       "'cdk diff' per stack and ask before deploying (y/N); then bootstrap "
+                       "with the scoped policies (see bootstrap) and run 'cdk deploy' of exactly "
+                       "what was shown (npm package aws-cdk: found on PATH or installed on "
+                       "demand into a cache). Progress is printed per stack and recorded on the "
+                       "resources. Without a terminal it refuses (exit 2) unless --yes is given. "
+                       "cdk runs with --require-approval never only once the diff (which shows "
+                       "its IAM and security-group changes) was approved: --yes, or y. Exit 1 "
+                       "when a stack failed.")
     d.add_argument("--out", default=None, help="cloud assembly directory")
+    d.add_argument("--app", default=None, metavar="DIR",
+                   help="diff and deploy this ready cloud assembly (e.g. from synth --out) "
+                   "instead of synthesizing")
     d.add_argument("--no-lookups", action="store_true",
                    help="use the stored look-ups instead of refreshing them")
+    d.add_argument("--yes", "-y", action="store_true",
+                   help="deploy without asking (scripts): the diff is still printed")
+    d.add_argument("--diff-only", action="store_true", help="print the diff and stop (as diff)")
+    d.add_argument("--no-bootstrap", action="store_true",
+                   help="skip 'cdk bootstrap' (the account was bootstrapped by hyper-tui "
+                   "bootstrap already)")
     d.set_defaults(func=cmd_deploy)
+
+    df = sub.add_parser("diff", help="show what a deploy of an aws host would change",
+                        description="Synthesize every stack and print 'cdk diff' of each "
+                        "against what CloudFormation holds (a stack not deployed yet shows "
+                        "everything added). Changes nothing.")
+    df.add_argument("--out", default=None, help="cloud assembly directory")
+    df.add_argument("--app", default=None, metavar="DIR",
+                    help="diff this ready cloud assembly instead of synthesizing")
+    df.add_argument("--no-lookups", action="store_true",
+                    help="use the stored look-ups instead of refreshing them")
+    df.set_defaults(func=cmd_diff)
+
+    b = sub.add_parser("bootstrap", help="prepare an AWS account for deploys, with scoped "
+                       "permissions",
+                       description="Create (or update) two customer managed policies in the "
+                       "host's account: hyper-tui-cfn-execution, what CloudFormation may do for "
+                       "hyper-tui's stacks, and hyper-tui-boundary, the permissions boundary of "
+                       "every role they create; then run 'cdk bootstrap' of every region with "
+                       "--cloudformation-execution-policies and --custom-permissions-boundary "
+                       "instead of AdministratorAccess (infra/README.md, Deploying).")
+    b.add_argument("--show-policies", action="store_true",
+                   help="print both policy documents (JSON) and stop")
+    b.set_defaults(func=cmd_bootstrap)
 
     lk = sub.add_parser("lookups", help="look up what synth needs from AWS (zones, AMIs, VPCs, "
                         "spot scores)",
@@ -119,18 +157,70 @@ def cmd_synth(ctx: Any, args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_event(ev: Any) -> None:
+    print(f"{ev.stack or '-'} | {ev.status} | {ev.line}", flush=True)
+
+
+def _diff(ctx: Any, client: Any, args: argparse.Namespace) -> Any:
+    result = client.diff(args.out, lookups=not args.no_lookups and not args.app,
+                         assembly=args.app)
+    if ctx.json:
+        output.as_json({s: {"summary": d.summary(), "lines": d.lines}
+                        for s, d in result.stacks.items()})
+    else:
+        print(result.text(), flush=True)
+    return result
+
+
+def cmd_diff(ctx: Any, args: argparse.Namespace) -> int:
+    """The diff per stack; 0 whether or not anything differs."""
+    with ctx.client() as client:
+        _diff(ctx, client, args)
+    return 0
+
+
 def cmd_deploy(ctx: Any, args: argparse.Namespace) -> int:
-    """Progress per stack as it comes; 0 when every stack is ACTIVE."""
+    """The diff, a question, then progress per stack as it comes; 0 when every stack is
+    ACTIVE (or nothing differs), 1 when one failed, 2 when asked without a terminal."""
     import sys
 
+    tty = sys.stdin.isatty()
+    if not args.yes and not args.diff_only and not tty:
+        raise UsageError("deploy: confirmation needed and stdin is not a terminal",
+                         fix="pass --yes to deploy what the diff shows, or run hyper-tui diff")
     with ctx.client() as client:
-        result = client.deploy(args.out, lookups=not args.no_lookups, on_event=lambda ev: print(
-            f"{ev.stack or '-'} | {ev.status} | {ev.line}", flush=True))
+        shown = _diff(ctx, client, args)
+        if args.diff_only:
+            return 0
+        if not shown.differs:
+            print(f"host {ctx.host.name}: no differences, nothing to deploy")
+            return 0
+        if not args.yes:
+            changed = sum(1 for d in shown.stacks.values() if d.differs)
+            answer = input(f"Deploy these changes to {changed} stack(s) of host "
+                           f"{ctx.host.name}? [y/N] ")
+            if answer.strip().lower() not in ("y", "yes"):
+                print("nothing deployed")
+                return 0
+        # --yes, or y to the diff shown (cdk's IAM and security-group tables are in it)
+        result = client.deploy(assembly=shown.assembly, lookups=False, on_event=_print_event,
+                               approved=True, bootstrap=not args.no_bootstrap)
     for stack, status in result.stacks.items():
         print(f"{stack}: {status}")
     if result.status != "ACTIVE":
         sys.stderr.write(f"hyper-tui: deploy failed: {result.failure}; log: {result.log_path}\n")
         return 1
+    return 0
+
+
+def cmd_bootstrap(ctx: Any, args: argparse.Namespace) -> int:
+    with ctx.client() as client:
+        if args.show_policies:
+            output.as_json(client.bootstrap_policies())
+            return 0
+        scoped = client.bootstrap(on_event=_print_event)
+    print(f"bootstrapped with --cloudformation-execution-policies {scoped.execution_policy_arn} "
+          f"--custom-permissions-boundary {scoped.boundary}")
     return 0
 
 

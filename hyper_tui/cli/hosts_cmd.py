@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from hyper_tui.cli import output
@@ -188,10 +189,14 @@ def cmd_start(ctx: Any, args: argparse.Namespace) -> int:
 def cmd_status(ctx: Any, args: argparse.Namespace) -> int:
     name = _name(args, "status-host", ctx)
     client = registry.client_for(name)
+    warning = None
     try:
         info: dict[str, Any] = {"host": name, "kind": client.kind}
         if client.capabilities.daemon:  # its daemon's state, read here
-            info.update(client.status().details)
+            st = client.status()
+            info.update(st.to_dict())
+            info.pop("warning", None)
+            warning = st.warning  # a stopped daemon with stale RUNNING jobs, a damaged store
         else:  # a deployment: its resources' states (no cloud call; see the TUI's deployments)
             info["resources"] = {f"{k}/{n}": st for (k, n), (st, _) in
                                  client.resource_status().items()}
@@ -200,5 +205,12 @@ def cmd_status(ctx: Any, args: argparse.Namespace) -> int:
     if ctx.json:
         output.as_json(info)
     else:
+        if isinstance(info.get("daemon_last_seen"), float):
+            import time
+
+            info["daemon_last_seen"] = time.strftime("%Y-%m-%d %H:%M:%S",
+                                                     time.localtime(info["daemon_last_seen"]))
         output.key_values(info)
+    if warning:
+        print(f"hyper-tui: {warning}", file=sys.stderr)
     return 0

@@ -39,6 +39,23 @@ class HostStatus:
     state: str  # "running"/"stopped" (daemon), or the deployment state (DEPLOYED, ...)
     summary: str
     details: dict[str, Any] = field(default_factory=dict)
+    # A host with a daemon on this machine (``Capabilities.daemon``); None for the others.
+    daemon_running: bool | None = None
+    daemon_last_seen: float | None = None  # wall time of the stopped daemon's last sign of life
+    store_damaged: str | None = None       # why the store was found damaged: nothing is accepted
+    stale_running: int = 0                 # jobs recorded RUNNING while no daemon runs
+    lost_workers: tuple[str, ...] = ()     # workers recorded running whose process is gone
+    warning: str | None = None             # one line for a header or footer, when one is due
 
     def to_dict(self) -> dict[str, Any]:
-        return {"host": self.host, "kind": self.kind, **self.details}
+        out = {"host": self.host, "kind": self.kind, **self.details}
+        if self.daemon_running is not None:
+            out.update(daemon_running=self.daemon_running, stale_running=self.stale_running,
+                       lost_workers=list(self.lost_workers))
+            if self.daemon_last_seen is not None:
+                out["daemon_last_seen"] = self.daemon_last_seen
+        if self.store_damaged is not None:
+            out["store_damaged"] = self.store_damaged
+        if self.warning is not None:
+            out["warning"] = self.warning
+        return out

@@ -116,7 +116,8 @@ class Submission:
     """
 
     __slots__ = ("queue", "definition", "name", "command", "argv", "env", "cwd", "retries",
-                 "timeout", "priority", "hold", "depends", "array", "array_params", "commands")
+                 "timeout", "priority", "hold", "depends", "array", "array_params", "commands",
+                 "user")
 
     def __init__(self, queue: str, definition: str, name: str, command: str | None = None,
                  argv: list[str] | None = None, env: dict[str, str] | None = None,
@@ -124,13 +125,14 @@ class Submission:
                  priority: int = 0, hold: bool = False,
                  depends: list[tuple[str, str]] | None = None, array: ArraySpec | None = None,
                  array_params: list[dict[str, Any]] | None = None,
-                 commands: list[str] | None = None) -> None:
+                 commands: list[str] | None = None, user: str | None = None) -> None:
         self.queue, self.definition, self.name = queue, definition, name
         self.command, self.argv, self.env, self.cwd = command, argv, env or {}, cwd
         self.retries, self.timeout, self.priority, self.hold = retries, timeout, priority, hold
         self.depends = depends or []
         self.array, self.array_params = array, array_params
         self.commands = commands  # qsub --stdin: one job per command, all else shared
+        self.user = user  # who submitted it (core.submit.submitting_user); None: the host says
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Submission) and all(
@@ -194,7 +196,7 @@ class _Row:
 
 _JOB_FIELDS = ("id", "job_id", "array_id", "idx", "name", "queue", "definition", "state",
                "reason", "priority", "retries", "attempts", "timeout", "submitted", "started",
-               "ended", "exit_code", "worker", "held")
+               "ended", "exit_code", "worker", "held", "user")
 
 
 class JobRow(_Row):
@@ -221,6 +223,7 @@ class JobRow(_Row):
     exit_code: int | None
     worker: str | None
     held: bool
+    user: str | None  # who submitted it (None: a host that did not record it)
 
 
 class Attempt(_Row):

@@ -72,11 +72,13 @@ def build(*, queue: str, definition: str, defaults: Defaults, name: str | None =
           priority: int = 0, hold: bool = False, depends: list[tuple[str, str]] | None = None,
           array: ArraySpec | None = None, array_params: list[dict[str, Any]] | None = None,
           commands: list[str] | None = None, stdout_path: str | None = None,
-          stderr_path: str | None = None, join: str | None = None) -> Submission:
+          stderr_path: str | None = None, join: str | None = None,
+          user: str | None = None) -> Submission:
     """One submission; what the caller leaves None comes from ``defaults`` (retries, timeout)
     or ``default_name``. Values are parsed and checked by the caller (with the helpers below).
     ``stdout_path``/``stderr_path`` (templates, see :func:`expand_output_path`) and PBS's
-    ``join`` go into the job's environment (:func:`output_env`)."""
+    ``join`` go into the job's environment (:func:`output_env`). ``user`` is who submits it:
+    the operating-system user of this process (:func:`submitting_user`) unless given."""
     if stdout_path or stderr_path or join in ("oe", "eo"):
         env = {**(env or {}), **output_env(stdout_path, stderr_path, join,
                                            name=name or default_name)}
@@ -85,7 +87,39 @@ def build(*, queue: str, definition: str, defaults: Defaults, name: str | None =
         argv=argv, env=env, cwd=cwd,
         retries=defaults.retries if retries is None else retries,
         timeout=defaults.timeout if timeout is None else timeout, priority=priority, hold=hold,
-        depends=depends, array=array, array_params=array_params, commands=commands)
+        depends=depends, array=array, array_params=array_params, commands=commands,
+        user=user or submitting_user())
+
+
+_USER: list[str] = []  # looked up once per process
+
+
+def submitting_user() -> str:
+    """The name of the effective user of this process (its passwd entry, else ``$USER`` or
+    ``$LOGNAME``, else the uid): what a job records as its submitter."""
+    if not _USER:
+        import os
+
+        name = None
+        try:
+            import pwd
+
+            name = pwd.getpwuid(os.geteuid()).pw_name
+        except (ImportError, KeyError, OSError):
+            name = os.environ.get("USER") or os.environ.get("LOGNAME")
+        if not name:
+            name = str(os.geteuid()) if hasattr(os, "geteuid") else "unknown"
+        _USER.append(name)
+    return _USER[0]
+
+
+def user_from_arn(arn: str | None) -> str | None:
+    """The person or session an AWS principal ARN names: ``alice`` for
+    ``arn:aws:iam::1:user/alice`` and for ``arn:aws:sts::1:assumed-role/Role/alice``, the
+    role's name for a role, ``root`` for an account's root, None for nothing."""
+    if not arn:
+        return None
+    return arn.rsplit(":", 1)[-1].rsplit("/", 1)[-1] or None
 
 
 def job_env(variables: Mapping[str, str], *, environ: Mapping[str, str], cwd: str

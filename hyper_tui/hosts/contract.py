@@ -69,14 +69,14 @@ class HostClient(Protocol):
     def list_jobs(self, *, queue: str | None = None, state: str | None = None,
                   name: str | None = None, limit: int = 100, offset: int = 0,
                   match: str | None = None, regex: bool = False, sort: str = "id",
-                  descending: bool = True) -> list[JobRow]:
+                  descending: bool = True, user: str | None = None) -> list[JobRow]:
         """One page of the jobs that pass the filter, sorted by ``sort`` (one of
         ``core.job_query.SORT_COLUMNS``) over all of them. ``match`` is a substring
         (case-insensitive) of the name, the command or the reason, or a regular expression
-        when ``regex``."""
+        when ``regex``; ``user`` the submitting user's name, exactly."""
     def count_jobs(self, *, queue: str | None = None, name: str | None = None,
                    state: str | None = None, match: str | None = None,
-                   regex: bool = False) -> Counts: ...
+                   regex: bool = False, user: str | None = None) -> Counts: ...
     def summary(self) -> Summary: ...
     def get_job(self, ref: str) -> JobDetail: ...
     def cancel(self, refs: list[str], *, queue: str | None = None, name: str | None = None,
@@ -99,6 +99,15 @@ class HostClient(Protocol):
                on_event: Callable[[Any], None] | None = None, cancel: Any = None) -> Any:
         """Deploy the host, calling ``on_event`` per progress event (``stack``, ``status``,
         ``line``); the result has ``status``, ``stacks``, ``failure`` and ``log_path``."""
+    def diff(self, out: str | None = None, *, lookups: bool = True,
+             on_event: Callable[[Any], None] | None = None, cancel: Any = None) -> Any:
+        """What a deploy would change, per stack (``stacks``: each with ``summary()`` and
+        ``lines``), and ``assembly``, the templates to deploy for exactly that."""
+    def bootstrap(self, *, on_event: Callable[[Any], None] | None = None,
+                  cancel: Any = None) -> Any:
+        """Prepare the cloud account for deploys, with scoped permissions."""
+    def bootstrap_policies(self) -> dict[str, dict[str, Any]]:
+        """The policy documents ``bootstrap`` creates, by name."""
     def refresh_lookups(self) -> dict[str, Any]:
         """Look up what synth needs from the cloud and keep it, so that synth stays offline."""
     def refresh_weights(self, queue: str | None = None) -> dict[str, dict[str, int]]:
@@ -115,12 +124,13 @@ class HostClient(Protocol):
     # jobs by filter (the TUI's "select all matching")
     def cancel_matching(self, *, queue: str | None = None, state: str | None = None,
                         name: str | None = None, match: str | None = None, regex: bool = False,
+                        user: str | None = None,
                         progress: Callable[[int, int], None] | None = None) -> int:
         """Cancel every active job that passes the filter of ``list_jobs``, in bounded
         batches, calling ``progress(done, total)`` after each; how many were cancelled."""
     def job_position(self, ref: str, *, queue: str | None = None, state: str | None = None,
                      match: str | None = None, regex: bool = False, sort: str = "id",
-                     descending: bool = True) -> int | None:
+                     descending: bool = True, user: str | None = None) -> int | None:
         """The offset of job ``ref`` in ``list_jobs`` with these arguments (None: the filter
         leaves it out): the TUI's jump to a job."""
 

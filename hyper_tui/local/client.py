@@ -84,7 +84,38 @@ class LocalHost:
         self.store.close()
 
 
-_EVENTS = 2**48  # the log cursor: (file offset + 1) * _EVENTS + last event id
+_EVENTS = 2**48  # the log cursor: (file offset + 1) * _EVENTS + last event id,
+_DERIVED = 1024  # times _DERIVED, plus how many attempt lines (attempt_lines) were read
+
+
+def attempt_lines(store, job_id: int) -> list[tuple[float, str]]:
+    """The SYSTEM lines of a job's attempts, which local workers do not store: "started
+    attempt N on worker W (host)" for each attempt (the running one from the job's row) and
+    "exit code C after Ts" for each that exited. In attempt order, so the list only grows (a
+    follower counts what it read). A line an older worker stored as an event is not repeated."""
+    import socket
+
+    host = socket.gethostname()
+    rows = store.read("SELECT attempt, worker, started, ended, exit_code, outcome FROM attempts "
+                      "WHERE job_id=? ORDER BY attempt", (job_id,))
+    cur = store.one("SELECT state, attempts, worker, started FROM jobs WHERE id=?", (job_id,))
+    if cur and cur[0] == "RUNNING" and cur[3] is not None and all(r[0] < cur[1] for r in rows):
+        rows.append((cur[1], cur[2], cur[3], None, None, None))
+    stored = {d for (d,) in store.read(
+        "SELECT data FROM events WHERE job_id=? AND type='SYSTEM' AND (data LIKE 'started attempt %'"
+        " OR data LIKE 'exit code %')", (job_id,))}
+    out: list[tuple[float, str]] = []
+    for attempt, worker, started, ended, code, outcome in rows:
+        if started is None:
+            continue
+        line = f"started attempt {attempt} on worker {worker} ({host})"
+        if line not in stored:
+            out.append((started, line))
+        if outcome in ("succeeded", "failed") and ended is not None and code is not None:
+            line = f"exit code {code} after {ended - started:.3f}s"
+            if line not in stored:
+                out.append((ended, line))
+    return out
 
 
 def job_row(job: dict[str, Any]) -> JobRow:
@@ -106,15 +137,35 @@ def _no_deployment(what: str, name: str) -> UsageError:
                       fix="select an aws host (hosts create-host --kind aws ...)")
 
 
-def daemon_host_status(name: str, info: dict[str, Any]) -> HostStatus:
-    """A local host's status from its daemon's (``daemon_control.daemon_status``)."""
+def daemon_host_status(name: str, info: dict[str, Any], *, stale_running: int = 0,
+                       lost_workers: list[str] | tuple[str, ...] = ()) -> HostStatus:
+    """A local host's status from its daemon's (``daemon_control.daemon_status``), the jobs
+    recorded RUNNING while it is down and the workers whose process is gone."""
+    import time
+
     from hyper_tui.core.host import HostStatus
 
     running = info["daemon"] == "running"
+    damaged = info.get("store_damaged")
+    seen = info.get("daemon_last_seen")
     summary = (f"daemon running (pid {info['pid']})" if running
                else "daemon stopped (starts on submit)")
-    return HostStatus(host=name, kind="local", healthy=running,
-                      state="running" if running else "stopped", summary=summary, details=info)
+    warning = None
+    if damaged:
+        summary = "store damaged: accepting nothing"
+        warning = (f"the store of host {name} is damaged ({damaged}): nothing is accepted; "
+                   "repair it, then `hyper-tui hosts start-host`")
+    elif not running and stale_running:
+        since = f" (since {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(seen))})" if seen else ""
+        summary = f"daemon not running{since}: {stale_running} RUNNING job(s) are stale"
+        warning = (f"the daemon of host {name} is not running{since}: the {stale_running} "
+                   "RUNNING job(s) shown are from before it stopped; `hyper-tui hosts "
+                   "start-host` (or any qsub) starts it and re-checks them")
+    return HostStatus(host=name, kind="local", healthy=running and not damaged,
+                      state="running" if running else "stopped", summary=summary, details=info,
+                      daemon_running=running, daemon_last_seen=None if running else seen,
+                      store_damaged=damaged, stale_running=stale_running if not running else 0,
+                      lost_workers=tuple(lost_workers), warning=warning)
 
 
 class LocalHostClient:
@@ -184,16 +235,20 @@ class LocalHostClient:
             self.ensure_daemon()
         return ids
 
+    # list_jobs and count_jobs take ``finished_since`` (qstat without -x): active jobs and
+    # the finished ones that ended since then.
+    lists_recent_finished = True
+
     def list_jobs(self, *, queue: str | None = None, state: str | None = None,
                   name: str | None = None, limit: int = 100, offset: int = 0,
                   **query: Any) -> list[JobRow]:
-        """``query``: match, regex, sort, descending (``HostClient.list_jobs``)."""
+        """``query``: match, regex, sort, descending (``HostClient.list_jobs``), finished_since."""
         return [job_row(j) for j in local_jobs.list_jobs(
             self.store, queue=queue, state=state, name=name, limit=limit, offset=offset, **query)]
 
     def count_jobs(self, *, queue: str | None = None, name: str | None = None,
                    **query: Any) -> Counts:
-        """``query``: state, match, regex (``HostClient.count_jobs``)."""
+        """``query``: state, match, regex (``HostClient.count_jobs``), finished_since."""
         return Counts(**local_jobs.count_jobs(self.store, queue=queue, name=name, **query))
 
     def summary(self) -> dict[str, Counts]:
@@ -223,10 +278,11 @@ class LocalHostClient:
         from hyper_tui.local.store import log_path
 
         job = local_jobs.find_jobs(self.store, ref)[0]
-        state = self.store.one("SELECT state FROM jobs WHERE id=?", (job["id"],))
-        final = state is None or state[0] in FINAL_STATES  # read first: then the log is whole
+        state = local_jobs.job_states(self.store, [job["id"]]).get(job["id"])
+        final = state is None or state in FINAL_STATES  # read first: then the log is whole
         path = log_path(self.store.path.parent, job["id"])
-        file_at, last_event = divmod(offset, _EVENTS) if offset else (1, 0)
+        base, derived_seen = divmod(offset, _DERIVED) if offset else (0, 0)
+        file_at, last_event = divmod(base, _EVENTS) if base else (1, 0)
         if tail is not None and offset == 0:
             records, end = tail_log_file(path, tail)
         else:
@@ -237,11 +293,22 @@ class LocalHostClient:
         events = self.store.read("SELECT id, ts, type, data FROM events WHERE job_id=? AND id > ? "
                                  "ORDER BY id", (job["id"], last_event))
         records += [LogRecord(ts, typ, data) for _, ts, typ, data in events]
+        derived = attempt_lines(self.store, job["id"])[:_DERIVED - 1]
+        records += [LogRecord(ts, "SYSTEM", text) for ts, text in derived[derived_seen:]]
+        if offset == 0 and state == "CANCELLED" and job["array_id"] is not None:
+            # A waiting task of an array cancelled whole has no event row of its own.
+            mark = self.store.one("SELECT cancelled, cancel_reason FROM arrays WHERE id=?",
+                                  (job["array_id"],))
+            if mark and mark[0] is not None and job["ended"] == mark[0] and not any(
+                    ts == mark[0] for _, ts, _, _ in events):
+                records.append(LogRecord(mark[0], "SYSTEM", f"{mark[1]} (the whole array "
+                                                            f"{job['array_id']}[])"))
         records.sort(key=lambda r: r.ts)
         if tail is not None and offset == 0:
             records = records[-tail:]
         last_event = events[-1][0] if events else last_event
-        return LogChunk(records=records, offset=(end + 1) * _EVENTS + last_event, final=final)
+        return LogChunk(records=records, offset=((end + 1) * _EVENTS + last_event) * _DERIVED
+                        + len(derived), final=final)
 
     def job_finished(self, ref: str) -> bool:
         return all(is_final(j["state"]) for j in local_jobs.find_jobs(self.store, ref))
@@ -261,9 +328,14 @@ class LocalHostClient:
         return ProcessLauncher(self.name, self.store).live()
 
     def status(self) -> HostStatus:
-        from hyper_tui.local.daemon_control import daemon_status
+        from hyper_tui.local.daemon_control import daemon_status, lost_workers
 
-        return daemon_host_status(self.name, daemon_status(self.name))
+        info = daemon_status(self.name)
+        stale, lost = 0, []
+        if info["daemon"] != "running":  # what the store still says is running is stale
+            stale = self.store.one("SELECT count(*) FROM jobs WHERE state='RUNNING'")[0]
+            lost = lost_workers(self.name, self.store.read("SELECT id, pid FROM workers"))
+        return daemon_host_status(self.name, info, stale_running=stale, lost_workers=lost)
 
     def ensure_daemon(self) -> int | None:
         from hyper_tui.local.daemon_control import ensure_daemon
@@ -302,6 +374,17 @@ class LocalHostClient:
     def deploy(self, out: str | None = None, *, lookups: bool = True,
                on_event: Callable[[Any], None] | None = None, cancel: Any = None) -> Any:
         raise _no_deployment("deploy", self.name)
+
+    def diff(self, out: str | None = None, *, lookups: bool = True,
+             on_event: Callable[[Any], None] | None = None, cancel: Any = None) -> Any:
+        raise _no_deployment("diff", self.name)
+
+    def bootstrap(self, *, on_event: Callable[[Any], None] | None = None,
+                  cancel: Any = None) -> Any:
+        raise _no_deployment("bootstrap", self.name)
+
+    def bootstrap_policies(self) -> dict[str, dict[str, Any]]:
+        raise _no_deployment("bootstrap", self.name)
 
     def refresh_lookups(self) -> dict[str, Any]:
         raise _no_deployment("lookups", self.name)

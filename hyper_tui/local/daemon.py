@@ -25,16 +25,21 @@ from pathlib import Path
 
 from hyper_tui import containment, paths
 from hyper_tui.core import scaling
-from hyper_tui.core.errors import EXIT_UNAVAILABLE, HyperError, UnavailableError
-from hyper_tui.core.jobs import STATES
+from hyper_tui.core.errors import (
+    EXIT_UNAVAILABLE,
+    DamagedStoreError,
+    HyperError,
+    UnavailableError,
+)
 from hyper_tui.core.lifecycle import (
     after_lost_worker,
     dependency_state,
     judge_dependencies,
     queued_reason,
 )
+from hyper_tui.local import jobs as local_jobs
 from hyper_tui.local import procs
-from hyper_tui.local.launcher import ProcessLauncher, pgid_file
+from hyper_tui.local.launcher import ProcessLauncher, child_file, pgid_file
 from hyper_tui.local.store import Store, clear_damaged, log_path, mark_damaged, unwritable
 
 LOOP_S = 0.1          # at most ten scheduling passes a second
@@ -151,6 +156,9 @@ class Daemon:
                 break
             try:
                 busy = self.step()
+            except DamagedStoreError:  # a write found the WAL gone: say why and stop
+                self._store_damaged(full=True)
+                busy = True
             except Exception as err:  # keep scheduling; the store may be full for a while
                 if unwritable(err):
                     self.unwritable_at = time.time()
@@ -180,10 +188,11 @@ class Daemon:
 
     def step(self) -> bool:
         """One scheduling pass; True while there is anything to do (jobs or workers)."""
-        self.reap()
-        if self._store_damaged():
+        if self._store_damaged():  # first: a write into a deleted WAL would be lost
             return True
+        self.reap()
         self._adopt_and_expire()
+        self._sweep()
         self.release_dependents()
         self.scale()
         now = time.time()
@@ -194,6 +203,31 @@ class Daemon:
         return bool(self.children) or self.store.one(
             "SELECT 1 FROM jobs WHERE state IN ('PENDING','QUEUED','RUNNING') "
             "UNION ALL SELECT 1 FROM workers LIMIT 1") is not None
+
+    def _sweep(self) -> None:
+        """Arrays cancelled whole (qdel): their waiting tasks' rows are turned CANCELLED by a
+        thread of their own, on its own connection, in short transactions (``jobs.
+        sweep_cancelled``), so that this loop is never held up by a million rows."""
+        thread = getattr(self, "_sweeper", None)
+        if (thread is not None and thread.is_alive()) or not local_jobs.cancelled_arrays(self.store):
+            return
+
+        def sweep() -> None:
+            try:
+                store = Store(self.store.path, create=False)
+            except HyperError as err:
+                _log(f"sweep of cancelled arrays: {err}")
+                return
+            try:
+                while local_jobs.cancelled_arrays(store):
+                    local_jobs.sweep_cancelled(store, budget_s=1.0)
+            except HyperError as err:  # busy or full: the next pass starts another
+                _log(f"sweep of cancelled arrays: {err}")
+            finally:
+                store.close()
+
+        self._sweeper = threading.Thread(target=sweep, name="sweep-cancelled", daemon=True)
+        self._sweeper.start()
 
     # ---- workers -----------------------------------------------------------------------
 
@@ -299,14 +333,19 @@ class Daemon:
         INTEGRITY_EVERY_S). A damaged store is marked (``store.damaged``: qsub refuses, hosts
         status says why) and this daemon stops: its workers are stopped, nothing more runs."""
         now = time.monotonic()
-        if not full and now - self.last_integrity < INTEGRITY_EVERY_S:
-            if not (self.store.wal and self.store._wal_seen
-                    and not os.path.exists(self.store.file + "-wal")):
-                return False
+        lost = self.store.wal_lost()  # two system calls: every pass
+        if lost is None and not full and now - self.last_integrity < INTEGRITY_EVERY_S:
+            return False
         self.last_integrity = now
-        why = self.store.damage()
+        why = lost or self.store.damage()
         if why is None:
             return False
+        if lost:
+            # This connection still has the deleted WAL open: its commits (acknowledged
+            # submissions among them) go into the database file before anything else happens.
+            saved = self.store.save_orphaned_wal()
+            why += ("; its commits were saved into the database file" if saved else
+                    "; its commits could not be saved (the index was reset)")
         with contextlib.suppress(OSError):
             mark_damaged(str(self.data_dir), why)
         _log(f"the store is damaged ({why}): accepting no work and stopping; restore or repair "
@@ -357,6 +396,8 @@ class Daemon:
         if who is None:
             return
         self.child_idents[wid] = who
+        if procs.read_identity(child_file(self.data_dir, wid)) == who:
+            return  # written by the launcher as it started the worker
         with contextlib.suppress(OSError):
             paths.atomic_write_text(child_file(self.data_dir, wid), who.line() + "\n")
 
@@ -417,7 +458,11 @@ class Daemon:
             db.execute("DELETE FROM workers WHERE id=?", (wid,))
             return len(rows)
 
-        n = self.store.write(tx)
+        try:
+            n = self.store.write(tx)
+        except DamagedStoreError:  # nothing can be recorded: the next daemon finds it lost
+            _log(f"{why}; not recorded (the store is damaged)")
+            return
         _log(f"{why}; {n} running job(s) requeued or failed")
 
     def _kill_leftovers(self, wid: str) -> None:
@@ -464,6 +509,8 @@ class Daemon:
         return killed
 
     def _drop_worker_row(self, wid: str) -> None:
+        if self.store.wal_lost():
+            return  # a damaged store records nothing more (the next daemon cleans up)
         self.store.write(lambda db: db.execute("DELETE FROM workers WHERE id=? AND NOT EXISTS "
                                                "(SELECT 1 FROM jobs WHERE worker=? AND state='RUNNING')",
                                                (wid, wid)))
@@ -491,10 +538,9 @@ class Daemon:
         """The states of what a dependency waits for (a negative id: every task of an array).
         ``dependency_state`` needs only which states occur, so an array costs one probe of
         the (array_id, state) index per state, never a read of its tasks."""
-        if dep_id < 0:
-            return [s for s in STATES if self.store.one(
-                "SELECT 1 FROM jobs WHERE array_id=? AND state=? LIMIT 1", (-dep_id, s))]
-        return [s for (s,) in self.store.read("SELECT state FROM jobs WHERE id=?", (dep_id,))]
+        if dep_id < 0:  # (an array cancelled whole counts as cancelled before its rows are)
+            return local_jobs.array_states(self.store, -dep_id)
+        return list(local_jobs.job_states(self.store, [dep_id]).values())
 
     def _set_batch(self, head: int, state: str, reason: str | None, ended: float | None,
                    only_unheld: bool = False) -> None:
@@ -612,7 +658,8 @@ class Daemon:
 
     def _count(self, state: str, p: Pair, *, limit: int) -> int:
         row = self.store.one("SELECT count(*) FROM (SELECT 1 FROM jobs WHERE state=? AND queue=? "
-                             "AND definition=? AND (state != 'QUEUED' OR worker IS NULL) LIMIT ?)",  # reserved: taken
+                             "AND definition=? AND (state != 'QUEUED' OR worker IS NULL) "  # reserved: taken
+                             f"AND NOT {local_jobs.WAITING_IN_CANCELLED} LIMIT ?)",  # cancelled whole
                              (state, p.queue, p.definition, limit))
         return row[0] if row else 0
 
@@ -746,11 +793,6 @@ def _become_subreaper() -> None:
 def pid_file(host: str) -> Path:
     """``daemon.pid``: ``pid start-time host`` of the running daemon (``procs.Identity``)."""
     return paths.host_data_dir(host) / "daemon.pid"
-
-
-def child_file(data_dir: Path, wid: str) -> Path:
-    """``run/<wid>.child``: the identity of a worker a daemon started."""
-    return data_dir / "run" / f"{wid}.child"
 
 
 def lock_file(host: str) -> Path:

@@ -169,13 +169,47 @@ def daemon_status(host: str) -> dict:
     from hyper_tui.local.store import damaged_reason
 
     pid = daemon_pid(host)
-    info: dict = {"daemon": "running" if pid else "stopped", "pid": pid,
-                  "log": str(paths.host_data_dir(host) / "daemon.log"),
+    log = paths.host_data_dir(host) / "daemon.log"
+    info: dict = {"daemon": "running" if pid else "stopped", "pid": pid, "log": str(log),
                   "containment": mechanism()}
+    if not pid:
+        seen = last_seen(host)
+        if seen is not None:
+            info["daemon_last_seen"] = seen
     damaged = damaged_reason(paths.host_data_root(host))
     if damaged:
         info["store_damaged"] = damaged
     return info
+
+
+def last_seen(host: str) -> float | None:
+    """When a daemon of ``host`` last showed life (its pid file, left by one that was killed,
+    or its log's last line), or None when none ever ran."""
+    data = paths.host_data_dir(host)
+    times = []
+    for f in (data / "daemon.log", data / "daemon.pid"):
+        try:
+            times.append(os.stat(f).st_mtime)
+        except OSError:
+            pass
+    return max(times) if times else None
+
+
+def lost_workers(host: str, rows: list[tuple[str, int | None]]) -> list[str]:
+    """Of the workers recorded as (id, pid), those whose process is gone: the identity a daemon
+    wrote for it (``run/<id>.child``) no longer names a live process, or, without one, nothing
+    lives at its pid."""
+    run = paths.host_data_dir(host) / "run"
+    gone = []
+    for wid, pid in rows:
+        who = read_identity(run / f"{wid}.child")
+        if who is not None:
+            alive = is_same(who)
+        else:
+            alive = bool(pid) and identity(pid) is not None
+        if not alive:
+            gone.append(wid)
+    return gone
 
 
 def run_foreground(host: str) -> int:

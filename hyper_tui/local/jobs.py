@@ -24,6 +24,7 @@ from hyper_tui.core.jobs import (
     parse_job_ref,
 )
 from hyper_tui.core.lifecycle import HELD_REASON, waiting_reason
+from hyper_tui.core.submit import submitting_user
 from hyper_tui.local.store import Store, encode, now
 
 TYPE_CHECKING = False  # not "from typing import": qsub must start fast
@@ -42,13 +43,16 @@ def submit(store: Store, subs: Sequence[Submission]) -> list[str]:
         return []
     t = now()
 
+    owner = store_owner(store)
+
     def tx(db) -> list[str]:
         ids: list[str] = []
         for sub in subs:
+            user = None if sub.user in (None, owner) else sub.user  # NULL: the owner's
             if sub.commands is not None:
-                ids.extend(_insert_batch(db, sub, t))
+                ids.extend(_insert_batch(db, sub, t, user))
             else:
-                ids.append(_insert(db, sub, t))
+                ids.append(_insert(db, sub, t, user))
         return ids
 
     return store.write_new_work(tx)  # refused while the store is marked damaged
@@ -72,7 +76,7 @@ def _resolve_deps(db, deps: list[tuple[str, str]]) -> list[tuple[str, int, int]]
     return out
 
 
-def _insert_batch(db, sub: Submission, t: float) -> list[str]:
+def _insert_batch(db, sub: Submission, t: float, user: str | None) -> list[str]:
     """One job per command of ``sub.commands`` (qsub --stdin), in two statements."""
     assert sub.commands is not None
     if sub.depends or sub.hold:
@@ -89,14 +93,14 @@ def _insert_batch(db, sub: Submission, t: float) -> list[str]:
     last = first + len(sub.commands) - 1
     lo = db.execute("SELECT coalesce(max(id), 0) FROM jobs").fetchone()[0]
     db.execute("INSERT INTO jobs (name, queue, definition, state, reason, priority, spec_id, retries, "
-               "timeout, submitted, held) SELECT ?,?,?,?,?,?, id, ?,?,?,? FROM specs "
+               "timeout, submitted, held, user) SELECT ?,?,?,?,?,?, id, ?,?,?,?,? FROM specs "
                "WHERE id BETWEEN ? AND ? ORDER BY id",
                (sub.name, sub.queue, sub.definition, state, reason, sub.priority, sub.retries,
-                sub.timeout, t, 1 if sub.hold else 0, first, last))
+                sub.timeout, t, 1 if sub.hold else 0, user, first, last))
     return [str(r[0]) for r in db.execute("SELECT id FROM jobs WHERE id > ? ORDER BY id", (lo,))]
 
 
-def _insert(db, sub: Submission, t: float) -> str:
+def _insert(db, sub: Submission, t: float, user: str | None) -> str:
     cur = db.execute("INSERT INTO specs (command, argv, env, cwd) VALUES (?,?,?,?)",
                      (sub.command, encode(sub.argv), encode(sub.env or None), sub.cwd))
     spec_id = cur.lastrowid
@@ -109,11 +113,11 @@ def _insert(db, sub: Submission, t: float) -> str:
     else:
         reason = None
     base = (sub.name, sub.queue, sub.definition, state, reason, sub.priority, spec_id,
-            sub.retries, sub.timeout, t, 1 if sub.hold else 0)
+            sub.retries, sub.timeout, t, 1 if sub.hold else 0, user)
     cols = ("name, queue, definition, state, reason, priority, spec_id, retries, timeout, "
-            "submitted, held")
+            "submitted, held, user")
     if sub.array is None and sub.array_params is None:
-        cur = db.execute(f"INSERT INTO jobs ({cols}) VALUES (?,?,?,?,?,?,?,?,?,?,?)", base)
+        cur = db.execute(f"INSERT INTO jobs ({cols}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", base)
         head = cur.lastrowid
         _insert_deps(db, head, deps)
         return str(head)
@@ -132,25 +136,39 @@ def _insert(db, sub: Submission, t: float) -> str:
         raise ValidationError("the array is empty", fix="check the range or the array file")
     first_idx = next(iter(indices))
     cur = db.execute(
-        f"INSERT INTO jobs ({cols}, idx, params) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        f"INSERT INTO jobs ({cols}, idx, params) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
         (*base, first_idx, params[0] if params else None))
     head = cur.lastrowid
     db.execute("INSERT INTO arrays (id, size, max_running) VALUES (?,?,?)", (head, count, max_running))
     if params:
         rows = ((*base, head, i, params[i]) for i in range(1, count))
         db.executemany(
-            f"INSERT INTO jobs ({cols}, array_id, idx, params) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+            f"INSERT INTO jobs ({cols}, array_id, idx, params) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            rows)
     elif count > 1:
         # One statement generates the other tasks inside SQLite: no per-row Python work.
         assert sub.array is not None
         step = sub.array.step
         db.execute(
             "WITH RECURSIVE seq(i) AS (SELECT ? UNION ALL SELECT i + ? FROM seq WHERE i + ? <= ?) "
-            f"INSERT INTO jobs ({cols}, array_id, idx) SELECT ?,?,?,?,?,?,?,?,?,?,?,?, i FROM seq",
+            f"INSERT INTO jobs ({cols}, array_id, idx) SELECT ?,?,?,?,?,?,?,?,?,?,?,?,?, i FROM seq",
             (first_idx + step, step, step, sub.array.end, *base, head))
     db.execute("UPDATE jobs SET array_id=? WHERE id=?", (head, head))
     _insert_deps(db, head, deps)
     return f"{head}[]"
+
+
+_OWNERS: dict[str, str] = {}
+
+
+def store_owner(store: Store) -> str:
+    """Whose store this is (meta 'owner', written when it was made or upgraded): its jobs
+    with no user of their own are this user's."""
+    owner = _OWNERS.get(store.file)
+    if owner is None:
+        owner = store.get_meta("owner") or submitting_user()
+        _OWNERS[store.file] = owner
+    return owner
 
 
 def _insert_deps(db, head: int, deps: list[tuple[str, int, int]]) -> None:
@@ -162,15 +180,48 @@ def _insert_deps(db, head: int, deps: list[tuple[str, int, int]]) -> None:
 # --------------------------------------------------------------------------------------------
 # Read
 
-JOB_COLUMNS = ("id, array_id, idx, name, queue, definition, state, reason, priority, retries, "
-               "attempts, timeout, submitted, started, ended, exit_code, worker, held, spec_id, params")
+# A job's user: its own, else the store's owner (NULL costs a row nothing; one lookup a query).
+USER_SQL = "coalesce(user, (SELECT value FROM meta WHERE key='owner'))"
+JOB_KEYS = ("id", "array_id", "idx", "name", "queue", "definition", "state", "reason", "priority",
+            "retries", "attempts", "timeout", "submitted", "started", "ended", "exit_code",
+            "worker", "held", "spec_id", "params", "user")
+JOB_COLUMNS = ", ".join(JOB_KEYS[:-1]) + f", {USER_SQL}"
 
 
 def row_to_job(row: tuple) -> dict[str, Any]:
-    keys = [c.strip() for c in JOB_COLUMNS.split(",")]
-    job = dict(zip(keys, row, strict=True))
+    job = dict(zip(JOB_KEYS, row, strict=True))
     job["job_id"] = format_id(job["id"], job["array_id"], job["idx"])
     return job
+
+
+# A whole array cancelled by qdel is marked on its ``arrays`` row at once; its waiting tasks'
+# rows become CANCELLED afterwards, a window at a time (``sweep_cancelled``, by the daemon).
+# Until then every read here shows them as what they are: CANCELLED.
+UNSWEPT = "(SELECT id FROM arrays WHERE cancelled IS NOT NULL AND swept=0)"
+WAITING_IN_CANCELLED = (f"(array_id IS NOT NULL AND +state IN ('PENDING','QUEUED') AND "
+                        f"array_id IN {UNSWEPT})")
+
+
+def cancelled_arrays(store: Store) -> dict[int, tuple[float, str]]:
+    """Arrays cancelled whole whose waiting tasks' rows are not all CANCELLED yet: id ->
+    (when, why). Usually none: one probe of a small partial index."""
+    return {aid: (t, why) for aid, t, why in store.read(
+        "SELECT id, cancelled, cancel_reason FROM arrays WHERE cancelled IS NOT NULL AND swept=0")}
+
+
+def _overlay(store: Store, jobs: list[dict[str, Any]],
+             marks: dict[int, tuple[float, str]] | None = None) -> list[dict[str, Any]]:
+    """Jobs as they are: a waiting task of a cancelled array is CANCELLED."""
+    if not jobs:
+        return jobs
+    if marks is None:
+        marks = cancelled_arrays(store)
+    if marks:
+        for j in jobs:
+            m = marks.get(j["array_id"])
+            if m is not None and j["state"] in (PENDING, QUEUED):
+                j["state"], j["ended"], j["reason"], j["worker"] = CANCELLED, m[0], m[1], None
+    return jobs
 
 
 def find_jobs(store: Store, ref: str) -> list[dict[str, Any]]:
@@ -191,7 +242,7 @@ def find_jobs(store: Store, ref: str) -> list[dict[str, Any]]:
             rows = store.read(f"SELECT {JOB_COLUMNS} FROM jobs WHERE id=?", (jid,))
     if not rows:
         raise NotFoundError(f"no job {ref}", fix="list jobs with qstat -q QUEUE")
-    return [row_to_job(r) for r in rows]
+    return _overlay(store, [row_to_job(r) for r in rows])
 
 
 def _array_of(store: Store, ref: str) -> int | None:
@@ -207,8 +258,12 @@ def _array_of(store: Store, ref: str) -> int | None:
 
 def array_counts(store: Store, array_id: int) -> dict[str, int]:
     """Tasks of an array by state: one aggregate over the (array_id, state) index."""
-    return {st: n for st, n in store.read(
+    counts = {st: n for st, n in store.read(
         "SELECT state, count(*) FROM jobs WHERE array_id=? GROUP BY state", (array_id,))}
+    if array_id in cancelled_arrays(store):
+        for st in (PENDING, QUEUED):
+            counts[CANCELLED] = counts.get(CANCELLED, 0) + counts.pop(st, 0)
+    return counts
 
 
 def get_job(store: Store, ref: str) -> dict[str, Any]:
@@ -219,7 +274,7 @@ def get_job(store: Store, ref: str) -> dict[str, Any]:
     if array_id is not None:
         first = store.read(f"SELECT {JOB_COLUMNS} FROM jobs WHERE array_id=? ORDER BY idx LIMIT 1",
                            (array_id,))
-        jobs = [row_to_job(first[0])]
+        jobs = _overlay(store, [row_to_job(first[0])])
         counts = array_counts(store, array_id)
     else:
         jobs = find_jobs(store, ref)[:1]
@@ -314,10 +369,16 @@ def _match_sql(store: Store, match: str, regex: bool) -> tuple[str, list[Any]]:
 
 
 def _where(store: Store, *, queue: str | None, state: str | None, name: str | None,
-           match: str | None, regex: bool, sorted_by_id: bool) -> tuple[str, list[Any]]:
-    """The WHERE clause every listing, count and cancel-by-filter shares, with its arguments."""
+           match: str | None, regex: bool, sorted_by_id: bool, user: str | None = None,
+           finished_since: float | None = None, overlay: bool = True) -> tuple[str, list[Any]]:
+    """The WHERE clause every listing, count and cancel-by-filter shares, with its arguments.
+    ``finished_since``: active jobs, and finished ones only if they ended since then (qstat
+    without -x)."""
     where: list[str] = []
     args: list[Any] = []
+    if finished_since is not None:
+        where.append(f"(+state IN {_ACTIVE} OR ended >= ?)")
+        args.append(finished_since)
     if queue:
         # Listed by id without a state: "+queue" keeps SQLite walking the ids backwards and
         # stopping after one page rather than sorting every job of the queue.
@@ -326,11 +387,22 @@ def _where(store: Store, *, queue: str | None, state: str | None, name: str | No
     if state:
         # Without a queue, "+state" keeps SQLite from using the claim index (state first) and
         # then sorting every match by id.
-        where.append("state=?" if (queue or not sorted_by_id) else "+state=?")
+        marks = cancelled_arrays(store) if overlay else {}
+        if marks and state == CANCELLED:
+            where.append(f"(state=? OR {WAITING_IN_CANCELLED})")
+        else:
+            where.append("state=?" if (queue or not sorted_by_id) else "+state=?")
+            if marks and state in (PENDING, QUEUED):
+                where.append(f"NOT {WAITING_IN_CANCELLED}")
         args.append(state)
     if name:
         where.append("name=?")
         args.append(name)
+    if user:
+        # No index (none to keep up on submit): a store is mostly one user's jobs, so a listing
+        # by id walks the ids and stops after a page.
+        where.append(f"{USER_SQL}=?")
+        args.append(user)
     if match:
         clause, values = _match_sql(store, match, regex)
         where.append(clause)
@@ -340,8 +412,10 @@ def _where(store: Store, *, queue: str | None, state: str | None, name: str | No
 
 def list_jobs(store: Store, *, queue: str | None = None, state: str | None = None,
               name: str | None = None, match: str | None = None, regex: bool = False,
+              user: str | None = None,
               sort: str = "id", descending: bool = True, limit: int = 100, offset: int = 0,
-              newest_first: bool | None = None) -> list[dict[str, Any]]:
+              newest_first: bool | None = None, finished_since: float | None = None
+              ) -> list[dict[str, Any]]:
     """One page of the jobs that pass the filter, sorted by ``sort`` over ALL of them
     (``SORT_SQL``; ties by id ascending). ``newest_first`` is the old spelling
     of ``descending`` for the id order."""
@@ -350,7 +424,7 @@ def list_jobs(store: Store, *, queue: str | None = None, state: str | None = Non
     if sort not in SORT_SQL:
         raise ValidationError(f"sort: no column {sort!r}", fix=f"use one of {', '.join(SORT_SQL)}")
     where, args = _where(store, queue=queue, state=state, name=name, match=match, regex=regex,
-                         sorted_by_id=sort == "id")
+                         sorted_by_id=sort == "id", user=user, finished_since=finished_since)
     way = "DESC" if descending else "ASC"
     key = "+name" if sort == "name" and descending else SORT_SQL[sort]
     order = f"id {way}" if sort == "id" else f"{key} {way}, id"
@@ -358,19 +432,19 @@ def list_jobs(store: Store, *, queue: str | None = None, state: str | None = Non
         args.append(now())
     sql = f"SELECT {JOB_COLUMNS} FROM jobs{where} ORDER BY {order} LIMIT ? OFFSET ?"
     args += [limit, offset]
-    rows = [row_to_job(r) for r in store.read(sql, args)]
+    rows = _overlay(store, [row_to_job(r) for r in store.read(sql, args)])
     _fill_queued_reasons(store, rows)
     return rows
 
 
 def job_position(store: Store, ref: str, *, queue: str | None = None, state: str | None = None,
                  match: str | None = None, regex: bool = False, sort: str = "id",
-                 descending: bool = True) -> int | None:
+                 descending: bool = True, user: str | None = None) -> int | None:
     """How many jobs come before job ``ref`` in ``list_jobs`` with the same arguments (the
     offset of its row), or None when the filter leaves it out."""
     job = find_jobs(store, ref)[0]
     where, args = _where(store, queue=queue, state=state, name=None, match=match, regex=regex,
-                         sorted_by_id=False)
+                         sorted_by_id=False, user=user)
     if not store.one(f"SELECT 1 FROM jobs{where}{' AND' if where else ' WHERE'} id=?",
                      (*args, job["id"])):
         return None
@@ -401,13 +475,43 @@ def _fill_queued_reasons(store: Store, rows: list[dict[str, Any]]) -> None:
 
 
 def count_jobs(store: Store, *, queue: str | None = None, state: str | None = None,
-               name: str | None = None, match: str | None = None, regex: bool = False
-               ) -> dict[str, int]:
-    """Jobs by state among those that pass the filter (every state present)."""
+               name: str | None = None, match: str | None = None, regex: bool = False,
+               user: str | None = None, finished_since: float | None = None) -> dict[str, int]:
+    """Jobs by state among those that pass the filter (every state present). With
+    ``finished_since``, finished jobs count only if they ended since then: the active ones
+    are counted by the index, the recent finished ones by the ``ended`` index."""
+    if cancelled_arrays(store):
+        counts = _count_raw(store, queue=queue, name=name, match=match, regex=regex, user=user,
+                            finished_since=finished_since)
+        where, args = _where(store, queue=queue, state=None, name=name, match=match, regex=regex,
+                             sorted_by_id=False, user=user)
+        glue = " AND " if where else " WHERE "
+        for st, n in store.read(f"SELECT state, count(*) FROM jobs{where}{glue}"
+                                f"{WAITING_IN_CANCELLED} GROUP BY state", args):
+            counts[st] -= n
+            counts[CANCELLED] += n
+        return {s: (n if state in (None, s) else 0) for s, n in counts.items()}
+    return _count_raw(store, queue=queue, state=state, name=name, match=match, regex=regex,
+                      user=user, finished_since=finished_since)
+
+
+def _count_raw(store: Store, *, queue: str | None = None, state: str | None = None,
+               name: str | None = None, match: str | None = None, regex: bool = False,
+               user: str | None = None, finished_since: float | None = None) -> dict[str, int]:
+    """``count_jobs`` by the rows' own states."""
     where, args = _where(store, queue=queue, state=state, name=name, match=match, regex=regex,
-                         sorted_by_id=False)
+                         sorted_by_id=False, user=user, overlay=False)
     counts = {s: 0 for s in STATES}
-    for st, n in store.read(f"SELECT state, count(*) FROM jobs{where} GROUP BY state", args):
+    if finished_since is None:
+        for st, n in store.read(f"SELECT state, count(*) FROM jobs{where} GROUP BY state", args):
+            counts[st] = n
+        return counts
+    glue = " AND " if where else " WHERE "
+    for st, n in store.read(f"SELECT state, count(*) FROM jobs{where}{glue}state IN {_ACTIVE} "
+                            "GROUP BY state", args):
+        counts[st] = n
+    for st, n in store.read(f"SELECT state, count(*) FROM jobs{where}{glue}ended >= ? AND "
+                            f"+state NOT IN {_ACTIVE} GROUP BY state", (*args, finished_since)):
         counts[st] = n
     return counts
 
@@ -419,6 +523,11 @@ def summary(store: Store) -> dict[str, dict[str, int]]:
         out[name] = {s: 0 for s in STATES}
     for q, st, n in store.read("SELECT queue, state, count(*) FROM jobs GROUP BY queue, state"):
         out.setdefault(q, {s: 0 for s in STATES})[st] = n
+    if cancelled_arrays(store):
+        for q, st, n in store.read(f"SELECT queue, state, count(*) FROM jobs WHERE "
+                                   f"{WAITING_IN_CANCELLED} GROUP BY queue, state"):
+            out[q][st] -= n
+            out[q][CANCELLED] += n
     return out
 
 
@@ -462,10 +571,12 @@ def cancel(store: Store, refs: Iterable[str] = (), *, queue: str | None = None,
     for ref in refs:
         array_id = _array_of(store, ref)
         if array_id is not None:
-            size = store.one("SELECT count(*) FROM jobs WHERE array_id=?", (array_id,))[0]
+            row = store.one("SELECT size FROM arrays WHERE id=?", (array_id,))  # not a count
+            size = row[0] if row else store.one("SELECT count(*) FROM jobs WHERE array_id=?",
+                                                (array_id,))[0]
             if size > SUMMARY_AFTER:
                 out.extend(_flush_singles(store, singles, why))
-                out.append(_cancel_many(store, f"{array_id}[]", "array_id=?", (array_id,), why))
+                out.append(_cancel_array(store, array_id, why))
                 continue
         singles.extend(find_jobs(store, ref))
         if len(singles) >= CHUNK:
@@ -497,7 +608,7 @@ def _flush_singles(store: Store, targets: list[dict[str, Any]], why: str) -> lis
         def tx(db, chunk=chunk) -> dict[int, str]:
             marks = ",".join("?" * len(chunk))
             got = dict(db.execute(f"SELECT id, state FROM jobs WHERE id IN ({marks}) AND state IN "
-                                  f"{_ACTIVE}", chunk).fetchall())
+                                  f"{_ACTIVE} AND NOT {WAITING_IN_CANCELLED}", chunk).fetchall())
             _cancel_where(db, f"id IN ({marks})", chunk, t, why)
             return got
 
@@ -511,23 +622,22 @@ def _flush_singles(store: Store, targets: list[dict[str, Any]], why: str) -> lis
         if j["id"] in changed:
             out.append(CancelResult(j["job_id"], changed[j["id"]], "cancelled"))
         else:
-            current = store.one("SELECT state FROM jobs WHERE id=?", (j["id"],))
-            out.append(CancelResult(j["job_id"], current[0] if current else j["state"],
-                                    "already finished"))
+            current = job_states(store, [j["id"]]).get(j["id"])
+            out.append(CancelResult(j["job_id"], current or j["state"], "already finished"))
     targets.clear()
     return out
 
 
 def cancel_matching(store: Store, *, queue: str | None = None, state: str | None = None,
                     name: str | None = None, match: str | None = None, regex: bool = False,
-                    why: str = "cancelled from the TUI", batch: int = 5000,
+                    user: str | None = None, why: str = "cancelled from the TUI", batch: int = 5000,
                     progress: Callable[[int, int], None] | None = None) -> int:
     """Cancel every active job that passes the filter (the TUI's "select all matching"), in
     transactions of ``batch`` jobs so the daemon and the workers are never held up for long;
     ``progress(done, total)`` after each. Returns how many were cancelled (a job that
     finished meanwhile is left as it is)."""
     where, args = _where(store, queue=queue, state=state, name=name, match=match, regex=regex,
-                         sorted_by_id=False)
+                         sorted_by_id=False, user=user)
     active = "state IN ('PENDING','QUEUED','RUNNING')"
     where = f"{where} AND {active}" if where else f" WHERE {active}"
     ids = [r[0] for r in store.read(f"SELECT id FROM jobs{where} ORDER BY id", args)]
@@ -558,15 +668,16 @@ def _cancel_where(db, where: str, args: Sequence[Any], t: float, why: str) -> No
     """In one transaction: the SYSTEM event of every active job matching ``where``, the
     attempt record of the running ones, then their state. ("+state": the rows ``where``
     names, never a walk of every active job through the claim index.)"""
+    active = f"+state IN {_ACTIVE} AND NOT {WAITING_IN_CANCELLED}"  # those are cancelled already
     db.execute("INSERT INTO events (job_id, ts, type, data) SELECT id, ?, 'SYSTEM', "
-               f"? || ' (was ' || state || ')' FROM jobs WHERE {where} AND +state IN {_ACTIVE}",
+               f"? || ' (was ' || state || ')' FROM jobs WHERE {where} AND {active}",
                (t, why, *args))
     # A running job's attempt is recorded with its state (its worker adds the end).
     db.execute("INSERT OR IGNORE INTO attempts (job_id, attempt, worker, started, ended, "
                "outcome) SELECT id, attempts, worker, started, ?, 'cancelled' FROM jobs "
                f"WHERE {where} AND +state='RUNNING'", (t, *args))
     db.execute(f"UPDATE jobs SET state='CANCELLED', reason=?, ended=? WHERE {where} "
-               f"AND +state IN {_ACTIVE}", (why, t, *args))
+               f"AND {active}", (why, t, *args))
 
 
 def _cancel_many(store: Store, label: str, where: str, args: tuple, why: str) -> CancelResult:
@@ -584,7 +695,8 @@ def _cancel_many(store: Store, label: str, where: str, args: tuple, why: str) ->
         wargs = (start, start + CHUNK - 1, *args)
 
         def tx(db, window=window, wargs=wargs) -> list[tuple[str, int]]:
-            counts = db.execute(f"SELECT state, count(*) FROM jobs WHERE {window} GROUP BY state",
+            counts = db.execute(f"SELECT CASE WHEN {WAITING_IN_CANCELLED} THEN 'CANCELLED' ELSE "
+                                f"state END AS s, count(*) FROM jobs WHERE {window} GROUP BY s",
                                 wargs).fetchall()
             _cancel_where(db, window, wargs, t, why)
             return counts
@@ -608,12 +720,118 @@ def _cancel_many(store: Store, label: str, where: str, args: tuple, why: str) ->
     return CancelResult(label, "", "; ".join(parts))
 
 
+def _cancel_array(store: Store, array_id: int, why: str) -> CancelResult:
+    """Cancel a whole array in one short transaction, whatever its size: the mark on its
+    ``arrays`` row (claims and starts honour it, every read here shows its waiting tasks as
+    CANCELLED) and its running tasks cancelled at once (their workers kill them). The waiting
+    tasks' rows follow in windows (``sweep_cancelled``)."""
+    before = array_counts(store, array_id)  # outside the write lock: an index aggregate
+    t = now()
+
+    def tx(db) -> bool:
+        row = db.execute("SELECT cancelled FROM arrays WHERE id=?", (array_id,)).fetchone()
+        if row is None:
+            return False
+        if row[0] is None:
+            db.execute("UPDATE arrays SET cancelled=?, cancel_reason=?, swept=0, swept_upto=? "
+                       "WHERE id=?", (t, why, array_id, array_id))
+        running = "array_id=? AND state='RUNNING'"
+        db.execute("INSERT INTO events (job_id, ts, type, data) SELECT id, ?, 'SYSTEM', "
+                   f"? || ' (was RUNNING)' FROM jobs WHERE {running}", (t, why, array_id))
+        db.execute("INSERT OR IGNORE INTO attempts (job_id, attempt, worker, started, ended, "
+                   f"outcome) SELECT id, attempts, worker, started, ?, 'cancelled' FROM jobs "
+                   f"WHERE {running}", (t, array_id))
+        db.execute(f"UPDATE jobs SET state='CANCELLED', reason=?, ended=? WHERE {running}",
+                   (why, t, array_id))
+        return True
+
+    if not store.write(tx):  # no arrays row (a store from before arrays had one): row by row
+        return _cancel_many(store, f"{array_id}[]", "array_id=?", (array_id,), why)
+    was = {s: before.get(s, 0) for s in (PENDING, QUEUED, RUNNING) if before.get(s)}
+    cancelled = sum(was.values())
+    finished = sum(before.values()) - cancelled
+    parts = [f"cancelled {cancelled} of {cancelled + finished} jobs"]
+    if was:
+        parts[0] += " (was " + ", ".join(f"{s} {n}" for s, n in sorted(was.items())) + ")"
+    if was.get(RUNNING):
+        parts.append("running ones: process groups sent SIGTERM")
+    if finished:
+        parts.append(f"{finished} already finished, left as they are")
+    return CancelResult(f"{array_id}[]", "", "; ".join(parts))
+
+
+SWEEP_ROWS = 1000  # task rows turned CANCELLED per transaction: the write lock for milliseconds
+
+
+def sweep_cancelled(store: Store, budget_s: float = 0.05) -> int:
+    """Turn the waiting tasks of arrays cancelled whole into CANCELLED rows, SWEEP_ROWS row
+    ids a transaction, for about ``budget_s`` (the daemon calls this every pass). Returns
+    how many rows changed. Reads show those tasks CANCELLED before and after: only where the
+    truth is stored changes."""
+    todo = store.read("SELECT id, cancelled, cancel_reason, coalesce(swept_upto, id) FROM arrays "
+                      "WHERE cancelled IS NOT NULL AND swept=0 ORDER BY id")
+    changed = 0
+    end = time.monotonic() + budget_s
+    for aid, t, why, lo in todo:
+        # The tasks' row ids follow their indices (one submission writes them in order).
+        last = store.one("SELECT id FROM jobs WHERE array_id=? ORDER BY idx DESC LIMIT 1", (aid,))
+        hi = max(last[0] if last else aid, aid)
+        while True:
+            def tx(db, lo=lo, hi=hi, aid=aid, t=t, why=why) -> tuple[int, int | None]:
+                n = db.execute("UPDATE jobs SET state='CANCELLED', reason=?, ended=?, worker=NULL, "
+                               "lease_until=NULL WHERE id BETWEEN ? AND ? AND +array_id=? AND "
+                               "+state IN ('PENDING','QUEUED')",
+                               (why, t, lo, lo + SWEEP_ROWS - 1, aid)).rowcount
+                nxt: int | None = lo + SWEEP_ROWS
+                if nxt > hi:  # the end: done, unless a waiting task lies outside the range
+                    left = db.execute("SELECT max(id) FROM jobs WHERE array_id=? AND state IN "
+                                      "('PENDING','QUEUED')", (aid,)).fetchone()[0]
+                    nxt = None if left is None else aid
+                db.execute("UPDATE arrays SET swept_upto=?, swept=? WHERE id=?",
+                           (nxt, 1 if nxt is None else 0, aid))
+                return n, nxt
+
+            n, nxt = store.write(tx)
+            changed += n
+            if nxt is None:
+                break
+            if nxt == aid:  # start over, as far as the last waiting task
+                hi = store.one("SELECT max(id) FROM jobs WHERE array_id=?", (aid,))[0] or aid
+            lo = nxt
+            if time.monotonic() >= end:
+                return changed
+            time.sleep(0.002)  # a gap between transactions: other writers get their turn
+    return changed
+
+
+def job_states(store: Store, ids: Iterable[int]) -> dict[int, str]:
+    """The states of these jobs as they are (a waiting task of a cancelled array is
+    CANCELLED)."""
+    ids = list(ids)
+    out: dict[int, str] = {}
+    for chunk in _chunks(ids, 500):
+        out.update(store.read(
+            f"SELECT id, CASE WHEN {WAITING_IN_CANCELLED} THEN 'CANCELLED' ELSE state END FROM jobs "
+            f"WHERE id IN ({','.join('?' * len(chunk))})", chunk))
+    return out
+
+
+def array_states(store: Store, array_id: int) -> list[str]:
+    """Which states the tasks of an array are in (one index probe per state), as they are."""
+    present = [s for s in STATES if store.one(
+        "SELECT 1 FROM jobs WHERE array_id=? AND state=? LIMIT 1", (array_id, s))]
+    if array_id in cancelled_arrays(store):
+        present = [s for s in STATES if s in {CANCELLED if p in (PENDING, QUEUED) else p
+                                              for p in present}]
+    return present
+
+
 def release(store: Store, refs: Iterable[str]) -> list[tuple[str, str]]:
     """Release held jobs (``qrls``). Jobs still waiting on dependencies stay PENDING."""
     out = []
     for ref in refs:
         jobs = find_jobs(store, ref)
-        ids = [j["id"] for j in jobs if j["held"]]
+        ids = [j["id"] for j in jobs if j["held"] and j["state"] == PENDING]  # not cancelled
         if not ids:
             out.append((ref, "not held"))
             continue
@@ -642,4 +860,5 @@ def _chunks(items: Sequence[int], n: int) -> Iterable[list[int]]:
 
 __all__ = ["Submission", "ArraySpec", "submit", "find_jobs", "get_job", "list_jobs", "count_jobs",
            "summary", "explain", "job_position", "cancel", "cancel_matching", "release",
-           "parse_job_ref", "format_id", "CANCELLED"]
+           "parse_job_ref", "format_id", "CANCELLED", "sweep_cancelled", "cancelled_arrays",
+           "job_states", "array_states"]

@@ -33,6 +33,11 @@ def pgid_file(data_dir: Path, worker_id: str) -> Path:
     return data_dir / "run" / f"{worker_id}.pgid"
 
 
+def child_file(data_dir: Path, worker_id: str) -> Path:
+    """``run/<wid>.child``: the identity of a worker a daemon started (``procs.Identity``)."""
+    return data_dir / "run" / f"{worker_id}.child"
+
+
 class ProcessLauncher:
     def __init__(self, host: str, store: Store, *, settings: dict | None = None,
                  children: dict[int, str] | None = None) -> None:
@@ -65,6 +70,13 @@ class ProcessLauncher:
         finally:
             os.close(log)
         self.children[proc.pid] = wid  # first: a failed write below must not lose the child
+        # At once, before anything can go wrong: ``run/<wid>.child`` tells a daemon after this
+        # one (this one killed) that the worker is a daemon's and which process it is, so that
+        # it is stopped, not left running as a stranger with a lease.
+        who = procs.identity(proc.pid)
+        if who is not None:
+            with contextlib.suppress(OSError):
+                paths.atomic_write_text(child_file(self.data_dir, wid), who.line() + "\n")
         self.store.write(lambda db: db.execute("UPDATE workers SET pid=? WHERE id=?", (proc.pid, wid)))
         return wid
 

@@ -131,4 +131,5 @@ def worker_command(*, store: str, queue: str, definition: str, region: str, work
 
 # Of the daemon's environment, what a worker gets: no PYTHONPATH (``-I`` ignores it anyway).
 WORKER_ENV_KEYS = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "TZ", "TMPDIR", "SHELL",
-                   "VIRTUAL_ENV", "HYPER_HOME", "HYPER_SCRATCH")
+                   "VIRTUAL_ENV", "HYPER_HOME", "HYPER_SCRATCH",
+                   "HYPER_CGROUP2_ROOT")  # containment.CGROUP2_ROOT_ENV: the daemon's choice

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import sys
 import time
 
 from hyper_tui import leanjson, paths
@@ -24,8 +25,15 @@ if TYPE_CHECKING:
 
     T = TypeVar("T")
 
-SCHEMA_VERSION = 3  # 2: jobs.lease_until (a QUEUED job reserved by ``worker`` until then)
+SCHEMA_VERSION = 6  # 2: jobs.lease_until (a QUEUED job reserved by ``worker`` until then)
 # 3: index jobs_array_idx (an array task by its index: qdel/qstat of ID[i] in O(log n))
+# 4: jobs.user (who submitted it), NULL for the store's owner (meta 'owner': a store is private
+#    to the user who runs it), so the common case costs a row nothing; an older store's jobs
+#    are its owner's, and no row is rewritten
+# 5: arrays.cancelled/cancel_reason/swept/swept_upto: a whole array cancelled at once, its
+#    waiting tasks' rows turned CANCELLED afterwards by the daemon (jobs.sweep_cancelled)
+# 6: no index jobs_worker: a worker's running jobs are found through jobs_claim (state
+#    first; running jobs are few), and each start and end of a job writes one index less
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
@@ -36,7 +44,9 @@ CREATE TABLE IF NOT EXISTS resources (
 CREATE TABLE IF NOT EXISTS specs (
     id INTEGER PRIMARY KEY, command TEXT, argv TEXT, env TEXT, cwd TEXT);
 CREATE TABLE IF NOT EXISTS arrays (
-    id INTEGER PRIMARY KEY, size INTEGER NOT NULL, max_running INTEGER);
+    id INTEGER PRIMARY KEY, size INTEGER NOT NULL, max_running INTEGER,
+    cancelled REAL, cancel_reason TEXT, swept INTEGER NOT NULL DEFAULT 0, swept_upto INTEGER);
+CREATE INDEX IF NOT EXISTS arrays_unswept ON arrays (id) WHERE cancelled IS NOT NULL AND swept = 0;
 CREATE TABLE IF NOT EXISTS jobs (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     array_id INTEGER, idx INTEGER,
@@ -47,13 +57,12 @@ CREATE TABLE IF NOT EXISTS jobs (
     retries INTEGER NOT NULL DEFAULT 0, attempts INTEGER NOT NULL DEFAULT 0,
     timeout REAL, submitted REAL NOT NULL, started REAL, ended REAL,
     exit_code INTEGER, worker TEXT, pgid INTEGER, held INTEGER NOT NULL DEFAULT 0,
-    lease_until REAL);
+    lease_until REAL, user TEXT);
 CREATE INDEX IF NOT EXISTS jobs_claim ON jobs (state, queue, definition, priority DESC, id);
 CREATE INDEX IF NOT EXISTS jobs_queue_state ON jobs (queue, state);
 CREATE INDEX IF NOT EXISTS jobs_name ON jobs (name);
 CREATE INDEX IF NOT EXISTS jobs_array ON jobs (array_id, state) WHERE array_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS jobs_array_idx ON jobs (array_id, idx) WHERE array_id IS NOT NULL;
-CREATE INDEX IF NOT EXISTS jobs_worker ON jobs (worker) WHERE state = 'RUNNING';
 CREATE INDEX IF NOT EXISTS jobs_reserved ON jobs (worker) WHERE state = 'QUEUED' AND worker IS NOT NULL;
 CREATE INDEX IF NOT EXISTS jobs_ended ON jobs (ended) WHERE ended IS NOT NULL;
 CREATE TABLE IF NOT EXISTS deps (
@@ -157,6 +166,13 @@ class Store:
                 pass  # a read-only or full disk: SQLite's own error says which
         elif not os.path.exists(self.file):
             raise UnavailableError(f"no store at {self.file}")
+        # A WAL deleted under open connections: opening now would let SQLite start a new WAL
+        # and reset the shared index, and every commit still only in the deleted file (that the
+        # daemon can yet save, see ``save_orphaned_wal``) would be lost to all.
+        wal_before = _wal_orphaned(self.file)
+        self.wal = False  # until the journal mode is known (the migration below writes)
+        self._wal_fd: tuple[int, int, int] | None = None  # (fd, st_dev, st_ino) of our -wal
+        self._wal_scan_after = 0.0
         try:
             self.db = sqlite3.connect(self.file, timeout=busy_timeout, isolation_level=None,
                                       check_same_thread=False)
@@ -175,7 +191,15 @@ class Store:
             refuse_if_damaged(folder)  # the daemon said why: that, not SQLite's guess
             raise _friendly(err, self.file) from None
         self.wal = mode.lower() == "wal"
-        self._wal_seen = False
+        if self.wal:
+            fd = self._wal_handle()
+            if (fd is not None and wal_before[0] is not None and os.fstat(fd).st_ino != wal_before[0]
+                    and wal_before[1] is not None and _ino(self.file + "-shm") == wal_before[1]):
+                # Deleted between the check above and SQLite's open, which made a new one under
+                # the same index (a last connection closing deletes its index first).
+                self.close()
+                self._refuse_lost_wal(f"its WAL file {self.file}-wal was replaced while the store "
+                                      "was opened")
 
     # ---- integrity ---------------------------------------------------------------------
 
@@ -183,11 +207,9 @@ class Store:
         """What is wrong with the store, or None: ``PRAGMA quick_check`` fails, or its WAL file
         disappeared under this connection (the commits in it are then lost to every other
         process). Meant for the daemon: at start and periodically."""
-        if self.wal:
-            wal = os.path.exists(self.file + "-wal")
-            if self._wal_seen and not wal:
-                return f"its WAL file {self.file}-wal disappeared while the store was open"
-            self._wal_seen = self._wal_seen or wal
+        lost = self.wal_lost()
+        if lost:
+            return lost
         try:
             rows = self.db.execute("PRAGMA quick_check").fetchall()
         except sqlite3.DatabaseError as err:
@@ -198,6 +220,112 @@ class Store:
             return f"PRAGMA quick_check: {rows[0][0]}" + (f" (and {len(rows) - 1} more)"
                                                          if len(rows) > 1 else "")
         return None
+
+    def _wal_handle(self) -> int | None:
+        """The descriptor SQLite writes this connection's WAL through (found once in
+        /proc/self/fd, checked by inode after), or None where it cannot be found."""
+        if self._wal_fd is not None:
+            fd, dev, ino = self._wal_fd
+            try:
+                st = os.fstat(fd)
+                if (st.st_dev, st.st_ino) == (dev, ino):
+                    return fd
+            except OSError:
+                pass
+            self._wal_fd = None
+        if time.monotonic() < self._wal_scan_after:
+            return None  # not found a moment ago: a scan per write would cost too much
+        self._wal_scan_after = time.monotonic() + 1.0
+        want = os.path.realpath(self.file) + "-wal"
+        try:
+            fds = os.listdir("/proc/self/fd")
+        except OSError:
+            return None
+        for name in fds:
+            try:
+                target = os.readlink(f"/proc/self/fd/{name}")
+            except OSError:
+                continue
+            if target == want or target == want + " (deleted)":
+                fd = int(name)
+                try:
+                    st = os.fstat(fd)
+                except OSError:
+                    continue
+                self._wal_fd = (fd, st.st_dev, st.st_ino)
+                return fd
+        return None
+
+    def wal_lost(self) -> str | None:
+        """Why this connection's WAL is no longer the store's (deleted or replaced under it:
+        what is committed now would be lost), or None. Two system calls."""
+        if not self.wal:
+            return None
+        fd = self._wal_handle()
+        if fd is None:
+            return None
+        try:
+            st = os.fstat(fd)
+        except OSError:
+            return None
+        try:
+            on_disk = os.stat(self.file + "-wal")
+        except FileNotFoundError:
+            on_disk = None
+        except OSError:
+            return None
+        if st.st_nlink == 0 or on_disk is None:
+            return f"its WAL file {self.file}-wal was deleted while the store was open"
+        if (on_disk.st_dev, on_disk.st_ino) != (st.st_dev, st.st_ino):
+            return f"its WAL file {self.file}-wal was replaced while the store was open"
+        return None
+
+    def _refuse_lost_wal(self, why: str, *, committed: bool = False) -> None:
+        """Mark the store damaged (qsub refuses, the daemon saves what it can and stops) and
+        raise DamagedStoreError."""
+        folder = os.path.dirname(self.file)
+        _mark_first(folder, why)
+        raise DamagedStoreError(
+            f"the store in {folder} is damaged ({why}); "
+            + ("this submission may not have been kept: it is not acknowledged" if committed
+               else "nothing was accepted"),
+            fix="stop the host (hyper-tui hosts stop-host: its daemon saves the deleted WAL's "
+                "commits), then start it again" + ("; check qstat before submitting again"
+                                                   if committed else ""))
+
+    def save_orphaned_wal(self) -> bool:
+        """After this connection's WAL was deleted under it: copy every commit it holds into
+        the database file (a checkpoint through this connection, which still has the deleted
+        file open), if the shared index still describes that file (no other process has reset
+        it). True if everything was saved."""
+        fd = self._wal_handle()
+        if fd is None:
+            return False
+        try:
+            with open(self.file + "-shm", "rb") as fh:
+                shm = fh.read(48)
+            head = os.pread(fd, 32, 0)
+            size = os.fstat(fd).st_size
+        except OSError:
+            return False
+        if len(shm) < 48 or len(head) < 32:
+            return False
+        max_frame = int.from_bytes(shm[16:20], sys.byteorder)
+        page = int.from_bytes(shm[14:16], sys.byteorder)
+        page = 65536 if page == 1 else page
+        if max_frame == 0:
+            return True  # nothing in it that the database file lacks
+        if shm[32:40] != head[16:24] or size < 32 + max_frame * (page + 24):
+            return False  # the index is another file's now: a checkpoint would copy garbage
+        for _ in range(20):
+            try:
+                busy, log, done = self.db.execute("PRAGMA wal_checkpoint(FULL)").fetchone()
+            except sqlite3.Error:
+                busy, log, done = 1, 1, 0
+            if not busy and done == log:
+                return True
+            time.sleep(0.05)
+        return False
 
     @property
     def path(self) -> Path:
@@ -218,10 +346,21 @@ class Store:
             cols = {r[1] for r in db.execute("PRAGMA table_info(jobs)")}
             if cols and "lease_until" not in cols:  # a version 1 store
                 db.execute("ALTER TABLE jobs ADD COLUMN lease_until REAL")
+            if cols and "user" not in cols:  # a store before version 4
+                db.execute("ALTER TABLE jobs ADD COLUMN user TEXT")
+            acols = {r[1] for r in db.execute("PRAGMA table_info(arrays)")}
+            if acols and "cancelled" not in acols:  # before version 5
+                for col in ("cancelled REAL", "cancel_reason TEXT",
+                            "swept INTEGER NOT NULL DEFAULT 0", "swept_upto INTEGER"):
+                    db.execute(f"ALTER TABLE arrays ADD COLUMN {col}")
+            db.execute("DROP INDEX IF EXISTS jobs_worker")
             for stmt in SCHEMA.split(";"):
                 if stmt.strip():
                     db.execute(stmt)
             db.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
+            from hyper_tui.core.submit import submitting_user
+
+            db.execute("INSERT OR IGNORE INTO meta VALUES ('owner', ?)", (submitting_user(),))
             if not have:  # a new store: its logs live apart from any store before it
                 import uuid
 
@@ -261,6 +400,10 @@ class Store:
                     delay = min(delay * 2, 0.25)
                     continue
                 raise _friendly(err, self.file) from None
+            lost = self.wal_lost() if self.wal else None
+            if lost:  # a commit now would go to a file no longer on disk
+                self._rollback()
+                self._refuse_lost_wal(lost)
             try:
                 result = fn(self.db)
                 self.db.execute("COMMIT")
@@ -292,6 +435,9 @@ class Store:
         except UnavailableError:
             refuse_if_damaged(folder)  # the daemon's finding says more than SQLite's error
             raise
+        if self.wal_lost():  # deleted between the check before the commit and now
+            self._refuse_lost_wal(f"its WAL file {self.file}-wal was deleted while this submission "
+                                  "was written", committed=True)
         refuse_if_damaged(folder)
         return result
 
@@ -372,6 +518,56 @@ def log_path(data_dir: Path, job_id: int | str) -> Path:
         _STORE_IDS[key] = sid
     base = data_dir / "logs" / sid if sid else data_dir / "logs"
     return base / str(n // 10000) / f"{n}.log"
+
+
+def _ino(path: str) -> int | None:
+    try:
+        return os.stat(path).st_ino
+    except OSError:
+        return None
+
+
+def _wal_orphaned(file: str) -> tuple[int | None, int | None]:
+    """Before a connection opens ``file``: raise DamagedStoreError if its WAL was deleted while
+    other processes have the store open (its ``-shm`` index is in use, its ``-wal`` gone: a
+    last connection closing deletes the index first, so only a hand can leave this); else the
+    inodes of the WAL and the index (None for a missing one)."""
+    wal = _ino(file + "-wal")
+    try:
+        shm = os.stat(file + "-shm")
+    except OSError:
+        return wal, None  # no index: a store closed cleanly (or new)
+    if wal is not None or not _locked(shm.st_dev, shm.st_ino):
+        return wal, shm.st_ino  # a leftover index nobody uses: SQLite rebuilds it
+    folder = os.path.dirname(file)
+    why = f"its WAL file {file}-wal was deleted while the store was open"
+    _mark_first(folder, why)
+    raise DamagedStoreError(f"the store in {folder} is damaged ({why}); nothing was accepted",
+                            fix="stop the host (hyper-tui hosts stop-host: its daemon saves the "
+                                "deleted WAL's commits), then start it again")
+
+
+def _locked(dev: int, ino: int) -> bool:
+    """True if some process holds a POSIX lock on the file (dev, ino) (/proc/locks)."""
+    want = f"{os.major(dev):02x}:{os.minor(dev):02x}:{ino}"
+    try:
+        with open("/proc/locks") as fh:
+            text = fh.read()
+    except OSError:
+        return True  # cannot tell: assume in use
+    return any(want in line.split() for line in text.splitlines())
+
+
+def _mark_first(folder: str, why: str) -> None:
+    """``mark_damaged`` unless the store is marked already (the daemon's reason says more)."""
+    try:
+        fd = os.open(os.path.join(folder, DAMAGED_FILE), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError:
+        return
+    try:
+        os.write(fd, (why.replace("\n", " ") + "\n").encode())
+    finally:
+        os.close(fd)
 
 
 def mark_damaged(folder: str, why: str) -> None:

@@ -7,8 +7,10 @@
     qstat -j NAME              jobs of that name;  -s STATE  only that state;  -u USER
     qstat --only-job-id-out    every matching id, one per line (for qdel -)
 
-Finished jobs are listed too (PBS's -x is accepted). The paging hint and the totals count the
-jobs that match every filter given.
+A listing shows active jobs (PENDING, QUEUED, RUNNING) and the jobs that finished in the last
+5 minutes, as PBS and Slurm do; -x includes every finished job. -s STATE, -i ID and -f ID
+always find finished jobs. The paging hint and the totals count the jobs that match every
+filter given.
 """
 
 from __future__ import annotations
@@ -42,9 +44,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-f", dest="full", metavar="ID",
                    help="the full record of job ID, as PBS prints it (a state name filters, "
                         "as in Cyclone)")
-    p.add_argument("-u", "--user", help="only jobs of USER (a local host's jobs are all its "
-                                        "owner's)")
-    p.add_argument("-x", action="store_true", help="include finished jobs (always, here; PBS)")
+    p.add_argument("-u", "--user", help="only jobs USER submitted (the name each job records; "
+                                        "on aws the submit API's caller)")
+    p.add_argument("-x", action="store_true",
+                   help="include every finished job (default: only those that finished in the "
+                        "last 5 minutes; PBS)")
     p.add_argument("--limit", type=_limit, default=None,
                    help="jobs per page, or all (default 100; --only-job-id-out: all)")
     p.add_argument("--offset", type=int, default=0, help="skip this many jobs")
@@ -138,17 +142,15 @@ def show(src: HostClient, args: argparse.Namespace, *, state: str | None, ids_on
             out.write(json.dumps(shown if len(shown) > 1 else shown[0], indent=2, default=str) + "\n")
         elif getattr(args, "pbs_full", False):
             for d in details:
-                print_pbs_full(d, out, redact, owner(src))
+                print_pbs_full(d, out, redact, d.user or "-")
         else:
             for d in details:
                 _print_detail(d)
+        daemon_note(src, sum(d.state == "RUNNING" for d in details),
+                    [(d.job_id, d.worker) for d in details if d.state == "RUNNING"])
         return 0
-    user = getattr(args, "user", None)
-    if user and user != owner(src):
-        if not ids_only:
-            out.write(f"no jobs of user {user} on host {src.name}\n")
-        return 0
-    if not args.queue and not args.name and not state and not (ids_only and user):
+    user = getattr(args, "user", None) or None
+    if not args.queue and not args.name and not state and not user:
         summary = src.summary()
         if args.output == "json":
             out.write(json.dumps({q: c.to_dict() for q, c in summary.items()}, indent=2) + "\n")
@@ -156,41 +158,77 @@ def show(src: HostClient, args: argparse.Namespace, *, state: str | None, ids_on
         if ids_only:
             raise UsageError("qstat: --only-job-id-out needs -q QUEUE, -j NAME, -s STATE or -u USER")
         print_summary(summary, out)
+        daemon_note(src, sum(c.get("RUNNING", 0) for c in summary.values()))
         return 0
+    recent = _window(src, args, state)
     if ids_only:
-        for page in pages(src, queue=args.queue, state=state, name=args.name,
-                          limit=args.limit, offset=args.offset):
+        for page in pages(src, queue=args.queue, state=state, name=args.name, user=user,
+                          limit=args.limit, offset=args.offset, **recent):
             out.write("".join(f"{j.job_id}\n" for j in page))
         return 0
     if args.limit is None:
         rows = [j for page in pages(src, queue=args.queue, state=state, name=args.name,
-                                    limit=None, offset=args.offset) for j in page]
+                                    user=user, limit=None, offset=args.offset, **recent)
+                for j in page]
     else:
         rows = src.list_jobs(queue=args.queue, state=state, name=args.name, limit=args.limit,
-                             offset=args.offset)
-    counts = src.count_jobs(queue=args.queue, name=args.name)
+                             offset=args.offset, **({"user": user} if user else {}), **recent)
+    counts = src.count_jobs(queue=args.queue, name=args.name, **({"user": user} if user else {}),
+                            **recent)
     if state:  # the totals of what matches every filter
         counts = Counts(**{state: counts[state]})
     if args.output == "json":
         out.write(json.dumps({"jobs": redact([j.to_dict() for j in rows]),
                               "counts": counts.to_dict()}, indent=2, default=str) + "\n")
         return 0
-    print_listing(rows, counts, args.offset, out, user=owner(src))
+    print_listing(rows, counts, args.offset, out)
+    daemon_note(src, sum(j.state == "RUNNING" for j in rows))
     return 0
 
 
+def daemon_note(src: HostClient, running: int, jobs: list[tuple[str, str | None]] = ()) -> None:
+    """On stderr, when RUNNING jobs were shown but the host's daemon is down (so they are the
+    record of before it stopped) or its store is damaged: one line from the host's status
+    (``HostStatus.warning``), and for each job of ``jobs`` (id, worker) whose worker process
+    is gone, a line saying so. Asked only of a host with a daemon, and only then."""
+    if not running or not src.capabilities.daemon:
+        return
+    st = src.status()
+    if st.daemon_running is not False and not st.store_damaged:
+        return
+    note = st.warning or f"the daemon of host {src.name} is not running"
+    sys.stderr.write(f"qstat: {note}\n")
+    lost = set(st.lost_workers)
+    for job_id, worker in jobs:
+        if worker and worker in lost:
+            sys.stderr.write(f"qstat: job {job_id}: its worker {worker} is no longer running; "
+                             "the job is not running either (the daemon, once started, "
+                             "requeues or fails it)\n")
+
+
 PAGE = 5000
+RECENT_S = 300.0  # a listing without -x shows the jobs that finished this recently (Slurm's MinJobAge)
+
+
+def _window(src: HostClient, args: argparse.Namespace, state: str | None) -> dict:
+    """The keyword that keeps old finished jobs out of a listing, for a host that supports it:
+    none with -x or -s STATE."""
+    if getattr(args, "x", False) or state or not getattr(src, "lists_recent_finished", False):
+        return {}
+    return {"finished_since": time.time() - RECENT_S}
 
 
 def pages(src: HostClient, *, queue: str | None, state: str | None, name: str | None,
-          limit: int | None, offset: int) -> Iterator[list[JobRow]]:
+          limit: int | None, offset: int, user: str | None = None,
+          **recent: float) -> Iterator[list[JobRow]]:
     """Every matching job (or the first ``limit``), a page at a time: memory stays bounded
     and the first ids reach a pipe (``| qdel -``) at once. Newest first, so jobs submitted
     meanwhile shift the pages by repeating an id, never by skipping one."""
     left = limit
     while left is None or left > 0:
         n = PAGE if left is None else min(PAGE, left)
-        page = src.list_jobs(queue=queue, state=state, name=name, limit=n, offset=offset)
+        page = src.list_jobs(queue=queue, state=state, name=name, limit=n, offset=offset,
+                             **({"user": user} if user else {}), **recent)
         if not page:
             return
         yield page
@@ -201,15 +239,6 @@ def pages(src: HostClient, *, queue: str | None, state: str | None, name: str | 
             return
 
 
-def owner(src: HostClient) -> str:
-    """Whose jobs a host holds: a local host's store is private to the user who runs it."""
-    if src.kind == "local":
-        import getpass
-
-        return getpass.getuser()
-    return "-"
-
-
 def print_summary(summary: dict[str, Counts], out: TextIO) -> None:
     """One line per queue with counts by state (qstat with no arguments)."""
     width = max([5] + [len(q) for q in summary])
@@ -218,8 +247,7 @@ def print_summary(summary: dict[str, Counts], out: TextIO) -> None:
         out.write(f"{q:<{width}}  " + "  ".join(f"{counts.get(c, 0):>9}" for c in STATES) + "\n")
 
 
-def print_listing(rows: list[JobRow], counts: Counts, offset: int, out: TextIO,
-                  user: str = "-") -> None:
+def print_listing(rows: list[JobRow], counts: Counts, offset: int, out: TextIO) -> None:
     """A page of jobs, newest first, then the counters of the jobs that match (qstat -q / -j
     / -s): the paging hint counts those, not the whole host."""
     if not rows:
@@ -227,7 +255,7 @@ def print_listing(rows: list[JobRow], counts: Counts, offset: int, out: TextIO,
     else:
         w = max(6, *(len(j.job_id) for j in rows))
         nw = max(4, *(min(30, len(j.name)) for j in rows))
-        uw = max(4, min(12, len(user)))
+        uw = max(4, *(min(12, len(j.user or "-")) for j in rows))
         out.write(f"{'JOB ID':<{w}}  {'NAME':<{nw}}  {'USER':<{uw}}  {'QUEUE':<10}  "
                   f"{'STATE':<9}  {'SUBMITTED':<19}  {'TRY':>3}  {'RUNTIME':>8}  {'EXIT':>4}  "
                   "REASON\n")
@@ -236,6 +264,7 @@ def print_listing(rows: list[JobRow], counts: Counts, offset: int, out: TextIO,
             if j.state == "FAILED" and j.exit_code is not None and not reason:
                 reason = f"exit code {j.exit_code}"
             code = "-" if j.exit_code is None else str(j.exit_code)
+            user = j.user or "-"
             out.write(f"{j.job_id:<{w}}  {j.name[:30]:<{nw}}  {user[:12]:<{uw}}  "
                       f"{j.queue[:10]:<10}  {j.state:<9}  {_ts(j.submitted):<19}  "
                       f"{j.attempts:>3}  {_runtime(j):>8}  {code:>4}  {reason}\n")
@@ -289,7 +318,8 @@ def _print_detail(d: JobDetail) -> None:
     out = sys.stdout
     fields = [
         ("job id", d.job_id), ("name", d.name), ("queue", d.queue),
-        ("definition", d.definition), ("state", d.state), ("why", d.why or "-"),
+        ("definition", d.definition), ("user", d.user or "-"), ("state", d.state),
+        ("why", d.why or "-"),
         ("priority", d.priority), ("attempts", d.attempts),
         ("retries left", max(0, d.retries - max(0, d.attempts - 1))),
         ("timeout", f"{d.timeout:g}s" if d.timeout else "none"),

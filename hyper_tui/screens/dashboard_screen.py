@@ -35,10 +35,26 @@ CHARTS = (("states", "jobs by state", "jobs"), ("throughput", "throughput", "job
           ("workers", "workers per region", "workers"), ("vcpus", "vCPUs per region", "vCPUs"))
 
 
+def zero_fill(points: list[tuple[float, float]], ticks: list[float]) -> list[tuple[float, float]]:
+    """A gauge's points with 0 at every sampling time it has none: a host samples only what
+    is there (no row for an empty backlog or a region without workers), so a missing sample
+    means none, not "as before" (pure)."""
+    if not points:
+        return points
+    have = {ts for ts, _ in points}
+    first = points[0][0]
+    return sorted(points + [(t, 0.0) for t in ticks if t > first and t not in have])
+
+
 def chart_lines(metrics: dict, history: list[tuple[float, dict[str, int]]], start: float,
                 end: float) -> dict[str, tuple[dict[str, list[float | None]], dict[str, float | None]]]:
     """Each chart's {label: binned values} and {label: latest value} (pure)."""
-    def line(points: list[tuple[float, float]], gauge: bool) -> tuple[list[float], float | None]:
+    ticks = sorted({ts for labels in metrics.values() for pts in labels.values() for ts, _ in pts})
+
+    def line(points: list[tuple[float, float]], gauge: bool, sampled: bool = True
+             ) -> tuple[list[float], float | None]:
+        if gauge and sampled:  # a host's samples (the screen's own counts are complete)
+            points = zero_fill(points, ticks)
         return bin_series(points, start, end, gauge=gauge), (points[-1][1] if points else None)
 
     out: dict[str, tuple[dict[str, list[float | None]], dict[str, float | None]]] = {}
@@ -50,7 +66,7 @@ def chart_lines(metrics: dict, history: list[tuple[float, dict[str, int]]], star
         if key not in states:
             points = [(ts, float(c.get(st, 0))) for ts, c in history]
             if any(v for _, v in points):
-                values, last = line(points, True)
+                values, last = line(points, True, sampled=False)
                 # Before this screen's first sample nothing is known: not drawn (not 0).
                 known = int((points[0][0] - start) / max(end - start, 1e-9) * len(values))
                 states[key] = ([None] * min(known, len(values)) + values[known:], last)

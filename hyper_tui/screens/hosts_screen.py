@@ -48,8 +48,9 @@ class HostsScreen(HyperScreen):
 
     def on_mount(self) -> None:
         table = self.query_one("#hosts", DataTable)
-        widths = {"": 1, "name": 16, "kind": 6, "status": 16, "main region": 14, "queues": 7,
-                  "definitions": 11}
+        # Every column fits in 80 columns (the body is 77 cells wide there, the sidebar folded).
+        widths = {"": 1, "name": 14, "kind": 5, "status": 15, "main region": 12, "queues": 6,
+                  "defs": 4}
         for col, width in widths.items():
             table.add_column(col, key=col or "sel", width=width)
 

@@ -3,8 +3,8 @@
 Only the visible page is queried (``list_jobs(limit, offset)``) in a thread worker on a timer;
 a tick is skipped while the previous one is in flight, and pages come back as coalescing
 ``JobsPage`` messages. Filtering (substring or regex over name, command and reason; queue;
-state) and sorting (any column) happen on the host over ALL jobs; counts by state refresh on a
-slower timer in their own worker, and at once when the screen comes back. The cursor follows
+state; the submitting user) and sorting (any column) happen on the host over ALL jobs; counts
+by state refresh on a slower timer in their own worker, and at once when the screen comes back. The cursor follows
 its job through refreshes. ``a`` selects every job that matches the filter: a cancel then acts
 on the whole match set through the host (``cancel_matching``), with its progress shown.
 """
@@ -55,7 +55,12 @@ def describe(filters: dict[str, Any]) -> str:
         parts.append(f"in queue {filters['queue']}")
     if filters.get("state"):
         parts.append(f"in state {filters['state']}")
+    if filters.get("user"):
+        parts.append(f"submitted by {filters['user']}")
     return " ".join(parts) or "(no filter: every job)"
+
+
+STALE_RUNNING = "daemon not running — RUNNING jobs shown are from before it stopped"
 
 
 def total_of(counts: Any, state: str | None) -> int | None:
@@ -109,19 +114,27 @@ class JobsScreen(HyperScreen):
         self.pages_shown = 0
         self.progress: tuple[int, int] | None = None  # a cancel of every match under way
         self.filter_error: str | None = None
+        self.users: set[str] = set()  # the user filter's choices: this user and those seen
 
     # ---- layout --------------------------------------------------------------------------
 
     def compose_body(self) -> ComposeResult:
         yield Static("", id="jobs-title", classes="screen-title")
         with Horizontal(id="jobs-filters"):
-            yield Input(placeholder="/ name, command or reason", id="f-match")
-            yield Select([], prompt="all queues", id="f-queue")
-            yield Select([(s, s) for s in STATES], prompt="all states", id="f-state")
+            yield Input(placeholder="/ name, cmd or reason", id="f-match")
+            yield Select([], prompt="any queue", id="f-queue")
+            yield Select([(s, s) for s in STATES], prompt="any state", id="f-state")
+            yield Select([], prompt="any user", id="f-user")
+        yield Static(STALE_RUNNING, id="jobs-stale", classes="warning-line")
         yield JobsTable(id="jobs")
         yield Static("", id="jobs-status", classes="status-line")
 
     def on_mount(self) -> None:
+        from hyper_tui.core.submit import submitting_user
+
+        self.query_one("#jobs-stale").display = False
+        self._add_users([submitting_user()])
+        self.watch(self.app, "host_state", lambda _: self._render_title(), init=False)
         self._render_title()
         if self.app.live:
             self.set_interval(REFRESH_S, self._tick)
@@ -134,9 +147,24 @@ class JobsScreen(HyperScreen):
         match = self.query_one("#f-match", Input).value.strip() or None
         q = self.query_one("#f-queue", Select).value
         st = self.query_one("#f-state", Select).value
+        user = self.query_one("#f-user", Select).value
         return {"queue": None if q is Select.NULL else str(q),
                 "state": None if st is Select.NULL else str(st),
-                "match": match, "regex": self.regex and match is not None}
+                "match": match, "regex": self.regex and match is not None,
+                "user": None if user is Select.NULL else str(user)}
+
+    def _add_users(self, users: Any) -> None:
+        """Offer every user seen so far in the user filter, keeping its choice."""
+        new = {u for u in users if u} - self.users
+        if not new:
+            return
+        self.users |= new
+        sel = self.query_one("#f-user", Select)
+        value = sel.value
+        with self.prevent(Select.Changed):
+            sel.set_options([(u, u) for u in sorted(self.users)])
+            if value is not Select.NULL:
+                sel.value = value
 
     def query_args(self) -> dict[str, Any]:
         return {**self.filters(), "sort": self.sort_by, "descending": self.sort_reverse}
@@ -231,7 +259,7 @@ class JobsScreen(HyperScreen):
 
     @staticmethod
     def _counting(args: dict[str, Any]) -> dict[str, Any]:
-        return {k: args[k] for k in ("queue", "match", "regex")}
+        return {k: args[k] for k in ("queue", "match", "regex", "user")}
 
     @work(thread=True, exclusive=True, group="jobs-page", exit_on_error=False)
     def fetch_page(self, args: dict[str, Any], offset: int, generation: int,
@@ -285,6 +313,7 @@ class JobsScreen(HyperScreen):
             self.filter_error = None
             self.rows = event.rows
             self.last_ms = event.elapsed_ms
+            self._add_users(r.user for r in event.rows)
             self._show()
             self.loaded_once = True
         self._render_title()
@@ -319,12 +348,24 @@ class JobsScreen(HyperScreen):
         else:
             t.append("counting…  ", style="dim")
         self.query_one("#jobs-title", Static).update(t)
+        status_of_host = self.app.host_state[2]
+        self.query_one("#jobs-stale").display = bool(
+            status_of_host is not None and getattr(status_of_host, "daemon_running", None) is False
+            and self.counts is not None and self.counts.get("RUNNING", 0))
         first = self.page_offset + 1 if self.rows else 0
         last = self.page_offset + len(self.rows)
         of = f" of {count(total)}" if total is not None else ""
         status = Text()
         if self.filter_error:
             status.append(self.filter_error, style="bold red")
+            self.query_one("#jobs-status", Static).update(status)
+            return
+        if not self.rows and self.loaded_once and total == 0:
+            f = self.filters()
+            if any(f[k] for k in ("queue", "state", "match", "user")):
+                status.append(f"no job {describe(f)}; esc clears the filters", style="bold")
+            else:
+                status.append("no jobs yet: s submits one (or qsub from a shell)", style="bold")
             self.query_one("#jobs-status", Static).update(status)
             return
         status.append(f"{first}-{last}{of}  ")

@@ -68,9 +68,9 @@ class LogScreen(Screen):
         elif self.finished:
             t.append("job finished", style="green")
         elif self.follow:
-            t.append("following ●", style="bold blue")
+            t.append("not finished: following ●", style="bold blue")
         else:
-            t.append("paused (f to follow)", style="yellow")
+            t.append("not finished: paused (f to follow)", style="yellow")
         t.append(f"   {self.lines:,} lines", style="dim")
         if self.lines >= TAIL:
             t.append(f" (the last {TAIL:,} records were loaded first)", style="dim")

@@ -29,7 +29,8 @@ def job_details_body(job: JobDetail, now: float) -> Group:
     cmd = job.command or " ".join(job.argv or []) or "-"
     for key, value in (
         ("queue", job.queue), ("definition", job.definition),
-        ("priority", job.priority), ("attempts", f"{job.attempts} of {job.retries + 1}"),
+        ("submitted by", job.user or "-"), ("priority", job.priority),
+        ("attempts", f"{job.attempts} of {job.retries + 1}"),
         ("timeout", duration(job.timeout) if job.timeout else "none"),
         ("submitted", _ts(job.submitted)), ("started", _ts(job.started)),
         ("ended", _ts(job.ended)), ("runtime", runtime(job, now)),

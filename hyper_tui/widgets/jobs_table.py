@@ -11,28 +11,32 @@ from textual.widgets import DataTable
 from hyper_tui.core.jobs import JobRow
 from hyper_tui.widgets.fmt import STATE_STYLES, runtime
 
-COLUMNS = (("sel", " "), ("id", "id"), ("name", "name"), ("queue", "queue"), ("state", "state"),
-           ("reason", "reason"), ("attempts", "tries"), ("runtime", "runtime"))
+COLUMNS = (("sel", " "), ("id", "id"), ("name", "name"), ("queue", "queue"), ("user", "user"),
+           ("state", "state"), ("reason", "reason"), ("attempts", "tries"), ("runtime", "runtime"))
+USER_FROM = 90  # the user column shows from this width up (at 80 columns the reason needs it)
 
 # Server-side sort keys, in the order ``o`` cycles through them (core.job_query.SORT_COLUMNS).
 SORT_KEYS = ("id", "name", "queue", "state", "reason", "attempts", "runtime")
 
 PAD = 2  # DataTable's cell padding, one each side
 FIXED = {"sel": 1, "state": 9, "attempts": 5, "runtime": 7}
-MIN = {"id": 4, "name": 6, "queue": 5, "reason": 8}
+MIN = {"id": 4, "name": 6, "queue": 5, "reason": 8, "user": 4}
 
 
 def fit_widths(total: int, rows: list[JobRow]) -> dict[str, int]:
     """Column widths that fill ``total`` cells without a horizontal scrollbar: ids and queues
     as wide as the widest on the page (``4173[97000]`` is never cut), then the name and the
-    reason share what is left (the name up to its longest, the reason the rest)."""
+    reason share what is left (the name up to its longest, the reason the rest). The user
+    column is there from ``USER_FROM`` cells up (absent from the widths below)."""
     def widest(key: str, header: str) -> int:
         return max([len(header), MIN[key]] + [len(str(getattr(r, key) or "")) for r in rows])
 
     widths = dict(FIXED)
     widths["id"] = max([MIN["id"]] + [len(r.job_id) for r in rows])
     widths["queue"] = min(widest("queue", "queue"), 16)
-    used = sum(widths.values()) + PAD * len(COLUMNS)
+    if total >= USER_FROM:
+        widths["user"] = min(widest("user", "user"), 12)
+    used = sum(widths.values()) + PAD * (len(widths) + 2)  # + name and reason
     rest = max(total - used - 1, MIN["name"] + MIN["reason"])  # 1: the vertical scrollbar's room
     longest_name = widest("name", "name")
     longest_reason = widest("reason", "reason")
@@ -48,18 +52,26 @@ def ellipsis(text: str, width: int) -> str:
     return text if len(text) <= width else text[:max(0, width - 1)] + "…"
 
 
+def shown_columns(widths: dict[str, int]) -> list[tuple[str, str]]:
+    """The (key, label) of the columns ``widths`` has room for, in order."""
+    return [(k, label) for k, label in COLUMNS if k in widths]
+
+
 def job_cells(job: JobRow, now: float, selected: bool, widths: dict[str, int]) -> tuple[Any, ...]:
     state = job.state
-    return (
-        Text("●" if selected else " ", style="bold yellow" if selected else ""),
-        job.job_id,
-        ellipsis(job.name, widths["name"]),
-        ellipsis(job.queue, widths["queue"]),
-        Text(state, style=STATE_STYLES.get(state, "")),
-        Text(ellipsis(job.reason or "", widths["reason"]), style="dim"),
-        str(job.attempts),
-        runtime(job, now),
-    )
+    cells = {
+        "sel": Text("●" if selected else " ", style="bold yellow" if selected else ""),
+        "id": job.job_id,
+        "name": ellipsis(job.name, widths["name"]),
+        "queue": ellipsis(job.queue, widths["queue"]),
+        "state": Text(state, style=STATE_STYLES.get(state, "")),
+        "reason": Text(ellipsis(job.reason or "", widths["reason"]), style="dim"),
+        "attempts": str(job.attempts),
+        "runtime": runtime(job, now),
+    }
+    if "user" in widths:
+        cells["user"] = ellipsis(job.user or "-", widths["user"])
+    return tuple(cells[k] for k, _ in shown_columns(widths))
 
 
 class JobsTable(DataTable):
@@ -77,7 +89,7 @@ class JobsTable(DataTable):
 
     def _columns(self, widths: dict[str, int]) -> None:
         self.clear(columns=True)
-        for key, label in COLUMNS:
+        for key, label in shown_columns(widths):
             self.add_column(label, key=key, width=widths[key])
         self.widths = widths
         self.keys, self.cells = [], {}
@@ -99,7 +111,7 @@ class JobsTable(DataTable):
             for key in keys:
                 old, new = self.cells.get(key), new_cells[key]
                 if old != new:
-                    for (col, _), a, b in zip(COLUMNS, old or (), new, strict=False):
+                    for (col, _), a, b in zip(shown_columns(widths), old or (), new, strict=False):
                         if a != b:
                             self.update_cell(key, col, b)
             self.cells = new_cells

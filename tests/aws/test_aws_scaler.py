@@ -192,3 +192,81 @@ def test_active_workers_count_unfinished_array_tasks(moto_url) -> None:
             {"jobs": ["arr"]})
         found = active_worker_jobs(batch, ["jq"])
     assert {j["id"]: j["count"] for j in found} == {"arr": 3, "one": 1}
+
+
+# ---- steps, budgets and the launcher ------------------------------------------------------------
+
+
+def test_launches_go_through_the_worker_launcher_and_come_first(home) -> None:
+    """The pass starts workers only through the WorkerLauncher (BatchLauncher); when the
+    launch step uses up the pass's time, the upkeep steps are skipped, never the launch."""
+    from hyper_tui.aws.launcher import BatchLauncher
+    from hyper_tui.aws.scaler import StepBudgets
+    from hyper_tui.hosts.contract import WorkerLauncher
+
+    h = make_aws_host()
+    moto_env.batch_setup(h.res.session, h.name, "c1", ["d1"])
+    h.client.submit([Submission(queue="q1", definition="d1", name=f"j{i}", command="true")
+                     for i in range(30)])
+    sc = build_scaler_config(h.cfg)
+    sc.pairs[0].work_queue_url = h.res.work_urls[("q1", "d1")]
+    clock = {"t": 0.0}
+
+    class Slow(BatchLauncher):
+        started: list = []
+
+        def start(self, queue, definition, region, count=1, **kw):
+            ids = super().start(queue, definition, region, count, **kw)
+            self.started.append((queue, definition, region, count, ids))
+            clock["t"] += 60.0  # this launch took the whole pass
+            return ids
+
+    launcher = Slow(h.res.session, sc)
+    assert isinstance(launcher, WorkerLauncher)
+    out = run_scaler(sc, h.res.session, launcher=launcher, clock=lambda: clock["t"],
+                     budgets=StepBudgets())
+    assert [(q, d, r, n) for q, d, r, n, _ in Slow.started] == [("q1", "d1", "us-east-1", 3)]
+    assert [x["batch_job_id"] for x in out["launched"]] == [Slow.started[0][4][0]]
+    assert out["over_budget"] == ["launch"]
+    assert out["skipped"] == ["dead letters", "outbox", "dependencies", "reconcile", "metrics"]
+    assert out["step_seconds"]["launch"] == 60.0
+
+
+def test_a_slow_count_is_cut_at_its_budget_and_estimated(home) -> None:
+    """The observe step's count stops at its deadline: the backlog is then estimated from
+    the work messages (10 ids each) and the pass goes on to launch."""
+    from hyper_tui.aws.scaler import StepBudgets
+
+    h = make_aws_host()
+    moto_env.batch_setup(h.res.session, h.name, "c1", ["d1"])
+    h.client.submit([Submission(queue="q1", definition="d1", name=f"j{i}", command="true")
+                     for i in range(25)])
+    sc = build_scaler_config(h.cfg)
+    sc.pairs[0].work_queue_url = h.res.work_urls[("q1", "d1")]
+    ticks = iter(range(1_000_000))
+    out = run_scaler(sc, h.res.session, clock=lambda: float(next(ticks)),
+                     budgets=StepBudgets(observe=5.0, total=10_000.0), sweep=False,
+                     publish=False, reconcile=False)
+    [p] = out["pairs"]
+    assert p["estimated"] is True and p["queued"] == 30  # 3 messages x 10 ids
+    assert sum(x["count"] for x in out["launched"]) == 3
+
+
+def test_failover_setting_reaches_the_scaler_config(home) -> None:
+    from hyper_tui.aws.scaler_config import DEFAULT_FAILOVER_AFTER_S, ScalerConfig
+
+    h = make_aws_host()
+    sc = build_scaler_config(h.cfg)
+    assert {p.failover_after_s for p in sc.pairs} == {DEFAULT_FAILOVER_AFTER_S}
+    assert sc.lease_seconds == 15.0
+    h.cfg.update("queues", "q1", {"failover_after_s": 0})
+    sc = build_scaler_config(h.cfg)
+    assert {p.failover_after_s for p in sc.pairs} == {0}
+    assert ScalerConfig.from_json(sc.to_json()) == sc
+    # A config written before these settings still loads, with the defaults.
+    old = json.loads(sc.to_json())
+    old.pop("lease_seconds")
+    for p in old["pairs"]:
+        p.pop("failover_after_s")
+    again = ScalerConfig.from_json(json.dumps(old))
+    assert again.pairs[0].failover_after_s == DEFAULT_FAILOVER_AFTER_S

@@ -167,8 +167,10 @@ def deployed(cloud, cdk_cli, host_home, tmp_path_factory) -> Deployed:
     rewrites = adapt_assembly(out / "synth", out / "adapted")
     def run() -> tuple[d.DeployResult, list[d.DeployEvent]]:
         events: list[d.DeployEvent] = []
+        # approved, as by hyper-tui deploy --yes (unapproved, cdk refuses the IAM changes)
         result = d.deploy(cfg, assembly_dir=out / "adapted", on_event=events.append,
-                          which=lambda name: cdk_cli if name == "cdk" else None)
+                          which=lambda name: cdk_cli if name == "cdk" else None,
+                          approval=d.APPROVED)
         return result, events
 
     # First a deploy that fails: the job log group's name is taken, so the control stack
@@ -342,9 +344,19 @@ def test_every_call_of_a_scaler_pass_is_allowed_by_the_scaler_role(deployed, clo
     asset = deployed.assembly / assets["files"][function["Properties"]["Code"]["S3Key"]
                                                 .removesuffix(".zip")]["source"]["path"]
     sc = load_scaler_config({CONFIG_FILE_ENV: CONFIG_FILE, "LAMBDA_TASK_ROOT": str(asset)})
-    AwsHostClient(deployed.cfg, session=cloud.session).submit(
+    ids = AwsHostClient(deployed.cfg, session=cloud.session).submit(
         [Submission(queue="q1", definition="d1", name=f"s{i}", command="true")
-         for i in range(4)])
+         for i in range(5)])
+    # One job RUNNING on a worker that stopped heartbeating an hour ago and whose message is
+    # gone: the pass's reconciler requeues it, so its calls are evaluated too.
+    from hyper_tui.aws.table import Update
+
+    gone = time.time() - 3600
+    u = Update(sc.jobs_table, ids[-1], queue="q1").when("state", "=", "QUEUED")
+    for k, v in (("state", "RUNNING"), ("attempt", 1), ("worker", "w-gone"), ("started", gone),
+                 ("heartbeat", gone), ("lease", 15.0)):
+        u.set(k, v)
+    cloud.session.client("dynamodb").update_item(**u.kwargs())
     # The stack's counters Lambda takes the table's stream; moto hands the records to its
     # event source mapping (and drops them: it runs no Lambda here), so the counters are
     # rebuilt from the jobs, as `counters.rebuild` does for a table older than its counters.
@@ -357,6 +369,7 @@ def test_every_call_of_a_scaler_pass_is_allowed_by_the_scaler_role(deployed, clo
     recorder.attach(session)
     result = run_scaler(sc, session)
     assert result["errors"] == [], result["errors"]
+    assert result["reconciled"]["requeued"] == 1, result["reconciled"]
     launched = len(result["launched"])
     for x in result["launched"]:  # Batch jobs of the stack-created job queue and definition
         job = session.client("batch", x["region"]).describe_jobs(jobs=[x["batch_job_id"]])["jobs"][0]
@@ -378,6 +391,9 @@ def test_every_call_of_a_scaler_pass_is_allowed_by_the_scaler_role(deployed, clo
           f"{len(denied)}")
     print("  " + "\n  ".join(f"{r['result']}: {r['action']} {r['resource']}" for r in results))
     assert {"batch:SubmitJob", "batch:TagResource"} <= {r.action for r in requests}
+    assert {"dynamodb:Query", "dynamodb:BatchGetItem", "dynamodb:UpdateItem", "dynamodb:PutItem",
+            "dynamodb:DeleteItem", "dynamodb:GetItem", "sqs:SendMessage"} <= {
+                r.action for r in requests}  # the reconciler's too
     assert denied == [], denied
 
 

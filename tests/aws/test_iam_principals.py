@@ -114,7 +114,8 @@ def host(cloud, cdk_cli, host_home, tmp_path_factory) -> Host:
     adapt_assembly(out / "synth", out / "adapted")
     start = time.monotonic()
     result = d.deploy(cfg, assembly_dir=out / "adapted", on_event=lambda e: None,
-                      which=lambda name: cdk_cli if name == "cdk" else None)
+                      which=lambda name: cdk_cli if name == "cdk" else None,
+                      approval=d.APPROVED)  # as --yes: unapproved, cdk refuses IAM changes
     return Host(cfg, out / "synth", out / "adapted", result, time.monotonic() - start)
 
 

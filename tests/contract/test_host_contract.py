@@ -245,7 +245,8 @@ def test_operations_a_kind_lacks_are_one_line_usage_errors(host) -> None:
     c = host.client
     lacking = []
     if not c.capabilities.deploy:
-        lacking += [c.synth, c.deploy, c.refresh_lookups, c.refresh_weights,
+        lacking += [c.synth, c.deploy, c.diff, c.bootstrap, c.bootstrap_policies,
+                    c.refresh_lookups, c.refresh_weights,
                     lambda: registry.import_host(c.kind, "elsewhere", account="1", region="r")]
     if not c.capabilities.daemon:
         lacking += [c.start, c.serve, c.stop]

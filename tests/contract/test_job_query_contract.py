@@ -34,6 +34,8 @@ def test_filters_sort_count_position_and_cancel_matching(host) -> None:  # noqa:
     assert listed(match="zzz") == []
     assert c.count_jobs(queue=host.queue, match="train").QUEUED == 3
     assert c.count_jobs(queue=host.queue, match="train", state="PENDING").total == 0
+    assert c.count_jobs(queue=host.queue, match="train", state="QUEUED").QUEUED == 3
+    assert listed(match="train", state="QUEUED", sort="name") == [tb1, tb2, ta]
     # Every column sorts; ties are by id ascending in both directions.
     for col in SORT_COLUMNS:
         assert sorted(listed(sort=col)) == sorted(ids)
@@ -53,3 +55,40 @@ def test_filters_sort_count_position_and_cancel_matching(host) -> None:  # noqa:
     assert {r.job_id: r.state for r in c.list_jobs(queue=host.queue)} == {
         tb1: "CANCELLED", tb2: "CANCELLED", ta: "CANCELLED", al: "QUEUED", sc: "QUEUED"}
     assert c.cancel_matching(queue=host.queue, match="train") == 0  # finished: left alone
+
+
+def test_the_submitting_user_is_recorded_and_filters(host) -> None:  # noqa: F811
+    """Every job records who submitted it (the submission's user, else this process's user);
+    ``user`` filters listings, counts, positions and cancel-by-filter alike, and combines with
+    the other filters."""
+    from hyper_tui.core import submit as building
+
+    c = host.client
+    me = building.submitting_user()
+    mine = _submit(c, host, ["train-a"])[0]
+    time.sleep(0.002)
+    theirs = c.submit([_sub(host, "train-b", user="alice-2")])[0]
+    time.sleep(0.002)
+    built = c.submit([building.build(queue=host.queue, definition=host.definition,
+                                     defaults=building.Defaults(), name="score",
+                                     command="echo hi")])[0]
+    rows = {r.job_id: r for r in c.list_jobs(queue=host.queue)}
+    assert rows[mine].user == me and rows[built].user == me and rows[theirs].user == "alice-2"
+    assert c.get_job(theirs).user == "alice-2"
+
+    def listed(**kw) -> list[str]:
+        return [r.job_id for r in c.list_jobs(queue=host.queue, **kw)]
+
+    assert listed(user="alice-2") == [theirs]
+    assert listed(user=me) == [built, mine]
+    assert listed(user=me, match="train") == [mine]  # combines with a substring
+    assert listed(user="alice-2", match="score") == []
+    assert listed(user="nobody") == []
+    assert listed(user=me, sort="name", descending=False) == [built, mine]  # score, train-a
+    assert c.count_jobs(queue=host.queue, user="alice-2").total == 1
+    assert c.count_jobs(queue=host.queue, user=me, state="QUEUED").QUEUED == 2
+    assert c.job_position(mine, queue=host.queue, user=me) == 1
+    assert c.job_position(theirs, queue=host.queue, user=me) is None
+    assert c.cancel_matching(queue=host.queue, user="alice-2") == 1
+    assert {r.job_id: r.state for r in c.list_jobs(queue=host.queue)} == {
+        mine: "QUEUED", theirs: "CANCELLED", built: "QUEUED"}

@@ -111,6 +111,7 @@ def test_submit_writes_items_and_enqueues_ids_ten_per_message():
     assert item["queue_shard"] == schema.queue_shard("fast", ids[0])
     assert item["retries"] == 3 and item["timeout"] == Decimal("600")  # definition defaults
     assert item["submitted_by"] == CALLER and item["name"] == "j0"
+    assert item["user"] == CALLER.rsplit("/", 1)[-1]  # the caller's name: qstat -u filters by it
     assert isinstance(item["submitted"], Decimal) and item["queued"] == item["submitted"]
     assert item["retry_exit_codes"] == [75]
     assert None not in item.values()

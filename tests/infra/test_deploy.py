@@ -90,7 +90,10 @@ def test_deploy_command_line(tmp_path):
     for flag in ("--all", "--no-notices", "--progress", "--require-approval"):
         assert flag in argv
     assert argv[argv.index("--progress") + 1] == "events"
-    assert argv[argv.index("--require-approval") + 1] == "never"
+    # cdk's own approval of security-sensitive changes, unless a person approved the diff
+    assert argv[argv.index("--require-approval") + 1] == "broadening"
+    approved = d.deploy_command(["cdk"], tmp_path, tmp_path / "o.json", approval=d.APPROVED)
+    assert approved[approved.index("--require-approval") + 1] == "never"
     assert argv[argv.index("--outputs-file") + 1] == str(tmp_path / "outputs.json")
     named = d.deploy_command(["cdk"], tmp_path, tmp_path / "o.json", stacks=[CONTROL])
     assert CONTROL in named and "--all" not in named
@@ -182,11 +185,12 @@ def test_deploy_installs_cli_once_and_records_active(home, fake_cdk, assembly):
     cfg = example.config()
     apply_config(cfg)
     events = []
-    result = d.deploy(cfg, assembly_dir=assembly, on_event=events.append,
+    # (the scoped bootstrap creates IAM policies: tests/aws/test_deploy_diff runs it in moto)
+    result = d.deploy(cfg, assembly_dir=assembly, on_event=events.append, bootstrap=False,
                       which=lambda name: None)
     assert result.status == d.ACTIVE and set(result.stacks.values()) == {d.ACTIVE}
     commands = [c["argv"] for c in fake_cdk.calls]
-    assert [c[1] for c in commands] == ["install", "bootstrap", "deploy"]
+    assert [c[1] for c in commands] == ["install", "deploy"]
     assert commands[0][0] == "npm"
     assert all(c["env"]["CDK_DISABLE_CLI_TELEMETRY"] == "true" for c in fake_cdk.calls[1:])
     assert any(e.stack == CONTROL and e.status == d.ACTIVE for e in events)

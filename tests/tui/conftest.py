@@ -98,6 +98,8 @@ def _build_snapshot_store() -> None:
 
     def freeze(db):
         db.execute("UPDATE jobs SET submitted=?", (FIXED_NOW - 600,))
+        db.execute("UPDATE jobs SET user=CASE WHEN name IN ('train', 'nightly') THEN 'bob' "
+                   "ELSE 'alice' END")  # who submitted: the same on every machine
         db.execute("UPDATE jobs SET state='SUCCEEDED', attempts=1, started=?, ended=?, exit_code=0, "
                    "worker='w-3f2a9c01', reason=NULL WHERE array_id IS NOT NULL AND idx <= 12",
                    (FIXED_NOW - 500, FIXED_NOW - 488))

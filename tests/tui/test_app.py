@@ -5,12 +5,9 @@ from __future__ import annotations
 
 import json
 import sys
-import threading
-import types
 
 from hyper_tui.app import HyperCommands, make_app
 from hyper_tui.hosts import registry
-from hyper_tui.messages import DeployFinished
 from hyper_tui.screens.confirm_modal import ConfirmModal
 from hyper_tui.screens.help_modal import HelpModal
 from hyper_tui.screens.wizard_modal import WizardModal
@@ -125,44 +122,6 @@ def _aws_host() -> None:
     from hyper_tui.hosts import registry
 
     registry.create_aws_host("cloud", "123456789012", "us-east-1", select=False)
-
-
-async def test_deploy_streams_progress_and_cancels(live_home, monkeypatch) -> None:
-    _aws_host()
-    started = threading.Event()
-
-    def deploy_events(cfg, out_dir=None, cancel_event=None):
-        for stack in ("hyper-cloud-control", "hyper-cloud-compute-us-east-1"):
-            yield types.SimpleNamespace(stack=stack, status="SYNTHESIZED", line=f"synth {stack}")
-        yield types.SimpleNamespace(stack="hyper-cloud-control", status="CREATE_IN_PROGRESS",
-                                    line="creating table")
-        yield types.SimpleNamespace(stack="hyper-cloud-control", status="CREATE_COMPLETE", line="done")
-        started.set()
-        cancel_event.wait(30)
-        yield types.SimpleNamespace(stack="hyper-cloud-compute-us-east-1", status="CANCELLED",
-                                    line="stopped")
-
-    def deploy(self, out=None, *, lookups=True, on_event=None, cancel=None):  # the client's
-        for ev in deploy_events(self.cfg, out, cancel_event=cancel):
-            on_event(ev)
-
-    from hyper_tui.aws.client import AwsHostClient
-
-    monkeypatch.setattr(AwsHostClient, "deploy", deploy)
-    seen: list = []
-    app = make_app(host="cloud", start="deployments", live=False, remember=False)
-    async with app.run_test(size=(120, 40), message_hook=seen.append) as pilot:
-        await settle(pilot, until=lambda: app.host_state[0] == "cloud")
-        await pilot.press("D")
-        await settle(pilot, until=lambda: started.is_set() and len(app.screen.stacks) == 2)
-        await settle(pilot, until=lambda: app.screen.stacks["hyper-cloud-control"].outcome == "done")
-        assert app.screen.running, notifications(app)
-        await pilot.press("c")
-        await settle(pilot, until=lambda: any(isinstance(m, DeployFinished) for m in seen))
-        assert not app.screen.running
-        assert any("deploy cancelled" in n for n in notifications(app))
-        log_lines = app.screen.query_one("#deploy-log").lines
-        assert any("creating table" in line for line in log_lines)
 
 
 async def test_deploy_without_deploy_support_is_a_notification(live_home, monkeypatch) -> None:

@@ -44,7 +44,12 @@ def test_chart_lines_sum_labels_and_leave_the_unknown_past_undrawn():
     assert lines["failed"][:50] == [None] * 50 and lines["failed"][-1] == 4.0
     assert set(charts["throughput"][0]) == {"submitted", "finished"}
     assert set(charts["workers"][0]) == {"local", "eu"} and latest is not None
-    assert charts["vcpus"][1] == {"local": 4.0}
+    assert charts["vcpus"][0]["local"][5] == 4.0 and charts["vcpus"][1] == {"local": 0.0}
+    # A gauge not sampled at a sampling time was 0 then (a host writes no row for nothing):
+    # backlog "b" and running are 0 at the end, not carried forward; so are the workers.
+    assert lines["running"][-1] == 0.0 and latest["running"] == 0.0
+    assert lines["queued"][-1] == 1.0
+    assert charts["workers"][0]["local"][-1] == 0.0 and charts["workers"][1]["local"] == 0.0
 
 
 async def test_the_dashboard_draws_four_charts_with_axes(snap_home):

@@ -263,3 +263,65 @@ def test_columns_fit_the_terminal_and_never_cut_ids_or_short_reasons():
         assert w["id"] >= len("4173[97000]")
     wide = fit_widths(120, rows)
     assert wide["reason"] >= len(rows[0].reason) and wide["name"] >= len("render-frames")
+
+
+async def test_the_user_filter_combines_with_the_others_and_acts_on_select_all(store_home):
+    """Users seen in the listing (and this user) are offered; the filter combines with the
+    substring and state filters, and select-all cancels only that user's matches."""
+    from hyper_tui.core.submit import submitting_user
+
+    client = _client()
+    mine = _submit(client, "train-mine")
+    theirs = [client.submit([Submission(queue="default", definition="default", name=n,
+                                        command="true", user="erin")])[0]
+              for n in ("train-erin", "align-erin")]
+    app = make_app(start="jobs", remember=False, live=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await _ready(pilot)
+        users = screen.query_one("#f-user", Select)
+        assert {str(v) for _, v in users._options if v is not Select.NULL} == {
+            submitting_user(), "erin"}
+        assert "user" in [str(c.key.value) for c in _table(app).columns.values()]  # 120: shown
+
+        async def shows(names: set[str]) -> None:
+            await settle(pilot, until=lambda: set(_names(app)) == names and not screen.in_flight)
+
+        users.value = "erin"
+        await shows({"train-erin", "align-erin"})
+        screen.query_one("#f-match", Input).value = "train"
+        await shows({"train-erin"})
+        users.value = submitting_user()
+        await shows({"train-mine"})
+        users.value = "erin"
+        await shows({"train-erin"})
+        await pilot.press("a", "x")
+        await settle(pilot, until=lambda: isinstance(app.screen, ConfirmModal))
+        assert "submitted by erin" in str(app.screen.body)
+        await pilot.press("y")
+        await settle(pilot, until=lambda: client.get_job(theirs[0]).state == "CANCELLED")
+        assert client.get_job(theirs[1]).state == "QUEUED" and client.get_job(mine).state == "QUEUED"
+    client.close()
+
+
+async def test_stale_running_jobs_are_called_so_when_the_daemon_is_down(store_home):
+    """RUNNING jobs of a host whose daemon is not running are as it left them: the screen says
+    so instead of showing them as live."""
+    client = _client()
+    job = _submit(client, "was-running")
+    client.store.write(lambda db: db.execute(
+        "UPDATE jobs SET state='RUNNING', started=1, attempts=1, worker='w-gone' WHERE id=?",
+        (int(job),)))
+    app = make_app(start="jobs", remember=False, live=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await _ready(pilot)
+        await settle(pilot, until=lambda: app.host_state[2] is not None)
+        warning = screen.query_one("#jobs-stale")
+        await settle(pilot, until=lambda: warning.display)
+        assert "daemon not running" in str(warning.render())
+        assert "RUNNING jobs shown are from before it stopped" in str(warning.render())
+        client.store.write(lambda db: db.execute("UPDATE jobs SET state='FAILED' WHERE id=?",
+                                                 (int(job),)))
+        screen.counts = None
+        screen.reload()
+        await settle(pilot, until=lambda: not warning.display)
+    client.close()

@@ -70,8 +70,13 @@ def test_bin_series() -> None:
 
 
 def test_stack_progress() -> None:
-    assert progress_of("SYNTHESIZED", 0) == (20.0, "running")
-    p, outcome = progress_of("CREATE_IN_PROGRESS", 0)
-    assert outcome == "running" and 0 < p < 100
-    assert progress_of("CREATE_COMPLETE", p) == (100.0, "done")
-    assert progress_of("UPDATE_ROLLBACK_IN_PROGRESS", 50)[1] == "failed"
+    """From the CDK CLI's events: the n/m counter moves the bar, LOG lines move nothing."""
+    line = ("hyper-x-control |  3/12 | 10:23:01 PM | CREATE_COMPLETE | AWS::SQS::Queue | "
+            "Work/Queue")
+    p, outcome, label = progress_of("IN_PROGRESS", line, 0)
+    assert outcome == "running" and p == 10 + 85 * 3 / 12 and label == "CREATE_COMPLETE SQS::Queue"
+    assert progress_of("LOG", "anything", p) == (p, "", None)
+    assert progress_of("DEPLOYING", "x: deploying... [1/2]", 0)[:2] == (8.0, "running")
+    assert progress_of("ACTIVE", " ✅  hyper-x-control", p) == (100.0, "done", "deployed")
+    assert progress_of("ACTIVE", " ✅  hyper-x-control (no changes)", p)[2] == "no changes"
+    assert progress_of("FAILED", "❌  hyper-x-control failed: boom", 40) == (40, "failed", "FAILED")

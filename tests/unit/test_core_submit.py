@@ -15,6 +15,8 @@ from hyper_tui.core.submit import (
     parse_array,
     parse_depend,
     parse_env,
+    submitting_user,
+    user_from_arn,
 )
 
 
@@ -75,5 +77,18 @@ def test_arrays_and_dependencies():
 
 def test_submission_equality_is_what_the_parity_test_relies_on():
     a = build(queue="q", definition="d", defaults=Defaults(), command="x")
-    assert a == Submission("q", "d", "job", command="x")
+    assert a == Submission("q", "d", "job", command="x", user=submitting_user())
+    assert a != Submission("q", "d", "job", command="x", user="someone-else")
+    assert build(queue="q", definition="d", defaults=Defaults(), command="x", user="eve").user == "eve"
     assert a != build(queue="q", definition="d", defaults=Defaults(3), command="x")
+
+
+def test_the_submitting_user():
+    import os
+    import pwd
+
+    assert submitting_user() == pwd.getpwuid(os.geteuid()).pw_name
+    assert user_from_arn("arn:aws:iam::123456789012:user/alice") == "alice"
+    assert user_from_arn("arn:aws:sts::123456789012:assumed-role/Admin/bob") == "bob"
+    assert user_from_arn("arn:aws:iam::123456789012:root") == "root"
+    assert user_from_arn(None) is None and user_from_arn("") is None

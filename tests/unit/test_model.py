@@ -46,6 +46,7 @@ CASES = [
      {"us-east-1": -1}),
     (Queue, "optimise_spot_cost", "True", True, "often"),
     (Queue, "max_running", 10, 10, 0),
+    (Queue, "failover_after_s", 600, 600, -1),
     (Image, "name", "worker", "worker", "-x"),
     (Image, "directory", "./img", "./img", None),
     (Image, "build_args", {"A": "1"}, {"A": "1"}, "A=1"),

@@ -241,8 +241,12 @@ class AwsTransport:
         entry = self._reserved.pop(claim.key, None)
         if entry is None:
             return False  # handed back meanwhile: another worker may run it
-        with aws_errors("worker: starting a job", region=self.session.region):
-            return claim.key in self._start_items([(entry[0], entry[1], claim)])
+        try:
+            with aws_errors("worker: starting a job", region=self.session.region):
+                return claim.key in self._start_items([(entry[0], entry[1], claim)])
+        except BaseException:  # not written (throttled past the retries): still reserved
+            self._reserved[claim.key] = entry
+            raise
 
     def release(self, claims: list[Claim]) -> None:
         with aws_errors("worker: releasing reserved jobs", region=self.session.region):
@@ -373,6 +377,8 @@ class AwsTransport:
                 continue
             if code is None and kind == "fail":
                 self._log_line(jid, now, "SYSTEM", note)
+            elif code is not None:
+                msg.watch = True  # not written: never delete its message, look again later
             self._settle(msg, jid)
         self._finish_settled()
         return started
@@ -458,11 +464,13 @@ class AwsTransport:
                 lost = send_ids(self.sqs, url, ids, per_message=IDS_PER_MESSAGE, stamp=now)
                 for jid in lost:
                     _warn(f"job {jid} was requeued but could not be sent to the work queue")
-            for c, _ in plan:
+            for (c, _), code in zip(plan, codes, strict=True):
                 self._claimed.pop(c.key, None)
                 self._running.pop(c.key, None)
                 self._cancelled.discard(c.key)
                 if isinstance(c.receipt, _Message):
+                    if code is not None:
+                        c.receipt.watch = True  # not written: its message is kept, not deleted
                     self._settle(c.receipt, c.key)
             if self._ready and any(r.ended - r.started >= self.handback_after for r in results):
                 self._hand_back(per_message=1)

@@ -32,6 +32,10 @@ class LocalTransport:
     # The store cannot be written just now (disk full, read-only, busy): the agent keeps its
     # results and retries.
     transient_errors = (UnavailableError, OSError)
+    # The SYSTEM lines "started attempt N on worker W (host)" and "exit code C after Ts" are
+    # not stored: qlog derives them from the job's row and its attempt rows (two event rows a
+    # job fewer). ``hyper_tui.local.client.attempt_lines`` writes them.
+    derives_attempt_lines = True
 
     def __init__(self, store_path: str | Path, *, worker_id: str, queue: str, definition: str,
                  region: str = "local", vcpus: int = 1) -> None:
@@ -94,6 +98,10 @@ class LocalTransport:
             sql = (f"SELECT id, array_id FROM jobs WHERE state='QUEUED' AND queue=? AND "
                    f"definition=? AND {self._FREE}")
             args: list = [self.queue, self.definition, t]
+            # Arrays cancelled whole whose waiting tasks are not swept yet: none of theirs.
+            gone = [r[0] for r in db.execute("SELECT id FROM arrays WHERE cancelled IS NOT NULL "
+                                             "AND swept=0")]
+            blocked = set(blocked) | set(gone)
             if blocked:
                 sql += f" AND (array_id IS NULL OR array_id NOT IN ({','.join('?' * len(blocked))}))"
                 args += list(blocked)
@@ -154,7 +162,9 @@ class LocalTransport:
             # again meanwhile (our lease lapsed) is another worker's now.
             started = db.execute(
                 "UPDATE jobs SET state='RUNNING', attempts=attempts+1, started=?, reason=NULL, "
-                "lease_until=NULL WHERE id=? AND state='QUEUED' AND worker=? AND attempts=?",
+                "lease_until=NULL WHERE id=? AND state='QUEUED' AND worker=? AND attempts=? AND "
+                "(array_id IS NULL OR NOT EXISTS (SELECT 1 FROM arrays a WHERE a.id=jobs.array_id "
+                "AND a.cancelled IS NOT NULL))",
                 (t, int(claim.key), self.worker_id, claim.attempt - 1)).rowcount > 0
             if not started:  # cancelled (or taken) while reserved: drop what is left of our lease
                 db.execute("UPDATE jobs SET worker=NULL, lease_until=NULL WHERE id=? AND worker=? "
@@ -338,9 +348,12 @@ class LocalTransport:
             self._write(lambda db: None)
 
     def job_started(self, claim: Claim, pgid: int) -> None:
-        data = f"{claim.key} {pgid}\n".encode()
+        # One fixed-width write over the last one: no truncation (a journalled metadata
+        # change) per job. Readers split on whitespace.
+        data = f"{claim.key} {pgid}".ljust(39).encode() + b"\n"
         try:
-            os.ftruncate(self._pgid_fd, 0)
+            if len(data) > 40:
+                os.ftruncate(self._pgid_fd, 0)
             os.pwrite(self._pgid_fd, data, 0)
         except OSError:
             pass  # full disk: the daemon then finds the job's processes by their environment

@@ -174,6 +174,7 @@ def job_item(job: Job, job_id: str, now: float, caller: str) -> dict[str, Any]:
         "retries": job.retries, "priority": job.priority,
         "submitted": Decimal(str(round(now, 3))), "queued": Decimal(str(round(now, 3))),
         **schema.shard_keys(job.queue, job_id, name=job.name), "submitted_by": caller,
+        "user": building.user_from_arn(caller) or caller,
     }
     if job.command is not None:
         item["command"] = job.command

@@ -56,7 +56,9 @@ class Scaler(Construct):
             targets=[targets.LambdaFunction(self.function, retry_attempts=0,
                                             max_event_age=Duration.minutes(1))])
 
-        # Jobs: backlog counts, lost-worker requeues, state changes.
+        # Jobs: backlog counts, lost-worker requeues, state changes; the reconciler's Query
+        # of the by_active index, conditional UpdateItem, outbox and cursor items (the index
+        # ARNs are part of this grant). Its new messages use the Requeue statement below.
         table.grant_read_write_data(self.role)
         # One statement per use, listing every queue (not one statement per queue), so that
         # 100 pairs stay within a role's policy size.

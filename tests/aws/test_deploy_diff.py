@@ -1,0 +1,289 @@
+"""``hyper-tui diff`` / ``deploy`` as an AWS engineer runs them, against moto's CloudFormation
+through the real npm ``aws-cdk`` CLI: the scoped bootstrap, ``cdk diff`` before any deploy
+(everything added), after a deploy (no differences), after a config change (only that
+change), and the CLI's confirmation (y/N on a terminal, refusal without one, ``--yes``).
+
+One moto server for the module (``tests/aws/test_cfn_deploy``'s fixtures); the templates go
+through ``tests/aws/cfn_adapter`` (moto's own gaps only) before the CLI sees them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import select
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from hyper_tui.aws import deploy as d
+from hyper_tui.aws import schema
+from hyper_tui.aws.infra import bootstrap as policies
+from tests.aws.cfn_adapter import MOTO_BATCH_ROLE, adapt_assembly
+from tests.aws.test_cfn_deploy import ACCOUNT, REPO, cdk_cli, cloud, host_home, register  # noqa: F401
+
+HOST = "dif"
+REGION = "us-east-1"
+CONFIG = f"""
+host: {{name: {HOST}, kind: aws, account: "{ACCOUNT}", main_region: {REGION}}}
+regions:
+  {REGION}: {{main: true, vpc_cidr: 10.0.0.0/16, subnet_config: PUBLIC, vpc_endpoints: "OFF"}}
+clusters:
+  c1: {{type: ON_DEMAND, instance_types: [optimal], max_vcpus: 16, compute_envs: 1}}
+queues:
+  q1: {{cluster: c1}}
+definitions:
+  d1: {{image_uri: public.ecr.aws/docker/library/python:3.12-slim, has_agent: true}}
+"""
+LOOKUPS = {"availability_zones": {REGION: [f"{REGION}a", f"{REGION}b"]}}
+TIMINGS: dict[str, float] = {}
+
+
+def synth_adapted(cfg, out: Path) -> Path:
+    from hyper_tui.aws.synth import synth_app
+
+    synth_app(cfg, out / "synth", lookups=LOOKUPS)
+    adapt_assembly(out / "synth", out / "adapted")
+    return out / "adapted"
+
+
+@pytest.fixture(scope="module")
+def which(cdk_cli):  # noqa: F811
+    return lambda name: cdk_cli if name == "cdk" else None
+
+
+@pytest.fixture(scope="module")
+def host(cloud, host_home, tmp_path_factory):  # noqa: F811
+    cfg = register(CONFIG, HOST)
+    from hyper_tui.aws.synth import LOOKUPS_META_KEY
+    from hyper_tui.local.apply import open_store
+
+    store = open_store(HOST)
+    try:
+        store.write(lambda db: db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                                          (LOOKUPS_META_KEY, json.dumps(LOOKUPS))))
+    finally:
+        store.close()
+    return cfg
+
+
+def with_max_vcpus(n: int):
+    """The host's config with cluster c1's max_vcpus changed (not saved)."""
+    from hyper_tui import config
+
+    return config.parse_config(CONFIG.replace("max_vcpus: 16", f"max_vcpus: {n}"), f"{HOST}.yaml")
+
+
+def timed(name: str, fn, *args, **kwargs):
+    start = time.monotonic()
+    try:
+        return fn(*args, **kwargs)
+    finally:
+        TIMINGS[name] = time.monotonic() - start
+        print(f"\nTIMING {name}: {TIMINGS[name]:.1f} s")
+
+
+@pytest.fixture(scope="module")
+def first(host, which, tmp_path_factory):
+    """The diff before anything is deployed, then the scoped bootstrap and the deploy."""
+    assembly = synth_adapted(host, tmp_path_factory.mktemp("first"))
+    shown = timed("first diff", d.diff, host, assembly_dir=assembly, which=which)
+    events: list[d.DeployEvent] = []
+    result = timed("bootstrap + deploy", d.deploy, host, assembly_dir=shown.assembly,
+                   on_event=events.append, which=which, approval=d.APPROVED)
+    return shown, result, events
+
+
+def test_the_first_diff_shows_every_resource_added(first):
+    shown, _, _ = first
+    stacks = d.stack_order(shown.assembly)
+    assert list(shown.stacks) == stacks
+    for stack in stacks:
+        diff = shown.stacks[stack]
+        template = json.loads((shown.assembly / f"{stack}.template.json").read_text())
+        declared = [k for k, r in template["Resources"].items() if r["Type"] != "AWS::CDK::Metadata"]
+        print(f"\nDIFF {stack}: {diff.summary()}")
+        assert diff.differs and diff.changed == 0 and diff.removed == 0
+        assert diff.added == len(declared), "\n".join(diff.lines)
+    assert "[+] AWS::DynamoDB::Table" in shown.text()
+
+
+def test_bootstrap_is_scoped_and_the_deploy_succeeds(first, cloud):  # noqa: F811
+    _, result, events = first
+    assert result.status == d.ACTIVE, (result.failure, [e.line for e in events][-20:])
+    lines = [e.line for e in events]
+    exec_arn = policies.policy_arn(ACCOUNT, policies.execution_policy_name())
+    assert any(f"policy {exec_arn}: " in ln for ln in lines)
+    iam = cloud.session.client("iam")
+    doc = iam.get_policy_version(PolicyArn=exec_arn, VersionId=iam.get_policy(
+        PolicyArn=exec_arn)["Policy"]["DefaultVersionId"])["PolicyVersion"]["Document"]
+    doc = json.loads(doc) if isinstance(doc, str) else doc
+    assert doc == policies.execution_policy(ACCOUNT)
+    # the bootstrap stack got the scoped policy and the boundary, not AdministratorAccess
+    cf = cloud.session.client("cloudformation")
+    params = {p["ParameterKey"]: p["ParameterValue"] for p in
+              cf.describe_stacks(StackName="CDKToolkit")["Stacks"][0]["Parameters"]}
+    # (a CommaDelimitedList: moto shows it as the list's repr)
+    assert exec_arn in params["CloudFormationExecutionPolicies"]
+    assert "AdministratorAccess" not in params["CloudFormationExecutionPolicies"]
+    assert params["InputPermissionsBoundary"] == policies.execution_policy_name()
+    role = iam.get_role(RoleName=f"cdk-hnb659fds-cfn-exec-role-{ACCOUNT}-{REGION}")["Role"]
+    attached = iam.list_attached_role_policies(RoleName=role["RoleName"])["AttachedPolicies"]
+    assert "AdministratorAccess" not in str(attached)
+    assert role["PermissionsBoundary"]["PermissionsBoundaryArn"] == exec_arn
+    # every role the stacks created carries the host's boundary
+    boundary = policies.policy_arn(ACCOUNT, policies.boundary_name())
+    made = [r for r in iam.list_roles()["Roles"] if r["RoleName"].startswith(f"hyper-{HOST}-")
+            and MOTO_BATCH_ROLE not in r["RoleName"]]  # that one is the adapter's, not ours
+    assert made
+    for r in made:
+        got = iam.get_role(RoleName=r["RoleName"])["Role"]
+        assert got.get("PermissionsBoundary", {}).get("PermissionsBoundaryArn") == boundary, got
+    # the deploy ran with --require-approval never only because it was approved
+    assert "--require-approval never" in " ".join(d.deploy_command(["cdk"], Path("."), Path("o"),
+                                                                   approval=d.APPROVED))
+    assert "never" not in d.deploy_command(["cdk"], Path("."), Path("o"))
+
+
+def test_a_second_diff_without_change_shows_no_differences(first, host, which, tmp_path_factory):
+    assembly = synth_adapted(host, tmp_path_factory.mktemp("same"))
+    shown = timed("diff, no change", d.diff, host, assembly_dir=assembly, which=which)
+    assert not shown.differs, shown.text()
+    assert all(s.summary() == "no differences" for s in shown.stacks.values())
+
+
+def test_a_config_change_shows_only_that_change(first, host, which, tmp_path_factory):
+    changed = with_max_vcpus(32)
+    assembly = synth_adapted(changed, tmp_path_factory.mktemp("changed"))
+    shown = timed("diff, one change", d.diff, changed, assembly_dir=assembly, which=which)
+    compute = schema.compute_stack_name(HOST, REGION)
+    print("\n" + shown.text())
+    assert shown.stacks[compute].changed >= 1
+    assert all(s.added == 0 and s.removed == 0 for s in shown.stacks.values()), shown.text()
+    changed_types = {ln.split()[1] for s in shown.stacks.values() for ln in s.lines
+                     if ln.startswith("[~] ")}
+    assert "AWS::Batch::ComputeEnvironment" in changed_types
+    assert changed_types <= {"AWS::Batch::ComputeEnvironment", "AWS::Lambda::Function"}, \
+        changed_types  # the compute environment, and the scaler whose config names its vCPUs
+    assert any("MaxvCpus" in ln for ln in shown.stacks[compute].lines)
+
+
+# ---- the CLI: diff, the question, --yes ----------------------------------------------------------
+
+
+def cli(*args: str, stdin=subprocess.DEVNULL, timeout: float = 300,
+        host: str = HOST) -> subprocess.CompletedProcess:
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(cdk_cli_path()).parent}{os.pathsep}{env.get('PATH', '')}"
+    return subprocess.run([sys.executable, "-m", "hyper_tui.cli.main", "--host", host, *args],
+                          capture_output=True, text=True, stdin=stdin, env=env, timeout=timeout,
+                          cwd=REPO)
+
+
+def cdk_cli_path() -> str:
+    return str(REPO / ".venv" / "cdk-cli" / "node_modules" / ".bin" / "cdk")
+
+
+def test_deploy_without_a_terminal_refuses_unless_yes(first, host, tmp_path_factory):
+    assembly = synth_adapted(host, tmp_path_factory.mktemp("cli"))
+    r = cli("deploy", "--app", str(assembly))
+    assert r.returncode == 2, r
+    assert r.stderr.strip().count("\n") == 0
+    assert "confirmation needed" in r.stderr and "--yes" in r.stderr
+    r = cli("diff", "--app", str(assembly))
+    assert r.returncode == 0, r.stderr
+    assert "no differences" in r.stdout
+    r = cli("deploy", "--app", str(assembly), "--yes", "--no-bootstrap")
+    assert r.returncode == 0, r.stderr
+    assert "no differences, nothing to deploy" in r.stdout
+
+
+def on_a_terminal(host: str, argv: list[str], answer: bytes,
+                  timeout: float = 150) -> tuple[int, str]:
+    """Run the CLI with a terminal (pty) as stdin and stdout; answer its [y/N] question."""
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(cdk_cli_path()).parent}{os.pathsep}{env.get('PATH', '')}"
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: the CLI on a terminal
+        os.chdir(REPO)
+        os.execve(sys.executable, [sys.executable, "-m", "hyper_tui.cli.main", "--host", host,
+                                   *argv], env)
+    out = b""
+    deadline = time.monotonic() + timeout
+    answered = False
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 1)
+        if not ready:
+            continue
+        try:
+            chunk = os.read(fd, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+        if not answered and b"[y/N]" in out:
+            os.write(fd, answer + b"\n")
+            answered = True
+    text = out.decode("utf-8", "replace")
+    if time.monotonic() >= deadline:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+        os.close(fd)
+        raise AssertionError(f"the CLI did not end within {timeout} s: {text[-3000:]}")
+    _, status = os.waitpid(pid, 0)
+    os.close(fd)
+    assert answered, text[-2000:]
+    return os.waitstatus_to_exitcode(status), text
+
+
+def test_deploy_on_a_terminal_shows_the_diff_and_asks(first, host, tmp_path_factory):
+    """n: nothing deployed, whatever the diff shows."""
+    assembly = synth_adapted(with_max_vcpus(48), tmp_path_factory.mktemp("tty"))
+    code, text = on_a_terminal(HOST, ["deploy", "--app", str(assembly), "--no-bootstrap"], b"n")
+    assert code == 0, text[-2000:]
+    assert "[~] AWS::Batch::ComputeEnvironment" in text
+    assert "Deploy these changes to 2 stack(s) of host dif? [y/N]" in text
+    assert "nothing deployed" in text
+
+
+def test_y_on_a_terminal_deploys_what_was_shown(first, tmp_path_factory):
+    """y: a second host is created (moto's change sets cannot update a stack: cdk then waits
+    for ever, so the y path is proven on a creation)."""
+    other = "dif2"
+    cfg = register(CONFIG.replace(f"name: {HOST}", f"name: {other}")
+                   .replace("10.0.0.0/16", "10.2.0.0/16"), other)
+    assembly = synth_adapted(cfg, tmp_path_factory.mktemp("tty-y"))
+    start = time.monotonic()
+    code, text = on_a_terminal(other, ["deploy", "--app", str(assembly), "--no-bootstrap"], b"y")
+    TIMINGS["CLI deploy of a new host (y)"] = time.monotonic() - start
+    print(f"\nTIMING CLI deploy of a new host (y): {TIMINGS['CLI deploy of a new host (y)']:.1f} s")
+    assert code == 0, text[-3000:]
+    assert "Deploy these changes to 2 stack(s) of host dif2? [y/N]" in text
+    for stack in (schema.compute_stack_name(other, REGION), schema.control_stack_name(other, REGION)):
+        assert f"{stack}: ACTIVE" in text, text[-3000:]
+        assert f"{stack} | IN_PROGRESS |" in text  # the CLI's progress events, per stack
+    r = cli("diff", "--app", str(assembly), host=other)
+    assert r.returncode == 0 and "no differences" in r.stdout, r.stdout[-2000:]
+
+
+def test_an_unapproved_deploy_is_refused_by_cdk(first, which, tmp_path_factory, cloud):  # noqa: F811
+    """Without approval cdk keeps its own check (--require-approval broadening): IAM and
+    security-group changes are refused, since it has no terminal to ask; nothing is created."""
+    other = "dif3"
+    cfg = register(CONFIG.replace(f"name: {HOST}", f"name: {other}")
+                   .replace("10.0.0.0/16", "10.3.0.0/16"), other)
+    events: list[d.DeployEvent] = []
+    result = d.deploy(cfg, assembly_dir=synth_adapted(cfg, tmp_path_factory.mktemp("unapproved")),
+                      on_event=events.append, which=which, bootstrap=False)
+    assert result.status == d.FAILED
+    assert any("security-sensitive" in e.line and "not attached" in e.line for e in events)
+    cf = cloud.session.client("cloudformation")
+    mine = [s for s in cf.list_stacks()["StackSummaries"]
+            if s["StackName"].startswith(f"hyper-{other}-")]
+    for stack in mine:  # at most the empty stack a change set starts from
+        assert stack["StackStatus"] in ("REVIEW_IN_PROGRESS", "DELETE_COMPLETE"), stack
