@@ -210,14 +210,28 @@ def create_host(name: str, kind: str | None = None, *, select: bool = True,
     return kind
 
 
+def _host_model(**fields: Any):
+    """The ``Host`` model of these fields, or a one-line ``ValidationError`` naming the field
+    (never pydantic's own text)."""
+    from pydantic import ValidationError as PydanticError
+
+    from hyper_tui import config
+    from hyper_tui.model import Host
+
+    try:
+        return Host(**fields)
+    except PydanticError as err:
+        raise ValidationError(config.format_pydantic_error(err, Host, prefix=("host",))) from None
+
+
 def create_local_host(name: str, *, select: bool = True, with_defaults: bool = True) -> config.HostConfig:
     from hyper_tui import config
-    from hyper_tui.model import Host, HostKind
+    from hyper_tui.model import HostKind
 
+    host = _host_model(name=name, kind=HostKind.LOCAL, main_region="local")  # the name checked
     if paths.host_config_file(name).exists():
         raise ConflictError(f"a host named {name!r} exists already")
-    cfg = default_local_config(name) if with_defaults else config.HostConfig(
-        host=Host(name=name, kind=HostKind.LOCAL, main_region="local"))
+    cfg = default_local_config(name) if with_defaults else config.HostConfig(host=host)
     config.save(cfg)
     register(name, "local", select=select)
     apply_config(cfg)
@@ -228,19 +242,12 @@ def create_aws_host(name: str, account: str, region: str, *, select: bool = True
                     enable_dashboard: bool = True, private_api: bool = False,
                     vpc: str | None = None) -> config.HostConfig:
     from hyper_tui import config
-    from hyper_tui.model import Host, HostKind
+    from hyper_tui.model import HostKind
 
     if paths.host_config_file(name).exists():
         raise ConflictError(f"a host named {name!r} exists already")
-    try:
-        host = Host(name=name, kind=HostKind.AWS, account=account, main_region=region,
-                    settings={"enable_dashboard": enable_dashboard, "private_api": private_api})
-    except Exception as err:  # pydantic error -> one line
-        from pydantic import ValidationError as PVE
-
-        if isinstance(err, PVE):
-            raise ValidationError(config.format_pydantic_error(err, Host, prefix=("host",))) from None
-        raise
+    host = _host_model(name=name, kind=HostKind.AWS, account=account, main_region=region,
+                       settings={"enable_dashboard": enable_dashboard, "private_api": private_api})
     cfg = config.HostConfig(host=host)
     main = {"name": region, "main": True}
     if vpc:
