@@ -40,5 +40,5 @@ fi
 .venv/bin/lint-imports
 # Two workers for most of the suite; the fault-injection suite runs alone (it kills processes
 # and times recoveries) and prints one RELIABILITY line per scenario.
-.venv/bin/python -m pytest -q -p no:cacheprovider -n 2 --ignore=tests/reliability
+.venv/bin/python -m pytest -q -p no:cacheprovider -n 2 --dist loadgroup --ignore=tests/reliability
 .venv/bin/python -m pytest -q -p no:cacheprovider -s tests/reliability

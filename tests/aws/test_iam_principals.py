@@ -43,6 +43,10 @@ from tests.aws.iam_check import (
 )
 from tests.aws.test_cfn_deploy import ACCOUNT, HUB, REGION, iam_simulator, register
 
+# The qsub-user test reads a job an earlier test of this module ran: the module stays on one
+# xdist worker, in order (scripts/test.sh runs pytest with --dist loadgroup).
+pytestmark = pytest.mark.xdist_group("iam_principals")
+
 # The moto server, the CDK CLI and HYPER_HOME of test_cfn_deploy: module-scoped, so this
 # module gets its own of each.
 cloud = base.cloud
