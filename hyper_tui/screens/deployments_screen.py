@@ -23,6 +23,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
+from textual.message import Message
 from textual.widgets import DataTable, Log, RichLog, Static
 
 from hyper_tui.messages import ApplyLogLoaded, DeployFinished, DeployLines, DiffReady
@@ -59,6 +60,17 @@ def diff_text(result: Any) -> Text:
     return out
 
 
+class ResourcesTable(DataTable):
+    """The resources table; it says when its own width changes (the sidebar folding below 100
+    columns does it without resizing the screen), so its last column can fill the rest."""
+
+    class Resized(Message):
+        pass
+
+    def on_resize(self) -> None:
+        self.post_message(self.Resized())
+
+
 class DeploymentsScreen(HyperScreen):
     SECTION = "deployments"
     BINDINGS = [
@@ -85,7 +97,7 @@ class DeploymentsScreen(HyperScreen):
     def compose_body(self) -> ComposeResult:
         yield Static("", id="deploy-title", classes="screen-title")
         yield Static("", id="deploy-state")
-        yield DataTable(id="deploy-resources", cursor_type="row", zebra_stripes=True)
+        yield ResourcesTable(id="deploy-resources", cursor_type="row", zebra_stripes=True)
         yield VerticalScroll(id="stacks")
         yield RichLog(id="deploy-diff", classes="-empty", wrap=False, markup=False)
         yield Log(id="deploy-log", max_lines=50_000)
@@ -126,7 +138,7 @@ class DeploymentsScreen(HyperScreen):
         self._last_width = rest
         self._fill(self._rows)
 
-    def on_resize(self) -> None:
+    def on_resources_table_resized(self) -> None:
         self.call_after_refresh(self._refit)
 
     def _refit(self) -> None:
