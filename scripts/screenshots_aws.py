@@ -61,10 +61,9 @@ def _ce(cls, resource_name, cloudformation_json, account_id, region_name, **kwar
     props = cloudformation_json["Properties"]
     if "ServiceRole" not in props:
         iam = _iam_backends[account_id]["aws"]
-        try:
-            role = iam.get_role("AWSServiceRoleForBatch")
-        except Exception:
-            role = iam.create_service_linked_role("batch.amazonaws.com", "", "")
+        role = next((r for r in iam.roles.values()
+                     if r.path == "/aws-service-role/batch.amazonaws.com/"), None) \
+            or iam.create_service_linked_role("batch.amazonaws.com", "", "")
         cloudformation_json = {**cloudformation_json,
                                "Properties": {**props, "ServiceRole": role.arn}}
     return _ce_create(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
@@ -121,14 +120,16 @@ def cloud_env(url: str, home: str) -> None:
         os.environ.pop(key, None)
 
 
-def save_host(text: str) -> None:
+def save_host(text: str, *, new: bool = True) -> None:
+    """The host's configuration saved and applied (registered the first time)."""
     from hyper_tui import config
     from hyper_tui.hosts import registry
     from hyper_tui.hosts.registry import apply_config
 
     cfg = config.parse_config(text, f"{HOST}.yaml")
     config.save(cfg)
-    registry.register(HOST, "aws", select=True)
+    if new:
+        registry.register(HOST, "aws", select=True)
     apply_config(cfg)
 
 
@@ -156,11 +157,11 @@ def adapt_synth(work: Path) -> None:
 
 
 def mid_deploy(screen: Any) -> bool:
-    """The moment worth a picture: some stacks deployed, one well under way, some waiting."""
+    """The moment worth a picture: a stack deployed, the next under way, others publishing.
+    (moto's CloudFormation creates a stack's resources within one call, so a stack's bar
+    jumps from its first resource event to the end; cdk deploys the stacks in turn.)"""
     outcomes = [p.outcome for p in screen.stacks.values()]
-    running = [p for p in screen.stacks.values() if p.outcome == "running"]
-    return (outcomes.count("done") >= 2 and outcomes.count("waiting") >= 1
-            and any(30 <= p.progress <= 85 for p in running))
+    return "done" in outcomes and outcomes.count("running") >= 2
 
 
 async def _until(pilot: Any, ok: Callable[[], bool], timeout: float, what: str) -> None:
@@ -193,6 +194,10 @@ async def deploy_and_shoot(out: Path, only: set[str], big: tuple[int, int],
     from hyper_tui.screens.deployments_screen import DeploymentsScreen
 
     seen: list[Any] = []
+
+    def finished() -> Any:
+        return next((m for m in seen if isinstance(m, DeployFinished)), None)
+
     app = make_app(host=HOST, start="deployments", theme="hyper-dark", live=False, remember=False)
     async with app.run_test(size=big, message_hook=seen.append) as pilot:
         await _until(pilot, lambda: app.host_state[0] == HOST and app.screen.loaded_once, 120,
@@ -203,17 +208,21 @@ async def deploy_and_shoot(out: Path, only: set[str], big: tuple[int, int],
         await _until(pilot, lambda: isinstance(app.screen, ConfirmModal), 900, "the diff")
         await pilot.press("y")
         print("  cdk bootstrap and deploy ...")
-        await _until(pilot, lambda: mid_deploy(screen), 1800, "the middle of the deploy")
+        # ... and the header has read CloudFormation since the first stack was deployed
+        await _until(pilot, lambda: (mid_deploy(screen) and app.host_state[2] is not None
+                                     and app.host_state[2].state != "NOT_DEPLOYED")
+                     or finished(), 1800, "the middle of the deploy")
+        if finished():
+            raise SystemExit(f"the deploy ended before a picture: {finished()}")
         await _shot(app, pilot, out, "deployments-aws", big, only)
         await _shot(app, pilot, out, "deployments-aws-80x24", small, only)
         await pilot.resize_terminal(*big)
-        await _until(pilot, lambda: any(isinstance(m, DeployFinished) for m in seen), 1800,
-                     "the end of the deploy")
-        finished = next(m for m in seen if isinstance(m, DeployFinished))
-        if not finished.ok:
-            raise SystemExit(f"the deploy failed: {finished.message} (log {finished.log})")
-        print(f"  deployed: {finished.stacks}")
-    save_host(CHANGED)
+        await _until(pilot, finished, 1800, "the end of the deploy")
+        end = finished()
+        if not end.ok:
+            raise SystemExit(f"the deploy failed: {end.message} (log {end.log})")
+        print(f"  deployed: {end.stacks}")
+    save_host(CHANGED, new=False)
     app = make_app(host=HOST, start="deployments", theme="hyper-dark", live=False, remember=False)
     async with app.run_test(size=big) as pilot:
         await _until(pilot, lambda: isinstance(app.screen, DeploymentsScreen)
@@ -224,11 +233,13 @@ async def deploy_and_shoot(out: Path, only: set[str], big: tuple[int, int],
         await _until(pilot, lambda: isinstance(app.screen, ConfirmModal), 900, "the diff")
         await _shot(app, pilot, out, "deployments-aws-diff", big, only)
         await _shot(app, pilot, out, "deployments-aws-diff-80x24", small, only)
-        await pilot.press("n")
+        await pilot.press("n")  # not now: the diff stays on the screen
+        await _until(pilot, lambda: isinstance(app.screen, DeploymentsScreen), 30, "the screen")
+        await _shot(app, pilot, out, "deployments-aws-diff-review", big, only)
 
 
 SHOTS = ("deployments-aws", "deployments-aws-80x24", "deployments-aws-diff",
-         "deployments-aws-diff-80x24")
+         "deployments-aws-diff-80x24", "deployments-aws-diff-review")
 
 
 def main(out: Path, only: set[str], big: tuple[int, int], small: tuple[int, int]) -> None:

@@ -13,6 +13,7 @@ status line, the resources' statuses and the log) until the next one, and across
 from __future__ import annotations
 
 import queue
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -28,7 +29,7 @@ from textual.widgets import DataTable, Log, RichLog, Static
 
 from hyper_tui.messages import ApplyLogLoaded, DeployFinished, DeployLines, DiffReady
 from hyper_tui.screens.base_screen import HyperScreen
-from hyper_tui.widgets.fmt import STATUS_STYLES
+from hyper_tui.widgets.fmt import STATUS_STYLES, counted
 from hyper_tui.widgets.stack_progress import StackProgress
 
 BATCH_S = 0.1
@@ -36,6 +37,7 @@ AWS_ONLY = ("deploy", "diff", "cancel_deploy")
 # A resource saved but not deployed yet: what it is, said plainly (not "CREATING").
 PENDING = {"CREATING": "NOT DEPLOYED", "UPDATING": "CHANGED", "DELETING": "TO DELETE"}
 FIXED = (("kind", 11), ("name", 16), ("status", 12))  # + "last log line": the rest
+_DATED = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d")
 
 
 def shown_status(status: str, *, aws: bool, running: bool) -> str:
@@ -43,6 +45,14 @@ def shown_status(status: str, *, aws: bool, running: bool) -> str:
     if aws and not running:
         return PENDING.get(status, status)
     return status
+
+
+def summary_line(log: str) -> str:
+    """The line of a resource's log the table shows (pure): the last dated entry ("... deploy
+    ACTIVE", "... declared; ..."), not the CLI's lines that follow it (a bare "✅  stack")."""
+    lines = [ln for ln in log.strip().splitlines() if ln.strip()]
+    dated = [ln for ln in lines if _DATED.match(ln)]
+    return (dated or lines or [""])[-1]
 
 
 def diff_text(result: Any) -> Text:
@@ -228,7 +238,7 @@ class DeploymentsScreen(HyperScreen):
         table.clear()
         width = getattr(self, "_last_width", 40)
         for r in rows:
-            last = (r["log"].strip().splitlines() or [""])[-1]
+            last = summary_line(r["log"])
             status = shown_status(r["status"], aws=self.aws, running=self.running)
             table.add_row(r["kind"], Text(r["name"], style="bold"),
                           Text(status, style=STATUS_STYLES.get(r["status"], "")),
@@ -346,7 +356,7 @@ class DeploymentsScreen(HyperScreen):
             body.append(d.summary() + "\n")
         body.append("\nThe diff is on the Deployments screen. Yes is the approval: cdk deploys "
                     "exactly that with --require-approval never.", style="dim")
-        self.app.push_screen(ConfirmModal(f"Deploy {len(changed)} stack(s) of host "
+        self.app.push_screen(ConfirmModal(f"Deploy {counted(len(changed), 'stack')} of host "
                                           f"{self.app.host_state[0]}?", body, yes="Deploy",
                                           no="Not now"),
                              lambda yes: self._confirmed(bool(yes), event.result))
@@ -395,6 +405,9 @@ class DeploymentsScreen(HyperScreen):
 
     def on_deploy_lines(self, event: DeployLines) -> None:
         log = self.query_one("#deploy-log", Log)
+        if self.running and any(status in ("ACTIVE", "FAILED") and stack != "-"
+                                for stack, status, _ in event.events):
+            self._poll_header()  # a stack is done: the header says "partly deployed"
         for stack, status, line in event.events:
             panel = self.stacks.get(stack)
             if panel is not None and self.running:
@@ -415,6 +428,10 @@ class DeploymentsScreen(HyperScreen):
         self._state()
         self.notify(event.message, title="Deploy", severity="information" if event.ok else "error")
         self.reload()
+        self._poll_header()
+
+    def _poll_header(self) -> None:
+        """The header shows the stacks' new state (read from CloudFormation)."""
         poll = getattr(self.app, "poll_status", None)
         if poll is not None:
-            poll()  # the header shows the stacks' new state
+            poll()

@@ -24,3 +24,13 @@ async def test_the_table_fills_80x24_when_reached_from_another_section(live_home
         assert width - 3 <= used <= width, (used, width, [c.width for c in table.columns.values()])
         header = [str(c.label) for c in table.columns.values()]
         assert header[-1] == "last log line"
+
+
+def test_the_table_shows_a_resources_last_dated_entry():
+    from hyper_tui.screens.deployments_screen import summary_line
+
+    log = ("2026-12-07 17:33:38 declared; run hyper-tui deploy to create it\n"
+           "2026-12-07 17:34:01 deploy ACTIVE\n✅  hyper-prod-compute-us-east-1\n\n")
+    assert summary_line(log) == "2026-12-07 17:34:01 deploy ACTIVE"
+    assert summary_line("✅  only a cli line\n") == "✅  only a cli line"
+    assert summary_line("") == ""
