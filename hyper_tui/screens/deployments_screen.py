@@ -378,6 +378,7 @@ class DeploymentsScreen(HyperScreen):
             self.notify("nothing deployed", title="Deploy")
             return
         self.running = True
+        self.app.activity = "deploying…"
         self.cancel_event = threading.Event()
         self.query_one("#deploy-log", Log).clear()
         self._state()
@@ -405,9 +406,6 @@ class DeploymentsScreen(HyperScreen):
 
     def on_deploy_lines(self, event: DeployLines) -> None:
         log = self.query_one("#deploy-log", Log)
-        if self.running and any(status in ("ACTIVE", "FAILED") and stack != "-"
-                                for stack, status, _ in event.events):
-            self._poll_header()  # a stack is done: the header says "partly deployed"
         for stack, status, line in event.events:
             panel = self.stacks.get(stack)
             if panel is not None and self.running:
@@ -418,6 +416,7 @@ class DeploymentsScreen(HyperScreen):
 
     def on_deploy_finished(self, event: DeployFinished) -> None:
         self.running = False
+        self.app.activity = None
         why = None if event.ok else event.message.removeprefix("deploy failed: ")
         for stack, panel in self.stacks.items():
             final = (event.stacks or {}).get(stack)
@@ -428,10 +427,6 @@ class DeploymentsScreen(HyperScreen):
         self._state()
         self.notify(event.message, title="Deploy", severity="information" if event.ok else "error")
         self.reload()
-        self._poll_header()
-
-    def _poll_header(self) -> None:
-        """The header shows the stacks' new state (read from CloudFormation)."""
         poll = getattr(self.app, "poll_status", None)
         if poll is not None:
-            poll()
+            poll()  # the header shows the stacks' new state
