@@ -1,7 +1,7 @@
 """Every principal's AWS calls, evaluated against its policies from the synthesized templates
 by a real IAM evaluator (@cloud-copilot/iam-simulate), on a host deployed into moto's
-CloudFormation through ``cdk bootstrap``/``cdk deploy`` (as in test_cfn_deploy), this one with
-a hub peered with the main VPC, so the peering stack deploys too.
+CloudFormation through ``cdk bootstrap``/``cdk deploy`` (tests/aws/cfn_env, as in
+test_cfn_deploy), this one with a hub peered with the main VPC, so the peering stack deploys too.
 
 Principals: the worker agent (its Batch job role: work queues, jobs table, its jobs' role), a
 job using its own role (temporary credentials the agent assumed and handed it, under a uid of
@@ -30,8 +30,16 @@ import pytest
 from hyper_tui.aws import deploy as d
 from hyper_tui.aws import schema
 from hyper_tui.aws.session import AwsSession
-from tests.aws import test_cfn_deploy as base
-from tests.aws.cfn_adapter import adapt_assembly
+from tests.aws.cfn_env import (
+    ACCOUNT,
+    HUB,
+    REGION,
+    XDIST_GROUP,
+    iam_simulator,
+    lookups_for,
+    register,
+    synth_adapted,
+)
 from tests.aws.iam_check import (
     CallRecorder,
     Request,
@@ -41,17 +49,11 @@ from tests.aws.iam_check import (
     role_policies,
     simulate,
 )
-from tests.aws.test_cfn_deploy import ACCOUNT, HUB, REGION, iam_simulator, register
 
 # The qsub-user test reads a job an earlier test of this module ran: the module stays on one
-# xdist worker, in order (scripts/test.sh runs pytest with --dist loadgroup).
-pytestmark = pytest.mark.xdist_group("iam_principals")
-
-# The moto server, the CDK CLI and HYPER_HOME of test_cfn_deploy: module-scoped, so this
-# module gets its own of each.
-cloud = base.cloud
-cdk_cli = base.cdk_cli
-host_home = base.host_home
+# xdist worker, in order (scripts/test.sh runs pytest with --dist loadgroup), with the other
+# modules that deploy into that worker's moto server (tests/aws/cfn_env).
+pytestmark = pytest.mark.xdist_group(XDIST_GROUP)
 
 HOST = "iam"
 DATA_BUCKET = "iam-job-data"
@@ -71,7 +73,7 @@ definitions:
   d1: {{image_uri: public.ecr.aws/docker/library/python:3.12-slim, has_agent: true,
        iam_policies: [{DATA_POLICY}]}}
 """
-LOOKUPS = {"availability_zones": {r: [f"{r}a", f"{r}b"] for r in (REGION, HUB)}}
+LOOKUPS = lookups_for(REGION, HUB)
 CONTROL = schema.control_stack_name(HOST, REGION)
 COMPUTE = schema.compute_stack_name(HOST, REGION)
 PEERING = schema.peering_stack_name(HOST, REGION)
@@ -99,8 +101,6 @@ def resources(session: AwsSession, stack: str) -> dict[str, tuple[str, str]]:
 
 @pytest.fixture(scope="module")
 def host(cloud, cdk_cli, host_home, tmp_path_factory) -> Host:
-    from hyper_tui.aws.synth import synth_app
-
     # What the definition's iam_policies name: a customer-managed policy of the account, and
     # the data its jobs read.
     iam = cloud.session.client("iam")
@@ -114,8 +114,7 @@ def host(cloud, cdk_cli, host_home, tmp_path_factory) -> Host:
 
     cfg = register(CONFIG, HOST)
     out = tmp_path_factory.mktemp("cdk.out")
-    synth_app(cfg, out / "synth", lookups=LOOKUPS)
-    adapt_assembly(out / "synth", out / "adapted")
+    synth_adapted(cfg, out, LOOKUPS)
     start = time.monotonic()
     result = d.deploy(cfg, assembly_dir=out / "adapted", on_event=lambda e: None,
                       which=lambda name: cdk_cli if name == "cdk" else None,
