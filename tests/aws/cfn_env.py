@@ -15,6 +15,7 @@ Import the fixtures into a test module by name (``from tests.aws.cfn_env import 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -22,7 +23,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,18 +43,26 @@ REPO = Path(__file__).resolve().parents[2]
 XDIST_GROUP = "cfn"
 
 
-def host_yaml(name: str, *, vpc_cidr: str = "10.0.0.0/16", max_vcpus: int = 16) -> str:
-    """The config of a one-region aws host ``name`` (one cluster, queue and definition)."""
+def host_yaml(name: str, *, vpc_cidr: str = "10.0.0.0/16", max_vcpus: int = 16,
+              compute_envs: int = 1, hub: str | None = None, peered: bool = False,
+              lease_seconds: float | None = None, iam_policies: tuple[str, ...] = ()) -> str:
+    """The config of aws host ``name``: one cluster, queue and definition in REGION, and with
+    ``hub`` a second region (10.1.0.0/16; ``peered``: peered with the main VPC)."""
+    settings = "" if lease_seconds is None else f", settings: {{lease_seconds: {lease_seconds}}}"
+    peer = ", peer_with_main: true" if peered else ""
+    hub_line = "" if hub is None else (f"\n  {hub}: {{vpc_cidr: 10.1.0.0/16, subnet_config: PUBLIC, "
+                                       f'vpc_endpoints: "OFF"{peer}}}')
+    policies = f", iam_policies: [{', '.join(iam_policies)}]" if iam_policies else ""
     return f"""
-host: {{name: {name}, kind: aws, account: "{ACCOUNT}", main_region: {REGION}}}
+host: {{name: {name}, kind: aws, account: "{ACCOUNT}", main_region: {REGION}{settings}}}
 regions:
-  {REGION}: {{main: true, vpc_cidr: {vpc_cidr}, subnet_config: PUBLIC, vpc_endpoints: "OFF"}}
+  {REGION}: {{main: true, vpc_cidr: {vpc_cidr}, subnet_config: PUBLIC, vpc_endpoints: "OFF"}}{hub_line}
 clusters:
-  c1: {{type: ON_DEMAND, instance_types: [optimal], max_vcpus: {max_vcpus}, compute_envs: 1}}
+  c1: {{type: ON_DEMAND, instance_types: [optimal], max_vcpus: {max_vcpus}, compute_envs: {compute_envs}}}
 queues:
   q1: {{cluster: c1}}
 definitions:
-  d1: {{image_uri: public.ecr.aws/docker/library/python:3.12-slim, has_agent: true}}
+  d1: {{image_uri: public.ecr.aws/docker/library/python:3.12-slim, has_agent: true{policies}}}
 """
 
 
@@ -69,6 +78,14 @@ def synth_adapted(cfg: Any, out: Path, lookups: dict[str, Any]) -> dict[str, dic
 
     synth_app(cfg, out / "synth", lookups=lookups)
     return adapt_assembly(out / "synth", out / "adapted")
+
+
+def deploy_approved(cfg: Any, assembly: Path, cdk_cli: str,
+                    on_event: Callable[[d.DeployEvent], None] | None = None) -> d.DeployResult:
+    """The deploy path of ``hyper-tui deploy --yes`` on a ready cloud assembly, with the npm
+    CLI: approved (unapproved, cdk refuses the stacks' IAM changes)."""
+    return d.deploy(cfg, assembly_dir=assembly, on_event=on_event or (lambda event: None),
+                    which=lambda name: cdk_cli if name == "cdk" else None, approval=d.APPROVED)
 
 
 def register(text: str, name: str) -> Any:
@@ -124,11 +141,16 @@ def cfn_server(tmp_path_factory) -> Iterator[str]:
     try:
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        _stop(proc)
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=10)
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
 
 
 @pytest.fixture(scope="module")

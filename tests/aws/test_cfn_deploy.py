@@ -29,6 +29,8 @@ from tests.aws.cfn_env import (
     HUB,
     REGION,
     XDIST_GROUP,
+    deploy_approved,
+    host_yaml,
     iam_simulator,
     lookups_for,
     register,
@@ -39,19 +41,7 @@ from tests.aws.iam_check import CallRecorder, iam_requests, role_policies, simul
 pytestmark = pytest.mark.xdist_group(XDIST_GROUP)  # the worker's moto server (cfn_env)
 
 HOST = "cfn"
-CONFIG = f"""
-host: {{name: {HOST}, kind: aws, account: "{ACCOUNT}", main_region: {REGION},
-       settings: {{lease_seconds: 15}}}}
-regions:
-  {REGION}: {{main: true, vpc_cidr: 10.0.0.0/16, subnet_config: PUBLIC, vpc_endpoints: "OFF"}}
-  {HUB}: {{vpc_cidr: 10.1.0.0/16, subnet_config: PUBLIC, vpc_endpoints: "OFF"}}
-clusters:
-  c1: {{type: ON_DEMAND, instance_types: [optimal], max_vcpus: 16, compute_envs: 2}}
-queues:
-  q1: {{cluster: c1}}
-definitions:
-  d1: {{image_uri: public.ecr.aws/docker/library/python:3.12-slim, has_agent: true}}
-"""
+CONFIG = host_yaml(HOST, hub=HUB, compute_envs=2, lease_seconds=15)
 LOOKUPS = lookups_for(REGION, HUB)
 
 
@@ -76,11 +66,7 @@ def deployed(cloud, cdk_cli, host_home, tmp_path_factory) -> Deployed:
 
     def run() -> tuple[d.DeployResult, list[d.DeployEvent]]:
         events: list[d.DeployEvent] = []
-        # approved, as by hyper-tui deploy --yes (unapproved, cdk refuses the IAM changes)
-        result = d.deploy(cfg, assembly_dir=out / "adapted", on_event=events.append,
-                          which=lambda name: cdk_cli if name == "cdk" else None,
-                          approval=d.APPROVED)
-        return result, events
+        return deploy_approved(cfg, out / "adapted", cdk_cli, events.append), events
 
     # First a deploy that fails: the job log group's name is taken, so the control stack
     # cannot be created. Then, with the name free again, the same deploy must succeed.

@@ -27,16 +27,7 @@ from hyper_tui.aws import deploy as d
 from hyper_tui.aws import schema
 from hyper_tui.aws.infra import bootstrap as policies
 from tests.aws.cfn_adapter import MOTO_BATCH_ROLE
-from tests.aws.cfn_env import (
-    ACCOUNT,
-    REGION,
-    REPO,
-    XDIST_GROUP,
-    host_yaml,
-    lookups_for,
-    register,
-    synth_adapted,
-)
+from tests.aws.cfn_env import ACCOUNT, REGION, REPO, XDIST_GROUP, host_yaml, lookups_for, register, synth_adapted
 
 pytestmark = pytest.mark.xdist_group(XDIST_GROUP)  # the worker's moto server (cfn_env)
 

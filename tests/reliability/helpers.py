@@ -132,14 +132,10 @@ def wait_running(h: RelHost, n: int, *, timeout: float = 60) -> None:
 
 
 def wait_until(predicate, *, timeout: float, what: str, interval: float = 0.2):
-    end = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < end:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})")
+    """``predicate()``'s first true value, polled every ``interval`` s (tests.conftest.wait_for)."""
+    from tests.conftest import wait_for
+
+    return wait_for(predicate, timeout=timeout, interval=interval, what=what)
 
 
 def state_counts(h: RelHost) -> Counter:
@@ -219,6 +215,15 @@ def audit(h: RelHost, expected_ids: list[int] | None = None, *, exact_attempts: 
     return Audit(jobs=len(jobs), by_state=Counter(s for s, _ in jobs.values()), lost=lost,
                  duplicated=duplicated, disagree=disagree, attempts=sum(len(v) for v in per_job.values()),
                  lost_attempts=lost_attempts)
+
+
+def assert_succeeded_attempts_ran(h: RelHost, head: int, ran: Path) -> None:
+    """Every task of array ``head`` that SUCCEEDED really ran, in the attempt recorded as its
+    succeeded one (``ran``: a line ``<index> <attempt>`` per run, as the tasks wrote it)."""
+    executed = {tuple(map(int, line.split())) for line in ran.read_text().split("\n") if line}
+    for idx, attempts in h.rows("SELECT idx, attempts FROM jobs WHERE array_id=? AND state='SUCCEEDED'",
+                                (head,)):
+        assert (idx, attempts) in executed, f"task {idx} SUCCEEDED in attempt {attempts} but never ran it"
 
 
 # --------------------------------------------------------------------------------------------
