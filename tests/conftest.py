@@ -53,9 +53,11 @@ def one_worker_group(item) -> str | None:
     return None
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items) -> None:
     """The groups of :func:`one_worker_group`; a test with an ``xdist_group`` mark of its own
-    keeps it. (pytest-xdist reads the marks after this hook.)"""
+    keeps it. tryfirst: an xdist worker reads the marks in a hook of its own, registered after
+    this file and so called before it otherwise."""
     for item in items:
         if not item.get_closest_marker("xdist_group"):
             group = one_worker_group(item)

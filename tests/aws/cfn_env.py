@@ -10,7 +10,8 @@ xdist group :data:`XDIST_GROUP`, so they run on one worker and share its server 
 with ``--dist loadgroup``). The environment points at the server only while a module that
 asks for :func:`cloud` runs (the other aws tests use ``tests/aws/moto_env``'s server).
 
-Import the fixtures into a test module by name (``from tests.aws.cfn_env import cloud, ...``).
+tests/aws/conftest.py makes the fixtures (:func:`cfn_server`, :func:`cloud`, :func:`cdk_cli`,
+:func:`host_home`) available under tests/aws; a module elsewhere imports them by name.
 """
 
 from __future__ import annotations
