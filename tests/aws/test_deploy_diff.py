@@ -5,9 +5,10 @@ change), and the CLI's confirmation (y/N on a terminal, refusal without one, ``-
 
 The moto server of ``tests/aws/cfn_env`` (shared with the other modules that deploy, each with
 hosts of its own names); the templates go through ``tests/aws/cfn_adapter`` (moto's own gaps
-only) before the CLI sees them. Each config is synthesized once: the unchanged host a second
-time (a fresh synth of an unchanged config must show no differences), the changed one once
-for its diff and the terminal's question.
+only) before the CLI sees them. Synths are shared where the proof is the same: the host is
+synthesized twice (the deploy's, then a fresh one that must show no differences, also the
+CLI's refusal and --yes), the changed config (max_vcpus 32) once, for its diff and for the
+terminal's question (both only need a config that differs from the deployed one).
 """
 
 from __future__ import annotations
