@@ -44,12 +44,8 @@ def register(sub: argparse._SubParsersAction, parser_cls: type) -> None:
                        "cdk runs with --require-approval never only once the diff (which shows "
                        "its IAM and security-group changes) was approved: --yes, or y. Exit 1 "
                        "when a stack failed.")
-    d.add_argument("--out", default=None, help="cloud assembly directory")
-    d.add_argument("--app", default=None, metavar="DIR",
-                   help="diff and deploy this ready cloud assembly (e.g. from synth --out) "
-                   "instead of synthesizing")
-    d.add_argument("--no-lookups", action="store_true",
-                   help="use the stored look-ups instead of refreshing them")
+    add_assembly_arguments(d, app_help="diff and deploy this ready cloud assembly (e.g. from "
+                           "synth --out) instead of synthesizing")
     d.add_argument("--yes", "-y", action="store_true",
                    help="deploy without asking (scripts): the diff is still printed")
     d.add_argument("--diff-only", action="store_true", help="print the diff and stop (as diff)")
@@ -62,11 +58,7 @@ def register(sub: argparse._SubParsersAction, parser_cls: type) -> None:
                         description="Synthesize every stack and print 'cdk diff' of each "
                         "against what CloudFormation holds (a stack not deployed yet shows "
                         "everything added). Changes nothing.")
-    df.add_argument("--out", default=None, help="cloud assembly directory")
-    df.add_argument("--app", default=None, metavar="DIR",
-                    help="diff this ready cloud assembly instead of synthesizing")
-    df.add_argument("--no-lookups", action="store_true",
-                    help="use the stored look-ups instead of refreshing them")
+    add_assembly_arguments(df, app_help="diff this ready cloud assembly instead of synthesizing")
     df.set_defaults(func=cmd_diff)
 
     b = sub.add_parser("bootstrap", help="prepare an AWS account for deploys, with scoped "
@@ -87,6 +79,14 @@ def register(sub: argparse._SubParsersAction, parser_cls: type) -> None:
                         "and 'auto' weights with your AWS credentials, and keep them in the host's "
                         "state so that synth stays offline.")
     lk.set_defaults(func=cmd_lookups)
+
+
+def add_assembly_arguments(parser: argparse.ArgumentParser, *, app_help: str) -> None:
+    """The cloud-assembly options that ``diff`` and ``deploy`` share: --out, --app, --no-lookups."""
+    parser.add_argument("--out", default=None, help="cloud assembly directory")
+    parser.add_argument("--app", default=None, metavar="DIR", help=app_help)
+    parser.add_argument("--no-lookups", action="store_true",
+                        help="use the stored look-ups instead of refreshing them")
 
 
 def cmd_worker(ctx: Any, args: argparse.Namespace) -> int:
