@@ -24,7 +24,8 @@ reported in ``skipped``. Launching comes first, upkeep after:
 4. **outbox** (``outbox.sweep_outbox``): jobs a crashed writer left QUEUED unsent are sent;
 5. **dependencies** (``dependencies.release_pending``);
 6. **reconcile** (``reconciler.Reconciler``): RUNNING jobs whose heartbeat expired and
-   QUEUED jobs with no message are requeued or failed, a bounded number of items a pass;
+   QUEUED jobs with no message (an empty work queue) or whose message is long overdue (a
+   busy one) are requeued, sent again or failed, a bounded number of items a pass;
 7. **metrics**: jobs by state per queue, backlog per definition, workers and vCPUs per
    region, dead-lettered jobs per queue.
 """
@@ -249,6 +250,7 @@ class Observed:
     observed: dict[tuple[str, str], PairObservation]
     jobs: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # region -> workers
     empty: set[tuple[str, str]] = field(default_factory=set)  # no message at all
+    busy: set[tuple[str, str]] = field(default_factory=set)  # QUEUED jobs and messages
     running: set[str] = field(default_factory=set)  # queues with RUNNING jobs (or maybe)
     stuck: dict[tuple[str, str], dict[str, int]] = field(default_factory=dict)  # RUNNABLE
 
@@ -389,6 +391,8 @@ class ScalerPass:
                 workers=workers, estimated=estimated)
             if m is not None and not any(m.values()) and (queued or not complete):
                 seen.empty.add(key)  # QUEUED jobs (or maybe some) and not one message
+            elif m is not None and (queued or not complete):
+                seen.busy.add(key)
             if c.get((p.definition, "RUNNING")) or not complete:
                 seen.running.add(p.queue)
         seen.stuck = stuck
@@ -483,8 +487,9 @@ class ScalerPass:
         r = Reconciler(self.ddb, self.sqs, self.cfg.jobs_table, self._url_of,
                        lease=self.cfg.lease_seconds, retention_s=self.cfg.retention_days * 86400,
                        clock=self.clock)
-        out = r.run(sorted(seen.running), self._still_empty(seen.empty), deadline=deadline,
-                    now=self.now)
+        empty = self._still_empty(seen.empty)
+        out = r.run(sorted(seen.running), empty, busy_pairs=(seen.busy | seen.empty) - empty,
+                    deadline=deadline, now=self.now)
         self.errors.extend(f"reconcile: {e}" for e in out.errors)
         return out
 
