@@ -18,7 +18,11 @@ reported in ``skipped``. Launching comes first, upkeep after:
    queue's other regions for as long as it stays so: a failed launch is decided again at
    once without it, and the next pass tries it again (that try is the probe; it gets its
    share back the pass it succeeds); workers stuck RUNNABLE are not counted as workers, so
-   the other regions start the ones they stand for, until they start or go;
+   the other regions start the ones they stand for, until they start or go. Workers whose
+   Batch jobs FAILED at start (``launcher.START_FAILURES``: CannotPullContainer,
+   CannotStartContainerError, the host EC2 terminated, ...) in the last ``failover_after_s``
+   are failed launches too, while none of the queue's workers runs there; once they are
+   older, the region gets its share back (a launch there is the probe);
 3. **dead letters** (``dead_letters.sweep_dead_letters``): their jobs FAIL with the reason,
    or are requeued when their worker was lost;
 4. **outbox** (``outbox.sweep_outbox``): jobs a crashed writer left QUEUED unsent are sent;
@@ -124,6 +128,29 @@ def stuck_workers(pairs: Sequence[PairConfig], jobs: Mapping[str, Sequence[Mappi
                 per = out.setdefault(key, {})
                 per[region] = per.get(region, 0) + int(j["runnable"])
     return out
+
+
+def failed_start_regions(pairs: Sequence[PairConfig],
+                         failures: Mapping[str, Sequence[Mapping[str, Any]]],
+                         jobs: Mapping[str, Sequence[Mapping[str, Any]]], now: float
+                         ) -> dict[tuple[str, str], str]:
+    """``(queue, region) -> why`` for the regions where workers of the queue failed at start
+    (``failures``: region -> ``launcher.failed_worker_starts`` with their ``pair``) within
+    the queue's ``failover_after_s``, and none of its workers runs there now (``jobs``: the
+    active worker jobs, with ``running`` tasks): failed launches, for ``regions_down``."""
+    after = {p.queue: p.failover_after_s for p in pairs}
+    running = {(j["pair"][0], region) for region, found in jobs.items() for j in found
+               if j.get("pair") and j.get("running")}
+    seen: dict[tuple[str, str], list[str]] = {}
+    for region, found in failures.items():
+        for f in found:
+            q = (f.get("pair") or (None, None))[0]
+            if not after.get(q) or now - float(f.get("at") or 0) > after[q]:
+                continue
+            if (q, region) not in running:
+                seen.setdefault((q, region), []).append(str(f.get("reason") or "?"))
+    return {k: f"{len(why)} worker(s) failed at start: {sorted(why)[-1][:120]}"
+            for k, why in sorted(seen.items())}
 
 
 def regions_down(pairs: Sequence[PairConfig], stuck: Mapping[tuple[str, str], Mapping[str, int]],
@@ -253,6 +280,8 @@ class Observed:
     busy: set[tuple[str, str]] = field(default_factory=set)  # QUEUED jobs and messages
     running: set[str] = field(default_factory=set)  # queues with RUNNING jobs (or maybe)
     stuck: dict[tuple[str, str], dict[str, int]] = field(default_factory=dict)  # RUNNABLE
+    # (queue, region) -> why: its workers failed at start lately (failed_start_regions)
+    failed_starts: dict[tuple[str, str], str] = field(default_factory=dict)
 
 
 class ScalerPass:
@@ -371,6 +400,7 @@ class ScalerPass:
             jobs[region] = found or []
         stuck = stuck_workers(pairs, jobs, self.now)
         seen = Observed(pairs, {}, jobs)
+        seen.failed_starts = self.failed_starts(pairs, jobs)
         for p in pairs:
             key = (p.queue, p.definition)
             c, complete = counts.get(p.queue, ({}, False))
@@ -398,6 +428,22 @@ class ScalerPass:
         seen.stuck = stuck
         return seen
 
+    def failed_starts(self, pairs: Sequence[PairConfig],
+                      jobs: Mapping[str, Sequence[Mapping[str, Any]]]
+                      ) -> dict[tuple[str, str], str]:
+        """The regions whose workers failed at start within their queue's failover window
+        (:func:`failed_start_regions`), from the launcher's ``failed_starts`` (a launcher
+        without it: none)."""
+        window = max((p.failover_after_s for p in pairs), default=0)
+        if not window or not hasattr(self.launcher, "failed_starts"):
+            return {}
+        failures = {}
+        for region in sorted({r for p in pairs if p.failover_after_s for r in p.batch_job_queue}):
+            found = self.attempt(f"failed worker starts in {region}",
+                                 self.launcher.failed_starts, region, self.now - 2 * window)
+            failures[region] = found or []
+        return failed_start_regions(pairs, failures, jobs, self.now)
+
     # ---- 2. launch -----------------------------------------------------------------------
 
     def launch(self, seen: Observed, deadline: float, launched: list[dict[str, Any]],
@@ -405,7 +451,7 @@ class ScalerPass:
         """Decide and launch; a region whose launch fails is decided again without it
         (failover), at most once per region, while the step has time."""
         stuck = seen.stuck
-        failed: dict[tuple[str, str], str] = {}
+        failed: dict[tuple[str, str], str] = dict(seen.failed_starts)
         observed = dict(seen.observed)
         decisions: list[PairDecision] = []
         for _ in range(1 + len({r for p in seen.pairs for r in p.weights})):
