@@ -117,7 +117,7 @@ def failed_worker_starts(batch: Any, job_queues: Sequence[str], since: float
     """Worker tasks (a job, or an array job's child) created after ``since`` (epoch s) that
     FAILED before their container ran: ``{id, name, reason, at}`` (``at``: when it stopped).
     One ``ListJobs`` per job queue (created after ``since``: every status, newest first), and
-    one per array job of it (its FAILED children)."""
+    one per FAILED array job of it (its FAILED children: those that never ran)."""
     after = {"name": "AFTER_CREATED_AT", "values": [str(int(since * 1000))]}
     out: list[dict[str, Any]] = []
     for jq in job_queues:
@@ -134,6 +134,8 @@ def failed_worker_starts(batch: Any, job_queues: Sequence[str], since: float
                 continue  # a listing that ignores the filter (moto)
             kids = [j]
             if (j.get("arrayProperties") or {}).get("size"):
+                if j.get("status") != "FAILED":
+                    continue  # an array FAILS once its children are done and one failed
                 kids = [k for page in batch.get_paginator("list_jobs").paginate(
                     arrayJobId=j["jobId"], jobStatus="FAILED")
                     for k in page.get("jobSummaryList") or []]
