@@ -1,5 +1,5 @@
 """Engine commands: ``worker`` (run the agent here), ``emergency-stop``, and for aws hosts
-``synth``, ``diff``, ``bootstrap`` and ``deploy``."""
+``synth``, ``diff``, ``bootstrap``, ``deploy`` and ``import-retained``."""
 
 from __future__ import annotations
 
@@ -72,6 +72,20 @@ def register(sub: argparse._SubParsersAction, parser_cls: type) -> None:
     b.add_argument("--show-policies", action="store_true",
                    help="print both policy documents (JSON) and stop")
     b.set_defaults(func=cmd_bootstrap)
+
+    ir = sub.add_parser("import-retained", help="find an aws host's retained resources and "
+                        "write the 'cdk import' mapping files",
+                        description="The jobs table, log groups and ECR repositories outlive a "
+                        "deleted stack (DeletionPolicy RetainExceptOnCreate) and then block a "
+                        "deploy that creates them again. This finds those of the host's "
+                        "templates (a fresh offline synth, or --app) that exist outside their "
+                        "stack, writes STACK.resource-mapping.json per stack and prints the "
+                        "'cdk import' command of each; run those, then hyper-tui deploy. "
+                        "Changes nothing in AWS.")
+    ir.add_argument("--app", default=None, metavar="DIR", help="a ready cloud assembly")
+    ir.add_argument("--out", default=None, help="where the mapping files go (default: the "
+                    "assembly's directory)")
+    ir.set_defaults(func=cmd_import_retained)
 
     lk = sub.add_parser("lookups", help="look up what synth needs from AWS (zones, AMIs, VPCs, "
                         "spot scores)",
@@ -221,6 +235,39 @@ def cmd_bootstrap(ctx: Any, args: argparse.Namespace) -> int:
         scoped = client.bootstrap(on_event=_print_event)
     print(f"bootstrapped with --cloudformation-execution-policies {scoped.execution_policy_arn} "
           f"--custom-permissions-boundary {scoped.boundary}")
+    return 0
+
+
+def cmd_import_retained(ctx: Any, args: argparse.Namespace) -> int:
+    with ctx.client() as client:
+        find = getattr(client, "import_retained", None)
+        if find is None:
+            raise UsageError(f"import-retained: host {ctx.host.name} is a {client.kind} host; "
+                             "only an aws host has deployed resources",
+                             fix="select an aws host (hyper-tui hosts select NAME)")
+        result = find(args.app, args.out)
+    plan = result.plan
+    if ctx.json:
+        output.as_json({"assembly": str(result.assembly),
+                        "import": {s: [r.logical_id for r in rs]
+                                   for s, rs in sorted(plan.to_import.items())},
+                        "files": {s: str(f) for s, f in sorted(result.files.items())},
+                        "commands": result.commands(),
+                        "in_stack": [r.name for r in plan.in_stack],
+                        "missing": [r.name for r in plan.missing]})
+        return 0
+    for stack, found in sorted(plan.to_import.items()):
+        for r in found:
+            print(f"{stack}: {r.kind} {r.name} exists outside the stack (logical id "
+                  f"{r.logical_id})")
+    for r in plan.in_stack:
+        print(f"{r.stack}: {r.kind} {r.name} is in its stack: nothing to import")
+    if not result.files:
+        print(f"host {ctx.host.name}: no retained resource to import")
+        return 0
+    print("import them, then deploy the rest (hyper-tui deploy):")
+    for line in result.commands():
+        print(f"  {line}")
     return 0
 
 

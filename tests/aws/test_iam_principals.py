@@ -155,7 +155,8 @@ try:
 except OSError as err:
     agent_environ = type(err).__name__
 keys = ("AWS_ACCESS_KEY_ID", "AWS_SESSION_TOKEN", "AWS_REGION", "AWS_DEFAULT_REGION",
-        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "HOME", "USER")
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+        "AWS_CONTAINER_AUTHORIZATION_TOKEN", "HOME", "USER")
 json.dump({"uid": os.getuid(), "gid": os.getgid(), "data": data, "arn": me,
            "agent_environ": agent_environ, "env": {k: os.environ.get(k) for k in keys},
            "calls": calls}, open(report, "w"), default=str)
@@ -178,6 +179,8 @@ def run_agent(cfg: Any, worker: str, access: Any = None) -> tuple[int, CallRecor
                                             job_access=access)).run()
     finally:
         transport.close()
+        if access is not None:
+            access.close()
     return ran, recorder
 
 
@@ -236,7 +239,10 @@ def test_a_job_runs_with_its_own_role_and_uid(host, cloud):
     assert report["agent_environ"] == "PermissionError"
     env = report["env"]
     assert env["AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"] is None
-    assert env["AWS_ACCESS_KEY_ID"] not in (None, "testing") and env["AWS_SESSION_TOKEN"]
+    # the job role's credentials come from the agent's loopback endpoint, with a job's token
+    assert env["AWS_ACCESS_KEY_ID"] is None and env["AWS_SESSION_TOKEN"] is None
+    assert env["AWS_CONTAINER_CREDENTIALS_FULL_URI"].startswith("http://127.0.0.1:")
+    assert env["AWS_CONTAINER_AUTHORIZATION_TOKEN"]
     assert env["AWS_REGION"] == env["AWS_DEFAULT_REGION"] == REGION
     assert access.credentials.assumed == 1  # one AssumeRole for both jobs
     print(f"\nJOB ROLE: job ran as uid {report['uid']} with {report['arn']}; agent environ "
