@@ -240,12 +240,7 @@ def cmd_bootstrap(ctx: Any, args: argparse.Namespace) -> int:
 
 def cmd_import_retained(ctx: Any, args: argparse.Namespace) -> int:
     with ctx.client() as client:
-        find = getattr(client, "import_retained", None)
-        if find is None:
-            raise UsageError(f"import-retained: host {ctx.host.name} is a {client.kind} host; "
-                             "only an aws host has deployed resources",
-                             fix="select an aws host (hyper-tui hosts select NAME)")
-        result = find(args.app, args.out)
+        result = client.import_retained(args.app, args.out)
     plan = result.plan
     if ctx.json:
         output.as_json({"assembly": str(result.assembly),

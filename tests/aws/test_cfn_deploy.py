@@ -316,7 +316,6 @@ def test_an_update_of_the_deployed_stacks_deploys(deployed, cloud, cdk_cli, tmp_
     UPDATE change sets (moto's gaps there: tests/aws/cfn_adapter.py, items 5 and 6). Last in
     this module: it changes what the tests above read."""
     from hyper_tui import config
-    from hyper_tui.aws.synth import synth_app
     from hyper_tui.hosts.registry import apply_config
 
     cfg = config.parse_config(CONFIG + "  d2: {image_uri: public.ecr.aws/docker/library/"
@@ -324,8 +323,7 @@ def test_an_update_of_the_deployed_stacks_deploys(deployed, cloud, cdk_cli, tmp_
     assert sorted(cfg.definitions) == ["d1", "d2"]
     config.save(cfg)
     apply_config(cfg)
-    synth_app(cfg, tmp_path / "synth", lookups=LOOKUPS)
-    adapt_assembly(tmp_path / "synth", tmp_path / "adapted")
+    synth_adapted(cfg, tmp_path, LOOKUPS)
     events: list[d.DeployEvent] = []
     start = time.monotonic()
     result = d.deploy(cfg, assembly_dir=tmp_path / "adapted", on_event=events.append,

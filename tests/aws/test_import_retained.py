@@ -83,4 +83,5 @@ def test_retained_resources_outside_their_stacks_get_a_mapping(home, tmp_path, c
 
 def test_a_local_host_has_nothing_to_import(home, capsys):
     assert main(["--host", "local", "import-retained"]) == 2
-    assert "only an aws host" in capsys.readouterr().err
+    assert "import-retained: host 'local' is a local host; it needs no deployment" in (
+        capsys.readouterr().err)
