@@ -4,6 +4,7 @@ aws host on a moto server (DynamoDB, SQS, CloudWatch). Clients come from ``clien
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
@@ -25,6 +26,11 @@ from hyper_tui.hosts.contract import Capabilities, HostClient, HostStatus
 from hyper_tui.hosts.follow import follow
 from hyper_tui.hosts.registry import client_for
 
+# A job's cgroup is hyper-tui-<worker id>/job-<job key>, and both hosts number their jobs from
+# 1 in every test's home: one worker id for tests running at once on two xdist workers gave
+# them one cgroup, and the end of one job killed the other's (-9 after 0.62 s, seen once).
+WORKER = f"w-ct{os.getpid()}"
+
 
 class LocalHost:
     queue = definition = "default"
@@ -41,7 +47,7 @@ class LocalHost:
         from hyper_tui.agent.loop import Agent, AgentOptions
         from hyper_tui.agent.transports.local import LocalTransport
 
-        t = LocalTransport(paths.store_path(self.name), worker_id="w-ct", queue=self.queue,
+        t = LocalTransport(paths.store_path(self.name), worker_id=WORKER, queue=self.queue,
                            definition=self.definition)
         try:
             return Agent(t, AgentOptions(idle_timeout=0.5, heartbeat_every=0.5)).run()
@@ -72,7 +78,7 @@ class AwsHost:
     def run_jobs(self) -> int:
         from tests.aws.test_aws_client import run_worker
 
-        return run_worker(self.h, "w-ct")
+        return run_worker(self.h, WORKER)
 
     def publish_metrics(self) -> None:
         """What the scaler does every minute: publish what it observed (from the counts)."""
@@ -157,7 +163,7 @@ def test_run_then_results_and_logs(host) -> None:
     d = c.get_job(ok)
     assert d.state == "SUCCEEDED" and d.exit_code == 0 and d.attempts == 1
     assert d.attempt_history and isinstance(d.attempt_history[0], Attempt)
-    assert d.attempt_history[0].exit_code == 0 and d.attempt_history[0].worker == "w-ct"
+    assert d.attempt_history[0].exit_code == 0 and d.attempt_history[0].worker == WORKER
     f = c.get_job(bad)
     assert f.state == "FAILED" and f.exit_code == 3 and f.reason == "exit code 3"
     assert c.count_jobs(queue=host.queue).SUCCEEDED == 1
