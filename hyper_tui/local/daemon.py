@@ -52,7 +52,6 @@ INTEGRITY_EVERY_S = 60.0    # PRAGMA quick_check this often (the WAL is checked 
 PAUSE_S = 2.0               # a tick of the pause watch this late: the daemon was paused
 PAUSE_TICK_S = 0.25
 OLD_WORKER_GRACE_S = 10.0   # a previous daemon's worker asked to stop: SIGKILL after this
-CHECKPOINT_EVERY_S = 0.05   # the WAL is copied into the database this often (its own thread)
 
 
 @dataclass
@@ -99,7 +98,6 @@ class Daemon:
         self.idents: dict[str, procs.Identity] = {}        # wid -> identity of other workers
         self.stopping_old: dict[str, float] = {}           # previous daemon's worker -> SIGKILL at
         self.last_integrity = 0.0
-        self._checkpointer: threading.Thread | None = None
 
     # ---- config from the store (the CLI applies the YAML there) -------------------------
 
@@ -132,9 +130,6 @@ class Daemon:
         _become_subreaper()
         self.reaps_orphans = True
         threading.Thread(target=self._watch_pauses, name="pause-watch", daemon=True).start()
-        self._checkpointer = threading.Thread(target=self._checkpoint_wal, name="checkpoint",
-                                              daemon=True)
-        self._checkpointer.start()
         signal.signal(signal.SIGTERM, self._on_term)
         signal.signal(signal.SIGINT, self._on_term)
         self._adopt_and_expire(startup=True)
@@ -364,27 +359,6 @@ class Daemon:
         if self.resumed_at != self._resume_seen:
             self._resume_seen = self.resumed_at
             self.stopped_since.clear()
-
-    def _checkpoint_wal(self) -> None:
-        """A thread that checkpoints the WAL every CHECKPOINT_EVERY_S, through a connection of
-        its own, so that the workers never do (``Store(autocheckpoint=)``): a checkpoint
-        syncs the WAL and the database, milliseconds of I/O wait that would stop a worker
-        between two jobs. A passive checkpoint takes no lock that writers need; with nothing
-        new in the WAL it reads the index and returns. Stops when the WAL is no longer the
-        store's (the loop then saves what it can, ``save_orphaned_wal``)."""
-        try:
-            store = Store(self.store.path, create=False, busy_timeout=0.5)
-        except Exception as err:  # the store's own checkpoints (SQLite's default) go on
-            _log(f"checkpoint thread not started: {err}")
-            return
-        try:
-            while not self.stopping:
-                time.sleep(CHECKPOINT_EVERY_S)
-                if store.wal_lost():
-                    return
-                store.checkpoint()
-        finally:
-            store.close()
 
     def _watch_pauses(self) -> None:
         """A thread ticking every PAUSE_TICK_S: a tick late by more than PAUSE_S (monotonic or
@@ -770,9 +744,6 @@ class Daemon:
             self.lost_worker(wid, f"worker {wid} did not stop in time")
         self._finish_old_workers(deadline)
         self.reap()
-        self.stopping = True
-        if self._checkpointer is not None:
-            self._checkpointer.join(timeout=2.0)  # its connection closed before ours
         self.store.close()
 
 

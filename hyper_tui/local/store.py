@@ -151,8 +151,7 @@ class Store:
     """One connection to a local host's store. Not shared between threads."""
 
     def __init__(self, path: str | os.PathLike[str], *, create: bool = True, busy_timeout: float = 10.0,
-                 write_attempts: int = 60, poll_lock: bool = False,
-                 autocheckpoint: int | None = None) -> None:
+                 write_attempts: int = 60, poll_lock: bool = False) -> None:
         """``busy_timeout`` (seconds SQLite waits for a lock) and ``write_attempts`` bound how
         long a write may wait for another process's transaction; the daemon keeps them short
         so that a worker hung inside a transaction cannot stall its loop past the lease.
@@ -161,12 +160,7 @@ class Store:
         instead of in SQLite's busy handler, whose first sleep is 1 ms and next ones 2, 5 and
         10 ms: far longer than the transactions of a worker (a fraction of a millisecond), so
         two workers that collide would leave a CPU idle for milliseconds. For the workers;
-        reads then retry in ``read`` (they meet a lock only while a WAL is recovered).
-
-        ``autocheckpoint``: this connection's ``wal_autocheckpoint`` (pages; SQLite's default
-        is 1,000). A connection that commits past it copies the WAL into the database and
-        syncs both, milliseconds of I/O wait: the workers set it high, since the daemon
-        checkpoints (``checkpoint``) in a thread of its own."""
+        reads then retry in ``read`` (they meet a lock only while a WAL is recovered)."""
         self.file = os.fspath(path)
         self.write_attempts = write_attempts
         self.busy_timeout = busy_timeout
@@ -206,8 +200,6 @@ class Store:
                         pass
             if poll_lock:  # opened (and migrated) with SQLite's handler; from now on, ours
                 self.db.execute("PRAGMA busy_timeout=0")
-            if autocheckpoint is not None:
-                self.db.execute(f"PRAGMA wal_autocheckpoint={int(autocheckpoint)}")
         except sqlite3.Error as err:
             refuse_if_damaged(folder)  # the daemon said why: that, not SQLite's guess
             raise _friendly(err, self.file) from None
@@ -347,16 +339,6 @@ class Store:
                 return True
             time.sleep(0.05)
         return False
-
-    def checkpoint(self) -> tuple[int, int] | None:
-        """A passive checkpoint: copy what the WAL holds into the database file, as far as no
-        reader needs it, without waiting for any lock and without stopping writers. Returns
-        (frames in the WAL, frames copied), or None if it could not run now."""
-        try:
-            busy, log, done = self.db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-        except sqlite3.Error:
-            return None
-        return None if busy else (log, done)
 
     @property
     def path(self) -> Path:

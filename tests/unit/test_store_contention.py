@@ -1,6 +1,6 @@
-"""How the workers share the store: a worker waits for the write lock in short polls (not in
-SQLite's busy handler, whose sleeps are milliseconds) and never checkpoints the WAL between
-two jobs (the daemon does, ``Store.checkpoint``); each worker of a daemon gets its own CPUs."""
+"""How the workers share the store and the machine: a worker waits for the write lock in short
+polls (not in SQLite's busy handler, whose sleeps are milliseconds); each worker of a daemon
+gets its own CPUs."""
 
 from __future__ import annotations
 
@@ -61,21 +61,6 @@ def test_a_polling_writer_gives_up_after_its_busy_timeout(tmp_path):
     t.join()
     assert worker.get_meta("worker") is None  # nothing half-written
     worker.close()
-
-
-def test_a_worker_connection_leaves_checkpoints_to_the_daemon(tmp_path):
-    path = tmp_path / "host" / "store.db"
-    Store(path).close()
-    worker = Store(path, create=False, autocheckpoint=16_000)
-    assert worker.db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 16_000
-    for i in range(50):
-        worker.write(lambda db, i=i: db.execute("INSERT INTO meta VALUES (?, 'v')", (f"k{i}",)))
-    daemon = Store(path, create=False)
-    log, done = daemon.checkpoint()
-    assert log > 0 and done == log  # every frame copied into the database file
-    assert daemon.checkpoint() == (log, done)  # nothing new: nothing done
-    worker.close()
-    daemon.close()
 
 
 def test_each_worker_of_a_daemon_gets_the_lowest_free_cpu_slot(tmp_path, monkeypatch):

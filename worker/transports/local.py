@@ -27,8 +27,6 @@ from hyper_tui.core.lifecycle import attempt_outcome, outcome_to_state
 from hyper_tui.local.launcher import pgid_file
 from hyper_tui.local.store import Store, log_path
 
-WORKER_AUTOCHECKPOINT = 16_000  # pages (64 MiB of WAL at 4 KiB a page)
-
 
 class LocalTransport:
     # The store cannot be written just now (disk full, read-only, busy): the agent keeps its
@@ -41,10 +39,7 @@ class LocalTransport:
 
     def __init__(self, store_path: str | Path, *, worker_id: str, queue: str, definition: str,
                  region: str = "local", vcpus: int = 1) -> None:
-        # The daemon checkpoints the WAL: a worker only past WORKER_AUTOCHECKPOINT pages (no
-        # daemon, or one far behind), never at SQLite's 1,000 between two short jobs.
-        self.store = Store(Path(store_path), create=False, poll_lock=True,
-                           autocheckpoint=WORKER_AUTOCHECKPOINT)
+        self.store = Store(Path(store_path), create=False, poll_lock=True)
         self.data_dir = Path(store_path).parent
         self.worker_id = worker_id
         self.queue = queue
