@@ -39,6 +39,10 @@ CGROUP_ROOT = "/sys/fs/cgroup"
 # controllers it has; without memory and pids it still tracks and kills every process of a
 # job, and memory falls back to RLIMIT_AS. Passed on to workers (``procs.WORKER_ENV_KEYS``).
 CGROUP2_ROOT_ENV = "HYPER_CGROUP2_ROOT"
+# A local worker's slot among its daemon's live workers (0, 1, ...; set by the launcher): its
+# jobs' CPUs start at slot x vCPUs, so that two one-vCPU workers on two CPUs never share one.
+# Without it (other agents), the process id spreads them, by chance.
+CPU_SLOT_ENV = "HYPER_WORKER_SLOT"
 V1_CONTROLLERS = ("memory", "pids", "cpuset", "freezer")
 KILL_WAIT_S = 5.0
 
@@ -321,6 +325,13 @@ def _cpus_for(vcpus: int, salt: int) -> list[int] | None:
         return None
     start = salt % len(allowed)
     return sorted(allowed[(start + i) % len(allowed)] for i in range(vcpus))
+
+
+def _cpu_salt(vcpus: int) -> int:
+    """Where this worker's CPUs start: its slot (``CPU_SLOT_ENV``) times ``vcpus``, else its
+    process id."""
+    slot = os.environ.get(CPU_SLOT_ENV, "")
+    return int(slot) * vcpus if slot.isdigit() else os.getpid()
 
 
 def _allowed_cpus() -> set[int]:
@@ -635,7 +646,7 @@ class Sandbox:
                 self.notes.append(f"memory_mib {lim.memory_mib} is enforced with RLIMIT_AS (address "
                                   "space per process): this machine gives the job no memory cgroup")
         if lim.vcpus:
-            self.cpus = _cpus_for(lim.vcpus, os.getpid())
+            self.cpus = _cpus_for(lim.vcpus, _cpu_salt(lim.vcpus))
             try:
                 n = len(_allowed_cpus())
             except (AttributeError, OSError):

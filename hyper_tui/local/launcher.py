@@ -16,6 +16,7 @@ import time
 import uuid
 
 from hyper_tui import paths
+from hyper_tui.containment import CPU_SLOT_ENV
 from hyper_tui.core.jobs import WorkerRow
 from hyper_tui.local import procs
 from hyper_tui.local.store import Store
@@ -45,6 +46,7 @@ class ProcessLauncher:
         self.settings = settings or {}
         self.data_dir = paths.host_data_dir(host)
         self.children = children if children is not None else {}  # pid -> worker id
+        self.slots: dict[int, int] = {}  # pid -> its slot (containment.CPU_SLOT_ENV)
 
     def start(self, queue: str, definition: str, region: str, count: int = 1, *,
               vcpus: int = 1) -> list[str]:
@@ -54,6 +56,8 @@ class ProcessLauncher:
         wid = f"w-{uuid.uuid4().hex[:8]}"
         idle = float(self.settings.get("worker_idle_timeout_s", 30.0))
         env = {k: os.environ[k] for k in procs.WORKER_ENV_KEYS if k in os.environ}
+        slot = self._free_slot()
+        env[CPU_SLOT_ENV] = str(slot)
         cmd = procs.worker_command(
             store=str(self.store.path), queue=queue, definition=definition, region=region,
             worker_id=wid, vcpus=vcpus, idle_timeout=idle,
@@ -70,6 +74,7 @@ class ProcessLauncher:
         finally:
             os.close(log)
         self.children[proc.pid] = wid  # first: a failed write below must not lose the child
+        self.slots[proc.pid] = slot
         # At once, before anything can go wrong: ``run/<wid>.child`` tells a daemon after this
         # one (this one killed) that the worker is a daemon's and which process it is, so that
         # it is stopped, not left running as a stranger with a lease.
@@ -79,6 +84,13 @@ class ProcessLauncher:
                 paths.atomic_write_text(child_file(self.data_dir, wid), who.line() + "\n")
         self.store.write(lambda db: db.execute("UPDATE workers SET pid=? WHERE id=?", (proc.pid, wid)))
         return wid
+
+    def _free_slot(self) -> int:
+        """The lowest slot no live child of ours holds (reaped children leave ``children``)."""
+        for pid in [p for p in self.slots if p not in self.children]:
+            del self.slots[pid]
+        held = set(self.slots.values())
+        return next(i for i in range(len(held) + 1) if i not in held)
 
     def live(self, queue: str | None = None, definition: str | None = None,
              region: str | None = None) -> list[WorkerRow]:

@@ -101,7 +101,7 @@ def test_qdel_of_a_whole_array_through_the_daemon(home, capsys):
     code, out, _ = q(capsys, "qstat", "-s", "CANCELLED", "--only-job-id-out")
     assert len(out.split()) == 400
     code, out, _ = q(capsys, "qstat", "-s", "PENDING", "--only-job-id-out")
-    assert out.split() == [after]
+    assert out.split() in ([after], [])  # [] once the running daemon has judged it already
     c = _client()
     try:  # the dependent gets its verdict, and the daemon sweeps the rows
         wait_for(lambda: jobs.find_jobs(c.store, after)[0]["state"] == "CANCELLED", timeout=30,

@@ -39,7 +39,7 @@ class LocalTransport:
 
     def __init__(self, store_path: str | Path, *, worker_id: str, queue: str, definition: str,
                  region: str = "local", vcpus: int = 1) -> None:
-        self.store = Store(Path(store_path), create=False)
+        self.store = Store(Path(store_path), create=False, poll_lock=True)
         self.data_dir = Path(store_path).parent
         self.worker_id = worker_id
         self.queue = queue
