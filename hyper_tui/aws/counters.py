@@ -20,23 +20,28 @@ listing ever shows them.
 
 from __future__ import annotations
 
+import hashlib
 import random
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from hyper_tui.aws.session import error_code
 from hyper_tui.aws.table import Update, batch_get, from_item
-from hyper_tui.core.jobs import STATES
+from hyper_tui.core.jobs import ACTIVE_STATES, STATES
 
 COUNTER_SHARDS = 16
 COUNTER_PREFIX = "count#"
+MARK_PREFIX = "b#"  # the last stream batches counted on a counter item (one per slot)
+MARK_SLOTS = 16
 
 
 def counter_id(queue: str, shard: int) -> str:
     return f"{COUNTER_PREFIX}{queue}#{shard}"
 
 
-def _job(image: Mapping[str, Any] | None) -> tuple[str, str] | None:
-    """(queue, state) of a stream image that is a job's item; None for any other item."""
+def _job(image: Mapping[str, Any] | None) -> tuple[str, str, str] | None:
+    """(queue, state, definition) of a stream image that is a job's item; None for any
+    other item."""
     if not image:
         return None
     item = from_item(image)
@@ -45,12 +50,19 @@ def _job(image: Mapping[str, Any] | None) -> tuple[str, str] | None:
     queue, state = item.get("queue"), item.get("state")
     if not queue or state not in STATES:
         return None
-    return str(queue), str(state)
+    return str(queue), str(state), str(item.get("definition") or "")
+
+
+def pair_attribute(definition: str, state: str) -> str:
+    """The counter attribute of one (definition, state) of a queue, beside the state's total:
+    the scaler sizes each (queue, definition) pair by these."""
+    return f"{definition}#{state}"
 
 
 def stream_deltas(records: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, int]]:
-    """Per queue, per state, how many jobs entered (+) or left (-) it in ``records`` (DynamoDB
-    stream records with old and new images)."""
+    """Per queue, per counter attribute (each state, and ``pair_attribute`` of each active
+    state), how many jobs entered (+) or left (-) it in ``records`` (DynamoDB stream records
+    with old and new images)."""
     out: dict[str, dict[str, int]] = {}
     for record in records:
         change = record.get("dynamodb") or {}
@@ -61,29 +73,54 @@ def stream_deltas(records: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, i
             if key:
                 by_state = out.setdefault(key[0], {})
                 by_state[key[1]] = by_state.get(key[1], 0) + sign
+                if key[1] in ACTIVE_STATES:
+                    attr = pair_attribute(key[2], key[1])
+                    by_state[attr] = by_state.get(attr, 0) + sign
     return {q: {s: n for s, n in d.items() if n} for q, d in out.items()
             if any(d.values())}
 
 
 def apply_deltas(ddb: Any, table: str, deltas: Mapping[str, Mapping[str, int]], *,
-                 shard: int | None = None) -> int:
-    """Add ``deltas`` to the counter items, one UpdateItem per queue; returns the requests."""
+                 shard: int | None = None, batch: str | None = None) -> int:
+    """Add ``deltas`` to the counter items, one UpdateItem per queue; returns the requests.
+
+    ``batch`` (a stream batch's id: its first record's sequence number) makes a retried batch
+    count once: it picks the counter shard (so a retry writes the same item) and one of
+    ``MARK_SLOTS`` marks on it, and the update applies only while that mark is not the batch
+    (a retry after a partial failure skips the queues already counted). Only another batch
+    marking the same slot of the same item in between defeats it (1 in 256)."""
     requests = 0
     for queue, by_state in sorted(deltas.items()):
         if not by_state:
             continue
-        s = random.randrange(COUNTER_SHARDS) if shard is None else shard
+        if batch is not None:
+            h = int(hashlib.blake2s(batch.encode(), digest_size=2).hexdigest(), 16)
+            s = h % COUNTER_SHARDS if shard is None else shard
+        else:
+            s = random.randrange(COUNTER_SHARDS) if shard is None else shard
         u = Update(table, counter_id(queue, s))
         for state, n in sorted(by_state.items()):
             u.add(state, int(n))
-        ddb.update_item(**u.kwargs())
+        if batch is not None:
+            mark = f"{MARK_PREFIX}{(h // COUNTER_SHARDS) % MARK_SLOTS}"
+            u.set(mark, batch)
+            u._cond.append(f"attribute_not_exists({u.n(mark)}) OR {u.n(mark)} <> {u.v(batch)}")
+        try:
+            ddb.update_item(**u.kwargs())
+        except Exception as err:
+            if error_code(err) != "ConditionalCheckFailedException":
+                raise  # the batch fails and is retried
         requests += 1
     return requests
 
 
 def apply_stream_records(ddb: Any, table: str, records: Iterable[Mapping[str, Any]]) -> int:
-    """A stream batch into the counters (the stream consumer's whole job)."""
-    return apply_deltas(ddb, table, stream_deltas(records))
+    """A stream batch into the counters (the stream consumer's whole job); a retried batch
+    (same first record) counts once (``apply_deltas``'s ``batch``)."""
+    records = list(records)
+    first = next((str((r.get("dynamodb") or {}).get("SequenceNumber") or "") for r in records),
+                 "")
+    return apply_deltas(ddb, table, stream_deltas(records), batch=first or None)
 
 
 def read_counts(ddb: Any, table: str, queues: Iterable[str]) -> dict[str, dict[str, int]]:
@@ -101,7 +138,53 @@ def read_counts(ddb: Any, table: str, queues: Iterable[str]) -> dict[str, dict[s
     return out
 
 
-def handler(event: Mapping[str, Any], context: Any = None, *, ddb: Any = None) -> dict[str, int]:
+def backlog(ddb: Any, table: str, queue: str) -> tuple[dict[tuple[str, str], int], bool]:
+    """The scaler's view of a queue: its active jobs by (definition, state) (PENDING,
+    QUEUED, RUNNING), from the queue's ``COUNTER_SHARDS`` counter items (one BatchGetItem,
+    whatever the backlog), and True: the count is whole (the shape of the count it replaces,
+    which could stop at a budget of items read)."""
+    items = batch_get(ddb, table, [counter_id(queue, s) for s in range(COUNTER_SHARDS)],
+                      consistent=False)
+    out: dict[tuple[str, str], int] = {}
+    for item in items.values():
+        for attr, n in item.items():
+            definition, _, state = str(attr).rpartition("#")
+            if definition and state in ACTIVE_STATES and isinstance(n, int):
+                out[(definition, state)] = out.get((definition, state), 0) + n
+    return {k: max(0, n) for k, n in out.items() if n}, True
+
+
+def rebuild(ddb: Any, table: str, queues: Iterable[str]) -> dict[str, dict[str, int]]:
+    """Counter items recomputed from the jobs themselves (one Scan of the table): for a table
+    whose jobs predate its counters, or whose stream consumer lost records. Run it while no
+    job changes state (a change meanwhile is counted twice or not at all); returns the
+    counts written. Shard 0 of each queue gets the totals, the other shards are emptied."""
+    from hyper_tui.aws.table import pages, to_item
+
+    queues = list(queues)
+    totals: dict[str, dict[str, int]] = {q: {} for q in queues}
+    for resp in pages(ddb.scan, TableName=table, ConsistentRead=True,
+                      ProjectionExpression="#i, #q, #s, #d, #k",
+                      ExpressionAttributeNames={"#i": "id", "#q": "queue", "#s": "state",
+                                                "#d": "definition", "#k": "kind"}):
+        for raw in resp.get("Items") or []:
+            job = _job(raw)
+            if job is None or job[0] not in totals:
+                continue
+            per = totals[job[0]]
+            per[job[1]] = per.get(job[1], 0) + 1
+            if job[1] in ACTIVE_STATES:
+                attr = pair_attribute(job[2], job[1])
+                per[attr] = per.get(attr, 0) + 1
+    for q in queues:
+        for shard in range(COUNTER_SHARDS):
+            ddb.put_item(TableName=table, Item=to_item(
+                {"id": counter_id(q, shard), **(totals[q] if shard == 0 else {})}))
+    return {q: {s: n for s, n in per.items() if s in STATES} for q, per in totals.items()}
+
+
+def handler(event: Mapping[str, Any], context: Any = None, *, ddb: Any = None,
+            table: str | None = None) -> dict[str, int]:
     """The stream consumer's Lambda entry point (a DynamoDB stream event source on the jobs
     table, view NEW_AND_OLD_IMAGES; ``HYPER_JOBS_TABLE`` names the table): one batch of
     records into the counters. An error fails the batch, which the event source retries."""
@@ -113,4 +196,5 @@ def handler(event: Mapping[str, Any], context: Any = None, *, ddb: Any = None) -
         ddb = boto3.client("dynamodb")
     records = event.get("Records") or []
     return {"records": len(records),
-            "writes": apply_stream_records(ddb, os.environ["HYPER_JOBS_TABLE"], records)}
+            "writes": apply_stream_records(ddb, table or os.environ["HYPER_JOBS_TABLE"],
+                                           records)}

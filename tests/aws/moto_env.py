@@ -110,6 +110,89 @@ class Provisioned:
     log_group: str
     work_urls: dict[tuple[str, str], str] = field(default_factory=dict)
     dlq_urls: dict[tuple[str, str], str] = field(default_factory=dict)
+    stream: StreamPump | None = None
+
+
+_PUMPS: dict[str, StreamPump] = {}  # table -> its pump (the current test's host)
+
+
+def _dispatch(params: dict[str, Any] | None = None, **kw: Any) -> None:
+    """Before a BatchGetItem of counter items: the table's pump catches the counters up."""
+    from hyper_tui.aws.counters import COUNTER_PREFIX
+
+    for table, spec in (params or {}).get("RequestItems", {}).items():
+        pump = _PUMPS.get(table)
+        if pump is not None and pump.auto and any(
+                k.get("id", {}).get("S", "").startswith(COUNTER_PREFIX) for k in spec.get("Keys", [])):
+            pump.pump()
+
+
+class StreamPump:
+    """What the counters Lambda does on AWS (infra/components/counters): the jobs table's
+    stream records, in batches of ``batch``, into the counter items
+    (``hyper_tui.aws.counters.handler``). moto keeps the stream but runs no Lambda, so the
+    tests run the same handler here: :meth:`attach` makes every read of counter items first
+    catch the counters up with the stream (as if the Lambda had kept up), :meth:`pump` does it
+    on demand and returns the handler's answers (one per batch: an invocation)."""
+
+    def __init__(self, session: AwsSession, table: str, *, batch: int = 100) -> None:
+        import threading
+
+        self.session = session
+        self.table = table
+        self.batch = batch
+        self.auto = True
+        self._lock = threading.Lock()
+        self._iterators: dict[str, str | None] = {}
+        self._arn: str | None = None
+
+    def attach(self) -> None:
+        """Every AwsSession made from now on (a CLI command's, the TUI's) catches the
+        counters up before it reads them."""
+        if not getattr(AwsSession, "_stream_pumps", False):
+            orig = AwsSession.__init__
+
+            def init(self: AwsSession, *args: Any, **kwargs: Any) -> None:
+                orig(self, *args, **kwargs)
+                self.register("provide-client-params.dynamodb.BatchGetItem", _dispatch)
+
+            AwsSession.__init__ = init  # type: ignore[method-assign]
+            AwsSession._stream_pumps = True  # type: ignore[attr-defined]
+
+    def records(self) -> list[dict[str, Any]]:
+        streams = self.session.client("dynamodbstreams")
+        if self._arn is None:
+            desc = self.session.client("dynamodb").describe_table(TableName=self.table)
+            self._arn = desc["Table"]["LatestStreamArn"]
+        shards = streams.describe_stream(StreamArn=self._arn)["StreamDescription"]["Shards"]
+        for sh in shards:
+            if sh["ShardId"] not in self._iterators:
+                self._iterators[sh["ShardId"]] = streams.get_shard_iterator(
+                    StreamArn=self._arn, ShardId=sh["ShardId"],
+                    ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+        out: list[dict[str, Any]] = []
+        for sid, it in self._iterators.items():
+            while it:
+                resp = streams.get_records(ShardIterator=it, Limit=100)
+                got = resp.get("Records") or []
+                out += got
+                it = resp.get("NextShardIterator") or it
+                self._iterators[sid] = it
+                if not got:
+                    break
+        return out
+
+    def pump(self) -> list[dict[str, int]]:
+        from hyper_tui.aws import counters
+
+        with self._lock:
+            records = self.records()
+            ddb = self.session.client("dynamodb")
+            out = []
+            for i in range(0, len(records), self.batch):
+                out.append(counters.handler({"Records": records[i:i + self.batch]}, ddb=ddb,
+                                            table=self.table))
+            return out
 
 
 def provision(host: str, pairs: list[tuple[str, str]], *, lease: float = schema.LEASE_SECONDS,
@@ -125,13 +208,18 @@ def provision(host: str, pairs: list[tuple[str, str]], *, lease: float = schema.
             {("id", "S")} | {(k, t) for _, pk, pt, sk, st in schema.INDEXES
                              for k, t in ((pk, pt), (sk, st))})],
         GlobalSecondaryIndexes=[
-            {"IndexName": n, "Projection": {"ProjectionType": "INCLUDE",
-                                            "NonKeyAttributes": list(schema.index_attributes(n))},
+            {"IndexName": n, "Projection": {"ProjectionType": schema.PROJECTION},
              "KeySchema": [{"AttributeName": pk, "KeyType": "HASH"},
                            {"AttributeName": sk, "KeyType": "RANGE"}]}
-            for n, pk, _, sk, _ in schema.INDEXES])
+            for n, pk, _, sk, _ in schema.INDEXES],
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"})
     sqs = session.client("sqs")
     out = Provisioned(host, session, table, schema.log_group_name(host))
+    out.stream = StreamPump(session, table)
+    out.stream.attach()
+    _PUMPS.clear()
+    _PUMPS[table] = out.stream
+    session.register("provide-client-params.dynamodb.BatchGetItem", _dispatch)
     for q, d in pairs:
         dlq = sqs.create_queue(QueueName=schema.dead_letter_queue_name(host, q, d))["QueueUrl"]
         arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
