@@ -3,11 +3,12 @@ jobs table's stream.
 
 Every write that changes a job's state (or adds or removes a job) is a record of the table's
 stream (view type NEW_AND_OLD_IMAGES). :func:`apply_stream_records` turns a batch of records
-into deltas per (queue, state) and writes them with one UpdateItem ``ADD`` per queue, to one
-of ``COUNTER_SHARDS`` counter items picked at random (``count#{queue}#{shard}``), so no
-counter item takes more than a few writes a second: at 10,000 jobs/s (30,000 records/s) and
-batches of 100 records, 300 batches a second spread over 16 items is about 19 writes/s each.
-A stream consumer (a Lambda on the stream; a batch is retried whole until it succeeds) calls it.
+into deltas per (queue, state) and writes each queue's with one ``ADD`` to one of
+``COUNTER_SHARDS`` counter items (``count#{queue}#{shard}``, picked by the batch), in a
+transaction with the batch's mark item for that queue, so a batch the event source delivers
+again is counted once. No counter item takes more than a few writes a second: at 10,000
+jobs/s (30,000 records/s) and batches of 1,000 records, 30 batches a second spread over 16
+items is about 2 writes/s each. A stream consumer (a Lambda on the stream) calls it.
 The counts are of the jobs the table keeps: a job removed by its TTL leaves them too.
 
 :func:`read_counts` (``qstat``'s summary, the dashboard, the scaler) reads a queue's counter
@@ -25,14 +26,15 @@ import random
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from hyper_tui.aws.schema import TTL_ATTRIBUTE
 from hyper_tui.aws.session import error_code
 from hyper_tui.aws.table import Update, batch_get, from_item
 from hyper_tui.core.jobs import ACTIVE_STATES, STATES
 
 COUNTER_SHARDS = 16
 COUNTER_PREFIX = "count#"
-MARK_PREFIX = "b#"  # the last stream batches counted on a counter item (one per slot)
-MARK_SLOTS = 16
+MARK_PREFIX = f"{COUNTER_PREFIX}~batch#"  # a stream batch's mark item, per queue
+MARK_TTL_S = 2 * 86400  # marks outlive the stream's 24 h of records (then the table's TTL)
 
 
 def counter_id(queue: str, shard: int) -> str:
@@ -80,47 +82,89 @@ def stream_deltas(records: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, i
             if any(d.values())}
 
 
-def apply_deltas(ddb: Any, table: str, deltas: Mapping[str, Mapping[str, int]], *,
-                 shard: int | None = None, batch: str | None = None) -> int:
-    """Add ``deltas`` to the counter items, one UpdateItem per queue; returns the requests.
+def _counter_update(table: str, queue: str, by_state: Mapping[str, int], shard: int) -> Update:
+    u = Update(table, counter_id(queue, shard))
+    for state, n in sorted(by_state.items()):
+        u.add(state, int(n))
+    return u
 
-    ``batch`` (a stream batch's id: its first record's sequence number) makes a retried batch
-    count once: it picks the counter shard (so a retry writes the same item) and one of
-    ``MARK_SLOTS`` marks on it, and the update applies only while that mark is not the batch
-    (a retry after a partial failure skips the queues already counted). Only another batch
-    marking the same slot of the same item in between defeats it (1 in 256)."""
+
+def apply_deltas(ddb: Any, table: str, deltas: Mapping[str, Mapping[str, int]], *,
+                 shard: int | None = None) -> int:
+    """Add ``deltas`` to the counter items, one plain UpdateItem per queue (on ``shard``, or
+    one picked at random); returns the requests. Not idempotent: the stream consumer uses
+    :func:`apply_stream_records`."""
     requests = 0
     for queue, by_state in sorted(deltas.items()):
-        if not by_state:
-            continue
-        if batch is not None:
-            h = int(hashlib.blake2s(batch.encode(), digest_size=2).hexdigest(), 16)
-            s = h % COUNTER_SHARDS if shard is None else shard
-        else:
+        if by_state:
             s = random.randrange(COUNTER_SHARDS) if shard is None else shard
-        u = Update(table, counter_id(queue, s))
-        for state, n in sorted(by_state.items()):
-            u.add(state, int(n))
-        if batch is not None:
-            mark = f"{MARK_PREFIX}{(h // COUNTER_SHARDS) % MARK_SLOTS}"
-            u.set(mark, batch)
-            u._cond.append(f"attribute_not_exists({u.n(mark)}) OR {u.n(mark)} <> {u.v(batch)}")
-        try:
-            ddb.update_item(**u.kwargs())
-        except Exception as err:
-            if error_code(err) != "ConditionalCheckFailedException":
-                raise  # the batch fails and is retried
-        requests += 1
+            ddb.update_item(**_counter_update(table, queue, by_state, s).kwargs())
+            requests += 1
     return requests
 
 
-def apply_stream_records(ddb: Any, table: str, records: Iterable[Mapping[str, Any]]) -> int:
-    """A stream batch into the counters (the stream consumer's whole job); a retried batch
-    (same first record) counts once (``apply_deltas``'s ``batch``)."""
+def batch_mark_id(first_event: str, queue: str) -> str:
+    """The mark item of a stream batch's count of ``queue``: named by the batch's first
+    record (its ``eventID``), under ``COUNTER_PREFIX`` (the counters Lambda may write only
+    there; a queue name has no ``~``, so no counter item is ever named so)."""
+    return f"{MARK_PREFIX}{first_event}#{queue}"
+
+
+def _event_id(record: Mapping[str, Any]) -> str:
+    change = record.get("dynamodb") or {}
+    return str(record.get("eventID") or change.get("SequenceNumber") or "")
+
+
+def apply_stream_records(ddb: Any, table: str, records: Iterable[Mapping[str, Any]], *,
+                         now: float | None = None) -> int:
+    """A stream batch into the counters (the stream consumer's whole job), each queue's
+    delta counted exactly once however often the batch is delivered; returns the requests.
+
+    The event source delivers at least once: a batch whose call failed (a queue's write
+    throttled after another's went through, or a call that timed out after writing) comes
+    again, from the same first record (a stream shard's batches are retried in order, from
+    its checkpoint). So each queue's delta is one TransactWriteItems of two updates: the
+    queue's counter item (``ADD``) and the batch's mark item for that queue
+    (:func:`batch_mark_id`, created only if absent, holding how many records it counted and
+    a TTL past the stream's 24 h). A retry finds the mark and counts only the records past
+    what it holds (none, for the same batch). Two write units a counted item (a transaction
+    bills twice): four per queue per batch of up to 1,000 records."""
     records = list(records)
-    first = next((str((r.get("dynamodb") or {}).get("SequenceNumber") or "") for r in records),
-                 "")
-    return apply_deltas(ddb, table, stream_deltas(records), batch=first or None)
+    if not records:
+        return 0
+    deltas = stream_deltas(records)
+    return sum(_apply_queue(ddb, table, records, q, deltas[q], now)
+               for q in sorted(deltas) if deltas[q])
+
+
+def _apply_queue(ddb: Any, table: str, records: list[Mapping[str, Any]], queue: str,
+                 by_state: Mapping[str, int], now: float | None) -> int:
+    import time
+
+    first = _event_id(records[0])
+    h = int(hashlib.blake2s(first.encode(), digest_size=2).hexdigest(), 16)
+    mark = Update(table, batch_mark_id(first, queue))
+    mark.set("records", len(records))
+    mark.set(TTL_ATTRIBUTE, int((now if now is not None else time.time()) + MARK_TTL_S))
+    mark.when_missing("id")
+    counter = _counter_update(table, queue, by_state, h % COUNTER_SHARDS)
+    try:
+        ddb.transact_write_items(TransactItems=[{"Update": mark.kwargs()},
+                                                {"Update": counter.kwargs()}])
+        return 1
+    except Exception as err:
+        if error_code(err) != "TransactionCanceledException":
+            raise  # the batch fails and is retried
+        got = ddb.get_item(TableName=table, Key={"id": {"S": mark.key}},
+                           ConsistentRead=True).get("Item")
+        if got is None:
+            raise  # cancelled for another reason (a conflict): the batch is retried
+    done = int(from_item(got).get("records") or 0)
+    if done >= len(records):
+        return 1  # this batch (or more of it) was counted before
+    rest = records[done:]
+    more = stream_deltas(rest).get(queue)
+    return 1 + (_apply_queue(ddb, table, rest, queue, more, now) if more else 0)
 
 
 def read_counts(ddb: Any, table: str, queues: Iterable[str]) -> dict[str, dict[str, int]]:

@@ -98,23 +98,61 @@ def test_deltas_ignore_items_that_are_not_jobs() -> None:
 
 
 def test_a_retried_stream_batch_counts_once(home) -> None:
-    """The event source retries a failed batch whole: the queues it already counted are
-    not counted again (the batch's mark on its counter item)."""
+    """The event source delivers a batch at least once: a batch delivered again (the same
+    records), or again with more records behind the same first one, counts each record once
+    (the batch's mark item per queue, written in one transaction with the counter)."""
     h = make_aws_host(queues=("q1", "q2"))
     stream = Stream(h)
     ddb = h.res.session.client("dynamodb")
     h.client.submit([Submission(queue="q1", definition="d1", name="STDIN", commands=["true"] * 3),
                      Submission(queue="q2", definition="d1", name="STDIN", commands=["true"] * 2)])
     records = stream.read()
-    counters.apply_stream_records(ddb, h.res.table, records)
+    assert counters.apply_stream_records(ddb, h.res.table, records) == 2
     counters.apply_stream_records(ddb, h.res.table, records)  # the retry
     got = counters.read_counts(ddb, h.res.table, ["q1", "q2"])
     assert got["q1"]["QUEUED"] == 3 and got["q2"]["QUEUED"] == 2
     assert counters.backlog(ddb, h.res.table, "q1")[0] == {("d1", "QUEUED"): 3}
-    # Another batch (other first record) counts.
+    # A retry that brings more records (behind the same first one) counts only those.
+    h.client.submit([Submission(queue="q1", definition="d1", name="STDIN", commands=["true"])])
+    records += stream.read()
+    counters.apply_stream_records(ddb, h.res.table, records)
+    counters.apply_stream_records(ddb, h.res.table, records)
+    assert counters.read_counts(ddb, h.res.table, ["q1"])["q1"]["QUEUED"] == 4
+    # Another batch (another first record) counts.
     h.client.submit([Submission(queue="q1", definition="d1", name="STDIN", commands=["true"])])
     counters.apply_stream_records(ddb, h.res.table, stream.read())
-    assert counters.read_counts(ddb, h.res.table, ["q1"])["q1"]["QUEUED"] == 4
+    assert counters.read_counts(ddb, h.res.table, ["q1"])["q1"]["QUEUED"] == 5
+
+
+def test_a_batch_that_failed_half_way_counts_the_rest_on_its_retry(home, monkeypatch) -> None:
+    """A call that counted q1 and then failed on q2 (its write refused) is retried whole:
+    q1 is not counted again, q2 is counted once."""
+    h = make_aws_host(queues=("q1", "q2"))
+    stream = Stream(h)
+    ddb = h.res.session.client("dynamodb")
+    h.client.submit([Submission(queue="q1", definition="d1", name="STDIN", commands=["true"] * 3),
+                     Submission(queue="q2", definition="d1", name="STDIN", commands=["true"] * 2)])
+    records = stream.read()
+    real = ddb.transact_write_items
+
+    def refuse_q2(**kw):
+        if any(counters.counter_id("q2", 0)[:-1] in it["Update"]["Key"]["id"]["S"]
+               for it in kw["TransactItems"]):
+            raise RuntimeError("throttled")
+        return real(**kw)
+
+    monkeypatch.setattr(ddb, "transact_write_items", refuse_q2)
+    try:
+        counters.apply_stream_records(ddb, h.res.table, records)
+    except RuntimeError:
+        pass
+    else:
+        raise AssertionError("the q2 write was to fail")
+    monkeypatch.setattr(ddb, "transact_write_items", real)
+    assert counters.read_counts(ddb, h.res.table, ["q1", "q2"])["q2"]["QUEUED"] == 0
+    counters.apply_stream_records(ddb, h.res.table, records)  # the retry
+    got = counters.read_counts(ddb, h.res.table, ["q1", "q2"])
+    assert got["q1"]["QUEUED"] == 3 and got["q2"]["QUEUED"] == 2
 
 
 def test_rebuild_counts_the_jobs_themselves(home) -> None:

@@ -3,14 +3,17 @@ of ``hyper_tui.aws.counters`` (per queue, per state and per definition, ``COUNTE
 items a queue).
 
 The event source takes up to ``BATCH_SIZE`` records a call, waiting up to ``WINDOW_S`` to fill
-a batch: one UpdateItem per queue per call, so at 10,000 jobs/s (30,000 records/s) the
-counters take ~30 writes a second in all (0.003 write units a job) and the Lambda ~30 calls.
-A failing batch is retried, split in two (``bisect_batch_on_error``), and dropped after
-``RETRIES`` tries with a record of it in the on-failure queue: a stuck record must not stop
-every count behind it.
+a batch: one transaction (the counter item and the batch's mark) per queue per call, so at
+10,000 jobs/s (30,000 records/s) the counters take ~30 transactions a second in all (0.004
+write units a job) and the Lambda ~30 calls. A failing batch is retried whole, from the same
+first record, and dropped after ``RETRIES`` tries with a record of it in the on-failure queue
+(a stuck record must not stop every count behind it; ``counters.rebuild`` recounts). It is
+not split in two on an error (``bisect_batch_on_error``): its errors are the table's
+(throttling, access), which a smaller batch does not mend, and a half starting mid-batch
+would miss the batch's mark and count again what the failed call had counted.
 
-Its role may update the counter items (``count#...``) of the table and read the stream: not
-the jobs.
+Its role may update and read the counter and batch-mark items (``count#...``) of the table
+and read the stream: not the jobs.
 """
 
 from __future__ import annotations
@@ -55,11 +58,12 @@ class Counters(Construct):
         self.function.add_event_source(DynamoEventSource(
             table, starting_position=lambda_.StartingPosition.TRIM_HORIZON,
             batch_size=BATCH_SIZE, max_batching_window=Duration.seconds(WINDOW_S),
-            bisect_batch_on_error=True, retry_attempts=RETRIES,
+            bisect_batch_on_error=False, retry_attempts=RETRIES,
             on_failure=SqsDlq(self.failed)))
-        # The counter items only: UpdateItem on keys starting count#.
+        # The counter and mark items only: UpdateItem (in a transaction) on keys starting
+        # count#, and GetItem of a batch's mark when its transaction is refused.
         self.role.add_to_policy(iam.PolicyStatement(
-            sid="UpdateCounters", actions=["dynamodb:UpdateItem"],
+            sid="UpdateCounters", actions=["dynamodb:UpdateItem", "dynamodb:GetItem"],
             resources=[table.table_arn],
             conditions={"ForAllValues:StringLike": {"dynamodb:LeadingKeys": [f"{COUNTER_PREFIX}*"]}}))
         suppress(self.role, "AwsSolutions-IAM5",
