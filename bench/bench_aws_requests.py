@@ -28,7 +28,9 @@ Where a short job's write units go now (default name, no array; the indexes proj
 only): submit 3 (the item, by_queue, by_active's QUEUED group), start 1 (the item: RUNNING
 shares QUEUED's by_active group), report 2 (the item, leaving by_active) = 6, plus each job's
 share of the outbox (one put and one delete per send) and of the counters Lambda's writes (one
-UpdateItem per queue per batch of 1,000 stream records). ``wru_by`` prints it per run.
+transaction of the counter item and the batch's mark per queue per batch of 1,000 stream
+records: 4 write units). ``wru_by`` prints it per run. The host runs at its default lease
+(``schema.LEASE_SECONDS``): a worker heartbeats every third of it.
 Storage: the bench prints a job item's bytes and its index entries' (keys only, plus the 100
 bytes DynamoDB counts per entry).
 
@@ -71,7 +73,7 @@ PRICES_DATE = "2026-12-01"
 PRICE = {"ddb_wru": 0.625e-6, "ddb_rru": 0.125e-6, "sqs_request": 0.40e-6, "logs_gb": 0.50,
          "metric_request": 0.01e-3, "lambda_request": 0.20e-6, "lambda_gb_s": 0.0000166667}
 COUNTERS_BATCH = 1000  # records a counters Lambda call takes (infra/components/counters)
-# The counters Lambda: 128 MB, about 100 ms a batch of 100 records (one UpdateItem a queue).
+# The counters Lambda: 128 MB, about 100 ms a batch (one transaction a queue).
 LAMBDA_GB_S_PER_CALL = 0.128 * 0.1
 TARGET_WRU_SHORT = 6.0          # write units per short job, end to end
 TARGET_USD_SHORT = 4.0          # $ per million short jobs, the control plane
@@ -119,7 +121,8 @@ class Meter:
             if op in ("dynamodb.BatchWriteItem", "dynamodb.PutItem", "dynamodb.UpdateItem"):
                 self._writes(op, params)  # keep the index membership right
             return
-        if self.phase == "stream" and not op.startswith("dynamodb.Update"):
+        if self.phase == "stream" and op not in ("dynamodb.TransactWriteItems",
+                                                 "dynamodb.GetItem"):
             return  # the Lambda's reads of the stream: part of the event source, not billed
         self.calls[op] += 1
         self.by_phase[self.phase] += 1
@@ -271,12 +274,13 @@ def run(jobs: int, workers: int, job_seconds: float = 0) -> dict:
     os.environ["HYPER_HOME"] = tempfile.mkdtemp(prefix="hyper-bench-")  # a fresh host per run
     from hyper_tui.agent.loop import Agent, AgentOptions
     from hyper_tui.agent.transports.aws import AwsTransport
+    from hyper_tui.aws import schema
     from hyper_tui.core.jobs import Submission
     from tests.aws import moto_env
     from tests.aws.conftest import make_aws_host
 
     moto_env.reset(moto_env.shared_server())
-    h = make_aws_host()
+    h = make_aws_host(lease=schema.LEASE_SECONDS)  # the host's default lease
     meter = Meter()
     meter.attach(h.res.session)
 
@@ -319,7 +323,6 @@ def run(jobs: int, workers: int, job_seconds: float = 0) -> dict:
              for raw in page.get("Items", [])]
     job_items = [it for it in items if "state" in it and "kind" not in it]
     sizes = sorted(item_size(it) for it in job_items)
-    from hyper_tui.aws import schema
 
     entries = {name: sorted(index_entry_size(it, pk) for it in job_items if pk in it)
                for name, pk, *_ in schema.INDEXES}
