@@ -89,6 +89,9 @@ def set_environment(url: str) -> None:
 
 
 def reset(url: str) -> None:
+    """moto's state emptied: every table goes, and with it every stream pump of the process."""
+    with _PUMPS_LOCK:
+        _PUMPS.clear()
     urllib.request.urlopen(urllib.request.Request(url + "/moto-api/reset", data=b"",
                                                   method="POST"), timeout=30).read()
 
