@@ -28,10 +28,14 @@ def q(capsys, cmd: str, *args: str, stdin: str | None = None, monkeypatch=None) 
     return code, out, err
 
 
-def run_worker(h: AwsHost, wid: str = "w-1") -> int:
+def run_worker(h: AwsHost, wid: str = "w-1", *, jobs: int | None = None) -> int:
+    """A worker until idle for half a second, or, given ``jobs``, until it has run that many
+    (idle for 30 s at most: a loaded machine must not end it early)."""
     t = AwsTransport.for_host(h.cfg, worker_id=wid, queue="q1", definition="d1",
                               session=h.res.session, poll_wait=0)
-    n = Agent(t, AgentOptions(idle_timeout=0.5, heartbeat_every=0.5)).run()
+    opts = AgentOptions(idle_timeout=0.5, heartbeat_every=0.5) if jobs is None else \
+        AgentOptions(idle_timeout=30.0, heartbeat_every=0.5, max_jobs=jobs)
+    n = Agent(t, opts).run()
     t.close()
     return n
 

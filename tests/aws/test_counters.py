@@ -35,7 +35,7 @@ def test_counters_follow_submit_run_and_cancel(home) -> None:
     counters.apply_stream_records(ddb, h.res.table, stream.read())
     assert counters.read_counts(ddb, h.res.table, ["q1"])["q1"] == {
         "PENDING": 1, "QUEUED": 3, "RUNNING": 0, "SUCCEEDED": 0, "FAILED": 0, "CANCELLED": 0}
-    run_worker(h)
+    assert run_worker(h, jobs=3) == 3
     [held] = [j for j in h.client.list_jobs(queue="q1") if j.name == "held"]
     h.client.cancel([held.job_id])
     counters.apply_stream_records(ddb, h.res.table, stream.read())
@@ -161,7 +161,7 @@ def test_rebuild_counts_the_jobs_themselves(home) -> None:
     ddb = h.res.session.client("dynamodb")
     h.client.submit([Submission(queue="q1", definition="d1", name="STDIN",
                                 commands=["true", "false"])])
-    run_worker(h)
+    assert run_worker(h, jobs=2) == 2
     h.client.submit([Submission(queue="q1", definition="d1", name="STDIN", commands=["true"])])
     streamed = counters.read_counts(ddb, h.res.table, ["q1"])["q1"]  # (caught up first)
     h.res.stream.auto = False
