@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -139,8 +140,6 @@ def apply_stream_records(ddb: Any, table: str, records: Iterable[Mapping[str, An
 
 def _apply_queue(ddb: Any, table: str, records: list[Mapping[str, Any]], queue: str,
                  by_state: Mapping[str, int], now: float | None) -> int:
-    import time
-
     first = _event_id(records[0])
     h = int(hashlib.blake2s(first.encode(), digest_size=2).hexdigest(), 16)
     mark = Update(table, batch_mark_id(first, queue))
@@ -161,10 +160,10 @@ def _apply_queue(ddb: Any, table: str, records: list[Mapping[str, Any]], queue: 
             raise  # cancelled for another reason (a conflict): the batch is retried
     done = int(from_item(got).get("records") or 0)
     if done >= len(records):
-        return 1  # this batch (or more of it) was counted before
+        return 2  # this batch (or more of it) was counted before
     rest = records[done:]
     more = stream_deltas(rest).get(queue)
-    return 1 + (_apply_queue(ddb, table, rest, queue, more, now) if more else 0)
+    return 2 + (_apply_queue(ddb, table, rest, queue, more, now) if more else 0)
 
 
 def read_counts(ddb: Any, table: str, queues: Iterable[str]) -> dict[str, dict[str, int]]:
