@@ -183,6 +183,9 @@ class HyperApp(App):
 
     # (host name, kind, status dict, error) shown by every header
     host_state: reactive[tuple[Any, ...]] = reactive((None, None, None, None))
+    # What this app is doing to the host right now ("deploying…"), shown in the header in place
+    # of the host's last-read status; None when nothing.
+    activity: reactive[str | None] = reactive(None)
 
     def __init__(self, *, host: str | None = None, theme: str | None = None,
                  themes: list[Theme] | None = None, clock: Callable[[], float] = time.time,

@@ -2,6 +2,7 @@
 
     .venv/bin/python scripts/make_screenshots.py [--out screenshots] [--only NAME,...]
     .venv/bin/python scripts/make_screenshots.py --host MY_AWS_HOST --only deployments-aws
+    .venv/bin/python scripts/make_screenshots.py --moto [--only deployments-aws,...]
 
 Creates a temporary HYPER_HOME with a local host and a few resources and puts it under load:
 thousands of real jobs in every state (an array running through the workers, failures, a
@@ -15,6 +16,11 @@ at the end.
 ``--host NAME`` shoots an existing host instead (nothing is submitted, HYPER_HOME is left as
 it is): ``deployments-aws`` is the aws deployments screen (progress and the diff before a
 deploy), made this way from a deployed aws host.
+
+``--moto`` makes the aws deployments shots for real without an account
+(``scripts/screenshots_aws.py``): a moto server on localhost, a 3-region aws host deployed
+from the Deployments screen by the npm ``cdk`` CLI, shot mid-deploy and at the diff dialog of
+a change, at 120x40 and 80x24.
 """
 
 from __future__ import annotations
@@ -175,9 +181,20 @@ def main() -> None:
     p.add_argument("--out", default=str(ROOT / "screenshots"))
     p.add_argument("--only", default="", help="comma-separated shot names (default: all)")
     p.add_argument("--host", help="shoot this existing host (no demo jobs; HOST_SHOTS too)")
+    p.add_argument("--moto", action="store_true",
+                   help="deploy a 3-region aws host into a local moto server and shoot its "
+                        "deployments screen (scripts/screenshots_aws.py)")
     args = p.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    if args.moto:
+        from scripts import screenshots_aws
+
+        only = {n for n in args.only.split(",") if n}
+        if only - set(screenshots_aws.SHOTS):
+            p.error(f"with --moto, pick from {', '.join(screenshots_aws.SHOTS)}")
+        screenshots_aws.main(out, only, BIG, SMALL)
+        return
     shots = {**SHOTS, **HOST_SHOTS} if args.host else SHOTS
     only = [n for n in args.only.split(",") if n]
     unknown = [n for n in only if n not in shots]

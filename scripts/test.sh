@@ -39,6 +39,9 @@ fi
 # The import contracts of pyproject.toml: the arrows point down (core, host kinds, front ends).
 .venv/bin/lint-imports
 # Two workers for most of the suite; the fault-injection suite runs alone (it kills processes
-# and times recoveries) and prints one RELIABILITY line per scenario.
-.venv/bin/python -m pytest -q -p no:cacheprovider -n 2 --dist loadgroup --ignore=tests/reliability
-.venv/bin/python -m pytest -q -p no:cacheprovider -s tests/reliability
+# and times recoveries) and prints one RELIABILITY line per scenario. Both together must stay
+# under 15 minutes on a 2-core machine: the slowest tests are listed at the end of each run.
+# --dist loadgroup keeps each xdist_group on one worker (tests/conftest.py, tests/aws/cfn_env.py).
+.venv/bin/python -m pytest -q -p no:cacheprovider -n 2 --dist loadgroup --ignore=tests/reliability \
+  --durations=25
+.venv/bin/python -m pytest -q -p no:cacheprovider -s tests/reliability --durations=10

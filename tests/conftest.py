@@ -23,6 +23,48 @@ def pytest_configure(config) -> None:
         os.environ[var] = os.path.join(base, var.lower())
 
 
+# Fixtures worth making once per run, not once per xdist worker (pytest runs with -n 2
+# --dist loadgroup, which spreads a module's tests over both workers and so makes a module
+# fixture twice): every test that uses one gets an xdist group, so one worker runs them all.
+# A synth of the example host takes a gigabyte and, on a loaded machine, half a minute.
+ONE_WORKER_SESSION_FIXTURES = {"synthesized": "infra-synth"}   # fixture -> group
+ONE_WORKER_MODULE_FIXTURES = {  # a fixture of this name defined in the test's module: its module
+    "heat_by_workload",   # tests/aws/test_key_heat: five workloads of 10,000 jobs, a minute of CPU
+    "hosts",              # tests/aws/test_bootstrap_policy: two synths
+    "solo",               # tests/infra/test_variant_host: a synth
+    "templates",          # tests/security/test_infra_security: a synth
+    "wheel",              # tests/infra/test_worker_image: a wheel build
+}
+
+
+def one_worker_group(item) -> str | None:
+    """The xdist group that keeps ``item`` with the other users of its expensive fixture."""
+    info = getattr(item, "_fixtureinfo", None)
+    if info is None:
+        return None
+    for name, group in ONE_WORKER_SESSION_FIXTURES.items():
+        if name in info.names_closure:
+            return group
+    module = getattr(getattr(item, "module", None), "__name__", None)
+    for name in ONE_WORKER_MODULE_FIXTURES & set(info.names_closure):
+        defs = info.name2fixturedefs.get(name) or ()
+        if defs and defs[-1].func.__module__ == module:
+            return item.nodeid.split("::", 1)[0]
+    return None
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items) -> None:
+    """The groups of :func:`one_worker_group`; a test with an ``xdist_group`` mark of its own
+    keeps it. tryfirst: an xdist worker reads the marks in a hook of its own, registered after
+    this file and so called before it otherwise."""
+    for item in items:
+        if not item.get_closest_marker("xdist_group"):
+            group = one_worker_group(item)
+            if group is not None:
+                item.add_marker(pytest.mark.xdist_group(group))
+
+
 @pytest.fixture
 def home(tmp_path, monkeypatch) -> Path:
     """An isolated HYPER_HOME; any local daemon started in it is stopped at teardown."""

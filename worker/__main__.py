@@ -53,7 +53,11 @@ def main(argv: list[str] | None = None) -> int:
                         heartbeat_every=args.heartbeat,
                         scratch_dir=os.environ.get("HYPER_SCRATCH") or None, own_process=True,
                         job_access=access)
-    run_agent(transport, opts)
+    try:
+        run_agent(transport, opts)
+    finally:
+        if access is not None:
+            access.close()
     return 0
 
 

@@ -4,16 +4,18 @@ credentials of its definition's job role, and a uid of its own. Standard library
 The job definition's Batch job role is the agent's (work queues, jobs table, job logs). Each
 definition also has a job role for its jobs (``HYPER_JOB_ROLE_ARN`` in the container's
 environment: the definition's ``iam_policies`` and nothing of the host), which trusts the agent
-role only. :class:`JobCredentials` assumes it (``sts:AssumeRole``) and hands each job the
-temporary credentials in its environment (``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``/
-``AWS_SESSION_TOKEN``, ``AWS_REGION``/``AWS_DEFAULT_REGION``), so SDK calls in a job use the
-job role. The agent's own container credentials (``AWS_CONTAINER_CREDENTIALS_*``) never reach a
-job, whatever the submission's environment says.
+role only. :class:`JobCredentials` assumes it (``sts:AssumeRole``) and the agent serves those
+credentials to its jobs from a loopback endpoint (``worker/credential_endpoint.py``), as ECS
+serves a task's: each job gets ``AWS_CONTAINER_CREDENTIALS_FULL_URI`` and a token of its own
+(``AWS_CONTAINER_AUTHORIZATION_TOKEN``, revoked when the job ends) plus ``AWS_REGION``/
+``AWS_DEFAULT_REGION``, and its SDK fetches the credentials there and again before they expire.
+The agent's own ways to credentials (``AWS_CONTAINER_CREDENTIALS_*`` of its container, static
+keys) never reach a job, whatever the submission's environment says.
 
-Credentials of an assumed role assumed by a role last one hour at most (IAM's role-chaining
-limit). The agent assumes again when the ones it holds are older than :data:`REUSE_S`, so each
-job starts with at least 55 minutes; a job's environment cannot be changed once it runs, so a
-job that needs AWS after its first hour must get credentials of its own (not refreshed).
+Credentials of a role assumed by a role last one hour at most (IAM's role-chaining limit). The
+agent assumes again when the ones it holds are older than :data:`REUSE_S` or have less than
+:data:`MIN_LEFT_S` left, so an SDK always fetches credentials it will not want to refresh for
+a while (botocore refreshes 15 minutes before expiry), and a job of any length keeps its role.
 
 :class:`JobUser`: when the agent runs as root (the base image's default), each job runs as an
 unprivileged user (``HYPER_JOB_USER``, default ``worker``, uid 1000 of the base image; ``nobody``
@@ -29,30 +31,40 @@ import ctypes
 import os
 import pwd
 import re
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+from hyper_tui.agent.credential_endpoint import CredentialEndpoint
 
 JOB_ROLE_ENV = "HYPER_JOB_ROLE_ARN"   # hyper_tui.aws.schema.JOB_ROLE_ENV
 JOB_USER_ENV = "HYPER_JOB_USER"
 DEFAULT_JOB_USER = "worker"
 NOBODY = 65534
 REUSE_S = 300.0          # assume again when the credentials held are older than this
+MIN_LEFT_S = 1200.0      # ... or expire sooner than this (an SDK refreshes 15 minutes before)
 DURATION_S = 3600        # the most a chained role session may last
 
 # The agent's own way to credentials: never in a job's environment.
 AGENT_ONLY = ("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_CREDENTIALS_FULL_URI",
               "AWS_CONTAINER_AUTHORIZATION_TOKEN", "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
               "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN", "AWS_ROLE_SESSION_NAME")
+# Static keys win over the endpoint in every SDK's chain: a job with a role has none.
+STATIC_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+               "AWS_SECURITY_TOKEN", "AWS_CREDENTIAL_EXPIRATION")
+FULL_URI_ENV = "AWS_CONTAINER_CREDENTIALS_FULL_URI"
+TOKEN_ENV = "AWS_CONTAINER_AUTHORIZATION_TOKEN"
 _SESSION_NAME = re.compile(r"[^\w+=,.@-]")
 
 
 class JobCredentials:
-    """The jobs' role's temporary credentials, assumed when needed (see the module doc)."""
+    """The jobs' role's temporary credentials, assumed when needed (see the module doc);
+    safe to call from the endpoint's threads."""
 
     def __init__(self, sts: Any, role_arn: str, region: str, *, session_name: str,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, duration_s: int = DURATION_S) -> None:
         self.sts = sts
         self.role_arn = role_arn
         self.region = region
@@ -60,26 +72,38 @@ class JobCredentials:
         if len(self.session_name) < 2:
             self.session_name = "hyper-job"
         self.clock = clock
+        self.duration_s = int(duration_s)
         self._held: dict[str, str] | None = None
         self._at = 0.0
+        self._expires = 0.0   # on ``clock``
+        self._lock = threading.Lock()
         self.assumed = 0   # AssumeRole calls made
 
-    def env(self) -> dict[str, str]:
-        """The job's AWS variables; raises what STS raised when it cannot assume the role."""
-        now = self.clock()
-        if self._held is None or now - self._at > REUSE_S:
-            creds = self.sts.assume_role(RoleArn=self.role_arn, RoleSessionName=self.session_name,
-                                         DurationSeconds=DURATION_S)["Credentials"]
-            expiration = creds["Expiration"]
-            self._held = {
-                "AWS_ACCESS_KEY_ID": creds["AccessKeyId"],
-                "AWS_SECRET_ACCESS_KEY": creds["SecretAccessKey"],
-                "AWS_SESSION_TOKEN": creds["SessionToken"],
-                "AWS_CREDENTIAL_EXPIRATION": expiration.isoformat()
-                if hasattr(expiration, "isoformat") else str(expiration)}
-            self._at = now
-            self.assumed += 1
-        return {**self._held, "AWS_REGION": self.region, "AWS_DEFAULT_REGION": self.region}
+    def current(self) -> dict[str, str]:
+        """The credentials in the container-credentials format (``AccessKeyId``,
+        ``SecretAccessKey``, ``Token``, ``Expiration``, ``AccountId``); raises what STS raised
+        when it cannot assume the role."""
+        with self._lock:
+            now = self.clock()
+            if (self._held is None or now - self._at > REUSE_S
+                    or self._expires - now < min(MIN_LEFT_S, self.duration_s / 2)):
+                sent = time.time()
+                creds = self.sts.assume_role(
+                    RoleArn=self.role_arn, RoleSessionName=self.session_name,
+                    DurationSeconds=self.duration_s)["Credentials"]
+                expiration = creds["Expiration"]
+                stamp = expiration.isoformat() if hasattr(expiration, "isoformat") \
+                    else str(expiration)
+                life = expiration.timestamp() - sent if hasattr(expiration, "timestamp") \
+                    else float(self.duration_s)
+                self._held = {"AccessKeyId": creds["AccessKeyId"],
+                              "SecretAccessKey": creds["SecretAccessKey"],
+                              "Token": creds["SessionToken"], "Expiration": stamp,
+                              "AccountId": self.role_arn.split(":")[4]
+                              if self.role_arn.count(":") >= 5 else ""}
+                self._at, self._expires = now, now + life
+                self.assumed += 1
+            return dict(self._held)
 
 
 @dataclass(frozen=True)
@@ -124,6 +148,7 @@ class JobAccess:
                  user: JobUser | None = None) -> None:
         self.credentials = credentials
         self.user = user
+        self.endpoint: CredentialEndpoint | None = None   # started for the first job
 
     @classmethod
     def from_environment(cls, environ: dict[str, str], session: Any, *, worker_id: str,
@@ -144,11 +169,19 @@ class JobAccess:
         for key in AGENT_ONLY:
             env.pop(key, None)
         if self.credentials is not None:
+            for key in STATIC_KEYS:
+                env.pop(key, None)
             try:
-                env.update(self.credentials.env())
+                self.credentials.current()  # the role can be assumed: else a note, no endpoint
             except Exception as err:  # noqa: BLE001 - the job runs, without AWS credentials
                 notes.append(f"no AWS credentials for the job: cannot assume "
                              f"{self.credentials.role_arn}: {err}")
+            else:
+                if self.endpoint is None:
+                    self.endpoint = CredentialEndpoint(self.credentials.current)
+                env.update({FULL_URI_ENV: self.endpoint.url, TOKEN_ENV: self.endpoint.issue(),
+                            "AWS_REGION": self.credentials.region,
+                            "AWS_DEFAULT_REGION": self.credentials.region})
         if self.user is not None:
             env.update({"HOME": self.user.home, "USER": self.user.name,
                         "LOGNAME": self.user.name})
@@ -162,6 +195,18 @@ class JobAccess:
 
     def preexec(self, inner: Callable[[], None] | None) -> Callable[[], None] | None:
         return self.user.preexec(inner) if self.user is not None else inner
+
+    def release(self, env: dict[str, str]) -> None:
+        """The job has ended: its token (in ``env``, as :meth:`prepare` left it) opens
+        nothing any more."""
+        token = env.get(TOKEN_ENV)
+        if self.endpoint is not None and token:
+            self.endpoint.revoke(token)
+
+    def close(self) -> None:
+        if self.endpoint is not None:
+            self.endpoint.close()
+            self.endpoint = None
 
 
 def protect_agent() -> bool:

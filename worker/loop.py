@@ -491,6 +491,8 @@ class Agent:
                                             preexec_fn=preexec)
         except (OSError, subprocess.SubprocessError) as err:
             sandbox.close()
+            if self.o.job_access is not None:
+                self.o.job_access.release(env)
             ended = time.time()
             log.append((ended, "SYSTEM", f"could not start the job: {err}"))
             self.t.append_log(c, log)
@@ -508,6 +510,8 @@ class Agent:
                 files.close()
         ended = time.time()
         sandbox.close()  # every process the job started, in its group or not
+        if self.o.job_access is not None:
+            self.o.job_access.release(env)  # its credentials' token opens nothing now
         if tmp:
             _unlink(tmp)
         if outcome == "exit":

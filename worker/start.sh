@@ -6,7 +6,7 @@
 #   (and HYPER_VCPUS, HYPER_IDLE_TIMEOUT); the scaler adds, per submitted worker,
 #   HYPER_QUEUE and HYPER_WORK_QUEUE_URL.
 #   The job definition also sets HYPER_JOB_ROLE_ARN: the agent assumes that role for its
-#   jobs and hands each job temporary credentials of it (hyper_tui/agent/job_credentials.py).
+#   jobs and serves them its credentials from a loopback endpoint (job_credentials.py).
 # The agent runs as root (the container's user) and runs every job as HYPER_JOB_USER (default
 # "worker", uid 1000 of the base image), which cannot read the agent's environment.
 # An image may add its own setup (mounts, licences...) as /etc/hyper/start.d/*.sh: each is

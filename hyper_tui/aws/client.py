@@ -977,6 +977,13 @@ class AwsHostClient:
 
         return synth_host(self.cfg, out)
 
+    def import_retained(self, assembly: str | None = None, out: str | None = None) -> Any:
+        """Retained resources left outside their stacks and their ``cdk import`` mapping
+        files (``hyper_tui.aws.retained.find_retained``; aws hosts only)."""
+        from hyper_tui.aws.retained import find_retained
+
+        return find_retained(self.cfg, self.session, assembly=assembly, out=out)
+
     def deploy(self, out: str | None = None, *, lookups: bool = True,
                on_event: Callable[[Any], None] | None = None,
                cancel: threading.Event | None = None, assembly: str | Path | None = None,

@@ -19,6 +19,12 @@ from hyper_tui.core.scaling import Launch
 
 STOP_REASON = "stopped by hyper-tui"
 ACTIVE_BATCH_STATUSES = ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING")
+# What a Batch job that FAILED says when its container never ran (image, host, ENI, secrets):
+# the region cannot start workers, whatever the scaler asks (region failover counts these).
+START_FAILURES = ("CannotStartContainerError", "CannotPullContainer", "CannotCreateContainer",
+                  "CannotInspectContainer", "ResourceInitializationError",
+                  "DockerTimeoutError", "Host EC2", "Task failed to start",
+                  "ContainerRuntimeError", "ContainerRuntimeTimeoutError")
 
 
 def worker_environment(cfg: ScalerConfig, p: PairConfig, region: str) -> dict[str, str]:
@@ -65,6 +71,7 @@ def active_worker_jobs(batch: Any, job_queues: Sequence[str]) -> list[dict[str, 
                                       "status": st, "size": size,
                                       "count": 1 if not size else int(size),
                                       "runnable": 0 if size else int(st == "RUNNABLE"),
+                                      "running": 0 if size else int(st == "RUNNING"),
                                       "created": (j.get("createdAt") or 0) / 1000.0})
         except Exception as err:
             if error_code(err) == "ClientException" and "does not exist" in str(err):
@@ -81,15 +88,74 @@ def active_worker_jobs(batch: Any, job_queues: Sequence[str]) -> list[dict[str, 
                 j["count"] = max(0, int(j["size"]) - int(summary.get("SUCCEEDED", 0))
                                  - int(summary.get("FAILED", 0)))
                 j["runnable"] = int(summary.get("RUNNABLE", 0))
+                j["running"] = int(summary.get("RUNNING", 0))
             elif j is not None:
                 j["runnable"] = j["count"] if j["status"] == "RUNNABLE" else 0
+                j["running"] = j["count"] if j["status"] == "RUNNING" else 0
     return [j for j in found if j["count"] > 0]
+
+
+def start_failure(job: dict[str, Any]) -> str | None:
+    """Why a Batch job summary (``ListJobs``) FAILED before its container ran, or None when
+    it did not fail so: a reason of :data:`START_FAILURES` (in ``statusReason`` or the
+    container's ``reason``), or a failure with no ``startedAt`` that hyper-tui did not cause
+    (a stop or an emergency stop is not a failed start)."""
+    if job.get("status") != "FAILED":
+        return None
+    reason = " ".join(str(x) for x in (job.get("statusReason"),
+                                       (job.get("container") or {}).get("reason")) if x)
+    if any(k in reason for k in START_FAILURES):
+        return reason
+    if not job.get("startedAt") and STOP_REASON not in reason and "terminat" not in \
+            reason.lower() and "cancel" not in reason.lower():
+        return reason or "failed before it started"
+    return None
+
+
+def failed_worker_starts(batch: Any, job_queues: Sequence[str], since: float
+                         ) -> list[dict[str, Any]]:
+    """Worker tasks (a job, or an array job's child) created after ``since`` (epoch s) that
+    FAILED before their container ran: ``{id, name, reason, at}`` (``at``: when it stopped).
+    One ``ListJobs`` per job queue (created after ``since``: every status, newest first), and
+    one per FAILED array job of it (its FAILED children: those that never ran)."""
+    after = {"name": "AFTER_CREATED_AT", "values": [str(int(since * 1000))]}
+    out: list[dict[str, Any]] = []
+    for jq in job_queues:
+        recent: list[dict[str, Any]] = []
+        try:
+            for page in batch.get_paginator("list_jobs").paginate(jobQueue=jq, filters=[after]):
+                recent += page.get("jobSummaryList") or []
+        except Exception as err:
+            if error_code(err) == "ClientException" and "does not exist" in str(err):
+                continue
+            raise
+        for j in recent:
+            if (j.get("createdAt") or 0) / 1000.0 < since:
+                continue  # a listing that ignores the filter (moto)
+            kids = [j]
+            if (j.get("arrayProperties") or {}).get("size"):
+                if j.get("status") != "FAILED":
+                    continue  # an array FAILS once its children are done and one failed
+                kids = [k for page in batch.get_paginator("list_jobs").paginate(
+                    arrayJobId=j["jobId"], jobStatus="FAILED")
+                    for k in page.get("jobSummaryList") or []]
+            for k in kids:
+                why = start_failure(k)
+                if why is not None:
+                    out.append({"id": k["jobId"], "name": j.get("jobName", ""), "reason": why,
+                                "at": (k.get("stoppedAt") or k.get("createdAt") or 0) / 1000.0})
+    return out
 
 
 class BatchLauncher:
     def __init__(self, session: AwsSession, cfg: ScalerConfig) -> None:
         self.session, self.cfg = session, cfg
         self._pairs = {(p.queue, p.definition): p for p in cfg.pairs}
+
+    def _names(self) -> dict[str, tuple[str, str]]:
+        """Worker Batch job name -> the (queue, definition) it works for."""
+        return {schema.worker_batch_job_name(p.queue, p.definition): (p.queue, p.definition)
+                for p in self.cfg.pairs}
 
     def _pair(self, queue: str, definition: str) -> PairConfig:
         try:
@@ -120,13 +186,22 @@ class BatchLauncher:
     def active(self, region: str) -> list[dict[str, Any]]:
         """The active worker jobs of ``region`` (:func:`active_worker_jobs`), each with the
         ``(queue, definition)`` it works for in ``pair`` (None: not one of this host's)."""
-        names = {schema.worker_batch_job_name(p.queue, p.definition): (p.queue, p.definition)
-                 for p in self.cfg.pairs}
+        names = self._names()
         jobs = active_worker_jobs(self.session.client("batch", region),
                                   self.job_queues().get(region, []))
         for j in jobs:
             j["pair"] = names.get(j["name"])
         return jobs
+
+    def failed_starts(self, region: str, since: float) -> list[dict[str, Any]]:
+        """The worker tasks of ``region`` that failed at start since ``since``
+        (:func:`failed_worker_starts`), each with its ``pair`` (None: not this host's)."""
+        names = self._names()
+        found = failed_worker_starts(self.session.client("batch", region),
+                                     self.job_queues().get(region, []), since)
+        for j in found:
+            j["pair"] = names.get(j["name"])
+        return found
 
     def live(self, queue: str | None = None, definition: str | None = None,
              region: str | None = None) -> list[WorkerRow]:

@@ -14,6 +14,17 @@ bound on the items it reads. It finds two kinds of stranded job in the jobs tabl
   flight or delayed) has no message for any of its QUEUED jobs; those queued more than
   ``QUEUED_GRACE_S`` ago (well past the outbox's ``STALE_S``: a writer still sending is left
   alone) get a new message.
+* **QUEUED, overdue, in a busy pair**: while the work queue holds messages, the reconciler
+  cannot tell a lost message from one still waiting in a backlog, so it goes by age: a job
+  whose message was sent (``queued``, stamped at every send) longer ago than
+  ``BUSY_RESEND_AFTER_S`` doubled per earlier resend (``resends`` on its item) gets a new
+  one; never later than ``RETENTION_MARGIN_S`` before the work queue's retention
+  (``MESSAGE_RETENTION_S``) drops the old one. A duplicate is harmless (a claim is
+  conditional: the second message finds the job taken and is dropped) and bounded: a job
+  waiting in a healthy backlog gets about log2(its wait / an hour) of them, and a pass sends
+  at most ``max_resends`` (a large backlog older than the hour is resent over several
+  passes, never all at once). A lost message is so found within about an hour, whatever the
+  backlog.
 
 Every write is conditional on what was read (state, attempt, and for a RUNNING job its worker
 and heartbeat): a worker taking the job over through its message, a late report, a cancel or
@@ -50,6 +61,10 @@ CURSOR_ID = "meta#reconcile"  # jobs-table item: where the next pass resumes
 GRACE_LEASES = 2.0            # a RUNNING job is stranded once silent this many leases
 QUEUED_GRACE_S = 300.0        # a QUEUED job younger than this may still be getting its message
 DEFAULT_MAX_ITEMS = 2000      # items read per pass, at most (index items + items fetched)
+BUSY_RESEND_AFTER_S = 3600.0  # a busy pair's QUEUED job: a new message after this, doubled...
+DEFAULT_MAX_RESENDS = 500     # ... per resend; at most this many such resends a pass
+MESSAGE_RETENTION_S = 14 * 86400  # the work queues' (infra/components/work_queues)
+RETENTION_MARGIN_S = 86400.0  # a new message this long before the old one may be dropped
 PAGE = 200                    # index items asked for per Query page
 
 
@@ -58,18 +73,21 @@ class ReconcileResult:
     requeued: int = 0           # RUNNING on a dead worker -> QUEUED, with a new message
     failed: int = 0             # RUNNING on a dead worker, no retries left -> FAILED
     resent: int = 0             # QUEUED with no message -> a new message
+    overdue: int = 0            # QUEUED in a busy pair, its message long sent -> a new one
     conflicts: int = 0          # the item changed since it was read: someone else acted
     not_written: int = 0        # writes that failed (throttled past the retries): next pass
     items_read: int = 0
     partitions: int = 0         # partitions read to their end this pass
     lap_done: bool = False      # the pass reached the end of the partition list
     stopped: str = ""           # "items" or "time" when the pass stopped early
+    over_budget: int = 0        # overdue jobs left for a later pass (``max_resends``)
     errors: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
 class Stranded:
-    """A job to settle: ``kind`` ``lost`` (RUNNING on a dead worker) or ``unsent``."""
+    """A job to settle: ``kind`` ``lost`` (RUNNING on a dead worker), ``unsent`` (QUEUED in
+    an empty pair) or ``overdue`` (QUEUED in a busy pair, its message long sent)."""
 
     kind: str
     item: dict[str, Any]
@@ -78,14 +96,24 @@ class Stranded:
 def partitions(queues: Iterable[str], unsent_queues: Iterable[str]) -> list[str]:
     """The by_active partitions a lap reads, in a fixed order: those holding the RUNNING jobs
     of ``queues``, and those holding the QUEUED jobs of ``unsent_queues`` (queues with a pair
-    whose work queue is empty); a partition that holds both is read once."""
+    whose QUEUED jobs are looked at: empty or busy); a partition that holds both is read
+    once."""
     names = {p for q in set(queues) for p in schema.active_partitions(q, "RUNNING")}
     names |= {p for q in set(unsent_queues) for p in schema.active_partitions(q, "QUEUED")}
     return sorted(names)
 
 
+def resend_horizon(resends: int, *, after: float = BUSY_RESEND_AFTER_S,
+                   retention: float = MESSAGE_RETENTION_S) -> float:
+    """How long after its last message a QUEUED job of a busy pair gets a new one: ``after``
+    doubled per earlier resend, at most ``RETENTION_MARGIN_S`` short of the retention."""
+    cap = max(after, retention - RETENTION_MARGIN_S)
+    return min(cap, after * 2.0 ** min(max(0, resends), 40))
+
+
 def _filter(empty: set[tuple[str, str]], queue: str, now: float, lease_cut: float,
-            queued_cut: float) -> tuple[str, dict[str, str], dict[str, Any]] | None:
+            queued_cut: float, busy: set[tuple[str, str]] = frozenset(),
+            busy_cut: float = 0.0) -> tuple[str, dict[str, str], dict[str, Any]] | None:
     """A FilterExpression keeping only the candidates, when the index projects what it
     needs (state, started, submitted, definition); None when it does not (KEYS_ONLY): then
     every entry read is a candidate and its item decides."""
@@ -96,13 +124,22 @@ def _filter(empty: set[tuple[str, str]], queue: str, now: float, lease_cut: floa
     values: dict[str, Any] = {":run": {"S": "RUNNING"}, ":cut": {"N": repr(round(lease_cut, 3))}}
     # heartbeat >= started: a job that started within the grace is alive
     expr = "(#s = :run AND #t < :cut)"
-    defs = sorted(d for q, d in empty if q == queue)
-    if defs:
+    # a QUEUED job was submitted before its last message was sent: ``submitted`` older than
+    # the cut is what the index can tell; the item's ``queued`` decides
+    terms = []
+    for tag, pairs, cut in (("e", empty, queued_cut), ("b", busy, busy_cut)):
+        defs = sorted(d for q, d in pairs if q == queue)
+        if not defs:
+            continue
+        values[f":{tag}cut"] = {"N": repr(round(cut, 3))}
+        values.update({f":{tag}{k}": {"S": d} for k, d in enumerate(defs)})
+        terms.append(f"#u < :{tag}cut AND #d IN ("
+                     + ", ".join(f":{tag}{k}" for k in range(len(defs))) + ")")
+    if terms:  # DynamoDB refuses redundant parentheses
         names.update({"#u": "submitted", "#d": "definition"})
-        values.update({":q": {"S": "QUEUED"}, ":qcut": {"N": repr(round(queued_cut, 3))}})
-        values.update({f":d{k}": {"S": d} for k, d in enumerate(defs)})
-        expr += (" OR (#s = :q AND #u < :qcut AND #d IN ("
-                 + ", ".join(f":d{k}" for k in range(len(defs))) + "))")
+        values[":q"] = {"S": "QUEUED"}
+        either = terms[0] if len(terms) == 1 else "(" + " OR ".join(f"({t})" for t in terms) + ")"
+        expr += f" OR (#s = :q AND {either})"
     return expr, names, values
 
 
@@ -128,14 +165,23 @@ def lost_worker_update(table: str, it: Mapping[str, Any], now: float, why: str, 
     return u, str(o.state)
 
 
-def resend_update(table: str, it: Mapping[str, Any], now: float) -> Update:
-    """Mark a QUEUED job with no message as sent again (``queued`` = now), conditional on it
-    still being QUEUED at the attempt and queued time read."""
+LOST_REASON = "requeued: its work message was lost (reconciler)"
+OVERDUE_REASON = "queued: its work message was sent again (reconciler; the last one is {age})"
+
+
+def resend_update(table: str, it: Mapping[str, Any], now: float, *,
+                  reason: str = LOST_REASON) -> Update:
+    """Mark a QUEUED job as sent again (``queued`` = now, one more ``resends``), conditional
+    on it still being QUEUED at the attempt and queued time read."""
     u = Update(table, str(it["id"]), queue=str(it.get("queue") or ""))
     u.when("state", "=", "QUEUED").when_attempt(it)
     u.when_equal_or_missing("queued", it.get("queued"))
-    u.set("queued", now).set("reason", "requeued: its work message was lost (reconciler)")
+    u.set("queued", now).set("reason", reason).set("resends", int(it.get("resends") or 0) + 1)
     return u
+
+
+def _age(seconds: float) -> str:
+    return f"{seconds / 3600:.1f} h old" if seconds >= 3600 else f"{seconds / 60:.0f} min old"
 
 
 class Reconciler:
@@ -145,24 +191,35 @@ class Reconciler:
                  lease: float = schema.LEASE_SECONDS, retention_s: float = 30 * 86400,
                  max_items: int = DEFAULT_MAX_ITEMS, grace_leases: float = GRACE_LEASES,
                  queued_grace: float = QUEUED_GRACE_S,
+                 resend_after: float = BUSY_RESEND_AFTER_S,
+                 max_resends: int = DEFAULT_MAX_RESENDS,
+                 message_retention: float = MESSAGE_RETENTION_S,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.ddb, self.sqs, self.table, self.url_of = ddb, sqs, table, url_of
         self.lease, self.retention_s = float(lease), float(retention_s)
         self.max_items, self.grace_leases = int(max_items), float(grace_leases)
         self.queued_grace, self.clock = float(queued_grace), clock
+        self.resend_after, self.max_resends = float(resend_after), int(max_resends)
+        self.message_retention = float(message_retention)
+        self._resends_left = self.max_resends
+        self._busy: set[tuple[str, str]] = set()
 
     # ---- the pass ------------------------------------------------------------------------
 
     def run(self, queues: Sequence[str], empty_pairs: Iterable[tuple[str, str]], *,
-            deadline: float | None = None, now: float | None = None) -> ReconcileResult:
+            busy_pairs: Iterable[tuple[str, str]] = (), deadline: float | None = None,
+            now: float | None = None) -> ReconcileResult:
         """Read from the cursor on, settle what is stranded, save the cursor. ``queues``: the
         queues with RUNNING jobs (the scaler's count says which); ``empty_pairs``: (queue,
-        definition) pairs whose work queue holds no message at all; ``deadline``: on
+        definition) pairs whose work queue holds no message at all; ``busy_pairs``: pairs
+        with QUEUED jobs and messages (their overdue jobs are sent again); ``deadline``: on
         ``clock``; ``now``: epoch seconds (tests)."""
         now = time.time() if now is None else now
         out = ReconcileResult()
         empty = {(q, d) for q, d in empty_pairs}
-        order = partitions(queues, {q for q, _ in empty})
+        self._busy = {(q, d) for q, d in busy_pairs} - empty
+        self._resends_left = self.max_resends
+        order = partitions(queues, {q for q, _ in empty | self._busy})
         if not order:
             out.lap_done = True
             return out
@@ -204,7 +261,7 @@ class Reconciler:
         names = {"#k": schema.ACTIVE_KEY}
         values: dict[str, Any] = {":k": {"S": part}}
         filt = _filter(empty, queue, now, now - self.grace_leases * self.lease,
-                       now - self.queued_grace)
+                       now - self.queued_grace, self._busy, now - self.resend_after)
         extra: dict[str, Any] = {}
         if filt is not None:
             extra["FilterExpression"] = filt[0]
@@ -226,16 +283,18 @@ class Reconciler:
             cands = [from_item(raw) for raw in resp.get("Items") or []]
             if cands:
                 out.items_read += len(cands)
-                self._settle(self._check(cands, empty, now), now, out)
+                self._settle(self._check(cands, empty, now, out), now, out)
             key = resp.get("LastEvaluatedKey")
             if not key:
                 return None, False
 
     def _check(self, cands: list[dict[str, Any]], empty: set[tuple[str, str]],
-               now: float) -> list[Stranded]:
+               now: float, out: ReconcileResult | None = None) -> list[Stranded]:
         """The stranded ones of the candidates, read from their items (the index has no
         heartbeat, lease nor queued time): RUNNING ones past their grace, QUEUED ones of an
-        empty pair queued longer than ``queued_grace``."""
+        empty pair queued longer than ``queued_grace``, QUEUED ones of a busy pair whose
+        message is older than their :func:`resend_horizon` (while the pass's
+        ``max_resends`` last)."""
         found: list[Stranded] = []
         items = batch_get(self.ddb, self.table, [c["id"] for c in cands])
         for c in cands:
@@ -250,6 +309,19 @@ class Reconciler:
                 since = float(it.get("queued") or it.get("submitted") or now)
                 if since < now - self.queued_grace:
                     found.append(Stranded("unsent", it))
+            elif state == "QUEUED" and (str(it.get("queue")),
+                                        str(it.get("definition"))) in self._busy:
+                since = float(it.get("queued") or it.get("submitted") or now)
+                horizon = resend_horizon(int(it.get("resends") or 0), after=self.resend_after,
+                                         retention=self.message_retention)
+                if since >= now - horizon:
+                    continue
+                if self._resends_left <= 0:
+                    if out is not None:
+                        out.over_budget += 1
+                    continue
+                self._resends_left -= 1
+                found.append(Stranded("overdue", it))
         return found
 
     # ---- settling ------------------------------------------------------------------------
@@ -267,6 +339,11 @@ class Reconciler:
                        f"({now - beat:.0f}s ago); found by the reconciler")
                 u, state = lost_worker_update(self.table, it, now, why,
                                               retention_s=self.retention_s)
+            elif s.kind == "overdue":
+                since = float(it.get("queued") or it.get("submitted") or now)
+                u = resend_update(self.table, it, now,
+                                  reason=OVERDUE_REASON.format(age=_age(now - since)))
+                state = "QUEUED"
             else:
                 u, state = resend_update(self.table, it, now), "QUEUED"
             ops.append(u.kwargs())
@@ -295,6 +372,8 @@ class Reconciler:
                 send.setdefault(key, []).append(str(s.item["id"]))
                 if s.kind == "lost":
                     out.requeued += 1
+                elif s.kind == "overdue":
+                    out.overdue += 1
                 else:
                     out.resent += 1
             else:

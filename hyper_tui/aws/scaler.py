@@ -18,13 +18,18 @@ reported in ``skipped``. Launching comes first, upkeep after:
    queue's other regions for as long as it stays so: a failed launch is decided again at
    once without it, and the next pass tries it again (that try is the probe; it gets its
    share back the pass it succeeds); workers stuck RUNNABLE are not counted as workers, so
-   the other regions start the ones they stand for, until they start or go;
+   the other regions start the ones they stand for, until they start or go. Workers whose
+   Batch jobs FAILED at start (``launcher.START_FAILURES``: CannotPullContainer,
+   CannotStartContainerError, the host EC2 terminated, ...) in the last ``failover_after_s``
+   are failed launches too, while none of the queue's workers runs there; once they are
+   older, the region gets its share back (a launch there is the probe);
 3. **dead letters** (``dead_letters.sweep_dead_letters``): their jobs FAIL with the reason,
    or are requeued when their worker was lost;
 4. **outbox** (``outbox.sweep_outbox``): jobs a crashed writer left QUEUED unsent are sent;
 5. **dependencies** (``dependencies.release_pending``);
 6. **reconcile** (``reconciler.Reconciler``): RUNNING jobs whose heartbeat expired and
-   QUEUED jobs with no message are requeued or failed, a bounded number of items a pass;
+   QUEUED jobs with no message (an empty work queue) or whose message is long overdue (a
+   busy one) are requeued, sent again or failed, a bounded number of items a pass;
 7. **metrics**: jobs by state per queue, backlog per definition, workers and vCPUs per
    region, dead-lettered jobs per queue.
 """
@@ -123,6 +128,29 @@ def stuck_workers(pairs: Sequence[PairConfig], jobs: Mapping[str, Sequence[Mappi
                 per = out.setdefault(key, {})
                 per[region] = per.get(region, 0) + int(j["runnable"])
     return out
+
+
+def failed_start_regions(pairs: Sequence[PairConfig],
+                         failures: Mapping[str, Sequence[Mapping[str, Any]]],
+                         jobs: Mapping[str, Sequence[Mapping[str, Any]]], now: float
+                         ) -> dict[tuple[str, str], str]:
+    """``(queue, region) -> why`` for the regions where workers of the queue failed at start
+    (``failures``: region -> ``launcher.failed_worker_starts`` with their ``pair``) within
+    the queue's ``failover_after_s``, and none of its workers runs there now (``jobs``: the
+    active worker jobs, with ``running`` tasks): failed launches, for ``regions_down``."""
+    after = {p.queue: p.failover_after_s for p in pairs}
+    running = {(j["pair"][0], region) for region, found in jobs.items() for j in found
+               if j.get("pair") and j.get("running")}
+    seen: dict[tuple[str, str], list[str]] = {}
+    for region, found in failures.items():
+        for f in found:
+            q = (f.get("pair") or (None, None))[0]
+            if not after.get(q) or now - float(f.get("at") or 0) > after[q]:
+                continue
+            if (q, region) not in running:
+                seen.setdefault((q, region), []).append(str(f.get("reason") or "?"))
+    return {k: f"{len(why)} worker(s) failed at start: {sorted(why)[-1][:120]}"
+            for k, why in sorted(seen.items())}
 
 
 def regions_down(pairs: Sequence[PairConfig], stuck: Mapping[tuple[str, str], Mapping[str, int]],
@@ -249,8 +277,11 @@ class Observed:
     observed: dict[tuple[str, str], PairObservation]
     jobs: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # region -> workers
     empty: set[tuple[str, str]] = field(default_factory=set)  # no message at all
+    busy: set[tuple[str, str]] = field(default_factory=set)  # QUEUED jobs and messages
     running: set[str] = field(default_factory=set)  # queues with RUNNING jobs (or maybe)
     stuck: dict[tuple[str, str], dict[str, int]] = field(default_factory=dict)  # RUNNABLE
+    # (queue, region) -> why: its workers failed at start lately (failed_start_regions)
+    failed_starts: dict[tuple[str, str], str] = field(default_factory=dict)
 
 
 class ScalerPass:
@@ -370,6 +401,7 @@ class ScalerPass:
             jobs[region] = found or []
         stuck = stuck_workers(pairs, jobs, self.now)
         seen = Observed(pairs, {}, jobs)
+        seen.failed_starts = self.failed_starts(pairs, jobs)
         for p in pairs:
             key = (p.queue, p.definition)
             c, complete = counts.get(p.queue, ({}, False))
@@ -390,10 +422,28 @@ class ScalerPass:
                 workers=workers, estimated=estimated)
             if m is not None and not any(m.values()) and (queued or not complete):
                 seen.empty.add(key)  # QUEUED jobs (or maybe some) and not one message
+            elif m is not None and (queued or not complete):
+                seen.busy.add(key)
             if c.get((p.definition, "RUNNING")) or not complete:
                 seen.running.add(p.queue)
         seen.stuck = stuck
         return seen
+
+    def failed_starts(self, pairs: Sequence[PairConfig],
+                      jobs: Mapping[str, Sequence[Mapping[str, Any]]]
+                      ) -> dict[tuple[str, str], str]:
+        """The regions whose workers failed at start within their queue's failover window
+        (:func:`failed_start_regions`), from the launcher's ``failed_starts`` (a launcher
+        without it: none)."""
+        window = max((p.failover_after_s for p in pairs), default=0)
+        if not window or not hasattr(self.launcher, "failed_starts"):
+            return {}
+        failures = {}
+        for region in sorted({r for p in pairs if p.failover_after_s for r in p.batch_job_queue}):
+            found = self.attempt(f"failed worker starts in {region}",
+                                 self.launcher.failed_starts, region, self.now - 2 * window)
+            failures[region] = found or []
+        return failed_start_regions(pairs, failures, jobs, self.now)
 
     # ---- 2. launch -----------------------------------------------------------------------
 
@@ -402,7 +452,7 @@ class ScalerPass:
         """Decide and launch; a region whose launch fails is decided again without it
         (failover), at most once per region, while the step has time."""
         stuck = seen.stuck
-        failed: dict[tuple[str, str], str] = {}
+        failed: dict[tuple[str, str], str] = dict(seen.failed_starts)
         observed = dict(seen.observed)
         decisions: list[PairDecision] = []
         for _ in range(1 + len({r for p in seen.pairs for r in p.weights})):
@@ -484,8 +534,9 @@ class ScalerPass:
         r = Reconciler(self.ddb, self.sqs, self.cfg.jobs_table, self._url_of,
                        lease=self.cfg.lease_seconds, retention_s=self.cfg.retention_days * 86400,
                        clock=self.clock)
-        out = r.run(sorted(seen.running), self._still_empty(seen.empty), deadline=deadline,
-                    now=self.now)
+        empty = self._still_empty(seen.empty)
+        out = r.run(sorted(seen.running), empty, busy_pairs=(seen.busy | seen.empty) - empty,
+                    deadline=deadline, now=self.now)
         self.errors.extend(f"reconcile: {e}" for e in out.errors)
         return out
 

@@ -1,5 +1,5 @@
 """Engine commands: ``worker`` (run the agent here), ``emergency-stop``, and for aws hosts
-``synth``, ``diff``, ``bootstrap`` and ``deploy``."""
+``synth``, ``diff``, ``bootstrap``, ``deploy`` and ``import-retained``."""
 
 from __future__ import annotations
 
@@ -44,12 +44,8 @@ def register(sub: argparse._SubParsersAction, parser_cls: type) -> None:
                        "cdk runs with --require-approval never only once the diff (which shows "
                        "its IAM and security-group changes) was approved: --yes, or y. Exit 1 "
                        "when a stack failed.")
-    d.add_argument("--out", default=None, help="cloud assembly directory")
-    d.add_argument("--app", default=None, metavar="DIR",
-                   help="diff and deploy this ready cloud assembly (e.g. from synth --out) "
-                   "instead of synthesizing")
-    d.add_argument("--no-lookups", action="store_true",
-                   help="use the stored look-ups instead of refreshing them")
+    add_assembly_arguments(d, app_help="diff and deploy this ready cloud assembly (e.g. from "
+                           "synth --out) instead of synthesizing")
     d.add_argument("--yes", "-y", action="store_true",
                    help="deploy without asking (scripts): the diff is still printed")
     d.add_argument("--diff-only", action="store_true", help="print the diff and stop (as diff)")
@@ -62,11 +58,7 @@ def register(sub: argparse._SubParsersAction, parser_cls: type) -> None:
                         description="Synthesize every stack and print 'cdk diff' of each "
                         "against what CloudFormation holds (a stack not deployed yet shows "
                         "everything added). Changes nothing.")
-    df.add_argument("--out", default=None, help="cloud assembly directory")
-    df.add_argument("--app", default=None, metavar="DIR",
-                    help="diff this ready cloud assembly instead of synthesizing")
-    df.add_argument("--no-lookups", action="store_true",
-                    help="use the stored look-ups instead of refreshing them")
+    add_assembly_arguments(df, app_help="diff this ready cloud assembly instead of synthesizing")
     df.set_defaults(func=cmd_diff)
 
     b = sub.add_parser("bootstrap", help="prepare an AWS account for deploys, with scoped "
@@ -81,12 +73,34 @@ def register(sub: argparse._SubParsersAction, parser_cls: type) -> None:
                    help="print both policy documents (JSON) and stop")
     b.set_defaults(func=cmd_bootstrap)
 
+    ir = sub.add_parser("import-retained", help="find an aws host's retained resources and "
+                        "write the 'cdk import' mapping files",
+                        description="The jobs table, log groups and ECR repositories outlive a "
+                        "deleted stack (DeletionPolicy RetainExceptOnCreate) and then block a "
+                        "deploy that creates them again. This finds those of the host's "
+                        "templates (a fresh offline synth, or --app) that exist outside their "
+                        "stack, writes STACK.resource-mapping.json per stack and prints the "
+                        "'cdk import' command of each; run those, then hyper-tui deploy. "
+                        "Changes nothing in AWS.")
+    ir.add_argument("--app", default=None, metavar="DIR", help="a ready cloud assembly")
+    ir.add_argument("--out", default=None, help="where the mapping files go (default: the "
+                    "assembly's directory)")
+    ir.set_defaults(func=cmd_import_retained)
+
     lk = sub.add_parser("lookups", help="look up what synth needs from AWS (zones, AMIs, VPCs, "
                         "spot scores)",
                         description="Look up availability zones, AMI ids, imported VPCs' subnets "
                         "and 'auto' weights with your AWS credentials, and keep them in the host's "
                         "state so that synth stays offline.")
     lk.set_defaults(func=cmd_lookups)
+
+
+def add_assembly_arguments(parser: argparse.ArgumentParser, *, app_help: str) -> None:
+    """The cloud-assembly options that ``diff`` and ``deploy`` share: --out, --app, --no-lookups."""
+    parser.add_argument("--out", default=None, help="cloud assembly directory")
+    parser.add_argument("--app", default=None, metavar="DIR", help=app_help)
+    parser.add_argument("--no-lookups", action="store_true",
+                        help="use the stored look-ups instead of refreshing them")
 
 
 def cmd_worker(ctx: Any, args: argparse.Namespace) -> int:
@@ -221,6 +235,34 @@ def cmd_bootstrap(ctx: Any, args: argparse.Namespace) -> int:
         scoped = client.bootstrap(on_event=_print_event)
     print(f"bootstrapped with --cloudformation-execution-policies {scoped.execution_policy_arn} "
           f"--custom-permissions-boundary {scoped.boundary}")
+    return 0
+
+
+def cmd_import_retained(ctx: Any, args: argparse.Namespace) -> int:
+    with ctx.client() as client:
+        result = client.import_retained(args.app, args.out)
+    plan = result.plan
+    if ctx.json:
+        output.as_json({"assembly": str(result.assembly),
+                        "import": {s: [r.logical_id for r in rs]
+                                   for s, rs in sorted(plan.to_import.items())},
+                        "files": {s: str(f) for s, f in sorted(result.files.items())},
+                        "commands": result.commands(),
+                        "in_stack": [r.name for r in plan.in_stack],
+                        "missing": [r.name for r in plan.missing]})
+        return 0
+    for stack, found in sorted(plan.to_import.items()):
+        for r in found:
+            print(f"{stack}: {r.kind} {r.name} exists outside the stack (logical id "
+                  f"{r.logical_id})")
+    for r in plan.in_stack:
+        print(f"{r.stack}: {r.kind} {r.name} is in its stack: nothing to import")
+    if not result.files:
+        print(f"host {ctx.host.name}: no retained resource to import")
+        return 0
+    print("import them, then deploy the rest (hyper-tui deploy):")
+    for line in result.commands():
+        print(f"  {line}")
     return 0
 
 

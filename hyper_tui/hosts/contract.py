@@ -108,6 +108,9 @@ class HostClient(Protocol):
         """Prepare the cloud account for deploys, with scoped permissions."""
     def bootstrap_policies(self) -> dict[str, dict[str, Any]]:
         """The policy documents ``bootstrap`` creates, by name."""
+    def import_retained(self, assembly: str | None = None, out: str | None = None) -> Any:
+        """Find the host's retained resources that exist outside their stacks and write the
+        ``cdk import`` resource-mapping files (``plan``, ``files``, ``commands()``)."""
     def refresh_lookups(self) -> dict[str, Any]:
         """Look up what synth needs from the cloud and keep it, so that synth stays offline."""
     def refresh_weights(self, queue: str | None = None) -> dict[str, dict[str, int]]:

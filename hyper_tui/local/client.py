@@ -382,6 +382,9 @@ class LocalHostClient:
     def bootstrap_policies(self) -> dict[str, dict[str, Any]]:
         raise _no_deployment("bootstrap", self.name)
 
+    def import_retained(self, assembly: str | None = None, out: str | None = None) -> Any:
+        raise _no_deployment("import-retained", self.name)
+
     def refresh_lookups(self) -> dict[str, Any]:
         raise _no_deployment("lookups", self.name)
 

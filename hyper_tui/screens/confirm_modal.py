@@ -60,3 +60,15 @@ class ConfirmModal(ModalScreen[bool]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # A refusal has nothing to say yes to: y is neither shown nor live.
         return not (self.refuse and action == "yes")
+
+
+def leave_or_ask(screen: ModalScreen, changed: bool, what: str) -> None:
+    """Escape or Cancel on a form: dismiss ``screen`` at once when nothing was typed, else
+    ask first (what was typed is never lost without a word)."""
+    if not changed:
+        screen.dismiss(None)
+        return
+    screen.app.push_screen(
+        ConfirmModal("Discard the changes?", f"Leave {what} and lose what you typed?",
+                     yes="Discard", no="Keep editing"),
+        lambda discard: discard and screen.dismiss(None))

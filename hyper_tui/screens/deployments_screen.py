@@ -13,6 +13,7 @@ status line, the resources' statuses and the log) until the next one, and across
 from __future__ import annotations
 
 import queue
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -23,11 +24,12 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
+from textual.message import Message
 from textual.widgets import DataTable, Log, RichLog, Static
 
 from hyper_tui.messages import ApplyLogLoaded, DeployFinished, DeployLines, DiffReady
 from hyper_tui.screens.base_screen import HyperScreen
-from hyper_tui.widgets.fmt import STATUS_STYLES
+from hyper_tui.widgets.fmt import STATUS_STYLES, counted
 from hyper_tui.widgets.stack_progress import StackProgress
 
 BATCH_S = 0.1
@@ -35,6 +37,7 @@ AWS_ONLY = ("deploy", "diff", "cancel_deploy")
 # A resource saved but not deployed yet: what it is, said plainly (not "CREATING").
 PENDING = {"CREATING": "NOT DEPLOYED", "UPDATING": "CHANGED", "DELETING": "TO DELETE"}
 FIXED = (("kind", 11), ("name", 16), ("status", 12))  # + "last log line": the rest
+_DATED = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d")
 
 
 def shown_status(status: str, *, aws: bool, running: bool) -> str:
@@ -42,6 +45,14 @@ def shown_status(status: str, *, aws: bool, running: bool) -> str:
     if aws and not running:
         return PENDING.get(status, status)
     return status
+
+
+def summary_line(log: str) -> str:
+    """The line of a resource's log the table shows (pure): the last dated entry ("... deploy
+    ACTIVE", "... declared; ..."), not the CLI's lines that follow it (a bare "✅  stack")."""
+    lines = [ln for ln in log.strip().splitlines() if ln.strip()]
+    dated = [ln for ln in lines if _DATED.match(ln)]
+    return (dated or lines or [""])[-1]
 
 
 def diff_text(result: Any) -> Text:
@@ -57,6 +68,17 @@ def diff_text(result: Any) -> Text:
                                                                   else "", "")
             out.append(f"  {line}\n", style=style)
     return out
+
+
+class ResourcesTable(DataTable):
+    """The resources table; it says when its own width changes (the sidebar folding below 100
+    columns does it without resizing the screen), so its last column can fill the rest."""
+
+    class Resized(Message):
+        pass
+
+    def on_resize(self) -> None:
+        self.post_message(self.Resized())
 
 
 class DeploymentsScreen(HyperScreen):
@@ -85,7 +107,7 @@ class DeploymentsScreen(HyperScreen):
     def compose_body(self) -> ComposeResult:
         yield Static("", id="deploy-title", classes="screen-title")
         yield Static("", id="deploy-state")
-        yield DataTable(id="deploy-resources", cursor_type="row", zebra_stripes=True)
+        yield ResourcesTable(id="deploy-resources", cursor_type="row", zebra_stripes=True)
         yield VerticalScroll(id="stacks")
         yield RichLog(id="deploy-diff", classes="-empty", wrap=False, markup=False)
         yield Log(id="deploy-log", max_lines=50_000)
@@ -126,7 +148,7 @@ class DeploymentsScreen(HyperScreen):
         self._last_width = rest
         self._fill(self._rows)
 
-    def on_resize(self) -> None:
+    def on_resources_table_resized(self) -> None:
         self.call_after_refresh(self._refit)
 
     def _refit(self) -> None:
@@ -216,7 +238,7 @@ class DeploymentsScreen(HyperScreen):
         table.clear()
         width = getattr(self, "_last_width", 40)
         for r in rows:
-            last = (r["log"].strip().splitlines() or [""])[-1]
+            last = summary_line(r["log"])
             status = shown_status(r["status"], aws=self.aws, running=self.running)
             table.add_row(r["kind"], Text(r["name"], style="bold"),
                           Text(status, style=STATUS_STYLES.get(r["status"], "")),
@@ -334,7 +356,7 @@ class DeploymentsScreen(HyperScreen):
             body.append(d.summary() + "\n")
         body.append("\nThe diff is on the Deployments screen. Yes is the approval: cdk deploys "
                     "exactly that with --require-approval never.", style="dim")
-        self.app.push_screen(ConfirmModal(f"Deploy {len(changed)} stack(s) of host "
+        self.app.push_screen(ConfirmModal(f"Deploy {counted(len(changed), 'stack')} of host "
                                           f"{self.app.host_state[0]}?", body, yes="Deploy",
                                           no="Not now"),
                              lambda yes: self._confirmed(bool(yes), event.result))
@@ -356,6 +378,7 @@ class DeploymentsScreen(HyperScreen):
             self.notify("nothing deployed", title="Deploy")
             return
         self.running = True
+        self.app.activity = "deploying…"
         self.cancel_event = threading.Event()
         self.query_one("#deploy-log", Log).clear()
         self._state()
@@ -393,6 +416,7 @@ class DeploymentsScreen(HyperScreen):
 
     def on_deploy_finished(self, event: DeployFinished) -> None:
         self.running = False
+        self.app.activity = None
         why = None if event.ok else event.message.removeprefix("deploy failed: ")
         for stack, panel in self.stacks.items():
             final = (event.stacks or {}).get(stack)

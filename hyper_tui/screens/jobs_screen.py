@@ -34,7 +34,7 @@ from hyper_tui.messages import (
     ResourcesLoaded,
 )
 from hyper_tui.screens.base_screen import HyperScreen
-from hyper_tui.widgets.fmt import STATE_STYLES, count
+from hyper_tui.widgets.fmt import STATE_STYLES, count, counted
 from hyper_tui.widgets.jobs_table import SORT_KEYS, JobsTable
 
 PAGE = 100
@@ -338,7 +338,7 @@ class JobsScreen(HyperScreen):
         t = Text.assemble(("Jobs", "bold"), " " if narrow else "  ")
         total = self._total()
         if self.counts is not None:
-            t.append(f"{count(total)} jobs  ", style="bold")
+            t.append(f"{counted(total, 'job')}  ", style="bold")
             for st in STATES:
                 n = self.counts.get(st, 0)
                 if n:
@@ -490,12 +490,12 @@ class JobsScreen(HyperScreen):
         if self.all_selected:
             filters = self.filters()
             total = self._total()
-            n = f"{count(total)} " if total is not None else ""
+            n = counted(total, "job") if total is not None else "jobs"
             self.app.push_screen(
-                ConfirmModal(f"Cancel {n}jobs", f"Cancel every active job {describe(filters)} "
-                             f"({n}jobs listed, on every page)?\nQueued jobs stop at once; "
+                ConfirmModal(f"Cancel {n}", f"Cancel every active job {describe(filters)} "
+                             f"({n} listed, on every page)?\nQueued jobs stop at once; "
                              "running jobs are killed; finished jobs stay as they are.",
-                             yes=f"Cancel {n}jobs".replace("  ", " ")),
+                             yes=f"Cancel {n}"),
                 lambda ok: ok and self._start_cancel_matching(filters, total))
             return
         targets = self._targets()

@@ -117,6 +117,7 @@ class SubmitModal(ModalScreen[Submission | None]):
         self.queues = queues
         self.definitions = definitions
         self.defaults = dict(defaults or {})  # definition -> its retries and timeout
+        self._pristine: dict[str, object] | None = None  # the form as it opened
 
     def _field(self, key: str, label: str, value: str = "", placeholder: str = "") -> ComposeResult:
         with Vertical():
@@ -163,6 +164,7 @@ class SubmitModal(ModalScreen[Submission | None]):
         self.query_one("#s-command", TextArea).focus()
         self._show_defaults()
         self.validate()
+        self._pristine = self.values()
 
     def _show_defaults(self) -> None:
         """The definition's retries and timeout, as the placeholders of empty fields."""
@@ -214,7 +216,11 @@ class SubmitModal(ModalScreen[Submission | None]):
             self.dismiss(sub)
 
     def action_cancel(self) -> None:
-        self.dismiss(None)
+        """Escape or Cancel: leave at once when nothing was typed, else ask first."""
+        from hyper_tui.screens.confirm_modal import leave_or_ask
+
+        changed = self._pristine is not None and self.values() != self._pristine
+        leave_or_ask(self, changed, "the submit form")
 
     @on(Button.Pressed)
     def _pressed(self, event: Button.Pressed) -> None:

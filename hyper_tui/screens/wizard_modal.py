@@ -279,16 +279,9 @@ class WizardModal(ModalScreen[Any]):
 
     def action_cancel(self) -> None:
         """Escape or Cancel: leave at once when nothing changed, else ask first."""
-        if not self.changed():
-            self.dismiss(None)
-            return
-        from hyper_tui.screens.confirm_modal import ConfirmModal
+        from hyper_tui.screens.confirm_modal import leave_or_ask
 
-        what = self.title_text[0].lower() + self.title_text[1:]
-        self.app.push_screen(
-            ConfirmModal("Discard the changes?", f"Leave {what} and lose what you typed?",
-                         yes="Discard", no="Keep editing"),
-            lambda discard: discard and self.dismiss(None))
+        leave_or_ask(self, self.changed(), self.title_text[0].lower() + self.title_text[1:])
 
     @on(Button.Pressed)
     def _pressed(self, event: Button.Pressed) -> None:

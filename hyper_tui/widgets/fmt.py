@@ -62,3 +62,8 @@ def value_text(value: Any) -> str:
 
 def count(n: int) -> str:
     return f"{n:,}"
+
+
+def counted(n: int, noun: str) -> str:
+    """``1 job``, ``2 jobs``, ``1,000 jobs`` (pure)."""
+    return f"{count(n)} {noun}{'' if n == 1 else 's'}"

@@ -53,12 +53,14 @@ def _status_part(status: HostStatus, level: int) -> list[tuple[str, str]]:
 
 
 def status_text(host: str | None, kind: str | None, status: HostStatus | None,
-                section: str, error: str | None = None, width: int | None = None) -> Text:
+                section: str, error: str | None = None, width: int | None = None,
+                activity: str | None = None) -> Text:
     """The header line as Rich text (pure: tested without a terminal), as detailed as fits
-    in ``width`` cells (None: in full)."""
+    in ``width`` cells (None: in full). ``activity`` (e.g. "deploying…", what this app is
+    doing to the host) stands in for the host's last-read status."""
     text = Text()
     for level in (FULL, NO_LABELS, SHORT, TINY, MICRO):
-        text = _line(host, kind, status, section, error, level)
+        text = _line(host, kind, status, section, error, level, activity)
         if width is None or text.cell_len <= width:
             return text
     text.truncate(width, overflow="ellipsis")
@@ -66,7 +68,7 @@ def status_text(host: str | None, kind: str | None, status: HostStatus | None,
 
 
 def _line(host: str | None, kind: str | None, status: HostStatus | None, section: str,
-          error: str | None, level: int) -> Text:
+          error: str | None, level: int, activity: str | None = None) -> Text:
     text = Text.assemble((" hyper-tui " if level < MICRO else " ht ", "bold reverse"),
                          "  " if level < SHORT else " ")
     gap = "  " if level < SHORT else " "
@@ -83,6 +85,8 @@ def _line(host: str | None, kind: str | None, status: HostStatus | None, section
         text.append(gap)
         if error:
             text.append(f"● {error}", style="bold red")
+        elif activity:
+            text.append(f"● {activity}", style="bold yellow")
         elif status is None:
             text.append("● connecting…", style="dim")
         else:  # a hosts.contract.HostStatus
@@ -108,6 +112,8 @@ class HostHeader(Static):
 
     def on_mount(self) -> None:
         self.watch(self.app, "host_state", self._update, init=True)
+        if hasattr(self.app, "activity"):
+            self.watch(self.app, "activity", lambda _: self._update(self._state), init=False)
 
     def on_resize(self) -> None:
         if self._state is not None:
@@ -117,4 +123,5 @@ class HostHeader(Static):
         self._state = state
         host, kind, status, error = state
         self.update(status_text(host, kind, status, self.section, error,
-                                width=self.size.width or None))
+                                width=self.size.width or None,
+                                activity=getattr(self.app, "activity", None)))

@@ -178,7 +178,7 @@ def adapt_assembly(source: Path, target: Path) -> dict[str, dict[str, list[str]]
     return done
 
 
-# moto's own server, with two patches to ``ChangeSet.apply`` (how the CDK CLI deploys):
+# moto's own server, with patches for what the CDK CLI's deploys (change sets) meet:
 # 1. a stack created through a change set keeps the outputs of its empty REVIEW_IN_PROGRESS
 #    template: apply updates the resources but never rebuilds the output map (update_stack
 #    does). Without outputs, ``cdk deploy --outputs-file`` and ``hyper-tui deploy`` find nothing.
@@ -199,6 +199,26 @@ def adapt_assembly(source: Path, target: Path) -> dict[str, dict[str, list[str]]
 #    and ignores ``PeerRegion`` (InvalidVpcID.NotFound for a cross-region peering); the peer
 #    VPC is looked up in ``PeerRegion``, and the connection is accepted, as CloudFormation
 #    does for two VPCs of one account.
+# 5. change sets are found by name across every stack of the region, ignoring ``StackName``
+#    (``describe_change_set``, ``execute_change_set``, ``delete_change_set`` of
+#    CloudFormationBackend), and ``delete_change_set`` of a name that does not exist fails
+#    with an UnboundLocalError (HTTP 500). Before every deploy of a stack that exists, the
+#    CDK CLI deletes the change set it is about to create "if it exists" (which
+#    CloudFormation answers with success), so each update of a stack got a 500, retried by
+#    the SDK with backoff for about 50 s, then "Stack with id cdk-deploy-change-set does not
+#    exist"; and a stack created again (after a failed creation was rolled back and
+#    deleted) still had its deleted namesake's change set, which the CLI, waiting for the
+#    one it deleted to go, found forever: a real hang. The three calls find the change set
+#    of the request's live stack (its newest of that name); deleting one that is not there
+#    succeeds, describing or executing it is ChangeSetNotFoundException (the CLI waits for a
+#    deleted change set until it gets that error).
+# 6. an UPDATE change set's ``UsePreviousValue`` takes the stack's *resolved* parameter
+#    value (``stack_parameters``), and an ``AWS::SSM::Parameter::Value`` parameter is then
+#    resolved again as if that value were a parameter name: every CDK stack's
+#    ``BootstrapVersion`` (the CLI passes it with ``UsePreviousValue`` on an update) became
+#    a lookup of SSM parameter "30", an AttributeError and an HTTP 500. The previous value
+#    of an SSM-typed parameter is its parameter name (the stack's input, else the default),
+#    as in CloudFormation.
 MOTO_SERVER = """
 import json
 import sys
@@ -270,6 +290,68 @@ def apply(self):
 
 
 models.ChangeSet.apply = apply
+
+from moto.cloudformation import responses as cfn_responses
+from moto.cloudformation.exceptions import CloudFormationError
+from moto.core.responses import ActionResult, EmptyResult
+
+
+class ChangeSetNotFound(CloudFormationError):
+    code = "ChangeSetNotFoundException"
+
+    def __init__(self, name):
+        super().__init__(f"ChangeSet [{name}] does not exist")
+
+
+def change_set_arn(backend, stack, name):
+    if name in backend.change_sets:
+        return name
+    live = {s.stack_id for s in backend.stacks.values() if stack in (s.name, s.stack_id)}
+    mine = [cs for cs in backend.change_sets.values() if cs.change_set_name == name
+            and (not stack or cs.stack_id in live)]
+    return max(mine, key=lambda cs: cs.creation_time).change_set_id if mine else None
+
+
+def change_set_call(self, op):
+    b = self.cloudformation_backend
+    stack, name = self._get_param("StackName"), self._get_param("ChangeSetName")
+    arn = change_set_arn(b, stack, name)
+    if op == "delete":
+        if arn is not None:
+            b.delete_change_set(change_set_name=arn)
+        return EmptyResult()
+    if arn is None:
+        raise ChangeSetNotFound(name)
+    if op == "describe":
+        return ActionResult(b.describe_change_set(change_set_name=arn))
+    b.execute_change_set(stack_name=stack, change_set_name=arn)
+    return EmptyResult()
+
+
+for _op in ("delete", "describe", "execute"):
+    setattr(cfn_responses.CloudFormationResponse, f"{_op}_change_set",
+            lambda self, _op=_op: change_set_call(self, _op))
+
+_create_change_set = cfn_responses.CloudFormationResponse.create_change_set
+
+
+def create_change_set(self):
+    if self._get_param("ChangeSetType", "CREATE") != "UPDATE":
+        return _create_change_set(self)
+    stack = self.cloudformation_backend.get_stack(self._get_param("StackName"))
+    slots = (getattr(stack, "template_dict", None) or {}).get("Parameters") or {}
+    raw = {k: (stack.parameters or {}).get(k, slot.get("Default")) for k, slot in slots.items()
+           if str(slot.get("Type", "")).startswith("AWS::SSM::Parameter::")}
+    saved = stack.resource_map.resolved_parameters
+    stack.resource_map.resolved_parameters = {**saved, **raw}
+    try:
+        return _create_change_set(self)
+    finally:
+        stack.resource_map.resolved_parameters = saved
+
+
+cfn_responses.CloudFormationResponse.create_change_set = create_change_set
+
 from moto.server import main
 
 main(sys.argv[1:])

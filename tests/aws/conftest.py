@@ -1,5 +1,6 @@
 """aws tests: one moto server for the session (tests/aws/moto_env.py), reset before each test;
-every test gets its own HYPER_HOME with an aws host whose resources are provisioned in moto."""
+every test gets its own HYPER_HOME with an aws host whose resources are provisioned in moto.
+The modules that deploy through CloudFormation use the fixtures of tests/aws/cfn_env.py."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 import pytest
 
 from tests.aws import moto_env
+from tests.aws.cfn_env import cdk_cli, cfn_server, cloud, host_home  # noqa: F401 - fixtures
 
 
 @pytest.fixture(scope="session")

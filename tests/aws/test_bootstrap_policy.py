@@ -119,7 +119,7 @@ def test_what_the_roles_may_do_is_under_the_boundary(hosts):
 
 
 def iam_simulator() -> Path:
-    from tests.aws.test_cfn_deploy import iam_simulator as find
+    from tests.aws.cfn_env import iam_simulator as find
 
     return find()
 
@@ -163,7 +163,7 @@ def test_the_cli_prints_both_policies(tmp_path):
     import subprocess
     import sys
 
-    from tests.aws.test_cfn_deploy import REPO
+    from tests.aws.cfn_env import REPO
 
     env = {**os.environ, "HYPER_HOME": str(tmp_path / "home")}
     code = ("from hyper_tui import config; from hyper_tui.hosts import registry; "

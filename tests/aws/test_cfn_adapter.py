@@ -6,6 +6,8 @@ from __future__ import annotations
 import copy
 import json
 
+import pytest
+
 from tests.aws import cfn_adapter as a
 
 
@@ -85,3 +87,85 @@ def test_adapt_assembly_copies_and_reports(tmp_path):
     assert "ServiceRole" not in json.loads((src / "s.template.json").read_text())["Resources"][
         "Env"]["Properties"]  # the original is untouched
     assert (tmp_path / "out" / "manifest.json").exists()
+
+
+# ---- the server patches for change sets (MOTO_SERVER items 5 and 6) ---------------------------
+
+
+@pytest.fixture(scope="module")
+def patched_moto(tmp_path_factory):
+    """moto's server with the adapter's patches, on a port of its own."""
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    from tests.aws.cfn_adapter import MOTO_SERVER
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    log = tmp_path_factory.mktemp("moto") / "moto.log"
+    proc = subprocess.Popen([sys.executable, "-c", MOTO_SERVER, "-H", "127.0.0.1", "-p",
+                             str(port)], stdout=subprocess.DEVNULL, stderr=open(log, "wb"))
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            urllib.request.urlopen(url + "/moto-api/data.json", timeout=1).read()
+            break
+        except OSError:
+            assert time.monotonic() < deadline and proc.poll() is None, log.read_text()[-2000:]
+            time.sleep(0.1)
+    yield url
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+TEMPLATE = {"Parameters": {"Version": {"Type": "AWS::SSM::Parameter::Value<String>",
+                                       "Default": "/cdk-bootstrap/test/version"}},
+            "Resources": {"Q": {"Type": "AWS::SQS::Queue", "Properties": {
+                "VisibilityTimeout": 30}}}}
+
+
+def test_change_sets_belong_to_their_stack_and_updates_keep_ssm_parameters(patched_moto):
+    import boto3
+    from botocore.exceptions import ClientError
+
+    kw = dict(region_name="us-east-1", endpoint_url=patched_moto, aws_access_key_id="t",
+              aws_secret_access_key="t")
+    cf, ssm = boto3.client("cloudformation", **kw), boto3.client("ssm", **kw)
+    ssm.put_parameter(Name="/cdk-bootstrap/test/version", Value="30", Type="String")
+    for stack in ("A", "B"):  # the same change-set name on two stacks, as the CDK CLI does
+        cf.create_change_set(StackName=stack, ChangeSetName="cs", ChangeSetType="CREATE",
+                             TemplateBody=json.dumps(TEMPLATE))
+        cf.execute_change_set(StackName=stack, ChangeSetName="cs")
+    assert cf.describe_change_set(StackName="A", ChangeSetName="cs")["StackName"] == "A"
+    assert cf.describe_change_set(StackName="B", ChangeSetName="cs")["StackName"] == "B"
+    # the CLI's "delete it if it exists", then its wait until it is gone
+    cf.delete_change_set(StackName="A", ChangeSetName="cs")
+    cf.delete_change_set(StackName="A", ChangeSetName="cs")  # not there: no error
+    with pytest.raises(ClientError) as err:
+        cf.describe_change_set(StackName="A", ChangeSetName="cs")
+    # the wire code of ChangeSetNotFoundException (the JS SDK names it so)
+    assert err.value.response["Error"]["Code"] == "ChangeSetNotFound"
+    assert cf.describe_change_set(StackName="B", ChangeSetName="cs")["StackName"] == "B"
+    # an update with the bootstrap version's UsePreviousValue, as the CLI sends it
+    changed = json.loads(json.dumps(TEMPLATE))
+    changed["Resources"]["Q"]["Properties"]["VisibilityTimeout"] = 45
+    cf.create_change_set(StackName="A", ChangeSetName="cs", ChangeSetType="UPDATE",
+                         TemplateBody=json.dumps(changed),
+                         Parameters=[{"ParameterKey": "Version", "UsePreviousValue": True}])
+    cf.execute_change_set(StackName="A", ChangeSetName="cs")
+    stack = cf.describe_stacks(StackName="A")["Stacks"][0]
+    assert stack["StackStatus"] == "UPDATE_COMPLETE"
+    # a stack deleted and created again does not see its namesake's change set
+    cf.delete_stack(StackName="B")
+    cf.create_change_set(StackName="B", ChangeSetName="cs", ChangeSetType="CREATE",
+                         TemplateBody=json.dumps(TEMPLATE))
+    cf.execute_change_set(StackName="B", ChangeSetName="cs")
+    cf.delete_change_set(StackName="B", ChangeSetName="cs")
+    with pytest.raises(ClientError) as err:
+        cf.describe_change_set(StackName="B", ChangeSetName="cs")
+    assert err.value.response["Error"]["Code"] == "ChangeSetNotFound"

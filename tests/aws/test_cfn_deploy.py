@@ -1,25 +1,20 @@
 """The templates deploy in moto's CloudFormation through the real deploy path, and the system
 runs on what they created.
 
-A moto server of this module's own (on ``localhost``: moto reads S3 template URLs path-style
-only for localhost) gets ``cdk bootstrap`` and ``cdk deploy`` from the npm ``aws-cdk`` CLI, run
-by ``hyper_tui.aws.deploy.deploy`` (the code behind ``hyper-tui deploy``, with its progress
-events and outputs). The host is synthesized once; ``tests/aws/cfn_adapter`` rewrites only
-moto's own gaps, each named. Then jobs run against the stack-created table, work queue and
-log group (found through the stack's outputs and resources), and emergency-stop stops the
-stack-created compute environments.
+The moto server of ``tests/aws/cfn_env`` (one per xdist worker, shared by the modules that
+deploy, each with hosts of its own names) gets ``cdk bootstrap`` (unless a module before this
+one bootstrapped the account) and ``cdk deploy`` from the npm ``aws-cdk`` CLI, run by
+``hyper_tui.aws.deploy.deploy`` (the code behind ``hyper-tui deploy``, with its progress events
+and outputs). The host is synthesized once; ``tests/aws/cfn_adapter`` rewrites only moto's own
+gaps, each named. Then jobs run against the stack-created table, work queue and log group
+(found through the stack's outputs and resources), and emergency-stop stops the stack-created
+compute environments.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,96 +23,26 @@ import pytest
 
 from hyper_tui.aws import deploy as d
 from hyper_tui.aws import schema
-from hyper_tui.aws.session import ENDPOINT_ENV, AwsSession
-from tests.aws.cfn_adapter import MOTO_SERVER, adapt_assembly
+from hyper_tui.aws.session import AwsSession
+from tests.aws.cfn_env import (
+    ACCOUNT,
+    HUB,
+    REGION,
+    XDIST_GROUP,
+    deploy_approved,
+    host_yaml,
+    iam_simulator,
+    lookups_for,
+    register,
+    synth_adapted,
+)
 from tests.aws.iam_check import CallRecorder, iam_requests, role_policies, simulate
 
+pytestmark = pytest.mark.xdist_group(XDIST_GROUP)  # the worker's moto server (cfn_env)
+
 HOST = "cfn"
-REGION = "us-east-1"
-HUB = "eu-west-1"
-ACCOUNT = "123456789012"
-CONFIG = f"""
-host: {{name: {HOST}, kind: aws, account: "{ACCOUNT}", main_region: {REGION},
-       settings: {{lease_seconds: 15}}}}
-regions:
-  {REGION}: {{main: true, vpc_cidr: 10.0.0.0/16, subnet_config: PUBLIC, vpc_endpoints: "OFF"}}
-  {HUB}: {{vpc_cidr: 10.1.0.0/16, subnet_config: PUBLIC, vpc_endpoints: "OFF"}}
-clusters:
-  c1: {{type: ON_DEMAND, instance_types: [optimal], max_vcpus: 16, compute_envs: 2}}
-queues:
-  q1: {{cluster: c1}}
-definitions:
-  d1: {{image_uri: public.ecr.aws/docker/library/python:3.12-slim, has_agent: true}}
-"""
-LOOKUPS = {"availability_zones": {r: [f"{r}a", f"{r}b"] for r in (REGION, HUB)}}
-CLI_ENV = {"JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
-           "CDK_DISABLE_CLI_TELEMETRY": "true"}
-REPO = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@dataclass
-class Cloud:
-    url: str
-    session: AwsSession
-
-
-@pytest.fixture(scope="module")
-def cloud(tmp_path_factory) -> Iterator[Cloud]:
-    """A moto server of this module on localhost, and the environment pointing at it (fake
-    credentials; restored afterwards)."""
-    port = _free_port()
-    log = tmp_path_factory.mktemp("moto") / "moto.log"
-    proc = subprocess.Popen([sys.executable, "-c", MOTO_SERVER, "-H", "localhost", "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=open(log, "wb"))
-    url = f"http://localhost:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            urllib.request.urlopen(url + "/moto-api/data.json", timeout=1).read()
-            break
-        except OSError:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                raise RuntimeError(f"moto did not start: {log.read_text()[-2000:]}") from None
-            time.sleep(0.1)
-    urllib.request.urlopen(urllib.request.Request(
-        url + "/moto-api/config", data=json.dumps({"batch": {"use_docker": False}}).encode(),
-        method="POST", headers={"Content-Type": "application/json"}), timeout=30).read()
-    saved = dict(os.environ)
-    os.environ.update({
-        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION,
-        "AWS_CONFIG_FILE": "/nonexistent/aws-config",
-        "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent/aws-credentials",
-        "AWS_EC2_METADATA_DISABLED": "true", "AWS_ENDPOINT_URL": url, ENDPOINT_ENV: url,
-        **CLI_ENV})
-    os.environ.pop("AWS_PROFILE", None)
-    try:
-        yield Cloud(url, AwsSession(REGION))
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-
-
-@pytest.fixture(scope="module")
-def cdk_cli(tmp_path_factory) -> str:
-    """The npm aws-cdk CLI: scripts/test.sh installs it into .venv/cdk-cli; otherwise the
-    deploy path installs it (npm) into a cache folder, as ``hyper-tui deploy`` does."""
-    installed = REPO / ".venv" / "cdk-cli"
-    cli = d.find_cdk(installed, which=lambda name: None)
-    if cli.needs_install:
-        return d.ensure_cdk(installed, lambda event: None, which=lambda name: None)[0]
-    return cli.argv[0]
+CONFIG = host_yaml(HOST, hub=HUB, compute_envs=2, lease_seconds=15)
+LOOKUPS = lookups_for(REGION, HUB)
 
 
 @dataclass
@@ -134,44 +59,14 @@ class Deployed:
 
 
 @pytest.fixture(scope="module")
-def host_home(tmp_path_factory) -> Iterator[Path]:
-    home = tmp_path_factory.mktemp("home")
-    saved = os.environ.get("HYPER_HOME")
-    os.environ["HYPER_HOME"] = str(home)
-    yield home
-    if saved is None:
-        os.environ.pop("HYPER_HOME", None)
-    else:
-        os.environ["HYPER_HOME"] = saved
-
-
-def register(text: str, name: str) -> Any:
-    from hyper_tui import config
-    from hyper_tui.hosts import registry
-    from hyper_tui.hosts.registry import apply_config
-
-    cfg = config.parse_config(text, f"{name}.yaml")
-    config.save(cfg)
-    registry.register(name, "aws", select=False)
-    apply_config(cfg)
-    return cfg
-
-
-@pytest.fixture(scope="module")
 def deployed(cloud, cdk_cli, host_home, tmp_path_factory) -> Deployed:
-    from hyper_tui.aws.synth import synth_app
-
     cfg = register(CONFIG, HOST)
     out = tmp_path_factory.mktemp("cdk.out")
-    synth_app(cfg, out / "synth", lookups=LOOKUPS)
-    rewrites = adapt_assembly(out / "synth", out / "adapted")
+    rewrites = synth_adapted(cfg, out, LOOKUPS)
+
     def run() -> tuple[d.DeployResult, list[d.DeployEvent]]:
         events: list[d.DeployEvent] = []
-        # approved, as by hyper-tui deploy --yes (unapproved, cdk refuses the IAM changes)
-        result = d.deploy(cfg, assembly_dir=out / "adapted", on_event=events.append,
-                          which=lambda name: cdk_cli if name == "cdk" else None,
-                          approval=d.APPROVED)
-        return result, events
+        return deploy_approved(cfg, out / "adapted", cdk_cli, events.append), events
 
     # First a deploy that fails: the job log group's name is taken, so the control stack
     # cannot be created. Then, with the name free again, the same deploy must succeed.
@@ -397,18 +292,6 @@ def test_every_call_of_a_scaler_pass_is_allowed_by_the_scaler_role(deployed, clo
     assert denied == [], denied
 
 
-def iam_simulator() -> Path:
-    """node_modules holding @cloud-copilot/iam-simulate (scripts/test.sh installs it)."""
-    folder = REPO / ".venv" / "iam-sim"
-    modules = folder / "node_modules"
-    if not (modules / "@cloud-copilot" / "iam-simulate").is_dir():
-        folder.mkdir(parents=True, exist_ok=True)
-        subprocess.run(["npm", "install", "--prefix", str(folder), "--no-audit", "--no-fund",
-                        "--loglevel", "error", "@cloud-copilot/iam-simulate"], check=True,
-                       capture_output=True, timeout=300)
-    return modules
-
-
 def test_emergency_stop_stops_every_stack_created_compute_environment(deployed, cloud):
     """Every compute environment of every region (their names are generated by
     CloudFormation; emergency-stop finds them through the job queues)."""
@@ -437,3 +320,40 @@ def test_emergency_stop_stops_every_stack_created_compute_environment(deployed, 
     assert sorted(report["stopped"]) == sorted(made)
     assert all(c["computeResources"]["maxvCpus"] == 0 for _, c in calls)
     print(f"\nEMERGENCY-STOP on stack resources: stopped {sorted(made)}")
+
+
+def test_an_update_of_the_deployed_stacks_deploys(deployed, cloud, cdk_cli, tmp_path):
+    """A second deploy of changed templates updates the existing stacks through the CLI's
+    UPDATE change sets (moto's gaps there: tests/aws/cfn_adapter.py, items 5 and 6). Last in
+    this module: it changes what the tests above read."""
+    from hyper_tui import config
+    from hyper_tui.hosts.registry import apply_config
+
+    cfg = config.parse_config(CONFIG + "  d2: {image_uri: public.ecr.aws/docker/library/"
+                              "python:3.12-slim, has_agent: true}\n", f"{HOST}.yaml")
+    assert sorted(cfg.definitions) == ["d1", "d2"]
+    config.save(cfg)
+    apply_config(cfg)
+    synth_adapted(cfg, tmp_path, LOOKUPS)
+    events: list[d.DeployEvent] = []
+    start = time.monotonic()
+    result = d.deploy(cfg, assembly_dir=tmp_path / "adapted", on_event=events.append,
+                      which=lambda name: cdk_cli if name == "cdk" else None,
+                      approval=d.APPROVED, bootstrap=False)
+    took = time.monotonic() - start
+    assert result.status == d.ACTIVE, (result.failure, [e.line for e in events][-30:])
+    stacks = d.stack_order(tmp_path / "adapted")
+    assert result.stacks == {s: d.ACTIVE for s in stacks}
+    statuses = {}
+    for stack in stacks:
+        region = HUB if stack.endswith(HUB) else REGION
+        cf = cloud.session.client("cloudformation", region)
+        statuses[stack] = cf.describe_stacks(StackName=stack)["Stacks"][0]["StackStatus"]
+        declared = json.loads((tmp_path / "adapted" / f"{stack}.template.json").read_text())
+        assert len(stack_resources(cloud.session, stack)) == len(declared["Resources"]), stack
+    print(f"\nCFN update (a second definition): {statuses}; {took:.1f} s")
+    assert statuses[schema.control_stack_name(HOST, REGION)] == "UPDATE_COMPLETE"
+    assert set(statuses.values()) <= {"UPDATE_COMPLETE", "CREATE_COMPLETE"}
+    # what the update added is there: d2's work queue, made by the updated control stack
+    sqs = cloud.session.client("sqs")
+    assert sqs.get_queue_url(QueueName=schema.work_queue_name(HOST, "q1", "d2"))["QueueUrl"]

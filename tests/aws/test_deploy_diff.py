@@ -3,8 +3,12 @@ through the real npm ``aws-cdk`` CLI: the scoped bootstrap, ``cdk diff`` before 
 (everything added), after a deploy (no differences), after a config change (only that
 change), and the CLI's confirmation (y/N on a terminal, refusal without one, ``--yes``).
 
-One moto server for the module (``tests/aws/test_cfn_deploy``'s fixtures); the templates go
-through ``tests/aws/cfn_adapter`` (moto's own gaps only) before the CLI sees them.
+The moto server of ``tests/aws/cfn_env`` (shared with the other modules that deploy, each with
+hosts of its own names); the templates go through ``tests/aws/cfn_adapter`` (moto's own gaps
+only) before the CLI sees them. Synths are shared where the proof is the same: the host is
+synthesized twice (the deploy's, then a fresh one that must show no differences, also the
+CLI's refusal and --yes), the changed config (max_vcpus 32) once, for its diff and for the
+terminal's question (both only need a config that differs from the deployed one).
 """
 
 from __future__ import annotations
@@ -23,41 +27,30 @@ import pytest
 from hyper_tui.aws import deploy as d
 from hyper_tui.aws import schema
 from hyper_tui.aws.infra import bootstrap as policies
-from tests.aws.cfn_adapter import MOTO_BATCH_ROLE, adapt_assembly
-from tests.aws.test_cfn_deploy import ACCOUNT, REPO, cdk_cli, cloud, host_home, register  # noqa: F401
+from tests.aws.cfn_adapter import MOTO_BATCH_ROLE
+from tests.aws.cfn_env import ACCOUNT, REGION, REPO, XDIST_GROUP, host_yaml, lookups_for, register, synth_adapted
+
+pytestmark = pytest.mark.xdist_group(XDIST_GROUP)  # the worker's moto server (cfn_env)
 
 HOST = "dif"
-REGION = "us-east-1"
-CONFIG = f"""
-host: {{name: {HOST}, kind: aws, account: "{ACCOUNT}", main_region: {REGION}}}
-regions:
-  {REGION}: {{main: true, vpc_cidr: 10.0.0.0/16, subnet_config: PUBLIC, vpc_endpoints: "OFF"}}
-clusters:
-  c1: {{type: ON_DEMAND, instance_types: [optimal], max_vcpus: 16, compute_envs: 1}}
-queues:
-  q1: {{cluster: c1}}
-definitions:
-  d1: {{image_uri: public.ecr.aws/docker/library/python:3.12-slim, has_agent: true}}
-"""
-LOOKUPS = {"availability_zones": {REGION: [f"{REGION}a", f"{REGION}b"]}}
+CONFIG = host_yaml(HOST)
+LOOKUPS = lookups_for(REGION)
 TIMINGS: dict[str, float] = {}
 
 
-def synth_adapted(cfg, out: Path) -> Path:
-    from hyper_tui.aws.synth import synth_app
-
-    synth_app(cfg, out / "synth", lookups=LOOKUPS)
-    adapt_assembly(out / "synth", out / "adapted")
+def synthesized(cfg, out: Path) -> Path:
+    """``cfg``'s cloud assembly as moto's CloudFormation takes it."""
+    synth_adapted(cfg, out, LOOKUPS)
     return out / "adapted"
 
 
 @pytest.fixture(scope="module")
-def which(cdk_cli):  # noqa: F811
+def which(cdk_cli):
     return lambda name: cdk_cli if name == "cdk" else None
 
 
 @pytest.fixture(scope="module")
-def host(cloud, host_home, tmp_path_factory):  # noqa: F811
+def host(cloud, host_home, tmp_path_factory):
     cfg = register(CONFIG, HOST)
     from hyper_tui.aws.synth import LOOKUPS_META_KEY
     from hyper_tui.local.apply import open_store
@@ -75,7 +68,7 @@ def with_max_vcpus(n: int):
     """The host's config with cluster c1's max_vcpus changed (not saved)."""
     from hyper_tui import config
 
-    return config.parse_config(CONFIG.replace("max_vcpus: 16", f"max_vcpus: {n}"), f"{HOST}.yaml")
+    return config.parse_config(host_yaml(HOST, max_vcpus=n), f"{HOST}.yaml")
 
 
 def timed(name: str, fn, *args, **kwargs):
@@ -90,12 +83,24 @@ def timed(name: str, fn, *args, **kwargs):
 @pytest.fixture(scope="module")
 def first(host, which, tmp_path_factory):
     """The diff before anything is deployed, then the scoped bootstrap and the deploy."""
-    assembly = synth_adapted(host, tmp_path_factory.mktemp("first"))
+    assembly = synthesized(host, tmp_path_factory.mktemp("first"))
     shown = timed("first diff", d.diff, host, assembly_dir=assembly, which=which)
     events: list[d.DeployEvent] = []
     result = timed("bootstrap + deploy", d.deploy, host, assembly_dir=shown.assembly,
                    on_event=events.append, which=which, approval=d.APPROVED)
     return shown, result, events
+
+
+@pytest.fixture(scope="module")
+def unchanged(first, host, tmp_path_factory) -> Path:
+    """A second synth of the deployed host's unchanged config."""
+    return synthesized(host, tmp_path_factory.mktemp("same"))
+
+
+@pytest.fixture(scope="module")
+def changed(first, tmp_path_factory) -> Path:
+    """The host's config with cluster c1's max_vcpus 32 (deployed: 16), synthesized."""
+    return synthesized(with_max_vcpus(32), tmp_path_factory.mktemp("changed"))
 
 
 def test_the_first_diff_shows_every_resource_added(first):
@@ -112,7 +117,7 @@ def test_the_first_diff_shows_every_resource_added(first):
     assert "[+] AWS::DynamoDB::Table" in shown.text()
 
 
-def test_bootstrap_is_scoped_and_the_deploy_succeeds(first, cloud):  # noqa: F811
+def test_bootstrap_is_scoped_and_the_deploy_succeeds(first, cloud):
     _, result, events = first
     assert result.status == d.ACTIVE, (result.failure, [e.line for e in events][-20:])
     lines = [e.line for e in events]
@@ -137,7 +142,8 @@ def test_bootstrap_is_scoped_and_the_deploy_succeeds(first, cloud):  # noqa: F81
     assert role["PermissionsBoundary"]["PermissionsBoundaryArn"] == exec_arn
     # every role the stacks created carries the host's boundary
     boundary = policies.policy_arn(ACCOUNT, policies.boundary_name())
-    made = [r for r in iam.list_roles()["Roles"] if r["RoleName"].startswith(f"hyper-{HOST}-")
+    roles = [r for page in iam.get_paginator("list_roles").paginate() for r in page["Roles"]]
+    made = [r for r in roles if r["RoleName"].startswith(f"hyper-{HOST}-")
             and MOTO_BATCH_ROLE not in r["RoleName"]]  # that one is the adapter's, not ours
     assert made
     for r in made:
@@ -149,17 +155,15 @@ def test_bootstrap_is_scoped_and_the_deploy_succeeds(first, cloud):  # noqa: F81
     assert "never" not in d.deploy_command(["cdk"], Path("."), Path("o"))
 
 
-def test_a_second_diff_without_change_shows_no_differences(first, host, which, tmp_path_factory):
-    assembly = synth_adapted(host, tmp_path_factory.mktemp("same"))
-    shown = timed("diff, no change", d.diff, host, assembly_dir=assembly, which=which)
+def test_a_second_diff_without_change_shows_no_differences(unchanged, host, which):
+    shown = timed("diff, no change", d.diff, host, assembly_dir=unchanged, which=which)
     assert not shown.differs, shown.text()
     assert all(s.summary() == "no differences" for s in shown.stacks.values())
 
 
-def test_a_config_change_shows_only_that_change(first, host, which, tmp_path_factory):
-    changed = with_max_vcpus(32)
-    assembly = synth_adapted(changed, tmp_path_factory.mktemp("changed"))
-    shown = timed("diff, one change", d.diff, changed, assembly_dir=assembly, which=which)
+def test_a_config_change_shows_only_that_change(changed, which):
+    shown = timed("diff, one change", d.diff, with_max_vcpus(32), assembly_dir=changed,
+                  which=which)
     compute = schema.compute_stack_name(HOST, REGION)
     print("\n" + shown.text())
     assert shown.stacks[compute].changed >= 1
@@ -188,8 +192,8 @@ def cdk_cli_path() -> str:
     return str(REPO / ".venv" / "cdk-cli" / "node_modules" / ".bin" / "cdk")
 
 
-def test_deploy_without_a_terminal_refuses_unless_yes(first, host, tmp_path_factory):
-    assembly = synth_adapted(host, tmp_path_factory.mktemp("cli"))
+def test_deploy_without_a_terminal_refuses_unless_yes(unchanged):
+    assembly = unchanged
     r = cli("deploy", "--app", str(assembly))
     assert r.returncode == 2, r
     assert r.stderr.strip().count("\n") == 0
@@ -241,10 +245,9 @@ def on_a_terminal(host: str, argv: list[str], answer: bytes,
     return os.waitstatus_to_exitcode(status), text
 
 
-def test_deploy_on_a_terminal_shows_the_diff_and_asks(first, host, tmp_path_factory):
+def test_deploy_on_a_terminal_shows_the_diff_and_asks(changed):
     """n: nothing deployed, whatever the diff shows."""
-    assembly = synth_adapted(with_max_vcpus(48), tmp_path_factory.mktemp("tty"))
-    code, text = on_a_terminal(HOST, ["deploy", "--app", str(assembly), "--no-bootstrap"], b"n")
+    code, text = on_a_terminal(HOST, ["deploy", "--app", str(changed), "--no-bootstrap"], b"n")
     assert code == 0, text[-2000:]
     assert "[~] AWS::Batch::ComputeEnvironment" in text
     assert "Deploy these changes to 2 stack(s) of host dif? [y/N]" in text
@@ -255,9 +258,8 @@ def test_y_on_a_terminal_deploys_what_was_shown(first, tmp_path_factory):
     """y: a second host is created (moto's change sets cannot update a stack: cdk then waits
     for ever, so the y path is proven on a creation)."""
     other = "dif2"
-    cfg = register(CONFIG.replace(f"name: {HOST}", f"name: {other}")
-                   .replace("10.0.0.0/16", "10.2.0.0/16"), other)
-    assembly = synth_adapted(cfg, tmp_path_factory.mktemp("tty-y"))
+    cfg = register(host_yaml(other, vpc_cidr="10.2.0.0/16"), other)
+    assembly = synthesized(cfg, tmp_path_factory.mktemp("tty-y"))
     start = time.monotonic()
     code, text = on_a_terminal(other, ["deploy", "--app", str(assembly), "--no-bootstrap"], b"y")
     TIMINGS["CLI deploy of a new host (y)"] = time.monotonic() - start
@@ -271,19 +273,18 @@ def test_y_on_a_terminal_deploys_what_was_shown(first, tmp_path_factory):
     assert r.returncode == 0 and "no differences" in r.stdout, r.stdout[-2000:]
 
 
-def test_an_unapproved_deploy_is_refused_by_cdk(first, which, tmp_path_factory, cloud):  # noqa: F811
+def test_an_unapproved_deploy_is_refused_by_cdk(first, which, tmp_path_factory, cloud):
     """Without approval cdk keeps its own check (--require-approval broadening): IAM and
     security-group changes are refused, since it has no terminal to ask; nothing is created."""
     other = "dif3"
-    cfg = register(CONFIG.replace(f"name: {HOST}", f"name: {other}")
-                   .replace("10.0.0.0/16", "10.3.0.0/16"), other)
+    cfg = register(host_yaml(other, vpc_cidr="10.3.0.0/16"), other)
     events: list[d.DeployEvent] = []
-    result = d.deploy(cfg, assembly_dir=synth_adapted(cfg, tmp_path_factory.mktemp("unapproved")),
+    result = d.deploy(cfg, assembly_dir=synthesized(cfg, tmp_path_factory.mktemp("unapproved")),
                       on_event=events.append, which=which, bootstrap=False)
     assert result.status == d.FAILED
     assert any("security-sensitive" in e.line and "not attached" in e.line for e in events)
     cf = cloud.session.client("cloudformation")
-    mine = [s for s in cf.list_stacks()["StackSummaries"]
-            if s["StackName"].startswith(f"hyper-{other}-")]
+    mine = [s for page in cf.get_paginator("list_stacks").paginate()
+            for s in page["StackSummaries"] if s["StackName"].startswith(f"hyper-{other}-")]
     for stack in mine:  # at most the empty stack a change set starts from
         assert stack["StackStatus"] in ("REVIEW_IN_PROGRESS", "DELETE_COMPLETE"), stack

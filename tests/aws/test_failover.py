@@ -157,3 +157,86 @@ def test_the_queue_setting_is_validated_with_one_line() -> None:
     with pytest.raises(HyperError) as err:
         config.validate_resource("queues", {"name": "q", "cluster": "c", "failover_after_s": -1})
     assert str(err.value).splitlines()[0].startswith("failover_after_s: must be at least 0")
+
+
+# ---- workers that FAIL at start --------------------------------------------------------------
+
+
+def test_which_failures_are_failed_starts() -> None:
+    from hyper_tui.aws.launcher import STOP_REASON, start_failure
+
+    failed = {"status": "FAILED", "jobId": "j"}
+    assert start_failure({**failed, "statusReason": "CannotPullContainerError: pull access "
+                          "denied", "startedAt": 1}).startswith("CannotPullContainerError")
+    assert start_failure({**failed, "container": {"reason": "CannotStartContainerError: "
+                          "exec /start.sh: no such file"}}) is not None
+    assert start_failure({**failed, "statusReason": "Host EC2 (instance i-1) terminated.",
+                          "startedAt": 1}) is not None
+    assert start_failure({**failed}) == "failed before it started"
+    # a worker that ran and failed, one hyper-tui stopped, one still running: not failed starts
+    assert start_failure({**failed, "startedAt": 1,
+                          "statusReason": "Essential container in task exited"}) is None
+    assert start_failure({**failed, "statusReason": STOP_REASON}) is None
+    assert start_failure({"status": "RUNNING", "jobId": "j"}) is None
+
+
+def test_failed_starts_take_a_region_down_until_they_age_or_a_worker_runs() -> None:
+    from hyper_tui.aws.scaler import failed_start_regions
+
+    p = pair()
+    now = 10_000.0
+    fail = {"pair": ("q", "d"), "reason": "CannotPullContainerError: no such image",
+            "at": now - 100}
+    down = failed_start_regions([p], {A: [fail, {**fail, "at": now - 50}]}, {}, now)
+    assert down == {("q", A): "2 worker(s) failed at start: CannotPullContainerError: no "
+                              "such image"}
+    assert regions_down([p], {}, down) == down
+    # older than the queue's failover_after_s: A gets its share back (its launch the probe)
+    assert failed_start_regions([p], {A: [{**fail, "at": now - 901}]}, {}, now) == {}
+    # one of the queue's workers runs in A: A can start them
+    running = {A: [{"pair": ("q", "d"), "running": 1}]}
+    assert failed_start_regions([p], {A: [fail]}, running, now) == {}
+    assert failed_start_regions([pair(failover=0)], {A: [fail]}, {}, now) == {}
+
+
+def test_workers_failing_at_start_in_a_shift_its_share_to_b(home) -> None:
+    h, sc = host(40)  # 4 work messages: 4 workers wanted, 2 per region
+    t0 = time.time()
+    name = schema.worker_batch_job_name("q1", "d1")
+    state = {"failed_at": t0 - 60, "array": False}
+
+    def list_jobs(body: dict) -> dict:
+        if body.get("jobStatus") in (None, "FAILED") and body.get("filters"):
+            assert body["filters"][0]["name"] == "AFTER_CREATED_AT"
+            job = {"jobId": "w-a1", "jobName": name, "status": "FAILED",
+                   "createdAt": int((state["failed_at"] - 30) * 1000),
+                   "stoppedAt": int(state["failed_at"] * 1000),
+                   "statusReason": "CannotPullContainerError: pull access denied"}
+            if state["array"]:  # an array of 2: the parent failed, its children say why
+                job = {**job, "statusReason": "Array Child Job failed",
+                       "arrayProperties": {"size": 2}}
+            return {"jobSummaryList": [job]}
+        if body.get("arrayJobId") == "w-a1" and body.get("jobStatus") == "FAILED":
+            return {"jobSummaryList": [
+                {"jobId": f"w-a1:{i}", "jobName": name, "status": "FAILED",
+                 "createdAt": int((state["failed_at"] - 30) * 1000),
+                 "stoppedAt": int(state["failed_at"] * 1000),
+                 "statusReason": "Host EC2 (instance i-0abc) terminated."} for i in range(2)]}
+        return {"jobSummaryList": []}  # no active worker anywhere
+
+    for r in (A, B):
+        Faults(h.res.session.client("batch", r)).answer(
+            "ListJobs", list_jobs if r == A else (lambda body: {"jobSummaryList": []}))
+    kw = dict(sweep=False, publish=False, reconcile=False)
+    out = run_scaler(sc, h.res.session, now=t0, **kw)
+    assert out["failover"] == [{"queue": "q1", "region": A, "reason": "1 worker(s) failed at "
+                                "start: CannotPullContainerError: pull access denied"}], out
+    assert launched(out) == {B: 4}, out
+    state["array"] = True
+    out = run_scaler(sc, h.res.session, now=t0, **kw)
+    assert out["failover"] == [{"queue": "q1", "region": A, "reason": "2 worker(s) failed at "
+                                "start: Host EC2 (instance i-0abc) terminated."}], out
+    assert launched(out) == {B: 4}, out
+    # Past the queue's failover_after_s with no new failure: A is tried again.
+    out = run_scaler(sc, h.res.session, now=t0 + 901, **kw)
+    assert out["failover"] == [] and launched(out) == {A: 2, B: 2}, out

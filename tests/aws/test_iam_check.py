@@ -3,8 +3,8 @@ policies do not grant (so the allow in test_cfn_deploy means something)."""
 
 from __future__ import annotations
 
+from tests.aws.cfn_env import iam_simulator
 from tests.aws.iam_check import Request, iam_requests, resolve, simulate
-from tests.aws.test_cfn_deploy import iam_simulator
 
 ACCOUNT = "123456789012"
 

@@ -1,6 +1,7 @@
 """worker/job_credentials.py: the jobs' role's credentials (STS: moto in-process), reused for
 five minutes then assumed again; the agent's own ways to credentials kept out of a job's
-environment; a job's child dropped to its own uid after the sandbox's root-only steps."""
+environment (its endpoint instead: tests/aws/test_job_credentials_endpoint.py); a job's child
+dropped to its own uid after the sandbox's root-only steps."""
 
 from __future__ import annotations
 
@@ -35,19 +36,17 @@ def test_credentials_are_the_roles_reused_then_assumed_again(sts):
     now = [1000.0]
     creds = JobCredentials(sts, ROLE, "eu-west-1", session_name="w-4f6e:3", clock=lambda: now[0])
     assert creds.session_name == "w-4f6e-3"  # what STS accepts in a session name
-    first = creds.env()
-    assert first["AWS_ACCESS_KEY_ID"] != "agent-key" and first["AWS_SESSION_TOKEN"]
-    assert first["AWS_REGION"] == first["AWS_DEFAULT_REGION"] == "eu-west-1"
-    assert first["AWS_CREDENTIAL_EXPIRATION"]
+    first = creds.current()
+    assert first["AccessKeyId"] != "agent-key" and first["Token"] and first["Expiration"]
     who = boto3.client("sts", region_name="eu-west-1",
-                       aws_access_key_id=first["AWS_ACCESS_KEY_ID"],
-                       aws_secret_access_key=first["AWS_SECRET_ACCESS_KEY"],
-                       aws_session_token=first["AWS_SESSION_TOKEN"]).get_caller_identity()
+                       aws_access_key_id=first["AccessKeyId"],
+                       aws_secret_access_key=first["SecretAccessKey"],
+                       aws_session_token=first["Token"]).get_caller_identity()
     assert who["Arn"] == "arn:aws:sts::123456789012:assumed-role/jobs/w-4f6e-3"
     now[0] += jc.REUSE_S - 1
-    assert creds.env() == first and creds.assumed == 1
+    assert creds.current() == first and creds.assumed == 1
     now[0] += 2
-    assert creds.env()["AWS_ACCESS_KEY_ID"] != first["AWS_ACCESS_KEY_ID"]
+    assert creds.current()["AccessKeyId"] != first["AccessKeyId"]
     assert creds.assumed == 2
 
 
@@ -55,24 +54,19 @@ def test_prepare_keeps_the_agents_credentials_out_of_the_job(sts):
     env = {"PATH": "/usr/bin", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI": "/v2/credentials/x",
            "AWS_CONTAINER_CREDENTIALS_FULL_URI": "http://169.254.170.2/x",
            "AWS_CONTAINER_AUTHORIZATION_TOKEN": "t", "AWS_WEB_IDENTITY_TOKEN_FILE": "/t",
-           "AWS_ACCESS_KEY_ID": "from-the-submission"}
-    notes = JobAccess(JobCredentials(sts, ROLE, "eu-west-1", session_name="w")).prepare(env, [])
+           "AWS_ACCESS_KEY_ID": "from-the-submission", "AWS_SESSION_TOKEN": "agent"}
+    access = JobAccess(JobCredentials(sts, ROLE, "eu-west-1", session_name="w"))
+    try:
+        notes = access.prepare(env, [])
+    finally:
+        access.close()
     assert notes == []
-    assert not [k for k in env if k.startswith("AWS_CONTAINER") or k.startswith("AWS_WEB")]
-    assert env["AWS_ACCESS_KEY_ID"] not in ("from-the-submission", "agent-key")
+    assert "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI" not in env
+    assert "AWS_WEB_IDENTITY_TOKEN_FILE" not in env
+    assert env["AWS_CONTAINER_CREDENTIALS_FULL_URI"].startswith("http://127.0.0.1:")
+    assert env["AWS_CONTAINER_AUTHORIZATION_TOKEN"] != "t"
+    assert "AWS_ACCESS_KEY_ID" not in env and "AWS_SESSION_TOKEN" not in env
     assert env["PATH"] == "/usr/bin"
-
-
-def test_a_role_that_cannot_be_assumed_is_a_note_not_a_crash():
-    class Refusing:
-        def assume_role(self, **kw):
-            raise RuntimeError("AccessDenied")
-
-    env: dict[str, str] = {}
-    notes = JobAccess(JobCredentials(Refusing(), ROLE, "eu-west-1", session_name="w")) \
-        .prepare(env, [])
-    assert len(notes) == 1 and ROLE in notes[0] and "AccessDenied" in notes[0]
-    assert "AWS_ACCESS_KEY_ID" not in env
 
 
 def test_the_job_role_variable_is_the_job_definitions():

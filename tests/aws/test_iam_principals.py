@@ -1,7 +1,7 @@
 """Every principal's AWS calls, evaluated against its policies from the synthesized templates
 by a real IAM evaluator (@cloud-copilot/iam-simulate), on a host deployed into moto's
-CloudFormation through ``cdk bootstrap``/``cdk deploy`` (as in test_cfn_deploy), this one with
-a hub peered with the main VPC, so the peering stack deploys too.
+CloudFormation through ``cdk bootstrap``/``cdk deploy`` (tests/aws/cfn_env, as in
+test_cfn_deploy), this one with a hub peered with the main VPC, so the peering stack deploys too.
 
 Principals: the worker agent (its Batch job role: work queues, jobs table, its jobs' role), a
 job using its own role (temporary credentials the agent assumed and handed it, under a uid of
@@ -30,8 +30,8 @@ import pytest
 from hyper_tui.aws import deploy as d
 from hyper_tui.aws import schema
 from hyper_tui.aws.session import AwsSession
-from tests.aws import test_cfn_deploy as base
-from tests.aws.cfn_adapter import adapt_assembly
+from tests.aws import cfn_env
+from tests.aws.cfn_env import ACCOUNT, HUB, REGION, iam_simulator
 from tests.aws.iam_check import (
     CallRecorder,
     Request,
@@ -41,37 +41,18 @@ from tests.aws.iam_check import (
     role_policies,
     simulate,
 )
-from tests.aws.test_cfn_deploy import ACCOUNT, HUB, REGION, iam_simulator, register
 
 # The qsub-user test reads a job an earlier test of this module ran: the module stays on one
-# xdist worker, in order (scripts/test.sh runs pytest with --dist loadgroup).
-pytestmark = pytest.mark.xdist_group("iam_principals")
-
-# The moto server, the CDK CLI and HYPER_HOME of test_cfn_deploy: module-scoped, so this
-# module gets its own of each.
-cloud = base.cloud
-cdk_cli = base.cdk_cli
-host_home = base.host_home
+# xdist worker, in order (scripts/test.sh runs pytest with --dist loadgroup), with the other
+# modules that deploy into that worker's moto server (tests/aws/cfn_env).
+pytestmark = pytest.mark.xdist_group(cfn_env.XDIST_GROUP)
 
 HOST = "iam"
 DATA_BUCKET = "iam-job-data"
 DATA_POLICY = "iam-job-data-read"
-CONFIG = f"""
-host: {{name: {HOST}, kind: aws, account: "{ACCOUNT}", main_region: {REGION},
-       settings: {{lease_seconds: 15}}}}
-regions:
-  {REGION}: {{main: true, vpc_cidr: 10.0.0.0/16, subnet_config: PUBLIC, vpc_endpoints: "OFF"}}
-  {HUB}: {{vpc_cidr: 10.1.0.0/16, subnet_config: PUBLIC, vpc_endpoints: "OFF",
-          peer_with_main: true}}
-clusters:
-  c1: {{type: ON_DEMAND, instance_types: [optimal], max_vcpus: 16, compute_envs: 1}}
-queues:
-  q1: {{cluster: c1}}
-definitions:
-  d1: {{image_uri: public.ecr.aws/docker/library/python:3.12-slim, has_agent: true,
-       iam_policies: [{DATA_POLICY}]}}
-"""
-LOOKUPS = {"availability_zones": {r: [f"{r}a", f"{r}b"] for r in (REGION, HUB)}}
+CONFIG = cfn_env.host_yaml(HOST, hub=HUB, peered=True, lease_seconds=15,
+                           iam_policies=(DATA_POLICY,))
+LOOKUPS = cfn_env.lookups_for(REGION, HUB)
 CONTROL = schema.control_stack_name(HOST, REGION)
 COMPUTE = schema.compute_stack_name(HOST, REGION)
 PEERING = schema.peering_stack_name(HOST, REGION)
@@ -99,8 +80,6 @@ def resources(session: AwsSession, stack: str) -> dict[str, tuple[str, str]]:
 
 @pytest.fixture(scope="module")
 def host(cloud, cdk_cli, host_home, tmp_path_factory) -> Host:
-    from hyper_tui.aws.synth import synth_app
-
     # What the definition's iam_policies name: a customer-managed policy of the account, and
     # the data its jobs read.
     iam = cloud.session.client("iam")
@@ -112,14 +91,11 @@ def host(cloud, cdk_cli, host_home, tmp_path_factory) -> Host:
     s3.create_bucket(Bucket=DATA_BUCKET)
     s3.put_object(Bucket=DATA_BUCKET, Key="input.txt", Body=b"42\n")
 
-    cfg = register(CONFIG, HOST)
+    cfg = cfn_env.register(CONFIG, HOST)
     out = tmp_path_factory.mktemp("cdk.out")
-    synth_app(cfg, out / "synth", lookups=LOOKUPS)
-    adapt_assembly(out / "synth", out / "adapted")
+    cfn_env.synth_adapted(cfg, out, LOOKUPS)
     start = time.monotonic()
-    result = d.deploy(cfg, assembly_dir=out / "adapted", on_event=lambda e: None,
-                      which=lambda name: cdk_cli if name == "cdk" else None,
-                      approval=d.APPROVED)  # as --yes: unapproved, cdk refuses IAM changes
+    result = cfn_env.deploy_approved(cfg, out / "adapted", cdk_cli)
     return Host(cfg, out / "synth", out / "adapted", result, time.monotonic() - start)
 
 
@@ -179,7 +155,8 @@ try:
 except OSError as err:
     agent_environ = type(err).__name__
 keys = ("AWS_ACCESS_KEY_ID", "AWS_SESSION_TOKEN", "AWS_REGION", "AWS_DEFAULT_REGION",
-        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "HOME", "USER")
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+        "AWS_CONTAINER_AUTHORIZATION_TOKEN", "HOME", "USER")
 json.dump({"uid": os.getuid(), "gid": os.getgid(), "data": data, "arn": me,
            "agent_environ": agent_environ, "env": {k: os.environ.get(k) for k in keys},
            "calls": calls}, open(report, "w"), default=str)
@@ -202,6 +179,8 @@ def run_agent(cfg: Any, worker: str, access: Any = None) -> tuple[int, CallRecor
                                             job_access=access)).run()
     finally:
         transport.close()
+        if access is not None:
+            access.close()
     return ran, recorder
 
 
@@ -260,7 +239,10 @@ def test_a_job_runs_with_its_own_role_and_uid(host, cloud):
     assert report["agent_environ"] == "PermissionError"
     env = report["env"]
     assert env["AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"] is None
-    assert env["AWS_ACCESS_KEY_ID"] not in (None, "testing") and env["AWS_SESSION_TOKEN"]
+    # the job role's credentials come from the agent's loopback endpoint, with a job's token
+    assert env["AWS_ACCESS_KEY_ID"] is None and env["AWS_SESSION_TOKEN"] is None
+    assert env["AWS_CONTAINER_CREDENTIALS_FULL_URI"].startswith("http://127.0.0.1:")
+    assert env["AWS_CONTAINER_AUTHORIZATION_TOKEN"]
     assert env["AWS_REGION"] == env["AWS_DEFAULT_REGION"] == REGION
     assert access.credentials.assumed == 1  # one AssumeRole for both jobs
     print(f"\nJOB ROLE: job ran as uid {report['uid']} with {report['arn']}; agent environ "

@@ -370,3 +370,82 @@ def test_a_pass_is_bounded_in_items_and_time_and_resumes(home) -> None:
     cur = h.res.session.client("dynamodb").get_item(
         TableName=h.res.table, Key={"id": {"S": CURSOR_ID}})["Item"]
     assert cur["partition"]["S"].startswith("q1#QUEUED#")  # RUNNING shares QUEUED's group
+
+
+# ---- QUEUED in a busy pair: a lost message while others wait -------------------------------
+
+
+def lose_messages_of(h: AwsHost, lost: set[str]) -> int:
+    """Delete the work messages carrying any of ``lost`` (what a faulty worker did), and hand
+    the others back (visible again); the number of messages left."""
+    sqs = h.res.session.client("sqs")
+    url = h.res.work_urls[("q1", "d1")]
+    kept = []
+    while True:
+        msgs = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=60,
+                                   WaitTimeSeconds=0).get("Messages") or []
+        if not msgs:
+            break
+        for m in msgs:
+            if lost & set(json.loads(m["Body"])["ids"]):
+                sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+            else:
+                kept.append(m["ReceiptHandle"])
+    for handle in kept:
+        sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=handle, VisibilityTimeout=0)
+    return len(kept)
+
+
+def test_a_lost_message_in_a_busy_queue_is_found_within_bounds(home) -> None:
+    from hyper_tui.aws.reconciler import BUSY_RESEND_AFTER_S, resend_horizon
+
+    h = make_aws_host()
+    ids = [jid for _ in range(6) for jid in submit(h, 1)]  # a message each
+    lost = set(ids[:2])
+    assert lose_messages_of(h, lost) == 4 and depth(h)["visible"] == 4  # not empty
+    sc = build_scaler_config(h.cfg)
+    sc.pairs[0].work_queue_url = h.res.work_urls[("q1", "d1")]
+    kw = dict(sweep=False, publish=False, launch=False)
+    t0 = time.time()
+    # Past the empty-queue grace but within the hour: a backlog may hold them; nothing sent.
+    out = run_scaler(sc, h.res.session, now=t0 + 600, **kw)
+    assert out["errors"] == [] and out["reconciled"]["overdue"] == 0, out["reconciled"]
+    # Past the hour: every job whose message is that old is sent again (a pass can't tell
+    # the lost ones from the waiting ones), but not more than max_resends a pass.
+    t1 = t0 + BUSY_RESEND_AFTER_S + 60
+    r = reconciler(h, max_resends=4).run([], [], busy_pairs=[("q1", "d1")], now=t1)
+    assert (r.overdue, r.over_budget, r.resent, r.errors) == (4, 2, 0, [])
+    out = run_scaler(sc, h.res.session, now=t1, **kw)  # the rest, through the scaler
+    assert out["reconciled"]["overdue"] == 2 and out["reconciled"]["over_budget"] == 0
+    assert all(item(h, j)["resends"] == 1 and "sent again" in item(h, j)["reason"] for j in ids)
+    # Each job is resent once per horizon, doubled: not an hour later, only after two.
+    assert resend_horizon(1) == 2 * BUSY_RESEND_AFTER_S
+    out = run_scaler(sc, h.res.session, now=t1 + BUSY_RESEND_AFTER_S + 60, **kw)
+    assert out["reconciled"]["overdue"] == 0
+    # The lost ones run (from their new message), every job runs exactly once: the
+    # duplicates find their job taken and are dropped.
+    ran = finish(h, "w-busy")
+    assert sorted(ran) == sorted(ids), ran
+    assert {item(h, j)["state"] for j in ids} == {"SUCCEEDED"}
+    # (copies received alongside the first are watched, hidden, by w-busy: a job looked at
+    # again should that worker die; they come back after the lease and are dropped)
+    assert finish(h, "w-after") == [] and depth(h)["visible"] == 0
+
+
+def test_the_resend_horizon_doubles_and_stops_short_of_the_retention() -> None:
+    from hyper_tui.aws.reconciler import (
+        MESSAGE_RETENTION_S,
+        RETENTION_MARGIN_S,
+        resend_horizon,
+    )
+
+    hours = [resend_horizon(n) / 3600 for n in range(10)]
+    assert hours[:5] == [1, 2, 4, 8, 16]
+    cap = (MESSAGE_RETENTION_S - RETENTION_MARGIN_S) / 3600
+    assert max(hours) == cap == hours[-1] and resend_horizon(10**6) / 3600 == cap
+    # a healthy job waiting its whole retention gets a handful of duplicates, not one a pass
+    waited, n = 0.0, 0
+    while waited + resend_horizon(n) < MESSAGE_RETENTION_S:
+        waited += resend_horizon(n)
+        n += 1
+    assert n <= 9

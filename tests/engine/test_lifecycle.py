@@ -303,6 +303,9 @@ def test_a_burst_of_qsubs_starts_one_daemon_and_stop_leaves_none(home, capsys):
         submit(capsys, "--hold", "--", "true")
     wait_for(lambda: daemon_pid("local"), what="the daemon")
     log = paths.host_data_dir("local") / "daemon.log"
+    # the pid file comes a moment before the daemon's first log line: wait for the line
+    wait_for(lambda: log.exists() and "started (pid" in log.read_text(), what="its log line")
+    time.sleep(0.5)  # a second daemon, if one were started, would log by now
     assert log.read_text().count("started (pid") == 1
     assert "already running" not in log.read_text()
     pid = daemon_pid("local")

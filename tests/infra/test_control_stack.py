@@ -9,6 +9,7 @@ import pytest
 from aws_cdk.assertions import Capture, Match
 
 from hyper_tui.aws import schema
+from hyper_tui.aws.reconciler import MESSAGE_RETENTION_S
 from hyper_tui.aws.scaler_config import (
     CONFIG_FILE,
     CONFIG_FILE_ENV,
@@ -68,6 +69,8 @@ def test_work_queue_and_dead_letter_queue_per_pair(t):
         t.has_resource_properties("AWS::SQS::Queue", {
             "QueueName": schema.work_queue_name(HOST, q, d),
             "VisibilityTimeout": schema.LEASE_SECONDS,
+            # the reconciler resends a waiting job's message before this drops it
+            "MessageRetentionPeriod": MESSAGE_RETENTION_S,
             "SqsManagedSseEnabled": True,
             "RedrivePolicy": {"maxReceiveCount": schema.MAX_RECEIVES,
                               "deadLetterTargetArn": dlq_arn},

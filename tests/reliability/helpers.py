@@ -117,15 +117,25 @@ def qdel(*args: str) -> tuple[int, str, str]:
     return code, out.getvalue(), err.getvalue()
 
 
+def submit(h: RelHost, *args: str, retries: int = 0) -> int:
+    """``qsub ARGS`` of one job on ``h`` (its marker in the job's environment, ``retries``
+    retries); the job's id. A refused submission fails the test with qsub's message."""
+    code, out, err = qsub(*h.qsub_env_args(), "-r", str(retries), *args)
+    assert code == 0, err
+    return int(out.strip())
+
+
+def wait_running(h: RelHost, n: int, *, timeout: float = 60) -> None:
+    """Until at least ``n`` jobs of ``h`` are RUNNING."""
+    wait_until(lambda: h.rows("SELECT count(*) FROM jobs WHERE state='RUNNING'")[0][0] >= n,
+               timeout=timeout, what=f"{n} running jobs")
+
+
 def wait_until(predicate, *, timeout: float, what: str, interval: float = 0.2):
-    end = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < end:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})")
+    """``predicate()``'s first true value, polled every ``interval`` s (tests.conftest.wait_for)."""
+    from tests.conftest import wait_for
+
+    return wait_for(predicate, timeout=timeout, interval=interval, what=what)
 
 
 def state_counts(h: RelHost) -> Counter:
@@ -207,6 +217,15 @@ def audit(h: RelHost, expected_ids: list[int] | None = None, *, exact_attempts: 
                  lost_attempts=lost_attempts)
 
 
+def assert_succeeded_attempts_ran(h: RelHost, head: int, ran: Path) -> None:
+    """Every task of array ``head`` that SUCCEEDED really ran, in the attempt recorded as its
+    succeeded one (``ran``: a line ``<index> <attempt>`` per run, as the tasks wrote it)."""
+    executed = {tuple(map(int, line.split())) for line in ran.read_text().split("\n") if line}
+    for idx, attempts in h.rows("SELECT idx, attempts FROM jobs WHERE array_id=? AND state='SUCCEEDED'",
+                                (head,)):
+        assert (idx, attempts) in executed, f"task {idx} SUCCEEDED in attempt {attempts} but never ran it"
+
+
 # --------------------------------------------------------------------------------------------
 # The process table
 
@@ -255,14 +274,29 @@ def children_of(pids: set[int]) -> list[tuple[int, int, str]]:
     return out
 
 
-def _cmd(pid: int) -> str:
+def cmdline(pid: int) -> str:
+    """The command line of ``pid`` (arguments joined by spaces); "" when it is gone."""
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as fh:
-            cmd = fh.read().replace(b"\0", b" ").decode(errors="replace")[:80]
+            return fh.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def process_tree(pid: int) -> set[int]:
+    """``pid`` and every live descendant of it."""
+    from hyper_tui.containment import descendants
+
+    return {pid} | descendants({pid})
+
+
+def _cmd(pid: int) -> str:
+    cmd = cmdline(pid)[:80]
+    try:
         with open(f"/proc/{pid}/comm") as fh:
             return cmd or fh.read().strip()
     except OSError:
-        return "?"
+        return cmd or "?"
 
 
 def zombies_of(pids: set[int]) -> list[tuple[int, int, str]]:
@@ -319,3 +353,48 @@ def holds_write_lock(pid: int, shm: Path) -> bool:
         if owner == pid and mode == "WRITE" and dev.endswith(f":{inode}") and start == "120":
             return True
     return False
+
+
+# --------------------------------------------------------------------------------------------
+# Escapes: a job's processes that leave its environment, session and group
+
+
+# Four escapes, each writing its pid: none carries the job's environment, group or session.
+ESCAPES = r"""
+env -i setsid sleep 300 & echo $! >> {pids}
+nohup sleep 301 >/dev/null 2>&1 & echo $! >> {pids}
+( setsid sh -c 'echo $$ >> {pids}; exec sleep 302' & )
+python3 -c '
+import os, time
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        os.environ.clear()
+        open("{pids}", "a").write(f"{{os.getpid()}}\n")
+        time.sleep(300)
+    os._exit(0)
+'
+while [ "$(wc -l < {pids})" -lt 4 ]; do sleep 0.05; done
+"""
+ESCAPEES = 4
+
+
+def escapees(files: list[Path]) -> list[int]:
+    """The pids the escapes wrote into ``files`` (one file per job)."""
+    return [int(p) for f in files if f.exists() for p in f.read_text().split()]
+
+
+def leaked_escapees(files: list[Path], timeout: float = 15.0) -> int:
+    """Escapees still alive once the jobs are final (polled: the kill is not instant)."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        left = [p for p in escapees(files) if alive(p)]
+        if not left:
+            return 0
+        time.sleep(0.1)
+    return len([p for p in escapees(files) if alive(p)])
+
+
+def wait_escapees_started(files: list[Path]) -> None:
+    wait_until(lambda: all(f.exists() and len(f.read_text().split()) >= ESCAPEES for f in files),
+               timeout=60, what="every job's escapees to start")

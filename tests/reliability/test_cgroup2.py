@@ -26,15 +26,19 @@ import pytest
 
 from hyper_tui import containment
 from tests.reliability.helpers import (
+    ESCAPEES,
+    ESCAPES,
     alive,
     audit,
+    escapees,
     kill,
+    leaked_escapees,
     make_host,
-    qsub,
+    submit,
     wait_all_final,
+    wait_escapees_started,
     wait_until,
 )
-from tests.reliability.test_containment import ESCAPEES, ESCAPES, _escapees, _leaked, _started
 
 
 @pytest.fixture
@@ -97,20 +101,20 @@ def test_the_v2_path_contains_kills_and_falls_back_to_rlimit_as(cg2, tmp_path):
             p = subprocess.Popen(["sh", "-c", ESCAPES.format(pids=pids)], preexec_fn=sb.preexec(),
                                  start_new_session=True, stdin=subprocess.DEVNULL)
         sb.attach(p.pid)
-        _started([pids])
+        wait_escapees_started([pids])
         p.wait(timeout=60)
-        escapees = _escapees([pids])
-        assert len(escapees) == ESCAPEES
+        escaped = escapees([pids])
+        assert len(escaped) == ESCAPEES
         rel = "/" + os.path.relpath(job_dir, str(cg2))
-        assert all(_v2_cgroup(e) == rel for e in escapees), [(e, _v2_cgroup(e)) for e in escapees]
-        assert all(_address_space_limit(e) == str(64 << 20) for e in escapees)
+        assert all(_v2_cgroup(e) == rel for e in escaped), [(e, _v2_cgroup(e)) for e in escaped]
+        assert all(_address_space_limit(e) == str(64 << 20) for e in escaped)
         assert "populated 1" in open(os.path.join(job_dir, "cgroup.events")).read()
         has_kill = os.path.exists(os.path.join(job_dir, "cgroup.kill"))
         if how == "cgroup.kill":
             killed = sb.kill_all()
         else:  # a worker living in its jobs' cgroup spares itself: no cgroup.kill, a walk
             killed = containment._kill_cgroup_dirs(sb.dirs, spare=os.getpid())
-        wait_until(lambda es=escapees: not [e for e in es if alive(e)], timeout=15,
+        wait_until(lambda es=escaped: not [e for e in es if alive(e)], timeout=15,
                    what=f"the escapees killed ({how})")
         assert "populated 0" in open(os.path.join(job_dir, "cgroup.events")).read()
         sb.close()
@@ -132,25 +136,21 @@ def test_a_local_host_on_cgroup_v2_kills_escapes_at_end_and_after_a_killed_worke
     config.save(cfg)
     apply_config(cfg)
     end, dead = tmp_path / "end", tmp_path / "dead"
-    code, out, err = qsub(*h.qsub_env_args(), "-r", "0", "-c", ESCAPES.format(pids=end))
-    assert code == 0, err
-    ended = int(out)
-    code, out, err = qsub(*h.qsub_env_args(), "-r", "1", "-c",
-                          ESCAPES.format(pids=dead) + '\n[ "$HYPER_ATTEMPT" != 1 ] || sleep 300')
-    assert code == 0, err
-    victim = int(out)
-    _started([end, dead])
+    ended = submit(h, "-c", ESCAPES.format(pids=end))
+    victim = submit(h, "-c", ESCAPES.format(pids=dead) + '\n[ "$HYPER_ATTEMPT" != 1 ] || sleep 300',
+                    retries=1)
+    wait_escapees_started([end, dead])
     log = (h.data_dir / "daemon.log").read_text()
     assert "containment: cgroup v2" in log, log[-500:]
     wid, pid = wait_until(lambda: h.rows("SELECT w.id, w.pid FROM workers w JOIN jobs j ON "
                                          "j.worker=w.id WHERE j.id=? AND j.state='RUNNING'",
                                          (victim,)), timeout=60, what="the victim running")[0]
-    assert str(cg2) in "".join(str(cg2) + (_v2_cgroup(p) or "") for p in _escapees([dead]))
-    assert all("hyper-tui-" + wid in (_v2_cgroup(p) or "") for p in _escapees([dead])), \
-        [(p, _v2_cgroup(p)) for p in _escapees([dead])]
+    assert str(cg2) in "".join(str(cg2) + (_v2_cgroup(p) or "") for p in escapees([dead]))
+    assert all("hyper-tui-" + wid in (_v2_cgroup(p) or "") for p in escapees([dead])), \
+        [(p, _v2_cgroup(p)) for p in escapees([dead])]
     kill(pid, signal.SIGKILL)  # the daemon finds the job's cgroup by the worker's id
     wait_all_final(h, 2, timeout=120)
-    leaked = _leaked([end, dead])
+    leaked = leaked_escapees([end, dead])
     rows = dict(h.rows("SELECT id, state FROM jobs"))
     note = [d for (d,) in h.rows("SELECT data FROM events WHERE job_id=? AND type='SYSTEM'", (ended,))
             if "RLIMIT_AS" in d]

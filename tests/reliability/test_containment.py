@@ -5,63 +5,20 @@ memory) hold. Each scenario prints one RELIABILITY line; leaked counts escapees 
 
 from __future__ import annotations
 
-import time
-
 from hyper_tui.containment import mechanism
 from tests.reliability.helpers import (
+    ESCAPEES,
+    ESCAPES,
     alive,
     audit,
+    leaked_escapees,
     make_host,
     qdel,
-    qsub,
+    submit,
     wait_all_final,
+    wait_escapees_started,
     wait_until,
 )
-
-# Four escapes, each writing its pid: none carries the job's environment, group or session.
-ESCAPES = r"""
-env -i setsid sleep 300 & echo $! >> {pids}
-nohup sleep 301 >/dev/null 2>&1 & echo $! >> {pids}
-( setsid sh -c 'echo $$ >> {pids}; exec sleep 302' & )
-python3 -c '
-import os, time
-if os.fork() == 0:
-    os.setsid()
-    if os.fork() == 0:
-        os.environ.clear()
-        open("{pids}", "a").write(f"{{os.getpid()}}\n")
-        time.sleep(300)
-    os._exit(0)
-'
-while [ "$(wc -l < {pids})" -lt 4 ]; do sleep 0.05; done
-"""
-ESCAPEES = 4
-
-
-def _escapees(files) -> list[int]:
-    return [int(p) for f in files if f.exists() for p in f.read_text().split()]
-
-
-def _leaked(files, timeout: float = 15.0) -> int:
-    """Escapees still alive once the jobs are final (polled: the kill is not instant)."""
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        left = [p for p in _escapees(files) if alive(p)]
-        if not left:
-            return 0
-        time.sleep(0.1)
-    return len([p for p in _escapees(files) if alive(p)])
-
-
-def _started(files) -> None:
-    wait_until(lambda: all(f.exists() and len(f.read_text().split()) >= ESCAPEES for f in files),
-               timeout=60, what="every job's escapees to start")
-
-
-def _submit(h, *args: str) -> int:
-    code, out, err = qsub(*h.qsub_env_args(), "-r", "0", *args)
-    assert code == 0, err
-    return int(out.strip())
 
 
 def test_escapes_are_killed_at_the_end_and_at_timeout(home, tmp_path):
@@ -69,13 +26,13 @@ def test_escapes_are_killed_at_the_end_and_at_timeout(home, tmp_path):
     ends = [tmp_path / f"end-{i}" for i in range(2)]
     timeouts = [tmp_path / f"timeout-{i}" for i in range(2)]
     for f in ends:
-        _submit(h, "-c", ESCAPES.format(pids=f))
+        submit(h, "-c", ESCAPES.format(pids=f))
     for f in timeouts:
-        _submit(h, "--timeout", "3", "-c", ESCAPES.format(pids=f) + "\nsleep 300")
+        submit(h, "--timeout", "3", "-c", ESCAPES.format(pids=f) + "\nsleep 300")
     wait_all_final(h, 4, timeout=90)
     rows = h.rows("SELECT state, reason FROM jobs ORDER BY id")
     assert rows == [("SUCCEEDED", None)] * 2 + [("FAILED", "timeout")] * 2, rows
-    leaked = _leaked(ends + timeouts)
+    leaked = leaked_escapees(ends + timeouts)
     a = audit(h)
     print("\n" + a.line("escapes-end-timeout", faults=4 * ESCAPEES,
                         extra=f"leaked={leaked} mechanism={mechanism()!r}"))
@@ -87,17 +44,17 @@ def test_escapes_are_killed_at_qdel_and_at_stop_host(home, tmp_path):
 
     h = make_host(workers=2)
     cancel, stop = tmp_path / "qdel", tmp_path / "stop"
-    jid = _submit(h, "-c", ESCAPES.format(pids=cancel) + "\nsleep 300")
-    _submit(h, "-c", ESCAPES.format(pids=stop) + "\nsleep 300")
-    _started([cancel, stop])
+    jid = submit(h, "-c", ESCAPES.format(pids=cancel) + "\nsleep 300")
+    submit(h, "-c", ESCAPES.format(pids=stop) + "\nsleep 300")
+    wait_escapees_started([cancel, stop])
     code, _, err = qdel(str(jid))
     assert code == 0, err
     wait_until(lambda: h.rows("SELECT state FROM jobs WHERE id=?", (jid,)) == [("CANCELLED",)],
                timeout=30, what="the qdel")
-    leaked_qdel = _leaked([cancel])
+    leaked_qdel = leaked_escapees([cancel])
     workers = list(h.worker_pids().values())
     assert stop_daemon(h.name, timeout=30)
-    leaked_stop = _leaked([stop])
+    leaked_stop = leaked_escapees([stop])
     workers_left = [p for p in workers if alive(p)]
     a = audit(h)
     # The job running at stop-host is requeued (QUEUED, its attempt "interrupted"): not lost.
@@ -155,11 +112,11 @@ def test_nproc_nofile_and_memory_limits_hold(home, tmp_path):
     config.save(cfg)
     apply_config(cfg)
     procs_f, files_f = tmp_path / "procs", tmp_path / "files"
-    mem = _submit(h, "--", "python3", "-c",
+    mem = submit(h, "--", "python3", "-c",
                   "x = bytearray(512 * 1024 * 1024); x[::4096] = b'1' * len(x[::4096]); "
                   "print('allocated')")
-    forks = _submit(h, "--", "python3", "-c", FORKS.format(out=procs_f))
-    files = _submit(h, "--", "python3", "-c", FILES.format(out=files_f))
+    forks = submit(h, "--", "python3", "-c", FORKS.format(out=procs_f))
+    files = submit(h, "--", "python3", "-c", FILES.format(out=files_f))
     wait_all_final(h, 3, timeout=120)
     by_id = {i: (s, r) for i, s, r in h.rows("SELECT id, state, reason FROM jobs")}
     opened = int(files_f.read_text())

@@ -12,6 +12,7 @@ from hyper_tui.local.daemon_control import ensure_daemon
 from tests.reliability.helpers import (
     alive,
     assert_no_leftovers,
+    assert_succeeded_attempts_ran,
     audit,
     deadline_for,
     kill,
@@ -77,10 +78,7 @@ def test_kill_daemon_mid_run_and_restart(home, tmp_path):
     print("\n" + a.line("kill-daemon", faults=faults, extra=f"seconds={seconds:.0f}"))
     assert a.lost == 0 and a.duplicated == 0, a.disagree[:10]
     assert not a.disagree, a.disagree[:10]
-    executed = {tuple(map(int, line.split())) for line in ran.read_text().split("\n") if line}
-    for idx, attempts in h.rows("SELECT idx, attempts FROM jobs WHERE array_id=? AND state='SUCCEEDED'",
-                                (head,)):
-        assert (idx, attempts) in executed, f"task {idx} SUCCEEDED in attempt {attempts} but never ran it"
+    assert_succeeded_attempts_ran(h, head, ran)
     assert counts["SUCCEEDED"] + counts["FAILED"] == n
     assert_no_leftovers(h)
 

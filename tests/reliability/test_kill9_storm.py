@@ -33,6 +33,7 @@ from tests.reliability.helpers import (
     alive,
     assert_no_leftovers,
     audit,
+    cmdline,
     make_host,
     pids_with_env,
     qsub,
@@ -50,19 +51,11 @@ JOB = ('echo "$HYPER_ARRAY_INDEX $HYPER_ATTEMPT" >> {ran}; '
        'while [ -e {hold} ]; do sleep 0.2; done; fi')
 
 
-def _cmdline(pid: int) -> str:
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as fh:
-            return fh.read().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return ""
-
-
 def _workers(daemon: int | None) -> list[int]:
     """The daemon's live workers (its children running the agent)."""
     if not daemon:
         return []
-    return [p for p in children_of(daemon) if "hyper_tui.agent" in _cmdline(p) and alive(p)]
+    return [p for p in children_of(daemon) if "hyper_tui.agent" in cmdline(p) and alive(p)]
 
 
 def _kill_all_at_once(h) -> tuple[int, list[int]]:

@@ -22,21 +22,12 @@ from tests.reliability.helpers import (
     audit,
     kill,
     make_host,
-    qsub,
+    process_tree,
+    submit,
     wait_all_final,
+    wait_running,
     wait_until,
 )
-
-
-def _submit(h, *args: str) -> int:
-    code, out, err = qsub(*h.qsub_env_args(), "-r", "0", *args)
-    assert code == 0, err
-    return int(out.strip())
-
-
-def _running(h, n: int) -> None:
-    wait_until(lambda: h.rows("SELECT count(*) FROM jobs WHERE state='RUNNING'")[0][0] >= n,
-               timeout=60, what=f"{n} running jobs")
 
 
 def _line(name: str, a, faults: int, leaked: int = 0, extra: str = "") -> str:
@@ -45,16 +36,10 @@ def _line(name: str, a, faults: int, leaked: int = 0, extra: str = "") -> str:
             + (f" {extra}" if extra else ""))
 
 
-def _tree(pid: int) -> set[int]:
-    from hyper_tui.containment import descendants
-
-    return {pid} | descendants({pid})
-
-
 def test_write_lock_held_12s_kills_no_healthy_job(home):
     h = make_host(workers=2, lease=4.0)
-    ids = [_submit(h, "--", "sleep", "20") for _ in range(2)]
-    _running(h, 2)
+    ids = [submit(h, "--", "sleep", "20") for _ in range(2)]
+    wait_running(h, 2)
     time.sleep(1.0)
     db = sqlite3.connect(str(h.store_path), timeout=30, isolation_level=None)
     db.execute("BEGIN IMMEDIATE")
@@ -72,11 +57,11 @@ def test_write_lock_held_12s_kills_no_healthy_job(home):
 
 def test_whole_host_paused_three_leases(home):
     h = make_host(workers=2, lease=3.0)
-    ids = [_submit(h, "--", "sleep", "6") for _ in range(2)]
-    _running(h, 2)
+    ids = [submit(h, "--", "sleep", "6") for _ in range(2)]
+    wait_running(h, 2)
     daemon = h.daemon_pid()
     assert daemon
-    everything = _tree(daemon)
+    everything = process_tree(daemon)
     for p in everything:
         kill(p, signal.SIGSTOP)
     time.sleep(9.0)  # 3x the lease
@@ -94,7 +79,7 @@ def test_a_recycled_worker_pid_is_never_killed(home):
     from hyper_tui.local.store import Store
 
     h = make_host(workers=1, lease=2.0)
-    jid = _submit(h, "--hold", "--", "true")
+    jid = submit(h, "--hold", "--", "true")
     assert stop_daemon(h.name)
     # A worker that died long ago; its pid now belongs to an unrelated process.
     stranger = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
@@ -140,7 +125,7 @@ def test_a_stale_pid_file_naming_another_hosts_daemon(home):
             pid_file.write_text(text)
             stopped = stop_daemon(h.name, timeout=5) or stopped
             time.sleep(0.5)
-        ids = [_submit(h, "--", "true") for _ in range(3)]
+        ids = [submit(h, "--", "true") for _ in range(3)]
         ensure_daemon(h.name, wait=True)
         wait_all_final(h, 3, timeout=60)
         a = audit(h, ids, exact_attempts=False)
@@ -157,13 +142,13 @@ def test_a_stale_pid_file_naming_another_hosts_daemon(home):
 def test_stop_host_after_a_daemon_crash_leaves_no_worker(home, tmp_path):
     h = make_host(workers=2, lease=4.0)
     ran = tmp_path / "ran"
-    ids = [_submit(h, "-c", f"echo $HYPER_JOB_ID >> {ran}; sleep 300") for _ in range(2)]
-    _running(h, 2)
+    ids = [submit(h, "-c", f"echo $HYPER_JOB_ID >> {ran}; sleep 300") for _ in range(2)]
+    wait_running(h, 2)
     old_workers = list(h.worker_pids().values())
     daemon = h.daemon_pid()
     kill(daemon, signal.SIGKILL)
     wait_until(lambda: not alive(daemon), timeout=30, what="the daemon to die")
-    job_pids = [p for w in old_workers for p in _tree(w) if p != w]
+    job_pids = [p for w in old_workers for p in process_tree(w) if p != w]
     assert ensure_daemon(h.name, wait=True, timeout=60)
     assert stop_daemon(h.name, timeout=40)
     end = time.monotonic() + 20  # stop-host has returned: at most the kill itself is pending

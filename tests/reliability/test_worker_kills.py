@@ -10,6 +10,7 @@ import time
 
 from tests.reliability.helpers import (
     assert_no_leftovers,
+    assert_succeeded_attempts_ran,
     audit,
     deadline_for,
     kill,
@@ -61,10 +62,7 @@ def test_kill_random_workers_during_a_run(home, tmp_path):
     # Attempts of killed workers were counted and requeued.
     assert a.lost_attempts >= 1
     # Every job that SUCCEEDED really ran, in the attempt that is recorded as succeeded.
-    executed = {tuple(map(int, line.split())) for line in ran.read_text().split("\n") if line}
-    for idx, attempts in h.rows("SELECT idx, attempts FROM jobs WHERE array_id=? AND state='SUCCEEDED'",
-                                (head,)):
-        assert (idx, attempts) in executed, f"task {idx} SUCCEEDED in attempt {attempts} but never ran it"
+    assert_succeeded_attempts_ran(h, head, ran)
     assert counts["SUCCEEDED"] + counts["FAILED"] == n
     assert_no_leftovers(h)
 

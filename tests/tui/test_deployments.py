@@ -2,9 +2,10 @@
 not-deployed resources as such, the diff, a confirm, per-stack progress from the real CDK
 events and a failure that stays FAILED; the table fits 80x24.
 
-The moto tests run the screen's own diff and deploy (the real npm ``aws-cdk`` CLI against a
-moto server of this module); the synthesized templates pass through ``tests/aws/cfn_adapter``
-(moto's own gaps) on their way to the CLI, as in ``tests/aws/test_cfn_deploy``.
+The moto tests run the screen's own diff and deploy (the real npm ``aws-cdk`` CLI against the
+moto server of ``tests/aws/cfn_env``, shared with the other modules that deploy); the
+synthesized templates pass through ``tests/aws/cfn_adapter`` (moto's own gaps) on their way to
+the CLI, as in ``tests/aws/test_cfn_deploy``.
 """
 
 from __future__ import annotations
@@ -20,24 +21,20 @@ from hyper_tui.aws import schema
 from hyper_tui.messages import DeployFinished, DeployLines, DiffReady
 from hyper_tui.screens.confirm_modal import ConfirmModal
 from hyper_tui.screens.deployments_screen import shown_status
+from tests.aws.cfn_env import (  # noqa: F401 - cdk_cli, cfn_server, cloud, host_home: fixtures
+    REGION,
+    XDIST_GROUP,
+    cdk_cli,
+    cfn_server,
+    cloud,
+    host_home,
+    host_yaml,
+    register,
+)
 from tests.tui.conftest import settle
 
-ACCOUNT = "123456789012"
-REGION = "us-east-1"
-
-
-def config_text(host: str) -> str:
-    return f"""
-host: {{name: {host}, kind: aws, account: "{ACCOUNT}", main_region: {REGION}}}
-regions:
-  {REGION}: {{main: true, vpc_cidr: 10.0.0.0/16, subnet_config: PUBLIC, vpc_endpoints: "OFF"}}
-clusters:
-  c1: {{type: ON_DEMAND, instance_types: [optimal], max_vcpus: 16, compute_envs: 1}}
-queues:
-  q1: {{cluster: c1}}
-definitions:
-  d1: {{image_uri: public.ecr.aws/docker/library/python:3.12-slim, has_agent: true}}
-"""
+# The moto tests deploy into the xdist worker's moto server with the other modules that deploy.
+pytestmark = pytest.mark.xdist_group(XDIST_GROUP)
 
 
 def state_line(app) -> str:
@@ -100,7 +97,7 @@ def offline_aws(home, monkeypatch):
                  "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent/aws-credentials",
                  ENDPOINT_ENV: "http://127.0.0.1:9", "AWS_ENDPOINT_URL": "http://127.0.0.1:9"}.items():
         monkeypatch.setenv(k, v)
-    cfg = config.parse_config(config_text("cloud"), "cloud.yaml")
+    cfg = config.parse_config(host_yaml("cloud"), "cloud.yaml")
     config.save(cfg)
     registry.register("cloud", "aws", select=True)
     apply_config(cfg)
@@ -135,11 +132,9 @@ async def test_the_table_fits_80x24(offline_aws) -> None:
 
 # ---- against moto's CloudFormation, through the real CDK CLI ----------------------------------
 
-from tests.aws.test_cfn_deploy import cdk_cli, cloud, host_home, register  # noqa: E402,F401
-
 
 @pytest.fixture(scope="module")
-def moto_cdk(cloud, cdk_cli, host_home, tmp_path_factory):  # noqa: F811
+def moto_cdk(cloud, cdk_cli, host_home):  # noqa: F811
     """The moto cloud and the CDK CLI on PATH (as a user has it)."""
     saved = os.environ["PATH"]
     os.environ["PATH"] = f"{Path(cdk_cli).parent}{os.pathsep}{saved}"
@@ -188,7 +183,7 @@ async def run_deploy(host: str, seen: list, size=(120, 40)):
 
 async def test_the_screen_deploys_with_per_stack_progress(moto_cdk, adapted_synth) -> None:
     host = "tuiok"
-    register(config_text(host), host)
+    register(host_yaml(host), host)
     seen: list = []
     got = await run_deploy(host, seen)
     finished = next(m for m in seen if isinstance(m, DeployFinished))
@@ -209,7 +204,7 @@ async def test_a_failed_deploy_stays_failed(moto_cdk, adapted_synth) -> None:
     """The workers' log group name is taken: the compute stack cannot be created, the
     control stack is never reached. Everything says FAILED, after the toast too."""
     host = "tuibad"
-    register(config_text(host), host)
+    register(host_yaml(host), host)
     moto_cdk.session.client("logs").create_log_group(
         logGroupName=schema.worker_log_group_name(host))
     seen: list = []

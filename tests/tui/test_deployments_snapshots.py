@@ -16,8 +16,8 @@ from hyper_tui.app import make_app
 from hyper_tui.aws import deploy as d
 from hyper_tui.aws import schema
 from hyper_tui.messages import DeployLines
+from tests.aws.cfn_env import host_yaml
 from tests.tui.conftest import FIXED_NOW, no_blink, settle
-from tests.tui.test_deployments import config_text
 
 DATA = Path(__file__).parent / "data"
 HOST, REGION = "tuiok", "us-east-1"
@@ -44,7 +44,7 @@ def aws_home(tmp_path_factory):
         mp.setenv(k, v)
     mp.delenv("HYPER_HOST", raising=False)
     time.tzset()
-    cfg = config.parse_config(config_text(HOST), f"{HOST}.yaml")
+    cfg = config.parse_config(host_yaml(HOST), f"{HOST}.yaml")
     config.save(cfg)
     registry.register(HOST, "aws", select=True)
     apply_config(cfg)

@@ -125,7 +125,7 @@ class JobDefinitions(Construct):
 
     The jobs get a role of their own (``JobRole-<name>``), carrying the definition's
     ``iam_policies`` and nothing of the host: it trusts the agent role only; the agent assumes
-    it and hands the job its temporary credentials (``worker/job_credentials.py``), so job code
+    it and serves the job its temporary credentials (``worker/job_credentials.py``), so job code
     can neither write the jobs table nor read the work queues."""
 
     def __init__(self, scope: Construct, id: str, *, host: str, main_region: str,
