@@ -200,7 +200,7 @@ def test_failed_starts_take_a_region_down_until_they_age_or_a_worker_runs() -> N
 
 
 def test_workers_failing_at_start_in_a_shift_its_share_to_b(home) -> None:
-    h, sc = host(40)  # 4 work messages: 4 workers wanted, 2 per region
+    h, sc = host(4)  # a small send goes one job a message: 4 workers wanted, 2 per region
     t0 = time.time()
     name = schema.worker_batch_job_name("q1", "d1")
     state = {"failed_at": t0 - 60, "array": False}
