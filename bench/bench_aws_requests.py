@@ -24,14 +24,18 @@ Reads: 1 unit per strongly consistent item read (items are under 4 KB), half for
 consistent ones; a Query costs its items' bytes / 4 KB (counted as 1 unit per call here, the
 bench's runs query nothing).
 
-Where a short job's write units go now (default name, no array): submit 3 (the item, by_queue,
-by_active's QUEUED partition), start 4 (the item, by_queue, by_active moving QUEUED -> RUNNING:
-2), report 3 (the item, by_queue, by_active's exit) = 10. Reaching 6 needs by_queue written once
-(projecting only what never changes, listings re-reading their page, counts from
-hyper_tui.aws.counters) and RUNNING jobs out of by_active.
+Where a short job's write units go now (default name, no array; the indexes project keys
+only): submit 3 (the item, by_queue, by_active's QUEUED group), start 1 (the item: RUNNING
+shares QUEUED's by_active group), report 2 (the item, leaving by_active) = 6, plus each job's
+share of the outbox (one put and one delete per send) and of the counters Lambda's writes (one
+transaction of the counter item and the batch's mark per queue per batch of 1,000 stream
+records: 4 write units). ``wru_by`` prints it per run. The host runs at its default lease
+(``schema.LEASE_SECONDS``): a worker heartbeats every third of it.
+Storage: the bench prints a job item's bytes and its index entries' (keys only, plus the 100
+bytes DynamoDB counts per entry).
 
 The scaler Lambda (one pass a minute, whatever the number of jobs) is not per job: the bench
-runs none, so its Lambda cost per job is 0 here; the row is in PRICE for the API path.
+runs none. The counters Lambda is: its calls (one per batch) are priced in the lambda row.
 """
 
 from __future__ import annotations
@@ -68,6 +72,9 @@ sys.path.insert(0, str(ROOT))
 PRICES_DATE = "2026-12-01"
 PRICE = {"ddb_wru": 0.625e-6, "ddb_rru": 0.125e-6, "sqs_request": 0.40e-6, "logs_gb": 0.50,
          "metric_request": 0.01e-3, "lambda_request": 0.20e-6, "lambda_gb_s": 0.0000166667}
+COUNTERS_BATCH = 1000  # records a counters Lambda call takes (infra/components/counters)
+# The counters Lambda: 128 MB, about 100 ms a batch (one transaction a queue).
+LAMBDA_GB_S_PER_CALL = 0.128 * 0.1
 TARGET_WRU_SHORT = 6.0          # write units per short job, end to end
 TARGET_USD_SHORT = 4.0          # $ per million short jobs, the control plane
 TARGET_REQUESTS_30S = 2.0       # requests per 30 s job besides submit, start and report
@@ -95,6 +102,11 @@ class Meter:
         self.phase = "setup"
         self.by_phase: Counter[str] = Counter()
         self.member: dict[str, set[str]] = {}  # item id -> the indexes it is in
+        self.keys: dict[str, dict[str, str]] = {}  # item id -> its index key values
+        self.sizes: dict[str, int] = {}  # item id -> its size in bytes (DynamoDB's count)
+        self.wru_by: Counter[str] = Counter()  # what the write units were spent on
+        self.writes_by: Counter[str] = Counter()
+        self._what = ""
 
     def attach(self, session) -> None:
         session.register("provide-client-params", self.on_params)
@@ -109,9 +121,18 @@ class Meter:
             if op in ("dynamodb.BatchWriteItem", "dynamodb.PutItem", "dynamodb.UpdateItem"):
                 self._writes(op, params)  # keep the index membership right
             return
+        if self.phase == "stream" and op not in ("dynamodb.TransactWriteItems",
+                                                 "dynamodb.GetItem"):
+            return  # the Lambda's reads of the stream: part of the event source, not billed
         self.calls[op] += 1
         self.by_phase[self.phase] += 1
-        self.wru += self._writes(op, params)
+        self._what = ""
+        units = self._writes(op, params)
+        if units:
+            label = f"{self.phase}: {op.split('.')[1]} {self._what}".rstrip()
+            self.wru_by[label] += units
+            self.writes_by[label] += 1
+        self.wru += units
         if op == "dynamodb.BatchGetItem":
             for spec in params.get("RequestItems", {}).values():
                 self.rru += len(spec.get("Keys", [])) * (1 if spec.get("ConsistentRead") else 0.5)
@@ -150,39 +171,56 @@ class Meter:
         old = self.member.get(jid, set())
         new = {name for name, pk, _, sk, _ in schema.INDEXES if pk in item and sk in item}
         self.member[jid] = new
-        units = math.ceil(_size(item) / 1024)
+        self.keys[jid] = {pk: item[pk]["S"] for _, pk, _, _, _ in schema.INDEXES if pk in item}
+        size = item_size(item)
+        units = max(math.ceil(size / 1024), math.ceil(self.sizes.get(jid, 0) / 1024))
+        self.sizes[jid] = size
+        self._what = _kind(jid, item)
         return units + len(new) + len(old - new)
 
     def _delete(self, key: dict) -> float:
-        return 1 + len(self.member.pop(key["id"]["S"], set()))
+        jid = key["id"]["S"]
+        self._what = _kind(jid, {})
+        self.keys.pop(jid, None)
+        return max(1, math.ceil(self.sizes.pop(jid, 0) / 1024)) + len(self.member.pop(jid, set()))
 
     def _update(self, update: dict) -> float:
-        """1 for the table, and per index the item is in (or enters or leaves): 2 for a key
-        change, 1 for an entry, an exit or a projected attribute changed."""
+        """1 per KB of the item for the table, and per index the item is in (or enters or
+        leaves): 2 for a key changed to another value, 1 for an entry, an exit or a projected
+        attribute changed (the indexes project keys only: schema.PROJECTION)."""
         from hyper_tui.aws import schema
 
         jid = update["Key"]["id"]["S"]
         names = update.get("ExpressionAttributeNames", {})
+        values = update.get("ExpressionAttributeValues", {})
         expr = update.get("UpdateExpression", "")
         removed_part = re.search(r"REMOVE (.*?)(?: SET | ADD |$)", expr)
         removed = {names.get(a, a) for a in re.findall(r"#\w+", removed_part.group(1))} \
             if removed_part else set()
+        assigned = {names.get(a, a): values.get(v, {}).get("S")
+                    for a, v in re.findall(r"(#\w+) = (:v\d+)", expr)}
         changed = {names.get(a, a) for a in re.findall(r"#\w+(?=\s*=|\s+:|\s*,|\s*$)", expr)}
         changed |= removed
+        state = assigned.get("state")
+        self._what = _kind(jid, {}) or (f"state -> {state}" if state else
+                                        "heartbeat" if "heartbeat" in changed else "other")
         member = self.member.setdefault(jid, set())
-        units = 1.0
-        for name, pk, _, sk, _ in schema.INDEXES:
-            keys = {pk, sk}
+        keys = self.keys.setdefault(jid, {})
+        units = float(max(1, math.ceil(self.sizes.get(jid, 0) / 1024)))
+        for name, pk, *_ in schema.INDEXES:
             if name in member:
-                if keys & removed:
+                if pk in removed:
                     member.discard(name)
+                    keys.pop(pk, None)
                     units += 1
-                elif keys & changed:
+                elif pk in assigned and assigned[pk] != keys.get(pk):
+                    keys[pk] = assigned[pk]
                     units += 2
                 elif changed & set(schema.index_attributes(name)):
                     units += 1
-            elif keys & (changed - removed) and pk not in removed:
+            elif pk in assigned and pk not in removed:
                 member.add(name)  # enters the (sparse) index
+                keys[pk] = assigned[pk]
                 units += 1
         return units
 
@@ -191,20 +229,58 @@ class Meter:
             self.sends += 1
 
 
-def _size(item) -> int:
-    return len(json.dumps(item or {}, separators=(",", ":")).encode())
+def _kind(jid: str, item: dict) -> str:
+    if jid.startswith("count#"):
+        return "counters (stream Lambda)"
+    if jid.startswith("outbox#"):
+        return "outbox"
+    if jid.startswith("spec#"):
+        return "array spec"
+    return "job" if item else ""
+
+
+def attr_size(a: dict) -> int:
+    """Bytes of one attribute value as DynamoDB counts them (docs: item sizes)."""
+    (t, v), = a.items()
+    if t == "S":
+        return len(v.encode())
+    if t == "N":
+        digits = len(v.lstrip("-").replace(".", "").lstrip("0")) or 1
+        return (digits + 1) // 2 + 1
+    if t in ("BOOL", "NULL"):
+        return 1
+    if t == "L":
+        return 3 + sum(attr_size(x) + 1 for x in v)
+    if t == "M":
+        return 3 + sum(len(k.encode()) + attr_size(x) + 1 for k, x in v.items())
+    return len(json.dumps(v))
+
+
+def item_size(item: dict) -> int:
+    return sum(len(k.encode()) + attr_size(v) for k, v in (item or {}).items())
+
+
+INDEX_OVERHEAD = 100  # bytes DynamoDB adds to each index entry's storage (GSI storage docs)
+
+
+def index_entry_size(item: dict, pk: str) -> int:
+    """Bytes of an item's entry in a KEYS_ONLY index: the table key, the index's keys and
+    100 bytes of overhead."""
+    keys = {k: item[k] for k in ("id", pk) if k in item}
+    return item_size(keys) + INDEX_OVERHEAD
 
 
 def run(jobs: int, workers: int, job_seconds: float = 0) -> dict:
     os.environ["HYPER_HOME"] = tempfile.mkdtemp(prefix="hyper-bench-")  # a fresh host per run
     from hyper_tui.agent.loop import Agent, AgentOptions
     from hyper_tui.agent.transports.aws import AwsTransport
+    from hyper_tui.aws import schema
     from hyper_tui.core.jobs import Submission
     from tests.aws import moto_env
     from tests.aws.conftest import make_aws_host
 
     moto_env.reset(moto_env.shared_server())
-    h = make_aws_host()
+    h = make_aws_host(lease=schema.LEASE_SECONDS)  # the host's default lease
     meter = Meter()
     meter.attach(h.res.session)
 
@@ -233,9 +309,37 @@ def run(jobs: int, workers: int, job_seconds: float = 0) -> dict:
     for th in threads:
         th.join()
     run_s = time.monotonic() - t0
+    # The counters Lambda on the table's stream (infra/components/counters): its writes are
+    # the jobs' too. Its reads of the stream are free (DynamoDB Streams read by Lambda).
+    meter.phase = "stream"
+    h.res.stream.batch = COUNTERS_BATCH
+    invocations = h.res.stream.pump()
     meter.phase = "setup"
     counts = h.client.count_jobs(queue="q1")
     assert counts["SUCCEEDED"] == jobs, counts
+    ddb = h.res.session.client("dynamodb")
+    items = [raw for page in ddb.get_paginator("scan").paginate(
+                 TableName=h.res.table, PaginationConfig={"PageSize": 100})
+             for raw in page.get("Items", [])]
+    job_items = [it for it in items if "state" in it and "kind" not in it]
+    sizes = sorted(item_size(it) for it in job_items)
+
+    entries = {name: sorted(index_entry_size(it, pk) for it in job_items if pk in it)
+               for name, pk, *_ in schema.INDEXES}
+    # An active job is also in by_active: an entry the size of its by_queue one, give or take
+    # the key's few more characters ("{queue}#QUEUED#{shard}").
+    queued_entries = 2 * (entries["by_queue"][len(entries["by_queue"]) // 2] + 8
+                          if entries["by_queue"] else 0)
+    storage = {
+        "job_item_bytes_median": sizes[len(sizes) // 2] if sizes else 0,
+        "job_item_bytes_max": sizes[-1] if sizes else 0,
+        "index_entry_bytes": {n: (e[len(e) // 2] if e else 0) for n, e in entries.items()},
+        "queued_job_bytes_with_index_copies": (sizes[len(sizes) // 2] if sizes else 0)
+        + INDEX_OVERHEAD + queued_entries,
+        "finished_job_bytes_with_index_copies": (sizes[len(sizes) // 2] if sizes else 0)
+        + INDEX_OVERHEAD + sum(e[len(e) // 2] for e in entries.values() if e),
+    }
+    lambda_calls = len(invocations)
 
     calls = sum(meter.calls.values())
     sqs = sum(n for op, n in meter.calls.items() if op.startswith("sqs."))
@@ -247,7 +351,8 @@ def run(jobs: int, workers: int, job_seconds: float = 0) -> dict:
         "sqs": sqs * per_m * PRICE["sqs_request"],
         "logs_ingestion": meter.log_bytes * per_m / 1e9 * PRICE["logs_gb"],
         "metrics": metrics * per_m * PRICE["metric_request"],
-        "lambda": 0.0,
+        "lambda": lambda_calls * per_m * (PRICE["lambda_request"]
+                                          + LAMBDA_GB_S_PER_CALL * PRICE["lambda_gb_s"]),
     }
     base_ops = ("dynamodb.BatchWriteItem", "sqs.SendMessageBatch")
     submit_start_report = sum(n for op, n in meter.calls.items() if op in base_ops) \
@@ -262,6 +367,10 @@ def run(jobs: int, workers: int, job_seconds: float = 0) -> dict:
         "wru_per_job": round(meter.wru / jobs, 3),
         "rru_per_job": round(meter.rru / jobs, 3),
         "log_bytes_per_job": round(meter.log_bytes / jobs, 1),
+        "wru_by": {k: round(v / jobs, 3) for k, v in sorted(meter.wru_by.items(),
+                                                            key=lambda kv: -kv[1])},
+        "stream_lambda_invocations": lambda_calls,
+        "storage": storage,
         "usd_per_million": {k: round(v, 4) for k, v in cost.items()},
         "usd_per_million_total": round(sum(cost.values()), 4),
     }
@@ -288,6 +397,14 @@ def report(name: str, r: dict) -> None:
             f"{f.split('_')[0]} {r[f] / base[f]:.2f}x" if base[f] else f"{f} -" for f in FIGURES))
     for op, n in r["by_operation"].items():
         print(f"    {op:36s} {n:6d}  {n / r['jobs']:.3f}/job")
+    print("    write units per job, by what they were spent on:")
+    for what, units in r["wru_by"].items():
+        print(f"      {what:52s} {units:6.3f}")
+    st = r["storage"]
+    print(f"    bytes: job item {st['job_item_bytes_median']} (max {st['job_item_bytes_max']}), "
+          "index entries " + ", ".join(f"{n} {b}" for n, b in st["index_entry_bytes"].items())
+          + f"; a queued job with its index copies {st['queued_job_bytes_with_index_copies']}, "
+          f"a finished one {st['finished_job_bytes_with_index_copies']} (100 B overhead each)")
     print("    $ per M jobs: " + ", ".join(f"{k} {v:.4f}" for k, v in r["usd_per_million"].items()))
     if r["job_seconds"] == 0:
         ok = r["wru_per_job"] <= TARGET_WRU_SHORT

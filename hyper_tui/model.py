@@ -130,6 +130,31 @@ class HostSettings(Model):
     log_cap_bytes: int = field(
         1 << 30, ge=1024, help="Bytes of output kept per job; past it, output is dropped with a note."
     )
+    table_capacity: Literal["on_demand", "provisioned"] = field(
+        "on_demand", help="The jobs table's capacity: on_demand (pay per request) or provisioned "
+        "(auto scaled between the table_min/max units: cheaper for steady loads).", kinds=("aws",),
+    )
+    table_min_write_units: int = field(
+        50, ge=1, le=1_000_000, help="Provisioned capacity: the fewest write units a second the "
+        "table and each index scale down to.", kinds=("aws",),
+    )
+    table_max_write_units: int = field(
+        40_000, ge=1, le=1_000_000, help="Provisioned capacity: the most write units a second "
+        "the table and each index scale up to.", kinds=("aws",),
+    )
+    table_min_read_units: int = field(
+        20, ge=1, le=1_000_000, help="Provisioned capacity: the fewest read units a second.",
+        kinds=("aws",),
+    )
+    table_max_read_units: int = field(
+        10_000, ge=1, le=1_000_000, help="Provisioned capacity: the most read units a second.",
+        kinds=("aws",),
+    )
+    table_peak_jobs_per_s: int = field(
+        0, ge=0, le=1_000_000, help="The jobs a second a new host should take from its first "
+        "minute: the table is pre-warmed for it (WarmThroughput; 0: DynamoDB's default).",
+        kinds=("aws",),
+    )
 
 
 class Host(Model):

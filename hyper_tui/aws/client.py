@@ -32,11 +32,21 @@ from typing import Any
 
 from hyper_tui import config
 from hyper_tui.aws import schema
+from hyper_tui.aws.counters import read_counts
 from hyper_tui.aws.dead_letters import SweepResult, sweep_dead_letters
 from hyper_tui.aws.dependencies import deps_reason, release_holds
 from hyper_tui.aws.outbox import close_outbox, enqueue_or_fail, open_outbox
 from hyper_tui.aws.session import AwsSession, aws_errors, error_code
-from hyper_tui.aws.table import Update, array_tasks, batch_get, from_item, query_items, to_attr, to_item
+from hyper_tui.aws.table import (
+    Update,
+    array_tasks,
+    batch_get,
+    from_item,
+    hydrate,
+    query_items,
+    to_attr,
+    to_item,
+)
 from hyper_tui.core import job_query
 from hyper_tui.core.errors import (
     NotFoundError,
@@ -66,7 +76,7 @@ from hyper_tui.core.submit import submitting_user
 LOG = logging.getLogger(__name__)  # warnings only (stderr); results are returned, never printed
 JOB_REF = re.compile(r"^([A-Za-z0-9_.:#-]+?)(\[(\d*)\])?$")
 MAX_ITEM_BYTES = 350_000    # DynamoDB allows 400 KB an item; keep room for the other fields
-SUMMARY_CACHE_S = 10.0      # the dashboard asks every 2 s; counting a queue reads its items
+SUMMARY_CACHE_S = 10.0      # the dashboard asks every 2 s; the counts are the counter items
 METRICS_CACHE_S = 30.0      # CloudWatch metrics have one point a minute
 THREADS = 8
 AWS_MAX_TASKS = 200_000     # one submission is held in memory while it is written
@@ -562,38 +572,41 @@ class AwsHostClient:
         item = from_item(resp.get("Item") or {})
         return item if item.get("state") else None
 
-    def _query(self, index: str, key: str, value: Any, *, newest_first: bool = True,
-               state: str | tuple[str, ...] | None = None, queue: str | None = None,
-               page: int = 1000, projection: list[str] | None = None,
-               extra: dict[str, Any] | None = None) -> Iterator[dict[str, Any]]:
-        """Items of one index partition, page by page, newest first."""
+    def _keys(self, index: str, key: str, value: Any, *, newest_first: bool = True,
+              page: int = 1000) -> Iterator[dict[str, Any]]:
+        """The entries (``id`` and the index's keys) of one index partition, page by page,
+        newest first. The indexes project keys only: :meth:`_rows` reads the items."""
         kw: dict[str, Any] = {"TableName": self.table, "IndexName": index,
                               "KeyConditionExpression": "#k = :k",
                               "ExpressionAttributeNames": {"#k": key},
                               "ExpressionAttributeValues": {":k": to_attr(value)},
                               "ScanIndexForward": not newest_first, "Limit": page}
-        conds = []
-        if state:
-            states = (state,) if isinstance(state, str) else state
-            kw["ExpressionAttributeNames"]["#s"] = "state"
-            marks = []
-            for i, s in enumerate(states):
-                kw["ExpressionAttributeValues"][f":s{i}"] = {"S": s}
-                marks.append(f":s{i}")
-            conds.append(f"#s IN ({', '.join(marks)})")
-        if queue:
-            kw["ExpressionAttributeNames"]["#q"] = "queue"
-            kw["ExpressionAttributeValues"][":q"] = {"S": queue}
-            conds.append("#q = :q")
-        if conds:
-            kw["FilterExpression"] = " AND ".join(conds)
-        if projection:
-            names = {f"#p{i}": p for i, p in enumerate(projection)}
-            kw["ExpressionAttributeNames"].update(names)
-            kw["ProjectionExpression"] = ", ".join(names)
-        if extra:
-            kw.update(extra)
         yield from query_items(self.ddb, **kw)
+
+    def _rows(self, keys: Iterator[dict[str, Any]], *,
+              state: str | tuple[str, ...] | None = None,
+              queue: str | None = None) -> Iterator[dict[str, Any]]:
+        """The items of index entries ``keys`` (in their order) that are in ``state`` and
+        ``queue``: read 100 at a time (BatchGetItem, eventually consistent), lazily."""
+        states = (state,) if isinstance(state, str) else state
+
+        def keep(it: dict[str, Any]) -> bool:
+            return (not states or it.get("state") in states) and (
+                not queue or it.get("queue") == queue)
+
+        return hydrate(self.ddb, self.table, keys, keep=keep)
+
+    def _partitions(self, *, queue: str | None, state: str | None, name: str | None
+                    ) -> tuple[str, str, list[str]]:
+        """(index, key, partitions) a listing of ``queue``/``state``/``name`` reads: by_name
+        for a name, by_active for an active state (only active jobs), by_queue otherwise."""
+        if name:
+            return "by_name", schema.NAME_KEY, schema.name_partitions(name)
+        queues = [queue] if queue else sorted(self.cfg.queues)
+        if state in ACTIVE_STATES:
+            return "by_active", schema.ACTIVE_KEY, [p for q in queues
+                                                    for p in schema.active_partitions(q, state)]
+        return "by_queue", "queue_shard", [p for q in queues for p in schema.queue_partitions(q)]
 
     def _array_tasks(self, array_id: str, idx: int | None = None) -> list[dict[str, Any]]:
         return array_tasks(self.ddb, self.table, array_id, idx)  # by their ids: no index
@@ -635,55 +648,40 @@ class AwsHostClient:
             return job_query.sort_rows(rows, sort, descending, time.time())[offset:offset + limit]
         need = offset + limit
         page = max(10, min(1000, need))
-        if name:
-            gens = [self._query("by_name", schema.NAME_KEY, k, state=state, queue=queue, page=page)
-                    for k in schema.name_partitions(name)]
-        else:
-            queues = [queue] if queue else sorted(self.cfg.queues)
-            index, key = (("by_active", schema.ACTIVE_KEY) if state in ACTIVE_STATES
-                          else ("by_queue", "queue_shard"))
-            gens = [self._query(index, key, p, state=state, page=page) for q in queues
-                    for p in (schema.active_partitions(q, state) if state in ACTIVE_STATES
-                              else schema.queue_partitions(q))]
+        index, key, parts = self._partitions(queue=queue, state=state, name=name)
+        gens = [self._keys(index, key, p, page=page) for p in parts]
         heads = self._map(_prefetch, gens)  # the first page of every partition, in parallel
         merged = heapq.merge(*heads, key=lambda it: it["id"], reverse=True)
-        return [job_view(it) for it in itertools.islice(merged, offset, need)]
+        rows = self._rows(merged, state=state, queue=queue if name else None)
+        return [job_view(it) for it in itertools.islice(rows, offset, need)]
 
     @_aws("counting jobs")
     def count_jobs(self, *, queue: str | None = None, name: str | None = None,
                    state: str | None = None, match: str | None = None,
                    regex: bool = False, user: str | None = None) -> Counts:
-        if match or state or user:
-            counts: dict[str, int] = {}
-            for row in self._matching(queue=queue, state=state, name=name, match=match,
-                                      regex=regex, user=user):
-                counts[row.state] = counts.get(row.state, 0) + 1
-            return Counts(**counts)
-        counts = {}
-        if name:
-            parts = [self._query("by_name", schema.NAME_KEY, k, queue=queue, projection=["state"])
-                     for k in schema.name_partitions(name)]
-        else:
+        """Without a filter: the counter items (``hyper_tui.aws.counters``), one BatchGetItem
+        whatever the number of jobs the table keeps. With one: the matching jobs, read."""
+        if not (match or state or name or user):
             queues = [queue] if queue else sorted(self.cfg.queues)
-            parts = [self._query("by_queue", "queue_shard", p, projection=["state"])
-                     for q in queues for p in schema.queue_partitions(q)]
-
-        def tally(gen: Iterator[dict[str, Any]]) -> dict[str, int]:
-            out: dict[str, int] = {}
-            for it in gen:
-                out[it.get("state", "?")] = out.get(it.get("state", "?"), 0) + 1
-            return out
-
-        for part in self._map(tally, parts):
-            for s, n in part.items():
-                counts[s] = counts.get(s, 0) + n
+            by_queue = read_counts(self.ddb, self.table, queues)
+            total: dict[str, int] = {}
+            for per in by_queue.values():
+                for s, n in per.items():
+                    total[s] = total.get(s, 0) + n
+            return Counts(**total)
+        counts: dict[str, int] = {}
+        for row in self._matching(queue=queue, state=state, name=name, match=match,
+                                  regex=regex, user=user):
+            counts[row.state] = counts.get(row.state, 0) + 1
         return Counts(**counts)
 
     def summary(self) -> dict[str, Counts]:
-        """Counts by state per queue (cached for a few seconds: counting reads the items)."""
+        """Counts by state per queue from the counter items: one BatchGetItem of
+        ``COUNTER_SHARDS`` items a queue, whatever the number of jobs (cached a few seconds)."""
         if self._summary and time.monotonic() - self._summary[0] < SUMMARY_CACHE_S:
             return self._summary[1]
-        out = {q: self.count_jobs(queue=q) for q in sorted(self.cfg.queues)}
+        counted = read_counts(self.ddb, self.table, sorted(self.cfg.queues))
+        out = {q: Counts(**per) for q, per in counted.items()}
         self._summary = (time.monotonic(), out)
         return out
 
@@ -727,8 +725,8 @@ class AwsHostClient:
             self.cfg.get("queues", queue)
         if queue and name:
             named = [it for k in schema.name_partitions(name)
-                     for it in self._query("by_name", schema.NAME_KEY, k, queue=queue,
-                                           newest_first=False)]
+                     for it in self._rows(self._keys("by_name", schema.NAME_KEY, k,
+                                                     newest_first=False), queue=queue)]
             if not named:
                 raise NotFoundError(f"no job named {name!r} in queue {queue!r}")
             targets.extend(named)
@@ -777,8 +775,8 @@ class AwsHostClient:
     def _active_in_queue(self, queue: str) -> list[dict[str, Any]]:
         # The sparse by_active index holds active jobs only; the state filter covers the moment
         # an item has ended but the (eventually consistent) index does not know yet.
-        gens = [self._query("by_active", schema.ACTIVE_KEY, p, state=ACTIVE_STATES,
-                            newest_first=False) for p in schema.active_partitions(queue)]
+        gens = [self._rows(self._keys("by_active", schema.ACTIVE_KEY, p, newest_first=False),
+                           state=ACTIVE_STATES) for p in schema.active_partitions(queue)]
         out: list[dict[str, Any]] = []
         for part in self._map(list, gens):
             out.extend(part)
@@ -881,6 +879,13 @@ class AwsHostClient:
             queries.append(("backlog", d, schema.METRIC_BACKLOG, {"Definition": d}, "Average"))
         out = read_metrics(self.session.client("cloudwatch"), self.namespace, queries,
                            start=since, end=now)
+        # The gauges end at this moment, from the counter items (one BatchGetItem of
+        # COUNTER_SHARDS items a queue, whatever the number of jobs): the scaler's minutely
+        # points alone lag by up to a minute.
+        for q, per in read_counts(self.ddb, self.table, sorted(self.cfg.queues)).items():
+            for st in ACTIVE_STATES:
+                series = out.setdefault(f"jobs_{st.lower()}", {}).setdefault(q, [])
+                series.append((now, float(per.get(st, 0))))
         self._metrics = (now, since, out)
         return out
 
@@ -1094,17 +1099,9 @@ class AwsHostClient:
         except ValueError as err:
             raise ValidationError(f"filter: {err}", fix="escape special characters or turn "
                                   "regex off") from None
-        if name:
-            gens = [self._query("by_name", schema.NAME_KEY, k, state=state, queue=queue)
-                    for k in schema.name_partitions(name)]
-        else:
-            # The same partitions as list_jobs reads (an active state: only its partitions).
-            queues = [queue] if queue else sorted(self.cfg.queues)
-            index, key = (("by_active", schema.ACTIVE_KEY) if state in ACTIVE_STATES
-                          else ("by_queue", "queue_shard"))
-            gens = [self._query(index, key, p, state=state) for q in queues
-                    for p in (schema.active_partitions(q, state) if state in ACTIVE_STATES
-                              else schema.queue_partitions(q))]
+        index, key, parts = self._partitions(queue=queue, state=state, name=name)
+        gens = [self._rows(self._keys(index, key, p), state=state,
+                           queue=queue if name else None) for p in parts]
         out: list[JobRow] = []
         for part in self._map(list, gens):
             out.extend(job_view(it) for it in part if (not user or it.get("user") == user) and (

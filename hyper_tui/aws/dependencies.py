@@ -31,7 +31,7 @@ from typing import Any
 from hyper_tui.aws import schema
 from hyper_tui.aws.outbox import close_outbox, enqueue_or_fail, open_outbox
 from hyper_tui.aws.session import error_code
-from hyper_tui.aws.table import Update, array_tasks, batch_get, query_items, run_updates
+from hyper_tui.aws.table import Update, array_tasks, batch_get, hydrate, query_items, run_updates
 from hyper_tui.core.lifecycle import (
     QUEUED_REASON,
     dependency_state,
@@ -54,18 +54,15 @@ def _states(ddb: Any, table: str, dep: Mapping[str, Any]) -> list[str]:
 
 
 def _pending(ddb: Any, table: str, queue: str) -> list[dict[str, Any]]:
-    """The PENDING jobs of a queue, from the sparse by_active index."""
-    out: list[dict[str, Any]] = []
+    """The PENDING jobs of a queue: ids from the sparse by_active index's PENDING group
+    (keys only), then their items (``hydrate``)."""
+    keys: list[dict[str, Any]] = []
     for part in schema.active_partitions(queue, "PENDING"):  # PENDING jobs only
-        kw: dict[str, Any] = {
-            "TableName": table, "IndexName": "by_active", "KeyConditionExpression": "#k = :k",
-            "FilterExpression": "#s = :p", "ProjectionExpression": "#i, #s, #q, #d, #h, #deps",
-            "ExpressionAttributeNames": {"#k": schema.ACTIVE_KEY, "#s": "state", "#i": "id",
-                                         "#q": "queue", "#d": "definition", "#h": "held",
-                                         "#deps": "deps"},
-            "ExpressionAttributeValues": {":k": {"S": part}, ":p": {"S": "PENDING"}}}
-        out += query_items(ddb, **kw)
-    return out
+        keys += query_items(ddb, TableName=table, IndexName="by_active",
+                            KeyConditionExpression="#k = :k",
+                            ExpressionAttributeNames={"#k": schema.ACTIVE_KEY},
+                            ExpressionAttributeValues={":k": {"S": part}})
+    return list(hydrate(ddb, table, keys, keep=lambda it: it.get("state") == "PENDING"))
 
 
 def to_queue(table: str, job_id: str, queue: str, now: float) -> Update:

@@ -10,12 +10,16 @@ conditional on the state and attempt, so only one worker ever runs an attempt.
 
 Outbox items live in the jobs table (``id`` ``outbox#...``, no job attributes) and in the sparse
 ``by_active`` index under the partition ``OUTBOX_SHARD``, so the sweep reads only them. One
-outbox item per send, not per job: it costs two writes per submission.
+outbox item per send, not per job, and compact: a row per (queue, definition) and up to
+``ROW_IDS`` ids, holding their common prefix once and the rest of each id (9 bytes a job for a
+``qsub --stdin`` batch, whose ids share their time part), so that writing and deleting it
+costs about 0.02 write units a job.
 :func:`enqueue_or_fail` is the send itself, shared by every writer.
 """
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
@@ -37,7 +41,11 @@ def open_outbox(ddb: Any, table: str, jobs: Iterable[Mapping[str, Any]], *,
     """Record the jobs about to be queued (their queue, definition and id); returns the
     outbox item ids to pass to :func:`close_outbox` once their messages are sent."""
     now = time.time() if now is None else now
-    rows = [[j["queue"], j["definition"], j["id"]] for j in jobs]
+    by_pair: dict[tuple[str, str], list[str]] = {}
+    for j in jobs:
+        by_pair.setdefault((j["queue"], j["definition"]), []).append(j["id"])
+    rows = [compact_row(q, d, ids[i:i + ROW_IDS]) for (q, d), ids in sorted(by_pair.items())
+            for i in range(0, len(ids), ROW_IDS)]
     ids = []
     for chunk in split_rows(rows):
         oid = f"outbox#{uuid.uuid4().hex}"
@@ -48,6 +56,24 @@ def open_outbox(ddb: Any, table: str, jobs: Iterable[Mapping[str, Any]], *,
             schema.TTL_ATTRIBUTE: int(now + KEEP_S)}))
         ids.append(oid)
     return ids
+
+
+ROW_IDS = 2000  # ids in one outbox row (a row stays under 64 KB for ids of up to 30 bytes)
+
+
+def compact_row(queue: str, definition: str, ids: list[str]) -> list[str]:
+    """``[queue, definition, prefix, rests]``: the ids' common prefix once, then the rest of
+    each id, space-separated (:func:`row_ids` reads it back)."""
+    prefix = os.path.commonprefix(ids) if ids else ""
+    return [queue, definition, prefix, " ".join(i[len(prefix):] for i in ids)]
+
+
+def row_ids(row: list[str]) -> list[str]:
+    """The job ids of an outbox row (``[queue, definition, prefix, rests]``, or the older
+    ``[queue, definition, id]``)."""
+    if len(row) == 3:
+        return [row[2]]
+    return [row[2] + rest for rest in row[3].split(" ")]
 
 
 def row_bytes(row: list[str]) -> int:
@@ -90,7 +116,7 @@ def sweep_outbox(ddb: Any, sqs: Any, table: str, url_of: Callable[[str, str], st
     for oid, box in batch_get(ddb, table, keys).items():
         if now - float(box.get("created") or 0) < stale_s:
             continue  # its writer may still be sending
-        rows = box.get("jobs") or []
+        rows = [(r[0], r[1], jid) for r in box.get("jobs") or [] for jid in row_ids(r)]
         items = batch_get(ddb, table, [r[2] for r in rows])
         queued = [{"queue": q, "definition": d, "id": j} for q, d, j in rows
                   if (items.get(j) or {}).get("state") == "QUEUED"]
@@ -111,14 +137,15 @@ def enqueue_or_fail(ddb: Any, sqs: Any, table: str, url_of: Callable[[str, str],
     by_pair: dict[tuple[str, str], list[str]] = {}
     for job in jobs:
         by_pair.setdefault((job["queue"], job["definition"]), []).append(job["id"])
-    tasks = [(url_of(*pair), ids[i:i + IDS_PER_CALL]) for pair, ids in sorted(by_pair.items())
-             for i in range(0, len(ids), IDS_PER_CALL)]
+    # (url, ids, ids per message): a burst spreads one job a message (schema.ids_per_message)
+    tasks = [(url_of(*pair), ids[i:i + IDS_PER_CALL], schema.ids_per_message(len(ids)))
+             for pair, ids in sorted(by_pair.items()) for i in range(0, len(ids), IDS_PER_CALL)]
     errors: list[str] = []
 
-    def send(task: tuple[str, list[str]]) -> set[str]:
-        url, ids = task
+    def send(task: tuple[str, list[str], int]) -> set[str]:
+        url, ids, per_message = task
         try:
-            return send_ids(sqs, url, ids, stamp=now)
+            return send_ids(sqs, url, ids, per_message=per_message, stamp=now)
         except Exception as err:  # the whole call failed: every id of it
             errors.append(str(err))
             return set(ids)

@@ -381,8 +381,9 @@ class ScalerPass:
             pairs = apply_weights(pairs, weights)
         counts: dict[str, tuple[dict[tuple[str, str], int], bool]] = {}
         for q in sorted({p.queue for p in pairs}):
-            got = self.attempt(f"counting jobs of {q}", count_jobs, self.ddb, self.cfg.jobs_table,
-                               q, deadline=deadline, clock=self.clock)
+            from hyper_tui.aws.counters import backlog  # counter items: reads do not grow with jobs
+
+            got = self.attempt(f"counting jobs of {q}", backlog, self.ddb, self.cfg.jobs_table, q)
             counts[q] = got if got is not None else ({}, False)
         msgs: dict[tuple[str, str], dict[str, int] | None] = {}
         for p in pairs:

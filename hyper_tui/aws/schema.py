@@ -17,17 +17,22 @@ Data layout (designed for 10,000+ submissions per second per queue):
   one hot key), sort key ``id``. No index per array (one partition per array is a hot key
   while it runs): task ``i`` of array ``A`` is item ``A-i`` (``array_task_id``) and the
   array's spec item ``spec#A`` records its range of indices (``tasks``: start, stop, step).
-  Sparse GSI ``by_active``: partition ``active_shard`` = ``f"{queue}#{state}#{shard}"``,
-  present only while the job is PENDING, QUEUED or RUNNING (every write of a state moves it,
-  :class:`hyper_tui.aws.table.Update`; a final state removes it), so the scaler's backlog,
-  the dependency release (PENDING only), ``qstat -s QUEUED`` and ``qdel --all`` read the jobs
-  of those states only, however many finished jobs the table keeps. Shard counts: see
-  QUEUE_SHARDS; every partition stays under 500 writes/s at 10,000 jobs/s into one queue.
-  ``INDEXES`` lists them all, for the stack, the tests' tables and the IAM policies.
-  The indexes project ``INDEX_ATTRIBUTES`` (what a listing shows and what the scaler and the
-  dependency release read), not ``heartbeat`` nor the script: a worker's heartbeat, written
-  every third of the lease while a job runs, then writes the table only, not four indexes.
-  Whoever needs a whole item (``qstat -i``, ``qlog``) reads it from the table.
+  Sparse GSI ``by_active``: partition ``active_shard`` = ``f"{queue}#{group}#{shard}"``,
+  present only while the job is PENDING, QUEUED or RUNNING, where the group is ``PENDING`` for
+  a PENDING job and ``QUEUED`` for a QUEUED or RUNNING one (``ACTIVE_GROUPS``): a job's start
+  (QUEUED -> RUNNING) leaves its index entry alone, a final state removes it (the job leaves
+  the sparse index), so the dependency release (PENDING only), ``qstat -s QUEUED|RUNNING`` and
+  ``qdel --all`` read active jobs only, however many finished jobs the table keeps, and the
+  jobs running (bounded by the workers) are the only others a QUEUED lookup reads.
+  Shard counts: see QUEUE_SHARDS; every partition stays under 500 writes/s at 10,000 jobs/s
+  into one queue. ``INDEXES`` lists them all, for the stack, the tests' tables and the IAM
+  policies.
+  Every index projects its keys only (KEYS_ONLY): an index entry is written when the job
+  enters or leaves it and never when a job's state, heartbeat or result changes. A short job
+  then costs 6 write units end to end: submit 3 (the item, by_queue, by_active), start 1 (the
+  item), report 2 (the item, leaving by_active). A listing reads ids from an index and the
+  items they name with BatchGetItem (``table.hydrate``); counts come from the counter items
+  (``hyper_tui.aws.counters``), never from the indexes.
 * Work queue per (queue, definition): SQS ``<host>-<queue>-<definition>``, visibility timeout
   = the lease, redrive to ``...-dlq`` after MAX_RECEIVES; messages carry up to 10 job ids.
 * Logs: CloudWatch Logs group ``/hyper/<host>/jobs``, one stream per *worker*
@@ -47,13 +52,16 @@ import re
 from hyper_tui.core.jobs import ACTIVE_STATES, FINAL_STATES  # noqa: F401 (the table speaks these)
 
 # Shard counts: every index partition stays under 500 writes/s (half DynamoDB's 1,000) at
-# 10,000 jobs/s into one queue (tests/aws/test_key_heat.py). A job writes its by_queue and
-# by_name partitions 3 times (submit, start, report: each changes a projected attribute), its
-# by_active partitions 2 times per active state (entering and leaving it).
+# 10,000 jobs/s into one queue (tests/aws/test_key_heat.py). The indexes project keys only, so
+# a job writes its by_queue and by_name partitions once (at submit), its by_active partitions
+# twice per group (entering and leaving it).
 QUEUE_SHARDS = 128
 ACTIVE_SHARDS = 64
 NAME_SHARDS = 128
-ACTIVE_KEY = "active_shard"  # by_active: ``{queue}#{state}#{shard}`` while a job is active
+ACTIVE_KEY = "active_shard"  # by_active: ``{queue}#{group}#{shard}`` while a job is active
+# The by_active group of each active state: QUEUED and RUNNING share theirs, so a job's start
+# does not move its index entry (a key change writes the index twice).
+ACTIVE_GROUPS = {"PENDING": "PENDING", "QUEUED": "QUEUED", "RUNNING": "QUEUED"}
 NAME_KEY = "name_shard"      # by_name: ``{name}#{shard}``, only for a name the user gave
 # The names a job gets when the user gives none (qsub --stdin, qsub -c, the API): shared by
 # every such job, so they are kept out of the by_name index (a hot key otherwise).
@@ -64,20 +72,16 @@ DEFAULT_NAMES = ("STDIN", "command", "job")
 INDEXES = (("by_queue", "queue_shard", "S", "id", "S"),
            ("by_active", ACTIVE_KEY, "S", "id", "S"),
            ("by_name", NAME_KEY, "S", "id", "S"))
-# What the indexes project besides their own keys and ``id`` (DynamoDB allows 100 in all):
-# what a job's listing shows (client.job_view) and ``held``; by_active also ``deps``, which the
-# dependency release reads (dependencies.py) and no listing does.
-LISTING_ATTRIBUTES = ("queue", "definition", "name", "state", "reason", "priority", "retries",
-                      "attempt", "timeout", "submitted", "started", "ended", "exit_code",
-                      "worker", "array_id", "idx", "held", "user")
-INDEX_ATTRIBUTES = (*LISTING_ATTRIBUTES, "deps")  # every attribute some index projects
-_PROJECTIONS = {"by_active": INDEX_ATTRIBUTES}
+# What the indexes project besides their own keys and ``id``: nothing (KEYS_ONLY). An
+# attribute an index projected would write that index again on every change of it.
+INDEX_ATTRIBUTES: tuple[str, ...] = ()
+PROJECTION = "KEYS_ONLY"
 
 
 def index_attributes(index: str) -> tuple[str, ...]:
-    """What ``index`` projects, less its own keys (always projected)."""
-    keys = next((pk, sk) for name, pk, _, sk, _ in INDEXES if name == index)
-    return tuple(a for a in _PROJECTIONS.get(index, LISTING_ATTRIBUTES) if a not in keys)
+    """What ``index`` projects, less its own keys (always projected): nothing."""
+    next(name for name, *_ in INDEXES if name == index)  # a known index
+    return INDEX_ATTRIBUTES
 
 
 MAX_RECEIVES = 5
@@ -180,14 +184,16 @@ def queue_partitions(queue: str) -> list[str]:
 
 def active_key(queue: str, state: str, job_id: str) -> str:
     """The job's by_active partition while it is in ``state`` (PENDING, QUEUED, RUNNING):
-    ``{queue}#{state}#{shard}``, so a lookup of one state reads only jobs in that state."""
-    return f"{queue}#{state}#{_shard(job_id, ACTIVE_SHARDS)}"
+    ``{queue}#{group}#{shard}`` (``ACTIVE_GROUPS``), so a lookup of PENDING jobs reads only
+    those, one of QUEUED or RUNNING jobs only jobs in either."""
+    return f"{queue}#{ACTIVE_GROUPS[state]}#{_shard(job_id, ACTIVE_SHARDS)}"
 
 
 def active_partitions(queue: str, states: tuple[str, ...] | str = ACTIVE_STATES) -> list[str]:
-    """Every by_active partition of ``queue`` for ``states``."""
+    """Every by_active partition of ``queue`` holding jobs of ``states``."""
     states = (states,) if isinstance(states, str) else states
-    return [f"{queue}#{st}#{s}" for st in states for s in range(ACTIVE_SHARDS)]
+    groups = sorted({ACTIVE_GROUPS[st] for st in states})
+    return [f"{queue}#{g}#{s}" for g in groups for s in range(ACTIVE_SHARDS)]
 
 
 def name_key(name: str | None, job_id: str) -> str | None:
@@ -267,7 +273,18 @@ def network_parameter_name(host: str, region: str, key: str) -> str:
 
 # ---- added for the aws data plane (worker transport, client, scaler) ---------------------------
 
-IDS_PER_MESSAGE = 10      # job ids per work-queue message: {"ids": [...], "t": epoch seconds?}
+IDS_PER_MESSAGE = 10      # job ids per work-queue message at most: {"ids": [...], "t": ...}
+SPREAD_MESSAGES = 64      # a burst goes out in at least this many messages (up to one a job)
+
+
+def ids_per_message(jobs: int) -> int:
+    """Job ids per message for a send of ``jobs`` jobs to one work queue: a small burst goes
+    one job a message, so that every idle worker takes one and the scaler (one new worker per
+    visible message at most) launches a worker per job; a big one 10 a message (SQS requests
+    are what a short job costs there): ``ceil(jobs / SPREAD_MESSAGES)``, 1 to 10. 8 jobs of
+    30 s on 4 workers then take 60 s, not 240 s (tests/aws/test_bursts.py)."""
+    return max(1, min(IDS_PER_MESSAGE, -(-int(jobs) // SPREAD_MESSAGES)))
+
 TTL_ATTRIBUTE = "expires"  # epoch seconds; set when a job reaches a final state (table TTL)
 META_WEIGHTS_ID = "meta#weights"  # jobs-table item: {"weights": {queue: {region: int}}}, the
                                   # refreshed 'auto' weights the scaler applies every pass

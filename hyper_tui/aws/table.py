@@ -17,6 +17,7 @@ scaler and the Lambdas all use it.
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -109,9 +110,10 @@ def from_item(item: Mapping[str, Any]) -> dict[str, Any]:
 class Update:
     """A conditional UpdateItem, built without string juggling at the call sites.
 
-    Setting ``state`` keeps the item's by_active key right: an active state moves the job to
-    that state's partition (``schema.active_key``; so ``queue`` must be given), a final state
-    removes the key (the job leaves the sparse index)."""
+    Setting ``state`` keeps the item's by_active key right: PENDING and QUEUED put the job in
+    their group's partition (``schema.active_key``; so ``queue`` must be given), RUNNING
+    leaves the key alone (a job only starts from QUEUED, whose group RUNNING shares: no index
+    write), a final state removes the key (the job leaves the sparse index)."""
 
     def __init__(self, table: str, key: str, *, queue: str | None = None) -> None:
         self.table = table
@@ -138,7 +140,7 @@ class Update:
         self._set.append(f"{self.n(attr)} = {self.v(value)}")
         if attr == "state" and value in schema.FINAL_STATES:
             self.remove(schema.ACTIVE_KEY)  # the job leaves the sparse by_active index
-        elif attr == "state":
+        elif attr == "state" and value != "RUNNING":
             if not self.queue:
                 raise ValueError(f"job {self.key}: moving it to {value} needs its queue "
                                  "(Update(..., queue=...)) for its by_active key")
@@ -258,6 +260,25 @@ def array_tasks(ddb: Any, table: str, array_id: str, idx: int | None = None
         ids = [schema.array_task_id(array_id, i) for i in range(start, stop, step)]
     found = batch_get(ddb, table, ids)
     return sorted((it for it in found.values() if it.get("state")), key=lambda it: it.get("idx", 0))
+
+
+def hydrate(ddb: Any, table: str, keys: Iterable[Mapping[str, Any]], *,
+            keep: Callable[[dict[str, Any]], bool] | None = None, chunk: int = 100,
+            consistent: bool = False) -> Iterator[dict[str, Any]]:
+    """The items named by index entries (``keys``: decoded entries with an ``id``, in the
+    order wanted), read ``chunk`` at a time with BatchGetItem, in that order; those ``keep``
+    rejects (or that are gone) are skipped. The indexes project keys only, so every listing
+    reads its rows here: lazily, so a caller that has enough stops reading."""
+    it = iter(keys)
+    while True:
+        ids = [k["id"] for k in itertools.islice(it, chunk)]
+        if not ids:
+            return
+        found = batch_get(ddb, table, ids, consistent=consistent)
+        for jid in ids:
+            item = found.get(jid)
+            if item is not None and item.get("state") and (keep is None or keep(item)):
+                yield item
 
 
 def batch_get(ddb: Any, table: str, ids: Iterable[str], *, consistent: bool = True,

@@ -1,5 +1,5 @@
-"""The main region's control stack: jobs table, work queues, API, scaler, dashboard, images,
-discovery."""
+"""The main region's control stack: jobs table, its counters (a Lambda on the table's stream),
+work queues, API, scaler, dashboard, images, discovery."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from hyper_tui.aws import schema
 from hyper_tui.aws.infra import plan
 from hyper_tui.aws.infra.components.access.construct import AccessPolicies
 from hyper_tui.aws.infra.components.api.construct import JobsApi
+from hyper_tui.aws.infra.components.counters.construct import Counters
 from hyper_tui.aws.infra.components.dashboard.construct import Dashboard
 from hyper_tui.aws.infra.components.discovery.construct import Discovery
 from hyper_tui.aws.infra.components.images.construct import Images, Replication
@@ -35,7 +36,9 @@ class ControlStack(Stack):
         keep = retention(days)
         self.job_logs = NamedLogGroup(self, "JobLogs", name=schema.log_group_name(host),
                                       days=days).log_group
-        self.jobs = JobsTable(self, "Jobs", host=host)
+        self.jobs = JobsTable(self, "Jobs", host=host, settings=cfg.host.settings)
+        self.counters = Counters(self, "Counters", host=host, table=self.jobs.table, code=code,
+                                 retention=keep)
         pairs = plan.work_pairs(cfg)
         self.work = WorkQueues(self, "Work", host=host, pairs=pairs)
         endpoint = None

@@ -13,6 +13,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from dataclasses import dataclass, field
@@ -88,6 +89,9 @@ def set_environment(url: str) -> None:
 
 
 def reset(url: str) -> None:
+    """moto's state emptied: every table goes, and with it every stream pump of the process."""
+    with _PUMPS_LOCK:
+        _PUMPS.clear()
     urllib.request.urlopen(urllib.request.Request(url + "/moto-api/reset", data=b"",
                                                   method="POST"), timeout=30).read()
 
@@ -110,6 +114,136 @@ class Provisioned:
     log_group: str
     work_urls: dict[tuple[str, str], str] = field(default_factory=dict)
     dlq_urls: dict[tuple[str, str], str] = field(default_factory=dict)
+    stream: StreamPump | None = None
+
+
+_PUMPS: dict[str, StreamPump] = {}  # table -> its one pump in this process (the current host's)
+_PUMPS_LOCK = threading.Lock()
+
+
+def _dispatch(params: dict[str, Any] | None = None, **kw: Any) -> None:
+    """Before a BatchGetItem of counter items: the table's pump catches the counters up."""
+    from hyper_tui.aws.counters import COUNTER_PREFIX
+
+    for table, spec in (params or {}).get("RequestItems", {}).items():
+        pump = _PUMPS.get(table)
+        if pump is not None and pump.auto and any(
+                k.get("id", {}).get("S", "").startswith(COUNTER_PREFIX) for k in spec.get("Keys", [])):
+            pump.pump()
+
+
+class StreamPump:
+    """What the counters Lambda does on AWS (infra/components/counters): the jobs table's
+    stream records, in batches of ``batch``, into the counter items
+    (``hyper_tui.aws.counters.handler``). moto keeps the stream but runs no Lambda, so the
+    tests run the same handler here: :meth:`attach` makes every read of counter items first
+    catch the counters up with the stream (as if the Lambda had kept up), :meth:`pump` does it
+    on demand and returns the handler's answers (one per batch: an invocation).
+
+    Every record is applied once, whichever session, thread or test reads: there is one pump
+    per table in a process (:func:`pump_for`), all reading goes through its lock, and the
+    pump reads the shard by position, not by moto's iterators. moto numbers a record
+    ``len(records) + start`` without a lock, so two writes served at once by its threaded
+    server can get the same sequence number, and its ``NextShardIterator`` starts after the
+    highest number returned: after such a pair it re-reads a record (a job counted twice),
+    and when that record is the last one it returns it again forever (a pump that never
+    ends). The pump instead asks for ``AT_SEQUENCE_NUMBER`` start + records taken (moto
+    serves that by list position), skips any ``eventID`` it has seen (a guard; moto gives
+    each record a random one), and gives up with an error (never a hang) when the lock or
+    the stream takes longer than ``timeout`` seconds."""
+
+    def __init__(self, session: AwsSession, table: str, *, batch: int = 100,
+                 timeout: float = 120.0) -> None:
+        self.session = session
+        self.table = table
+        self.batch = batch
+        self.timeout = timeout
+        self.auto = True
+        self._lock = threading.RLock()
+        self._taken: dict[str, int] = {}  # shard id -> records taken from its start
+        self._starts: dict[str, int] = {}  # shard id -> its first sequence number
+        self._seen: set[str] = set()  # eventIDs taken
+        self._arn: str | None = None
+
+    def attach(self) -> None:
+        """Every AwsSession made from now on (a CLI command's, the TUI's) catches the
+        counters up before it reads them."""
+        if not getattr(AwsSession, "_stream_pumps", False):
+            orig = AwsSession.__init__
+
+            def init(self: AwsSession, *args: Any, **kwargs: Any) -> None:
+                orig(self, *args, **kwargs)
+                self.register("provide-client-params.dynamodb.BatchGetItem", _dispatch)
+
+            AwsSession.__init__ = init  # type: ignore[method-assign]
+            AwsSession._stream_pumps = True  # type: ignore[attr-defined]
+
+    def _acquire(self) -> None:
+        if not self._lock.acquire(timeout=self.timeout):
+            raise TimeoutError(f"the stream pump of {self.table} stayed busy {self.timeout:g}s")
+
+    def records(self) -> list[dict[str, Any]]:
+        """The records not taken yet (each once), in stream order."""
+        self._acquire()
+        try:
+            return self._read()
+        finally:
+            self._lock.release()
+
+    def _read(self) -> list[dict[str, Any]]:
+        streams = self.session.client("dynamodbstreams")
+        if self._arn is None:
+            desc = self.session.client("dynamodb").describe_table(TableName=self.table)
+            self._arn = desc["Table"]["LatestStreamArn"]
+        shards = streams.describe_stream(StreamArn=self._arn)["StreamDescription"]["Shards"]
+        deadline = time.monotonic() + self.timeout
+        out: list[dict[str, Any]] = []
+        for sh in shards:
+            sid = sh["ShardId"]
+            self._starts.setdefault(sid, int(sh["SequenceNumberRange"]["StartingSequenceNumber"]))
+            while True:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"reading the stream of {self.table} took over "
+                                       f"{self.timeout:g}s")
+                taken = self._taken.get(sid, 0)
+                it = streams.get_shard_iterator(
+                    StreamArn=self._arn, ShardId=sid, ShardIteratorType="AT_SEQUENCE_NUMBER",
+                    SequenceNumber=str(self._starts[sid] + taken))["ShardIterator"]
+                got = streams.get_records(ShardIterator=it, Limit=100).get("Records") or []
+                self._taken[sid] = taken + len(got)
+                for r in got:
+                    if r["eventID"] not in self._seen:
+                        self._seen.add(r["eventID"])
+                        out.append(r)
+                if len(got) < 100:
+                    break
+        return out
+
+    def pump(self) -> list[dict[str, int]]:
+        from hyper_tui.aws import counters
+
+        self._acquire()
+        try:
+            records = self._read()
+            ddb = self.session.client("dynamodb")
+            out = []
+            for i in range(0, len(records), self.batch):
+                out.append(counters.handler({"Records": records[i:i + self.batch]}, ddb=ddb,
+                                            table=self.table))
+            return out
+        finally:
+            self._lock.release()
+
+
+def pump_for(session: AwsSession, table: str) -> StreamPump:
+    """The process's one pump of ``table``'s stream, made for a table just created (a table
+    of that name made earlier, before a moto reset, had another stream: its pump goes)."""
+    with _PUMPS_LOCK:
+        pump = StreamPump(session, table)
+        pump.attach()
+        _PUMPS.clear()
+        _PUMPS[table] = pump
+        return pump
 
 
 def provision(host: str, pairs: list[tuple[str, str]], *, lease: float = schema.LEASE_SECONDS,
@@ -125,13 +259,15 @@ def provision(host: str, pairs: list[tuple[str, str]], *, lease: float = schema.
             {("id", "S")} | {(k, t) for _, pk, pt, sk, st in schema.INDEXES
                              for k, t in ((pk, pt), (sk, st))})],
         GlobalSecondaryIndexes=[
-            {"IndexName": n, "Projection": {"ProjectionType": "INCLUDE",
-                                            "NonKeyAttributes": list(schema.index_attributes(n))},
+            {"IndexName": n, "Projection": {"ProjectionType": schema.PROJECTION},
              "KeySchema": [{"AttributeName": pk, "KeyType": "HASH"},
                            {"AttributeName": sk, "KeyType": "RANGE"}]}
-            for n, pk, _, sk, _ in schema.INDEXES])
+            for n, pk, _, sk, _ in schema.INDEXES],
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"})
     sqs = session.client("sqs")
     out = Provisioned(host, session, table, schema.log_group_name(host))
+    out.stream = pump_for(session, table)
+    session.register("provide-client-params.dynamodb.BatchGetItem", _dispatch)
     for q, d in pairs:
         dlq = sqs.create_queue(QueueName=schema.dead_letter_queue_name(host, q, d))["QueueUrl"]
         arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]

@@ -28,10 +28,14 @@ def q(capsys, cmd: str, *args: str, stdin: str | None = None, monkeypatch=None) 
     return code, out, err
 
 
-def run_worker(h: AwsHost, wid: str = "w-1") -> int:
+def run_worker(h: AwsHost, wid: str = "w-1", *, jobs: int | None = None) -> int:
+    """A worker until idle for half a second, or, given ``jobs``, until it has run that many
+    (idle for 30 s at most: a loaded machine must not end it early)."""
     t = AwsTransport.for_host(h.cfg, worker_id=wid, queue="q1", definition="d1",
                               session=h.res.session, poll_wait=0)
-    n = Agent(t, AgentOptions(idle_timeout=0.5, heartbeat_every=0.5)).run()
+    opts = AgentOptions(idle_timeout=0.5, heartbeat_every=0.5) if jobs is None else \
+        AgentOptions(idle_timeout=30.0, heartbeat_every=0.5, max_jobs=jobs)
+    n = Agent(t, opts).run()
     t.close()
     return n
 
@@ -179,8 +183,9 @@ def test_metrics_read_back(aws_host: AwsHost) -> None:
     obs = {("q1", "d1"): PairObservation(queued=7, running=2, workers={"us-east-1": 3})}
     assert publish_metrics(h.res.session.client("cloudwatch"), sc, sc.pairs, obs, {"q1": 1}) >= 6
     m = h.client.metrics(t0 - 120)
-    assert m["jobs_queued"]["q1"][-1][1] == 7
-    assert m["jobs_running"]["q1"][-1][1] == 2
+    # The scaler's published gauges, then the live counts (the counter items) as the last point.
+    assert m["jobs_queued"]["q1"][-2][1] == 7 and m["jobs_queued"]["q1"][-1][1] == 3
+    assert m["jobs_running"]["q1"][-2][1] == 2 and m["jobs_running"]["q1"][-1][1] == 0
     assert m["workers"]["us-east-1"][-1][1] == 3
     assert m["vcpus"]["us-east-1"][-1][1] == 3
     assert m["backlog"]["d1"][-1][1] == 7
@@ -291,7 +296,7 @@ def _active_index(h: AwsHost) -> set[str]:
 def test_only_active_jobs_are_in_the_sparse_index(aws_host: AwsHost) -> None:
     """Finished jobs leave by_active (every final state removes its key), so the scaler's
     backlog count and `qstat -s QUEUED` never read the finished jobs a table keeps."""
-    from hyper_tui.aws.scaler import count_jobs
+    from hyper_tui.aws.counters import backlog
 
     h = aws_host
     done = h.client.submit([Submission(queue="q1", definition="d1", name="done", argv=["true"],
@@ -306,7 +311,7 @@ def test_only_active_jobs_are_in_the_sparse_index(aws_host: AwsHost) -> None:
     assert cancel.outcome == "cancelled"
     active = _active_index(h)
     assert active == {schema.array_task_id(queued, i) for i in (1, 2, 3)}
-    counts, complete = count_jobs(h.res.session.client("dynamodb"), h.res.table, "q1")
+    counts, complete = backlog(h.res.session.client("dynamodb"), h.res.table, "q1")
     assert complete and counts == {("d1", "QUEUED"): 3}
     assert {j.job_id for j in h.client.list_jobs(queue="q1", state="QUEUED")} == {
         f"{queued}[{i}]" for i in (1, 2, 3)}

@@ -57,7 +57,7 @@ def test_dependencies_wait_then_run_or_are_cancelled(aws_host: AwsHost, capsys) 
     assert job.state == "PENDING" and job.why == f"waiting for {first} to succeed"
     assert [d.to_dict() for d in job.depends] == [{"kind": "afterok", "on": first}]
     assert h.client.get_job(subs["any"]).why == f"waiting for {arr} to end"
-    assert messages(h) == 1 + 1  # the first job and the array: nothing for the dependents
+    assert messages(h) == 1 + 3  # the first job, the array (a burst: a task a message), no dependent
 
     assert scaler_pass(h) == {"released": 0, "cancelled": 0, "waiting": 4, "held": 0}
     run_worker(h)  # runs the first job and the array (whose tasks fail)
@@ -87,7 +87,7 @@ def test_hold_and_qrls(aws_host: AwsHost, capsys) -> None:
     code, out, err = q(capsys, "qrls", "--host", "acme", held, after, held)
     assert code == 0, err
     assert out.splitlines() == [f"{held}: released", f"{after}: released", f"{held}: not held"]
-    assert state(h, held) == "QUEUED" and messages(h) == 1
+    assert state(h, held) == "QUEUED" and messages(h) == 2  # its two tasks, one a message
     job = h.client.get_job(after)
     assert job.state == "PENDING" and job.why == f"waiting for {held} to succeed"
     run_worker(h)

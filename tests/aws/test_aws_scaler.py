@@ -225,16 +225,18 @@ def test_launches_go_through_the_worker_launcher_and_come_first(home) -> None:
     assert isinstance(launcher, WorkerLauncher)
     out = run_scaler(sc, h.res.session, launcher=launcher, clock=lambda: clock["t"],
                      budgets=StepBudgets())
-    assert [(q, d, r, n) for q, d, r, n, _ in Slow.started] == [("q1", "d1", "us-east-1", 3)]
+    # 30 jobs in one send go one a message (schema.ids_per_message): 30 visible, 30 workers.
+    assert [(q, d, r, n) for q, d, r, n, _ in Slow.started] == [("q1", "d1", "us-east-1", 30)]
     assert [x["batch_job_id"] for x in out["launched"]] == [Slow.started[0][4][0]]
     assert out["over_budget"] == ["launch"]
     assert out["skipped"] == ["dead letters", "outbox", "dependencies", "reconcile", "metrics"]
     assert out["step_seconds"]["launch"] == 60.0
 
 
-def test_a_slow_count_is_cut_at_its_budget_and_estimated(home) -> None:
-    """The observe step's count stops at its deadline: the backlog is then estimated from
-    the work messages (10 ids each) and the pass goes on to launch."""
+def test_the_count_is_the_counters_whatever_the_observe_budget(home) -> None:
+    """The observe step's count is one BatchGetItem of the counter items: it is whole even
+    with a clock that runs out the observe budget at once (no estimate from the messages),
+    and the pass goes on to launch, a worker per visible message."""
     from hyper_tui.aws.scaler import StepBudgets
 
     h = make_aws_host()
@@ -248,8 +250,8 @@ def test_a_slow_count_is_cut_at_its_budget_and_estimated(home) -> None:
                      budgets=StepBudgets(observe=5.0, total=10_000.0), sweep=False,
                      publish=False, reconcile=False)
     [p] = out["pairs"]
-    assert p["estimated"] is True and p["queued"] == 30  # 3 messages x 10 ids
-    assert sum(x["count"] for x in out["launched"]) == 3
+    assert p["estimated"] is False and p["queued"] == 25
+    assert sum(x["count"] for x in out["launched"]) == 25
 
 
 def test_failover_setting_reaches_the_scaler_config(home) -> None:

@@ -191,6 +191,56 @@ def test_cancel_kills_the_running_job(aws_host: AwsHost) -> None:
     t.close()
 
 
+def test_a_running_job_at_the_default_lease_costs_a_control_read_per_5s(aws_host: AwsHost) -> None:
+    """The agent running a silent job at the host's default lease (heartbeats 20 s apart):
+    while it runs, the worker's requests are one control read (a BatchGetItem) per
+    CANCEL_NOTICE_S, a heartbeat and lease extension per third of the lease, and its log
+    sent when a record is due (its METRICS samples wait for the heartbeat); never a GetItem.
+    A cancel then kills it within CANCEL_NOTICE_S (plus a request's time under load)."""
+    from hyper_tui.agent.transports.aws import CANCEL_NOTICE_S
+    from hyper_tui.aws.session import AwsSession
+
+    h = aws_host
+    [jid] = submit(h, 1, "sleep 120")
+    session = AwsSession(h.res.session.region)  # the worker's own: its requests alone
+    calls: list[tuple[float, str]] = []
+    session.register("provide-client-params",
+                     lambda model=None, **kw: calls.append((time.monotonic(), model.name)))
+    t = AwsTransport.for_host(h.cfg, worker_id="w-lease", queue="q1", definition="d1",
+                              session=session, poll_wait=0, lease=schema.LEASE_SECONDS)
+    assert t.beat_every == schema.LEASE_SECONDS / 3 > 3 * CANCEL_NOTICE_S
+    agent = Agent(t, AgentOptions(idle_timeout=0.5, heartbeat_every=1.0, max_jobs=1))
+    th = threading.Thread(target=agent.run)
+    th.start()
+    wait_for(lambda: items(h, [jid])[jid]["state"] == "RUNNING", timeout=30)
+    started = time.monotonic()
+    # Long enough for a heartbeat (a third of the lease) and several control reads.
+    wait_for(lambda: any(name == "ChangeMessageVisibilityBatch" for _, name in calls),
+             timeout=schema.LEASE_SECONDS, what="the first heartbeat")
+    cancelled_at = time.time()
+    [r] = h.client.cancel([jid])
+    assert r.outcome == "cancelled" and r.before == "RUNNING"
+    t0 = time.monotonic()
+    th.join(timeout=30)
+    assert not th.is_alive()
+    it = items(h, [jid])[jid]
+    assert it["state"] == "CANCELLED" and it["history"][-1]["outcome"] == "cancelled"
+    took = float(it["history"][-1]["ended"]) - cancelled_at  # to the job's process ending
+    assert took < CANCEL_NOTICE_S + 2, f"the cancel took {took:.1f}s to reach the job"
+    during = [name for at, name in calls if started <= at < t0]
+    seconds = t0 - started
+    by = {n: during.count(n) for n in set(during)}
+    print(f"\nrunning {seconds:.1f}s at lease {schema.LEASE_SECONDS}s: {by}; the job ended "
+          f"{took:.1f}s after its cancel")
+    assert "GetItem" not in by
+    assert by.get("BatchGetItem", 0) <= seconds / CANCEL_NOTICE_S + 1
+    assert by.get("UpdateItem", 0) <= 1 and by.get("ChangeMessageVisibilityBatch", 0) <= 1
+    assert by.get("PutLogEvents", 0) <= 2  # the start's records, then the heartbeat's
+    assert set(by) <= {"BatchGetItem", "UpdateItem", "ChangeMessageVisibilityBatch",
+                       "PutLogEvents", "CreateLogStream"}, by
+    t.close()
+
+
 def test_cancel_is_learnt_within_5s_without_a_read_per_job(aws_host: AwsHost) -> None:
     """At the production lease (heartbeats 20 s apart), a worker running 3 jobs learns of a
     cancel within CANCEL_NOTICE_S from one control read for all of them (a BatchGetItem),

@@ -93,7 +93,7 @@ def launched(out: dict) -> dict[str, int]:
 
 
 def test_failing_launches_in_a_shift_its_share_to_b_until_a_recovers(home) -> None:
-    h, sc = host(40)  # 4 work messages: 4 workers wanted, 2 per region
+    h, sc = host(4)  # a small send goes one job a message: 4 workers wanted, 2 per region
     faults = Faults(h.res.session.client("batch", A)).fail("SubmitJob", "ServerException")
     kw = dict(sweep=False, publish=False, reconcile=False)
     out = run_scaler(sc, h.res.session, **kw)
@@ -109,7 +109,7 @@ def test_failing_launches_in_a_shift_its_share_to_b_until_a_recovers(home) -> No
 
 
 def test_workers_runnable_too_long_in_a_shift_its_share_until_they_start(home) -> None:
-    h, sc = host(40)
+    h, sc = host(4)
     created = time.time()
     listing = {"status": "RUNNABLE"}  # what region A's one worker is doing
 
@@ -200,7 +200,7 @@ def test_failed_starts_take_a_region_down_until_they_age_or_a_worker_runs() -> N
 
 
 def test_workers_failing_at_start_in_a_shift_its_share_to_b(home) -> None:
-    h, sc = host(40)  # 4 work messages: 4 workers wanted, 2 per region
+    h, sc = host(4)  # a small send goes one job a message: 4 workers wanted, 2 per region
     t0 = time.time()
     name = schema.worker_batch_job_name("q1", "d1")
     state = {"failed_at": t0 - 60, "array": False}

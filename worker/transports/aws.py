@@ -19,7 +19,11 @@ ids (``{"ids": [...]}``); the jobs themselves are items of the host's jobs table
   control read per worker (a BatchGetItem of its running jobs) every ``cancel_notice``
   seconds: never a read per job every few seconds.
 * **append_log**: records are buffered and sent with PutLogEvents in batches to this worker's
-  own stream (``schema.worker_log_stream_name``), each message ``<job id> TYPE | data``.
+  own stream (``schema.worker_log_stream_name``), each message ``<job id> TYPE | data``, once
+  the oldest is ``LOG_FLUSH_S`` old (a job's output is readable within a second). A job's
+  periodic METRICS records (``LAZY_LOG_KINDS``) set no such clock: they go with the next
+  output, heartbeat or result, so a silent long job writes its log once a heartbeat, not
+  once per metrics sample.
 * **report**: one result at a time, as soon as its job ends: write the final state
   conditionally on the attempt this worker holds (a cancelled or taken-over job is never
   overwritten); jobs going back to QUEUED (retry on an exit code, interrupted by SIGTERM
@@ -61,6 +65,7 @@ POLL_WAIT_S = 5            # long poll of an idle worker's claim
 HANDBACK_AFTER_S = 10.0    # a job running this long hands its message's other jobs back
 CANCEL_NOTICE_S = 5.0      # a running job learns of its cancel within this (plus replication)
 LOG_FLUSH_S = 1.0          # buffered log records older than this go out (logs stream)
+LAZY_LOG_KINDS = ("METRICS",)  # records that wait for the next heartbeat, output or result
 METRICS_EVERY_S = 60.0
 MAX_LOG_EVENT = 200_000    # bytes of one log event (CloudWatch allows 256 KiB)
 MAX_LOG_BATCH = 1_000_000  # bytes of one PutLogEvents call (1 MiB with 26 bytes per event)
@@ -599,7 +604,7 @@ class AwsTransport:
             size = len(msg.encode())
         self._logbuf.append((int(ts * 1000), msg))
         self._logbytes += size + 26
-        if not self._log_since:
+        if not self._log_since and kind not in LAZY_LOG_KINDS:
             self._log_since = time.monotonic()
 
     def _safe_flush(self) -> None:
@@ -609,8 +614,8 @@ class AwsTransport:
             _warn(f"could not send job logs: {_short(err)}")
 
     def flush_logs(self) -> None:
-        """A running job's records: sent once the oldest is ``LOG_FLUSH_S`` old (one
-        PutLogEvents a second at most, however often the agent asks)."""
+        """A running job's records: sent once the oldest (METRICS aside) is ``LOG_FLUSH_S``
+        old (one PutLogEvents a second at most, however often the agent asks)."""
         if self._log_since and time.monotonic() - self._log_since >= LOG_FLUSH_S:
             self._safe_flush()
 

@@ -61,9 +61,10 @@ class JobsApi(Construct):
                          "HYPER_API_CONFIG": json.dumps(config, separators=(",", ":"))},
         )
         # DeleteItem: the API closes its outbox entry (hyper_tui.aws.outbox) after sending.
+        # BatchGetItem: a listing reads the items its (keys-only) index page names.
         table.grant(self.role, "dynamodb:BatchWriteItem", "dynamodb:PutItem",
-                    "dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem",
-                    "dynamodb:DeleteItem")
+                    "dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query",
+                    "dynamodb:UpdateItem", "dynamodb:DeleteItem")
         # One statement for every work queue (not one per queue): the policy grows by an ARN
         # per pair, so 100 pairs stay within a role's policy size.
         if work_queues:

@@ -306,21 +306,22 @@ class Backend:
 
     def query(self, index: str, key: str, value: str, *, limit: int,
               start: dict[str, Any] | None, state: str | None) -> tuple[list[dict], dict | None]:
+        """One page of an index partition: the indexes project keys only (schema.PROJECTION),
+        so the page's items are read by id (BatchGetItem) and filtered by state here."""
+        from hyper_tui.aws.table import batch_get  # noqa: PLC0415 - Lambda only
+
         kw: dict[str, Any] = {"IndexName": index, "Limit": limit,
                               "KeyConditionExpression": "#k = :v",
                               "ExpressionAttributeNames": {"#k": key},
                               "ExpressionAttributeValues": {":v": value}}
-        if state:
-            kw["FilterExpression"] = "#s = :s"
-            kw["ExpressionAttributeNames"]["#s"] = "state"
-            kw["ExpressionAttributeValues"][":s"] = state
         if start:
             kw["ExclusiveStartKey"] = start
         out = self.table.query(**kw)
-        return out.get("Items", []), out.get("LastEvaluatedKey")
-
-
-# ---- routes ------------------------------------------------------------------------------------
+        ids = [str(it["id"]) for it in out.get("Items", [])]
+        found = batch_get(self.ddb, self.config.table, ids, consistent=False)
+        items = [found[i] for i in ids if i in found and found[i].get("state")
+                 and (not state or found[i].get("state") == state)]
+        return items, out.get("LastEvaluatedKey")
 
 
 def submit(body: Any, backend: Any, config: ApiConfig, *, caller: str,

@@ -1,0 +1,1 @@
+"""The counters: a Lambda on the jobs table's stream keeping per-queue job counts."""
