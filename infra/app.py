@@ -29,7 +29,7 @@ from hyper_tui.aws.infra.stacks.control import ControlStack  # noqa: E402
 from hyper_tui.aws.infra.stacks.peering import PeeringStack  # noqa: E402
 from hyper_tui.config import HostConfig  # noqa: E402
 from hyper_tui.core.errors import ValidationError  # noqa: E402
-from hyper_tui.model import HostKind  # noqa: E402
+from hyper_tui.model import HostKind, SubnetConfig, VpcEndpoints  # noqa: E402
 
 LOOKUPS_CONTEXT_KEY = "hyper:lookups"
 
@@ -46,6 +46,21 @@ def check_host(cfg: HostConfig) -> None:
     if cfg.main_region is None:
         raise ValidationError(f"host {cfg.host.name!r} has no main region",
                               fix="add one: hyper-tui regions init-main-region")
+    for name, region in sorted(cfg.regions.items()):
+        if not region.vpc_cidr and not region.vpc_id:
+            raise ValidationError(
+                f"regions.{name}: neither vpc_cidr (a new VPC) nor vpc_id (an existing one)",
+                fix=f"hyper-tui regions update-region --name {name} --vpc-cidr 10.N.0.0/16 "
+                    "(distinct from the other regions' if they peer) or --vpc-id vpc-...")
+        if (region.subnet_config is SubnetConfig.PRIVATE_ISOLATED and not region.vpc_id
+                and region.vpc_endpoints is not VpcEndpoints.FOR_PRIVATE_VPC):
+            # Batch instances in subnets with no route out register with ECS, pull from ECR
+            # and log through interface endpoints only: without them no job ever starts.
+            raise ValidationError(
+                f"regions.{name}.vpc_endpoints: {region.vpc_endpoints.value} leaves workers in "
+                "PRIVATE_ISOLATED subnets without ECS, ECR and CloudWatch Logs: nothing would run",
+                fix=f"hyper-tui regions update-region --name {name} --vpc-endpoints "
+                    "FOR_PRIVATE_VPC (or --subnet-config PRIVATE_WITH_NAT)")
 
 
 def build_app(cfg: HostConfig, *, context: dict[str, Any], outdir: str,

@@ -238,6 +238,9 @@ def create_local_host(name: str, *, select: bool = True, with_defaults: bool = T
     return cfg
 
 
+DEFAULT_MAIN_VPC_CIDR = "10.0.0.0/16"
+
+
 def create_aws_host(name: str, account: str, region: str, *, select: bool = True,
                     enable_dashboard: bool = True, private_api: bool = False,
                     vpc: str | None = None) -> config.HostConfig:
@@ -249,9 +252,10 @@ def create_aws_host(name: str, account: str, region: str, *, select: bool = True
     host = _host_model(name=name, kind=HostKind.AWS, account=account, main_region=region,
                        settings={"enable_dashboard": enable_dashboard, "private_api": private_api})
     cfg = config.HostConfig(host=host)
-    main = {"name": region, "main": True}
-    if vpc:
-        main["vpc_id" if vpc.startswith("vpc-") else "vpc_cidr"] = vpc
+    # a new VPC of 10.0.0.0/16 unless --vpc gives a CIDR or an existing VPC's id
+    vpc = vpc or DEFAULT_MAIN_VPC_CIDR
+    main = {"name": region, "main": True,
+            ("vpc_id" if vpc.startswith("vpc-") else "vpc_cidr"): vpc}
     cfg.regions[region] = config.validate_resource("regions", main, source="--vpc")
     config.save(cfg)
     register(name, "aws", select=select)
