@@ -6,7 +6,9 @@ stay declarative.
 
 from __future__ import annotations
 
+
 import ipaddress
+import json
 import math
 import re
 from pathlib import Path
@@ -117,7 +119,18 @@ def worker_environment(cfg: HostConfig, definition: Definition, region: str) -> 
         "HYPER_VCPUS": str(definition.vcpus),
         "HYPER_IDLE_TIMEOUT": f"{host.settings.worker_idle_timeout_s:g}",
         "HYPER_ENABLE_QLOG": "true" if definition.enable_qlog else "false",
+        # what AwsTransport.from_environment reads; a Batch worker ran on its defaults
+        # (a 60 s lease, 30 days, 1 GiB, no retry codes, and the definition's environment
+        # never reached its jobs, which run in a clean environment)
+        "HYPER_LEASE_SECONDS": f"{host.settings.lease_seconds:g}",
+        "HYPER_RETENTION_DAYS": f"{host.settings.job_retention_days:g}",
+        "HYPER_LOG_CAP_BYTES": str(host.settings.log_cap_bytes),
     })
+    if definition.retry_exit_codes:
+        env["HYPER_RETRY_EXIT_CODES"] = " ".join(str(c) for c in definition.retry_exit_codes)
+    if definition.environment:
+        env["HYPER_JOB_ENV"] = json.dumps(dict(sorted(definition.environment.items())),
+                                          separators=(",", ":"))
     return env
 
 

@@ -335,6 +335,32 @@ def test_worker_environment_settings(aws_host: AwsHost, monkeypatch) -> None:
         raise AssertionError("missing HYPER_* variables must be a clear error")
 
 
+def test_a_batch_worker_gets_the_hosts_settings(aws_host: AwsHost) -> None:
+    """A Batch worker's environment is its job definition's (``plan.worker_environment``) with
+    the scaler's overrides (``launcher.worker_environment``): the transport it builds from them
+    has the host's lease, retention and log cap, the definition's retry codes, and passes the
+    definition's environment to jobs. (It once ran on the transport's defaults.)"""
+    from hyper_tui.aws.infra import plan
+    from hyper_tui.aws.launcher import worker_environment
+    from hyper_tui.aws.scaler_config import build_scaler_config
+
+    h = aws_host
+    cfg = h.cfg
+    cfg.host.settings.lease_seconds, cfg.host.settings.job_retention_days = 45.0, 7
+    cfg.host.settings.log_cap_bytes = 123_456
+    d = cfg.definitions["d1"]
+    d.retry_exit_codes, d.environment = [3, 75], {"MODE": "fast", "SEED": "7"}
+    sc = build_scaler_config(cfg)
+    [pair] = [p for p in sc.pairs if (p.queue, p.definition) == ("q1", "d1")]
+    pair.work_queue_url = h.res.work_urls[("q1", "d1")]
+    env = {**plan.worker_environment(cfg, d, "us-east-1"),
+           **worker_environment(sc, pair, "us-east-1")}
+    t = AwsTransport.from_environment(worker_id="w-batch", env=env, session=h.res.session)
+    assert (t.lease, t.retention_s, t.log_cap) == (45.0, 7 * 86400, 123_456)
+    assert t.retry_exit_codes == (3, 75) and t.def_env == {"MODE": "fast", "SEED": "7"}
+    t.close()
+
+
 def test_hyper_tui_worker_command_runs_jobs_of_an_aws_host(aws_host: AwsHost) -> None:
     """``hyper-tui worker --host NAME --queue Q``: the same agent on any machine with
     credentials (a subprocess: the agent adopts and kills its children between jobs)."""
