@@ -6,7 +6,6 @@ stay declarative.
 
 from __future__ import annotations
 
-
 import ipaddress
 import json
 import math

@@ -49,7 +49,7 @@ class ControlStack(Stack):
         self.api = JobsApi(self, "Api", host=host, code=code, table=self.jobs.table,
                            work_queues=dict(self.work.queues), queues=sorted(cfg.queues),
                            definitions=cfg.definitions, retention=keep,
-                           private_endpoint_id=endpoint)
+                           job_retention_days=days, private_endpoint_id=endpoint)
 
         # Scoped policies for submitters, read-only users and on-prem workers (outputs).
         self.access = AccessPolicies(

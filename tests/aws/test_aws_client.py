@@ -12,7 +12,7 @@ import pytest
 from hyper_tui.agent.loop import Agent, AgentOptions
 from hyper_tui.agent.transports.aws import AwsTransport
 from hyper_tui.aws import schema
-from hyper_tui.aws.table import batch_get
+from hyper_tui.aws.table import batch_get, from_item
 from hyper_tui.core.errors import NotFoundError, UnavailableError, UsageError
 from hyper_tui.core.jobs import ArraySpec, Submission
 from tests.aws.conftest import AwsHost
@@ -279,6 +279,31 @@ def test_submit_through_the_api(aws_host: AwsHost, monkeypatch) -> None:
                                  array=ArraySpec(0, 1))])
     finally:
         server.shutdown()
+
+
+def test_a_job_the_api_could_not_queue_ends_failed_with_its_ttl(aws_host: AwsHost) -> None:
+    """The submit API stores a job, then its work message cannot be sent: the job ends FAILED
+    with its end time and the host's TTL (it once kept neither, and stayed for ever)."""
+    from hyper_tui.aws.infra.components.api import handler as api
+
+    h = aws_host
+    conf = api.ApiConfig(host=h.name, table=h.res.table, queues=frozenset({"q1"}),
+                         definitions={"d1": {"retries": 2, "timeout": None}}, retention_days=2)
+    backend = api.Backend(conf)
+    backend.send = lambda queue, definition, bodies: list(bodies)  # SQS refuses every message
+    event = {"httpMethod": "POST", "resource": "/jobs", "requestContext": {"identity": {
+        "userArn": "arn:aws:iam::123456789012:user/t"}},
+        "body": json.dumps({"jobs": [{"queue": "q1", "definition": "d1", "command": "true"}]})}
+    before = time.time()
+    out = api.handle(event, backend, conf)
+    assert out["statusCode"] >= 400 and "could not" in out["body"], out
+    items = [from_item(i) for i in h.res.session.client("dynamodb").scan(
+        TableName=h.res.table)["Items"] if "queue" in from_item(i)]
+    [job] = [i for i in items if i.get("state")]
+    assert job["state"] == "FAILED" and job["reason"] == "could not be queued; submit it again"
+    assert before <= float(job["ended"]) <= time.time()
+    assert abs(int(job[schema.TTL_ATTRIBUTE]) - (float(job["ended"]) + 2 * 86400)) < 2
+    assert schema.ACTIVE_KEY not in job
 
 
 def _active_index(h: AwsHost) -> set[str]:

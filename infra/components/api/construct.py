@@ -36,7 +36,8 @@ class JobsApi(Construct):
     def __init__(self, scope: Construct, id: str, *, host: str, code: lambda_.Code,
                  table: ITable, work_queues: dict[tuple[str, str], sqs.IQueue],
                  queues: list[str], definitions: dict[str, Definition],
-                 retention: logs.RetentionDays, private_endpoint_id: str | None = None) -> None:
+                 retention: logs.RetentionDays, job_retention_days: float = 30,
+                 private_endpoint_id: str | None = None) -> None:
         """``private_endpoint_id``: make the API private, reachable only through this
         execute-api VPC endpoint (host setting private_api)."""
         super().__init__(scope, id)
@@ -49,7 +50,8 @@ class JobsApi(Construct):
         config = {"queues": sorted(queues),
                   "definitions": {d.name: {"retries": d.retries, "timeout": d.job_timeout_s,
                                            "retry_exit_codes": d.retry_exit_codes}
-                                  for d in definitions.values()}}
+                                  for d in definitions.values()},
+                  "retention_days": job_retention_days}
         self.function = lambda_.Function(
             self, "Function",
             runtime=RUNTIME, architecture=lambda_.Architecture.ARM_64,

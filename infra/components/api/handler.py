@@ -58,6 +58,7 @@ class ApiConfig:
     queues: frozenset[str]
     # name -> {"retries": int, "timeout": int | None, "retry_exit_codes": [int]}
     definitions: dict[str, dict[str, Any]]
+    retention_days: float = 30.0  # the host's job_retention_days: a finished job's TTL
 
     @classmethod
     def from_environment(cls, env: dict[str, str] | None = None) -> ApiConfig:
@@ -65,7 +66,8 @@ class ApiConfig:
         conf = json.loads(env.get("HYPER_API_CONFIG") or "{}")
         return cls(host=env["HYPER_HOST"], table=env["HYPER_JOBS_TABLE"],
                    queues=frozenset(conf.get("queues", [])),
-                   definitions=dict(conf.get("definitions", {})))
+                   definitions=dict(conf.get("definitions", {})),
+                   retention_days=float(conf.get("retention_days", 30)))
 
 
 @dataclass
@@ -294,12 +296,18 @@ class Backend:
         return list(pending.values())
 
     def mark_failed(self, job_id: str, reason: str) -> None:
-        self.table.update_item(Key={"id": job_id},
-                               UpdateExpression="SET #s = :f, reason = :r REMOVE #a",
-                               ConditionExpression="#s = :q",
-                               ExpressionAttributeNames={"#s": "state", "#a": schema.ACTIVE_KEY},
-                               ExpressionAttributeValues={":f": "FAILED", ":r": reason,
-                                                          ":q": "QUEUED"})
+        """A job that could not be queued ends FAILED, with its end time and the TTL every
+        finished job gets (the host's retention), so that it leaves the table like the rest."""
+        now = time.time()
+        self.table.update_item(
+            Key={"id": job_id},
+            UpdateExpression="SET #s = :f, reason = :r, ended = :e, #t = :t REMOVE #a",
+            ConditionExpression="#s = :q",
+            ExpressionAttributeNames={"#s": "state", "#a": schema.ACTIVE_KEY,
+                                      "#t": schema.TTL_ATTRIBUTE},
+            ExpressionAttributeValues={":f": "FAILED", ":r": reason, ":q": "QUEUED",
+                                       ":e": Decimal(repr(round(now, 3))),
+                                       ":t": int(now + self.config.retention_days * 86400)})
 
     def get(self, job_id: str) -> dict[str, Any] | None:
         return self.table.get_item(Key={"id": job_id}).get("Item")
@@ -347,6 +355,9 @@ def submit(body: Any, backend: Any, config: ApiConfig, *, caller: str,
         for batch in chunks(bodies, 10):
             try:
                 lost = backend.send(queue, definition, batch)
+                if lost:
+                    errors.append(f"could not queue jobs of {queue}/{definition}: SQS refused "
+                                  f"{len(lost)} of {len(batch)} messages after retries")
             except Exception as err:  # noqa: BLE001 - reported to the caller, jobs marked
                 lost = batch
                 errors.append(f"could not queue jobs of {queue}/{definition}: {err}")
