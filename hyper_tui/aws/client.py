@@ -110,7 +110,8 @@ def deployment_state(statuses: list[str]) -> str:
 
 class AwsHostClient:
     kind = "aws"
-    capabilities = Capabilities(daemon=False, deploy=True, local_workers=False, log_poll_s=1.0)
+    capabilities = Capabilities(daemon=False, deploy=True, local_workers=False, log_poll_s=1.0,
+                                log_poll_max_s=5.0)
 
     def __init__(self, cfg: config.HostConfig, *, session: AwsSession | None = None,
                  submit_via: str | None = None) -> None:

@@ -25,6 +25,9 @@ class Capabilities:
     deploy: bool  # resources are deployed with synth/deploy (a cloud host)
     local_workers: bool  # workers are processes of this machine (worker pids)
     log_poll_s: float = 0.2  # how often a log that follows a job asks for more
+    # ... backing off to at most this while the log stays quiet (a cloud's log reads are
+    # rate-limited per account: CloudWatch's FilterLogEvents takes a few a second in all)
+    log_poll_max_s: float = 0.2
     # list_jobs/count_jobs take ``finished_since``: active jobs plus those that ended since
     # then (qstat without -x); a kind without it lists every finished job
     finished_since: bool = False

@@ -24,13 +24,19 @@ def _sleep(seconds: float) -> bool:
 
 
 def follow(client: HostClient, ref: str, *, tail: int | None = None, poll_s: float = 0.5,
-           wait: Callable[[float], bool] = _sleep, once: bool = False) -> Iterator[LogChunk]:
+           max_poll_s: float | None = None, wait: Callable[[float], bool] = _sleep,
+           once: bool = False) -> Iterator[LogChunk]:
     """Chunks of ``ref``'s log: first the whole log (or its last ``tail`` records), then what
-    was written since, until the job has finished (or ``once``: the first chunk only)."""
+    was written since, until the job has finished (or ``once``: the first chunk only). Asks
+    every ``poll_s``; while nothing new comes, half as often again each time, up to
+    ``max_poll_s`` (default: no backing off), and at ``poll_s`` again after new records."""
+    top = poll_s if max_poll_s is None else max(poll_s, max_poll_s)
+    delay = poll_s
     chunk = client.logs(ref, tail=tail)
     yield chunk
-    while not once and not chunk.final and wait(poll_s):
+    while not once and not chunk.final and wait(delay):
         chunk = client.logs(ref, offset=chunk.offset)
+        delay = poll_s if chunk.records else min(top, delay * 1.5)
         yield chunk
 
 

@@ -64,8 +64,9 @@ def run(argv: list[str]) -> int:
                              fix=f"name one task, e.g. qlog {job.job_id}")
         out = sys.stdout
         escape = not args.raw and out.isatty()  # output is data: a job cannot drive the terminal
-        for chunk in follow(client, ref, tail=args.tail, poll_s=client.capabilities.log_poll_s,
-                            once=not args.follow):
+        caps = client.capabilities
+        for chunk in follow(client, ref, tail=args.tail, poll_s=caps.log_poll_s,
+                            max_poll_s=caps.log_poll_max_s, once=not args.follow):
             write_records(chunk.records, kind_filter, out, escape=escape)
             out.flush()
         return exit_status(client.get_job(ref)) if args.follow else 0

@@ -90,8 +90,11 @@ class LogScreen(Screen):
     def fetch(self) -> None:
         """The one follow loop (``hosts.follow``), in a thread: each chunk is a message."""
         first = True
-        for chunk in follow(self.app.client, self.ref, tail=TAIL, poll_s=FOLLOW_S,
-                            wait=self._wait, once=not self.app.live):
+        caps = self.app.client.capabilities
+        for chunk in follow(self.app.client, self.ref, tail=TAIL,
+                            poll_s=max(FOLLOW_S, caps.log_poll_s),
+                            max_poll_s=caps.log_poll_max_s, wait=self._wait,
+                            once=not self.app.live):
             self.post_message(LogChunk(self.ref, chunk.records, chunk.offset, chunk.final, first))
             first = False
 
