@@ -32,7 +32,6 @@ PERMISSIONS_BOUNDARY_CONTEXT = "@aws-cdk/core:permissionsBoundary"
 # Every CloudFormation resource type the host's stacks may declare, and the IAM service that
 # creates it. Custom resources are Lambda-backed: CloudFormation invokes their function.
 SERVICE_OF_TYPE: dict[str, str] = {
-    "AWS::ApiGateway::Account": "apigateway",
     "AWS::ApiGateway::ApiKey": "apigateway",
     "AWS::ApiGateway::Deployment": "apigateway",
     "AWS::ApiGateway::Method": "apigateway",
@@ -69,7 +68,6 @@ SERVICE_OF_TYPE: dict[str, str] = {
     "AWS::EC2::VPCEndpoint": "ec2",
     "AWS::EC2::VPCGatewayAttachment": "ec2",
     "AWS::EC2::VPCPeeringConnection": "ec2",
-    "AWS::ECR::ReplicationConfiguration": "ecr",
     "AWS::ECR::Repository": "ecr",
     "AWS::Events::Rule": "events",
     "AWS::IAM::InstanceProfile": "iam",
@@ -168,8 +166,7 @@ def execution_policy(account: str, partition: str = "aws") -> dict[str, Any]:
          "Action": ["iam:CreateServiceLinkedRole"], "Resource": "*",
          "Condition": {"StringEquals": {"iam:AWSServiceName": [
              "batch.amazonaws.com", "spot.amazonaws.com", "spotfleet.amazonaws.com",
-             "ecs.amazonaws.com", "autoscaling.amazonaws.com", "replication.ecr.amazonaws.com",
-             "ops.apigateway.amazonaws.com"]}}},
+             "ecs.amazonaws.com", "autoscaling.amazonaws.com", "ops.apigateway.amazonaws.com"]}}},
         {"Sid": "NeverRemoveOrRewriteTheBoundary", "Effect": "Deny",
          "Action": ["iam:DeleteRolePermissionsBoundary", "iam:CreatePolicyVersion",
                     "iam:DeletePolicy", "iam:DeletePolicyVersion", "iam:SetDefaultPolicyVersion"],

@@ -7,8 +7,9 @@ and runs ``cdk diff``; :func:`parse_diff` (pure) splits its output per stack
 (:class:`StackDiff`: lines and the count of resources to add, change and remove).
 ``deploy(cfg, assembly_dir=diff.assembly, approval=APPROVED)`` bootstraps (``run_bootstrap``:
 the execution policy and permissions boundary of ``infra/bootstrap.py`` created in IAM, then
-``cdk bootstrap --cloudformation-execution-policies ... --custom-permissions-boundary ...``)
-and runs::
+``cdk bootstrap --cloudformation-execution-policies ... --custom-permissions-boundary ...``;
+API Gateway's CloudWatch Logs role of the account kept or set, ``account_settings``), merges
+the host's ECR replication rule into the registry's configuration, and runs::
 
     cdk deploy --app <cloud assembly> --all --require-approval <never|broadening>
                --progress events --no-notices --no-color --ci --outputs-file <dir>/outputs.json
@@ -546,10 +547,16 @@ def run_bootstrap(cfg: HostConfig, cdk: list[str], emit: Callable[[DeployEvent],
     """``cdk bootstrap`` of every environment (account, region) of the host, with the scoped
     execution policy and permissions boundary instead of AdministratorAccess. Environments
     bootstrapped with them already are left alone unless ``force``."""
+    from hyper_tui.aws.account_settings import ensure_apigateway_logs_role
+    from hyper_tui.aws.infra import bootstrap as policies
     from hyper_tui.aws.session import AwsSession
 
     session = session or AwsSession(cfg.host.main_region)
     scoped = ensure_bootstrap_policies(cfg, emit, session)
+    ensure_apigateway_logs_role(
+        cfg, session, lambda line: emit(DeployEvent(None, LOG, line)),
+        boundary_arn=policies.policy_arn(cfg.host.account, policies.boundary_name(),
+                                         _partition(cfg.host.main_region)))
     envs = environments(cfg)
     if not force:
         envs = [e for e in envs if not bootstrapped_with(session, e.rsplit("/", 1)[1], scoped)]
@@ -672,6 +679,11 @@ def deploy(cfg: HostConfig, *, lookups: dict[str, Any] | None = None,
         env = cli_env()
         if bootstrap:
             run_bootstrap(cfg, cdk, emit, cancel=cancel, log_path=log_path)
+        from hyper_tui.aws.account_settings import ensure_replication
+        from hyper_tui.aws.session import AwsSession
+
+        ensure_replication(cfg, AwsSession(cfg.host.main_region),
+                           lambda line: emit(DeployEvent(None, LOG, line)))
         outputs_file = assembly_dir / "outputs.json"
         outputs_file.unlink(missing_ok=True)
         progress = Progress(stacks)

@@ -15,7 +15,7 @@ from hyper_tui.aws.infra.components.api.construct import JobsApi
 from hyper_tui.aws.infra.components.counters.construct import Counters
 from hyper_tui.aws.infra.components.dashboard.construct import Dashboard
 from hyper_tui.aws.infra.components.discovery.construct import Discovery
-from hyper_tui.aws.infra.components.images.construct import Images, Replication
+from hyper_tui.aws.infra.components.images.construct import Images
 from hyper_tui.aws.infra.components.jobs_table.construct import JobsTable
 from hyper_tui.aws.infra.components.logs.construct import NamedLogGroup, retention
 from hyper_tui.aws.infra.components.scaler.construct import Scaler
@@ -75,18 +75,12 @@ class ControlStack(Stack):
                 dead_letter_names=[schema.dead_letter_queue_name(host, q, d) for q, d in pairs])
 
         repo = schema.ecr_repository_name(host)
-        hubs = sorted(r for r in cfg.regions if r != cfg.host.main_region)
-        self.replication = Replication(self, "Replication", repository_name=repo,
-                                       hubs=hubs) if hubs else None
         self.images = None
         if cfg.images:
             self.images = Images(
                 self, "Images", images=cfg.images, repository_name=repo, retention=keep,
                 platforms={n: plan.image_platform(cfg, i) for n, i in cfg.images.items()},
                 directories={n: plan.image_directory(cfg, i) for n, i in cfg.images.items()})
-            if self.replication is not None:
-                for copy in self.images.copies.values():
-                    copy.node.add_dependency(self.replication)
 
         self.discovery = Discovery(self, "Discovery", host=host, values={
             "ApiUrl": self.api.api.url,

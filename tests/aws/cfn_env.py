@@ -125,8 +125,11 @@ def cfn_server(tmp_path_factory) -> Iterator[str]:
     """The moto server of this pytest process's deploying modules (its URL)."""
     port = _free_port()
     log = tmp_path_factory.mktemp("moto") / "moto.log"
+    # AWS managed policies loaded (bootstrap attaches AmazonAPIGatewayPushToCloudWatchLogs);
+    # once per server: this one is never reset
     proc = subprocess.Popen([sys.executable, "-c", MOTO_SERVER, "-H", "localhost", "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=open(log, "wb"))
+                            stdout=subprocess.DEVNULL, stderr=open(log, "wb"),
+                            env={**os.environ, "MOTO_IAM_LOAD_MANAGED_POLICIES": "true"})
     url = f"http://localhost:{port}"
     deadline = time.monotonic() + 30
     while True:

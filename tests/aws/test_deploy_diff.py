@@ -26,6 +26,7 @@ import pytest
 
 from hyper_tui.aws import deploy as d
 from hyper_tui.aws import schema
+from hyper_tui.aws.account_settings import APIGW_LOGS_ROLE
 from hyper_tui.aws.infra import bootstrap as policies
 from tests.aws.cfn_adapter import MOTO_BATCH_ROLE
 from tests.aws.cfn_env import ACCOUNT, REGION, REPO, XDIST_GROUP, host_yaml, lookups_for, register, synth_adapted
@@ -136,6 +137,11 @@ def test_bootstrap_is_scoped_and_the_deploy_succeeds(first, cloud):
     assert exec_arn in params["CloudFormationExecutionPolicies"]
     assert "AdministratorAccess" not in params["CloudFormationExecutionPolicies"]
     assert params["InputPermissionsBoundary"] == policies.execution_policy_name()
+    # API Gateway's CloudWatch role is the account's (bootstrap keeps or sets it), no stack's
+    held = cloud.session.client("apigateway").get_account()["cloudwatchRoleArn"]
+    assert any(ln.startswith(f"API Gateway CloudWatch Logs role of {REGION}: {held} (")
+               for ln in lines), lines
+    assert held == f"arn:aws:iam::{ACCOUNT}:role/{APIGW_LOGS_ROLE}"
     role = iam.get_role(RoleName=f"cdk-hnb659fds-cfn-exec-role-{ACCOUNT}-{REGION}")["Role"]
     attached = iam.list_attached_role_policies(RoleName=role["RoleName"])["AttachedPolicies"]
     assert "AdministratorAccess" not in str(attached)

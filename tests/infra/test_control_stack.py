@@ -260,13 +260,13 @@ def test_outputs_and_ssm_parameters(t):
     assert outputs["MetricsNamespace"]["Value"] == schema.metrics_namespace(HOST)
 
 
-def test_replication_from_main_to_hubs(t):
-    t.has_resource_properties("AWS::ECR::ReplicationConfiguration", {
-        "ReplicationConfiguration": {"Rules": [{
-            "Destinations": [{"Region": "ap-southeast-1", "RegistryId": "123456789012"},
-                             {"Region": "eu-west-1", "RegistryId": "123456789012"}],
-            "RepositoryFilters": [{"Filter": schema.ecr_repository_name(HOST),
-                                   "FilterType": "PREFIX_MATCH"}]}]}})
+def test_no_account_wide_singleton_in_the_stack(t):
+    """ECR's replication configuration and API Gateway's CloudWatch role are one per account
+    and region: ``hyper_tui.aws.account_settings`` merges or keeps them, no stack owns them
+    (a second host's stack would overwrite them, deleting one would break the others)."""
+    t.resource_count_is("AWS::ECR::ReplicationConfiguration", 0)
+    t.resource_count_is("AWS::ApiGateway::Account", 0)
+    t.resource_count_is("AWS::ApiGateway::RestApi", 1)
 
 
 def test_lambda_code_asset_holds_only_the_packages(synthesized):

@@ -86,7 +86,9 @@ class JobsApi(Construct):
             endpoint_types=[apigw.EndpointType.PRIVATE if private_endpoint_id
                             else apigw.EndpointType.REGIONAL],
             policy=self._private_policy(private_endpoint_id) if private_endpoint_id else None,
-            cloud_watch_role=True,
+            # API Gateway's CloudWatch role is an account setting: hyper-tui bootstrap keeps or
+            # sets it (hyper_tui.aws.account_settings), no stack owns it.
+            cloud_watch_role=False,
             deploy_options=apigw.StageOptions(
                 stage_name="v1",
                 access_log_destination=apigw.LogGroupLogDestination(self.access_logs),

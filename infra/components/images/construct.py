@@ -3,15 +3,17 @@ into the host's ECR repository as ``<repo>:<image name>``, and replicated by ECR
 The copy is a custom resource whose Lambda is ``handler.py`` beside this file.
 
 The repositories themselves (scan on push, KMS encryption) are made by each region's compute
-stack (``ImageRepository``); the registry's replication rule lives in the control stack, which
-is deployed after every compute stack so each hub's repository exists before an image arrives.
+stack (``ImageRepository``). The registry's replication configuration is account-wide: no
+stack owns it; ``hyper-tui deploy`` merges the host's rule into it before the stacks
+(``hyper_tui.aws.account_settings``), and the control stack, deployed after every compute
+stack, copies the first image once each hub's repository exists.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from aws_cdk import CustomResource, Duration, RemovalPolicy, Stack
+from aws_cdk import CustomResource, Duration, RemovalPolicy
 from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_iam as iam
@@ -43,27 +45,6 @@ class ImageRepository(Construct):
                 description="drop untagged images after 14 days",
                 tag_status=ecr.TagStatus.UNTAGGED, max_image_age=Duration.days(14))],
         )
-
-
-class Replication(Construct):
-    """Replicate the host's repository from the main region to every hub (same account).
-
-    ECR keeps one replication configuration per registry (account and region): this one
-    replaces any other of the main region's registry."""
-
-    def __init__(self, scope: Construct, id: str, *, repository_name: str,
-                 hubs: list[str]) -> None:
-        super().__init__(scope, id)
-        account = Stack.of(self).account
-        self.configuration = ecr.CfnReplicationConfiguration(
-            self, "Configuration",
-            replication_configuration=ecr.CfnReplicationConfiguration.ReplicationConfigurationProperty(
-                rules=[ecr.CfnReplicationConfiguration.ReplicationRuleProperty(
-                    destinations=[ecr.CfnReplicationConfiguration.ReplicationDestinationProperty(
-                        region=h, registry_id=account) for h in hubs],
-                    repository_filters=[ecr.CfnReplicationConfiguration.RepositoryFilterProperty(
-                        filter=repository_name, filter_type="PREFIX_MATCH")],
-                )]))
 
 
 class Images(Construct):
