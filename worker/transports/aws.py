@@ -843,7 +843,7 @@ class _ControlListener:
         except Exception as err:
             if error_code(err) not in control.MISSING:
                 _warn(f"could not delete the control queue (the sweep will): {_short(err)}")
-        self._thread.join(timeout=0.5)
+        # Not joined: a long poll in flight may take its 20 s; the thread then sees the stop.
 
     def _run(self) -> None:
         delay = 0.5
