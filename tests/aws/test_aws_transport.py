@@ -287,7 +287,7 @@ def test_a_lost_cancel_notice_is_caught_by_the_heartbeat(aws_host: AwsHost, monk
     it = items(h, [jid])[jid]
     assert it["state"] == "CANCELLED" and it["history"][-1]["outcome"] == "cancelled"
     took = float(it["history"][-1]["ended"]) - cancelled_at
-    assert took < t.beat_every + 3, f"the heartbeat caught the cancel after {took:.1f}s"
+    assert took < t.beat_every + 5, f"the heartbeat caught the cancel after {took:.1f}s"
     assert t._control is not None and t._control.healthy
     started = next(at for at, name, _ in calls if name == "UpdateItem")  # its start
     assert not [name for at, name, _ in calls
