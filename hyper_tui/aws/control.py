@@ -127,7 +127,9 @@ def sweep_control_queues(sqs: Any, host: str, *, now: float, max_checks: int = M
                          stale_after: float = STALE_AFTER_S) -> dict[str, int]:
     """Delete the control queues of workers that died without deleting theirs: those not
     touched for ``stale_after`` seconds. Looks at ``max_checks`` queues at most (the ones
-    after where the clock's minute points, so that successive passes go round them all)."""
+    after where the clock's minute points, so that successive passes go round them all).
+    A queue the prefix lists that keeps messages longer than a control queue does (the work
+    queues of a queue named ``ctl``: ``{host}-ctl-{definition}``) is never deleted."""
     out = {"queues": 0, "checked": 0, "deleted": 0}
     urls = sorted(sqs.list_queues(QueueNamePrefix=schema.control_queue_prefix(host),
                                   MaxResults=1000).get("QueueUrls") or [])
@@ -139,12 +141,15 @@ def sweep_control_queues(sqs: Any, host: str, *, now: float, max_checks: int = M
     for url in picked:
         try:
             attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=[
-                "LastModifiedTimestamp", "CreatedTimestamp"]).get("Attributes") or {}
+                "LastModifiedTimestamp", "CreatedTimestamp", "MessageRetentionPeriod"]
+                                             ).get("Attributes") or {}
         except Exception as err:
             if error_code(err) in MISSING:
                 continue  # deleted by its worker meanwhile
             raise
         out["checked"] += 1
+        if attrs.get("MessageRetentionPeriod") != str(RETENTION_S):
+            continue  # not a control queue
         seen = max(float(attrs.get("LastModifiedTimestamp") or 0),
                    float(attrs.get("CreatedTimestamp") or 0))
         if seen and now - seen > stale_after:

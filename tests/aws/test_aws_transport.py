@@ -325,10 +325,23 @@ def test_control_queue_is_encrypted_tls_only_and_swept_when_its_worker_died(
     assert left == [live]
     assert sqs.list_queues(QueueNamePrefix=schema.work_queue_name(h.name, "q1", "d1"))[
         "QueueUrls"]  # the work queues are not control queues
+    # A work queue whose name the prefix lists (a queue named "ctl") is never deleted.
+    odd = sqs.create_queue(QueueName=schema.work_queue_name(h.name, "ctl", "d1"), Attributes={
+        "MessageRetentionPeriod": str(14 * 86400)})["QueueUrl"]
+    out = control.sweep_control_queues(sqs, h.name, now=time.time() + 3600)
+    assert out == {"queues": 2, "checked": 2, "deleted": 1}  # the live one, untouched since
+    assert sqs.list_queues(QueueNamePrefix=schema.control_queue_prefix(h.name))[
+        "QueueUrls"] == [odd]
     for i in range(3):
         control.create_control_queue(sqs, h.name, f"w-more-{i}", work, "us-east-1")
-    out = control.sweep_control_queues(sqs, h.name, now=time.time() + 3600, max_checks=2)
-    assert out == {"queues": 4, "checked": 2, "deleted": 2}
+    # A minute that is a multiple of 6: with 4 queues, then 3, each sweep starts at the first.
+    later = (int(time.time() // 60) // 6 * 6 + 120) * 60.0
+    out = control.sweep_control_queues(sqs, h.name, now=later, max_checks=2)
+    assert out == {"queues": 4, "checked": 2, "deleted": 1}  # the work queue, and w-more-0
+    out = control.sweep_control_queues(sqs, h.name, now=later, max_checks=2)
+    assert out == {"queues": 3, "checked": 2, "deleted": 1}  # the work queue, and w-more-1
+    out = control.sweep_control_queues(sqs, h.name, now=later + 60, max_checks=2)
+    assert out == {"queues": 2, "checked": 2, "deleted": 1}  # the next minute: w-more-2
 
 
 def test_cancel_is_learnt_within_5s_without_a_read_per_job(aws_host: AwsHost) -> None:
