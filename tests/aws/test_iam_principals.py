@@ -349,6 +349,9 @@ def test_a_jobs_calls_are_allowed_by_its_role_and_it_cannot_touch_the_host(host,
         "PutItem", "UpdateItem", "BatchWriteItem", "DeleteItem", "GetItem", "Query")}
     host_writes |= {Request(f"sqs:{a}", queue) for a in (
         "ReceiveMessage", "DeleteMessage", "SendMessage", "ChangeMessageVisibility")}
+    ctl = f"arn:aws:sqs:{REGION}:{ACCOUNT}:{schema.control_queue_name(HOST, 'w-iam')}"
+    host_writes |= {Request(f"sqs:{a}", ctl) for a in (  # its worker's control queue
+        "ReceiveMessage", "DeleteMessage", "SendMessage", "DeleteQueue", "CreateQueue")}
     host_writes |= {Request("logs:PutLogEvents", f"{logs}:log-stream:w-iam"),
                     Request("sts:AssumeRole", job_role_arn)}
     expect_denied(session_arn, policies, host_writes, label="job role on the host's resources")
