@@ -32,6 +32,7 @@ from typing import Any
 
 from hyper_tui import config
 from hyper_tui.aws import schema
+from hyper_tui.aws.control import send_notices
 from hyper_tui.aws.counters import read_counts
 from hyper_tui.aws.dead_letters import SweepResult, sweep_dead_letters
 from hyper_tui.aws.dependencies import deps_reason, release_holds
@@ -737,6 +738,7 @@ class AwsHostClient:
         for t in targets:
             seen.setdefault(t["id"], t)
         now = time.time()
+        was_running: list[dict[str, Any]] = []  # their workers get a notice (aws.control)
 
         def one(item: dict[str, Any]) -> CancelResult:
             display = display_id(item)
@@ -754,10 +756,19 @@ class AwsHostClient:
                 old = from_item(getattr(err, "response", {}).get("Item") or {})
                 return CancelResult(display, old.get("state", item["state"]), "already finished")
             old = from_item(resp.get("Attributes") or {})
+            if old.get("state") == "RUNNING":
+                was_running.append(old)
             return CancelResult(display, old.get("state", item["state"]), "cancelled")
 
         self._summary = None
-        return list(self._map(one, list(seen.values())))
+        results = list(self._map(one, list(seen.values())))
+        if was_running:
+            send_notices(self.sqs, self.control_url, was_running)
+        return results
+
+    def control_url(self, worker_id: str) -> str:
+        """The URL of a worker's control queue (hyper_tui.aws.control)."""
+        return self._url(schema.control_queue_name(self.name, worker_id))
 
     @_aws("releasing held jobs")
     def release(self, refs: list[str]) -> list[ReleaseResult]:

@@ -29,7 +29,9 @@ reported in ``skipped``. Launching comes first, upkeep after:
 5. **dependencies** (``dependencies.release_pending``);
 6. **reconcile** (``reconciler.Reconciler``): RUNNING jobs whose heartbeat expired and
    QUEUED jobs with no message (an empty work queue) or whose message is long overdue (a
-   busy one) are requeued, sent again or failed, a bounded number of items a pass;
+   busy one) are requeued, sent again or failed, a bounded number of items a pass; then the
+   control queues of workers that died without deleting theirs are deleted
+   (``control.sweep_control_queues``, a bounded number a pass);
 7. **metrics**: jobs by state per queue, backlog per definition, workers and vCPUs per
    region, dead-lettered jobs per queue.
 """
@@ -74,6 +76,7 @@ class StepBudgets:
     outbox: float = 4.0
     dependencies: float = 6.0
     reconcile: float = 8.0
+    control_queues: float = 2.0
     metrics: float = 3.0
     total: float = 50.0
 
@@ -349,10 +352,11 @@ class ScalerPass:
         resent = self.step("outbox", b.outbox, self.sweep_outbox)
         released = self.step("dependencies", b.dependencies,
                              lambda deadline: self.release_dependencies(seen.pairs))
-        rec = None
+        rec = ctl = None
         if reconcile:
             rec = self.step("reconcile", b.reconcile,
                             lambda deadline: self.reconcile(seen, deadline))
+            ctl = self.step("control queues", b.control_queues, self.sweep_control_queues)
         if publish:
             self.step("metrics", b.metrics,
                       lambda deadline: publish_metrics(self.session.client("cloudwatch"),
@@ -363,6 +367,7 @@ class ScalerPass:
             "launched": launched, "dependencies": released or {},
             "resent_from_outbox": resent or 0,
             "reconciled": asdict(rec) if rec is not None else None,
+            "control_queues": ctl,
             "failover": [{"queue": q, "region": r, "reason": why}
                          for (q, r), why in sorted(down.items())],
             "pairs": [{"queue": d.queue, "definition": d.definition, "desired": d.desired,
@@ -539,6 +544,13 @@ class ScalerPass:
                     deadline=deadline, now=self.now)
         self.errors.extend(f"reconcile: {e}" for e in out.errors)
         return out
+
+    def sweep_control_queues(self, deadline: float) -> dict[str, int]:
+        """Delete the control queues of workers that died without deleting theirs
+        (``control.sweep_control_queues``: a bounded number a pass)."""
+        from hyper_tui.aws.control import sweep_control_queues
+
+        return sweep_control_queues(self.sqs, self.cfg.host, now=self.now)
 
     def _still_empty(self, pairs: set[tuple[str, str]]) -> set[tuple[str, str]]:
         """The pairs whose work queue is still empty now (the outbox and dependency steps

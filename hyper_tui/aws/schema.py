@@ -140,6 +140,21 @@ def dead_letter_queue_name(host: str, queue: str, definition: str) -> str:
     return work_queue_name(host, queue, definition) + "-dlq"
 
 
+def control_queue_prefix(host: str) -> str:
+    """What every control queue of ``host`` is named with first (hyper_tui.aws.control; the
+    IAM statements of workers, clients and the scaler name ``{prefix}*``)."""
+    return f"{_safe(host)}-ctl-"
+
+
+def control_queue_name(host: str, worker_id: str) -> str:
+    """The control queue of one worker agent (hyper_tui.aws.control): 80 characters at most."""
+    name = control_queue_prefix(host) + _safe(worker_id)
+    if len(name) > 80:
+        digest = hashlib.sha1(name.encode()).hexdigest()[:12]
+        name = f"{name[:67]}-{digest}"
+    return name
+
+
 def log_group_name(host: str) -> str:
     return f"/hyper/{_safe(host)}/jobs"
 

@@ -89,6 +89,8 @@ def iam_requests(calls: list[tuple[str, str, str, dict]], *, account: str,
                 arn = f"{base}:table/{t}" + (f"/index/{p['IndexName']}" if p.get("IndexName")
                                              else "")
                 out.add(Request(f"dynamodb:{op}", arn))
+        elif service == "sqs" and op == "ListQueues":
+            out.add(Request("sqs:ListQueues", "*"))  # no resource ARN
         elif service == "sqs":
             arn = _sqs_arn(p["QueueUrl"], region) if "QueueUrl" in p \
                 else f"{base}:{p['QueueName']}"

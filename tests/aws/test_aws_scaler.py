@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 from hyper_tui.aws import schema
 from hyper_tui.aws.scaler import (
@@ -229,7 +230,8 @@ def test_launches_go_through_the_worker_launcher_and_come_first(home) -> None:
     assert [(q, d, r, n) for q, d, r, n, _ in Slow.started] == [("q1", "d1", "us-east-1", 30)]
     assert [x["batch_job_id"] for x in out["launched"]] == [Slow.started[0][4][0]]
     assert out["over_budget"] == ["launch"]
-    assert out["skipped"] == ["dead letters", "outbox", "dependencies", "reconcile", "metrics"]
+    assert out["skipped"] == ["dead letters", "outbox", "dependencies", "reconcile",
+                              "control queues", "metrics"]
     assert out["step_seconds"]["launch"] == 60.0
 
 
@@ -272,3 +274,22 @@ def test_failover_setting_reaches_the_scaler_config(home) -> None:
         p.pop("failover_after_s")
     again = ScalerConfig.from_json(json.dumps(old))
     assert again.pairs[0].failover_after_s == DEFAULT_FAILOVER_AFTER_S
+
+
+def test_a_pass_deletes_the_control_queue_of_a_dead_worker(home) -> None:
+    """A worker that died without deleting its control queue: the pass after its queue went
+    untouched for control.STALE_AFTER_S deletes it; a pass before that leaves it."""
+    from hyper_tui.aws import control
+
+    h = make_aws_host()
+    sqs = h.res.session.client("sqs")
+    url = control.create_control_queue(sqs, h.name, "w-died", h.res.work_urls[("q1", "d1")],
+                                       "us-east-1")
+    sc = build_scaler_config(h.cfg)
+    out = run_scaler(sc, h.res.session, launch=False, publish=False)
+    assert out["control_queues"] == {"queues": 1, "checked": 1, "deleted": 0}
+    out = run_scaler(sc, h.res.session, launch=False, publish=False,
+                     now=time.time() + control.STALE_AFTER_S + 60)
+    assert out["control_queues"] == {"queues": 1, "checked": 1, "deleted": 1}
+    assert url not in (sqs.list_queues(QueueNamePrefix=schema.control_queue_prefix(h.name))
+                       .get("QueueUrls") or [])

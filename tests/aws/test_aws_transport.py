@@ -191,33 +191,48 @@ def test_cancel_kills_the_running_job(aws_host: AwsHost) -> None:
     t.close()
 
 
-def test_a_running_job_at_the_default_lease_costs_a_control_read_per_5s(aws_host: AwsHost) -> None:
-    """The agent running a silent job at the host's default lease (heartbeats 20 s apart):
-    while it runs, the worker's requests are one control read (a BatchGetItem) per
-    CANCEL_NOTICE_S, a heartbeat and lease extension per third of the lease, and its log
-    sent when a record is due (its METRICS samples wait for the heartbeat); never a GetItem.
-    A cancel then kills it within CANCEL_NOTICE_S (plus a request's time under load)."""
-    from hyper_tui.agent.transports.aws import CANCEL_NOTICE_S
+def _worker_session(h: AwsHost, calls: list[tuple[float, str, str]]):
+    """A session of the worker's own (its requests alone), recording (time, operation, queue
+    name or "") of each request."""
     from hyper_tui.aws.session import AwsSession
+
+    session = AwsSession(h.res.session.region)
+
+    def record(model=None, params=None, **kw) -> None:
+        url = (params or {}).get("QueueUrl") or (params or {}).get("QueueName") or ""
+        calls.append((time.monotonic(), model.name, url.rsplit("/", 1)[-1]))
+
+    session.register("provide-client-params", record)
+    return session
+
+
+def test_a_30s_job_at_the_default_lease_learns_of_its_cancel_through_two_requests(
+        aws_host: AwsHost) -> None:
+    """The agent running a silent job at the host's default lease (heartbeats 20 s apart):
+    for its first 30 s, what it spends on cancel detection is the long polls of its worker's
+    control queue (20 s each: 2 requests), never a control read (BatchGetItem) nor a GetItem;
+    besides them, a heartbeat and lease extension per third of the lease and its log. A cancel
+    then reaches the job through the control queue at once (well within CANCEL_NOTICE_S)."""
+    from hyper_tui.agent.transports.aws import CANCEL_NOTICE_S
+    from hyper_tui.aws import control
 
     h = aws_host
     [jid] = submit(h, 1, "sleep 120")
-    session = AwsSession(h.res.session.region)  # the worker's own: its requests alone
-    calls: list[tuple[float, str]] = []
-    session.register("provide-client-params",
-                     lambda model=None, **kw: calls.append((time.monotonic(), model.name)))
+    calls: list[tuple[float, str, str]] = []
     t = AwsTransport.for_host(h.cfg, worker_id="w-lease", queue="q1", definition="d1",
-                              session=session, poll_wait=0, lease=schema.LEASE_SECONDS)
+                              session=_worker_session(h, calls), poll_wait=0,
+                              lease=schema.LEASE_SECONDS)
+    ctl = schema.control_queue_name(h.name, "w-lease")
     assert t.beat_every == schema.LEASE_SECONDS / 3 > 3 * CANCEL_NOTICE_S
     agent = Agent(t, AgentOptions(idle_timeout=0.5, heartbeat_every=1.0, max_jobs=1))
     th = threading.Thread(target=agent.run)
     th.start()
     wait_for(lambda: items(h, [jid])[jid]["state"] == "RUNNING", timeout=30)
-    started = time.monotonic()
-    # Long enough for a heartbeat (a third of the lease) and several control reads.
-    wait_for(lambda: any(name == "ChangeMessageVisibilityBatch" for _, name in calls),
-             timeout=schema.LEASE_SECONDS, what="the first heartbeat")
-    cancelled_at = time.time()
+    started = next(at for at, name, q in calls if name == "UpdateItem")  # its start
+    assert [q for _, name, q in calls if name == "CreateQueue"] == [ctl]  # before the start
+    wait_for(lambda: time.monotonic() - started >= 30, timeout=40, interval=0.2,
+             what="30 s of running")
+    cancelled_at, c0 = time.time(), time.monotonic()
     [r] = h.client.cancel([jid])
     assert r.outcome == "cancelled" and r.before == "RUNNING"
     t0 = time.monotonic()
@@ -226,31 +241,120 @@ def test_a_running_job_at_the_default_lease_costs_a_control_read_per_5s(aws_host
     it = items(h, [jid])[jid]
     assert it["state"] == "CANCELLED" and it["history"][-1]["outcome"] == "cancelled"
     took = float(it["history"][-1]["ended"]) - cancelled_at  # to the job's process ending
-    assert took < CANCEL_NOTICE_S + 2, f"the cancel took {took:.1f}s to reach the job"
-    during = [name for at, name in calls if started <= at < t0]
-    seconds = t0 - started
-    by = {n: during.count(n) for n in set(during)}
-    print(f"\nrunning {seconds:.1f}s at lease {schema.LEASE_SECONDS}s: {by}; the job ended "
-          f"{took:.1f}s after its cancel")
-    assert "GetItem" not in by
-    assert by.get("BatchGetItem", 0) <= seconds / CANCEL_NOTICE_S + 1
+    assert took < CANCEL_NOTICE_S, f"the cancel took {took:.1f}s to reach the job"
+    during = [(name, q) for at, name, q in calls if started < at < t0]
+    detection = [(name, q) for at, name, q in calls if started < at < c0
+                 and (q == ctl or name in ("BatchGetItem", "GetItem", "Query"))]
+    by = {n: [x for x, _ in during].count(n) for n, _ in during}
+    print(f"\nrunning {t0 - started:.1f}s at lease {schema.LEASE_SECONDS}s: {by}; "
+          f"cancel detection: {detection}; the job ended {took:.1f}s after its cancel")
+    assert detection == [("ReceiveMessage", ctl)] * 2, detection
     assert by.get("UpdateItem", 0) <= 1 and by.get("ChangeMessageVisibilityBatch", 0) <= 1
     assert by.get("PutLogEvents", 0) <= 2  # the start's records, then the heartbeat's
-    assert set(by) <= {"BatchGetItem", "UpdateItem", "ChangeMessageVisibilityBatch",
-                       "PutLogEvents", "CreateLogStream"}, by
+    assert set(by) <= {"ReceiveMessage", "UpdateItem", "ChangeMessageVisibilityBatch",
+                       "PutLogEvents", "CreateLogStream", "DeleteMessageBatch"}, by
+    t.close()
+    sqs = h.res.session.client("sqs")
+    assert not sqs.list_queues(QueueNamePrefix=ctl).get("QueueUrls")  # deleted at close
+    assert control.RETENTION_S <= 3600
+
+
+def test_a_lost_cancel_notice_is_caught_by_the_heartbeat(aws_host: AwsHost, monkeypatch) -> None:
+    """A notice that never reaches the worker (sent to a queue that is not there) is caught
+    by the heartbeat's conditional write (a third of the lease later), with no control read:
+    the control queue itself stays healthy."""
+    from hyper_tui.aws.client import AwsHostClient
+
+    h = aws_host
+    [jid] = submit(h, 1, "sleep 120")
+    calls: list[tuple[float, str, str]] = []
+    t = AwsTransport.for_host(h.cfg, worker_id="w-lost", queue="q1", definition="d1",
+                              session=_worker_session(h, calls), poll_wait=0, lease=9.0)
+    agent = Agent(t, AgentOptions(idle_timeout=0.5, heartbeat_every=1.0, max_jobs=1))
+    th = threading.Thread(target=agent.run)
+    th.start()
+    wait_for(lambda: items(h, [jid])[jid]["state"] == "RUNNING", timeout=30)
+    wait_for(lambda: any(name == "ReceiveMessage" and q.startswith(
+        schema.control_queue_prefix(h.name)) for _, name, q in calls), timeout=10,
+             what="the control queue's first long poll")
+    nowhere = h.res.work_urls[("q1", "d1")].rsplit("/", 1)[0] + "/no-such-queue"
+    monkeypatch.setattr(AwsHostClient, "control_url", lambda self, worker: nowhere)
+    cancelled_at = time.time()
+    [r] = h.client.cancel([jid])
+    assert r.outcome == "cancelled" and r.before == "RUNNING"
+    th.join(timeout=30)
+    assert not th.is_alive()
+    it = items(h, [jid])[jid]
+    assert it["state"] == "CANCELLED" and it["history"][-1]["outcome"] == "cancelled"
+    took = float(it["history"][-1]["ended"]) - cancelled_at
+    assert took < t.beat_every + 5, f"the heartbeat caught the cancel after {took:.1f}s"
+    assert t._control is not None and t._control.healthy
+    started = next(at for at, name, _ in calls if name == "UpdateItem")  # its start
+    assert not [name for at, name, _ in calls
+                if at > started and name in ("BatchGetItem", "GetItem")]  # no control read
     t.close()
 
 
+def test_control_queue_is_encrypted_tls_only_and_swept_when_its_worker_died(
+        aws_host: AwsHost) -> None:
+    """The worker's control queue: SSE, a TLS-only policy, short retention. A worker that
+    died without deleting its queue: the sweep deletes it once untouched for ``stale_after``;
+    a live worker's (touched since) stays; a sweep looks at ``max_checks`` queues at most."""
+    import json
+
+    from hyper_tui.aws import control
+
+    h = aws_host
+    sqs = h.res.session.client("sqs")
+    work = h.res.work_urls[("q1", "d1")]
+    dead = control.create_control_queue(sqs, h.name, "w-dead", work, "us-east-1")
+    attrs = sqs.get_queue_attributes(QueueUrl=dead, AttributeNames=["All"])["Attributes"]
+    assert attrs["SqsManagedSseEnabled"] == "true"
+    assert attrs["MessageRetentionPeriod"] == str(control.RETENTION_S)
+    [deny] = json.loads(attrs["Policy"])["Statement"]
+    assert deny["Effect"] == "Deny" and deny["Condition"] == {
+        "Bool": {"aws:SecureTransport": "false"}}
+    live = control.create_control_queue(sqs, h.name, "w-live", work, "us-east-1")
+    wait_for(lambda: time.time() - float(sqs.get_queue_attributes(
+        QueueUrl=dead, AttributeNames=["LastModifiedTimestamp"])["Attributes"][
+        "LastModifiedTimestamp"]) >= 3, timeout=10, interval=0.2, what="an untouched queue")
+    control.touch(sqs, live)
+    out = control.sweep_control_queues(sqs, h.name, now=time.time(), stale_after=2.5)
+    assert out == {"queues": 2, "checked": 2, "deleted": 1}
+    left = sqs.list_queues(QueueNamePrefix=schema.control_queue_prefix(h.name))["QueueUrls"]
+    assert left == [live]
+    assert sqs.list_queues(QueueNamePrefix=schema.work_queue_name(h.name, "q1", "d1"))[
+        "QueueUrls"]  # the work queues are not control queues
+    # A work queue whose name the prefix lists (a queue named "ctl") is never deleted.
+    odd = sqs.create_queue(QueueName=schema.work_queue_name(h.name, "ctl", "d1"), Attributes={
+        "MessageRetentionPeriod": str(14 * 86400)})["QueueUrl"]
+    out = control.sweep_control_queues(sqs, h.name, now=time.time() + 3600)
+    assert out == {"queues": 2, "checked": 2, "deleted": 1}  # the live one, untouched since
+    assert sqs.list_queues(QueueNamePrefix=schema.control_queue_prefix(h.name))[
+        "QueueUrls"] == [odd]
+    for i in range(3):
+        control.create_control_queue(sqs, h.name, f"w-more-{i}", work, "us-east-1")
+    # A minute that is a multiple of 6: with 4 queues, then 3, each sweep starts at the first.
+    later = (int(time.time() // 60) // 6 * 6 + 120) * 60.0
+    out = control.sweep_control_queues(sqs, h.name, now=later, max_checks=2)
+    assert out == {"queues": 4, "checked": 2, "deleted": 1}  # the work queue, and w-more-0
+    out = control.sweep_control_queues(sqs, h.name, now=later, max_checks=2)
+    assert out == {"queues": 3, "checked": 2, "deleted": 1}  # the work queue, and w-more-1
+    out = control.sweep_control_queues(sqs, h.name, now=later + 60, max_checks=2)
+    assert out == {"queues": 2, "checked": 2, "deleted": 1}  # the next minute: w-more-2
+
+
 def test_cancel_is_learnt_within_5s_without_a_read_per_job(aws_host: AwsHost) -> None:
-    """At the production lease (heartbeats 20 s apart), a worker running 3 jobs learns of a
-    cancel within CANCEL_NOTICE_S from one control read for all of them (a BatchGetItem),
-    never a GetItem per job; at a short lease (heartbeats 5 s apart) the heartbeat's own
-    conditional write tells, and nothing else is read."""
+    """Without a control queue (``push=False``: a worker that may not create one, on a host
+    deployed before them), at the production lease (heartbeats 20 s apart), a worker running
+    3 jobs learns of a cancel within CANCEL_NOTICE_S from one control read for all of them (a
+    BatchGetItem), never a GetItem per job; at a short lease (heartbeats 5 s apart) the
+    heartbeat's own conditional write tells, and nothing else is read."""
     from hyper_tui.agent.transports.aws import CANCEL_NOTICE_S
 
     h = aws_host
     ids = submit(h, 3, "sleep 60")
-    t = transport(h, "w-n", lease=60.0)
+    t = transport(h, "w-n", lease=60.0, push=False)
     running = take(t, 3)
     assert len(running) == 3 and t.beat_every > CANCEL_NOTICE_S
     calls: list[str] = []

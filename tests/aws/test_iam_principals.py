@@ -349,6 +349,9 @@ def test_a_jobs_calls_are_allowed_by_its_role_and_it_cannot_touch_the_host(host,
         "PutItem", "UpdateItem", "BatchWriteItem", "DeleteItem", "GetItem", "Query")}
     host_writes |= {Request(f"sqs:{a}", queue) for a in (
         "ReceiveMessage", "DeleteMessage", "SendMessage", "ChangeMessageVisibility")}
+    ctl = f"arn:aws:sqs:{REGION}:{ACCOUNT}:{schema.control_queue_name(HOST, 'w-iam')}"
+    host_writes |= {Request(f"sqs:{a}", ctl) for a in (  # its worker's control queue
+        "ReceiveMessage", "DeleteMessage", "SendMessage", "DeleteQueue", "CreateQueue")}
     host_writes |= {Request("logs:PutLogEvents", f"{logs}:log-stream:w-iam"),
                     Request("sts:AssumeRole", job_role_arn)}
     expect_denied(session_arn, policies, host_writes, label="job role on the host's resources")
@@ -441,6 +444,10 @@ def test_the_qsub_users_calls_are_allowed_by_the_submitter_policy(host, cloud):
     client.count_jobs(queue="q1")
     client.get_job(ids[0])
     client.cancel([ids[-1]])
+    # qdel of a RUNNING job also sends its worker a notice on its control queue.
+    running = _a_running_job(host, cloud, "w-told")
+    [told] = client.cancel([running])
+    assert told.before == "RUNNING"
     ran = client.list_jobs(queue="q1", state="SUCCEEDED")  # qlog of a job a worker ran
     assert ran
     client.logs(ran[0].job_id)
@@ -451,7 +458,28 @@ def test_the_qsub_users_calls_are_allowed_by_the_submitter_policy(host, cloud):
                            label=f"qsub user ({arn.rsplit('/', 1)[1]})", extra=routes)
     assert {"dynamodb:BatchWriteItem", "sqs:SendMessage", "dynamodb:UpdateItem",
             "logs:FilterLogEvents"} <= {r.action for r in requests}
+    ctl = schema.control_queue_name(host.cfg.host.name, "w-told")
+    assert any(r.action == "sqs:SendMessage" and r.resource.endswith(f":{ctl}")
+               for r in requests)  # the notice
     EXTRA["submitter_requests"] = requests - routes
+
+
+def _a_running_job(host: Host, cloud, worker: str) -> str:
+    """A job made RUNNING on ``worker`` (whose control queue is created), as an administrator."""
+    from hyper_tui.aws import control
+    from hyper_tui.aws.client import AwsHostClient
+    from hyper_tui.aws.table import Update
+    from hyper_tui.core.jobs import Submission
+
+    admin = AwsHostClient(host.cfg, session=cloud.session)
+    [jid] = admin.submit([Submission(queue="q1", definition="d1", name="told", command="true")])
+    sqs = cloud.session.client("sqs", REGION)
+    control.create_control_queue(sqs, host.cfg.host.name, worker,
+                                 admin.queue_url("q1", "d1"), REGION)
+    u = Update(schema.jobs_table_name(host.cfg.host.name), jid).when("state", "=", "QUEUED")
+    u.set("state", "RUNNING").set("worker", worker).set("attempt", 1)
+    cloud.session.client("dynamodb", REGION).update_item(**u.kwargs())
+    return jid
 
 
 def test_qstat_and_qlog_are_allowed_by_the_read_only_policy_and_writes_are_not(host, cloud):

@@ -195,7 +195,14 @@ def test_job_role_least_privilege(ap):
     policies = ap.find_resources("AWS::IAM::Policy")
     sim = next(p for k, p in policies.items() if "Rolesim" in k)
     statements = {s["Sid"]: s for s in sim["Properties"]["PolicyDocument"]["Statement"]}
-    assert set(statements) == {"WorkQueues", "JobItems", "JobLogs", "Metrics", "JobRole"}
+    assert set(statements) == {"WorkQueues", "ControlQueue", "JobItems", "JobLogs", "Metrics",
+                               "JobRole"}
+    # Its control queue: create, read, touch and delete its own kind only ({host}-ctl-*).
+    ctl = json.dumps(statements["ControlQueue"]["Resource"])
+    assert f":{schema.control_queue_prefix(HOST)}*" in ctl and ":us-east-1:" in ctl
+    assert set(statements["ControlQueue"]["Action"]) == {
+        "sqs:CreateQueue", "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:DeleteQueue",
+        "sqs:SetQueueAttributes"}
     job = next(k for k in ap.find_resources("AWS::IAM::Role") if "JobRolesim" in k)
     assert statements["JobRole"]["Action"] == "sts:AssumeRole"
     assert statements["JobRole"]["Resource"] == {"Fn::GetAtt": [job, "Arn"]}

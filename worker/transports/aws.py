@@ -14,10 +14,14 @@ ids (``{"ids": [...]}``); the jobs themselves are items of the host's jobs table
 * **heartbeat**: extend the visibility of the messages this worker holds and write
   ``heartbeat`` on its running jobs (conditional on the attempt; a failed condition tells us
   the job was cancelled, or that another worker took it over and this one is lost).
-* **is_cancelled**: a heartbeat whose conditional write fails tells the worker its job was
-  cancelled (or taken over); between heartbeats further apart than ``cancel_notice``, one
-  control read per worker (a BatchGetItem of its running jobs) every ``cancel_notice``
-  seconds: never a read per job every few seconds.
+* **is_cancelled**: pushed, not polled. Before its first start the worker creates its own
+  control queue (``hyper_tui.aws.control``); while it runs jobs a thread long-polls it (20 s a
+  request, whatever the number of jobs), and whoever cancels a RUNNING job sends the worker a
+  notice there: the job learns of it at once. A heartbeat whose conditional write fails tells
+  the worker too (a cancel whose notice was lost, or a take-over), within a third of the
+  lease. Only while the control queue cannot be used (not allowed, gone, failing) and the
+  heartbeats are further apart than ``cancel_notice``: one control read per worker (a
+  BatchGetItem of its running jobs) every ``cancel_notice`` seconds, never a read per job.
 * **append_log**: records are buffered and sent with PutLogEvents in batches to this worker's
   own stream (``schema.worker_log_stream_name``), each message ``<job id> TYPE | data``, once
   the oldest is ``LOG_FLUSH_S`` old (a job's output is readable within a second). A job's
@@ -47,6 +51,7 @@ import json
 import math
 import os
 import sys
+import threading
 import time
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
@@ -54,7 +59,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hyper_tui.agent.loop import LOG_CAP_BYTES, Claim, Result
-from hyper_tui.aws import schema
+from hyper_tui.aws import control, schema
 from hyper_tui.aws.session import AwsSession, aws_errors, error_code
 from hyper_tui.aws.table import Update, batch_get, from_item, is_stale, run_updates
 from hyper_tui.aws.work_queues import IDS_PER_MESSAGE, parse_body, send_ids, work_queue_url
@@ -97,7 +102,8 @@ class AwsTransport:
                  keep_output: bool = True, def_env: Mapping[str, str] | None = None,
                  handback_after: float = HANDBACK_AFTER_S, cancel_poll: float = CANCEL_NOTICE_S,
                  retention_days: float = 30, namespace: str | None = None, vcpus: int = 1,
-                 publish_metrics: bool = True, log_cap: int = LOG_CAP_BYTES) -> None:
+                 publish_metrics: bool = True, log_cap: int = LOG_CAP_BYTES,
+                 push: bool = True) -> None:
         self.session = session
         self.host = host
         self.table = table
@@ -147,6 +153,10 @@ class AwsTransport:
         self._urls: dict[tuple[str, str], str] = {(queue, definition): queue_url}
         self._to_delete: list[_Message] = []  # settled; deleted 10 a call, before the lease ends
         self._closed = False
+        # The control queue (cancel notices, pushed): created before the first start.
+        self.push = push
+        self._control: _ControlListener | None = None
+        self._notices: set[tuple[str, int]] = set()  # (job key, attempt) told cancelled
 
     # ---- construction ------------------------------------------------------------------
 
@@ -246,6 +256,7 @@ class AwsTransport:
         entry = self._reserved.pop(claim.key, None)
         if entry is None:
             return False  # handed back meanwhile: another worker may run it
+        self._open_control()
         try:
             with aws_errors("worker: starting a job", region=self.session.region):
                 return claim.key in self._start_items([(entry[0], entry[1], claim)])
@@ -379,6 +390,8 @@ class AwsTransport:
                     self.append_log(claim, [(now, "SYSTEM", f"attempt {claim.attempt - 1} lost: {note}")])
                 started.add(jid)
                 self._running[jid] = claim
+                if self._control is not None:
+                    self._control.wake()
                 continue
             if code is None and kind == "fail":
                 self._log_line(jid, now, "SYSTEM", note)
@@ -473,6 +486,7 @@ class AwsTransport:
                 self._claimed.pop(c.key, None)
                 self._running.pop(c.key, None)
                 self._cancelled.discard(c.key)
+                self._notices.discard((c.key, c.attempt))
                 if isinstance(c.receipt, _Message):
                     if code is not None:
                         c.receipt.watch = True  # not written: its message is kept, not deleted
@@ -521,6 +535,8 @@ class AwsTransport:
                 self._finish_settled()
         except Exception as err:  # a heartbeat must not kill the job; the lease covers a blip
             _warn(f"heartbeat failed: {_short(err)}")
+        if self._control is not None:
+            self._control.maybe_touch()
         self._safe_flush()
         self._maybe_publish()
         return self._alive
@@ -540,8 +556,9 @@ class AwsTransport:
                     _warn(f"could not extend a work message's lease: {f.get('Code')}")
 
     def is_cancelled(self, claim: Claim) -> bool:
-        """Whether the job was cancelled (or taken over): learnt from the heartbeat's
-        conditional write failing, and, when heartbeats are further apart than
+        """Whether the job was cancelled (or taken over): learnt from a notice on this
+        worker's control queue (at once) or from the heartbeat's conditional write failing;
+        when the control queue cannot be used and heartbeats are further apart than
         ``cancel_notice``, from one control read per worker (a BatchGetItem of every job it
         runs, eventually consistent) at most every ``cancel_notice`` seconds since the last
         heartbeat or read: never a read per job."""
@@ -551,15 +568,39 @@ class AwsTransport:
             # alive from here too, whatever heartbeat interval the agent was given: every job
             # this worker runs, so that each learns of its cancel from this heartbeat.
             self.heartbeat(list({claim.key: claim, **self._running}.values()))
-        if claim.key in self._cancelled:
+        if claim.key in self._cancelled or (claim.key, claim.attempt) in self._notices:
             return True
         if self.beat_every <= self.cancel_notice:
             return False  # the heartbeat's conditional write tells, often enough
+        if self._control is not None and self._control.healthy:
+            return False  # a cancel is pushed to the control queue; the heartbeat backs it up
         if now - max(self._last_beat, self._last_control) < self.cancel_notice:
             return False
         self._last_control = now
         self._control_read()
         return claim.key in self._cancelled
+
+    def _open_control(self) -> None:
+        """Create this worker's control queue and start listening to it, once; a worker that
+        may not create it (a host deployed before control queues) keeps its control reads."""
+        if not self.push or self._control is not None:
+            return
+        try:
+            url = control.create_control_queue(self.sqs, self.host, self.worker_id,
+                                               self.queue_url, self.session.region)
+        except Exception as err:
+            self.push = False
+            _warn(f"no control queue ({_short(err)}): cancels are learnt by polling")
+            return
+        self._control = _ControlListener(self.session.client("sqs"), url, self._notice,
+                                         lambda: bool(self._running))
+        self._control.start()
+
+    def _notice(self, entries: list[tuple[str, int]]) -> None:
+        """Called by the listener's thread: these attempts were cancelled."""
+        if len(self._notices) > 4096:  # notices of jobs that had ended when they came
+            self._notices.clear()
+        self._notices.update(entries)
 
     def _control_read(self) -> None:
         """One read of every job this worker runs: those no longer RUNNING by this worker's
@@ -758,6 +799,83 @@ class AwsTransport:
             _warn(f"could not hand unstarted jobs back (they return after the lease): {_short(err)}")
         self._safe_flush()
         self._maybe_publish(force=True)
+        if self._control is not None:
+            self._control.stop()
+
+
+class _ControlListener:
+    """The thread that long-polls a worker's control queue while it runs jobs (one request
+    per ``control.WAIT_S``, returned at once by a notice), hands the notices to ``on_notice``
+    and deletes them. ``healthy``: its last receive worked (else the transport polls). A
+    queue found gone (swept while this worker was stopped for long) is not made again: the
+    worker polls from then on."""
+
+    def __init__(self, sqs: Any, url: str, on_notice: Any, busy: Any) -> None:
+        self.sqs, self.url = sqs, url
+        self.on_notice, self.busy = on_notice, busy
+        self.healthy = True
+        self._stopped = False
+        self._wake = threading.Event()
+        self._touched = time.monotonic()
+        self._thread = threading.Thread(target=self._run, name="control-queue", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def maybe_touch(self) -> None:
+        if time.monotonic() - self._touched < control.TOUCH_EVERY_S:
+            return
+        self._touched = time.monotonic()
+        try:
+            control.touch(self.sqs, self.url)
+        except Exception as err:
+            _warn(f"could not touch the control queue: {_short(err)}")
+
+    def stop(self) -> None:
+        """Delete the queue (a long poll in flight ends with it) and let the thread go."""
+        self._stopped = True
+        self._wake.set()
+        try:
+            self.sqs.delete_queue(QueueUrl=self.url)
+        except Exception as err:
+            if error_code(err) not in control.MISSING:
+                _warn(f"could not delete the control queue (the sweep will): {_short(err)}")
+        # Not joined: a long poll in flight may take its 20 s; the thread then sees the stop.
+
+    def _run(self) -> None:
+        delay = 0.5
+        while not self._stopped:
+            if not self.busy():
+                self._wake.wait(timeout=1.0)
+                self._wake.clear()
+                continue
+            try:
+                resp = self.sqs.receive_message(QueueUrl=self.url, MaxNumberOfMessages=10,
+                                                WaitTimeSeconds=control.WAIT_S)
+            except Exception as err:
+                if self._stopped:
+                    return
+                self.healthy = False
+                _warn(f"control queue: {_short(err)}; cancels are learnt by polling meanwhile")
+                if error_code(err) in control.MISSING:
+                    return
+                time.sleep(delay)
+                delay = min(control.WAIT_S, delay * 2)
+                continue
+            self.healthy, delay = True, 0.5
+            msgs = resp.get("Messages") or []
+            for m in msgs:
+                self.on_notice(control.parse_notice(m.get("Body", "")))
+            if msgs:
+                try:
+                    self.sqs.delete_message_batch(QueueUrl=self.url, Entries=[
+                        {"Id": str(k), "ReceiptHandle": m["ReceiptHandle"]}
+                        for k, m in enumerate(msgs)])
+                except Exception as err:  # seen again after the visibility timeout: harmless
+                    _warn(f"could not delete control notices: {_short(err)}")
 
 
 # --------------------------------------------------------------------------------------------

@@ -43,10 +43,21 @@ def metrics_statement(host: str) -> iam.PolicyStatement:
         conditions={"StringEquals": {"cloudwatch:namespace": schema.metrics_namespace(host)}})
 
 
+def control_queues_arn(host: str, region: str) -> str:
+    """Every control queue of the host (hyper_tui.aws.control): ``{host}-ctl-*``."""
+    return host_arn(region, "sqs", f"{schema.control_queue_prefix(host)}*")
+
+
+CONTROL_QUEUE_WORKER = ["sqs:CreateQueue", "sqs:ReceiveMessage", "sqs:DeleteMessage",
+                        "sqs:DeleteQueue", "sqs:SetQueueAttributes"]
+CONTROL_QUEUE_NOTIFY = ["sqs:SendMessage", "sqs:GetQueueUrl"]
+
+
 def worker_statements(host: str, region: str, work_queue_arns: list[str]
                       ) -> list[iam.PolicyStatement]:
-    """A worker agent's: its work queues, jobs-table items (not Scan, not DeleteItem), its log
-    streams in the job log group, metrics in the host's namespace."""
+    """A worker agent's: its work queues, its control queue (created, read, touched and
+    deleted by itself: ``{host}-ctl-*`` only), jobs-table items (not Scan, not DeleteItem),
+    its log streams in the job log group, metrics in the host's namespace."""
     logs = host_arn(region, "logs", f"log-group:{schema.log_group_name(host)}")
     queues = [iam.PolicyStatement(
         sid="WorkQueues",
@@ -54,6 +65,8 @@ def worker_statements(host: str, region: str, work_queue_arns: list[str]
                  "sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"],
         resources=work_queue_arns)] if work_queue_arns else []  # a host with no pair yet
     return queues + [
+        iam.PolicyStatement(sid="ControlQueue", actions=CONTROL_QUEUE_WORKER,
+                            resources=[control_queues_arn(host, region)]),
         iam.PolicyStatement(
             sid="JobItems",
             actions=["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem",
@@ -102,6 +115,8 @@ class AccessPolicies(Construct):
             "Submitters": reading([("POST", "/jobs"), *gets]) + [
                 iam.PolicyStatement(sid="WriteJobs", actions=ITEM_WRITES,
                                     resources=table_arns(host, region)[:1]),
+                iam.PolicyStatement(sid="NotifyWorkers", actions=CONTROL_QUEUE_NOTIFY,
+                                    resources=[control_queues_arn(host, region)]),
                 metrics_statement(host)] + ([
                 iam.PolicyStatement(
                     sid="SendWork",
@@ -123,8 +138,9 @@ class AccessPolicies(Construct):
             suppress(policy, "AwsSolutions-IAM5",
                      "Index ARNs (table/index/*) of the jobs table, the log streams of the job "
                      "log group (log-group:<name>:*), the host's discovery parameters "
-                     "(/hyper/<host>/*) and the API's GET /jobs/* route; PutMetricData and "
+                     "(/hyper/<host>/*), the API's GET /jobs/* route and the workers' control "
+                     "queues (<host>-ctl-*, one per worker, named after it); PutMetricData and "
                      "GetMetricData have no resource ARN (PutMetricData is limited to the "
                      "host's namespace by condition).",
                      ["Resource::*", r"re:.*/index/\*$", r"re:.*log-group:.*:\*$",
-                      r"re:.*parameter/hyper/.*\*$", r"re:.*/jobs/\*$"])
+                      r"re:.*parameter/hyper/.*\*$", r"re:.*/jobs/\*$", r"re:.*-ctl-\*$"])

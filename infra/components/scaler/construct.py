@@ -73,6 +73,15 @@ class Scaler(Construct):
                          "sqs:DeleteMessage", "sqs:GetQueueAttributes"],
                 resources=[q.queue_arn for _, q in sorted(dead_letter.items())]))
         job_logs.grant_write(self.role)  # SYSTEM events (worker lost, requeued)
+        # Control queues (hyper_tui.aws.control): cancel notices to workers, and the sweep
+        # of dead workers' queues (ListQueues has no resource ARN).
+        self.role.add_to_policy(iam.PolicyStatement(
+            sid="ControlQueues", actions=["sqs:SendMessage", "sqs:GetQueueUrl",
+                                          "sqs:GetQueueAttributes", "sqs:DeleteQueue"],
+            resources=[f"arn:{Aws.PARTITION}:sqs:{stack.region}:{stack.account}:"
+                       f"{schema.control_queue_prefix(host)}*"]))
+        self.role.add_to_policy(iam.PolicyStatement(
+            sid="ListControlQueues", actions=["sqs:ListQueues"], resources=["*"]))
         def arn(region: str, kind: str, name: str) -> str:
             return f"arn:{Aws.PARTITION}:batch:{region}:{stack.account}:{kind}/{name}"
 
@@ -99,13 +108,15 @@ class Scaler(Construct):
 
         suppress(self.role, "AwsSolutions-IAM5",
                  "Batch ListJobs/Describe*, CloudWatch PutMetricData (limited to the host's "
-                 "namespace by condition) and EC2 GetSpotPlacementScores support no resource "
+                 "namespace by condition), SQS ListQueues (the control-queue sweep, by name "
+                 "prefix) and EC2 GetSpotPlacementScores support no resource "
                  "ARNs, so they need Resource *.", ["Resource::*"])
         suppress(self.role, "AwsSolutions-IAM5",
                  "Job definition ARNs end in :<revision>; <name>:* covers every revision of "
                  "this host's own definitions only. Index ARNs are needed to query the jobs table's "
-                 "GSIs; log-stream ARNs are per worker (one stream per worker id).",
-                 [r"re:job-definition/", INDEX_ARNS, r"re:log-group:.*:\*$"])
+                 "GSIs; log-stream ARNs are per worker (one stream per worker id), and so are "
+                 "control queues (<host>-ctl-*, one per worker id).",
+                 [r"re:job-definition/", INDEX_ARNS, r"re:log-group:.*:\*$", r"re:.*-ctl-\*$"])
         suppress(self.role, "AwsSolutions-IAM5",
                  "Tag-on-create of the Batch jobs the scaler submits: a job's ARN (job/<id>) "
                  "exists only once it is submitted, so batch:TagResource needs job/* (of the "
