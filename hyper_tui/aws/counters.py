@@ -17,6 +17,12 @@ depend on how many jobs the table keeps.
 
 Counter items have no index keys, so they are in no index, and no ``state``, so no job
 listing ever shows them.
+
+They also count every job item the table ever took (``SUBMITTED``, in the same ``ADD``: no
+write of its own), which only grows: the scaler publishes the ``Submitted`` metric once a pass
+from it (:func:`submitted_since`), so a submission makes no CloudWatch request (one
+PutMetricData per ``qsub`` was $10 per million single-job submissions, more than all of a
+job's DynamoDB writes).
 """
 
 from __future__ import annotations
@@ -36,6 +42,12 @@ COUNTER_SHARDS = 16
 COUNTER_PREFIX = "count#"
 MARK_PREFIX = f"{COUNTER_PREFIX}~batch#"  # a stream batch's mark item, per queue
 MARK_TTL_S = 2 * 86400  # marks outlive the stream's 24 h of records (then the table's TTL)
+# The counter attribute of the job items the table took, ever (a stream INSERT of a job): it
+# never goes down (a job's TTL removal leaves it), so the scaler's Submitted metric is the
+# difference between two passes. No state and no ``#``: the state totals and the scaler's
+# (definition, state) pairs never read it.
+SUBMITTED = "~submitted"
+SUBMITTED_SEEN_ID = "meta#submitted"  # jobs-table item: the totals the last metric stopped at
 
 
 def counter_id(queue: str, shard: int) -> str:
@@ -72,6 +84,9 @@ def stream_deltas(records: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, i
         old, new = _job(change.get("OldImage")), _job(change.get("NewImage"))
         if old == new:
             continue
+        if new and not change.get("OldImage"):  # a job item the table had not held: submitted
+            by_queue = out.setdefault(new[0], {})
+            by_queue[SUBMITTED] = by_queue.get(SUBMITTED, 0) + 1
         for key, sign in ((old, -1), (new, 1)):
             if key:
                 by_state = out.setdefault(key[0], {})
@@ -179,6 +194,40 @@ def read_counts(ddb: Any, table: str, queues: Iterable[str]) -> dict[str, dict[s
             for state in STATES:
                 out[q][state] += int(item.get(state) or 0)
     return out
+
+
+def submitted_since(ddb: Any, table: str, queues: Iterable[str]) -> dict[str, int]:
+    """Jobs submitted to each of ``queues`` since the last call (the scaler's Submitted
+    metric, once a pass): the counters' ``SUBMITTED`` totals less those the last call
+    recorded in item ``SUBMITTED_SEEN_ID``, which this call replaces (conditional on it being
+    unchanged: of two passes at once, one counts the interval and the other nothing). The
+    first call records the totals and returns nothing (no spike of the table's history)."""
+    queues = sorted(set(queues))
+    items = batch_get(ddb, table, [counter_id(q, s) for q in queues
+                                   for s in range(COUNTER_SHARDS)], consistent=False)
+    totals = {q: sum(int((items.get(counter_id(q, s)) or {}).get(SUBMITTED) or 0)
+                     for s in range(COUNTER_SHARDS)) for q in queues}
+    raw = ddb.get_item(TableName=table, Key={"id": {"S": SUBMITTED_SEEN_ID}},
+                       ConsistentRead=True).get("Item")
+    seen = from_item(raw) if raw else None
+    version = int(seen.get("version") or 0) if seen else 0
+    before = dict((seen or {}).get("totals") or {})
+    u = Update(table, SUBMITTED_SEEN_ID)
+    u.set("totals", {**before, **totals}).set("version", version + 1)
+    if seen is None:
+        u.when_missing("id")
+    else:
+        u.when("version", "=", version)
+    try:
+        ddb.update_item(**u.kwargs())
+    except Exception as err:
+        if error_code(err) == "ConditionalCheckFailedException":
+            return {}  # another pass counted this interval
+        raise
+    if seen is None:
+        return {}
+    return {q: n - int(before.get(q, n)) for q, n in totals.items()
+            if n - int(before.get(q, n)) > 0}
 
 
 def backlog(ddb: Any, table: str, queue: str) -> tuple[dict[tuple[str, str], int], bool]:

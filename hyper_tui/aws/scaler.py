@@ -356,7 +356,8 @@ class ScalerPass:
         if publish:
             self.step("metrics", b.metrics,
                       lambda deadline: publish_metrics(self.session.client("cloudwatch"),
-                                                       self.cfg, seen.pairs, seen.observed, dead))
+                                                       self.cfg, seen.pairs, seen.observed, dead,
+                                                       self.submitted(seen.pairs)))
         return {
             "host": self.cfg.host, "errors": self.errors, "skipped": self.skipped,
             "over_budget": self.over, "step_seconds": self.seconds, "swept": swept,
@@ -516,6 +517,12 @@ class ScalerPass:
                 for q, n in r.failed_by_queue.items():
                     dead[q] = dead.get(q, 0) + n
 
+    def submitted(self, pairs: Sequence[PairConfig]) -> dict[str, int]:
+        """Jobs submitted per queue since the last pass (``counters.submitted_since``)."""
+        from hyper_tui.aws.counters import submitted_since
+
+        return submitted_since(self.ddb, self.cfg.jobs_table, {p.queue for p in pairs})
+
     def sweep_outbox(self, deadline: float) -> int:
         from hyper_tui.aws.outbox import sweep_outbox
 
@@ -575,9 +582,11 @@ def run_scaler(cfg: ScalerConfig, session: AwsSession, *, sweep: bool = True,
 
 def publish_metrics(cw: Any, cfg: ScalerConfig, pairs: Sequence[PairConfig],
                     observed: Mapping[tuple[str, str], PairObservation],
-                    dead: Mapping[str, int]) -> int:
+                    dead: Mapping[str, int], submitted: Mapping[str, int] | None = None) -> int:
     """put_metric_data: jobs by state per queue, backlog per definition, workers and vCPUs
-    per region, dead-lettered per queue. Returns the number of data points."""
+    per region, dead-lettered per queue, jobs submitted per queue since the last pass
+    (``submitted``, from the counters: submissions make no CloudWatch request). Returns the
+    number of data points."""
     jobs: dict[tuple[str, str], float] = {}
     backlog: dict[str, float] = {}
     workers: dict[str, float] = {}
@@ -608,6 +617,8 @@ def publish_metrics(cw: Any, cfg: ScalerConfig, pairs: Sequence[PairConfig],
         put(schema.METRIC_VCPUS, {"Region": r}, vcpus[r])
     for q, n in sorted(dead.items()):
         put(schema.METRIC_DEAD_LETTERED, {"Queue": q}, n)
+    for q, n in sorted((submitted or {}).items()):
+        put(schema.METRIC_SUBMITTED, {"Queue": q}, n)
     for i in range(0, len(data), 500):
         cw.put_metric_data(Namespace=cfg.namespace, MetricData=data[i:i + 500])
     return len(data)

@@ -72,9 +72,6 @@ class JobsApi(Construct):
                 sid="SendWork",
                 actions=["sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"],
                 resources=[q.queue_arn for _, q in sorted(work_queues.items())]))
-        self.role.add_to_policy(iam.PolicyStatement(
-            sid="SubmittedMetric", actions=["cloudwatch:PutMetricData"], resources=["*"],
-            conditions={"StringEquals": {"cloudwatch:namespace": schema.metrics_namespace(host)}}))
 
         self.access_logs = logs.LogGroup(self, "AccessLogs", retention=retention)
         self.api = apigw.RestApi(
