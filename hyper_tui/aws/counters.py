@@ -18,11 +18,12 @@ depend on how many jobs the table keeps.
 Counter items have no index keys, so they are in no index, and no ``state``, so no job
 listing ever shows them.
 
-They also count every job item the table ever took (``SUBMITTED``, in the same ``ADD``: no
-write of its own), which only grows: the scaler publishes the ``Submitted`` metric once a pass
-from it (:func:`submitted_since`), so a submission makes no CloudWatch request (one
+They also count every job item the table ever took (``SUBMITTED``) and every job that reached
+a final state (``FINISHED``), in the same ``ADD`` (no write of its own); both only grow. The
+scaler publishes the ``Submitted`` and ``Finished`` metrics once a pass from them
+(:func:`totals_since`), so neither a submission nor a worker makes a CloudWatch request (one
 PutMetricData per ``qsub`` was $10 per million single-job submissions, more than all of a
-job's DynamoDB writes).
+job's DynamoDB writes; one per worker a minute, up to $5 per million 30 s jobs).
 """
 
 from __future__ import annotations
@@ -36,18 +37,20 @@ from typing import Any
 from hyper_tui.aws.schema import TTL_ATTRIBUTE
 from hyper_tui.aws.session import error_code
 from hyper_tui.aws.table import Update, batch_get, from_item
-from hyper_tui.core.jobs import ACTIVE_STATES, STATES
+from hyper_tui.core.jobs import ACTIVE_STATES, FINAL_STATES, STATES
 
 COUNTER_SHARDS = 16
 COUNTER_PREFIX = "count#"
 MARK_PREFIX = f"{COUNTER_PREFIX}~batch#"  # a stream batch's mark item, per queue
 MARK_TTL_S = 2 * 86400  # marks outlive the stream's 24 h of records (then the table's TTL)
-# The counter attribute of the job items the table took, ever (a stream INSERT of a job): it
-# never goes down (a job's TTL removal leaves it), so the scaler's Submitted metric is the
-# difference between two passes. No state and no ``#``: the state totals and the scaler's
-# (definition, state) pairs never read it.
+# Counter attributes that never go down (a job's TTL removal leaves them): the job items the
+# table took (a stream INSERT of a job) and the jobs that reached a final state from another
+# (or were written in one). The scaler's Submitted and Finished metrics are the differences
+# between two passes. No state and no ``#``: the state totals and the scaler's (definition,
+# state) pairs never read them.
 SUBMITTED = "~submitted"
-SUBMITTED_SEEN_ID = "meta#submitted"  # jobs-table item: the totals the last metric stopped at
+FINISHED = "~finished"
+TOTALS_SEEN_ID = "meta#totals"  # jobs-table item: the totals the last metrics stopped at
 
 
 def counter_id(queue: str, shard: int) -> str:
@@ -87,6 +90,9 @@ def stream_deltas(records: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, i
         if new and not change.get("OldImage"):  # a job item the table had not held: submitted
             by_queue = out.setdefault(new[0], {})
             by_queue[SUBMITTED] = by_queue.get(SUBMITTED, 0) + 1
+        if new and new[1] in FINAL_STATES and not (old and old[1] in FINAL_STATES):
+            by_queue = out.setdefault(new[0], {})
+            by_queue[FINISHED] = by_queue.get(FINISHED, 0) + 1
         for key, sign in ((old, -1), (new, 1)):
             if key:
                 by_state = out.setdefault(key[0], {})
@@ -196,25 +202,28 @@ def read_counts(ddb: Any, table: str, queues: Iterable[str]) -> dict[str, dict[s
     return out
 
 
-def submitted_since(ddb: Any, table: str, queues: Iterable[str]) -> dict[str, int]:
-    """Jobs submitted to each of ``queues`` since the last call (the scaler's Submitted
-    metric, once a pass): the counters' ``SUBMITTED`` totals less those the last call
-    recorded in item ``SUBMITTED_SEEN_ID``, which this call replaces (conditional on it being
-    unchanged: of two passes at once, one counts the interval and the other nothing). The
-    first call records the totals and returns nothing (no spike of the table's history)."""
+def totals_since(ddb: Any, table: str, queues: Iterable[str]) -> dict[str, dict[str, int]]:
+    """Per attribute (``SUBMITTED``, ``FINISHED``), the jobs of each of ``queues`` it counted
+    since the last call (the scaler's metrics, once a pass): the counters' totals less those
+    the last call recorded in item ``TOTALS_SEEN_ID``, which this call replaces (conditional
+    on it being unchanged: of two passes at once, one counts the interval and the other
+    nothing). A queue's first call records its totals and counts nothing (no spike of the
+    table's history)."""
     queues = sorted(set(queues))
     items = batch_get(ddb, table, [counter_id(q, s) for q in queues
                                    for s in range(COUNTER_SHARDS)], consistent=False)
-    totals = {q: sum(int((items.get(counter_id(q, s)) or {}).get(SUBMITTED) or 0)
-                     for s in range(COUNTER_SHARDS)) for q in queues}
-    raw = ddb.get_item(TableName=table, Key={"id": {"S": SUBMITTED_SEEN_ID}},
+    attrs = (SUBMITTED, FINISHED)
+    totals = {a: {q: sum(int((items.get(counter_id(q, s)) or {}).get(a) or 0)
+                         for s in range(COUNTER_SHARDS)) for q in queues} for a in attrs}
+    raw = ddb.get_item(TableName=table, Key={"id": {"S": TOTALS_SEEN_ID}},
                        ConsistentRead=True).get("Item")
-    seen = from_item(raw) if raw else None
-    version = int(seen.get("version") or 0) if seen else 0
-    before = dict((seen or {}).get("totals") or {})
-    u = Update(table, SUBMITTED_SEEN_ID)
-    u.set("totals", {**before, **totals}).set("version", version + 1)
-    if seen is None:
+    seen = from_item(raw) if raw else {}
+    version = int(seen.get("version") or 0)
+    before = {a: dict(seen.get(a) or {}) for a in attrs}
+    u = Update(table, TOTALS_SEEN_ID).set("version", version + 1)
+    for a in attrs:
+        u.set(a, {**before[a], **totals[a]})
+    if raw is None:
         u.when_missing("id")
     else:
         u.when("version", "=", version)
@@ -222,12 +231,10 @@ def submitted_since(ddb: Any, table: str, queues: Iterable[str]) -> dict[str, in
         ddb.update_item(**u.kwargs())
     except Exception as err:
         if error_code(err) == "ConditionalCheckFailedException":
-            return {}  # another pass counted this interval
+            return {a: {} for a in attrs}  # another pass counted this interval
         raise
-    if seen is None:
-        return {}
-    return {q: n - int(before.get(q, n)) for q, n in totals.items()
-            if n - int(before.get(q, n)) > 0}
+    return {a: {q: n - int(before[a][q]) for q, n in totals[a].items()
+                if q in before[a] and n > int(before[a][q])} for a in attrs}
 
 
 def backlog(ddb: Any, table: str, queue: str) -> tuple[dict[tuple[str, str], int], bool]:

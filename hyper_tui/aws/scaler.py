@@ -357,7 +357,7 @@ class ScalerPass:
             self.step("metrics", b.metrics,
                       lambda deadline: publish_metrics(self.session.client("cloudwatch"),
                                                        self.cfg, seen.pairs, seen.observed, dead,
-                                                       self.submitted(seen.pairs)))
+                                                       self.totals(seen.pairs)))
         return {
             "host": self.cfg.host, "errors": self.errors, "skipped": self.skipped,
             "over_budget": self.over, "step_seconds": self.seconds, "swept": swept,
@@ -517,11 +517,12 @@ class ScalerPass:
                 for q, n in r.failed_by_queue.items():
                     dead[q] = dead.get(q, 0) + n
 
-    def submitted(self, pairs: Sequence[PairConfig]) -> dict[str, int]:
-        """Jobs submitted per queue since the last pass (``counters.submitted_since``)."""
-        from hyper_tui.aws.counters import submitted_since
+    def totals(self, pairs: Sequence[PairConfig]) -> dict[str, dict[str, int]]:
+        """Jobs submitted and finished per queue since the last pass
+        (``counters.totals_since``)."""
+        from hyper_tui.aws.counters import totals_since
 
-        return submitted_since(self.ddb, self.cfg.jobs_table, {p.queue for p in pairs})
+        return totals_since(self.ddb, self.cfg.jobs_table, {p.queue for p in pairs})
 
     def sweep_outbox(self, deadline: float) -> int:
         from hyper_tui.aws.outbox import sweep_outbox
@@ -582,11 +583,12 @@ def run_scaler(cfg: ScalerConfig, session: AwsSession, *, sweep: bool = True,
 
 def publish_metrics(cw: Any, cfg: ScalerConfig, pairs: Sequence[PairConfig],
                     observed: Mapping[tuple[str, str], PairObservation],
-                    dead: Mapping[str, int], submitted: Mapping[str, int] | None = None) -> int:
+                    dead: Mapping[str, int],
+                    totals: Mapping[str, Mapping[str, int]] | None = None) -> int:
     """put_metric_data: jobs by state per queue, backlog per definition, workers and vCPUs
-    per region, dead-lettered per queue, jobs submitted per queue since the last pass
-    (``submitted``, from the counters: submissions make no CloudWatch request). Returns the
-    number of data points."""
+    per region, dead-lettered per queue, jobs submitted and finished per queue since the
+    last pass (``totals``, ``counters.totals_since``: submissions and workers make no
+    CloudWatch request). Returns the number of data points."""
     jobs: dict[tuple[str, str], float] = {}
     backlog: dict[str, float] = {}
     workers: dict[str, float] = {}
@@ -617,8 +619,11 @@ def publish_metrics(cw: Any, cfg: ScalerConfig, pairs: Sequence[PairConfig],
         put(schema.METRIC_VCPUS, {"Region": r}, vcpus[r])
     for q, n in sorted(dead.items()):
         put(schema.METRIC_DEAD_LETTERED, {"Queue": q}, n)
-    for q, n in sorted((submitted or {}).items()):
-        put(schema.METRIC_SUBMITTED, {"Queue": q}, n)
+    from hyper_tui.aws.counters import FINISHED, SUBMITTED
+
+    for attr, name in ((SUBMITTED, schema.METRIC_SUBMITTED), (FINISHED, schema.METRIC_FINISHED)):
+        for q, n in sorted(((totals or {}).get(attr) or {}).items()):
+            put(name, {"Queue": q}, n)
     for i in range(0, len(data), 500):
         cw.put_metric_data(Namespace=cfg.namespace, MetricData=data[i:i + 500])
     return len(data)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from hyper_tui.aws import schema
 from hyper_tui.aws.scaler import (
@@ -134,8 +134,9 @@ def test_pass_launches_array_jobs_and_publishes_metrics(home) -> None:
     m = h.client.metrics(0)
     assert m["jobs_queued"]["q1"][-1][1] == 75 and m["backlog"]["d1"][-1][1] == 75
     assert m["workers"]["us-east-1"][-1][1] == 0
-    # Submitted comes from the counters, once a pass (a submit makes no CloudWatch request):
-    # the first pass records where it starts, the next publishes what came since.
+    # Submitted (and Finished) come from the counters, once a pass (a submit makes no
+    # CloudWatch request): the first pass records where it starts, the next publishes what
+    # came since.
     cw_calls: list[str] = []
     s.register("provide-client-params.cloudwatch.PutMetricData",
                lambda params=None, **kw: cw_calls.append(params["Namespace"]))
@@ -146,8 +147,8 @@ def test_pass_launches_array_jobs_and_publishes_metrics(home) -> None:
     cw = s.client("cloudwatch")
     got = cw.get_metric_statistics(Namespace=sc.namespace, MetricName=schema.METRIC_SUBMITTED,
                                    Dimensions=[{"Name": "Queue", "Value": "q1"}],
-                                   StartTime=datetime.now(timezone.utc) - timedelta(hours=1),
-                                   EndTime=datetime.now(timezone.utc) + timedelta(minutes=5),
+                                   StartTime=datetime.now(UTC) - timedelta(hours=1),
+                                   EndTime=datetime.now(UTC) + timedelta(minutes=5),
                                    Period=60,
                                    Statistics=["Sum"])["Datapoints"]
     assert sum(p["Sum"] for p in got) == 5
