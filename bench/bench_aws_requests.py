@@ -35,7 +35,16 @@ Storage: the bench prints a job item's bytes and its index entries' (keys only, 
 bytes DynamoDB counts per entry).
 
 The scaler Lambda (one pass a minute, whatever the number of jobs) is not per job: the bench
-runs none. The counters Lambda is: its calls (one per batch) are priced in the lambda row.
+runs none. That includes the Submitted and Finished metrics, which the scaler publishes from
+the counters once a pass (submissions and workers make no PutMetricData). The counters Lambda
+is per job: its calls (one per batch) are priced in the lambda row. Its batches are taken full
+(1,000 records), as a steady load fills them; at a trickle its 1 s batching window
+(infra/components/counters) makes them smaller: 4 write units per queue per second with
+changes, whatever the jobs.
+
+Dollars: the requests (the figure compared with the baseline, which priced nothing else) and,
+added to make the total, storage: each finished job's item and index entries in the table and
+its log records in the log group, kept ``RETENTION_DAYS`` (the host's default retention).
 """
 
 from __future__ import annotations

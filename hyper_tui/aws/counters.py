@@ -233,8 +233,14 @@ def totals_since(ddb: Any, table: str, queues: Iterable[str]) -> dict[str, dict[
         if error_code(err) == "ConditionalCheckFailedException":
             return {a: {} for a in attrs}  # another pass counted this interval
         raise
-    return {a: {q: n - int(before[a][q]) for q, n in totals[a].items()
-                if q in before[a] and n > int(before[a][q])} for a in attrs}
+    return {a: {q: since(n, int(before[a][q])) for q, n in totals[a].items()
+                if q in before[a] and since(n, int(before[a][q]))} for a in attrs}
+
+
+def since(total: int, before: int) -> int:
+    """What a never-decreasing total counted since it was ``before``: the difference, or the
+    whole total when it went down (:func:`rebuild` rewrote the counter items from zero)."""
+    return total - before if total >= before else total
 
 
 def backlog(ddb: Any, table: str, queue: str) -> tuple[dict[tuple[str, str], int], bool]:

@@ -172,10 +172,9 @@ def test_missing_table_is_a_clear_error(home, capsys) -> None:
 
 
 def test_metrics_read_back(aws_host: AwsHost) -> None:
+    from hyper_tui.aws.counters import totals_since
     from hyper_tui.aws.scaler import PairObservation, publish_metrics
     from hyper_tui.aws.scaler_config import build_scaler_config
-
-    from hyper_tui.aws.counters import totals_since
 
     h = aws_host
     t0 = time.time()

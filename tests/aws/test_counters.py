@@ -123,6 +123,7 @@ def test_totals_count_new_and_finished_jobs_and_never_go_down(home) -> None:
     counters.apply_stream_records(ddb, table, stream.read())
     assert counters.totals_since(ddb, table, ["q1", "q2"]) == {S: {"q1": 3}, F: {"q1": 6}}
     assert counters.totals_since(ddb, table, ["q1", "q2"]) == {S: {}, F: {}}  # nothing since
+    assert counters.since(10, 4) == 6 and counters.since(3, 9) == 3  # 3: counted since a rebuild
 
 
 def test_a_retried_stream_batch_counts_once(home) -> None:
