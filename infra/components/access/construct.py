@@ -101,8 +101,7 @@ class AccessPolicies(Construct):
         statements = {
             "Submitters": reading([("POST", "/jobs"), *gets]) + [
                 iam.PolicyStatement(sid="WriteJobs", actions=ITEM_WRITES,
-                                    resources=table_arns(host, region)[:1]),
-                metrics_statement(host)] + ([
+                                    resources=table_arns(host, region)[:1])] + ([
                 iam.PolicyStatement(
                     sid="SendWork",
                     actions=["sqs:SendMessage", "sqs:GetQueueUrl", "sqs:GetQueueAttributes"],
