@@ -35,7 +35,16 @@ Storage: the bench prints a job item's bytes and its index entries' (keys only, 
 bytes DynamoDB counts per entry).
 
 The scaler Lambda (one pass a minute, whatever the number of jobs) is not per job: the bench
-runs none. The counters Lambda is: its calls (one per batch) are priced in the lambda row.
+runs none. That includes the Submitted and Finished metrics, which the scaler publishes from
+the counters once a pass (submissions and workers make no PutMetricData). The counters Lambda
+is per job: its calls (one per batch) are priced in the lambda row. Its batches are taken full
+(1,000 records), as a steady load fills them; at a trickle its 1 s batching window
+(infra/components/counters) makes them smaller: 4 write units per queue per second with
+changes, whatever the jobs.
+
+Dollars: the requests (the figure compared with the baseline, which priced nothing else) and,
+added to make the total, storage: each finished job's item and index entries in the table and
+its log records in the log group, kept ``RETENTION_DAYS`` (the host's default retention).
 """
 
 from __future__ import annotations
@@ -69,9 +78,22 @@ sys.path.insert(0, str(ROOT))
 #   (aws.amazon.com/cloudwatch/pricing/).
 # * Lambda: $0.20 per million requests + $0.0000166667 per GB-second, x86
 #   (docs.aws.amazon.com/whitepapers/latest/how-aws-pricing-works/lambda.html).
+# * DynamoDB storage (Standard table class): $0.25 per GB-month, each item and each index
+#   entry counted with 100 bytes of overhead (aws.amazon.com/dynamodb/pricing/on-demand/).
+# * CloudWatch Logs storage (archival): $0.03 per GB-month, of the compressed bytes; priced
+#   here on the uncompressed bytes (an upper bound) (aws.amazon.com/cloudwatch/pricing/).
+# Each price re-checked 2026-12-07 against those pages' us-east-1 figures: unchanged.
+# Streams read by the counters Lambda cost nothing (DynamoDB Streams: GetRecords calls of a
+# Lambda trigger are free); PutLogEvents has no request charge (ingestion only).
 PRICES_DATE = "2026-12-01"
 PRICE = {"ddb_wru": 0.625e-6, "ddb_rru": 0.125e-6, "sqs_request": 0.40e-6, "logs_gb": 0.50,
-         "metric_request": 0.01e-3, "lambda_request": 0.20e-6, "lambda_gb_s": 0.0000166667}
+         "metric_request": 0.01e-3, "lambda_request": 0.20e-6, "lambda_gb_s": 0.0000166667,
+         "ddb_gb_month": 0.25, "logs_gb_month": 0.03}
+# A finished job is kept this long (its item, its index entries and its log records): the
+# host's default ``job_retention_days`` (hyper_tui.model.HostSettings), the jobs table's TTL
+# and the log group's retention.
+RETENTION_DAYS = 30
+DAYS_PER_MONTH = 365.25 / 12
 COUNTERS_BATCH = 1000  # records a counters Lambda call takes (infra/components/counters)
 # The counters Lambda: 128 MB, about 100 ms a batch (one transaction a queue).
 LAMBDA_GB_S_PER_CALL = 0.128 * 0.1
@@ -79,14 +101,15 @@ TARGET_WRU_SHORT = 6.0          # write units per short job, end to end
 TARGET_USD_SHORT = 4.0          # $ per million short jobs, the control plane
 TARGET_REQUESTS_30S = 2.0       # requests per 30 s job besides submit, start and report
 
-# Main before the aws-scale work (85f3d60), the same scenarios and meter, at PRICE.
+# Main before the aws-scale work (85f3d60), the same scenarios and meter, at PRICE; its dollars
+# are those of the requests (it priced no storage), so the ratio compares those.
 BASELINE: dict[str, dict[str, float]] = {
     "short-100": {"wru_per_job": 12.09, "rru_per_job": 1.0, "requests_per_job": 3.21,
-                  "usd_per_million_total": 8.0372},
+                  "usd_per_million_requests": 8.0372},
     "short-1000": {"wru_per_job": 12.061, "rru_per_job": 1.0, "requests_per_job": 3.105,
-                   "usd_per_million_total": 7.822},
+                   "usd_per_million_requests": 7.822},
     "30s": {"wru_per_job": 19.5, "rru_per_job": 16.5, "requests_per_job": 41.0,
-            "usd_per_million_total": 28.68},
+            "usd_per_million_requests": 28.68},
 }
 
 
@@ -353,6 +376,12 @@ def run(jobs: int, workers: int, job_seconds: float = 0) -> dict:
         "metrics": metrics * per_m * PRICE["metric_request"],
         "lambda": lambda_calls * per_m * (PRICE["lambda_request"]
                                           + LAMBDA_GB_S_PER_CALL * PRICE["lambda_gb_s"]),
+        # what keeping each finished job for the retention costs: its item and index entries
+        # in the table, its log records in the log group
+        "dynamodb_storage": storage["finished_job_bytes_with_index_copies"] * 1e6 / 1e9
+        * PRICE["ddb_gb_month"] * RETENTION_DAYS / DAYS_PER_MONTH,
+        "logs_storage": meter.log_bytes * per_m / 1e9 * PRICE["logs_gb_month"]
+        * RETENTION_DAYS / DAYS_PER_MONTH,
     }
     base_ops = ("dynamodb.BatchWriteItem", "sqs.SendMessageBatch")
     submit_start_report = sum(n for op, n in meter.calls.items() if op in base_ops) \
@@ -372,17 +401,21 @@ def run(jobs: int, workers: int, job_seconds: float = 0) -> dict:
         "stream_lambda_invocations": lambda_calls,
         "storage": storage,
         "usd_per_million": {k: round(v, 4) for k, v in cost.items()},
+        "usd_per_million_requests": round(sum(v for k, v in cost.items()
+                                              if not k.endswith("_storage")), 4),
         "usd_per_million_total": round(sum(cost.values()), 4),
     }
 
 
 SCENARIOS = {"short-100": (100, 1, 0.0), "short-1000": (1000, 1, 0.0), "30s": (2, 2, 30.0)}
-FIGURES = ("wru_per_job", "rru_per_job", "requests_per_job", "usd_per_million_total")
+FIGURES = ("wru_per_job", "rru_per_job", "requests_per_job", "usd_per_million_requests")
 
 
 def _line(label: str, r: dict) -> str:
     return (f"  {label:9s} {r['wru_per_job']:7.2f} WRU {r['rru_per_job']:6.2f} RRU "
-            f"{r['requests_per_job']:7.2f} requests   ${r['usd_per_million_total']:8.4f} per M jobs")
+            f"{r['requests_per_job']:7.2f} requests   ${r['usd_per_million_requests']:8.4f} per M jobs"
+            + (f" (${r['usd_per_million_total']:.4f} with {RETENTION_DAYS} days' storage)"
+               if "usd_per_million_total" in r else ""))
 
 
 def report(name: str, r: dict) -> None:
@@ -410,7 +443,8 @@ def report(name: str, r: dict) -> None:
         ok = r["wru_per_job"] <= TARGET_WRU_SHORT
         print(f"  write units per short job end to end: {r['wru_per_job']} (target <= "
               f"{TARGET_WRU_SHORT:g}: {'met' if ok else 'MISSED'}); control plane "
-              f"${r['usd_per_million_total']:.2f} per M (target <= ${TARGET_USD_SHORT:g}: "
+              f"${r['usd_per_million_total']:.2f} per M with {RETENTION_DAYS} days' storage, "
+              f"${r['usd_per_million_requests']:.2f} without (target <= ${TARGET_USD_SHORT:g}: "
               f"{'met' if r['usd_per_million_total'] <= TARGET_USD_SHORT else 'MISSED'})")
     else:
         ok = r["other_requests_per_job"] <= TARGET_REQUESTS_30S
@@ -435,8 +469,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(runs, indent=2))
         return 0
-    print(f"Prices of {PRICES_DATE} (us-east-1): DynamoDB $0.625/M writes, $0.125/M reads; SQS "
-          "$0.40/M requests; Logs $0.50/GB; PutMetricData $0.01/1000; Lambda $0.20/M requests")
+    print(f"Prices of {PRICES_DATE} (us-east-1): DynamoDB $0.625/M writes, $0.125/M reads, "
+          "$0.25/GB-month stored; SQS $0.40/M requests; Logs $0.50/GB in, $0.03/GB-month stored; "
+          "PutMetricData $0.01/1000; Lambda $0.20/M requests + $0.0000166667/GB-s")
     for name, r in runs.items():
         report(name, r)
     return 0

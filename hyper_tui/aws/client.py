@@ -279,7 +279,6 @@ class AwsHostClient:
         close_outbox(self.ddb, self.table, outbox)
         if failed:
             errors.append(f"{len(failed)} job(s) could not be queued and were marked FAILED")
-        self._publish_submitted(ok_plans)
         ids = [d for displays, _ in ok_plans for d in displays]
         if errors:
             raise UnavailableError(
@@ -415,21 +414,6 @@ class AwsHostClient:
             out.append({"kind": kind, "on": base if whole else items[0]["id"], "whole": whole,
                         "ref": f"{base}[]" if whole else ref})
         return out
-
-    def _publish_submitted(self, plans: list[tuple[list[str], list[dict[str, Any]]]]) -> None:
-        counts: dict[str, int] = {}
-        for _, items in plans:
-            for it in items:
-                if "state" in it:
-                    counts[it["queue"]] = counts.get(it["queue"], 0) + 1
-        if not counts:
-            return
-        try:
-            self.session.client("cloudwatch").put_metric_data(Namespace=self.namespace, MetricData=[
-                {"MetricName": schema.METRIC_SUBMITTED, "Dimensions": [{"Name": "Queue", "Value": q}],
-                 "Value": float(n), "Unit": "Count"} for q, n in sorted(counts.items())])
-        except Exception as err:  # a metric is not worth failing a submission for
-            LOG.warning("submit: could not publish the Submitted metric (%s)", err)
 
     # ---- submitting through the submit API (SigV4 + API key) ---------------------------
 

@@ -17,6 +17,13 @@ depend on how many jobs the table keeps.
 
 Counter items have no index keys, so they are in no index, and no ``state``, so no job
 listing ever shows them.
+
+They also count every job item the table ever took (``SUBMITTED``) and every job that reached
+a final state (``FINISHED``), in the same ``ADD`` (no write of its own); both only grow. The
+scaler publishes the ``Submitted`` and ``Finished`` metrics once a pass from them
+(:func:`totals_since`), so neither a submission nor a worker makes a CloudWatch request (one
+PutMetricData per ``qsub`` was $10 per million single-job submissions, more than all of a
+job's DynamoDB writes; one per worker a minute, up to $5 per million 30 s jobs).
 """
 
 from __future__ import annotations
@@ -30,12 +37,20 @@ from typing import Any
 from hyper_tui.aws.schema import TTL_ATTRIBUTE
 from hyper_tui.aws.session import error_code
 from hyper_tui.aws.table import Update, batch_get, from_item
-from hyper_tui.core.jobs import ACTIVE_STATES, STATES
+from hyper_tui.core.jobs import ACTIVE_STATES, FINAL_STATES, STATES
 
 COUNTER_SHARDS = 16
 COUNTER_PREFIX = "count#"
 MARK_PREFIX = f"{COUNTER_PREFIX}~batch#"  # a stream batch's mark item, per queue
 MARK_TTL_S = 2 * 86400  # marks outlive the stream's 24 h of records (then the table's TTL)
+# Counter attributes that never go down (a job's TTL removal leaves them): the job items the
+# table took (a stream INSERT of a job) and the jobs that reached a final state from another
+# (or were written in one). The scaler's Submitted and Finished metrics are the differences
+# between two passes. No state and no ``#``: the state totals and the scaler's (definition,
+# state) pairs never read them.
+SUBMITTED = "~submitted"
+FINISHED = "~finished"
+TOTALS_SEEN_ID = "meta#totals"  # jobs-table item: the totals the last metrics stopped at
 
 
 def counter_id(queue: str, shard: int) -> str:
@@ -72,6 +87,12 @@ def stream_deltas(records: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, i
         old, new = _job(change.get("OldImage")), _job(change.get("NewImage"))
         if old == new:
             continue
+        if new and not change.get("OldImage"):  # a job item the table had not held: submitted
+            by_queue = out.setdefault(new[0], {})
+            by_queue[SUBMITTED] = by_queue.get(SUBMITTED, 0) + 1
+        if new and new[1] in FINAL_STATES and not (old and old[1] in FINAL_STATES):
+            by_queue = out.setdefault(new[0], {})
+            by_queue[FINISHED] = by_queue.get(FINISHED, 0) + 1
         for key, sign in ((old, -1), (new, 1)):
             if key:
                 by_state = out.setdefault(key[0], {})
@@ -179,6 +200,47 @@ def read_counts(ddb: Any, table: str, queues: Iterable[str]) -> dict[str, dict[s
             for state in STATES:
                 out[q][state] += int(item.get(state) or 0)
     return out
+
+
+def totals_since(ddb: Any, table: str, queues: Iterable[str]) -> dict[str, dict[str, int]]:
+    """Per attribute (``SUBMITTED``, ``FINISHED``), the jobs of each of ``queues`` it counted
+    since the last call (the scaler's metrics, once a pass): the counters' totals less those
+    the last call recorded in item ``TOTALS_SEEN_ID``, which this call replaces (conditional
+    on it being unchanged: of two passes at once, one counts the interval and the other
+    nothing). A queue's first call records its totals and counts nothing (no spike of the
+    table's history)."""
+    queues = sorted(set(queues))
+    items = batch_get(ddb, table, [counter_id(q, s) for q in queues
+                                   for s in range(COUNTER_SHARDS)], consistent=False)
+    attrs = (SUBMITTED, FINISHED)
+    totals = {a: {q: sum(int((items.get(counter_id(q, s)) or {}).get(a) or 0)
+                         for s in range(COUNTER_SHARDS)) for q in queues} for a in attrs}
+    raw = ddb.get_item(TableName=table, Key={"id": {"S": TOTALS_SEEN_ID}},
+                       ConsistentRead=True).get("Item")
+    seen = from_item(raw) if raw else {}
+    version = int(seen.get("version") or 0)
+    before = {a: dict(seen.get(a) or {}) for a in attrs}
+    u = Update(table, TOTALS_SEEN_ID).set("version", version + 1)
+    for a in attrs:
+        u.set(a, {**before[a], **totals[a]})
+    if raw is None:
+        u.when_missing("id")
+    else:
+        u.when("version", "=", version)
+    try:
+        ddb.update_item(**u.kwargs())
+    except Exception as err:
+        if error_code(err) == "ConditionalCheckFailedException":
+            return {a: {} for a in attrs}  # another pass counted this interval
+        raise
+    return {a: {q: since(n, int(before[a][q])) for q, n in totals[a].items()
+                if q in before[a] and since(n, int(before[a][q]))} for a in attrs}
+
+
+def since(total: int, before: int) -> int:
+    """What a never-decreasing total counted since it was ``before``: the difference, or the
+    whole total when it went down (:func:`rebuild` rewrote the counter items from zero)."""
+    return total - before if total >= before else total
 
 
 def backlog(ddb: Any, table: str, queue: str) -> tuple[dict[tuple[str, str], int], bool]:

@@ -34,7 +34,6 @@ def worker_environment(cfg: ScalerConfig, p: PairConfig, region: str) -> dict[st
         "HYPER_JOBS_TABLE": cfg.jobs_table, "HYPER_WORK_QUEUE_URL": p.work_queue_url,
         "HYPER_LOG_GROUP": schema.log_group_name(cfg.host), "HYPER_QUEUE": p.queue,
         "HYPER_DEFINITION": p.definition, "HYPER_REGION": region,
-        "HYPER_METRICS_NAMESPACE": cfg.namespace,
     }
 
 

@@ -360,7 +360,8 @@ class ScalerPass:
         if publish:
             self.step("metrics", b.metrics,
                       lambda deadline: publish_metrics(self.session.client("cloudwatch"),
-                                                       self.cfg, seen.pairs, seen.observed, dead))
+                                                       self.cfg, seen.pairs, seen.observed, dead,
+                                                       self.totals(seen.pairs)))
         return {
             "host": self.cfg.host, "errors": self.errors, "skipped": self.skipped,
             "over_budget": self.over, "step_seconds": self.seconds, "swept": swept,
@@ -521,6 +522,13 @@ class ScalerPass:
                 for q, n in r.failed_by_queue.items():
                     dead[q] = dead.get(q, 0) + n
 
+    def totals(self, pairs: Sequence[PairConfig]) -> dict[str, dict[str, int]]:
+        """Jobs submitted and finished per queue since the last pass
+        (``counters.totals_since``)."""
+        from hyper_tui.aws.counters import totals_since
+
+        return totals_since(self.ddb, self.cfg.jobs_table, {p.queue for p in pairs})
+
     def sweep_outbox(self, deadline: float) -> int:
         from hyper_tui.aws.outbox import sweep_outbox
 
@@ -587,9 +595,12 @@ def run_scaler(cfg: ScalerConfig, session: AwsSession, *, sweep: bool = True,
 
 def publish_metrics(cw: Any, cfg: ScalerConfig, pairs: Sequence[PairConfig],
                     observed: Mapping[tuple[str, str], PairObservation],
-                    dead: Mapping[str, int]) -> int:
+                    dead: Mapping[str, int],
+                    totals: Mapping[str, Mapping[str, int]] | None = None) -> int:
     """put_metric_data: jobs by state per queue, backlog per definition, workers and vCPUs
-    per region, dead-lettered per queue. Returns the number of data points."""
+    per region, dead-lettered per queue, jobs submitted and finished per queue since the
+    last pass (``totals``, ``counters.totals_since``: submissions and workers make no
+    CloudWatch request). Returns the number of data points."""
     jobs: dict[tuple[str, str], float] = {}
     backlog: dict[str, float] = {}
     workers: dict[str, float] = {}
@@ -620,6 +631,11 @@ def publish_metrics(cw: Any, cfg: ScalerConfig, pairs: Sequence[PairConfig],
         put(schema.METRIC_VCPUS, {"Region": r}, vcpus[r])
     for q, n in sorted(dead.items()):
         put(schema.METRIC_DEAD_LETTERED, {"Queue": q}, n)
+    from hyper_tui.aws.counters import FINISHED, SUBMITTED
+
+    for attr, name in ((SUBMITTED, schema.METRIC_SUBMITTED), (FINISHED, schema.METRIC_FINISHED)):
+        for q, n in sorted(((totals or {}).get(attr) or {}).items()):
+            put(name, {"Queue": q}, n)
     for i in range(0, len(data), 500):
         cw.put_metric_data(Namespace=cfg.namespace, MetricData=data[i:i + 500])
     return len(data)

@@ -172,16 +172,21 @@ def test_missing_table_is_a_clear_error(home, capsys) -> None:
 
 
 def test_metrics_read_back(aws_host: AwsHost) -> None:
+    from hyper_tui.aws.counters import totals_since
     from hyper_tui.aws.scaler import PairObservation, publish_metrics
     from hyper_tui.aws.scaler_config import build_scaler_config
 
     h = aws_host
     t0 = time.time()
+    ddb = h.res.session.client("dynamodb")
+    totals_since(ddb, h.res.table, ["q1"])  # the first pass: where Submitted starts
     h.client.submit([Submission(queue="q1", definition="d1", name="m", command="true")
                      for _ in range(3)])
     sc = build_scaler_config(h.cfg)
     obs = {("q1", "d1"): PairObservation(queued=7, running=2, workers={"us-east-1": 3})}
-    assert publish_metrics(h.res.session.client("cloudwatch"), sc, sc.pairs, obs, {"q1": 1}) >= 6
+    totals = totals_since(ddb, h.res.table, ["q1"])  # a pass: what came since, from the counters
+    assert publish_metrics(h.res.session.client("cloudwatch"), sc, sc.pairs, obs, {"q1": 1},
+                           totals) >= 7
     m = h.client.metrics(t0 - 120)
     # The scaler's published gauges, then the live counts (the counter items) as the last point.
     assert m["jobs_queued"]["q1"][-2][1] == 7 and m["jobs_queued"]["q1"][-1][1] == 3

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import UTC, datetime, timedelta
 
 from hyper_tui.aws import schema
 from hyper_tui.aws.scaler import (
@@ -134,6 +135,24 @@ def test_pass_launches_array_jobs_and_publishes_metrics(home) -> None:
     m = h.client.metrics(0)
     assert m["jobs_queued"]["q1"][-1][1] == 75 and m["backlog"]["d1"][-1][1] == 75
     assert m["workers"]["us-east-1"][-1][1] == 0
+    # Submitted (and Finished) come from the counters, once a pass (a submit makes no
+    # CloudWatch request): the first pass records where it starts, the next publishes what
+    # came since.
+    cw_calls: list[str] = []
+    s.register("provide-client-params.cloudwatch.PutMetricData",
+               lambda params=None, **kw: cw_calls.append(params["Namespace"]))
+    h.client.submit([Submission(queue="q1", definition="d1", name="more", command="true")
+                     for _ in range(5)])
+    assert cw_calls == []
+    assert run_scaler(sc, s, launch=False, sweep=False, reconcile=False)["errors"] == []
+    cw = s.client("cloudwatch")
+    got = cw.get_metric_statistics(Namespace=sc.namespace, MetricName=schema.METRIC_SUBMITTED,
+                                   Dimensions=[{"Name": "Queue", "Value": "q1"}],
+                                   StartTime=datetime.now(UTC) - timedelta(hours=1),
+                                   EndTime=datetime.now(UTC) + timedelta(minutes=5),
+                                   Period=60,
+                                   Statistics=["Sum"])["Datapoints"]
+    assert sum(p["Sum"] for p in got) == 5
 
 
 def test_handler_reads_its_config_and_sweeps_dead_letters(home, monkeypatch) -> None:

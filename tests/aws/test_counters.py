@@ -94,7 +94,36 @@ def test_deltas_ignore_items_that_are_not_jobs() -> None:
                       "NewImage": to_item({"id": "j2", "queue": "q", "state": "SUCCEEDED"})}},
     ]
     assert counters.stream_deltas(records) == {"q": {"QUEUED": 1, "RUNNING": -1, "SUCCEEDED": 1,
-                                                     "#QUEUED": 1, "#RUNNING": -1}}
+                                                     "#QUEUED": 1, "#RUNNING": -1,
+                                                     counters.SUBMITTED: 1,
+                                                     counters.FINISHED: 1}}
+
+
+def test_totals_count_new_and_finished_jobs_and_never_go_down(home) -> None:
+    """The Submitted and Finished metrics' source: a job item the table did not hold counts
+    once as submitted (whatever its first state), a job reaching a final state once as
+    finished; a removal (TTL) leaves both. The scaler reads the difference since its last
+    pass, and a queue's first pass only records where it starts."""
+    h = make_aws_host()
+    stream = Stream(h)
+    ddb = h.res.session.client("dynamodb")
+    table = h.res.table
+    S, F = counters.SUBMITTED, counters.FINISHED
+    h.client.submit([Submission(queue="q1", definition="d1", name="STDIN", commands=["true"] * 3)])
+    counters.apply_stream_records(ddb, table, stream.read())
+    assert counters.totals_since(ddb, table, ["q1"]) == {S: {}, F: {}}  # a start point
+    h.client.submit([Submission(queue="q1", definition="d1", name="STDIN", commands=["true"] * 2),
+                     Submission(queue="q1", definition="d1", name="held", command="true",
+                                hold=True)])
+    assert run_worker(h, jobs=5) == 5
+    [held] = [j for j in h.client.list_jobs(queue="q1") if j.name == "held"]
+    h.client.cancel([held.job_id])
+    jid = next(j.job_id for j in h.client.list_jobs(queue="q1") if j.state == "SUCCEEDED")
+    ddb.delete_item(TableName=table, Key={"id": {"S": jid}})  # as the TTL removes a job
+    counters.apply_stream_records(ddb, table, stream.read())
+    assert counters.totals_since(ddb, table, ["q1", "q2"]) == {S: {"q1": 3}, F: {"q1": 6}}
+    assert counters.totals_since(ddb, table, ["q1", "q2"]) == {S: {}, F: {}}  # nothing since
+    assert counters.since(10, 4) == 6 and counters.since(3, 9) == 3  # 3: counted since a rebuild
 
 
 def test_a_retried_stream_batch_counts_once(home) -> None:

@@ -123,7 +123,7 @@ def apply_update(item: dict[str, Any], kw: dict[str, Any]) -> dict[str, Any]:
 def transports(h: Any, session: RecordingSession) -> list[AwsTransport]:
     return [AwsTransport(session, host=h.name, table=h.res.table, queue_url="https://sqs/q1-d1",
                          log_group="/hyper/acme/jobs", worker_id=f"w-{i}", queue="q1",
-                         definition="d1", lease=60, publish_metrics=False)
+                         definition="d1", lease=60)
             for i in range(WORKERS)]
 
 

@@ -63,7 +63,6 @@ from hyper_tui.aws import control, schema
 from hyper_tui.aws.session import AwsSession, aws_errors, error_code
 from hyper_tui.aws.table import Update, batch_get, from_item, is_stale, run_updates
 from hyper_tui.aws.work_queues import IDS_PER_MESSAGE, parse_body, send_ids, work_queue_url
-from hyper_tui.core.jobs import FINAL_STATES
 from hyper_tui.core.lifecycle import after_lost_worker, attempt_outcome, outcome_to_state
 
 POLL_WAIT_S = 5            # long poll of an idle worker's claim
@@ -71,7 +70,6 @@ HANDBACK_AFTER_S = 10.0    # a job running this long hands its message's other j
 CANCEL_NOTICE_S = 5.0      # a running job learns of its cancel within this (plus replication)
 LOG_FLUSH_S = 1.0          # buffered log records older than this go out (logs stream)
 LAZY_LOG_KINDS = ("METRICS",)  # records that wait for the next heartbeat, output or result
-METRICS_EVERY_S = 60.0
 MAX_LOG_EVENT = 200_000    # bytes of one log event (CloudWatch allows 256 KiB)
 MAX_LOG_BATCH = 1_000_000  # bytes of one PutLogEvents call (1 MiB with 26 bytes per event)
 MAX_LOG_EVENTS = 10_000
@@ -101,9 +99,8 @@ class AwsTransport:
                  poll_wait: float = POLL_WAIT_S, retry_exit_codes: Sequence[int] = (),
                  keep_output: bool = True, def_env: Mapping[str, str] | None = None,
                  handback_after: float = HANDBACK_AFTER_S, cancel_poll: float = CANCEL_NOTICE_S,
-                 retention_days: float = 30, namespace: str | None = None, vcpus: int = 1,
-                 publish_metrics: bool = True, log_cap: int = LOG_CAP_BYTES,
-                 push: bool = True) -> None:
+                 retention_days: float = 30, vcpus: int = 1,
+                 log_cap: int = LOG_CAP_BYTES, push: bool = True) -> None:
         self.session = session
         self.host = host
         self.table = table
@@ -121,9 +118,7 @@ class AwsTransport:
         self.handback_after = handback_after
         self.cancel_notice = cancel_poll
         self.retention_s = float(retention_days) * 86400
-        self.namespace = namespace or schema.metrics_namespace(host)
         self.vcpus = vcpus
-        self.publish_metrics = publish_metrics
         self.log_cap = int(log_cap)  # bytes of output kept per job (the agent cuts the rest)
         self.stream = schema.worker_log_stream_name(worker_id)
         self.beat_every = max(0.2, self.lease / 3)
@@ -148,8 +143,6 @@ class AwsTransport:
         self._logbytes = 0
         self._log_since = 0.0
         self._stream_ready = False
-        self._finished: dict[str, int] = {}
-        self._metrics_at = time.monotonic()
         self._urls: dict[tuple[str, str], str] = {(queue, definition): queue_url}
         self._to_delete: list[_Message] = []  # settled; deleted 10 a call, before the lease ends
         self._closed = False
@@ -201,7 +194,6 @@ class AwsTransport:
                    not in ("false", "0", "no"),
                    def_env=def_env if isinstance(def_env, dict) else {},
                    retention_days=float(e.get("HYPER_RETENTION_DAYS") or 30),
-                   namespace=e.get("HYPER_METRICS_NAMESPACE") or None,
                    vcpus=int(e.get("HYPER_VCPUS") or 1),
                    log_cap=int(e.get("HYPER_LOG_CAP_BYTES") or LOG_CAP_BYTES))
 
@@ -473,8 +465,6 @@ class AwsTransport:
             for (c, state), code in zip(plan, codes, strict=True):
                 if code is None and state == "QUEUED":
                     requeue.setdefault(self._url_for(c.queue, c.definition), []).append(c.key)
-                elif code is None and state in FINAL_STATES:
-                    self._finished[c.queue] = self._finished.get(c.queue, 0) + 1
                 elif code is not None and state is not None:
                     _warn(f"job {c.job_id}: result of attempt {c.attempt} not recorded ({code}): "
                           "it was cancelled or another worker took it over")
@@ -494,7 +484,6 @@ class AwsTransport:
             if self._ready and any(r.ended - r.started >= self.handback_after for r in results):
                 self._hand_back(per_message=1)
             self._finish_settled()
-            self._maybe_publish()
 
     def _url_for(self, queue: str, definition: str) -> str:
         key = (queue, definition)
@@ -538,7 +527,6 @@ class AwsTransport:
         if self._control is not None:
             self._control.maybe_touch()
         self._safe_flush()
-        self._maybe_publish()
         return self._alive
 
     def _extend(self, msgs: list[_Message]) -> None:
@@ -766,22 +754,6 @@ class AwsTransport:
                     failed += chunk
         return failed
 
-    # ---- metrics -----------------------------------------------------------------------
-
-    def _maybe_publish(self, force: bool = False) -> None:
-        if not self.publish_metrics or not self._finished:
-            return
-        if not force and time.monotonic() - self._metrics_at < METRICS_EVERY_S:
-            return
-        counts, self._finished = self._finished, {}
-        self._metrics_at = time.monotonic()
-        try:
-            self.session.client("cloudwatch").put_metric_data(Namespace=self.namespace, MetricData=[
-                {"MetricName": schema.METRIC_FINISHED, "Dimensions": [{"Name": "Queue", "Value": q}],
-                 "Value": float(n), "Unit": "Count"} for q, n in sorted(counts.items())])
-        except Exception as err:
-            _warn(f"could not publish metrics: {_short(err)}")
-
     # ---- end ---------------------------------------------------------------------------
 
     def close(self) -> None:
@@ -798,7 +770,6 @@ class AwsTransport:
         except Exception as err:
             _warn(f"could not hand unstarted jobs back (they return after the lease): {_short(err)}")
         self._safe_flush()
-        self._maybe_publish(force=True)
         if self._control is not None:
             self._control.stop()
 

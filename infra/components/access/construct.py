@@ -116,8 +116,7 @@ class AccessPolicies(Construct):
                 iam.PolicyStatement(sid="WriteJobs", actions=ITEM_WRITES,
                                     resources=table_arns(host, region)[:1]),
                 iam.PolicyStatement(sid="NotifyWorkers", actions=CONTROL_QUEUE_NOTIFY,
-                                    resources=[control_queues_arn(host, region)]),
-                metrics_statement(host)] + ([
+                                    resources=[control_queues_arn(host, region)])] + ([
                 iam.PolicyStatement(
                     sid="SendWork",
                     actions=["sqs:SendMessage", "sqs:GetQueueUrl", "sqs:GetQueueAttributes"],

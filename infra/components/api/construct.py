@@ -74,9 +74,6 @@ class JobsApi(Construct):
                 sid="SendWork",
                 actions=["sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"],
                 resources=[q.queue_arn for _, q in sorted(work_queues.items())]))
-        self.role.add_to_policy(iam.PolicyStatement(
-            sid="SubmittedMetric", actions=["cloudwatch:PutMetricData"], resources=["*"],
-            conditions={"StringEquals": {"cloudwatch:namespace": schema.metrics_namespace(host)}}))
 
         self.access_logs = logs.LogGroup(self, "AccessLogs", retention=retention)
         self.api = apigw.RestApi(
@@ -124,9 +121,8 @@ class JobsApi(Construct):
         self.private = private_endpoint_id is not None
         suppress(self.role, "AwsSolutions-IAM5",
                  "DynamoDB index ARNs (table/index/*) are needed to Query the GSIs of "
-                 "the jobs table; PutMetricData has no resource ARN (limited to the host's "
-                 "namespace by condition); every other resource is named.",
-                 [INDEX_ARNS, "Resource::*"])
+                 "the jobs table; every other resource is named.",
+                 [INDEX_ARNS])
         suppress(self.api, "AwsSolutions-IAM4",
                  "API Gateway's account-level CloudWatch role uses the AWS-managed "
                  "AmazonAPIGatewayPushToCloudWatchLogs policy, the documented way to enable "

@@ -7,8 +7,9 @@ Routes (each one requires IAM SigV4 auth and an API key, enforced by API Gateway
   (a list), and optionally ``name``, ``env``, ``cwd``, ``timeout`` (s), ``priority``,
   ``retries``. The whole batch is validated before anything is written; jobs are written
   with BatchWriteItem (25 a call, in parallel), their ids sent to the (queue, definition) work
-  queue (``{"ids": [...], "t": ...}``, 10 ids a message, 10 messages a call) and the
-  Submitted metric published. Items have the layout the aws client writes (schema.py).
+  queue (``{"ids": [...], "t": ...}``, 10 ids a message, 10 messages a call); the scaler
+  publishes the Submitted metric from the counters. Items have the layout the aws client
+  writes (schema.py).
   Answer: ``{"ids": [...]}``.
 * ``GET /jobs/{id}``    one job.
 * ``GET /jobs?queue=Q[&state=S]``, ``?name=N`` or ``?array_id=A`` (``&limit=&next=``):
@@ -249,15 +250,7 @@ class Backend:
         self.table = boto3.resource("dynamodb").Table(config.table)
         self.ddb = boto3.client("dynamodb")  # typed attribute values (the outbox's helpers)
         self.sqs = boto3.client("sqs")
-        self.cloudwatch = boto3.client("cloudwatch")
         self._urls: dict[tuple[str, str], str] = {}
-
-    def publish_submitted(self, counts: dict[str, int]) -> None:
-        self.cloudwatch.put_metric_data(
-            Namespace=schema.metrics_namespace(self.config.host),
-            MetricData=[{"MetricName": schema.METRIC_SUBMITTED,
-                         "Dimensions": [{"Name": "Queue", "Value": q}],
-                         "Value": float(n), "Unit": "Count"} for q, n in sorted(counts.items())])
 
     def open_outbox(self, items: list[dict[str, Any]], now: float) -> list[str]:
         from hyper_tui.aws.outbox import open_outbox  # noqa: PLC0415 - Lambda only
@@ -369,16 +362,8 @@ def submit(body: Any, backend: Any, config: ApiConfig, *, caller: str,
                     except Exception:  # noqa: BLE001, S110 - best effort: the answer lists it
                         pass
     backend.close_outbox(outbox)
+    # (No Submitted metric here: the scaler publishes it once a pass from the counters.)
     ids = [i["id"] if i["id"] not in failed_ids else None for i in items]
-    counts: dict[str, int] = {}
-    for item in items:
-        if item["id"] not in failed_ids:
-            counts[item["queue"]] = counts.get(item["queue"], 0) + 1
-    if counts:
-        try:
-            backend.publish_submitted(counts)
-        except Exception as err:  # noqa: BLE001 - a metric is not worth failing a submission
-            print(json.dumps({"level": "WARNING", "error": f"Submitted metric: {err!r}"}))
     if failed_ids:
         return 503, {"ids": ids, "failed": len(failed_ids), "error": "; ".join(errors[:3])}
     return 200, {"ids": ids}
