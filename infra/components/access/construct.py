@@ -37,12 +37,6 @@ def table_arns(host: str, region: str) -> list[str]:
     return [table] + [f"{table}/index/{i}" for i, *_ in schema.INDEXES]
 
 
-def metrics_statement(host: str) -> iam.PolicyStatement:
-    return iam.PolicyStatement(
-        sid="Metrics", actions=["cloudwatch:PutMetricData"], resources=["*"],
-        conditions={"StringEquals": {"cloudwatch:namespace": schema.metrics_namespace(host)}})
-
-
 def control_queues_arn(host: str, region: str) -> str:
     """Every control queue of the host (hyper_tui.aws.control): ``{host}-ctl-*``."""
     return host_arn(region, "sqs", f"{schema.control_queue_prefix(host)}*")
@@ -57,7 +51,8 @@ def worker_statements(host: str, region: str, work_queue_arns: list[str]
                       ) -> list[iam.PolicyStatement]:
     """A worker agent's: its work queues, its control queue (created, read, touched and
     deleted by itself: ``{host}-ctl-*`` only), jobs-table items (not Scan, not DeleteItem),
-    its log streams in the job log group, metrics in the host's namespace."""
+    its log streams in the job log group. (No metrics: the scaler publishes them from the
+    counters.)"""
     logs = host_arn(region, "logs", f"log-group:{schema.log_group_name(host)}")
     queues = [iam.PolicyStatement(
         sid="WorkQueues",
@@ -76,7 +71,6 @@ def worker_statements(host: str, region: str, work_queue_arns: list[str]
             sid="JobLogs",
             actions=["logs:CreateLogStream", "logs:PutLogEvents", "logs:GetLogEvents"],
             resources=[f"{logs}:*"]),
-        metrics_statement(host),
     ]
 
 
@@ -138,8 +132,7 @@ class AccessPolicies(Construct):
                      "Index ARNs (table/index/*) of the jobs table, the log streams of the job "
                      "log group (log-group:<name>:*), the host's discovery parameters "
                      "(/hyper/<host>/*), the API's GET /jobs/* route and the workers' control "
-                     "queues (<host>-ctl-*, one per worker, named after it); PutMetricData and "
-                     "GetMetricData have no resource ARN (PutMetricData is limited to the "
-                     "host's namespace by condition).",
+                     "queues (<host>-ctl-*, one per worker, named after it); GetMetricData has no "
+                     "resource ARN.",
                      ["Resource::*", r"re:.*/index/\*$", r"re:.*log-group:.*:\*$",
                       r"re:.*parameter/hyper/.*\*$", r"re:.*/jobs/\*$", r"re:.*-ctl-\*$"])

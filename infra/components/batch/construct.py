@@ -165,9 +165,8 @@ class JobDefinitions(Construct):
                      "A worker writes its own log stream (named after the worker, created at "
                      "start) into the host's job log group (log-group:<name>:*), its control "
                      "queue is one of <host>-ctl-* (named after the worker, created at its first "
-                     "job), and PutMetricData has no resource ARN (limited to the "
-                     "host's metrics namespace by condition).",
-                     ["Resource::*", r"re:log-group:.*:\*$", r"re:.*-ctl-\*$"])
+                     "job).",
+                     [r"re:log-group:.*:\*$", r"re:.*-ctl-\*$"])
             self.roles[name] = role
             self.definitions[name] = JD(
                 self, f"Def-{name}", type="container",
