@@ -19,9 +19,7 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.request
@@ -79,25 +77,12 @@ _batch.ComputeEnvironment.create_from_cloudformation_json = classmethod(_ce)
 def start_moto(log: Path) -> tuple[subprocess.Popen, str]:
     """moto's server on localhost (S3 template URLs are read path-style only there), with
     Batch's Docker use off; returns the process and its URL."""
-    from tests.aws.cfn_adapter import MOTO_SERVER
+    from tests.aws.cfn_adapter import start_moto_server
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-c", BATCH_SERVICE_LINKED_ROLE + MOTO_SERVER,
-                             "-H", "localhost", "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=open(log, "wb"))
-    url = f"http://localhost:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            urllib.request.urlopen(url + "/moto-api/data.json", timeout=2).read()
-            break
-        except OSError:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                proc.kill()
-                raise SystemExit(f"moto did not start: {log.read_text()[-2000:]}") from None
-            time.sleep(0.2)
+    try:
+        proc, url = start_moto_server(log, prelude=BATCH_SERVICE_LINKED_ROLE)
+    except RuntimeError as err:
+        raise SystemExit(str(err)) from None
     urllib.request.urlopen(urllib.request.Request(
         url + "/moto-api/config", data=json.dumps({"batch": {"use_docker": False}}).encode(),
         method="POST", headers={"Content-Type": "application/json"}), timeout=30).read()

@@ -10,6 +10,11 @@ from __future__ import annotations
 
 import json
 import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -356,3 +361,29 @@ from moto.server import main
 
 main(sys.argv[1:])
 """
+
+
+def start_moto_server(log: Path, *, host: str = "localhost", prelude: str = "",
+                      env: dict[str, str] | None = None, timeout: float = 60.0
+                      ) -> tuple[subprocess.Popen, str]:
+    """moto's server with ``MOTO_SERVER``'s patches (after ``prelude``, more of them) on a free
+    port of ``host`` (``localhost``: moto reads S3 template URLs path-style only there),
+    its stderr to ``log``; once it answers, the process and its URL. RuntimeError, with the
+    log's end, if it has not started within ``timeout`` seconds."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-c", prelude + MOTO_SERVER, "-H", host,
+                             "-p", str(port)], stdout=subprocess.DEVNULL,
+                            stderr=open(log, "wb"), env=env)
+    url = f"http://{host}:{port}"
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            urllib.request.urlopen(url + "/moto-api/data.json", timeout=2).read()
+            return proc, url
+        except OSError:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                proc.kill()
+                raise RuntimeError(f"moto did not start: {log.read_text()[-2000:]}") from None
+            time.sleep(0.1)

@@ -19,10 +19,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import socket
 import subprocess
-import sys
-import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -33,7 +30,7 @@ import pytest
 
 from hyper_tui.aws import deploy as d
 from hyper_tui.aws.session import ENDPOINT_ENV, AwsSession
-from tests.aws.cfn_adapter import MOTO_SERVER, adapt_assembly
+from tests.aws.cfn_adapter import adapt_assembly, start_moto_server
 
 REGION = "us-east-1"
 HUB = "eu-west-1"
@@ -102,12 +99,6 @@ def register(text: str, name: str) -> Any:
     return cfg
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _post(url: str, body: dict[str, Any]) -> None:
     urllib.request.urlopen(urllib.request.Request(
         url, data=json.dumps(body).encode(), method="POST",
@@ -123,24 +114,11 @@ class Cloud:
 @pytest.fixture(scope="session")
 def cfn_server(tmp_path_factory) -> Iterator[str]:
     """The moto server of this pytest process's deploying modules (its URL)."""
-    port = _free_port()
     log = tmp_path_factory.mktemp("moto") / "moto.log"
     # AWS managed policies loaded (bootstrap attaches AmazonAPIGatewayPushToCloudWatchLogs);
     # once per server: this one is never reset
-    proc = subprocess.Popen([sys.executable, "-c", MOTO_SERVER, "-H", "localhost", "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=open(log, "wb"),
-                            env={**os.environ, "MOTO_IAM_LOAD_MANAGED_POLICIES": "true"})
-    url = f"http://localhost:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            urllib.request.urlopen(url + "/moto-api/data.json", timeout=1).read()
-            break
-        except OSError:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                proc.kill()
-                raise RuntimeError(f"moto did not start: {log.read_text()[-2000:]}") from None
-            time.sleep(0.1)
+    proc, url = start_moto_server(
+        log, env={**os.environ, "MOTO_IAM_LOAD_MANAGED_POLICIES": "true"})
     _post(url + "/moto-api/config", {"batch": {"use_docker": False}})
     try:
         yield url

@@ -95,29 +95,9 @@ def test_adapt_assembly_copies_and_reports(tmp_path):
 @pytest.fixture(scope="module")
 def patched_moto(tmp_path_factory):
     """moto's server with the adapter's patches, on a port of its own."""
-    import socket
-    import subprocess
-    import sys
-    import time
-    import urllib.request
+    from tests.aws.cfn_adapter import start_moto_server
 
-    from tests.aws.cfn_adapter import MOTO_SERVER
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    log = tmp_path_factory.mktemp("moto") / "moto.log"
-    proc = subprocess.Popen([sys.executable, "-c", MOTO_SERVER, "-H", "127.0.0.1", "-p",
-                             str(port)], stdout=subprocess.DEVNULL, stderr=open(log, "wb"))
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            urllib.request.urlopen(url + "/moto-api/data.json", timeout=1).read()
-            break
-        except OSError:
-            assert time.monotonic() < deadline and proc.poll() is None, log.read_text()[-2000:]
-            time.sleep(0.1)
+    proc, url = start_moto_server(tmp_path_factory.mktemp("moto") / "moto.log", host="127.0.0.1")
     yield url
     proc.terminate()
     proc.wait(timeout=10)
