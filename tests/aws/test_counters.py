@@ -126,16 +126,22 @@ def test_totals_count_new_and_finished_jobs_and_never_go_down(home) -> None:
     assert counters.since(10, 4) == 6 and counters.since(3, 9) == 3  # 3: counted since a rebuild
 
 
-def test_a_retried_stream_batch_counts_once(home) -> None:
-    """The event source delivers a batch at least once: a batch delivered again (the same
-    records), or again with more records behind the same first one, counts each record once
-    (the batch's mark item per queue, written in one transaction with the counter)."""
+def three_in_q1_two_in_q2() -> tuple[AwsHost, Stream, Any, list[dict[str, Any]]]:
+    """A host of queues q1 and q2, 3 jobs submitted to q1 and 2 to q2, and their stream
+    records (not counted yet)."""
     h = make_aws_host(queues=("q1", "q2"))
     stream = Stream(h)
     ddb = h.res.session.client("dynamodb")
     h.client.submit([Submission(queue="q1", definition="d1", name="STDIN", commands=["true"] * 3),
                      Submission(queue="q2", definition="d1", name="STDIN", commands=["true"] * 2)])
-    records = stream.read()
+    return h, stream, ddb, stream.read()
+
+
+def test_a_retried_stream_batch_counts_once(home) -> None:
+    """The event source delivers a batch at least once: a batch delivered again (the same
+    records), or again with more records behind the same first one, counts each record once
+    (the batch's mark item per queue, written in one transaction with the counter)."""
+    h, stream, ddb, records = three_in_q1_two_in_q2()
     assert counters.apply_stream_records(ddb, h.res.table, records) == 2
     counters.apply_stream_records(ddb, h.res.table, records)  # the retry
     got = counters.read_counts(ddb, h.res.table, ["q1", "q2"])
@@ -156,12 +162,7 @@ def test_a_retried_stream_batch_counts_once(home) -> None:
 def test_a_batch_that_failed_half_way_counts_the_rest_on_its_retry(home, monkeypatch) -> None:
     """A call that counted q1 and then failed on q2 (its write refused) is retried whole:
     q1 is not counted again, q2 is counted once."""
-    h = make_aws_host(queues=("q1", "q2"))
-    stream = Stream(h)
-    ddb = h.res.session.client("dynamodb")
-    h.client.submit([Submission(queue="q1", definition="d1", name="STDIN", commands=["true"] * 3),
-                     Submission(queue="q2", definition="d1", name="STDIN", commands=["true"] * 2)])
-    records = stream.read()
+    h, stream, ddb, records = three_in_q1_two_in_q2()
     real = ddb.transact_write_items
 
     def refuse_q2(**kw):
