@@ -38,6 +38,25 @@ def az_context_key(account: str, region: str) -> str:
     return f"availability-zones:account={account}:region={region}"
 
 
+def check_control_queue_names(cfg: HostConfig) -> None:
+    """Workers may create and delete the queues named ``{host}-ctl-*`` (their control queues,
+    ``schema.control_queue_prefix``): no work queue of this host may be named so (a queue
+    ``ctl``), nor, in the same account, any queue of a host named ``{host}-ctl...``."""
+    host = schema.control_queue_prefix(cfg.host.name)[:-len("-ctl-")]
+    if "-ctl-" in f"-{host}-":
+        raise ValidationError(
+            f"host {cfg.host.name!r}: a host name with a 'ctl' part would share the workers' "
+            "control-queue names (<host>-ctl-*) with another host's queues",
+            fix="create the host under another name (hyper-tui hosts create-host --name ...)")
+    for name in sorted(cfg.queues):
+        safe = schema.work_queue_name(cfg.host.name, name, "d")[len(host) + 1:]
+        if safe.startswith("ctl-"):
+            raise ValidationError(
+                f"queues.{name}: a queue named 'ctl' or 'ctl-...' would be named like a "
+                f"worker's control queue ({host}-ctl-*), which workers may delete",
+                fix="rename the queue (hyper-tui queues add-queue --name ... and delete this one)")
+
+
 def check_host(cfg: HostConfig) -> None:
     if cfg.host.kind is not HostKind.AWS:
         raise ValidationError(f"host {cfg.host.name!r} is a {cfg.host.kind.value} host; only aws "
@@ -46,6 +65,7 @@ def check_host(cfg: HostConfig) -> None:
     if cfg.main_region is None:
         raise ValidationError(f"host {cfg.host.name!r} has no main region",
                               fix="add one: hyper-tui regions init-main-region")
+    check_control_queue_names(cfg)
     for name, region in sorted(cfg.regions.items()):
         if not region.vpc_cidr and not region.vpc_id:
             raise ValidationError(

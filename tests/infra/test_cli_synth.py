@@ -77,3 +77,22 @@ def test_synth_refuses_a_vpc_it_cannot_make_or_run_in(home, capsys):
         err = capsys.readouterr().err.strip()
         assert "\n" not in err and f"regions.us-east-1.vpc_endpoints: {endpoints}" in err
         assert "FOR_PRIVATE_VPC" in err
+
+
+def test_no_queue_or_host_is_named_like_a_workers_control_queue(home, capsys):
+    """Workers may create and delete the queues named <host>-ctl-*: a work queue named so
+    (a queue 'ctl') or another host's (a host 'prod-ctl') is refused in one line, exit 3."""
+    assert main(["hosts", "create-host", "--name", "prod", "--account", "123456789012",
+                 "--region", "us-east-1"]) == 0
+    assert main(["clusters", "add-cluster", "--name", "c1", "--max-vCPUs", "8"]) == 0
+    assert main(["queues", "add-queue", "--name", "ctl", "--cluster", "c1"]) == 0
+    capsys.readouterr()
+    assert main(["synth"]) == 3
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "queues.ctl: a queue named 'ctl'" in err and "prod-ctl-*" in err
+    assert main(["hosts", "create-host", "--name", "prod-ctl", "--account", "123456789012",
+                 "--region", "us-east-1"]) == 0
+    capsys.readouterr()
+    assert main(["--host", "prod-ctl", "synth"]) == 3
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "host 'prod-ctl': a host name with a 'ctl' part" in err
