@@ -106,3 +106,21 @@ def wait_for(predicate, timeout: float = 20.0, interval: float = 0.05, what: str
             return last
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+
+
+@pytest.fixture(autouse=True)
+def _no_control_listener_outlives_its_test():
+    """An aws worker's control-queue listener is a thread of its process (worker/transports/
+    aws.py). Tests kill workers in-process (tests/aws/conftest.Killed) or drop them unclosed,
+    where a real worker's death would end the thread; stop what is left at the end of each
+    test, or it would poll a queue of a reset moto and write into a later test's stderr."""
+    yield
+    if "hyper_tui.agent.transports.aws" not in sys.modules:
+        return
+    import threading
+
+    for thread in threading.enumerate():
+        listener = getattr(getattr(thread, "_target", None), "__self__", None)
+        if thread.name == "control-queue" and listener is not None:
+            listener._stopped = True  # as the process's death would: no queue call
+            listener._wake.set()
