@@ -61,9 +61,7 @@ def parse_notice(body: str) -> list[tuple[str, int]]:
 def queue_arn(url: str, region: str) -> str:
     """The ARN of the queue at ``url`` (``.../<account>/<name>``) in ``region``."""
     account, name = url.rstrip("/").rsplit("/", 2)[-2:]
-    partition = ("aws-cn" if region.startswith("cn-")
-                 else "aws-us-gov" if region.startswith("us-gov-") else "aws")
-    return f"arn:{partition}:sqs:{region}:{account}:{name}"
+    return f"arn:{schema.partition(region)}:sqs:{region}:{account}:{name}"
 
 
 def sibling_url(url: str, name: str) -> str:

@@ -460,11 +460,6 @@ def refuse_placeholders(cfg: HostConfig, lookups: dict[str, Any] | None,
                                   "deploy again")
 
 
-def _partition(region: str) -> str:
-    return "aws-cn" if region.startswith("cn-") else \
-        "aws-us-gov" if region.startswith("us-gov-") else "aws"
-
-
 def ensure_policy(iam: Any, arn: str, document: dict[str, Any], description: str) -> str:
     """Create the customer managed policy ``arn`` with ``document``, or make ``document`` its
     default version when it differs (IAM keeps 5 versions: the oldest other one goes)."""
@@ -501,7 +496,7 @@ def ensure_bootstrap_policies(cfg: HostConfig, emit: Callable[[DeployEvent], Non
     from hyper_tui.aws.session import AwsSession, aws_errors
 
     account, region = cfg.host.account, cfg.host.main_region
-    partition = _partition(region)
+    partition = schema.partition(region)
     iam = (session or AwsSession(region)).client("iam")
     execution = policies.policy_arn(account, policies.execution_policy_name(), partition)
     boundary = policies.policy_arn(account, policies.boundary_name(), partition)
@@ -556,7 +551,7 @@ def run_bootstrap(cfg: HostConfig, cdk: list[str], emit: Callable[[DeployEvent],
     ensure_apigateway_logs_role(
         cfg, session, lambda line: emit(DeployEvent(None, LOG, line)),
         boundary_arn=policies.policy_arn(cfg.host.account, policies.boundary_name(),
-                                         _partition(cfg.host.main_region)))
+                                         schema.partition(cfg.host.main_region)))
     envs = environments(cfg)
     if not force:
         envs = [e for e in envs if not bootstrapped_with(session, e.rsplit("/", 1)[1], scoped)]

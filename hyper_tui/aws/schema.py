@@ -108,6 +108,12 @@ JOB_ROLE_ENV = "HYPER_JOB_ROLE_ARN"
 _SAFE = re.compile(r"[^A-Za-z0-9_-]")
 
 
+def partition(region: str) -> str:
+    """The AWS partition of ``region`` (the ``arn:<partition>:`` of its ARNs)."""
+    return ("aws-cn" if region.startswith("cn-")
+            else "aws-us-gov" if region.startswith("us-gov-") else "aws")
+
+
 def _safe(text: str) -> str:
     return _SAFE.sub("-", text)
 
