@@ -309,6 +309,11 @@ class JobsScreen(HyperScreen):
             return
         if event.counts is not None:
             self.counts = event.counts
+        if event.offset >= 0 and event.offset != self.page_offset:
+            # a page read for where the screen was (a refresh still in flight when the user
+            # paged or jumped): showing it would undo the move; the page asked for follows
+            self._render_title()
+            return
         if event.offset >= 0:
             self.filter_error = None
             self.rows = event.rows

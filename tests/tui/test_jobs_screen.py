@@ -228,6 +228,45 @@ async def test_first_and_last_page_and_jump_to_an_id(store_home):
     client.close()
 
 
+async def test_a_slow_refresh_in_flight_does_not_undo_a_jump(store_home):
+    """Back from the jump dialog the screen re-reads its page and counts; on a slow host that
+    read ends after the jump's own page. The stale page (where the screen was) must not be
+    shown over the one jumped to (CI saw the cursor left on page 1)."""
+    import threading
+    import time
+
+    client = _client()
+    ids = [_submit(client, f"s-{i:03d}") for i in range(PAGE + 30)]
+    app = make_app(start="jobs", remember=False, live=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await _ready(pilot)
+        slow = threading.Event()
+        count_jobs = screen.client.count_jobs
+
+        def slow_count(**kw):
+            if slow.is_set():  # the first read after the dialog (at the old offset) ends last
+                slow.clear()
+                time.sleep(0.6)
+            return count_jobs(**kw)
+
+        screen.client.count_jobs = slow_count
+        target = ids[10]  # 119 jobs are newer: on the second page
+        await pilot.press("colon")
+        await settle(pilot, until=lambda: isinstance(app.screen, JumpModal))
+        app.screen.query_one(Input).value = target
+        slow.set()
+        await pilot.press("enter")
+        await settle(pilot, until=lambda: isinstance(app.screen, JobsScreen)
+                     and _table(app).current_job() is not None
+                     and _table(app).current_job().job_id == target)
+        await pilot.pause(1.0)  # the slow read has ended by now
+        await settle(pilot)
+        assert screen.page_offset == PAGE
+        assert _table(app).current_job().job_id == target
+        assert target in _table(app).keys
+    client.close()
+
+
 async def test_counts_refresh_on_return_to_the_screen(store_home):
     client = _client()
     _submit(client, "one")
