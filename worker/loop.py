@@ -129,7 +129,9 @@ class Transport(Protocol):
     # Optional: ``transient_errors``, a tuple of exception types meaning "the store cannot be
     # written just now" (disk full, read-only, busy). The agent then keeps its results and
     # retries with backoff instead of dying and losing them. ``log_cap``: bytes of output
-    # kept per job (the host's setting; LOG_CAP_BYTES when absent).
+    # kept per job (the host's setting; LOG_CAP_BYTES when absent). ``reserve_and_start(n,
+    # finished)`` -> (claims, first_started): ``finished`` recorded, up to ``n`` jobs reserved
+    # and the first of them started, in one round trip (the local transport has it).
 
 
 @dataclass
@@ -160,6 +162,10 @@ class Agent:
         self._last_beat = 0.0
         self._pending: list[Result] = []   # results not recorded yet (the store was unavailable)
         self._reserved: deque[Claim] = deque()  # reserved, not started: still QUEUED
+        # A transport that can record a result, reserve and start the first job reserved in
+        # one round trip (``reserve_and_start``): one transaction a job on the local host.
+        self._combined = callable(getattr(transport, "reserve_and_start", None))
+        self._prestarted: Claim | None = None  # the first reserved job, RUNNING already
         self.log_cap = int(getattr(transport, "log_cap", None) or LOG_CAP_BYTES)
         self._transient: tuple[type[BaseException], ...] = tuple(
             getattr(transport, "transient_errors", ()))
@@ -213,10 +219,15 @@ class Agent:
                 if self.o.max_jobs is not None and self.jobs_done >= self.o.max_jobs:
                     break
                 if not self._reserved:
-                    if not self._flush():
+                    # The last result rides in the reservation's transaction where the
+                    # transport can (``reserve_and_start``); any before it go alone.
+                    if not self._flush(keep=1 if self._combined else 0):
                         self._backoff()  # results kept; reserve nothing until they are recorded
                         continue
                     if not self._reserve(batch):
+                        if self._pending:  # the store refused the result riding with it
+                            self._backoff()  # kept: no idle exit until it is recorded
+                            continue
                         if time.monotonic() - idle_since >= self.o.idle_timeout:
                             break
                         try:
@@ -226,7 +237,10 @@ class Agent:
                             self._backoff()
                         continue
                 claim = self._reserved[0]
-                started = self._start(claim)
+                if claim is self._prestarted:  # started with its reservation
+                    self._prestarted, started = None, True
+                else:
+                    started = self._start(claim)
                 if started is None:
                     self._backoff()  # the store is unavailable: try the same job again
                     continue
@@ -258,7 +272,14 @@ class Agent:
         if self.o.max_jobs is not None:
             want = min(want, self.o.max_jobs - self.jobs_done)
         try:
-            self._reserved.extend(self.t.reserve(want))
+            if self._combined:
+                finished = self._pending[0] if self._pending else None
+                claims, started = self.t.reserve_and_start(want, finished)
+                self._pending.clear()
+                self._prestarted = claims[0] if started else None
+            else:
+                claims = self.t.reserve(want)
+            self._reserved.extend(claims)
         except self._transient as err:
             self._unavailable("reserving jobs", err)
             return False
@@ -291,10 +312,10 @@ class Agent:
         except self._transient as err:  # their leases lapse by themselves
             self._unavailable(f"release of {len(claims)} reserved job(s)", err)
 
-    def _flush(self) -> bool:
-        """Record the pending results, each in its own round trip; False (and the unrecorded
-        ones kept) if the store cannot be written just now."""
-        while self._pending:
+    def _flush(self, keep: int = 0) -> bool:
+        """Record the pending results (all but the last ``keep``), each in its own round trip;
+        False (and the unrecorded ones kept) if the store cannot be written just now."""
+        while len(self._pending) > keep:
             result = self._pending[0]
             try:
                 self.t.report(result)

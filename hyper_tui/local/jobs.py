@@ -607,7 +607,7 @@ def _flush_singles(store: Store, targets: list[dict[str, Any]], why: str) -> lis
     for chunk in _chunks(ids, 500):
         def tx(db, chunk=chunk) -> dict[int, str]:
             marks = ",".join("?" * len(chunk))
-            got = dict(db.execute(f"SELECT id, state FROM jobs WHERE id IN ({marks}) AND state IN "
+            got = dict(db.execute(f"SELECT id, state FROM jobs WHERE id IN ({marks}) AND +state IN "
                                   f"{_ACTIVE} AND NOT {WAITING_IN_CANCELLED}", chunk).fetchall())
             _cancel_where(db, f"id IN ({marks})", chunk, t, why)
             return got
@@ -843,10 +843,10 @@ def release(store: Store, refs: Iterable[str]) -> list[tuple[str, str]]:
                 marks = ",".join("?" * len(chunk))
                 if has_deps:
                     db.execute(f"UPDATE jobs SET held=0, reason='waiting for dependencies' "
-                               f"WHERE id IN ({marks}) AND state='PENDING'", chunk)
+                               f"WHERE id IN ({marks}) AND +state='PENDING'", chunk)
                 else:
                     db.execute(f"UPDATE jobs SET held=0, state='QUEUED', reason=NULL "
-                               f"WHERE id IN ({marks}) AND state='PENDING'", chunk)
+                               f"WHERE id IN ({marks}) AND +state='PENDING'", chunk)
 
         store.write(tx)
         out.append((ref, "released"))

@@ -83,6 +83,7 @@ CREATE TABLE IF NOT EXISTS metrics (
 CREATE INDEX IF NOT EXISTS metrics_name_ts ON metrics (name, ts);
 """
 
+WORKER_AUTOCHECKPOINT_PAGES = 4000  # 16 MB of WAL at most (4 KiB pages); SQLite's default is 1000
 LOCK_POLL_S = 0.0001   # ``poll_lock``: the pause between two tries of the write lock at first
 LOCK_POLL_TRIES = 30   # then doubling pauses
 
@@ -200,6 +201,14 @@ class Store:
                         pass
             if poll_lock:  # opened (and migrated) with SQLite's handler; from now on, ours
                 self.db.execute("PRAGMA busy_timeout=0")
+                # A checkpoint (the WAL copied into the database, two fsyncs) is milliseconds
+                # in the middle of a stream of jobs, and once the WAL is past the threshold
+                # SQLite tries again after every commit while a reader holds it: a worker
+                # checkpoints four times less often than SQLite's default, each copy then
+                # writes a hot page once for several commits. (A daemon that checkpoints
+                # instead was tried: on a full disk its copies let the WAL restart, and the
+                # kept results and the jobs after them stalled; tests/reliability/test_disk_full.)
+                self.db.execute(f"PRAGMA wal_autocheckpoint={WORKER_AUTOCHECKPOINT_PAGES}")
         except sqlite3.Error as err:
             refuse_if_damaged(folder)  # the daemon said why: that, not SQLite's guess
             raise _friendly(err, self.file) from None

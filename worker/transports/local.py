@@ -84,59 +84,80 @@ class LocalTransport:
     _TAKEN = "(state='RUNNING' OR (state='QUEUED' AND worker IS NOT NULL AND lease_until >= ?))"
 
     def reserve(self, n: int) -> list[Claim]:
+        return self.reserve_and_start(n, start_first=False)[0]
+
+    def reserve_and_start(self, n: int, finished: Result | None = None, *,
+                          start_first: bool = True) -> tuple[list[Claim], bool]:
+        """``reserve(n)``, with the previous job's result recorded and the first reserved job
+        started (``start``) in the same transaction: one transaction a job, not one more per
+        batch. Returns the claims and whether the first one is RUNNING now."""
         t = time.time()
 
         def tx(db):
-            limit = n
-            if self.max_running:
-                taken = db.execute(f"SELECT count(*) FROM jobs WHERE queue=? AND {self._TAKEN}",
-                                   (self.queue, t)).fetchone()[0]
-                limit = min(limit, self.max_running - taken)
-                if limit <= 0:
-                    return []
-            blocked, room = self._throttled_arrays(db, t)
-            sql = (f"SELECT id, array_id FROM jobs WHERE state='QUEUED' AND queue=? AND "
-                   f"definition=? AND {self._FREE}")
-            args: list = [self.queue, self.definition, t]
-            # Arrays cancelled whole whose waiting tasks are not swept yet: none of theirs.
-            gone = [r[0] for r in db.execute("SELECT id FROM arrays WHERE cancelled IS NOT NULL "
-                                             "AND swept=0")]
-            blocked = set(blocked) | set(gone)
-            if blocked:
-                sql += f" AND (array_id IS NULL OR array_id NOT IN ({','.join('?' * len(blocked))}))"
-                args += list(blocked)
-            sql += " ORDER BY priority DESC, id LIMIT ?"
-            picked = []
-            for jid, aid in db.execute(sql, (*args, limit + (16 if room else 0))).fetchall():
-                if aid in room:
-                    if room[aid] <= 0:
-                        continue
-                    room[aid] -= 1
-                picked.append(jid)
-                if len(picked) >= limit:
-                    break
-            if not picked:
-                return []
-            marks = ",".join("?" * len(picked))
-            rows = db.execute(
-                f"UPDATE jobs SET worker=?, lease_until=? WHERE id IN ({marks}) AND state='QUEUED' "
-                f"AND {self._FREE} RETURNING id, array_id, idx, name, spec_id, params, attempts, "
-                "retries, timeout", (self.worker_id, t + self.lease, *picked, t)).fetchall()
-            specs = {}
-            need = {r[4] for r in rows} - self._specs.keys()
-            if need:
-                marks = ",".join("?" * len(need))
-                for sid, cmd, argv, env, cwd in db.execute(
-                        f"SELECT id, command, argv, env, cwd FROM specs WHERE id IN ({marks})",
-                        tuple(need)):
-                    specs[sid] = (cmd, json.loads(argv) if argv else None,
-                                  json.loads(env) if env else {}, cwd)
-            return rows, specs
+            if finished is not None:
+                self._record(db, finished, t)
+            rows, specs = self._reserve_rows(db, n, t)
+            started = bool(rows) and start_first and self._start_row(db, min(rows)[0],
+                                                                       min(rows)[6], t)
+            if started or finished is not None:
+                self._worker_row(db, "BUSY" if started else "IDLE", t, finished is not None)
+            return rows, specs, started
 
-        out = self.store.write(tx)
-        if not out:
-            return []
-        rows, specs = out
+        self._row_next = None
+        rows, specs, started = self._write(tx)
+        self._row_committed()
+        return self._claims(rows, specs), started
+
+    def _reserve_rows(self, db, n: int, t: float) -> tuple[list[tuple], dict]:
+        """Lease up to ``n`` free QUEUED jobs to this worker (in the caller's transaction):
+        their rows and the specs this worker has not read yet."""
+        limit = n
+        if self.max_running:
+            taken = db.execute(f"SELECT count(*) FROM jobs WHERE queue=? AND {self._TAKEN}",
+                               (self.queue, t)).fetchone()[0]
+            limit = min(limit, self.max_running - taken)
+            if limit <= 0:
+                return [], {}
+        blocked, room = self._throttled_arrays(db, t)
+        sql = (f"SELECT id, array_id FROM jobs WHERE state='QUEUED' AND queue=? AND "
+               f"definition=? AND {self._FREE}")
+        args: list = [self.queue, self.definition, t]
+        # Arrays cancelled whole whose waiting tasks are not swept yet: none of theirs.
+        gone = [r[0] for r in db.execute("SELECT id FROM arrays WHERE cancelled IS NOT NULL "
+                                         "AND swept=0")]
+        blocked = set(blocked) | set(gone)
+        if blocked:
+            sql += f" AND (array_id IS NULL OR array_id NOT IN ({','.join('?' * len(blocked))}))"
+            args += list(blocked)
+        sql += " ORDER BY priority DESC, id LIMIT ?"
+        picked = []
+        for jid, aid in db.execute(sql, (*args, limit + (16 if room else 0))).fetchall():
+            if aid in room:
+                if room[aid] <= 0:
+                    continue
+                room[aid] -= 1
+            picked.append(jid)
+            if len(picked) >= limit:
+                break
+        if not picked:
+            return [], {}
+        marks = ",".join("?" * len(picked))
+        rows = db.execute(
+            f"UPDATE jobs SET worker=?, lease_until=? WHERE id IN ({marks}) AND +state='QUEUED' "
+            f"AND {self._FREE} RETURNING id, array_id, idx, name, spec_id, params, attempts, "
+            "retries, timeout", (self.worker_id, t + self.lease, *picked, t)).fetchall()
+        specs = {}
+        need = {r[4] for r in rows} - self._specs.keys()
+        if need:
+            marks = ",".join("?" * len(need))
+            for sid, cmd, argv, env, cwd in db.execute(
+                    f"SELECT id, command, argv, env, cwd FROM specs WHERE id IN ({marks})",
+                    tuple(need)):
+                specs[sid] = (cmd, json.loads(argv) if argv else None,
+                              json.loads(env) if env else {}, cwd)
+        return rows, specs
+
+    def _claims(self, rows: list[tuple], specs: dict) -> list[Claim]:
         self._specs.update(specs)
         if len(self._specs) > 4096:
             self._specs = {k: self._specs[k] for k in list(self._specs)[-1024:]}
@@ -158,17 +179,7 @@ class LocalTransport:
             t = time.time()
             if finished is not None:
                 self._record(db, finished, t)
-            # The attempt number is the one this reservation saw: a job requeued and reserved
-            # again meanwhile (our lease lapsed) is another worker's now.
-            started = db.execute(
-                "UPDATE jobs SET state='RUNNING', attempts=attempts+1, started=?, reason=NULL, "
-                "lease_until=NULL WHERE id=? AND state='QUEUED' AND worker=? AND attempts=? AND "
-                "(array_id IS NULL OR NOT EXISTS (SELECT 1 FROM arrays a WHERE a.id=jobs.array_id "
-                "AND a.cancelled IS NOT NULL))",
-                (t, int(claim.key), self.worker_id, claim.attempt - 1)).rowcount > 0
-            if not started:  # cancelled (or taken) while reserved: drop what is left of our lease
-                db.execute("UPDATE jobs SET worker=NULL, lease_until=NULL WHERE id=? AND worker=? "
-                           "AND lease_until IS NOT NULL", (int(claim.key), self.worker_id))
+            started = self._start_row(db, int(claim.key), claim.attempt - 1, t)
             if started or finished is not None:
                 self._worker_row(db, "BUSY" if started else "IDLE", t, finished is not None)
             return started
@@ -176,6 +187,20 @@ class LocalTransport:
         self._row_next = None
         started = self._write(tx)
         self._row_committed()
+        return started
+
+    def _start_row(self, db, key: int, attempts: int, t: float) -> bool:
+        """Reserved job ``key`` -> RUNNING (in the caller's transaction), unless it was
+        cancelled or taken meanwhile. The attempt number is the one the reservation saw: a
+        job requeued and reserved again meanwhile (our lease lapsed) is another worker's now."""
+        started = db.execute(
+            "UPDATE jobs SET state='RUNNING', attempts=attempts+1, started=?, reason=NULL, "
+            "lease_until=NULL WHERE id=? AND state='QUEUED' AND worker=? AND attempts=? AND "
+            "(array_id IS NULL OR NOT EXISTS (SELECT 1 FROM arrays a WHERE a.id=jobs.array_id "
+            "AND a.cancelled IS NOT NULL))", (t, key, self.worker_id, attempts)).rowcount > 0
+        if not started:  # cancelled (or taken) while reserved: drop what is left of our lease
+            db.execute("UPDATE jobs SET worker=NULL, lease_until=NULL WHERE id=? AND worker=? "
+                       "AND lease_until IS NOT NULL", (key, self.worker_id))
         return started
 
     def release(self, claims: list[Claim]) -> None:
@@ -187,7 +212,7 @@ class LocalTransport:
             for i in range(0, len(keys), 500):
                 chunk = keys[i:i + 500]
                 db.execute(f"UPDATE jobs SET worker=NULL, lease_until=NULL WHERE id IN "
-                           f"({','.join('?' * len(chunk))}) AND state='QUEUED' AND worker=?",
+                           f"({','.join('?' * len(chunk))}) AND +state='QUEUED' AND worker=?",
                            (*chunk, self.worker_id))
 
         self._write(tx)
