@@ -56,9 +56,11 @@ def keep_until(now: float, retention_s: float) -> int:
     return int(now + retention_s * 2 + KEEP_EXTRA_S)
 
 
-def chunk_ids(ids: list[str], budget: int = MEMBERS_BYTES) -> list[list[str]]:
+def chunk_ids(ids: list[str], budget: int | None = None) -> list[list[str]]:
     """``ids`` (sorted) in consecutive runs whose compact rests stay within ``budget`` bytes
-    (counted against the common prefix of all of them; a run's own is at least as long)."""
+    (``MEMBERS_BYTES``; counted against the common prefix of all of them, a run's own is at
+    least as long)."""
+    budget = budget or MEMBERS_BYTES
     prefix = len(compact_ids(ids)[0]) if ids else 0
     runs: list[list[str]] = []
     size = budget + 1
@@ -73,7 +75,7 @@ def chunk_ids(ids: list[str], budget: int = MEMBERS_BYTES) -> list[list[str]]:
 
 
 def group_items(queue: str, ids: Iterable[str], *, now: float, retention_s: float,
-                budget: int = MEMBERS_BYTES) -> list[dict[str, Any]]:
+                budget: int | None = None) -> list[dict[str, Any]]:
     """The group items that list the jobs ``ids`` of one submission in ``queue``."""
     out = []
     for run in chunk_ids(sorted(ids), budget):
@@ -107,8 +109,8 @@ def group_jobs(items: list[dict[str, Any]], *, now: float, retention_s: float
 
 def members(item: Mapping[str, Any] | None) -> list[str]:
     """The member ids of a group item, oldest first (none for a missing item)."""
-    if not item or item.get("kind") != GROUP_KIND or not item.get("rests"):
-        return []
+    if not item or item.get("kind") != GROUP_KIND or "rests" not in item:
+        return []  # (a run of one id is stored as prefix = the id, rests = "")
     return expand_ids(str(item.get("prefix") or ""), str(item["rests"]))
 
 
