@@ -259,6 +259,8 @@ def _kind(jid: str, item: dict) -> str:
         return "outbox"
     if jid.startswith("spec#"):
         return "array spec"
+    if jid.endswith("#group"):
+        return "submission group (the batch's by_queue listing)"
     return "job" if item else ""
 
 
@@ -349,18 +351,27 @@ def run(jobs: int, workers: int, job_seconds: float = 0) -> dict:
 
     entries = {name: sorted(index_entry_size(it, pk) for it in job_items if pk in it)
                for name, pk, *_ in schema.INDEXES}
-    # An active job is also in by_active: an entry the size of its by_queue one, give or take
-    # the key's few more characters ("{queue}#QUEUED#{shard}").
-    queued_entries = 2 * (entries["by_queue"][len(entries["by_queue"]) // 2] + 8
-                          if entries["by_queue"] else 0)
+    # The batch's jobs have no by_queue entry: its group items (hyper_tui.aws.groups) and
+    # their by_queue entries are shared by the jobs they list.
+    group_items = [it for it in items if it.get("kind", {}).get("S") == "group"]
+    group_share = sum(item_size(it) + INDEX_OVERHEAD + index_entry_size(it, "queue_shard")
+                      for it in group_items) / jobs
+    # An active job is in by_active (left at its final state, so the finished jobs scanned
+    # here are not): its entry, keyed "{queue}#QUEUED#{shard}".
+    active = sorted(index_entry_size({"id": it["id"], schema.ACTIVE_KEY: {"S": schema.active_key(
+        it["queue"]["S"], "QUEUED", it["id"]["S"])}}, schema.ACTIVE_KEY) for it in job_items)
+    queued_entry = active[len(active) // 2] if active else 0
+    median = sizes[len(sizes) // 2] if sizes else 0
+    listed = sum(e[len(e) // 2] for e in entries.values() if e)
     storage = {
-        "job_item_bytes_median": sizes[len(sizes) // 2] if sizes else 0,
+        "job_item_bytes_median": median,
         "job_item_bytes_max": sizes[-1] if sizes else 0,
         "index_entry_bytes": {n: (e[len(e) // 2] if e else 0) for n, e in entries.items()},
-        "queued_job_bytes_with_index_copies": (sizes[len(sizes) // 2] if sizes else 0)
-        + INDEX_OVERHEAD + queued_entries,
-        "finished_job_bytes_with_index_copies": (sizes[len(sizes) // 2] if sizes else 0)
-        + INDEX_OVERHEAD + sum(e[len(e) // 2] for e in entries.values() if e),
+        "group_bytes_per_job": round(group_share, 1),
+        "queued_job_bytes_with_index_copies": round(
+            median + INDEX_OVERHEAD + queued_entry + listed + group_share),
+        "finished_job_bytes_with_index_copies": round(
+            median + INDEX_OVERHEAD + listed + group_share),
     }
     lambda_calls = len(invocations)
 
@@ -436,6 +447,7 @@ def report(name: str, r: dict) -> None:
     st = r["storage"]
     print(f"    bytes: job item {st['job_item_bytes_median']} (max {st['job_item_bytes_max']}), "
           "index entries " + ", ".join(f"{n} {b}" for n, b in st["index_entry_bytes"].items())
+          + f", its share of its batch's group items {st['group_bytes_per_job']}"
           + f"; a queued job with its index copies {st['queued_job_bytes_with_index_copies']}, "
           f"a finished one {st['finished_job_bytes_with_index_copies']} (100 B overhead each)")
     print("    $ per M jobs: " + ", ".join(f"{k} {v:.4f}" for k, v in r["usd_per_million"].items()))

@@ -5,7 +5,9 @@ Routes (each one requires IAM SigV4 auth and an API key, enforced by API Gateway
 * ``POST /jobs``        body ``{"jobs": [{...}, ...]}``, 1 to schema.MAX_BATCH jobs.
   Each job: ``queue``, ``definition`` (required), ``command`` (a /bin/sh script) or ``argv``
   (a list), and optionally ``name``, ``env``, ``cwd``, ``timeout`` (s), ``priority``,
-  ``retries``. The whole batch is validated before anything is written; jobs are written
+  ``retries``. The whole batch is validated before anything is written; the jobs of a queue
+  with several in the request share one by_queue entry, a group item written first
+  (hyper_tui.aws.groups: a job is never stored unlisted); jobs are written
   with BatchWriteItem (25 a call, in parallel), their ids sent to the (queue, definition) work
   queue (``{"ids": [...], "t": ...}``, 10 ids a message, 10 messages a call); the scaler
   publishes the Submitted metric from the counters. Items have the layout the aws client
@@ -13,7 +15,8 @@ Routes (each one requires IAM SigV4 auth and an API key, enforced by API Gateway
   Answer: ``{"ids": [...]}``.
 * ``GET /jobs/{id}``    one job.
 * ``GET /jobs?queue=Q[&state=S]``, ``?name=N`` or ``?array_id=A`` (``&limit=&next=``):
-  ``{"jobs": [...], "next": token-or-null}``.
+  ``{"jobs": [...], "next": token-or-null}`` (a page may stop inside a batch's group: the
+  token carries the position in it).
 
 Authentication and authorisation happen in API Gateway (IAM auth on every method, no proxy
 catch-all); the handler still refuses an event that carries no IAM identity, and records the
