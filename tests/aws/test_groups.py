@@ -192,7 +192,7 @@ def test_members_gone_are_skipped_and_a_gone_group_lists_nothing(aws_host: AwsHo
         ddb.delete_item(TableName=h.res.table, Key={"id": {"S": jid}})
     assert [r.job_id for r in h.client.list_jobs(queue="q1")] == sorted(
         set(ids) - set(batch), reverse=True)
-    [gid] = [e for e in _by_queue(h) if groups.is_group_id(e) and e.startswith(max(ids[8:11]))]
+    [gid] = [e for e in _by_queue(h) if groups.is_group_id(e) and e.startswith(max(ids[9:12]))]
     ddb.delete_item(TableName=h.res.table, Key={"id": {"S": gid}})  # the group gone too
     assert len(h.client.list_jobs(queue="q1")) == len(ids) - len(batch) - 3
 
