@@ -11,7 +11,7 @@ import pytest
 
 from hyper_tui.aws import groups, schema
 from hyper_tui.aws.table import to_item
-from hyper_tui.core.jobs import Submission
+from hyper_tui.core.jobs import ArraySpec, Submission
 from tests.aws.conftest import AwsHost
 
 MAX_ITEM = 400 * 1024  # DynamoDB's item size limit
@@ -234,3 +234,22 @@ def test_cancel_all_and_cancel_matching_reach_a_batch(aws_host: AwsHost):
     assert sorted(r.job_id for r in results) == sorted(set(ids) - set(ids[1:8]))
     assert {r.state for r in h.client.list_jobs(queue="q1")} == {"CANCELLED"}
     assert len(h.client.list_jobs(queue="q1", state="CANCELLED")) == len(ids)
+
+
+def test_an_array_is_listed_through_group_items_in_task_id_order(aws_host: AwsHost):
+    """An array's tasks (ids ``A-i``) share group items too; the listing is in the order
+    entries of their own gave: by item id, newest first (``A-9`` above ``A-11``)."""
+    h = aws_host
+    ids = h.client.submit([_sub(name="one", command="echo 1")])
+    [arr] = h.client.submit([_sub(name="arr", command="echo $HYPER_ARRAY_INDEX",
+                                  array=ArraySpec(0, 11))])
+    ids += h.client.submit([_sub(name="two", command="echo 2")])
+    aid = arr[:-2]
+    tasks = {schema.array_task_id(aid, i): f"{aid}[{i}]" for i in range(12)}
+    entries = _by_queue(h)
+    assert len(entries) == 3 and [e for e in entries if groups.is_group_id(e)] == [
+        groups.group_id(max(tasks))]
+    want = [tasks.get(i, i) for i in sorted([*ids, *tasks], reverse=True)]
+    assert [r.job_id for r in h.client.list_jobs(queue="q1")] == want
+    assert [r.job_id for r in h.client.list_jobs(queue="q1", offset=5, limit=4)] == want[5:9]
+    assert h.client.get_job(arr).array_size == 12

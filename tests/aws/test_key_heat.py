@@ -257,6 +257,7 @@ def test_no_partition_takes_more_than_500_writes_a_second(heat_by_workload, work
 
 @pytest.mark.parametrize("workload,group_items", [("stdin batches (STDIN)", 10),
                                                   ("API batches (job)", 10),
+                                                  ("one 10,000-task array", 1),
                                                   ("named stdin batch (run7)", 1)])
 def test_a_batch_writes_by_queue_once_per_group_item(heat_by_workload, workload, group_items):
     """The jobs of a batch have no by_queue entry of their own: the only by_queue writes are
