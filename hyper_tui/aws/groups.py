@@ -1,19 +1,21 @@
 """Submission groups: the jobs of one multi-job submission share one ``by_queue`` entry.
 
-A job of a ``qsub --stdin`` batch (or of a submit-API request of several jobs) has no
+A job of a ``qsub --stdin`` batch (or an array's task, or a job of a submit-API request of
+several jobs) has no
 ``queue_shard`` of its own, so DynamoDB writes no by_queue entry for it. Instead one *group*
 item per (submission, queue) names its members, compactly (``id_lists``: their common prefix
 once, then about 9 bytes a job), and is the one by_queue entry of them all. A job of a batch
 then costs 5 write units end to end (submit 2: the item, by_active; start 1; report 2) plus its
 share of the group item, the outbox and the counters. A single job keeps its own entry.
+(An array's tasks, ids ``A-i``, are grouped the same way: about 6 bytes a task.)
 
-* The group item: ``id`` = ``{newest member id}#group`` (``group_id``), ``kind`` ``group``
+* The group item: ``id`` = ``{greatest member id}#group`` (``group_id``), ``kind`` ``group``
   (the counters skip it), ``queue``, ``queue_shard`` (spread by its own id, like a job's),
   ``prefix`` and ``rests`` (the members, oldest first), ``count``, ``submitted`` and a TTL.
   A batch too big for one item (DynamoDB's 400 KB) gets several, each a run of the ids in
   order (``MEMBERS_BYTES`` of rests each: about 40,000 jobs).
-* Ordering: the by_queue sort key is the item id, and ``{newest member}#group`` sorts right
-  after its newest member and before any id greater than it. :func:`newest_first` expands a
+* Ordering: the by_queue sort key is the item id, and ``{greatest member}#group`` sorts right
+  after that member and before any id greater than it. :func:`newest_first` expands a
   partition's entries, newest first, into member ids in exact descending id order (a group
   whose members interleave with other entries of the partition, jobs submitted in the same
   millisecond, included), so a merge of every partition lists a queue in id order, newest
@@ -42,7 +44,7 @@ KEEP_EXTRA_S = 30 * 86400  # beyond twice the retention: how long an unfinished 
 
 
 def group_id(newest_member: str) -> str:
-    """The id (and by_queue sort key) of the group whose newest member is ``newest_member``."""
+    """The id (and by_queue sort key) of the group whose greatest member id is ``newest_member``."""
     return newest_member + GROUP_SUFFIX
 
 

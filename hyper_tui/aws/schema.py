@@ -12,9 +12,9 @@ Data layout (designed for 10,000+ submissions per second per queue):
   exit_code (N), worker, array_id, idx (N), heartbeat (N)``.
   GSI ``by_queue``: partition ``queue_shard`` = ``f"{queue}#{shard}"`` with shard in
   ``range(QUEUE_SHARDS)`` from the id, sort key ``id`` (listing a queue = QUEUE_SHARDS queries).
-  A single job (and an array task) has its own entry; the jobs of a multi-job submission
-  (``qsub --stdin``, a submit-API request of several jobs in a queue) have none: one *group*
-  item ``{newest member id}#group`` per submission and queue names them and is their entry
+  A single job has its own entry; the jobs of a multi-job submission (``qsub --stdin``, an
+  array's tasks, a submit-API request of several jobs in a queue) have none: one *group*
+  item ``{greatest member id}#group`` per submission and queue names them and is their entry
   (``hyper_tui.aws.groups``; listings expand it into its members, in id order).
   Sparse GSI ``by_name``: partition ``name_shard`` = ``f"{name}#{shard}"``, present only when
   the user named the job (the default names, DEFAULT_NAMES, are shared by every unnamed job:
