@@ -25,9 +25,10 @@ consistent ones; a Query costs its items' bytes / 4 KB (counted as 1 unit per ca
 bench's runs query nothing).
 
 Where a short job's write units go now (default name, no array; the indexes project keys
-only): submit 3 (the item, by_queue, by_active's QUEUED group), start 1 (the item: RUNNING
-shares QUEUED's by_active group), report 2 (the item, leaving by_active) = 6, plus each job's
-share of the outbox (one put and one delete per send) and of the counters Lambda's writes (one
+only): submit 2 (the item, by_active's QUEUED group; the jobs of a ``--stdin`` batch have no
+by_queue entry of their own: one group item lists them, hyper_tui.aws.groups), start 1 (the
+item: RUNNING shares QUEUED's by_active group), report 2 (the item, leaving by_active) = 5,
+plus each job's share of the batch's group item (its put and its by_queue entry), of the outbox (one put and one delete per send) and of the counters Lambda's writes (one
 transaction of the counter item and the batch's mark per queue per batch of 1,000 stream
 records: 4 write units). ``wru_by`` prints it per run. The host runs at its default lease
 (``schema.LEASE_SECONDS``): a worker heartbeats every third of it.
@@ -130,6 +131,7 @@ class Meter:
         self.wru_by: Counter[str] = Counter()  # what the write units were spent on
         self.writes_by: Counter[str] = Counter()
         self._what = ""
+        self._parts: Counter[str] = Counter()  # a BatchWriteItem's units by what they wrote
 
     def attach(self, session) -> None:
         session.register("provide-client-params", self.on_params)
@@ -150,11 +152,14 @@ class Meter:
         self.calls[op] += 1
         self.by_phase[self.phase] += 1
         self._what = ""
+        self._parts = Counter()
         units = self._writes(op, params)
-        if units:
-            label = f"{self.phase}: {op.split('.')[1]} {self._what}".rstrip()
-            self.wru_by[label] += units
-            self.writes_by[label] += 1
+        # a BatchWriteItem's units go to what each of its items is (jobs, a group item)
+        for what, part in (self._parts or {self._what: units}).items():
+            if part:
+                label = f"{self.phase}: {op.split('.')[1]} {what}".rstrip()
+                self.wru_by[label] += part
+                self.writes_by[label] += 1
         self.wru += units
         if op == "dynamodb.BatchGetItem":
             for spec in params.get("RequestItems", {}).values():
@@ -171,10 +176,10 @@ class Meter:
             total = 0.0
             for reqs in params.get("RequestItems", {}).values():
                 for r in reqs:
-                    if "PutRequest" in r:
-                        total += self._put(r["PutRequest"]["Item"])
-                    else:
-                        total += self._delete(r["DeleteRequest"]["Key"])
+                    units = (self._put(r["PutRequest"]["Item"]) if "PutRequest" in r
+                             else self._delete(r["DeleteRequest"]["Key"]))
+                    self._parts[self._what] += units
+                    total += units
             return total
         if op == "dynamodb.PutItem":
             return self._put(params["Item"])

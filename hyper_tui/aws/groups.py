@@ -11,7 +11,7 @@ share of the group item, the outbox and the counters. A single job keeps its own
 
 * The group item: ``id`` = ``{greatest member id}#group`` (``group_id``), ``kind`` ``group``
   (the counters skip it), ``queue``, ``queue_shard`` (spread by its own id, like a job's),
-  ``prefix`` and ``rests`` (the members, oldest first), ``count``, ``submitted`` and a TTL.
+  ``prefix`` and ``rests`` (the members, in id order), ``count``, ``submitted`` and a TTL.
   A batch too big for one item (DynamoDB's 400 KB) gets several, each a run of the ids in
   order (``MEMBERS_BYTES`` of rests each: about 40,000 jobs).
 * Ordering: the by_queue sort key is the item id, and ``{greatest member}#group`` sorts right
