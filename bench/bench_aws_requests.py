@@ -28,10 +28,12 @@ Where a short job's write units go now (default name, no array; the indexes proj
 only): submit 2 (the item, by_active's QUEUED group; the jobs of a ``--stdin`` batch have no
 by_queue entry of their own: one group item lists them, hyper_tui.aws.groups), start 1 (the
 item: RUNNING shares QUEUED's by_active group), report 2 (the item, leaving by_active) = 5,
-plus each job's share of the batch's group item (its put and its by_queue entry), of the outbox (one put and one delete per send) and of the counters Lambda's writes (one
+plus each job's share of the batch's group item (its put and its by_queue entry), of the
+outbox (one put and one delete per send) and of the counters Lambda's writes (one
 transaction of the counter item and the batch's mark per queue per batch of 1,000 stream
-records: 4 write units). ``wru_by`` prints it per run. The host runs at its default lease
-(``schema.LEASE_SECONDS``): a worker heartbeats every third of it.
+records: 4 write units). A single job (``qsub -c``) has its own by_queue entry: 6.
+``wru_by`` prints it per run. The host runs at its default lease (``schema.LEASE_SECONDS``):
+a worker heartbeats every third of it.
 Storage: the bench prints a job item's bytes and its index entries' (keys only, plus the 100
 bytes DynamoDB counts per entry).
 

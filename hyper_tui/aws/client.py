@@ -353,11 +353,11 @@ class AwsHostClient:
         if len(pairs) > AWS_MAX_TASKS:
             raise ValidationError(f"qsub: {len(pairs):,} tasks in one array; an aws host takes up to "
                                   f"{AWS_MAX_TASKS:,} in one submission", fix="split the range")
+        keep = int(self.retention_s * 2 + 30 * 86400)
         tasks = range(len(pairs)) if sub.array_params is not None else sub.array.indices
         items: list[dict[str, Any]] = [{"id": spec_id, "kind": "spec", **spec,
                                         "tasks": [tasks.start, tasks.stop, tasks.step],
-                                        schema.TTL_ATTRIBUTE: groups.keep_until(
-                                            now, self.retention_s)}]
+                                        schema.TTL_ATTRIBUTE: int(now) + keep}]
         for idx, params in pairs:
             tid = schema.array_task_id(aid, idx)
             items.append({"id": tid, **common,

@@ -20,10 +20,10 @@ share of the group item, the outbox and the counters. A single job keeps its own
   whose members interleave with other entries of the partition, jobs submitted in the same
   millisecond, included), so a merge of every partition lists a queue in id order, newest
   first, as when every job had its own entry.
-* Life: the TTL is the array spec's (``keep_until``: twice the host's retention plus 30
-  days after the submission), so a group outlives members that ended within that time; a
-  member that waited longer is still listed by state (by_active) and by id, but no longer by
-  queue. A reader tolerates a group whose members are partly or wholly gone (expired, or
+* Life: the TTL (``keep_until``) is the host's retention plus ``WAIT_S`` (30 days) after
+  the submission, so a group outlives every member that ended within 30 days of it; a member
+  that waited longer is still listed by state (by_active), name and id, but no longer by
+  queue once its group is gone. A reader tolerates a group whose members are partly or wholly gone (expired, or
   removed by a failed submit): missing items are skipped.
 
 Standard library only (the submit API's Lambda uses it).
@@ -40,7 +40,7 @@ from hyper_tui.aws.id_lists import compact_ids, expand_ids
 GROUP_KIND = "group"
 GROUP_SUFFIX = "#group"  # '#' sorts below every character of an id (digits, letters, '-')
 MEMBERS_BYTES = 360 * 1024  # the rests of one group item, at most (DynamoDB items: 400 KB)
-KEEP_EXTRA_S = 30 * 86400  # beyond twice the retention: how long an unfinished job stays listed
+WAIT_S = 30 * 86400  # a member that ends within this of its submission is listed till it goes
 
 
 def group_id(newest_member: str) -> str:
@@ -53,9 +53,11 @@ def is_group_id(item_id: str) -> bool:
 
 
 def keep_until(now: float, retention_s: float) -> int:
-    """The TTL of an item that must outlive the jobs of a submission (an array's spec, a
-    group): twice the host's retention plus ``KEEP_EXTRA_S`` after ``now``."""
-    return int(now + retention_s * 2 + KEEP_EXTRA_S)
+    """A group's TTL: ``WAIT_S`` plus the host's retention after the submission (``now``),
+    so it outlives every member that ends within ``WAIT_S`` (a finished job is kept the
+    retention after its end). Longer would keep more groups of members all gone, which a
+    filtered listing (it reads every entry of the queue) reads in vain."""
+    return int(now + retention_s + WAIT_S)
 
 
 def chunk_ids(ids: list[str], budget: int | None = None) -> list[list[str]]:
