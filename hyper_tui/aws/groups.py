@@ -43,9 +43,9 @@ MEMBERS_BYTES = 360 * 1024  # the rests of one group item, at most (DynamoDB ite
 WAIT_S = 30 * 86400  # a member that ends within this of its submission is listed till it goes
 
 
-def group_id(newest_member: str) -> str:
-    """The id (and by_queue sort key) of the group whose greatest member id is ``newest_member``."""
-    return newest_member + GROUP_SUFFIX
+def group_id(greatest_member: str) -> str:
+    """The id (and by_queue sort key) of the group whose greatest member id is given."""
+    return greatest_member + GROUP_SUFFIX
 
 
 def is_group_id(item_id: str) -> bool:
@@ -112,7 +112,7 @@ def group_jobs(items: list[dict[str, Any]], *, now: float, retention_s: float
 
 
 def members(item: Mapping[str, Any] | None) -> list[str]:
-    """The member ids of a group item, oldest first (none for a missing item)."""
+    """The member ids of a group item, in id order (none for a missing item)."""
     if not item or item.get("kind") != GROUP_KIND or "rests" not in item:
         return []  # (a run of one id is stored as prefix = the id, rests = "")
     return expand_ids(str(item.get("prefix") or ""), str(item["rests"]))

@@ -211,6 +211,16 @@ def test_a_batch_over_several_group_items(aws_host: AwsHost, monkeypatch):
         ids, reverse=True)[13:22]
 
 
+def test_a_group_of_one_id_is_stored_and_listed(aws_host: AwsHost, monkeypatch):
+    """A run of one id is stored as its whole id for a prefix and empty rests."""
+    monkeypatch.setattr(groups, "MEMBERS_BYTES", 1)  # every run is one id
+    h = aws_host
+    ids = h.client.submit([_sub(name="STDIN", commands=["echo a", "echo b"])])
+    entries = _by_queue(h)
+    assert entries == sorted(groups.group_id(i) for i in ids)
+    assert [r.job_id for r in h.client.list_jobs(queue="q1")] == sorted(ids, reverse=True)
+
+
 def test_a_100000_job_listing_is_accepted_by_dynamodb(aws_host: AwsHost):
     """The group items of a 100,000-job batch are items DynamoDB takes (moto checks the 400 KB
     limit); its members, never written here, are all gone: the listing is empty."""
