@@ -263,3 +263,26 @@ def test_an_array_is_listed_through_group_items_in_task_id_order(aws_host: AwsHo
     assert [r.job_id for r in h.client.list_jobs(queue="q1")] == want
     assert [r.job_id for r in h.client.list_jobs(queue="q1", offset=5, limit=4)] == want[5:9]
     assert h.client.get_job(arr).array_size == 12
+
+
+def test_qstat_and_qdel_all_over_a_batch(aws_host: AwsHost, capsys, monkeypatch):
+    """The q-commands: ``qsub --stdin`` writes one group item; ``qstat -q`` lists its jobs
+    among a single job's, newest first; ``qdel -q --all`` cancels them all."""
+    from tests.aws.test_aws_client import q
+
+    code, out, err = q(capsys, "qsub", "--host", "acme", "-q", "q1", "-c", "echo one")
+    assert code == 0, err
+    single = out.strip()
+    code, out, err = q(capsys, "qsub", "--host", "acme", "-q", "q1", "--stdin",
+                       stdin="".join(f"echo {i}\n" for i in range(5)), monkeypatch=monkeypatch)
+    assert code == 0, err
+    batch = out.split()
+    assert len(batch) == 5 and sum(groups.is_group_id(e) for e in _by_queue(aws_host)) == 1
+    code, out, err = q(capsys, "qstat", "--host", "acme", "-q", "q1", "--only-job-id-out")
+    assert code == 0, err
+    assert out.split() == sorted([single, *batch], reverse=True)
+    code, out, err = q(capsys, "qdel", "--host", "acme", "-q", "q1", "--all")
+    assert code == 0 and out.count("cancelled (was QUEUED)") == 6, (out, err)
+    code, out, _ = q(capsys, "qstat", "--host", "acme", "-q", "q1", "-s", "CANCELLED",
+                     "--only-job-id-out")
+    assert sorted(out.split()) == sorted([single, *batch])
