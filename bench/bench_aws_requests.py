@@ -25,12 +25,15 @@ consistent ones; a Query costs its items' bytes / 4 KB (counted as 1 unit per ca
 bench's runs query nothing).
 
 Where a short job's write units go now (default name, no array; the indexes project keys
-only): submit 3 (the item, by_queue, by_active's QUEUED group), start 1 (the item: RUNNING
-shares QUEUED's by_active group), report 2 (the item, leaving by_active) = 6, plus each job's
-share of the outbox (one put and one delete per send) and of the counters Lambda's writes (one
+only): submit 2 (the item, by_active's QUEUED group; the jobs of a ``--stdin`` batch have no
+by_queue entry of their own: one group item lists them, hyper_tui.aws.groups), start 1 (the
+item: RUNNING shares QUEUED's by_active group), report 2 (the item, leaving by_active) = 5,
+plus each job's share of the batch's group item (its put and its by_queue entry), of the
+outbox (one put and one delete per send) and of the counters Lambda's writes (one
 transaction of the counter item and the batch's mark per queue per batch of 1,000 stream
-records: 4 write units). ``wru_by`` prints it per run. The host runs at its default lease
-(``schema.LEASE_SECONDS``): a worker heartbeats every third of it.
+records: 4 write units). A single job (``qsub -c``) has its own by_queue entry: 6.
+``wru_by`` prints it per run. The host runs at its default lease (``schema.LEASE_SECONDS``):
+a worker heartbeats every third of it.
 Storage: the bench prints a job item's bytes and its index entries' (keys only, plus the 100
 bytes DynamoDB counts per entry).
 
@@ -130,6 +133,7 @@ class Meter:
         self.wru_by: Counter[str] = Counter()  # what the write units were spent on
         self.writes_by: Counter[str] = Counter()
         self._what = ""
+        self._parts: Counter[str] = Counter()  # a BatchWriteItem's units by what they wrote
 
     def attach(self, session) -> None:
         session.register("provide-client-params", self.on_params)
@@ -150,11 +154,14 @@ class Meter:
         self.calls[op] += 1
         self.by_phase[self.phase] += 1
         self._what = ""
+        self._parts = Counter()
         units = self._writes(op, params)
-        if units:
-            label = f"{self.phase}: {op.split('.')[1]} {self._what}".rstrip()
-            self.wru_by[label] += units
-            self.writes_by[label] += 1
+        # a BatchWriteItem's units go to what each of its items is (jobs, a group item)
+        for what, part in (self._parts or {self._what: units}).items():
+            if part:
+                label = f"{self.phase}: {op.split('.')[1]} {what}".rstrip()
+                self.wru_by[label] += part
+                self.writes_by[label] += 1
         self.wru += units
         if op == "dynamodb.BatchGetItem":
             for spec in params.get("RequestItems", {}).values():
@@ -171,10 +178,10 @@ class Meter:
             total = 0.0
             for reqs in params.get("RequestItems", {}).values():
                 for r in reqs:
-                    if "PutRequest" in r:
-                        total += self._put(r["PutRequest"]["Item"])
-                    else:
-                        total += self._delete(r["DeleteRequest"]["Key"])
+                    units = (self._put(r["PutRequest"]["Item"]) if "PutRequest" in r
+                             else self._delete(r["DeleteRequest"]["Key"]))
+                    self._parts[self._what] += units
+                    total += units
             return total
         if op == "dynamodb.PutItem":
             return self._put(params["Item"])
@@ -259,6 +266,8 @@ def _kind(jid: str, item: dict) -> str:
         return "outbox"
     if jid.startswith("spec#"):
         return "array spec"
+    if jid.endswith("#group"):
+        return "submission group (the batch's by_queue listing)"
     return "job" if item else ""
 
 
@@ -349,18 +358,27 @@ def run(jobs: int, workers: int, job_seconds: float = 0) -> dict:
 
     entries = {name: sorted(index_entry_size(it, pk) for it in job_items if pk in it)
                for name, pk, *_ in schema.INDEXES}
-    # An active job is also in by_active: an entry the size of its by_queue one, give or take
-    # the key's few more characters ("{queue}#QUEUED#{shard}").
-    queued_entries = 2 * (entries["by_queue"][len(entries["by_queue"]) // 2] + 8
-                          if entries["by_queue"] else 0)
+    # The batch's jobs have no by_queue entry: its group items (hyper_tui.aws.groups) and
+    # their by_queue entries are shared by the jobs they list.
+    group_items = [it for it in items if it.get("kind", {}).get("S") == "group"]
+    group_share = sum(item_size(it) + INDEX_OVERHEAD + index_entry_size(it, "queue_shard")
+                      for it in group_items) / jobs
+    # An active job is in by_active (left at its final state, so the finished jobs scanned
+    # here are not): its entry, keyed "{queue}#QUEUED#{shard}".
+    active = sorted(index_entry_size({"id": it["id"], schema.ACTIVE_KEY: {"S": schema.active_key(
+        it["queue"]["S"], "QUEUED", it["id"]["S"])}}, schema.ACTIVE_KEY) for it in job_items)
+    queued_entry = active[len(active) // 2] if active else 0
+    median = sizes[len(sizes) // 2] if sizes else 0
+    listed = sum(e[len(e) // 2] for e in entries.values() if e)
     storage = {
-        "job_item_bytes_median": sizes[len(sizes) // 2] if sizes else 0,
+        "job_item_bytes_median": median,
         "job_item_bytes_max": sizes[-1] if sizes else 0,
         "index_entry_bytes": {n: (e[len(e) // 2] if e else 0) for n, e in entries.items()},
-        "queued_job_bytes_with_index_copies": (sizes[len(sizes) // 2] if sizes else 0)
-        + INDEX_OVERHEAD + queued_entries,
-        "finished_job_bytes_with_index_copies": (sizes[len(sizes) // 2] if sizes else 0)
-        + INDEX_OVERHEAD + sum(e[len(e) // 2] for e in entries.values() if e),
+        "group_bytes_per_job": round(group_share, 1),
+        "queued_job_bytes_with_index_copies": round(
+            median + INDEX_OVERHEAD + queued_entry + listed + group_share),
+        "finished_job_bytes_with_index_copies": round(
+            median + INDEX_OVERHEAD + listed + group_share),
     }
     lambda_calls = len(invocations)
 
@@ -436,6 +454,7 @@ def report(name: str, r: dict) -> None:
     st = r["storage"]
     print(f"    bytes: job item {st['job_item_bytes_median']} (max {st['job_item_bytes_max']}), "
           "index entries " + ", ".join(f"{n} {b}" for n, b in st["index_entry_bytes"].items())
+          + f", its share of its batch's group items {st['group_bytes_per_job']}"
           + f"; a queued job with its index copies {st['queued_job_bytes_with_index_copies']}, "
           f"a finished one {st['finished_job_bytes_with_index_copies']} (100 B overhead each)")
     print("    $ per M jobs: " + ", ".join(f"{k} {v:.4f}" for k, v in r["usd_per_million"].items()))

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from hyper_tui import config
-from hyper_tui.aws import schema
+from hyper_tui.aws import groups, schema
 from hyper_tui.aws.control import send_notices
 from hyper_tui.aws.counters import read_counts
 from hyper_tui.aws.dead_letters import SweepResult, sweep_dead_letters
@@ -332,9 +332,11 @@ class AwsHostClient:
                 raise UsageError("qsub: --stdin batches cannot have --depend",
                                  fix="submit the dependent job separately")
             ids = [schema.new_job_id(now) for _ in commands]
-            return ids, [{"id": jid, **common, **schema.shard_keys(sub.queue, jid, state=state,
-                                                                    name=sub.name),
-                          **spec, "command": cmd} for jid, cmd in zip(ids, commands, strict=True)]
+            jobs = [{"id": jid, **common, **schema.shard_keys(sub.queue, jid, state=state,
+                                                              name=sub.name),
+                     **spec, "command": cmd} for jid, cmd in zip(ids, commands, strict=True)]
+            # One by_queue entry for the batch, not one a job (hyper_tui.aws.groups).
+            return ids, jobs + groups.group_jobs(jobs, now=now, retention_s=self.retention_s)
         if sub.array is None and sub.array_params is None:
             jid = schema.new_job_id(now)
             return [jid], [{"id": jid, **common, **spec,
@@ -362,7 +364,10 @@ class AwsHostClient:
                           **schema.shard_keys(sub.queue, tid, state=state, name=sub.name),
                           "array_id": aid, "idx": idx, "spec": spec_id,
                           "params": {str(k): str(v) for k, v in params.items()} if params else None})
-        return [f"{aid}[]"], items
+        # The tasks share by_queue entries too: group items of their ids (``A-i``: about 6
+        # bytes a task), listed in the same id order as entries of their own were.
+        return [f"{aid}[]"], items + groups.group_jobs(items, now=now,
+                                                       retention_s=self.retention_s)
 
     def _write_items(self, items: list[dict[str, Any]]) -> set[str]:
         """BatchWriteItem in groups of 25, in parallel; return the ids written."""
@@ -569,6 +574,17 @@ class AwsHostClient:
                               "ScanIndexForward": not newest_first, "Limit": page}
         yield from query_items(self.ddb, **kw)
 
+    def _entries(self, index: str, key: str, value: Any, *, page: int = 1000
+                 ) -> Iterator[dict[str, Any]]:
+        """The job entries of one index partition, newest first: :meth:`_keys`, with
+        by_queue's group entries expanded into their members in id order
+        (``groups.newest_first``)."""
+        keys = self._keys(index, key, value, page=page)
+        return groups.newest_first(keys, self._group_members) if index == "by_queue" else keys
+
+    def _group_members(self, gid: str) -> list[str]:
+        return groups.members(batch_get(self.ddb, self.table, [gid]).get(gid))
+
     def _rows(self, keys: Iterator[dict[str, Any]], *,
               state: str | tuple[str, ...] | None = None,
               queue: str | None = None) -> Iterator[dict[str, Any]]:
@@ -635,7 +651,7 @@ class AwsHostClient:
         need = offset + limit
         page = max(10, min(1000, need))
         index, key, parts = self._partitions(queue=queue, state=state, name=name)
-        gens = [self._keys(index, key, p, page=page) for p in parts]
+        gens = [self._entries(index, key, p, page=page) for p in parts]
         heads = self._map(_prefetch, gens)  # the first page of every partition, in parallel
         merged = heapq.merge(*heads, key=lambda it: it["id"], reverse=True)
         rows = self._rows(merged, state=state, queue=queue if name else None)
@@ -1096,7 +1112,7 @@ class AwsHostClient:
             raise ValidationError(f"filter: {err}", fix="escape special characters or turn "
                                   "regex off") from None
         index, key, parts = self._partitions(queue=queue, state=state, name=name)
-        gens = [self._rows(self._keys(index, key, p), state=state,
+        gens = [self._rows(self._entries(index, key, p), state=state,
                            queue=queue if name else None) for p in parts]
         out: list[JobRow] = []
         for part in self._map(list, gens):

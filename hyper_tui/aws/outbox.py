@@ -19,13 +19,13 @@ costs about 0.02 write units a job.
 
 from __future__ import annotations
 
-import os
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from hyper_tui.aws import schema
+from hyper_tui.aws.id_lists import compact_ids, expand_ids
 from hyper_tui.aws.table import Update, batch_get, query_items, to_item
 from hyper_tui.aws.work_queues import IDS_PER_CALL, send_ids
 
@@ -64,8 +64,7 @@ ROW_IDS = 2000  # ids in one outbox row (a row stays under 64 KB for ids of up t
 def compact_row(queue: str, definition: str, ids: list[str]) -> list[str]:
     """``[queue, definition, prefix, rests]``: the ids' common prefix once, then the rest of
     each id, space-separated (:func:`row_ids` reads it back)."""
-    prefix = os.path.commonprefix(ids) if ids else ""
-    return [queue, definition, prefix, " ".join(i[len(prefix):] for i in ids)]
+    return [queue, definition, *compact_ids(ids)]
 
 
 def row_ids(row: list[str]) -> list[str]:
@@ -73,7 +72,7 @@ def row_ids(row: list[str]) -> list[str]:
     ``[queue, definition, id]``)."""
     if len(row) == 3:
         return [row[2]]
-    return [row[2] + rest for rest in row[3].split(" ")]
+    return expand_ids(row[2], row[3])
 
 
 def row_bytes(row: list[str]) -> int:

@@ -12,6 +12,10 @@ Data layout (designed for 10,000+ submissions per second per queue):
   exit_code (N), worker, array_id, idx (N), heartbeat (N)``.
   GSI ``by_queue``: partition ``queue_shard`` = ``f"{queue}#{shard}"`` with shard in
   ``range(QUEUE_SHARDS)`` from the id, sort key ``id`` (listing a queue = QUEUE_SHARDS queries).
+  A single job has its own entry; the jobs of a multi-job submission (``qsub --stdin``, an
+  array's tasks, a submit-API request of several jobs in a queue) have none: one *group*
+  item ``{greatest member id}#group`` per submission and queue names them and is their entry
+  (``hyper_tui.aws.groups``; listings expand it into its members, in id order).
   Sparse GSI ``by_name``: partition ``name_shard`` = ``f"{name}#{shard}"``, present only when
   the user named the job (the default names, DEFAULT_NAMES, are shared by every unnamed job:
   one hot key), sort key ``id``. No index per array (one partition per array is a hot key
@@ -30,7 +34,8 @@ Data layout (designed for 10,000+ submissions per second per queue):
   Every index projects its keys only (KEYS_ONLY): an index entry is written when the job
   enters or leaves it and never when a job's state, heartbeat or result changes. A short job
   then costs 6 write units end to end: submit 3 (the item, by_queue, by_active), start 1 (the
-  item), report 2 (the item, leaving by_active). A listing reads ids from an index and the
+  item), report 2 (the item, leaving by_active); a job of a batch 5 (no by_queue entry of its
+  own) plus its share of the group item. A listing reads ids from an index and the
   items they name with BatchGetItem (``table.hydrate``); counts come from the counter items
   (``hyper_tui.aws.counters``), never from the indexes.
 * Work queue per (queue, definition): SQS ``<host>-<queue>-<definition>``, visibility timeout
@@ -53,8 +58,9 @@ from hyper_tui.core.jobs import ACTIVE_STATES, FINAL_STATES  # noqa: F401 (the t
 
 # Shard counts: every index partition stays under 500 writes/s (half DynamoDB's 1,000) at
 # 10,000 jobs/s into one queue (tests/aws/test_key_heat.py). The indexes project keys only, so
-# a job writes its by_queue and by_name partitions once (at submit), its by_active partitions
-# twice per group (entering and leaving it).
+# a job writes its by_queue and by_name partitions once (at submit; a batch's jobs write
+# by_queue once per group item, not per job), its by_active partitions twice per group
+# (entering and leaving it).
 QUEUE_SHARDS = 128
 ACTIVE_SHARDS = 64
 NAME_SHARDS = 128

@@ -130,7 +130,7 @@ def transports(h: Any, session: RecordingSession) -> list[AwsTransport]:
 def run_jobs(heat: Heat, workers: list[AwsTransport], session: RecordingSession,
              items: list[dict[str, Any]], now: float) -> None:
     """Start, heartbeat and report every job item (the transport's real request builders)."""
-    jobs = [it for it in items if it.get("kind") != "spec"]
+    jobs = [it for it in items if not it.get("kind")]  # not a spec or a group item
     for n, item in enumerate(jobs):
         t = workers[n % len(workers)]
         msg = _Message(url=t.queue_url, receipt=f"r-{item['id']}", ids=[item["id"]])
@@ -155,6 +155,9 @@ def submit_plan(h: Any, subs: list[Submission], now: float) -> list[dict[str, An
 
 
 def api_items(count: int, now: float) -> list[dict[str, Any]]:
+    """The items the submit API writes for ``count`` jobs in requests of ``MAX_BATCH``: the
+    jobs, and each request's group item (``groups.group_jobs``, as ``handler.submit``)."""
+    from hyper_tui.aws import groups
     from hyper_tui.aws.infra.components.api import handler
 
     config = handler.ApiConfig(host="acme", table="acme-jobs", queues=frozenset({"q1"}),
@@ -163,9 +166,12 @@ def api_items(count: int, now: float) -> list[dict[str, Any]]:
     jobs = [j for b in range(0, count, schema.MAX_BATCH) for j in handler.validate_batch(
         {"jobs": [{"queue": "q1", "definition": "d1", "command": f"echo {i}"}
                   for i in range(b, min(count, b + schema.MAX_BATCH))]}, config)]
-    return [{k: (float(v) if type(v).__name__ == "Decimal" else v)
-             for k, v in handler.job_item(j, schema.new_job_id(now), now, "arn:test").items()}
-            for j in jobs]
+    items = [{k: (float(v) if type(v).__name__ == "Decimal" else v)
+              for k, v in handler.job_item(j, schema.new_job_id(now), now, "arn:test").items()}
+             for j in jobs]
+    return [it for b in range(0, count, schema.MAX_BATCH) for it in (
+        items[b:b + schema.MAX_BATCH] + groups.group_jobs(
+            items[b:b + schema.MAX_BATCH], now=now, retention_s=config.retention_days * 86400))]
 
 
 def workloads(h: Any, now: float) -> dict[str, list[dict[str, Any]]]:
@@ -247,3 +253,18 @@ def test_no_partition_takes_more_than_500_writes_a_second(heat_by_workload, work
     assert sum(n for (index, _), n in heat.writes.items() if index == "table") >= 3 * RATE
     too_hot = {index: kn for index, kn in hottest.items() if kn[1] > LIMIT}
     assert not too_hot, f"partitions over {LIMIT} writes/s: {too_hot}"
+
+
+@pytest.mark.parametrize("workload,group_items", [("stdin batches (STDIN)", 10),
+                                                  ("API batches (job)", 10),
+                                                  ("one 10,000-task array", 1),
+                                                  ("named stdin batch (run7)", 1)])
+def test_a_batch_writes_by_queue_once_per_group_item(heat_by_workload, workload, group_items):
+    """The jobs of a batch have no by_queue entry of their own: the only by_queue writes are
+    the group items' (hyper_tui.aws.groups), counted in the heat above."""
+    from hyper_tui.aws import groups
+
+    heat = heat_by_workload[workload]
+    made = [k for k in heat.items if groups.is_group_id(k)]
+    assert len(made) == group_items
+    assert sum(n for (index, _), n in heat.writes.items() if index == "by_queue") == group_items

@@ -92,3 +92,28 @@ def test_the_submitting_user_is_recorded_and_filters(host) -> None:  # noqa: F81
     assert c.cancel_matching(queue=host.queue, user="alice-2") == 1
     assert {r.job_id: r.state for r in c.list_jobs(queue=host.queue)} == {
         mine: "QUEUED", theirs: "CANCELLED", built: "QUEUED"}
+
+
+def test_a_batch_lists_pages_counts_and_cancels_like_single_jobs(host) -> None:  # noqa: F811
+    """A ``qsub --stdin`` batch between single jobs (on an aws host its jobs share one by_queue
+    group item): listed newest first between them, paged anywhere, counted, found by
+    position and cancelled by a filter like single jobs."""
+    from hyper_tui.core.jobs import Submission
+
+    c = host.client
+    first = _submit(c, host, ["first"])[0]
+    time.sleep(0.002)
+    batch = c.submit([Submission(queue=host.queue, definition=host.definition, name="STDIN",
+                                 commands=[f"echo batch {i}" for i in range(6)])])
+    time.sleep(0.002)
+    last = _submit(c, host, ["last"])[0]
+    rows = [r.job_id for r in c.list_jobs(queue=host.queue)]
+    assert rows[0] == last and rows[-1] == first and sorted(rows[1:-1]) == sorted(batch)
+    for limit in (1, 3, 4):
+        assert [j for off in range(0, len(rows), limit) for j in (
+            r.job_id for r in c.list_jobs(queue=host.queue, offset=off, limit=limit))] == rows
+    assert c.count_jobs(queue=host.queue, match="batch").QUEUED == 6
+    assert c.job_position(rows[4], queue=host.queue) == 4
+    assert c.cancel_matching(queue=host.queue, match="echo batch") == 6
+    assert {r.job_id: r.state for r in c.list_jobs(queue=host.queue)} == {
+        **dict.fromkeys(batch, "CANCELLED"), first: "QUEUED", last: "QUEUED"}

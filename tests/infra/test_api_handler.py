@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from hyper_tui.aws import schema
+from hyper_tui.aws import groups, schema
 from hyper_tui.aws.infra.components.api import handler as h
 
 CONFIG = h.ApiConfig(host="demo", table="demo-jobs", queues=frozenset({"fast", "cheap"}),
@@ -19,12 +19,14 @@ CALLER = "arn:aws:iam::123456789012:user/alice"
 
 
 class FakeBackend:
-    def __init__(self, *, fail_put: int = 0, fail_send: bool = False) -> None:
+    def __init__(self, *, fail_put: int = 0, fail_send: bool = False,
+                 fail_size: int | None = None) -> None:
         self.items: dict[str, dict] = {}
         self.sent: dict[tuple[str, str], list[str]] = {}
         self.put_calls = 0
         self.fail_put = fail_put
         self.fail_send = fail_send
+        self.fail_size = fail_size  # a put of exactly this many items fails
         self.failed: list[str] = []
         self.metrics: list[dict[str, int]] = []
 
@@ -32,7 +34,7 @@ class FakeBackend:
         self.metrics.append(counts)
 
     def open_outbox(self, items, now):
-        assert not self.items  # recorded before any job is stored
+        assert not any(i["id"] in self.items for i in items)  # before any job is stored
         self.opened = [i["id"] for i in items]
         self.outbox = "open"
         return ["outbox#1"]
@@ -44,7 +46,7 @@ class FakeBackend:
     def put_items(self, items):
         self.put_calls += 1
         assert len(items) <= 25
-        if self.fail_put and self.put_calls <= self.fail_put:
+        if (self.fail_put and self.put_calls <= self.fail_put) or len(items) == self.fail_size:
             raise RuntimeError("throttled")
         for item in items:
             self.items[item["id"]] = item
@@ -62,14 +64,21 @@ class FakeBackend:
     def get(self, job_id):
         return self.items.get(job_id)
 
-    def query(self, index, key, value, *, limit, start, state):
-        rows = sorted((i for i in self.items.values() if i.get(key) == value
-                       and (state is None or i["state"] == state)), key=lambda i: i["id"])
+    def query_ids(self, index, key, value, *, limit, start):
+        rows = sorted(i["id"] for i in self.items.values() if i.get(key) == value)
         if start:
-            rows = [r for r in rows if r["id"] > start["id"]]
+            assert start[key] == value
+            rows = [r for r in rows if r > start["id"]]
         page = rows[:limit]
-        last = {"id": page[-1]["id"]} if len(rows) > limit else None
+        last = {"id": page[-1], key: value} if len(rows) > limit else None
         return page, last
+
+    def read_items(self, ids, *, state):
+        return [self.items[i] for i in ids if i in self.items
+                and (state is None or self.items[i]["state"] == state)]
+
+    def group_members(self, group_id):
+        return groups.members(self.items.get(group_id))
 
 
 def event(method, resource, body=None, *, params=None, path=None, caller=CALLER, b64=False):
@@ -99,7 +108,8 @@ def test_submit_writes_items_and_enqueues_ids_ten_per_message():
                                                                   for i in range(23)]}))
     assert status == 200
     ids = body["ids"]
-    assert len(ids) == 23 == len(set(ids)) == len(backend.items)
+    jobs = {k: v for k, v in backend.items.items() if not groups.is_group_id(k)}
+    assert len(ids) == 23 == len(set(ids)) == len(jobs)
     messages = backend.sent[("fast", "sim")]
     assert [len(json.loads(m)["ids"]) for m in messages] == [10, 10, 3]
     assert [i for m in messages for i in json.loads(m)["ids"]] == ids
@@ -108,7 +118,12 @@ def test_submit_writes_items_and_enqueues_ids_ten_per_message():
     assert backend.opened == ids and backend.outbox is None  # outbox opened first, then closed
     item = backend.items[ids[0]]
     assert item["state"] == "QUEUED" and item["reason"] == "waiting for a worker"
-    assert item["queue_shard"] == schema.queue_shard("fast", ids[0])
+    # 23 jobs of one queue: no by_queue entry each, one group item lists them all
+    assert "queue_shard" not in item
+    (gitem,) = (v for k, v in backend.items.items() if groups.is_group_id(k))
+    assert groups.members(gitem) == sorted(ids) and gitem["id"] == max(ids) + "#group"
+    assert gitem["queue_shard"] == schema.queue_shard("fast", gitem["id"])
+    assert backend.put_calls == 2  # the group first, then the jobs
     assert item["retries"] == 3 and item["timeout"] == Decimal("600")  # definition defaults
     assert item["submitted_by"] == CALLER and item["name"] == "j0"
     assert item["user"] == CALLER.rsplit("/", 1)[-1]  # the caller's name: qstat -u filters by it
@@ -123,7 +138,7 @@ def test_submit_accepts_exactly_the_batch_limit():
         del j["command"]
     status, body, backend = call(event("POST", "/jobs", {"jobs": jobs}))
     assert status == 200 and len(body["ids"]) == schema.MAX_BATCH
-    assert backend.put_calls == schema.MAX_BATCH // 25  # BatchWriteItem-sized groups
+    assert backend.put_calls == 1 + schema.MAX_BATCH // 25  # the group, then 25 jobs a call
 
 
 def test_submit_rejects_one_job_over_the_limit_and_writes_nothing():
@@ -170,11 +185,28 @@ def test_submit_body_not_json_and_base64_bodies():
 
 def test_failed_writes_are_reported_and_not_enqueued():
     backend = FakeBackend(fail_put=1)
+    # one job in each queue besides 30 in fast: those two keep their own by_queue entries, so
+    # the first put is fast's group item; it fails, so fast's jobs are not stored at all (they
+    # would be in no listing of the queue)
+    jobs = [job() for _ in range(30)] + [job(queue="cheap", definition="plain")]
+    status, body, _ = call(event("POST", "/jobs", {"jobs": jobs}), backend)
+    assert status == 503 and body["failed"] == 30 and "listing of 30 jobs" in body["error"]
+    assert body["ids"][:30] == [None] * 30 and body["ids"][30]
+    assert set(backend.items) == {body["ids"][30]}
+    assert backend.items[body["ids"][30]]["queue_shard"] == schema.queue_shard(
+        "cheap", body["ids"][30])
+    assert ("fast", "sim") not in backend.sent
+
+
+def test_failed_job_writes_are_reported_and_not_enqueued():
+    backend = FakeBackend(fail_size=25)  # the put of the first 25 jobs fails
     status, body, _ = call(event("POST", "/jobs", {"jobs": [job() for _ in range(30)]}), backend)
     assert status == 503 and body["failed"] == 25
     assert body["ids"].count(None) == 25
     sent = [i for m in backend.sent[("fast", "sim")] for i in json.loads(m)["ids"]]
     assert sorted(sent) == sorted(i for i in body["ids"] if i)
+    (gitem,) = (v for k, v in backend.items.items() if groups.is_group_id(k))
+    assert len(groups.members(gitem)) == 30  # a reader skips the 25 that were not stored
 
 
 def test_jobs_that_cannot_be_queued_are_marked_failed():
@@ -236,6 +268,30 @@ def test_query_by_queue_walks_every_shard(filled):
                            backend)
     assert status == 200 and sorted(j["id"] for j in body["jobs"]) == sorted(ids[5:])
     assert body["next"] is None
+
+
+@pytest.mark.parametrize("limit", [1, 2, 3, 7])
+def test_query_by_queue_pages_through_groups_and_singles(filled, limit):
+    backend, ids = filled  # fast: a group of 5; now one more fast job, alone, and a 2nd group
+    more = [call(event("POST", "/jobs", {"jobs": js}), backend)[1]["ids"]
+            for js in ([job()], [job(), job(), job()])]
+    assert "queue_shard" in backend.items[more[0][0]]  # a single job keeps its own entry
+    want = ids[:5] + more[0] + more[1]
+    seen: list[str] = []
+    token = None
+    for _ in range(20):
+        params = {"queue": "fast", "limit": str(limit), **({"next": token} if token else {})}
+        status, body, _ = call(event("GET", "/jobs", params=params), backend)
+        assert status == 200 and len(body["jobs"]) <= limit
+        seen += [j["id"] for j in body["jobs"]]
+        token = body["next"]
+        if not token:
+            break
+    assert sorted(seen) == sorted(want) and len(seen) == len(set(seen))
+    # a member gone (TTL) is skipped, the rest still listed
+    del backend.items[ids[2]]
+    _, body, _ = call(event("GET", "/jobs", params={"queue": "fast"}), backend)
+    assert sorted(j["id"] for j in body["jobs"]) == sorted(set(want) - {ids[2]})
 
 
 @pytest.mark.parametrize("params", [{}, {"name": "a", "queue": "fast"}, {"limit": "0", "name": "a"},

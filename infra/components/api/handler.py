@@ -5,7 +5,9 @@ Routes (each one requires IAM SigV4 auth and an API key, enforced by API Gateway
 * ``POST /jobs``        body ``{"jobs": [{...}, ...]}``, 1 to schema.MAX_BATCH jobs.
   Each job: ``queue``, ``definition`` (required), ``command`` (a /bin/sh script) or ``argv``
   (a list), and optionally ``name``, ``env``, ``cwd``, ``timeout`` (s), ``priority``,
-  ``retries``. The whole batch is validated before anything is written; jobs are written
+  ``retries``. The whole batch is validated before anything is written; the jobs of a queue
+  with several in the request share one by_queue entry, a group item written first
+  (hyper_tui.aws.groups: a job is never stored unlisted); jobs are written
   with BatchWriteItem (25 a call, in parallel), their ids sent to the (queue, definition) work
   queue (``{"ids": [...], "t": ...}``, 10 ids a message, 10 messages a call); the scaler
   publishes the Submitted metric from the counters. Items have the layout the aws client
@@ -13,7 +15,8 @@ Routes (each one requires IAM SigV4 auth and an API key, enforced by API Gateway
   Answer: ``{"ids": [...]}``.
 * ``GET /jobs/{id}``    one job.
 * ``GET /jobs?queue=Q[&state=S]``, ``?name=N`` or ``?array_id=A`` (``&limit=&next=``):
-  ``{"jobs": [...], "next": token-or-null}``.
+  ``{"jobs": [...], "next": token-or-null}`` (a page may stop inside a batch's group: the
+  token carries the position in it).
 
 Authentication and authorisation happen in API Gateway (IAM auth on every method, no proxy
 catch-all); the handler still refuses an event that carries no IAM identity, and records the
@@ -32,7 +35,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from hyper_tui.aws import schema
+from hyper_tui.aws import groups, schema
 from hyper_tui.core import submit as building
 from hyper_tui.core.lifecycle import QUEUED_REASON
 from hyper_tui.core.submit import DEFAULT_RETRIES, MAX_RETRIES, Defaults
@@ -305,12 +308,10 @@ class Backend:
     def get(self, job_id: str) -> dict[str, Any] | None:
         return self.table.get_item(Key={"id": job_id}).get("Item")
 
-    def query(self, index: str, key: str, value: str, *, limit: int,
-              start: dict[str, Any] | None, state: str | None) -> tuple[list[dict], dict | None]:
-        """One page of an index partition: the indexes project keys only (schema.PROJECTION),
-        so the page's items are read by id (BatchGetItem) and filtered by state here."""
-        from hyper_tui.aws.table import batch_get  # noqa: PLC0415 - Lambda only
-
+    def query_ids(self, index: str, key: str, value: str, *, limit: int,
+                  start: dict[str, Any] | None) -> tuple[list[str], dict | None]:
+        """One page of an index partition's entry ids (the indexes project keys only,
+        schema.PROJECTION) and the key to go on from (None at its end)."""
         kw: dict[str, Any] = {"IndexName": index, "Limit": limit,
                               "KeyConditionExpression": "#k = :v",
                               "ExpressionAttributeNames": {"#k": key},
@@ -318,11 +319,20 @@ class Backend:
         if start:
             kw["ExclusiveStartKey"] = start
         out = self.table.query(**kw)
-        ids = [str(it["id"]) for it in out.get("Items", [])]
+        return [str(it["id"]) for it in out.get("Items", [])], out.get("LastEvaluatedKey")
+
+    def read_items(self, ids: list[str], *, state: str | None) -> list[dict[str, Any]]:
+        """The job items of ``ids`` (BatchGetItem), in that order, in ``state`` if given;
+        those gone (TTL) are skipped."""
+        from hyper_tui.aws.table import batch_get  # noqa: PLC0415 - Lambda only
+
         found = batch_get(self.ddb, self.config.table, ids, consistent=False)
-        items = [found[i] for i in ids if i in found and found[i].get("state")
-                 and (not state or found[i].get("state") == state)]
-        return items, out.get("LastEvaluatedKey")
+        return [found[i] for i in ids if i in found and found[i].get("state")
+                and (not state or found[i].get("state") == state)]
+
+    def group_members(self, group_id: str) -> list[str]:
+        """The member ids of a by_queue group entry (none when the group is gone)."""
+        return groups.members(self.table.get_item(Key={"id": group_id}).get("Item"))
 
 
 def submit(body: Any, backend: Any, config: ApiConfig, *, caller: str,
@@ -331,18 +341,28 @@ def submit(body: Any, backend: Any, config: ApiConfig, *, caller: str,
     jobs = validate_batch(body, config)
     now = time.time() if now is None else now
     items = [job_item(j, new_id(now), now, caller) for j in jobs]
+    # The jobs of a queue with several in the request share one by_queue entry, a group item
+    # written before them (hyper_tui.aws.groups): a job stored is always listed.
+    listing = [{k: Decimal(str(v)) if isinstance(v, float) else v for k, v in g.items()}
+               for g in groups.group_jobs(items, now=now,
+                                          retention_s=config.retention_days * 86400)]
     # A Lambda that dies between storing the jobs and sending them leaves an outbox entry the
     # scaler sends again (hyper_tui.aws.outbox): no job stays QUEUED without a message.
     outbox = backend.open_outbox(items, now)
     failed_ids: set[str] = set()
     errors: list[str] = []
-    groups = chunks(items, 25)
-    with ThreadPoolExecutor(max_workers=min(threads, len(groups))) as pool:
-        results = list(pool.map(_try(backend.put_items), groups))
-    for group, err in zip(groups, results, strict=True):
+    for gitem, err in zip(listing, map(_try(backend.put_items), ([g] for g in listing)),
+                          strict=True):
+        if err:  # its members are not stored: they would be in no listing of their queue
+            failed_ids.update(groups.members(gitem))
+            errors.append(f"could not store the listing of {gitem['count']} jobs: {err}")
+    batches = chunks([i for i in items if i["id"] not in failed_ids], 25)
+    with ThreadPoolExecutor(max_workers=max(1, min(threads, len(batches)))) as pool:
+        results = list(pool.map(_try(backend.put_items), batches))
+    for batch, err in zip(batches, results, strict=True):
         if err:
-            failed_ids.update(i["id"] for i in group)
-            errors.append(f"could not store {len(group)} jobs: {err}")
+            failed_ids.update(i["id"] for i in batch)
+            errors.append(f"could not store {len(batch)} jobs: {err}")
     stored = [i for i in items if i["id"] not in failed_ids]
     for (queue, definition), bodies in work_messages(stored, now).items():
         for batch in chunks(bodies, 10):
@@ -410,22 +430,17 @@ def query_jobs(params: dict[str, str], backend: Any) -> tuple[int, dict[str, Any
                  if it and (not state or it.get("state") == state)]
         more = {"at": indices[-1] + step} if indices and indices[-1] + step < stop else None
         return 200, {"jobs": plain(items), "next": encode_token(more)}
-    # by_queue and by_name are sharded: walk the shards in order, carrying (shard, key) in the
-    # token (a default name is in no index: schema.name_partitions gives none).
+    # by_queue and by_name are sharded: walk the shards in order, carrying (shard, key, skip)
+    # in the token (a default name is in no index: schema.name_partitions gives none); a
+    # by_queue group entry is expanded into its members (hyper_tui.aws.groups).
     index, pk, parts = (("by_name", schema.NAME_KEY, schema.name_partitions(params["name"]))
                         if key == "name" else
                         ("by_queue", "queue_shard", schema.queue_partitions(params["queue"])))
-    shard, start = (token or {}).get("shard", 0), (token or {}).get("key")
-    out: list[dict[str, Any]] = []
-    while shard < len(parts) and len(out) < limit:
-        items, last = backend.query(index, pk, parts[shard],
-                                    limit=limit - len(out), start=start, state=state)
-        out.extend(items)
-        if last:
-            start = last
-        else:
-            shard, start = shard + 1, None
-    more = {"shard": shard, "key": start} if shard < len(parts) else None
+    out, more = groups.walk_partitions(
+        parts, lambda part, *, limit, start: backend.query_ids(index, pk, part, limit=limit,
+                                                               start=start),
+        backend.group_members, lambda ids: backend.read_items(ids, state=state), limit=limit,
+        position=token, key_of=lambda part, eid: {"id": eid, pk: part})
     return 200, {"jobs": plain(out), "next": encode_token(more)}
 
 

@@ -21,7 +21,8 @@ from hyper_tui.aws import schema
 
 S, N = dynamodb.AttributeType.STRING, dynamodb.AttributeType.NUMBER
 
-# Write units a short job costs each part of the table (schema.py: keys-only indexes).
+# Write units a short job costs each part of the table (schema.py: keys-only indexes). by_queue
+# is a single job's figure, the most: a batch's jobs share group items (hyper_tui.aws.groups).
 WRITES_PER_JOB = {"table": 3, "by_queue": 1, "by_active": 2, "by_name": 1}
 READS_PER_JOB = 1  # the worker's read of the job's item when its message arrives
 # DynamoDB's floor for WarmThroughput (what every on-demand table starts with).
