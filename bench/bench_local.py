@@ -404,7 +404,7 @@ def bench_scale(quick: bool) -> None:
             time.sleep(3)
             from hyper_tui.local.daemon_control import daemon_pid
 
-            pids = [daemon_pid("local")] + [w["pid"] for w in c.workers() if w["pid"]]
+            pids = [daemon_pid("local")] + [w.pid for w in c.workers() if w.pid]
             report(f"daemon + {len(pids) - 1} workers RSS while draining", _rss_mib(pids), "MiB",
                    "<= 150 MiB")
             stop()
