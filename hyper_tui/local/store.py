@@ -87,6 +87,12 @@ WORKER_AUTOCHECKPOINT_PAGES = 4000  # 16 MB of WAL at most (4 KiB pages); SQLite
 LOCK_POLL_S = 0.0001   # ``poll_lock``: the pause between two tries of the write lock at first
 LOCK_POLL_TRIES = 30   # then doubling pauses
 
+def _busy(err: sqlite3.Error) -> bool:
+    """True if ``err`` means another connection holds the lock (try again), nothing worse."""
+    text = str(err)
+    return "locked" in text or "busy" in text
+
+
 _DISK_FULL = ("disk is full", "database or disk is full", "disk I/O error")
 _READONLY = ("readonly database", "read-only")
 
@@ -235,7 +241,7 @@ class Store:
         try:
             rows = self.db.execute("PRAGMA quick_check").fetchall()
         except sqlite3.DatabaseError as err:
-            if "locked" in str(err) or "busy" in str(err):
+            if _busy(err):
                 return None
             return f"PRAGMA quick_check failed: {err}"
         if rows and rows[0][0] != "ok":
@@ -420,7 +426,7 @@ class Store:
                 else:
                     self.db.execute("BEGIN IMMEDIATE")
             except sqlite3.OperationalError as err:
-                if "locked" in str(err) or "busy" in str(err):
+                if _busy(err):
                     time.sleep(delay * _jitter())
                     delay = min(delay * 2, 0.25)
                     continue
@@ -435,7 +441,7 @@ class Store:
                 return result
             except sqlite3.OperationalError as err:
                 self._rollback()
-                if ("locked" in str(err) or "busy" in str(err)) and attempt < attempts - 1:
+                if _busy(err) and attempt < attempts - 1:
                     time.sleep(delay * _jitter())
                     delay = min(delay * 2, 0.25)
                     continue
@@ -461,7 +467,7 @@ class Store:
                 self.db.execute("BEGIN IMMEDIATE")
                 return
             except sqlite3.OperationalError as err:
-                if "locked" not in str(err) and "busy" not in str(err):
+                if not _busy(err):
                     raise
                 now = time.monotonic()
                 if not tries:
@@ -501,7 +507,7 @@ class Store:
             try:
                 return self.db.execute(sql, tuple(args)).fetchall()
             except sqlite3.OperationalError as err:
-                if "locked" in str(err) or "busy" in str(err):
+                if _busy(err):
                     time.sleep(delay)
                     delay = min(delay * 2, 0.25)
                     continue

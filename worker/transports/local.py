@@ -91,14 +91,14 @@ class LocalTransport:
         """``reserve(n)``, with the previous job's result recorded and the first reserved job
         started (``start``) in the same transaction: one transaction a job, not one more per
         batch. Returns the claims and whether the first one is RUNNING now."""
-        t = time.time()
-
         def tx(db):
+            t = time.time()  # in the transaction: a retried one starts its job when it commits
             if finished is not None:
                 self._record(db, finished, t)
             rows, specs = self._reserve_rows(db, n, t)
-            started = bool(rows) and start_first and self._start_row(db, min(rows)[0],
-                                                                       min(rows)[6], t)
+            first = min(rows) if rows else None  # the first claim (claims are in id order)
+            started = (first is not None and start_first
+                       and self._start_row(db, first[0], first[6], t))
             if started or finished is not None:
                 self._worker_row(db, "BUSY" if started else "IDLE", t, finished is not None)
             return rows, specs, started
