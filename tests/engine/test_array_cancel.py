@@ -130,7 +130,7 @@ def test_a_store_from_before_the_array_mark_is_migrated(tmp_path):
     db.close()
     s = Store(path)
     try:
-        assert s.get_meta("schema") == str(SCHEMA_VERSION) == "6"
+        assert s.get_meta("schema") == str(SCHEMA_VERSION) == "7"
         cols = {r[1] for r in s.read("PRAGMA table_info(arrays)")}
         assert {"cancelled", "cancel_reason", "swept", "swept_upto"} <= cols
         assert "jobs_worker" not in {r[1] for r in s.read("PRAGMA index_list(jobs)")}
