@@ -150,6 +150,33 @@ def _read(path: str) -> str:
         os.close(fd)
 
 
+def _counter(path: str) -> str:
+    """A resident worker's cgroup counter file (``pids.current``, ``memory.oom_control``,
+    ``memory.events``): one ``pread`` of a descriptor kept open (``_KEPT``, closed when the
+    worker leaves its cgroup), "" if it cannot be read. Only files the kernel renders anew at
+    every read: not ``cgroup.procs``, whose list cgroup v1 caches per open file."""
+    fd = _KEPT.get(path)
+    if fd is None:
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            return ""
+        _KEPT[path] = fd
+    try:
+        return os.pread(fd, 4096, 0).decode(errors="replace")
+    except OSError:
+        _close_kept(path)
+        return ""
+
+
+def _close_kept(path: str | None = None) -> None:
+    for p in [path] if path is not None else list(_KEPT):
+        fd = _KEPT.pop(p, None)
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
 def _write(path: str, value: str) -> bool:
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
@@ -240,6 +267,9 @@ def mechanism() -> str:
 
 
 def _safe(name: str) -> str:
+    """``name`` as a cgroup's name: letters, digits, ``-_.``; the rest becomes ``_``."""
+    if name.isascii() and name.replace("-", "").replace("_", "").replace(".", "").isalnum():
+        return name[:64]  # the common case (a worker id, a job's key): nothing to replace
     return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)[:64] or "_"
 
 
@@ -402,6 +432,7 @@ def _kill_cgroup_dirs(dirs: dict[str, str], timeout: float = KILL_WAIT_S,
 
 
 _RESIDENT: dict[str, str] = {}  # controller -> the cgroup this worker process moved itself to
+_KEPT: dict[str, int] = {}  # counter file of the resident cgroup -> its open descriptor
 _PINNED: list[int] | None = None  # the CPUs a resident worker keeps between its jobs
 _UNPINNED: list[set[int]] = []     # its CPUs before that
 _OOM_SEEN: dict[str, int] = {}  # resident memory cgroup -> its OOM kills at the last job's end
@@ -458,6 +489,7 @@ def _leave(dirs: dict[str, str], plan: _Plan) -> None:
 
 def _leave_scope(plan: _Plan) -> None:
     """At exit: back to the cgroup the worker came from, and its own removed."""
+    _close_kept()
     _leave(dict(_RESIDENT), plan)
     _RESIDENT.clear()
     _HELD.clear()
@@ -493,7 +525,6 @@ class Sandbox:
         plan = _plan()
         sb = cls(key=str(job_key), limits=limits, mechanism=plan.mechanism)
         scope_dir = f"hyper-tui-{_safe(scope or str(os.getpid()))}"
-        job_dir = f"job-{_safe(str(job_key))}"
         if plan.mechanism in (MECH_V1, MECH_V2):
             try:
                 if resident_ok and not _LIVE and _enter_scope(plan, scope_dir):
@@ -510,7 +541,7 @@ class Sandbox:
                         _LIVE.add(sb)
                         return sb
                 else:  # another job of this process runs (agents in threads): one cgroup each
-                    sb._make_cgroups(plan, scope_dir, job_dir)
+                    sb._make_cgroups(plan, scope_dir, f"job-{_safe(str(job_key))}")
             except OSError as err:
                 sb._remove_dirs()
                 sb.dirs = {}
@@ -775,8 +806,12 @@ class Sandbox:
         hierarchy's member list (each of the job's processes is in every hierarchy's
         cgroup of the worker's, since they all started from it)."""
         d = self.dirs.get("pids") or self.dirs.get("freezer") or next(iter(self.dirs.values()))
+        # Its task count first (one read of a kept descriptor, counting the cgroups below):
+        # 1 is this worker's one thread alone. Anything else is looked at by its member list.
+        tasks = _counter(os.path.join(self.dirs.get("pids") or self.dirs.get("", "/nonexistent"),
+                                      "pids.current")).strip()
         me = str(os.getpid())
-        if any(p != me for p in _read(os.path.join(d, "cgroup.procs")).split()):
+        if tasks != "1" and any(p != me for p in _read(os.path.join(d, "cgroup.procs")).split()):
             return True
         try:  # a nested cgroup (made by a job running as root) is looked into by the full kill
             return os.stat(d).st_nlink > 2
@@ -801,10 +836,11 @@ class Sandbox:
         return count > self._oom_before
 
     def _oom_count(self) -> int:
+        read = _counter if self.resident else _read  # a job's own cgroup: read once, gone after
         if self.mechanism == MECH_V1:
-            text = _read(os.path.join(self.dirs.get("memory", "/nonexistent"), "memory.oom_control"))
+            text = read(os.path.join(self.dirs.get("memory", "/nonexistent"), "memory.oom_control"))
         elif self.mechanism == MECH_V2:
-            text = _read(os.path.join(self.dirs.get("", "/nonexistent"), "memory.events"))
+            text = read(os.path.join(self.dirs.get("", "/nonexistent"), "memory.events"))
         else:
             return 0
         for line in text.splitlines():

@@ -38,6 +38,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from stat import S_IMODE, S_ISDIR
 from typing import Any, Protocol
 
 from hyper_tui.containment import Limits, Sandbox, first_report
@@ -182,7 +183,8 @@ class Agent:
                 self.base_env.setdefault("USER", user)
                 self.base_env.setdefault("LOGNAME", user)
         self._tmpdir: str | None = None  # the running job's TMPDIR (removed after the job)
-        self._spare_tmp: str | None = None  # the next job's TMPDIR, under another name
+        self._free_tmp: str | None = None  # the next job's TMPDIR, empty (see _job_tmpdir)
+        self._tmp_worker = _tmp_safe(transport.worker_id)
         self.scratch = self.o.scratch_dir or tempfile.gettempdir()
         self._exe_cache: dict[tuple[str, str], str] = {}
         self._derives = bool(getattr(transport, "derives_attempt_lines", False))
@@ -222,9 +224,11 @@ class Agent:
                     # The last result rides in the reservation's transaction where the
                     # transport can (``reserve_and_start``); any before it go alone.
                     if not self._flush(keep=1 if self._combined else 0):
+                        self._park_tmp()
                         self._backoff()  # results kept; reserve nothing until they are recorded
                         continue
                     if not self._reserve(batch):
+                        self._park_tmp()  # no job to start: the last job's TMPDIR name goes
                         if self._pending:  # the store refused the result riding with it
                             self._backoff()  # kept: no idle exit until it is recorded
                             continue
@@ -242,6 +246,7 @@ class Agent:
                 else:
                     started = self._start(claim)
                 if started is None:
+                    self._park_tmp()
                     self._backoff()  # the store is unavailable: try the same job again
                     continue
                 self._reserved.popleft()
@@ -256,9 +261,9 @@ class Agent:
                 idle_since = time.monotonic()
         finally:
             self._release_reserved()
-            if self._spare_tmp:
-                _remove_tree(self._spare_tmp)
-                self._spare_tmp = None
+            if self._free_tmp:
+                _remove_tree(self._free_tmp)
+                self._free_tmp = None
             end = time.monotonic() + FINAL_REPORT_S
             while not self._flush() and time.monotonic() < end:
                 self._backoff()
@@ -420,52 +425,61 @@ class Agent:
             return self._run_job(c)
         finally:
             if self._tmpdir:
-                self._put_tmpdir_back(self._tmpdir)
+                self._keep_tmpdir(self._tmpdir)
                 self._tmpdir = None
 
-    # A job's TMPDIR is this worker's spare directory renamed to ``hyper-job-<key>-<tag>`` for
-    # the job, and renamed back when the job left it empty: two renames a job instead of a
-    # mkdir and an rmdir (each a journalled inode allocation or release: milliseconds on a
-    # busy disk). A job that leaves anything there, or changes the directory, has it removed.
+    # A job's TMPDIR is one directory of this worker's, renamed for each job to
+    # ``hyper-job-<key>-<tag>``: one rename a job instead of a mkdir and an rmdir (each a
+    # journalled inode allocation or release: milliseconds on a busy disk). A job that leaves
+    # it empty and unchanged hands it on (``_free_tmp``): the next job's start renames it from
+    # the last job's name to its own, and a worker left with no job to start renames it to
+    # ``hyper-worker-<id>-<tag>`` at once (``_park_tmp``). A job that leaves anything there,
+    # or changes the directory, has it removed as soon as it ends.
 
     def _job_tmpdir(self, c: Claim) -> str | None:
-        spare = self._spare_tmp
-        if spare is None:
-            spare = self._spare_tmp = _new_spare_tmp(self.scratch, self.t.worker_id)
-            if spare is None:
+        free = self._free_tmp
+        if free is None:
+            free = _new_spare_tmp(self.scratch, self._tmp_worker)
+            if free is None:
                 return None
-        path = os.path.join(self.scratch, f"hyper-job-{c.key}-{os.path.basename(spare)[-8:]}")
+        self._free_tmp = None
+        path = os.path.join(self.scratch, f"hyper-job-{c.key}-{free[-8:]}")
         try:
-            os.rename(spare, path)
+            os.rename(free, path)
         except OSError:
-            self._spare_tmp = None
-            _remove_tree(spare)
+            _remove_tree(free)
             return _job_tmpdir(self.scratch, c)
-        self._spare_tmp = None
         return path
 
-    def _put_tmpdir_back(self, path: str) -> None:
-        import stat
-
+    def _keep_tmpdir(self, path: str) -> None:
+        """A finished job's TMPDIR: kept for the next job if the job left it as it got it
+        (an empty 0700 directory of ours), else removed now."""
         try:
             st = os.lstat(path)
-            clean = (stat.S_ISDIR(st.st_mode) and st.st_uid == os.geteuid()
-                     and stat.S_IMODE(st.st_mode) == 0o700)
+            clean = (S_ISDIR(st.st_mode) and st.st_uid == os.geteuid()
+                     and S_IMODE(st.st_mode) == 0o700)
             if clean:
                 with os.scandir(path) as entries:
                     clean = next(entries, None) is None
         except OSError:
             clean = False
-        if clean and self._spare_tmp is None:
-            spare = os.path.join(self.scratch, f"hyper-worker-{_tmp_safe(self.t.worker_id)}-"
-                                               f"{path[-8:]}")
-            try:
-                os.rename(path, spare)
-                self._spare_tmp = spare
-                return
-            except OSError:
-                pass
-        _remove_tree(path)
+        if clean and self._free_tmp is None:
+            self._free_tmp = path
+        else:
+            _remove_tree(path)
+
+    def _park_tmp(self) -> None:
+        """No job to hand the free TMPDIR to: the last job's name goes now."""
+        free = self._free_tmp
+        if free is None or os.path.basename(free).startswith("hyper-worker-"):
+            return
+        spare = os.path.join(self.scratch, f"hyper-worker-{self._tmp_worker}-{free[-8:]}")
+        try:
+            os.rename(free, spare)
+            self._free_tmp = spare
+        except OSError:
+            self._free_tmp = None
+            _remove_tree(free)
 
     def _run_job(self, c: Claim) -> Result:
         import subprocess
@@ -940,13 +954,13 @@ def _tmp_safe(name: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in name)[:40]
 
 
-def _new_spare_tmp(scratch: str, worker_id: str) -> str | None:
+def _new_spare_tmp(scratch: str, worker: str) -> str | None:
     """A private directory (0700) to become the TMPDIR of this worker's jobs one after the
-    other; its name ends in 8 random characters."""
+    other; its name ends in 8 random characters. ``worker``: the worker's id, made safe."""
     import secrets
 
     for _ in range(5):
-        path = os.path.join(scratch, f"hyper-worker-{_tmp_safe(worker_id)}-{secrets.token_hex(4)}")
+        path = os.path.join(scratch, f"hyper-worker-{worker}-{secrets.token_hex(4)}")
         try:
             os.mkdir(path, 0o700)
             return path
