@@ -868,6 +868,44 @@ class Sandbox:
                 os.rmdir(os.path.dirname(d))  # the scope, once no job of this worker is left
 
 
+def _tmp_home_prefix(worker_id: str) -> str:
+    return f"hyper-worker-{_safe(worker_id)[:40]}-"
+
+
+def new_tmp_home(scratch: str, worker_id: str) -> str | None:
+    """The folder of one worker's jobs' TMPDIRs: ``<scratch>/hyper-worker-<id>-<8 random>``,
+    0711 (a job run under another uid passes through to its own 0700 directory; nobody lists
+    it); None if none can be made."""
+    import secrets
+
+    for _ in range(5):
+        path = os.path.join(scratch, _tmp_home_prefix(worker_id) + secrets.token_hex(4))
+        try:
+            os.mkdir(path, 0o700)
+            os.chmod(path, 0o711)  # after the mkdir: whatever the umask
+            return path
+        except FileExistsError:
+            continue
+        except OSError:
+            return None
+    return None
+
+
+def remove_tmp_homes(scratch: str, worker_id: str) -> int:
+    """Remove what a dead worker left of its jobs' TMPDIRs (a worker that ends removes its
+    own); how many folders."""
+    import shutil
+
+    prefix = _tmp_home_prefix(worker_id)
+    try:
+        names = [n for n in os.listdir(scratch) if n.startswith(prefix) and len(n) == len(prefix) + 8]
+    except OSError:
+        return 0
+    for n in names:
+        shutil.rmtree(os.path.join(scratch, n), ignore_errors=True)
+    return len(names)
+
+
 def kill_scope(scope: str) -> int:
     """Kill every process in the cgroups of worker ``scope`` (``hyper-tui-<scope>``, wherever
     they are in the hierarchies) and remove them: the daemon's cleanup after a dead worker.

@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from stat import S_IMODE, S_ISDIR
 from typing import Any, Protocol
 
+from hyper_tui import containment
 from hyper_tui.containment import Limits, Sandbox, first_report
 from hyper_tui.core.params import substitute
 
@@ -184,7 +185,7 @@ class Agent:
                 self.base_env.setdefault("LOGNAME", user)
         self._tmpdir: str | None = None  # the running job's TMPDIR (removed after the job)
         self._free_tmp: str | None = None  # the next job's TMPDIR, empty (see _job_tmpdir)
-        self._tmp_worker = _tmp_safe(transport.worker_id)
+        self._tmp_home: str | None = None  # the folder of this worker's jobs' TMPDIRs
         self.scratch = self.o.scratch_dir or tempfile.gettempdir()
         self._exe_cache: dict[tuple[str, str], str] = {}
         self._derives = bool(getattr(transport, "derives_attempt_lines", False))
@@ -261,9 +262,9 @@ class Agent:
                 idle_since = time.monotonic()
         finally:
             self._release_reserved()
-            if self._free_tmp:
-                _remove_tree(self._free_tmp)
-                self._free_tmp = None
+            if self._tmp_home:
+                _remove_tree(self._tmp_home)
+                self._tmp_home = self._free_tmp = None
             end = time.monotonic() + FINAL_REPORT_S
             while not self._flush() and time.monotonic() < end:
                 self._backoff()
@@ -428,28 +429,37 @@ class Agent:
                 self._keep_tmpdir(self._tmpdir)
                 self._tmpdir = None
 
-    # A job's TMPDIR is one directory of this worker's, renamed for each job to
-    # ``hyper-job-<key>-<tag>``: one rename a job instead of a mkdir and an rmdir (each a
-    # journalled inode allocation or release: milliseconds on a busy disk). A job that leaves
-    # it empty and unchanged hands it on (``_free_tmp``): the next job's start renames it from
-    # the last job's name to its own, and a worker left with no job to start renames it to
-    # ``hyper-worker-<id>-<tag>`` at once (``_park_tmp``). A job that leaves anything there,
-    # or changes the directory, has it removed as soon as it ends.
+    # A job's TMPDIR is ``<scratch>/hyper-worker-<id>-<tag>/hyper-job-<key>``: one directory
+    # of this worker's, renamed for each job, inside a folder of the worker's own (0711: others
+    # may pass through to a job run under another uid, never list it). One rename a job in a
+    # folder no other process writes, instead of a mkdir and an rmdir in a shared /tmp (each
+    # a journalled inode allocation or release, under the folder's lock). A job that leaves
+    # the directory empty and unchanged hands it on (``_free_tmp``): the next job's start
+    # renames it from the last job's name to its own, and a worker left with no job to start
+    # renames it to ``free`` at once (``_park_tmp``). A job that leaves anything there, or
+    # changes the directory, has it removed as soon as it ends. The worker's folder goes with
+    # the worker (the daemon removes that of a worker it finds dead: ``containment``).
 
     def _job_tmpdir(self, c: Claim) -> str | None:
-        free = self._free_tmp
-        if free is None:
-            free = _new_spare_tmp(self.scratch, self._tmp_worker)
-            if free is None:
-                return None
-        self._free_tmp = None
-        path = os.path.join(self.scratch, f"hyper-job-{c.key}-{free[-8:]}")
-        try:
-            os.rename(free, path)
-        except OSError:
-            _remove_tree(free)
+        home = self._tmp_home or self._make_tmp_home()
+        if home is None:
             return _job_tmpdir(self.scratch, c)
-        return path
+        path = f"{home}/hyper-job-{c.key}"
+        free, self._free_tmp = self._free_tmp, None
+        try:
+            if free is not None:
+                os.rename(free, path)
+            else:
+                os.mkdir(path, 0o700)
+            return path
+        except OSError:
+            if free is not None:
+                _remove_tree(free)
+            return _job_tmpdir(self.scratch, c)
+
+    def _make_tmp_home(self) -> str | None:
+        self._tmp_home = containment.new_tmp_home(self.scratch, self.t.worker_id)
+        return self._tmp_home
 
     def _keep_tmpdir(self, path: str) -> None:
         """A finished job's TMPDIR: kept for the next job if the job left it as it got it
@@ -463,7 +473,7 @@ class Agent:
                     clean = next(entries, None) is None
         except OSError:
             clean = False
-        if clean and self._free_tmp is None:
+        if clean and self._free_tmp is None and path.startswith(f"{self._tmp_home}/"):
             self._free_tmp = path
         else:
             _remove_tree(path)
@@ -471,12 +481,11 @@ class Agent:
     def _park_tmp(self) -> None:
         """No job to hand the free TMPDIR to: the last job's name goes now."""
         free = self._free_tmp
-        if free is None or os.path.basename(free).startswith("hyper-worker-"):
+        if free is None or free.endswith("/free"):
             return
-        spare = os.path.join(self.scratch, f"hyper-worker-{self._tmp_worker}-{free[-8:]}")
         try:
-            os.rename(free, spare)
-            self._free_tmp = spare
+            os.rename(free, f"{self._tmp_home}/free")
+            self._free_tmp = f"{self._tmp_home}/free"
         except OSError:
             self._free_tmp = None
             _remove_tree(free)
@@ -948,27 +957,6 @@ def _job_tmpdir(scratch: str, c: Claim) -> str | None:
         return tempfile.mkdtemp(prefix=f"hyper-job-{c.key}-", dir=scratch)
     except OSError:
         return None
-
-
-def _tmp_safe(name: str) -> str:
-    return "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in name)[:40]
-
-
-def _new_spare_tmp(scratch: str, worker: str) -> str | None:
-    """A private directory (0700) to become the TMPDIR of this worker's jobs one after the
-    other; its name ends in 8 random characters. ``worker``: the worker's id, made safe."""
-    import secrets
-
-    for _ in range(5):
-        path = os.path.join(scratch, f"hyper-worker-{worker}-{secrets.token_hex(4)}")
-        try:
-            os.mkdir(path, 0o700)
-            return path
-        except FileExistsError:
-            continue
-        except OSError:
-            return None
-    return None
 
 
 def _remove_tree(path: str) -> None:

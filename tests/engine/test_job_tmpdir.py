@@ -34,11 +34,13 @@ def test_a_stream_of_jobs_gets_one_fresh_tmpdir_each(home, tmp_path):
     t = LocalTransport(c.store.path, worker_id="w-1", queue="default", definition="default")
     agent = Agent(t, AgentOptions(idle_timeout=0.0, scratch_dir=str(scratch)))
     during: list[list[str]] = []
+    modes: set[int] = set()
     run_one = agent.run_one
 
     def watched(claim):
         result = run_one(claim)
-        during.append(sorted(p for p in os.listdir(scratch) if p.startswith("hyper-")))
+        during.append(sorted(os.listdir(agent._tmp_home)))
+        modes.add(os.stat(agent._tmp_home).st_mode & 0o777)
         return result
 
     agent.run_one = watched
@@ -52,8 +54,24 @@ def test_a_stream_of_jobs_gets_one_fresh_tmpdir_each(home, tmp_path):
     assert all(os.path.basename(p).startswith("hyper-job-") for p in paths)
     assert all(r[2] == "0" for r in rows), rows  # empty, even after job 3 left things there
     assert not any(os.path.exists(p) for p in paths)
-    # Between two jobs of the stream, at most the last job's empty directory waits for the
-    # next job; the one job 3 filled was removed as it ended.
-    assert all(len(names) <= 1 for names in during), during
-    assert os.path.basename(paths[2]) not in during[2]
-    assert sorted(os.listdir(scratch)) == []  # the worker took its directory with it
+    home = os.path.dirname(paths[0])
+    assert os.path.dirname(home) == str(scratch)
+    assert all(os.path.dirname(p) == home for p in paths)  # one folder of the worker's
+    assert modes == {0o711}  # passable (to a job run as its own uid), not listable
+    # Between two jobs of the stream, only the last job's empty directory waits there for
+    # the next job; the one job 3 filled was removed as it ended.
+    assert during[0] == [os.path.basename(paths[0])]
+    assert during[2] == [], during
+    assert during[3] == [os.path.basename(paths[3])]
+    assert os.listdir(scratch) == []  # the worker took its folder with it
+
+
+def test_the_tmpdirs_of_a_dead_worker_are_removed(tmp_path):
+    from hyper_tui import containment
+
+    home = containment.new_tmp_home(str(tmp_path), "w-x")
+    other = containment.new_tmp_home(str(tmp_path), "w-xy")
+    os.makedirs(f"{home}/hyper-job-7/deep")
+    open(f"{home}/hyper-job-7/deep/f", "w").close()
+    assert containment.remove_tmp_homes(str(tmp_path), "w-x") == 1
+    assert os.listdir(tmp_path) == [os.path.basename(other)]
