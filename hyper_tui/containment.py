@@ -431,6 +431,7 @@ def _kill_cgroup_dirs(dirs: dict[str, str], timeout: float = KILL_WAIT_S,
     return len(killed)
 
 
+_NOTHING = contextlib.nullcontext()
 _RESIDENT: dict[str, str] = {}  # controller -> the cgroup this worker process moved itself to
 _KEPT: dict[str, int] = {}  # counter file of the resident cgroup -> its open descriptor
 _PINNED: list[int] | None = None  # the CPUs a resident worker keeps between its jobs
@@ -713,8 +714,7 @@ class Sandbox:
 
         return child
 
-    @contextlib.contextmanager
-    def spawning(self) -> Iterator[None]:
+    def spawning(self) -> contextlib.AbstractContextManager[None]:
         """Around the Popen of the job: this thread is pinned to the job's CPUs while it
         starts the job, which inherits them from its first instruction; restored after. A
         resident worker (its process's whole program) stays pinned from one job to the next
@@ -727,11 +727,13 @@ class Sandbox:
                         _UNPINNED.append(os.sched_getaffinity(0))
                     os.sched_setaffinity(0, self.cpus if self.cpus is not None else _UNPINNED[0])
                     _PINNED = self.cpus
-            yield
-            return
+            return _NOTHING
         if self.cpus is None:
-            yield
-            return
+            return _NOTHING
+        return self._pinned_while_spawning()
+
+    @contextlib.contextmanager
+    def _pinned_while_spawning(self) -> Iterator[None]:
         before = os.sched_getaffinity(0)
         try:
             os.sched_setaffinity(0, self.cpus)
@@ -843,11 +845,12 @@ class Sandbox:
             text = read(os.path.join(self.dirs.get("", "/nonexistent"), "memory.events"))
         else:
             return 0
-        for line in text.splitlines():
-            k, _, v = line.partition(" ")
-            if k == "oom_kill" and v.strip().isdigit():
-                return int(v)
-        return 0
+        at = text.find("oom_kill ")  # a line "oom_kill N" (not "oom_kill_disable N")
+        if at < 0:
+            return 0
+        end = text.find("\n", at)
+        value = text[at + 9:end if end >= 0 else None].strip()
+        return int(value) if value.isdigit() else 0
 
     def close(self) -> None:
         """Kill what is left and remove the job's cgroups."""

@@ -29,9 +29,10 @@ its session, group or environment, and its limits (ulimits, memory, vCPUs) held 
 from __future__ import annotations
 
 import os
-import selectors
+import select
 import signal
 import socket
+import subprocess
 import sys
 import tempfile
 import time
@@ -44,6 +45,7 @@ from typing import Any, Protocol
 from hyper_tui import containment
 from hyper_tui.containment import Limits, Sandbox, first_report
 from hyper_tui.core.params import substitute
+from hyper_tui.core.submit import ERROR_FILE_ENV, OUTPUT_FILE_ENV
 
 KILL_GRACE_S = 3.0
 RETRY_MAX_S = 5.0           # longest pause between two tries of an unavailable store
@@ -188,6 +190,7 @@ class Agent:
         self._tmp_home: str | None = None  # the folder of this worker's jobs' TMPDIRs
         self.scratch = self.o.scratch_dir or tempfile.gettempdir()
         self._exe_cache: dict[tuple[str, str], str] = {}
+        self._last_limits: tuple[tuple, Limits] | None = None
         self._derives = bool(getattr(transport, "derives_attempt_lines", False))
         self._devnull = os.open(os.devnull, os.O_RDWR)  # stdin (and muted output) of every job
         try:
@@ -490,9 +493,15 @@ class Agent:
             self._free_tmp = None
             _remove_tree(free)
 
-    def _run_job(self, c: Claim) -> Result:
-        import subprocess
+    def _limits(self, c: Claim) -> Limits:
+        """The claim's limits (the same object for every job of a definition: built once)."""
+        key = (c.ulimits, c.memory_mib, c.vcpus)
+        if self._last_limits is None or self._last_limits[0] != key:
+            self._last_limits = (key, Limits.from_spec(
+                {"ulimits": c.ulimits, "memory_mib": c.memory_mib, "vcpus": c.vcpus}))
+        return self._last_limits[1]
 
+    def _run_job(self, c: Claim) -> Result:
         started = time.time()
         # A transport that ``derives_attempt_lines`` (local: from the job and attempt rows)
         # stores no record for the start and the exit of an attempt; the others get them here.
@@ -511,13 +520,13 @@ class Agent:
         if c.cwd and cwd is None:
             log.append((started, "SYSTEM", f"working directory {c.cwd} is missing; using {self.scratch}"))
             cwd = self.scratch
-        files = _OutputFiles.open(c, cwd or os.getcwd(), log)
-        out = subprocess.PIPE if c.keep_output or files else self._devnull
-        sandbox = Sandbox.create(c.key, Limits.from_spec(
-            {"ulimits": c.ulimits, "memory_mib": c.memory_mib, "vcpus": c.vcpus}),
-            scope=self.t.worker_id, resident_ok=self.o.own_process)
-        log.extend((started, "SYSTEM", note)
-                   for note in sandbox.notes + first_report(c.definition, sandbox.unenforced))
+        files = _OutputFiles.open(c, cwd, log)
+        capture = bool(c.keep_output or files)
+        sandbox = Sandbox.create(c.key, self._limits(c), scope=self.t.worker_id,
+                                 resident_ok=self.o.own_process)
+        if sandbox.notes or sandbox.unenforced:
+            log.extend((started, "SYSTEM", note)
+                       for note in sandbox.notes + first_report(c.definition, sandbox.unenforced))
         env, preexec = self.job_env(c), sandbox.preexec()
         if self.o.job_access is not None:
             log.extend((started, "SYSTEM", note)
@@ -526,9 +535,9 @@ class Agent:
         try:
             with sandbox.spawning():
                 if preexec is None and self.o.own_process and _SPAWN:
-                    proc = self._spawn(self._resolve(argv, c), cwd, env,
-                                       capture=out is subprocess.PIPE)
+                    proc = self._spawn(self._resolve(argv, c), cwd, env, capture=capture)
                 else:
+                    out = subprocess.PIPE if capture else self._devnull
                     proc = subprocess.Popen(self._resolve(argv, c), stdin=self._devnull,
                                             stdout=out, stderr=out, cwd=cwd, env=env,
                                             start_new_session=True, close_fds=True,
@@ -616,15 +625,19 @@ class Agent:
 
     def _supervise(self, c: Claim, proc, log: list, sandbox: Sandbox | None = None,
                    files: _OutputFiles | None = None) -> tuple[str, int | None, str]:
-        # poll, not epoll: a job's two pipes and its pidfd need no kernel object of their own
-        sel = _Selector()
+        # One poll set (not epoll: a job's two pipes and its pidfd need no kernel object of
+        # their own): the pipes' read ends by descriptor -> (stream object, record kind).
+        poller = select.poll()
+        streams: dict[int, tuple[Any, str]] = {}
         reader = _OutputReader(log, cap=self.log_cap) if c.keep_output else _NoReader()
         for stream, kind in ((proc.stdout, "STDOUT"), (proc.stderr, "STDERR")):
             if stream is not None:
-                os.set_blocking(stream.fileno(), False)
-                sel.register(stream, selectors.EVENT_READ, kind)
-        deadline = time.monotonic() + c.timeout if c.timeout else None
-        begun = time.monotonic()
+                fd = stream.fileno()
+                os.set_blocking(fd, False)
+                poller.register(fd, _POLL_IN)
+                streams[fd] = (stream, kind)
+        now = begun = time.monotonic()
+        deadline = begun + c.timeout if c.timeout else None
         next_check = begun + CANCEL_POLL_S
         next_metrics = begun + METRICS_EVERY_S
         next_flush = begun + LOG_FLUSH_S
@@ -632,15 +645,17 @@ class Agent:
         kill_at = 0.0
         code: int | None = None
 
-        def drain(key, kind: str) -> None:
+        def drain(fd: int) -> None:
             try:
-                chunk = os.read(key.fd, 65536)
+                chunk = os.read(fd, 65536)
             except BlockingIOError:
                 return
             except OSError:
                 chunk = b""
+            kind = streams[fd][1]
             if not chunk:
-                sel.unregister(key.fileobj)
+                poller.unregister(fd)
+                del streams[fd]
                 reader.close(kind)
             else:
                 reader.feed(kind, chunk)
@@ -649,35 +664,34 @@ class Agent:
 
         pidfd = _pidfd(proc.pid)
         if pidfd is not None:
-            sel.register(pidfd, selectors.EVENT_READ, "EXIT")
+            poller.register(pidfd, _POLL_IN)
         exited_at = 0.0
         while True:
-            timeout = 0.05 if pidfd is not None else 0.005
-            for key, _ in sel.select(timeout=timeout):
-                if key.data == "EXIT":
-                    sel.unregister(pidfd)
+            for fd, _ in poller.poll(50 if pidfd is not None else 5):
+                if fd == pidfd:
+                    poller.unregister(pidfd)
                     os.close(pidfd)
                     pidfd = None
-                else:
-                    drain(key, key.data)
+                elif fd in streams:
+                    drain(fd)
             if code is None:
                 code = proc.poll()
                 if code is not None:
                     exited_at = time.monotonic()
                     if pidfd is not None:
-                        sel.unregister(pidfd)
+                        poller.unregister(pidfd)
                         os.close(pidfd)
                         pidfd = None
             if code is not None:
-                if not sel.get_map():
+                if not streams:
                     break
                 if time.monotonic() - exited_at > 0.1:
                     # The leader is gone but something of its group holds the output open.
                     _killpg(proc.pid, signal.SIGKILL)
-                    for key, _ in sel.select(timeout=0.2):
-                        drain(key, key.data)
-                    for key in list(sel.get_map().values()):
-                        sel.unregister(key.fileobj)
+                    for fd, _ in poller.poll(200):
+                        if fd in streams:
+                            drain(fd)
+                    streams.clear()
                     break
                 continue
             now = time.monotonic()
@@ -707,7 +721,6 @@ class Agent:
             if now >= next_flush or len(log) >= 5000:
                 next_flush = now + LOG_FLUSH_S
                 self._stream_log(c, log)
-        sel.close()
         reader.close("STDOUT")
         reader.close("STDERR")
         for stream in (proc.stdout, proc.stderr):
@@ -721,58 +734,9 @@ class Agent:
 
 
 _SPAWN = hasattr(os, "posix_spawn") and hasattr(os, "POSIX_SPAWN_DUP2")
+_POLL_IN = select.POLLIN | select.POLLERR | select.POLLHUP
 _SPAWN_SIGDEF = tuple(getattr(signal, n) for n in ("SIGPIPE", "SIGXFSZ", "SIGXFZ")
                       if hasattr(signal, n))  # what Popen's restore_signals resets
-
-
-class _Key:
-    __slots__ = ("fileobj", "fd", "data")
-
-    def __init__(self, fileobj, fd: int, data) -> None:
-        self.fileobj, self.fd, self.data = fileobj, fd, data
-
-
-class _PollSelector:
-    """The part of ``selectors`` the supervisor uses, on one ``select.poll``: a job's pipes and
-    pidfd cost no kernel object, and each call a few dictionary operations."""
-
-    def __init__(self) -> None:
-        import select
-
-        self._poll = select.poll()
-        self._keys: dict[int, _Key] = {}
-        self._by_obj: dict[int, int] = {}
-
-    def register(self, fileobj, events, data=None) -> None:
-        fd = fileobj if isinstance(fileobj, int) else fileobj.fileno()
-        self._keys[fd] = _Key(fileobj, fd, data)
-        self._by_obj[id(fileobj)] = fd
-        self._poll.register(fd, 0x001 | 0x008 | 0x010)  # POLLIN | POLLERR | POLLHUP
-
-    def unregister(self, fileobj) -> None:
-        fd = self._by_obj.pop(id(fileobj), None)
-        if fd is None:
-            fd = fileobj if isinstance(fileobj, int) else fileobj.fileno()
-        self._keys.pop(fd, None)
-        try:
-            self._poll.unregister(fd)
-        except (KeyError, ValueError):
-            pass
-
-    def select(self, timeout: float | None = None) -> list[tuple[_Key, int]]:
-        ms = None if timeout is None else max(0, int(timeout * 1000 + 0.999))
-        keys = self._keys
-        return [(keys[fd], ev) for fd, ev in self._poll.poll(ms) if fd in keys]
-
-    def get_map(self) -> dict[int, _Key]:
-        return self._keys
-
-    def close(self) -> None:
-        self._keys.clear()
-        self._by_obj.clear()
-
-
-_Selector = _PollSelector if hasattr(__import__("select"), "poll") else selectors.DefaultSelector
 
 
 class _Fd:
@@ -825,9 +789,14 @@ class _OutputFiles:
         self.streams = streams  # STDOUT/STDERR -> fd
 
     @classmethod
-    def open(cls, c: Claim, cwd: str, log: list) -> _OutputFiles | None:
-        from hyper_tui.core.submit import ERROR_FILE_ENV, OUTPUT_FILE_ENV, expand_output_path
+    def open(cls, c: Claim, cwd: str | None, log: list) -> _OutputFiles | None:
+        """``cwd``: the job's working directory (None: the worker's)."""
+        env = c.env
+        if not env or (OUTPUT_FILE_ENV not in env and ERROR_FILE_ENV not in env):
+            return None
+        from hyper_tui.core.submit import expand_output_path
 
+        cwd = cwd or os.getcwd()
         streams: dict[str, int] = {}
         by_path: dict[str, int] = {}
         for kind, var in (("STDOUT", OUTPUT_FILE_ENV), ("STDERR", ERROR_FILE_ENV)):

@@ -218,6 +218,7 @@ class Store:
         wal_before = _wal_orphaned(self.file)
         self.wal = False  # until the journal mode is known (the migration below writes)
         self._wal_fd: tuple[int, int, int] | None = None  # (fd, st_dev, st_ino) of our -wal
+        self._wal_path = self.file + "-wal"
         self._wal_scan_after = 0.0
         try:
             self.db = sqlite3.connect(self.file, timeout=busy_timeout, isolation_level=None,
@@ -280,12 +281,17 @@ class Store:
     def _wal_handle(self) -> int | None:
         """The descriptor SQLite writes this connection's WAL through (found once in
         /proc/self/fd, checked by inode after), or None where it cannot be found."""
+        found = self._wal_stat()
+        return None if found is None else found[0]
+
+    def _wal_stat(self) -> tuple[int, os.stat_result] | None:
+        """``_wal_handle`` and its ``fstat`` (one system call where the descriptor is known)."""
         if self._wal_fd is not None:
             fd, dev, ino = self._wal_fd
             try:
                 st = os.fstat(fd)
                 if (st.st_dev, st.st_ino) == (dev, ino):
-                    return fd
+                    return fd, st
             except OSError:
                 pass
             self._wal_fd = None
@@ -309,7 +315,7 @@ class Store:
                 except OSError:
                     continue
                 self._wal_fd = (fd, st.st_dev, st.st_ino)
-                return fd
+                return fd, st
         return None
 
     def wal_lost(self) -> str | None:
@@ -317,15 +323,12 @@ class Store:
         what is committed now would be lost), or None. Two system calls."""
         if not self.wal:
             return None
-        fd = self._wal_handle()
-        if fd is None:
+        found = self._wal_stat()
+        if found is None:
             return None
+        st = found[1]
         try:
-            st = os.fstat(fd)
-        except OSError:
-            return None
-        try:
-            on_disk = os.stat(self.file + "-wal")
+            on_disk = os.stat(self._wal_path)
         except FileNotFoundError:
             on_disk = None
         except OSError:
