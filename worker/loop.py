@@ -643,7 +643,6 @@ class Agent:
         next_flush = begun + LOG_FLUSH_S
         killing: tuple[str, str] | None = None
         kill_at = 0.0
-        code: int | None = None
 
         def drain(fd: int) -> None:
             try:
@@ -662,10 +661,12 @@ class Agent:
                 if files:
                     files.write(kind, chunk)
 
-        pidfd = _pidfd(proc.pid)
+        # A short job has often ended by now (its exit beat the spawn's return): no pidfd then.
+        code: int | None = proc.poll()
+        exited_at = time.monotonic() if code is not None else 0.0
+        pidfd = _pidfd(proc.pid) if code is None else None
         if pidfd is not None:
             poller.register(pidfd, _POLL_IN)
-        exited_at = 0.0
         while True:
             for fd, _ in poller.poll(50 if pidfd is not None else 5):
                 if fd == pidfd:
