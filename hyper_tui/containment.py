@@ -169,6 +169,16 @@ def _counter(path: str) -> str:
         return ""
 
 
+def _resident_file(ctrl: str, name: str) -> str:
+    """The path of file ``name`` of the resident cgroup of controller ``ctrl`` (cgroup v2: the
+    one cgroup, under ""), worked out once."""
+    path = _RESIDENT_FILES.get((ctrl, name))
+    if path is None:
+        d = _RESIDENT.get(ctrl) or _RESIDENT.get("") or "/nonexistent"
+        path = _RESIDENT_FILES[(ctrl, name)] = os.path.join(d, name)
+    return path
+
+
 def _close_kept(path: str | None = None) -> None:
     for p in [path] if path is not None else list(_KEPT):
         fd = _KEPT.pop(p, None)
@@ -434,6 +444,7 @@ def _kill_cgroup_dirs(dirs: dict[str, str], timeout: float = KILL_WAIT_S,
 _NOTHING = contextlib.nullcontext()
 _RESIDENT: dict[str, str] = {}  # controller -> the cgroup this worker process moved itself to
 _KEPT: dict[str, int] = {}  # counter file of the resident cgroup -> its open descriptor
+_RESIDENT_FILES: dict[tuple[str, str], str] = {}  # (controller, file name) -> its path there
 _PINNED: list[int] | None = None  # the CPUs a resident worker keeps between its jobs
 _UNPINNED: list[set[int]] = []     # its CPUs before that
 _OOM_SEEN: dict[str, int] = {}  # resident memory cgroup -> its OOM kills at the last job's end
@@ -491,6 +502,7 @@ def _leave(dirs: dict[str, str], plan: _Plan) -> None:
 def _leave_scope(plan: _Plan) -> None:
     """At exit: back to the cgroup the worker came from, and its own removed."""
     _close_kept()
+    _RESIDENT_FILES.clear()
     _leave(dict(_RESIDENT), plan)
     _RESIDENT.clear()
     _HELD.clear()
@@ -780,8 +792,10 @@ class Sandbox:
         environment; reap those that are this process's children. Returns how many."""
         killed = 0
         if self.pid is not None:
-            with contextlib.suppress(OSError):
+            try:
                 os.killpg(self.pid, signal.SIGKILL)
+            except OSError:
+                pass
         if self.dirs:  # the cgroup holds every process of the job, re-parented or not
             if self.resident and not self._others_in_resident():
                 _reap(self._leftover_zombies())
@@ -810,11 +824,11 @@ class Sandbox:
         d = self.dirs.get("pids") or self.dirs.get("freezer") or next(iter(self.dirs.values()))
         # Its task count first (one read of a kept descriptor, counting the cgroups below):
         # 1 is this worker's one thread alone. Anything else is looked at by its member list.
-        tasks = _counter(os.path.join(self.dirs.get("pids") or self.dirs.get("", "/nonexistent"),
-                                      "pids.current")).strip()
-        me = str(os.getpid())
-        if tasks != "1" and any(p != me for p in _read(os.path.join(d, "cgroup.procs")).split()):
-            return True
+        tasks = _counter(_resident_file("pids", "pids.current")).strip()
+        if tasks != "1":
+            me = str(os.getpid())
+            if any(p != me for p in _read(os.path.join(d, "cgroup.procs")).split()):
+                return True
         try:  # a nested cgroup (made by a job running as root) is looked into by the full kill
             return os.stat(d).st_nlink > 2
         except OSError:
@@ -838,13 +852,16 @@ class Sandbox:
         return count > self._oom_before
 
     def _oom_count(self) -> int:
-        read = _counter if self.resident else _read  # a job's own cgroup: read once, gone after
         if self.mechanism == MECH_V1:
-            text = read(os.path.join(self.dirs.get("memory", "/nonexistent"), "memory.oom_control"))
+            ctrl, name = "memory", "memory.oom_control"
         elif self.mechanism == MECH_V2:
-            text = read(os.path.join(self.dirs.get("", "/nonexistent"), "memory.events"))
+            ctrl, name = "", "memory.events"
         else:
             return 0
+        if self.resident:  # kept open; a job's own cgroup is read once, gone after
+            text = _counter(_resident_file(ctrl, name))
+        else:
+            text = _read(os.path.join(self.dirs.get(ctrl, "/nonexistent"), name))
         at = text.find("oom_kill ")  # a line "oom_kill N" (not "oom_kill_disable N")
         if at < 0:
             return 0
