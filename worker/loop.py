@@ -188,6 +188,7 @@ class Agent:
         self._tmpdir: str | None = None  # the running job's TMPDIR (removed after the job)
         self._free_tmp: str | None = None  # the next job's TMPDIR, empty (see _job_tmpdir)
         self._tmp_home: str | None = None  # the folder of this worker's jobs' TMPDIRs
+        self._euid = os.geteuid()
         self.scratch = self.o.scratch_dir or tempfile.gettempdir()
         self._exe_cache: dict[tuple[str, str], str] = {}
         self._last_limits: tuple[tuple, Limits] | None = None
@@ -469,7 +470,7 @@ class Agent:
         (an empty 0700 directory of ours), else removed now."""
         try:
             st = os.lstat(path)
-            clean = (S_ISDIR(st.st_mode) and st.st_uid == os.geteuid()
+            clean = (S_ISDIR(st.st_mode) and st.st_uid == self._euid
                      and S_IMODE(st.st_mode) == 0o700)
             if clean:
                 with os.scandir(path) as entries:
@@ -633,7 +634,8 @@ class Agent:
         for stream, kind in ((proc.stdout, "STDOUT"), (proc.stderr, "STDERR")):
             if stream is not None:
                 fd = stream.fileno()
-                os.set_blocking(fd, False)
+                if not isinstance(stream, _Fd):  # ours are read only when poll says so
+                    os.set_blocking(fd, False)
                 poller.register(fd, _POLL_IN)
                 streams[fd] = (stream, kind)
         now = begun = time.monotonic()
@@ -741,7 +743,9 @@ _SPAWN_SIGDEF = tuple(getattr(signal, n) for n in ("SIGPIPE", "SIGXFSZ", "SIGXFZ
 
 
 class _Fd:
-    """A pipe's read end, as the supervisor needs it (``fileno``, ``close``)."""
+    """A pipe's read end, as the supervisor needs it (``fileno``, ``close``). Left blocking:
+    the supervisor reads it once each time ``poll`` says it is readable (or at its end),
+    which never blocks; setting it non-blocking would cost two system calls a job."""
 
     __slots__ = ("fd",)
 
