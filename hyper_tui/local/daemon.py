@@ -141,8 +141,10 @@ class Daemon:
         version = None
         while not self.stopping:
             # Work only when the store changed (a commit by qsub, a worker, qdel), a child
-            # exited, or once a second; otherwise a cheap data_version poll every 20 ms.
-            time.sleep(WAKE_S)
+            # exited, or once a second; otherwise a cheap data_version poll every 20 ms. No
+            # pass comes sooner than LOOP_S after the last: no poll before then either (a
+            # stream of jobs changes the store at every commit).
+            time.sleep(max(WAKE_S, last_step + LOOP_S - time.monotonic()))
             now = time.monotonic()
             try:
                 current = self.store.data_version()
