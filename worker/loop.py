@@ -54,6 +54,7 @@ CANCEL_POLL_S = 0.25
 METRICS_EVERY_S = 10.0
 LOG_FLUSH_S = 0.25          # a running job's records reach the transport at least this often
 HANDBACK_AFTER_S = 0.1      # a job running this long gives the reservations behind it back
+RESERVE_AHEAD_S = 0.025     # short jobs are reserved about this much work ahead (at most max_batch)
 LOG_CAP_BYTES = 1 << 30     # output kept per job when the transport names no ``log_cap``
 MAX_LINE_BYTES = 1 << 20    # a longer line (no newline yet) is recorded in pieces of this size
 BASE_ENV_KEYS = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "TZ", "TMPDIR", "SHELL")
@@ -143,7 +144,7 @@ class AgentOptions:
     idle_timeout: float = 30.0
     max_jobs: int | None = None
     heartbeat_every: float = 5.0
-    max_batch: int = 8
+    max_batch: int = 32
     base_env: dict[str, str] | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
     scratch_dir: str | None = None
@@ -260,9 +261,12 @@ class Agent:
                 t0 = time.monotonic()
                 self._pending.append(self.run_one(claim))
                 self.jobs_done += 1
-                # Short jobs: reserve several at a time; long ones: one at a time, so the
-                # others stay free for other workers.
-                batch = min(self.o.max_batch, batch * 2) if time.monotonic() - t0 < 0.05 else 1
+                # Short jobs: reserve several at a time, about RESERVE_AHEAD_S of them (a job
+                # of higher priority submitted meanwhile waits at most that long behind them);
+                # long ones: one at a time, so the others stay free for other workers.
+                took = time.monotonic() - t0
+                batch = (min(self.o.max_batch, batch * 2, max(1, int(RESERVE_AHEAD_S / max(took, 1e-4))))
+                         if took < 0.05 else 1)
                 idle_since = time.monotonic()
         finally:
             self._release_reserved()

@@ -110,3 +110,28 @@ def test_an_agent_runs_a_stream_in_one_transaction_a_job(home):
     # the last result and the worker's goodbye: not one more per reservation (there were 8
     # reservations and 6 results recorded alone before, 56 in all).
     assert len(commits) <= 40 + 3, len(commits)
+
+
+def test_reservations_hold_at_most_a_short_while_of_work(home):
+    """Short jobs are reserved about ``RESERVE_AHEAD_S`` (25 ms) of work ahead, never more
+    than ``max_batch``: a job of higher priority submitted meanwhile waits at most that long
+    behind them. 10 ms jobs: two at a time at most; `true`: up to 32."""
+    from hyper_tui.agent.loop import RESERVE_AHEAD_S
+    from hyper_tui.agent.transports.local import LocalTransport
+
+    c = _client()
+    c.submit([Submission("default", "default", "s", argv=["sleep", "0.01"],
+                         array=ArraySpec(1, 12))])
+    c.submit([Submission("default", "default", "t", argv=["true"], array=ArraySpec(1, 120))])
+    t = LocalTransport(c.store.path, worker_id="w-1", queue="default", definition="default")
+    sizes: list[tuple[int, int]] = []  # (jobs asked for, jobs done before)
+    agent = Agent(t, AgentOptions(idle_timeout=0.0))
+    reserve = t.reserve_and_start
+    t.reserve_and_start = lambda n, finished=None: sizes.append((n, agent.jobs_done)) or reserve(
+        n, finished)
+    assert agent.run() == 132
+    t.close()
+    assert RESERVE_AHEAD_S == 0.025 and agent.o.max_batch == 32
+    sleeps = [n for n, done in sizes if done < 12]
+    assert sleeps and max(sleeps) <= 2, sizes  # 25 ms / 10 ms or more a job
+    assert max(n for n, _ in sizes) <= 32, sizes

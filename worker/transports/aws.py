@@ -66,6 +66,7 @@ from hyper_tui.aws.work_queues import IDS_PER_MESSAGE, parse_body, send_ids, wor
 from hyper_tui.core.lifecycle import after_lost_worker, attempt_outcome, outcome_to_state
 
 POLL_WAIT_S = 5            # long poll of an idle worker's claim
+RESERVE_AT_MOST = 8        # messages a reservation takes (SQS gives 10 at most): each is a lease
 HANDBACK_AFTER_S = 10.0    # a job running this long hands its message's other jobs back
 CANCEL_NOTICE_S = 5.0      # a running job learns of its cancel within this (plus replication)
 LOG_FLUSH_S = 1.0          # buffered log records older than this go out (logs stream)
@@ -231,7 +232,7 @@ class AwsTransport:
                     receives += 1
                     self._flush_deletes()
                     want = n - len(out)
-                    got = self._receive(1 if want <= 1 else min(10, want),
+                    got = self._receive(1 if want <= 1 else min(RESERVE_AT_MOST, want),
                                         self.poll_wait if receives == 1 else 0)
                     if not got:
                         break
