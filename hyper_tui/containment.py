@@ -888,6 +888,18 @@ class Sandbox:
                 os.rmdir(os.path.dirname(d))  # the scope, once no job of this worker is left
 
 
+SCRATCH_ENV = "HYPER_SCRATCH"  # where workers keep their jobs' TMPDIRs and scripts
+
+
+def default_scratch() -> str:
+    """The folder a worker of this machine keeps its jobs' TMPDIRs and scripts in (and where
+    the daemon looks for what a dead worker left there): ``HYPER_SCRATCH``, else the system's
+    temporary folder."""
+    import tempfile
+
+    return os.environ.get(SCRATCH_ENV) or tempfile.gettempdir()
+
+
 def _tmp_home_prefix(worker_id: str) -> str:
     return f"hyper-worker-{_safe(worker_id)[:40]}-"
 

@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
         protect_agent()
     opts = AgentOptions(idle_timeout=args.idle_timeout, max_jobs=args.max_jobs,
                         heartbeat_every=args.heartbeat,
-                        scratch_dir=os.environ.get("HYPER_SCRATCH") or None, own_process=True,
+                        own_process=True,  # scratch: containment.default_scratch()
                         job_access=access)
     try:
         run_agent(transport, opts)

@@ -190,7 +190,7 @@ class Agent:
         self._free_tmp: str | None = None  # the next job's TMPDIR, empty (see _job_tmpdir)
         self._tmp_home: str | None = None  # the folder of this worker's jobs' TMPDIRs
         self._euid = os.geteuid()
-        self.scratch = self.o.scratch_dir or tempfile.gettempdir()
+        self.scratch = self.o.scratch_dir or containment.default_scratch()
         self._exe_cache: dict[tuple[str, str], str] = {}
         self._last_limits: tuple[tuple, Limits] | None = None
         self._derives = bool(getattr(transport, "derives_attempt_lines", False))
@@ -631,9 +631,9 @@ class Agent:
     def _supervise(self, c: Claim, proc, log: list, sandbox: Sandbox | None = None,
                    files: _OutputFiles | None = None) -> tuple[str, int | None, str]:
         # One poll set (not epoll: a job's two pipes and its pidfd need no kernel object of
-        # their own): the pipes' read ends by descriptor -> (stream object, record kind).
+        # their own): the pipes' read ends by descriptor -> the kind of record they give.
         poller = select.poll()
-        streams: dict[int, tuple[Any, str]] = {}
+        streams: dict[int, str] = {}
         reader = _OutputReader(log, cap=self.log_cap) if c.keep_output else _NoReader()
         for stream, kind in ((proc.stdout, "STDOUT"), (proc.stderr, "STDERR")):
             if stream is not None:
@@ -641,8 +641,8 @@ class Agent:
                 if not isinstance(stream, _Fd):  # ours are read only when poll says so
                     os.set_blocking(fd, False)
                 poller.register(fd, _POLL_IN)
-                streams[fd] = (stream, kind)
-        now = begun = time.monotonic()
+                streams[fd] = kind
+        begun = time.monotonic()
         deadline = begun + c.timeout if c.timeout else None
         next_check = begun + CANCEL_POLL_S
         next_metrics = begun + METRICS_EVERY_S
@@ -657,7 +657,7 @@ class Agent:
                 return
             except OSError:
                 chunk = b""
-            kind = streams[fd][1]
+            kind = streams[fd]
             if not chunk:
                 poller.unregister(fd)
                 del streams[fd]

@@ -488,9 +488,7 @@ class Daemon:
         for f in (path, child_file(self.data_dir, wid)):
             with contextlib.suppress(OSError):
                 f.unlink()
-        import tempfile  # its jobs' TMPDIRs: in the scratch folder it had from this daemon
-
-        containment.remove_tmp_homes(os.environ.get("HYPER_SCRATCH") or tempfile.gettempdir(), wid)
+        containment.remove_tmp_homes(containment.default_scratch(), wid)  # its jobs' TMPDIRs
         self.child_idents.pop(wid, None)
         self.idents.pop(wid, None)
         if killed:

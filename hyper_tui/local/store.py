@@ -111,6 +111,7 @@ def _rebuild_changed(db: sqlite3.Connection) -> None:
                        "ended, exit_code, outcome FROM attempts_before_7")
             db.execute("DROP TABLE attempts_before_7")
 
+
 # A worker's connection copies the WAL into the database once it holds this many pages (64 MB
 # of 4 KiB pages; SQLite's default is 1,000). A stream of jobs rewrites the same few pages: a
 # copy writes each once for thousands of commits, and its two fsyncs come 4 times less often
