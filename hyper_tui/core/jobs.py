@@ -57,6 +57,15 @@ def is_final(state: str) -> bool:
     return state in FINAL_STATES
 
 
+def attempts_text(state: str, attempts: int, retries: int) -> str:
+    """A job's attempts as a person reads them: how many ran, and while it is not finished,
+    how many it may still get (a retry is used only by a lost worker or an exit code listed
+    to retry: a finished job's "1 of 3" would read as retries it never had)."""
+    if is_final(state):
+        return str(attempts)
+    return f"{attempts} of at most {retries + 1}"
+
+
 # --------------------------------------------------------------------------------------------
 # Job ids: integers from one sequence; array tasks are ``ID[INDEX]``, ``ID[]`` is the whole array
 

@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from typing import TextIO
 
 from hyper_tui.core.errors import UsageError, ValidationError
-from hyper_tui.core.jobs import STATES, Counts, JobDetail, JobRow
+from hyper_tui.core.jobs import STATES, Counts, JobDetail, JobRow, attempts_text
 from hyper_tui.hosts.contract import HostClient
 from hyper_tui.qcmd.common import client_for, parser, run_main
 
@@ -320,8 +320,7 @@ def _print_detail(d: JobDetail) -> None:
         ("job id", d.job_id), ("name", d.name), ("queue", d.queue),
         ("definition", d.definition), ("user", d.user or "-"), ("state", d.state),
         ("why", d.why or "-"),
-        ("priority", d.priority), ("attempts", d.attempts),
-        ("retries left", max(0, d.retries - max(0, d.attempts - 1))),
+        ("priority", d.priority), ("attempts", attempts_text(d.state, d.attempts, d.retries)),
         ("timeout", f"{d.timeout:g}s" if d.timeout else "none"),
         ("submitted", _ts(d.submitted)), ("started", _ts(d.started)),
         ("ended", _ts(d.ended)), ("runtime", _runtime(d)),

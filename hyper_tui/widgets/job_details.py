@@ -8,7 +8,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from hyper_tui.core.jobs import JobDetail
+from hyper_tui.core.jobs import JobDetail, attempts_text
 from hyper_tui.widgets.fmt import STATE_STYLES, duration, runtime
 
 
@@ -30,7 +30,7 @@ def job_details_body(job: JobDetail, now: float) -> Group:
     for key, value in (
         ("queue", job.queue), ("definition", job.definition),
         ("submitted by", job.user or "-"), ("priority", job.priority),
-        ("attempts", f"{job.attempts} of {job.retries + 1}"),
+        ("attempts", attempts_text(state, job.attempts, job.retries)),
         ("timeout", duration(job.timeout) if job.timeout else "none"),
         ("submitted", _ts(job.submitted)), ("started", _ts(job.started)),
         ("ended", _ts(job.ended)), ("runtime", runtime(job, now)),

@@ -38,6 +38,12 @@ def test_stderr_exit_code_and_failure_reason(home, capsys):
     j = wait_state(jid, "FAILED")
     assert j["exit_code"] == 3 and j["reason"] == "exit code 3" and j["attempts"] == 1
     assert "STDERR | " in log_text(capsys, jid) and "oops" in log_text(capsys, jid, "-t", "STDERR")
+    # Finished: the attempts it had, no promise of retries an exit code 3 never gets.
+    code, out, _ = q(capsys, "qstat", "-i", jid)
+    assert "attempts      1\n" in out and "retries" not in out and "of at most" not in out
+    held = submit(capsys, "--hold", "-r", "1", "--", "true")
+    code, out, _ = q(capsys, "qstat", "-i", held)
+    assert "attempts      0 of at most 2\n" in out
 
 
 def test_array_range_step_and_indices(home, capsys):

@@ -90,3 +90,15 @@ def test_queued_reasons():
     assert s.queued_reason(backlog=9, workers=4, starting=0, **{**base, "ratio": 2.0}) == (
         "waiting for a free worker: 4 worker(s) busy (cap 4 = max_vcpus 8 / 2 vCPUs, "
         "jobs_to_workers_ratio 2)")
+
+
+def test_attempts_read_as_what_ran_and_what_is_left():
+    from hyper_tui.core.jobs import attempts_text
+
+    # A failed job's "1 of 3" would promise retries an exit code 1 never gets.
+    assert attempts_text("FAILED", 1, 2) == "1"
+    assert attempts_text("SUCCEEDED", 2, 2) == "2"
+    assert attempts_text("CANCELLED", 0, 2) == "0"
+    assert attempts_text("QUEUED", 0, 2) == "0 of at most 3"
+    assert attempts_text("RUNNING", 2, 2) == "2 of at most 3"
+    assert attempts_text("PENDING", 0, 0) == "0 of at most 1"
