@@ -84,7 +84,8 @@ class DashboardScreen(HyperScreen):
     SECTION = "dashboard"
     DEFAULT_CSS = """
     #charts { height: 1fr; }
-    #charts > Horizontal { height: auto; }
+    #charts > Horizontal { height: 1fr; min-height: 12; }
+    #charts MetricChart { height: 1fr; }
     """
 
     def __init__(self) -> None:

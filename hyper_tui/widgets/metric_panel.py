@@ -105,6 +105,11 @@ class MetricChart(PlotextPlot):
             color = STATE_COLORS.get(label, CYCLE[i % len(CYCLE)])
             plt.plot([x for x, _ in pts], [v for _, v in pts], color=color, marker="braille",
                      label=f"{label or self.unit} {_num(latest.get(label))}")
+        if not peak and not any(v is not None for values in lines.values() for v in values):
+            # Nothing sampled in the window (no worker ran): a labelled zero line, not an empty
+            # box that could be read as a drawing failure.
+            plt.plot([0, span], [0, 0], color="gray", marker="braille",
+                     label="none in this window")
         positions, names = time_ticks(start, end)
         plt.xticks(positions, names)
         plt.xlim(0, span)

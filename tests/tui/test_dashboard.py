@@ -64,3 +64,26 @@ async def test_the_dashboard_draws_four_charts_with_axes(snap_home):
         text = str(charts["chart-vcpus"].render())
         assert "15:06" in text and "14:56" in text  # the time axis
         assert "vCPUs per region" in text
+        # The four charts share the screen's height: no blank rows under them at 120x40.
+        bottom = max(c.region.bottom for c in charts.values())
+        assert bottom >= 40 - 2  # the footer's row, at most one blank
+
+
+async def test_a_chart_with_nothing_sampled_says_so():
+    """No worker in the window: the chart draws a labelled zero line, not an empty box."""
+    from textual.app import App
+
+    class One(App):
+        def compose(self):
+            yield MetricChart("workers per region", "workers", id="c")
+
+    app = One()
+    async with app.run_test(size=(80, 16)) as pilot:
+        chart = app.query_one("#c", MetricChart)
+        chart.show({}, FIXED_NOW - 600, FIXED_NOW)
+        await pilot.pause()
+        text = str(chart.render())
+        assert "none in this window" in text and "15:06" in text
+        chart.show({"local": [None, 2.0]}, FIXED_NOW - 600, FIXED_NOW, {"local": 2.0})
+        await pilot.pause()
+        assert "none in this window" not in str(chart.render())
