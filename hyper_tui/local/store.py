@@ -452,20 +452,28 @@ class Store:
 
     # ---- transactions ------------------------------------------------------------------
 
-    def write(self, fn: Callable[[sqlite3.Connection], T], *, attempts: int | None = None) -> T:
+    def write(self, fn: Callable[[sqlite3.Connection], T], *, attempts: int | None = None,
+              wait: float | None = None) -> T:
         """Run ``fn`` in one ``BEGIN IMMEDIATE`` transaction, retrying while the database is
         busy (bounded, with jittered backoff). Disk full and read-only turn into one-line
-        errors; the transaction is rolled back, so nothing is half-written."""
-        attempts = attempts or self.write_attempts
+        errors; the transaction is rolled back, so nothing is half-written.
+
+        ``wait`` (``poll_lock`` stores): give up (``UnavailableError``) once another process
+        has held the write lock this many seconds, for a write that can be tried again later
+        (a worker's heartbeat or log flush, whose loop must go on enforcing its job's timeout
+        and draining its output meanwhile)."""
+        attempts = 1 if wait is not None else (attempts or self.write_attempts)
         delay = 0.002
         for attempt in range(attempts):
             try:
                 if self.poll_lock:
-                    self._begin_polling()
+                    self._begin_polling(self.busy_timeout if wait is None else wait)
                 else:
                     self.db.execute("BEGIN IMMEDIATE")
             except sqlite3.OperationalError as err:
                 if _busy(err):
+                    if attempt == attempts - 1:
+                        break
                     time.sleep(delay * _jitter())
                     delay = min(delay * 2, 0.25)
                     continue
@@ -494,13 +502,13 @@ class Store:
         raise UnavailableError(f"the store {self.file} stayed busy; nothing was changed",
                                fix="try again; if it persists, stop the daemon (hosts stop-host)")
 
-    def _begin_polling(self) -> None:
+    def _begin_polling(self, timeout: float) -> None:
         """``BEGIN IMMEDIATE``, trying again while another connection holds the write lock:
         ``LOCK_SPIN_TRIES`` tries as soon as the CPU is free (2% more jobs a second with two
         workers, measured in pairs of runs), then every ``LOCK_POLL_S`` for ``LOCK_POLL_TRIES``
         tries (a worker's transaction is shorter than that), then with a doubling pause of at
-        most 25 ms (as SQLite's busy handler), for up to ``busy_timeout`` seconds. A try costs
-        a few system calls."""
+        most 25 ms (as SQLite's busy handler), for up to ``timeout`` seconds. A try costs a
+        few system calls."""
         tries = 0
         end = 0.0
         while True:
@@ -512,7 +520,7 @@ class Store:
                     raise
                 now = time.monotonic()
                 if not tries:
-                    end = now + self.busy_timeout
+                    end = now + timeout
                 elif now >= end:
                     raise
                 tries += 1

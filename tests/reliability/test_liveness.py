@@ -162,3 +162,25 @@ def test_stop_host_after_a_daemon_crash_leaves_no_worker(home, tmp_path):
           f"duplicated={a.duplicated} leaked={leaked} states={states}")
     assert leaked == 0
     assert states == ["QUEUED", "QUEUED"]  # interrupted by the stop: requeued, retries kept
+
+
+def test_a_held_write_lock_does_not_stall_a_running_jobs_timeout_or_output(home):
+    """The worker supervising a job keeps enforcing its timeout and draining its output while
+    another process holds the store's write lock: its heartbeats and log flushes (writes) wait
+    a moment and try again later, instead of blocking its loop until the lock is free."""
+    h = make_host(workers=1, lease=4.0)
+    # A 2 s timeout, and output beyond a pipe's 64 KiB: a stalled loop would let it block.
+    jid = submit(h, "--timeout", "2", "--", "sh", "-c",
+                 "head -c 300000 /dev/zero | tr '\\0' x; echo; sleep 30")
+    wait_running(h, 1)
+    db = sqlite3.connect(str(h.store_path), timeout=30, isolation_level=None)
+    db.execute("BEGIN IMMEDIATE")
+    time.sleep(8.0)
+    db.execute("ROLLBACK")
+    db.close()
+    wait_all_final(h, 1, timeout=60)
+    (state, reason, started, ended), = h.rows("SELECT state, reason, started, ended FROM jobs")
+    print(f"\nRELIABILITY write-lock-held-8s-timeout-2s: state={state} ran_s={ended - started:.1f}")
+    assert state == "FAILED" and reason == "timeout", (state, reason)
+    assert ended - started < 4.0, ended - started  # killed on time, not after the lock
+    assert jid

@@ -27,6 +27,10 @@ from hyper_tui.core.lifecycle import attempt_outcome, outcome_to_state
 from hyper_tui.local.launcher import pgid_file
 from hyper_tui.local.store import Store, log_path
 
+# How long a heartbeat or a log flush waits for another process's write lock before it is
+# left for the next try: these writes come from the loop that supervises a running job.
+BACKGROUND_WAIT_S = 0.2
+
 
 class LocalTransport:
     # The store cannot be written just now (disk full, read-only, busy): the agent keeps its
@@ -317,13 +321,15 @@ class LocalTransport:
 
         # Only the heartbeat row: it must get through even when a fuller write cannot (a
         # full disk can still take an in-place update), or the daemon would find us silent.
-        return self.store.write(tx) > 0
+        # Never a long wait for the lock: the beat comes from the loop that enforces the
+        # running job's timeout and drains its output (the pid file's mtime says we live).
+        return self.store.write(tx, wait=BACKGROUND_WAIT_S) > 0
 
     def is_cancelled(self, claim: Claim) -> bool:
         row = self.store.one("SELECT state, worker, attempts FROM jobs WHERE id=?", (int(claim.key),))
         return row is None or row[0] != "RUNNING" or row[1] != self.worker_id or row[2] != claim.attempt
 
-    def _write(self, fn):
+    def _write(self, fn, wait: float | None = None):
         """``store.write(fn)`` that also writes the buffered SYSTEM records in the same
         transaction; they leave the buffer only once it has committed."""
         n = len(self._events)
@@ -335,7 +341,7 @@ class LocalTransport:
                                self._events[:n])
             return result
 
-        result = self.store.write(tx)
+        result = self.store.write(tx, wait=wait)
         del self._events[:n]
         return result
 
@@ -370,7 +376,7 @@ class LocalTransport:
         """Output is in its log file already; the SYSTEM records buffered for the next
         transaction are written now (a running job's events show within a second)."""
         if self._events:
-            self._write(lambda db: None)
+            self._write(lambda db: None, wait=BACKGROUND_WAIT_S)  # kept, if busy, for the next
 
     def job_started(self, claim: Claim, pgid: int) -> None:
         # One fixed-width write over the last one: no truncation (a journalled metadata
