@@ -130,6 +130,9 @@ def worker_command(*, store: str, queue: str, definition: str, region: str, work
 
 
 # Of the daemon's environment, what a worker gets: no PYTHONPATH (``-I`` ignores it anyway).
+# The two containment settings are spelled out (importing ``containment`` would cost qsub);
+# a unit test holds them equal to ``containment.SCRATCH_ENV`` and ``CGROUP2_ROOT_ENV``.
 WORKER_ENV_KEYS = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "TZ", "TMPDIR", "SHELL",
-                   "VIRTUAL_ENV", "HYPER_HOME", "HYPER_SCRATCH",
-                   "HYPER_CGROUP2_ROOT")  # containment.CGROUP2_ROOT_ENV: the daemon's choice
+                   "VIRTUAL_ENV", "HYPER_HOME",
+                   "HYPER_SCRATCH",       # the workers' scratch folder (their jobs' TMPDIRs)
+                   "HYPER_CGROUP2_ROOT")  # the daemon's choice of cgroup v2 tree

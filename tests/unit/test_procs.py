@@ -79,3 +79,12 @@ def test_worker_command_is_isolated_and_carries_no_parameters():
                         "print(sys.flags.isolated)"], capture_output=True, text=True, cwd="/",
                        env={"PYTHONPATH": "/nonexistent"})
     assert r.stdout.strip() == "1", r.stderr
+
+
+def test_workers_inherit_the_daemons_containment_settings():
+    """The daemon passes its scratch folder and cgroup v2 tree on to its workers (spelled out
+    in procs, which qsub imports; here held equal to containment's names)."""
+    from hyper_tui import containment
+
+    assert containment.SCRATCH_ENV in procs.WORKER_ENV_KEYS
+    assert containment.CGROUP2_ROOT_ENV in procs.WORKER_ENV_KEYS
