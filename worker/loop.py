@@ -324,7 +324,8 @@ class Agent:
         try:
             self.t.release(claims)
         except self._transient as err:  # their leases lapse by themselves
-            self._unavailable(f"release of {len(claims)} reserved job(s)", err)
+            self._unavailable(f"release of {len(claims)} reserved job(s)", err,
+                              then="their leases lapse by themselves")
 
     def _flush(self, keep: int = 0) -> bool:
         """Record the pending results (all but the last ``keep``), each in its own round trip;
@@ -340,9 +341,9 @@ class Agent:
             self._retry_delay = 0.0
         return True
 
-    def _unavailable(self, what: str, err: BaseException) -> None:
+    def _unavailable(self, what: str, err: BaseException, *, then: str = "will retry") -> None:
         if not self._retry_delay:  # once per outage, not once per try
-            _say(f"{what} failed, will retry: {err}")
+            _say(f"{what} failed, {then}: {err}")
         # Never wait longer than a heartbeat interval: once the store is back, the worker must
         # beat (and report) well within its lease, or it would be taken for lost.
         cap = max(0.05, min(RETRY_MAX_S, self.o.heartbeat_every))

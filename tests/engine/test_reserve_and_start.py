@@ -135,3 +135,33 @@ def test_reservations_hold_at_most_a_short_while_of_work(home):
     sleeps = [n for n, done in sizes if done < 12]
     assert sleeps and max(sleeps) <= 2, sizes  # 25 ms / 10 ms or more a job
     assert max(n for n, _ in sizes) <= 32, sizes
+
+
+def test_a_release_under_a_held_write_lock_gives_up_at_once_and_the_leases_stay(home):
+    """A running job hands its reservations back from the loop that supervises it: with the
+    write lock held elsewhere, the release gives up within a moment (the leases then lapse by
+    themselves) instead of stalling that loop; once the lock is free it goes through."""
+    import sqlite3
+
+    import pytest
+
+    from hyper_tui.agent.transports.local import BACKGROUND_WAIT_S, LocalTransport
+    from hyper_tui.core.errors import UnavailableError
+
+    c = _client()
+    [ref] = c.submit([Submission("default", "default", "a", argv=["true"],
+                                 array=ArraySpec(1, 4))])
+    head = int(ref[:-2])
+    w = LocalTransport(c.store.path, worker_id="w-1", queue="default", definition="default")
+    claims = w.reserve(3)
+    holder = sqlite3.connect(c.store.path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    t0 = time.monotonic()
+    with pytest.raises(UnavailableError):
+        w.release(claims)
+    assert time.monotonic() - t0 < BACKGROUND_WAIT_S + 0.5
+    holder.execute("ROLLBACK")
+    holder.close()
+    assert [v[1] for v in _states(c.store, head).values()] == ["w-1"] * 3 + [None]
+    w.release(claims)
+    assert [v[1] for v in _states(c.store, head).values()] == [None] * 4

@@ -219,7 +219,9 @@ class LocalTransport:
                            f"({','.join('?' * len(chunk))}) AND +state='QUEUED' AND worker=?",
                            (*chunk, self.worker_id))
 
-        self._write(tx)
+        # A long job hands its reservations back from the loop that supervises it: never a long
+        # wait for another process's lock (if it cannot be had, the leases lapse by themselves).
+        self._write(tx, wait=BACKGROUND_WAIT_S)
 
     def _throttled_arrays(self, db, t: float) -> tuple[set[int], dict[int, int]]:
         """Arrays with a %max-running limit that still have queued tasks: those at their limit
