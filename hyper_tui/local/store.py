@@ -458,16 +458,22 @@ class Store:
         busy (bounded, with jittered backoff). Disk full and read-only turn into one-line
         errors; the transaction is rolled back, so nothing is half-written.
 
-        ``wait`` (``poll_lock`` stores): give up (``UnavailableError``) once another process
-        has held the write lock this many seconds, for a write that can be tried again later
-        (a worker's heartbeat or log flush, whose loop must go on enforcing its job's timeout
-        and draining its output meanwhile)."""
+        ``wait``: give up (``UnavailableError``) once another process has held the write lock
+        this many seconds, for a write that can be tried again later (a worker's heartbeat or
+        log flush, whose loop must go on enforcing its job's timeout and draining its output
+        meanwhile)."""
         attempts = 1 if wait is not None else (attempts or self.write_attempts)
         delay = 0.002
         for attempt in range(attempts):
             try:
                 if self.poll_lock:
                     self._begin_polling(self.busy_timeout if wait is None else wait)
+                elif wait is not None:  # SQLite's busy handler, for this one wait
+                    self.db.execute(f"PRAGMA busy_timeout={int(wait * 1000)}")
+                    try:
+                        self.db.execute("BEGIN IMMEDIATE")
+                    finally:
+                        self.db.execute(f"PRAGMA busy_timeout={int(self.busy_timeout * 1000)}")
                 else:
                     self.db.execute("BEGIN IMMEDIATE")
             except sqlite3.OperationalError as err:

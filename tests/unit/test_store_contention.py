@@ -63,6 +63,31 @@ def test_a_polling_writer_gives_up_after_its_busy_timeout(tmp_path):
     worker.close()
 
 
+@pytest.mark.parametrize("poll_lock", [True, False])
+def test_a_write_with_a_wait_gives_up_after_it_whatever_the_busy_timeout(tmp_path, poll_lock):
+    """``write(wait=)``: a write that can be tried later (a worker's heartbeat) waits that long
+    for another process's lock, not the store's busy timeout times its attempts; the store's
+    own timeout is back afterwards."""
+    from hyper_tui.core.errors import UnavailableError
+
+    path = tmp_path / "host" / "store.db"
+    Store(path).close()
+    s = Store(path, create=False, poll_lock=poll_lock, busy_timeout=10.0)
+    held = threading.Event()
+    t = _hold_lock(path, 2.0, held)
+    assert held.wait(10)
+    t0 = time.monotonic()
+    with pytest.raises(UnavailableError, match="stayed busy"):
+        s.write(lambda db: db.execute("INSERT INTO meta VALUES ('beat', 'y')"), wait=0.2)
+    assert time.monotonic() - t0 < 1.0
+    t.join()
+    expected = 0 if poll_lock else 10000
+    assert s.db.execute("PRAGMA busy_timeout").fetchone()[0] == expected
+    s.write(lambda db: db.execute("INSERT INTO meta VALUES ('beat', 'y')"), wait=0.2)
+    assert s.get_meta("beat") == "y"
+    s.close()
+
+
 def test_each_worker_of_a_daemon_gets_the_lowest_free_cpu_slot(tmp_path, monkeypatch):
     launcher = ProcessLauncher.__new__(ProcessLauncher)
     launcher.children, launcher.slots = {}, {}
