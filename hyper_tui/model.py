@@ -28,6 +28,8 @@ from pydantic import (
     model_validator,
 )
 
+from hyper_tui.core.scaling import LOCAL_SLOTS_PER_CPU
+
 NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,62}$")
 AWS_REGION_RE = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$")
 ACCOUNT_RE = re.compile(r"^\d{12}$")
@@ -256,7 +258,8 @@ class Region(Model):
         None,
         ge=1,
         step="Local",
-        help="Most workers this pool runs at once (default: the CPU count).", kinds=("local",),
+        help=f"Most workers this pool runs at once (default: {LOCAL_SLOTS_PER_CPU} per CPU; the "
+             "cluster's max vCPUs caps them too).", kinds=("local",),
     )
 
     @field_validator("name")

@@ -17,6 +17,18 @@ from typing import Protocol
 DEFAULT_STRONG_REGIONS = ("us-east-1", "us-east-2", "us-west-1", "eu-west-1", "ap-southeast-1")
 
 
+# A local worker pool (region) without ``worker_slots`` runs at most this many workers a CPU.
+# The cluster's max vCPUs (by default the CPU count) is the cap that binds; this one only stops
+# a cluster made far bigger than the machine from starting hundreds of processes on it.
+LOCAL_SLOTS_PER_CPU = 4
+
+
+def local_region_slots(worker_slots: int | None, cpus: int) -> int:
+    """The most workers a local pool runs at once: its ``worker_slots``, else
+    ``LOCAL_SLOTS_PER_CPU`` per CPU of the machine."""
+    return int(worker_slots or max(1, cpus) * LOCAL_SLOTS_PER_CPU)
+
+
 def worker_cap(max_vcpus: int, vcpus_per_worker: int) -> int:
     """How many workers fit in ``max_vcpus`` when each reserves ``vcpus_per_worker``."""
     if vcpus_per_worker <= 0:

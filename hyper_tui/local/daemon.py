@@ -576,7 +576,8 @@ class Daemon:
             return
         observed, idle = self._observe(pairs)
         cpu = os.cpu_count() or 1
-        slots = {r: int(spec.get("worker_slots") or cpu * 4) for r, spec in regions.items()}
+        slots = {r: scaling.local_region_slots(spec.get("worker_slots"), cpu)
+                 for r, spec in regions.items()}
         decisions = scaling.decide(pairs, observed, region_slots=slots)
         busy_pairs = {key for key, o in observed.items() if o.queued}
         status: dict[str, dict] = {}

@@ -103,3 +103,14 @@ def test_decide_max_running_is_the_same_on_a_local_pair():
     assert [x.count for x in da.launches] == [1] and da.limited
     assert db.launches == [] and db.limited
     assert db.reason == "queue at its max running (2 workers of max_running 2)"
+
+
+def test_a_local_pool_without_worker_slots_runs_four_workers_a_cpu_and_says_so():
+    from hyper_tui.core.scaling import LOCAL_SLOTS_PER_CPU, local_region_slots
+    from hyper_tui.model import Region
+
+    assert local_region_slots(None, 2) == 2 * LOCAL_SLOTS_PER_CPU == 8
+    assert local_region_slots(3, 2) == 3 and local_region_slots(None, 0) == LOCAL_SLOTS_PER_CPU
+    # The form's help says what the daemon does (it said "the CPU count" while it ran 4 a CPU).
+    help_text = Region.model_fields["worker_slots"].description
+    assert f"{LOCAL_SLOTS_PER_CPU} per CPU" in help_text
