@@ -97,15 +97,17 @@ class MetricChart(PlotextPlot):
         plt.clear_figure()
         span = max(end - start, 1.0)
         peak = 0.0
+        drawn = False
         for i, (label, values) in enumerate(sorted(lines.items())):
             pts = [(span * (b + 0.5) / len(values), v) for b, v in enumerate(values) if v is not None]
             if not pts:
                 continue
+            drawn = True
             peak = max(peak, max(v for _, v in pts))
             color = STATE_COLORS.get(label, CYCLE[i % len(CYCLE)])
             plt.plot([x for x, _ in pts], [v for _, v in pts], color=color, marker="braille",
                      label=f"{label or self.unit} {_num(latest.get(label))}")
-        if not peak and not any(v is not None for values in lines.values() for v in values):
+        if not drawn:
             # Nothing sampled in the window (no worker ran): a labelled zero line, not an empty
             # box that could be read as a drawing failure.
             plt.plot([0, span], [0, 0], color="gray", marker="braille",

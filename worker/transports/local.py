@@ -27,8 +27,9 @@ from hyper_tui.core.lifecycle import attempt_outcome, outcome_to_state
 from hyper_tui.local.launcher import pgid_file
 from hyper_tui.local.store import Store, log_path
 
-# How long a heartbeat or a log flush waits for another process's write lock before it is
-# left for the next try: these writes come from the loop that supervises a running job.
+# How long a heartbeat, a log flush or a hand-back of reserved jobs waits for another
+# process's write lock before it is left for later: these writes come from the loop that
+# supervises a running job (a heartbeat and a flush are tried again; handed-back leases lapse).
 BACKGROUND_WAIT_S = 0.2
 
 
