@@ -40,6 +40,10 @@ from tests.reliability.helpers import (
     wait_until,
 )
 
+# Every cgroup2 mount shows the one v2 hierarchy: two of these tests at once (pytest -n) would
+# see each other's cgroups, and one's clean-up would remove the other's. One worker, in turn.
+pytestmark = pytest.mark.xdist_group("cgroup2")
+
 
 @pytest.fixture
 def cg2(tmp_path, monkeypatch):
